@@ -1,0 +1,95 @@
+"""The Chunk: the unit of data that flows from every source into the DSP path (DESIGN 3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Per-sample flag bits (``Chunk.flags``).
+FLAG_GAP = np.uint8(1)  # sample was not received; value is filled (with the last good value)
+FLAG_LEAD_OFF = np.uint8(2)  # electrode reported off
+FLAG_SATURATED = np.uint8(4)  # ADC at the rail
+FLAG_CORRUPT = np.uint8(8)  # value not trustworthy (NaN in a file, ...)
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One timed event (EDF+ annotation).
+
+    Parameters
+    ----------
+    onset : float
+        Seconds since the session start.
+    duration : float
+        Seconds (0 for an instant).
+    description : str
+        Text, e.g. ``"Sleep stage N2"``, ``"Nightmare"``, ``"Gap"``.
+    """
+
+    onset: float
+    duration: float
+    description: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A block of consecutive samples from a source.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n_samples)
+        Signals in microvolts (float64). ECG in microvolts too; accelerometer channels, where
+        present, in milli-g.
+    first_sample : int
+        Device sample index of ``data[:, 0]`` since the session start.
+    sfreq : float
+        Sampling rate in Hz.
+    ch_names : tuple of str
+        Channel names, e.g. ``("EEG F4-M1", ...)``.
+    ch_types : tuple of str
+        MNE channel types (``eeg``, ``eog``, ``emg``, ``ecg``, ``misc``).
+    flags : ndarray of uint8, shape (n_channels, n_samples)
+        Bitwise OR of ``FLAG_GAP``, ``FLAG_LEAD_OFF``, ``FLAG_SATURATED``, ``FLAG_CORRUPT``.
+    annotations : tuple of Annotation
+        Events that became known while this chunk was produced (ground truth of a simulator,
+        annotations of a replayed file, gaps and lead-off seen by the driver).
+    """
+
+    data: np.ndarray
+    first_sample: int
+    sfreq: float
+    ch_names: tuple[str, ...]
+    ch_types: tuple[str, ...]
+    flags: np.ndarray
+    annotations: tuple[Annotation, ...] = field(default=())
+
+    def __post_init__(self):
+        if self.data.ndim != 2:
+            raise ValueError(
+                f"Chunk data must be 2-D (n_channels, n_samples), got shape {self.data.shape}."
+            )
+        if len(self.ch_names) != self.data.shape[0] or len(self.ch_types) != self.data.shape[0]:
+            raise ValueError(
+                f"Chunk has {self.data.shape[0]} channels but {len(self.ch_names)} names and "
+                f"{len(self.ch_types)} types."
+            )
+        if self.flags.shape != self.data.shape:
+            raise ValueError(
+                f"Chunk flags shape {self.flags.shape} differs from data shape {self.data.shape}."
+            )
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples in the chunk."""
+        return self.data.shape[1]
+
+    @property
+    def t0(self) -> float:
+        """Time of the first sample in seconds since the session start."""
+        return self.first_sample / self.sfreq
+
+    @property
+    def stop_sample(self) -> int:
+        """Device sample index one past the last sample."""
+        return self.first_sample + self.data.shape[1]
