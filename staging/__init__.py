@@ -1,0 +1,9 @@
+"""dreamnet's staging layer: features, stagers, detectors, reports and the ``dreamnet`` CLI.
+
+``staging.score(raw_or_path, eeg=None, eog=None, emg=None, mode="offline")`` stages a whole
+recording (see :mod:`staging.score`); :class:`staging.online.OnlineStager` stages a live stream.
+"""
+
+from .score import score
+
+__all__ = ["score"]

@@ -1,0 +1,529 @@
+"""Benchmark of dreamnet's numba DSP core against scipy, MNE, BrainFlow and YASA, in one run.
+
+Usage::
+
+    .venv/bin/python benchmarks/dsp.py            # full: a whole 8-h night (~2-3 min)
+    .venv/bin/python benchmarks/dsp.py --quick    # 1-h night, fewer repeats (~30 s)
+    .venv/bin/dreamnet bench dsp                  # the quick version through the CLI
+
+Workload (DESIGN 5): 8 channels at 256 Hz, 4th-order Butterworth band-pass 0.3-35 Hz + 50-Hz
+notch (5 second-order sections). Prints markdown tables: per streamed call at chunks of 1, 8,
+32 and 256 samples; a whole night offline (M channel-samples/s and distance to this machine's
+ceilings, measured in the same run); band-power features for a night; numba start-up (compile
+in a fresh cache, warm process to first filtered chunk, both in subprocesses); peak memory.
+Ratios are "reference time / dsp time" measured side by side (best of repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+FS = 256.0
+N_CH = 8
+FLOPS_PER_SECTION = 9  # 5 multiplications + 4 additions per sample and section
+TARGETS = {"stream32": 20.0, "offline": 2.0, "warm_start_s": 1.5}
+
+
+def _sos():
+    import scipy.signal as ss
+
+    return np.vstack(
+        [
+            ss.butter(4, [0.3, 35.0], "bandpass", fs=FS, output="sos"),
+            ss.tf2sos(*ss.iirnotch(50.0, 30.0, fs=FS)),
+        ]
+    )
+
+
+def _per_call(fn, budget_s: float, repeat: int) -> float:
+    """Best mean time of one call (s) over ``repeat`` rounds of about ``budget_s`` each."""
+    fn()
+    t0 = time.perf_counter()
+    k = 0
+    while time.perf_counter() - t0 < budget_s / 10 and k < 10**6:
+        fn()
+        k += 1
+    per = (time.perf_counter() - t0) / max(k, 1)
+    number = max(1, int(budget_s / max(per, 1e-9)))
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / number)
+    return best
+
+
+def _once(fn, repeat: int = 1) -> float:
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _table(title: str, header: list[str], rows: list[list]) -> str:
+    lines = [f"### {title}", "", "| " + " | ".join(header) + " |"]
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    for r in rows:
+        lines.append("| " + " | ".join(str(c) for c in r) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt_t(s: float) -> str:
+    if s < 1e-3:
+        return f"{s * 1e6:.2f} µs"
+    if s < 1:
+        return f"{s * 1e3:.1f} ms"
+    return f"{s:.2f} s"
+
+
+# ------------------------------------------------------------------------------ streaming
+def bench_streaming(quick: bool, out: dict) -> str:
+    import scipy.signal as ss
+    from brainflow.data_filter import DataFilter, FilterTypes
+
+    import dsp
+
+    sos = _sos()
+    rng = np.random.default_rng(0)
+    budget, repeat = (0.05, 3) if quick else (0.25, 5)
+    rows = []
+    for n in (1, 8, 32, 256):
+        x = np.ascontiguousarray(rng.standard_normal((N_CH, n)) * 20.0)
+        filt = dsp.SOSFilter(sos, N_CH)
+        t_dsp = _per_call(lambda f=filt, x=x: f(x), budget, repeat)
+        state = {"zi": np.zeros((sos.shape[0], N_CH, 2))}
+
+        def scipy_call(x=x, state=state):
+            _, state["zi"] = ss.sosfilt(sos, x, zi=state["zi"])
+
+        t_sp = _per_call(scipy_call, budget, repeat)
+        buf = x.copy()
+
+        def bf_call(buf=buf):
+            for row in buf:
+                DataFilter.perform_bandpass(row, 256, 0.3, 35.0, 4, FilterTypes.BUTTERWORTH, 0.0)
+                DataFilter.perform_bandstop(row, 256, 48.0, 52.0, 1, FilterTypes.BUTTERWORTH, 0.0)
+
+        t_bf = _per_call(bf_call, budget, repeat)
+        rows.append(
+            [
+                n,
+                _fmt_t(t_dsp),
+                _fmt_t(t_sp),
+                _fmt_t(t_bf),
+                f"**{t_sp / t_dsp:.1f}x**",
+                f"{t_bf / t_dsp:.1f}x",
+                f"{N_CH * n / t_dsp / 1e6:.1f}",
+            ]
+        )
+        out[f"stream{n}"] = {"dsp": t_dsp, "scipy": t_sp, "brainflow": t_bf}
+    montage = ["eeg", "eeg", "eeg", "eog", "eog", "emg", "ecg", "misc", "misc", "misc"]
+    bank = dsp.FilterBank(montage, FS)
+    xb = np.ascontiguousarray(rng.standard_normal((len(montage), 32)) * 20.0)
+    t_bank = _per_call(lambda: bank(xb), budget, repeat)
+    out["bank32"] = t_bank
+    text = _table(
+        "Streaming: one call per chunk, 8 channels, 5 sections, state carried",
+        [
+            "samples/chunk",
+            "dsp.SOSFilter",
+            "scipy sosfilt(zi)",
+            "BrainFlow DataFilter",
+            "vs scipy",
+            "vs BrainFlow",
+            "dsp M ch-samples/s",
+        ],
+        rows,
+    )
+    text += (
+        f"\nBrainFlow filters each row in place and forgets its state between calls (a start-up "
+        f"transient at every chunk edge); dsp and scipy carry it. dsp.FilterBank on the "
+        f"headset montage (10 channels: 7 ExG with 5-6 sections, 3 pass-through) at 32 "
+        f"samples: {_fmt_t(t_bank)} per call.\n"
+    )
+    return text
+
+
+# ------------------------------------------------------------------------------ ceilings
+def _ceilings(quick: bool) -> dict:
+    from numba import njit
+
+    @njit(cache=False)
+    def fp_peak(a, reps):  # independent multiply-adds, vectorisable: throughput bound
+        for _ in range(reps):
+            for i in range(a.shape[0]):
+                a[i] = a[i] * 0.999999 + 1e-7
+        return a[0]
+
+    @njit(cache=False)
+    def one_chain(x, b0, b1, b2, a1, a2):  # one biquad, one channel: latency bound
+        z0 = 0.0
+        z1 = 0.0
+        for i in range(x.shape[0]):
+            xc = x[i]
+            y = b0 * xc + z0
+            z0 = b1 * xc - a1 * y + z1
+            z1 = b2 * xc - a2 * y
+            x[i] = y
+        return z0
+
+    a = np.ones(4096)
+    reps = 2000 if quick else 10000
+    fp_peak(a, 1)
+    t = _once(lambda: fp_peak(a, reps), 3)
+    flops = 2 * a.size * reps / t
+    n = 2_000_000
+    chain = np.random.default_rng(1).standard_normal(n)
+    one_chain(chain[:10].copy(), 0.1, 0.2, 0.1, -0.5, 0.2)
+    t_chain = _once(lambda: one_chain(chain, 0.1, 0.2, 0.1, -0.5, 0.2), 3)
+    size = (64 if quick else 256) * 2**20 // 8
+    src = np.ones(size)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    t_mem = _once(lambda: np.copyto(dst, src), 3)
+    return {
+        "flops": flops,
+        "mem_bytes": 2 * src.nbytes / t_mem,
+        "chain_sections": n / t_chain,
+    }
+
+
+# ------------------------------------------------------------------------------ offline
+def bench_offline(quick: bool, out: dict) -> str:
+    import mne
+    import scipy.signal as ss
+    from brainflow.data_filter import DataFilter, FilterTypes
+
+    import dsp
+
+    hours = 1.0 if quick else 8.0
+    n = int(hours * 3600 * FS)
+    sos = _sos()
+    ns = sos.shape[0]
+    x = np.random.default_rng(2).standard_normal((N_CH, n)) * 20.0
+    size = x.size
+    rep = 1 if quick else 3
+    dsp.sosfilt(sos, x[:, :1000])
+    dsp.sosfiltfilt(sos, x[:, :1000])
+    res = {}
+    res["dsp.sosfilt"] = _once(lambda: dsp.sosfilt(sos, x), rep)
+    res["scipy sosfilt"] = _once(lambda: ss.sosfilt(sos, x), rep)
+    res["dsp.sosfilt, one channel per call"] = _once(
+        lambda: [dsp.sosfilt(sos, x[c]) for c in range(N_CH)], 1
+    )
+    res["dsp.sosfiltfilt"] = _once(lambda: dsp.sosfiltfilt(sos, x), rep)
+    res["scipy sosfiltfilt"] = _once(lambda: ss.sosfiltfilt(sos, x), 1)
+    iir = dict(order=4, ftype="butter", output="sos")
+    res["MNE filter_data IIR (band-pass only, zero phase)"] = _once(
+        lambda: mne.filter.filter_data(
+            x, FS, 0.3, 35.0, method="iir", iir_params=iir, verbose=False
+        ),
+        1,
+    )
+    res["MNE filter_data FIR default (band-pass only, zero phase)"] = _once(
+        lambda: mne.filter.filter_data(x, FS, 0.3, 35.0, verbose=False), 1
+    )
+
+    def brainflow():
+        y = x.copy()
+        for row in y:
+            DataFilter.perform_bandpass(row, 256, 0.3, 35.0, 4, FilterTypes.BUTTERWORTH, 0.0)
+            DataFilter.perform_bandstop(row, 256, 48.0, 52.0, 1, FilterTypes.BUTTERWORTH, 0.0)
+
+    res["BrainFlow DataFilter (causal, incl. copy)"] = _once(brainflow, 1)
+    ceil = _ceilings(quick)
+    t_dsp = res["dsp.sosfilt"]
+    rows = []
+    for name, t in res.items():
+        ref = res["dsp.sosfiltfilt"] if "filtfilt" in name or "zero phase" in name else t_dsp
+        rows.append([name, _fmt_t(t), f"{size / t / 1e6:.0f}", f"{t / ref:.2f}x"])
+    rate = size / t_dsp
+    flop_rate = rate * ns * FLOPS_PER_SECTION
+    byte_rate = rate * 16
+    out["offline"] = {k: v for k, v in res.items()}
+    out["ceilings"] = ceil
+    text = _table(
+        f"Offline: a whole {hours:g}-h night, {N_CH} channels x {n:,} samples, 5 sections",
+        ["implementation", "time", "M ch-samples/s", "time / dsp (same phase)"],
+        rows,
+    )
+    text += (
+        f"\nRatios are against dsp.sosfilt for causal rows and dsp.sosfiltfilt for zero-phase "
+        f"rows. **dsp.sosfilt is {res['scipy sosfilt'] / t_dsp:.2f}x scipy.sosfilt and "
+        f"dsp.sosfiltfilt {res['scipy sosfiltfilt'] / res['dsp.sosfiltfilt']:.2f}x "
+        f"scipy.sosfiltfilt** (one core).\n\n"
+        f"Ceilings measured in this run: floating point {ceil['flops'] / 1e9:.1f} G flop/s "
+        f"(independent multiply-adds, vectorised), memory {ceil['mem_bytes'] / 1e9:.2f} GB/s "
+        f"(copy, read + write), one biquad recurrence on one channel "
+        f"{ceil['chain_sections'] / 1e6:.0f} M samples/s (latency bound). dsp.sosfilt runs "
+        f"{rate / 1e6:.0f} M ch-samples/s = {flop_rate / 1e9:.2f} G flop/s "
+        f"({100 * flop_rate / ceil['flops']:.0f} % of the floating-point ceiling) and "
+        f"{byte_rate / 1e9:.2f} GB/s ({100 * byte_rate / ceil['mem_bytes']:.0f} % of the "
+        f"memory ceiling); the latency-bound chain alone would give "
+        f"{ceil['chain_sections'] / ns / 1e6:.0f} M ch-samples/s for 5 sections, interleaving "
+        f"the channels gives {rate / (ceil['chain_sections'] / ns):.1f}x that.\n"
+    )
+    return text, x
+
+
+# ------------------------------------------------------------------------------ band power
+def bench_bandpower(quick: bool, x: np.ndarray, out: dict) -> str:
+    import scipy.signal as ss
+    import yasa
+
+    from dsp import spectral
+
+    per = int(30 * FS)
+    ep = spectral.epochs(x, FS)
+    n_ep = ep.shape[0]
+    bands = [(lo, hi, name) for name, lo, hi in spectral.DEFAULT_BANDS]
+    spectral.bandpower(ep[:2], FS)
+    spectral.bandpower(ep[:2], FS, method="multitaper")
+    res = {}
+    res["dsp.spectral.bandpower, Welch (whole night at once)"] = _once(
+        lambda: spectral.bandpower(ep, FS), 1
+    )
+    res["dsp.spectral.bandpower, multitaper NW=4 (whole night)"] = _once(
+        lambda: spectral.bandpower(ep, FS, method="multitaper"), 1
+    )
+    res["dsp.spectral.features (all features, Welch, whole night)"] = _once(
+        lambda: spectral.features(ep, FS), 1
+    )
+
+    def per_epoch():
+        for e in range(n_ep):
+            spectral.bandpower(ep[e], FS)
+
+    res["dsp.spectral.bandpower, one call per epoch (incremental)"] = _once(per_epoch, 1)
+
+    def scipy_welch():
+        f, p = ss.welch(ep, FS, nperseg=int(4 * FS))
+        df = f[1] - f[0]
+        return np.stack(
+            [p[..., (f >= lo) & (f < hi)].sum(-1) * df for lo, hi, _ in bands], axis=-1
+        )
+
+    res["scipy.signal.welch + band sums (whole night)"] = _once(scipy_welch, 1)
+
+    def yasa_nd():
+        f, p = ss.welch(ep, FS, nperseg=int(4 * FS))
+        return yasa.bandpower_from_psd_ndarray(p, f, bands=bands)
+
+    res["scipy welch + yasa.bandpower_from_psd_ndarray"] = _once(yasa_nd, 1)
+    k = min(n_ep, 20 if quick else 60)
+
+    def yasa_loop():
+        for e in range(k):
+            yasa.bandpower(ep[e], FS, win_sec=4, bands=bands)
+
+    t_yasa = _once(yasa_loop, 1) * n_ep / k
+    res[f"yasa.bandpower, one call per epoch (extrapolated from {k})"] = t_yasa
+    base = res["dsp.spectral.bandpower, Welch (whole night at once)"]
+    rows = [
+        [name, _fmt_t(t), f"{n_ep * N_CH / t:,.0f}", f"{t / base:.2f}x"]
+        for name, t in res.items()
+    ]
+    out["bandpower"] = res
+    return _table(
+        f"Band power, 6 bands, {n_ep} epochs x {N_CH} channels x {per} samples",
+        ["implementation", "time", "epoch-channels/s", "time / dsp Welch"],
+        rows,
+    )
+
+
+# ------------------------------------------------------------------------------ start-up
+_CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+import dsp
+t1 = time.perf_counter()
+x = np.random.default_rng(0).standard_normal((10, 32))
+bank = dsp.FilterBank(["eeg"] * 3 + ["eog"] * 2 + ["emg", "ecg"] + ["misc"] * 3, 256.0)
+y = bank(x)
+t2 = time.perf_counter()
+wall_first_chunk = time.time()
+res = {"import": t1 - t0, "first_chunk": t2 - t1, "wall_first_chunk": wall_first_chunk}
+if "--all" in sys.argv:
+    import scipy.signal as ss
+    sos = ss.butter(4, [0.3, 35], "bandpass", fs=256.0, output="sos")
+    for name, fn in [
+        ("sosfilt", lambda: dsp.sosfilt(sos, x)),
+        ("resample_poly", lambda: dsp.resample_poly(x, 25, 64)),
+        ("hjorth", lambda: dsp.spectral.hjorth(x)),
+        ("epoch_quality", lambda: dsp.epoch_quality(x, 256.0)),
+    ]:
+        t = time.perf_counter(); fn(); res[name] = time.perf_counter() - t
+print(json.dumps(res))
+"""
+
+
+def _child(cache: str, *args: str) -> tuple[dict, float]:
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+    start = time.time()
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, *args],
+        env=env,
+        cwd=str(ROOT),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    return res, res["wall_first_chunk"] - start
+
+
+def bench_startup(quick: bool, out: dict) -> str:
+    with tempfile.TemporaryDirectory(prefix="dreamnet-numba-") as cache:
+        cold, cold_wall = _child(cache, "--all")
+        warm = []
+        for _ in range(1 if quick else 3):
+            warm.append(_child(cache))
+        w_res, w_wall = min(warm, key=lambda r: r[1])
+    rows = [
+        [
+            "cold (fresh NUMBA_CACHE_DIR): FilterBank first chunk (compiles the stream kernel)",
+            _fmt_t(cold["first_chunk"]),
+        ],
+        ["cold: first dsp.sosfilt (offline kernel)", _fmt_t(cold["sosfilt"])],
+        ["cold: first dsp.resample_poly", _fmt_t(cold["resample_poly"])],
+        ["cold: first dsp.spectral.hjorth", _fmt_t(cold["hjorth"])],
+        ["cold: first dsp.epoch_quality", _fmt_t(cold["epoch_quality"])],
+        ["cold: process launch -> first filtered chunk", _fmt_t(cold_wall)],
+        ["warm (disk cache): `import numpy, dsp`", _fmt_t(w_res["import"])],
+        ["warm: FilterBank built + first chunk (cache load)", _fmt_t(w_res["first_chunk"])],
+        [
+            f"**warm: process launch -> first filtered chunk** (target < "
+            f"{TARGETS['warm_start_s']} s)",
+            f"**{_fmt_t(w_wall)}**",
+        ],
+    ]
+    out["startup"] = {"cold": cold, "cold_wall": cold_wall, "warm": w_res, "warm_wall": w_wall}
+    return _table("Numba start-up (subprocesses)", ["what", "time"], rows)
+
+
+# ------------------------------------------------------------------------------ memory
+def bench_memory(x: np.ndarray, out: dict) -> str:
+    import scipy.signal as ss
+
+    import dsp
+
+    sos = _sos()
+    rows = []
+    res = {}
+    for name, fn in [
+        ("dsp.sosfilt", lambda: dsp.sosfilt(sos, x)),
+        ("scipy sosfilt", lambda: ss.sosfilt(sos, x)),
+        ("dsp.sosfiltfilt", lambda: dsp.sosfiltfilt(sos, x)),
+        ("scipy sosfiltfilt", lambda: ss.sosfiltfilt(sos, x)),
+    ]:
+        tracemalloc.start()
+        y = fn()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        del y
+        res[name] = peak
+        rows.append([name, f"{peak / 2**20:.0f} MiB", f"{peak / x.nbytes:.2f}"])
+    filt = dsp.SOSFilter(sos, N_CH)
+    bank = dsp.FilterBank(["eeg"] * 3 + ["eog"] * 2 + ["emg", "ecg"] + ["misc"] * 3, FS)
+    rows.append(
+        ["dsp.SOSFilter state (8 ch, 5 sections)", f"{filt._state.nbytes} B", "-"]
+    )
+    rows.append(["dsp.FilterBank state (10 ch, 6 sections)", f"{bank._state.nbytes} B", "-"])
+    out["memory"] = res
+    return _table(
+        f"Peak memory (tracemalloc) on the night ({x.nbytes / 2**20:.0f} MiB of input)",
+        ["call", "peak allocated", "x input size"],
+        rows,
+    )
+
+
+def _machine() -> str:
+    import numba
+    import scipy
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, numpy "
+        f"{np.__version__}, scipy {scipy.__version__}, numba {numba.__version__}"
+    )
+
+
+def main(argv=None) -> int:
+    """Run the benchmark and print markdown tables."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1-h night, fewer repeats")
+    parser.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
+    args = parser.parse_args(argv)
+    out: dict = {}
+    t0 = time.perf_counter()
+    mode = "quick" if args.quick else "full"
+    print(f"## dsp benchmark ({mode})\n")
+    print(f"Machine: {_machine()}.\n")
+    sys.stdout.flush()
+    parts = [bench_streaming(args.quick, out)]
+    print(parts[-1])
+    sys.stdout.flush()
+    text, x = bench_offline(args.quick, out)
+    print(text)
+    sys.stdout.flush()
+    print(bench_bandpower(args.quick, x, out))
+    sys.stdout.flush()
+    print(bench_startup(args.quick, out))
+    sys.stdout.flush()
+    print(bench_memory(x, out))
+    s32 = out["stream32"]["scipy"] / out["stream32"]["dsp"]
+    off = out["offline"]["scipy sosfilt"] / out["offline"]["dsp.sosfilt"]
+    offff = out["offline"]["scipy sosfiltfilt"] / out["offline"]["dsp.sosfiltfilt"]
+    warm = out["startup"]["warm_wall"]
+
+    def ok(flag):
+        return "met" if flag else "NOT met"
+
+    summary = _table(
+        "Summary against the targets (DESIGN 5)",
+        ["target", "measured", "status"],
+        [
+            ["stream, 8 ch x 32 samples: >= 20x scipy sosfilt(zi)", f"{s32:.1f}x",
+             ok(s32 >= TARGETS["stream32"])],
+            ["offline night: >= 2x scipy sosfilt", f"{off:.2f}x", ok(off >= TARGETS["offline"])],
+            ["offline night: >= 2x scipy sosfiltfilt", f"{offff:.2f}x",
+             ok(offff >= TARGETS["offline"])],
+            ["warm process to first filtered chunk < 1.5 s", _fmt_t(warm),
+             ok(warm < TARGETS["warm_start_s"])],
+        ],
+    )
+    print(summary)
+    print(f"Total benchmark time {time.perf_counter() - t0:.0f} s.")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

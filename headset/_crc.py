@@ -1,0 +1,227 @@
+"""Numba kernels of the packet layer: CRC-32, the framing scanner and the data-packet decoder.
+
+Loops only; the layout they walk is documented in :mod:`headset.protocol`. The CRC is the
+IEEE 802.3 CRC-32 (reflected polynomial ``0xEDB88320``, initial value and final xor
+``0xFFFFFFFF``), the one ``zlib.crc32`` computes, so tests compare the kernel with zlib.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+def _make_table() -> np.ndarray:
+    table = np.zeros(256, dtype=np.uint32)
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+        table[i] = c
+    return table
+
+
+#: Byte-wise lookup table of the reflected CRC-32 polynomial.
+CRC_TABLE = _make_table()
+
+#: Kinds of a packet type in the scanner's type table.
+KIND_INVALID, KIND_FIXED, KIND_VARIABLE, KIND_DATA = 0, 1, 2, 3
+
+#: Bytes before the body: sync (2), type (1), body length (2).
+HEADER_BYTES = 5
+#: Bytes after the body: CRC-32.
+TRAILER_BYTES = 4
+#: Bytes of the DATA body header (see :mod:`headset.protocol`).
+DATA_HEADER_BYTES = 16
+
+
+@njit(cache=True)
+def crc32(buf, start, stop, table):
+    """CRC-32 of ``buf[start:stop]`` (same value as ``zlib.crc32``)."""
+    c = np.uint32(0xFFFFFFFF)
+    for i in range(start, stop):
+        c = table[(c ^ buf[i]) & np.uint32(0xFF)] ^ (c >> np.uint32(8))
+    return c ^ np.uint32(0xFFFFFFFF)
+
+
+@njit(cache=True)
+def crc32_rows(rows, start, stop, table, out):
+    """CRC-32 of ``rows[i, start:stop]`` for every row ``i`` into ``out[i]``."""
+    for i in range(rows.shape[0]):
+        out[i] = crc32(rows[i], start, stop, table)
+
+
+@njit(cache=True)
+def data_body_length(n_exg, n_aux, n_samp, aux_div):
+    """Body length of a DATA packet with the given layout (bytes)."""
+    n_aux_values = (n_samp + aux_div - 1) // aux_div
+    return DATA_HEADER_BYTES + 2 * n_aux * n_aux_values + 3 * n_exg * n_samp
+
+
+@njit(cache=True)
+def scan(
+    buf, pos, end, final, s0, s1, kinds, fixed_len, max_var, table, out_off, out_len, out_junk
+):
+    """Find valid packets in ``buf[pos:end]``.
+
+    Parameters
+    ----------
+    buf : ndarray of uint8
+        Bytes received.
+    pos, end : int
+        Range to scan.
+    final : bool
+        True at the end of the stream: a candidate that would need more bytes is junk.
+    s0, s1 : int
+        The two sync bytes.
+    kinds : ndarray of int8, shape (256,)
+        Kind of every type byte (``KIND_*``).
+    fixed_len : ndarray of int64, shape (256,)
+        Body length of the fixed-length types.
+    max_var : int
+        Largest body of a variable-length type.
+    table : ndarray of uint32
+        CRC table.
+    out_off, out_len, out_junk : ndarray of int64
+        Receive, per valid packet, its offset, body length and the junk bytes skipped before it.
+
+    Returns
+    -------
+    n : int
+        Valid packets found.
+    pos : int
+        First byte not consumed (the start of an incomplete candidate, or ``end``).
+    junk : int
+        Junk bytes skipped after the last valid packet.
+    crc_errors : int
+        Candidates with a plausible header whose CRC failed.
+    """
+    n = 0
+    junk = 0
+    crc_errors = 0
+    p = pos
+    cap = out_off.shape[0]
+    while p < end and n < cap:
+        if buf[p] != s0:
+            p += 1
+            junk += 1
+            continue
+        if p + HEADER_BYTES > end:
+            if final:
+                p += 1
+                junk += 1
+                continue
+            break
+        if buf[p + 1] != s1:
+            p += 1
+            junk += 1
+            continue
+        t = buf[p + 2]
+        length = np.int64(buf[p + 3]) | (np.int64(buf[p + 4]) << 8)
+        kind = kinds[t]
+        ok = False
+        if kind == KIND_FIXED:
+            ok = length == fixed_len[t]
+        elif kind == KIND_VARIABLE:
+            ok = length <= max_var
+        elif kind == KIND_DATA:
+            if length >= DATA_HEADER_BYTES:
+                b = p + HEADER_BYTES
+                if b + DATA_HEADER_BYTES > end:
+                    if final:
+                        p += 1
+                        junk += 1
+                        continue
+                    break
+                n_exg = np.int64(buf[b + 12])
+                n_aux = np.int64(buf[b + 13])
+                n_samp = np.int64(buf[b + 14])
+                aux_div = np.int64(buf[b + 15])
+                if n_exg <= 32 and n_samp >= 1 and aux_div >= 1:
+                    ok = length == data_body_length(n_exg, n_aux, n_samp, aux_div)
+        if not ok:
+            p += 1
+            junk += 1
+            continue
+        stop = p + HEADER_BYTES + length
+        if stop + TRAILER_BYTES > end:
+            if final:
+                p += 1
+                junk += 1
+                continue
+            break
+        stored = (
+            np.uint32(buf[stop])
+            | (np.uint32(buf[stop + 1]) << np.uint32(8))
+            | (np.uint32(buf[stop + 2]) << np.uint32(16))
+            | (np.uint32(buf[stop + 3]) << np.uint32(24))
+        )
+        if crc32(buf, p + 2, stop, table) != stored:
+            crc_errors += 1
+            p += 1
+            junk += 1
+            continue
+        out_off[n] = p
+        out_len[n] = length
+        out_junk[n] = junk
+        junk = 0
+        n += 1
+        p = stop + TRAILER_BYTES
+    if final and n < cap:
+        junk += end - p
+        p = end
+    return n, p, junk, crc_errors
+
+
+@njit(cache=True)
+def decode_data(buf, offs, n_exg, n_aux, n_samp, aux_div, hdr, aux, codes):
+    """Decode DATA packets of one layout.
+
+    Parameters
+    ----------
+    buf : ndarray of uint8
+        Bytes.
+    offs : ndarray of int64
+        Offsets of the packets (their sync byte).
+    n_exg, n_aux, n_samp, aux_div : int
+        Layout shared by these packets.
+    hdr : ndarray of int64, shape (n, 5)
+        Receives seq, sample counter, lead-off mask, battery, stimulator state.
+    aux : ndarray of int16, shape (n, n_aux, n_aux_values)
+        Receives the auxiliary (accelerometer) values.
+    codes : ndarray of int32, shape (n, n_exg, n_samp)
+        Receives the signed 24-bit ADC codes.
+    """
+    n_aux_values = aux.shape[2]
+    for i in range(offs.shape[0]):
+        b = offs[i] + HEADER_BYTES
+        hdr[i, 0] = np.int64(buf[b]) | (np.int64(buf[b + 1]) << 8)
+        hdr[i, 1] = (
+            np.int64(buf[b + 2])
+            | (np.int64(buf[b + 3]) << 8)
+            | (np.int64(buf[b + 4]) << 16)
+            | (np.int64(buf[b + 5]) << 24)
+        )
+        hdr[i, 2] = (
+            np.int64(buf[b + 6])
+            | (np.int64(buf[b + 7]) << 8)
+            | (np.int64(buf[b + 8]) << 16)
+            | (np.int64(buf[b + 9]) << 24)
+        )
+        hdr[i, 3] = buf[b + 10]
+        hdr[i, 4] = buf[b + 11]
+        q = b + DATA_HEADER_BYTES
+        for a in range(n_aux):
+            for k in range(n_aux_values):
+                v = np.int32(buf[q]) | (np.int32(buf[q + 1]) << 8)
+                if v >= 32768:
+                    v -= 65536
+                aux[i, a, k] = v
+                q += 2
+        for s in range(n_samp):
+            for c in range(n_exg):
+                v = (np.int32(buf[q]) << 16) | (np.int32(buf[q + 1]) << 8) | np.int32(buf[q + 2])
+                if v >= 0x800000:
+                    v -= 0x1000000
+                codes[i, c, s] = v
+                q += 3

@@ -1,0 +1,867 @@
+"""The headset's wire protocol: packet and command byte layouts, CRC, authentication, parser.
+
+This module is the one place where the byte layout is written down; the firmware
+(:mod:`headset.firmware`), the simulated device (:mod:`headset.device`) and the driver
+(:mod:`headset.driver`) all encode and decode through it.
+
+Framing (both directions)
+-------------------------
+Every packet is ``sync | type | length | body | crc``::
+
+    offset  size  field
+    0       2     sync marker: A5 5A from the device, C3 3C from the host
+    2       1     type (see below)
+    3       2     body length L in bytes, uint16 little-endian
+    5       L     body
+    5+L     4     CRC-32 (IEEE, as zlib.crc32) of bytes 2 .. 5+L (type, length, body), LE
+
+The two directions use different sync markers, so a stream fed the wrong way never parses.
+Integers are little-endian except the ADC samples, which are big-endian (MSB first) as the
+ADS1299 shifts them out.
+
+Device -> host types
+--------------------
+``DATA`` (0x01): one packet of ``S`` consecutive samples::
+
+    body offset  size        field
+    0            2           sequence number, uint16, +1 per DATA packet, wraps 65535 -> 0
+    2            4           device sample counter of the packet's first sample, uint32
+    6            4           lead-off status, bit i = ExG channel i off (uint32)
+    10           1           battery, percent
+    11           1           stimulator state: bit0 audio, bit1 vibration, bit2 wake (playing)
+    12           1           C, number of ExG channels (0..32)
+    13           1           A, number of auxiliary (accelerometer) channels
+    14           1           S, samples in this packet (1..255)
+    15           1           D, samples per auxiliary value (the accelerometer's decimation)
+    16           2*A*K       auxiliary values, int16 LE, channel-major, K = ceil(S / D)
+    16+2AK       3*C*S       ExG samples, signed 24-bit big-endian, sample-major
+                             (all C channels of sample 0, then sample 1, ...)
+
+``ACK`` (0x02, 27 bytes): opcode (u8), status (u8, ``STATUS_*``), command counter (u64), device
+sample counter when executed (u32), commands rejected so far (u32), stimulator state (u8), counter
+of the last command the device accepted (u64; lets a host whose counter fell behind catch up).
+
+``END`` (0x03, 9 bytes): total samples of the session (u64), reason (u8, 0 = end of night).
+
+``HELLO`` (0x04, variable, <= ``MAX_VARIABLE_BODY``): UTF-8 JSON describing the stream (sampling
+rate, channel names and types, which channels travel as ExG and which as auxiliary, LSB size,
+samples per packet, last accepted command counter, ...). Sent on every connection.
+
+``EVENT`` (0x05, variable): simulator ground truth, never sent by real hardware: onset (f64, s),
+duration (f64, s), UTF-8 description.
+
+Host -> device commands
+-----------------------
+Body: ``counter (u64) | payload | tag (16 bytes)``. The counter is the anti-replay nonce: the
+device accepts a command only if its counter is larger than that of every command it accepted
+before. The tag is the first 16 bytes of HMAC-SHA256(pairing key, type | length | counter |
+payload); a tag of zeros means "no key". Payloads:
+
+=================  ======  =================================================================
+command            type    payload
+=================  ======  =================================================================
+START              0x10    none
+STOP               0x11    none
+CONFIGURE          0x12    samples per packet (u8, 0 = unchanged), lead-off detection (u8:
+                           0 off, 1 on, 255 unchanged)
+INFO               0x13    none (the device answers with a HELLO as well as the ACK)
+AUDIO              0x20    level (u16, per mille 0..1000), duration (u32, ms)
+VIBRATION          0x21    level, duration as AUDIO
+WAKE               0x22    level, duration as AUDIO
+=================  ======  =================================================================
+
+Every command is answered by an ``ACK`` whose status says whether it was executed
+(``STATUS_OK``), a repetition of the command last executed (``STATUS_REPEAT``: same bytes; not
+executed again, so a host may retry safely), or refused (no tag, bad tag, replayed counter,
+bad arguments, unknown command). Commands with a bad CRC are not answered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._crc import (
+    CRC_TABLE,
+    DATA_HEADER_BYTES,
+    HEADER_BYTES,
+    KIND_DATA,
+    KIND_FIXED,
+    KIND_VARIABLE,
+    TRAILER_BYTES,
+    crc32_rows,
+    data_body_length,
+    decode_data,
+    scan,
+)
+
+PROTOCOL_VERSION = 1
+
+DEVICE_SYNC = b"\xa5\x5a"
+HOST_SYNC = b"\xc3\x3c"
+
+# device -> host
+TYPE_DATA = 0x01
+TYPE_ACK = 0x02
+TYPE_END = 0x03
+TYPE_HELLO = 0x04
+TYPE_EVENT = 0x05
+
+# host -> device
+CMD_START = 0x10
+CMD_STOP = 0x11
+CMD_CONFIGURE = 0x12
+CMD_INFO = 0x13
+CMD_AUDIO = 0x20
+CMD_VIBRATION = 0x21
+CMD_WAKE = 0x22
+
+#: Command names by type byte.
+COMMAND_NAMES = {
+    CMD_START: "start",
+    CMD_STOP: "stop",
+    CMD_CONFIGURE: "configure",
+    CMD_INFO: "info",
+    CMD_AUDIO: "audio",
+    CMD_VIBRATION: "vibration",
+    CMD_WAKE: "wake",
+}
+#: Stimulator command type by kind (the kinds of ``Sleeper.apply_cue``).
+STIM_COMMANDS = {"audio": CMD_AUDIO, "vibration": CMD_VIBRATION, "wake": CMD_WAKE}
+#: Bit of each stimulus in the stimulator-state byte.
+STIM_BITS = {"audio": 1, "vibration": 2, "wake": 4}
+
+STATUS_OK = 0
+STATUS_REPEAT = 1
+STATUS_NO_TAG = 2
+STATUS_BAD_TAG = 3
+STATUS_REPLAY = 4
+STATUS_BAD_ARGS = 5
+STATUS_UNKNOWN = 6
+#: Status names by code.
+STATUS_NAMES = {
+    STATUS_OK: "ok",
+    STATUS_REPEAT: "repeat",
+    STATUS_NO_TAG: "no tag",
+    STATUS_BAD_TAG: "bad tag",
+    STATUS_REPLAY: "replayed counter",
+    STATUS_BAD_ARGS: "bad arguments",
+    STATUS_UNKNOWN: "unknown command",
+}
+
+TAG_BYTES = 16
+COUNTER_BYTES = 8
+MAX_VARIABLE_BODY = 2048
+MAX_EXG_CHANNELS = 32
+SEQ_MODULUS = 1 << 16
+COUNTER_MODULUS = 1 << 32
+#: Full-scale ADC codes (signed 24-bit).
+CODE_MIN = -(1 << 23)
+CODE_MAX = (1 << 23) - 1
+AUX_MIN = -32767
+AUX_MAX = 32767
+
+_ACK = struct.Struct("<BBQIIBQ")
+_END = struct.Struct("<QB")
+_EVENT_HEAD = struct.Struct("<dd")
+_STIM = struct.Struct("<HI")
+_CONFIGURE = struct.Struct("<BB")
+_PAYLOAD_LEN = {
+    CMD_START: 0,
+    CMD_STOP: 0,
+    CMD_INFO: 0,
+    CMD_CONFIGURE: _CONFIGURE.size,
+    CMD_AUDIO: _STIM.size,
+    CMD_VIBRATION: _STIM.size,
+    CMD_WAKE: _STIM.size,
+}
+
+
+def _frame(sync: bytes, ptype: int, body: bytes) -> bytes:
+    head = bytes((ptype,)) + struct.pack("<H", len(body))
+    crc = _crc_bytes(head + body)
+    return sync + head + body + struct.pack("<I", crc)
+
+
+def _crc_bytes(data: bytes) -> int:
+    arr = np.frombuffer(data, dtype=np.uint8).reshape(1, -1)
+    out = np.zeros(1, dtype=np.uint32)
+    crc32_rows(arr, 0, arr.shape[1], CRC_TABLE, out)
+    return int(out[0])
+
+
+# --------------------------------------------------------------------------------------------
+# messages
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A device's answer to a command.
+
+    Parameters
+    ----------
+    opcode : int
+        Type byte of the command answered.
+    status : int
+        ``STATUS_*`` code.
+    counter : int
+        Counter (nonce) of the command answered.
+    sample : int
+        Device sample counter when the command was handled.
+    rejected : int
+        Commands the device has rejected so far.
+    stim_state : int
+        Stimulator state bits after the command.
+    last_counter : int
+        Counter of the last command the device accepted.
+    """
+
+    opcode: int
+    status: int
+    counter: int
+    sample: int
+    rejected: int
+    stim_state: int
+    last_counter: int = 0
+
+    @property
+    def accepted(self) -> bool:
+        """True if the command was executed now or before (``ok`` or ``repeat``)."""
+        return self.status in (STATUS_OK, STATUS_REPEAT)
+
+    @property
+    def status_name(self) -> str:
+        """Readable status."""
+        return STATUS_NAMES.get(self.status, f"status {self.status}")
+
+
+@dataclass(frozen=True)
+class Hello:
+    """Stream description sent by the device on every connection (the JSON fields)."""
+
+    info: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class End:
+    """End of the session: ``total`` samples were produced."""
+
+    total: int
+    reason: int = 0
+
+
+@dataclass(frozen=True)
+class Event:
+    """A ground-truth event of the simulator (onset and duration in seconds)."""
+
+    onset: float
+    duration: float
+    description: str
+
+
+@dataclass(frozen=True)
+class Command:
+    """A decoded host command, as the device sees it.
+
+    Parameters
+    ----------
+    opcode : int
+        Command type byte.
+    counter : int
+        Anti-replay counter.
+    payload : bytes
+        Arguments.
+    tag : bytes
+        16-byte authentication tag (zeros: none).
+    raw : bytes
+        The whole packet, for detecting a retried (identical) command.
+    """
+
+    opcode: int
+    counter: int
+    payload: bytes
+    tag: bytes
+    raw: bytes
+
+    @property
+    def name(self) -> str:
+        """Command name (``"start"``, ``"audio"``, ...)."""
+        return COMMAND_NAMES.get(self.opcode, f"0x{self.opcode:02x}")
+
+    def signed_bytes(self) -> bytes:
+        """Bytes covered by the tag: type, length, counter and payload."""
+        return self.raw[2 : HEADER_BYTES + COUNTER_BYTES + len(self.payload)]
+
+
+def encode_ack(ack: Ack) -> bytes:
+    """Encode an ACK packet (device -> host)."""
+    body = _ACK.pack(
+        ack.opcode,
+        ack.status,
+        ack.counter,
+        ack.sample % COUNTER_MODULUS,
+        min(ack.rejected, 0xFFFFFFFF),
+        ack.stim_state,
+        ack.last_counter,
+    )
+    return _frame(DEVICE_SYNC, TYPE_ACK, body)
+
+
+def encode_end(total: int, reason: int = 0) -> bytes:
+    """Encode an END packet: ``total`` samples were produced in the session."""
+    return _frame(DEVICE_SYNC, TYPE_END, _END.pack(total, reason))
+
+
+def encode_hello(info: dict) -> bytes:
+    """Encode a HELLO packet from a JSON-serialisable dict.
+
+    Raises
+    ------
+    ValueError
+        If the JSON text is longer than ``MAX_VARIABLE_BODY`` bytes.
+    """
+    body = json.dumps(info, separators=(",", ":"), sort_keys=True).encode()
+    if len(body) > MAX_VARIABLE_BODY:
+        raise ValueError(f"HELLO of {len(body)} bytes exceeds {MAX_VARIABLE_BODY} bytes.")
+    return _frame(DEVICE_SYNC, TYPE_HELLO, body)
+
+
+def encode_event(onset: float, duration: float, description: str) -> bytes:
+    """Encode an EVENT packet (simulator ground truth); long texts are cut to fit."""
+    text = description.encode()[: MAX_VARIABLE_BODY - _EVENT_HEAD.size]
+    text = text.decode(errors="ignore").encode()
+    return _frame(DEVICE_SYNC, TYPE_EVENT, _EVENT_HEAD.pack(onset, duration) + text)
+
+
+def command_tag(key: bytes | None, signed: bytes) -> bytes:
+    """Compute a command's tag: HMAC-SHA256 cut to 16 bytes (zeros without a key).
+
+    Parameters
+    ----------
+    key : bytes or None
+        Pairing key shared by host and device.
+    signed : bytes
+        The bytes covered: type, length, counter and payload.
+
+    Returns
+    -------
+    bytes
+        16 bytes.
+    """
+    if key is None:
+        return bytes(TAG_BYTES)
+    return hmac.new(key, signed, hashlib.sha256).digest()[:TAG_BYTES]
+
+
+def encode_command(opcode: int, counter: int, payload: bytes = b"", key: bytes | None = None):
+    """Encode and sign a host -> device command.
+
+    Parameters
+    ----------
+    opcode : int
+        ``CMD_*`` type byte.
+    counter : int
+        Anti-replay counter, 0 <= counter < 2**64, larger than any accepted before.
+    payload : bytes
+        Arguments (see the module docstring).
+    key : bytes or None
+        Pairing key; None sends an all-zero tag (the device will refuse the command).
+
+    Returns
+    -------
+    bytes
+        The packet.
+    """
+    if not 0 <= counter < 1 << 64:
+        raise ValueError(f"command counter must fit in 64 bits, got {counter}.")
+    head = bytes((opcode,)) + struct.pack("<H", COUNTER_BYTES + len(payload) + TAG_BYTES)
+    signed = head + struct.pack("<Q", counter) + payload
+    body = signed[3:] + command_tag(key, signed)
+    crc = _crc_bytes(head + body)
+    return HOST_SYNC + head + body + struct.pack("<I", crc)
+
+
+def stim_payload(level: float, duration_s: float) -> bytes:
+    """Payload of a stimulator command.
+
+    Parameters
+    ----------
+    level : float
+        Intensity, 0 to 1 (sent in per mille).
+    duration_s : float
+        Duration in seconds, > 0 and <= 600 (sent in milliseconds).
+    """
+    if not 0.0 <= float(level) <= 1.0:
+        raise ValueError(f"stimulus level must be within 0 and 1, got {level!r}.")
+    if not 0.0 < float(duration_s) <= 600.0:
+        raise ValueError(f"stimulus duration must be in (0, 600] seconds, got {duration_s!r}.")
+    return _STIM.pack(int(round(level * 1000)), int(round(duration_s * 1000)))
+
+
+def parse_stim_payload(payload: bytes) -> tuple[float, float]:
+    """Return ``(level 0..1, duration in s)`` of a stimulator payload (ValueError if invalid)."""
+    permille, ms = _STIM.unpack(payload)
+    if permille > 1000 or ms == 0 or ms > 600_000:
+        raise ValueError("stimulus level or duration out of range")
+    return permille / 1000.0, ms / 1000.0
+
+
+def configure_payload(samples_per_packet: int | None = None, leadoff: bool | None = None):
+    """Payload of CONFIGURE (None leaves a setting unchanged)."""
+    s = 0 if samples_per_packet is None else int(samples_per_packet)
+    if not 0 <= s <= 255:
+        raise ValueError(f"samples_per_packet must be within 1 and 255, got {s}.")
+    lo = 255 if leadoff is None else int(bool(leadoff))
+    return _CONFIGURE.pack(s, lo)
+
+
+def parse_configure_payload(payload: bytes) -> tuple[int | None, bool | None]:
+    """Decode a CONFIGURE payload into ``(samples_per_packet, leadoff)`` (None: unchanged)."""
+    s, lo = _CONFIGURE.unpack(payload)
+    if lo not in (0, 1, 255):
+        raise ValueError("lead-off setting must be 0, 1 or 255")
+    return (s or None), (None if lo == 255 else bool(lo))
+
+
+# --------------------------------------------------------------------------------------------
+# DATA packets, vectorised
+# --------------------------------------------------------------------------------------------
+
+
+def data_packet_size(n_exg: int, n_aux: int, n_samples: int, aux_div: int) -> int:
+    """Size in bytes of a whole DATA packet (framing included)."""
+    return HEADER_BYTES + int(data_body_length(n_exg, n_aux, n_samples, aux_div)) + TRAILER_BYTES
+
+
+def encode_data(seq, counter, leadoff, battery, stim, aux, codes, aux_div: int) -> np.ndarray:
+    """Encode DATA packets of one layout, vectorised.
+
+    Parameters
+    ----------
+    seq, counter, leadoff, battery, stim : array_like of int, shape (n,)
+        Sequence number (taken mod 2**16), first sample counter (mod 2**32), lead-off mask,
+        battery percent, stimulator state of each packet.
+    aux : ndarray of int, shape (n, A, K)
+        Auxiliary values (clipped to int16).
+    codes : ndarray of int, shape (n, C, S)
+        Signed 24-bit ADC codes.
+    aux_div : int
+        Samples per auxiliary value (``K = ceil(S / aux_div)``).
+
+    Returns
+    -------
+    ndarray of uint8, shape (n, packet_size)
+        One packet per row; ``rows.tobytes()`` is the byte stream.
+    """
+    codes = np.asarray(codes)
+    aux = np.asarray(aux)
+    n, n_exg, n_samp = codes.shape
+    n_aux = aux.shape[1]
+    if n_exg > MAX_EXG_CHANNELS or not 1 <= n_samp <= 255 or n_aux > 255:
+        raise ValueError(
+            f"DATA layout out of range: {n_exg} ExG channels (<= 32), {n_samp} samples "
+            f"(1..255), {n_aux} auxiliary channels (<= 255)."
+        )
+    if aux.shape[2] != -(-n_samp // aux_div):
+        raise ValueError(f"aux must have ceil(S / aux_div) = {-(-n_samp // aux_div)} values.")
+    body_len = int(data_body_length(n_exg, n_aux, n_samp, aux_div))
+    size = HEADER_BYTES + body_len + TRAILER_BYTES
+    rows = np.empty((n, size), dtype=np.uint8)
+    rows[:, 0] = DEVICE_SYNC[0]
+    rows[:, 1] = DEVICE_SYNC[1]
+    rows[:, 2] = TYPE_DATA
+    rows[:, 3] = body_len & 0xFF
+    rows[:, 4] = body_len >> 8
+    b = HEADER_BYTES
+
+    def put(col, values, nbytes):
+        v = np.asarray(values, dtype=np.int64).reshape(n)
+        for k in range(nbytes):
+            rows[:, col + k] = (v >> (8 * k)) & 0xFF
+
+    put(b, np.asarray(seq) % SEQ_MODULUS, 2)
+    put(b + 2, np.asarray(counter) % COUNTER_MODULUS, 4)
+    put(b + 6, leadoff, 4)
+    put(b + 10, battery, 1)
+    put(b + 11, stim, 1)
+    rows[:, b + 12] = n_exg
+    rows[:, b + 13] = n_aux
+    rows[:, b + 14] = n_samp
+    rows[:, b + 15] = aux_div
+    q = b + DATA_HEADER_BYTES
+    na = n_aux * aux.shape[2]
+    if na:
+        a16 = np.ascontiguousarray(np.clip(aux, AUX_MIN, AUX_MAX).astype("<i2").reshape(n, na))
+        rows[:, q : q + 2 * na] = a16.view(np.uint8)
+    q += 2 * n_aux * aux.shape[2]
+    u = (codes.transpose(0, 2, 1).astype(np.int64) & 0xFFFFFF).astype(np.uint32)
+    trip = np.empty((n, n_samp, n_exg, 3), dtype=np.uint8)
+    trip[..., 0] = u >> 16
+    trip[..., 1] = (u >> 8) & 0xFF
+    trip[..., 2] = u & 0xFF
+    rows[:, q : q + 3 * n_exg * n_samp] = trip.reshape(n, -1)
+    crc = np.empty(n, dtype=np.uint32)
+    crc32_rows(rows, 2, size - TRAILER_BYTES, CRC_TABLE, crc)
+    rows[:, size - 4 :] = crc.astype("<u4").view(np.uint8).reshape(n, 4)
+    return rows
+
+
+@dataclass
+class DataBatch:
+    """Decoded DATA packets of one layout, in arrival order.
+
+    Attributes
+    ----------
+    seq : ndarray of int64, shape (n,)
+        Sequence numbers (0..65535).
+    counter : ndarray of int64, shape (n,)
+        Device sample counter of each packet's first sample (0..2**32-1).
+    leadoff : ndarray of int64, shape (n,)
+        Lead-off masks.
+    battery, stim : ndarray of int64, shape (n,)
+        Battery percent and stimulator state.
+    aux : ndarray of int16, shape (n, A, K)
+        Auxiliary values.
+    codes : ndarray of int32, shape (n, C, S)
+        ADC codes.
+    aux_div : int
+        Samples per auxiliary value.
+    """
+
+    seq: np.ndarray
+    counter: np.ndarray
+    leadoff: np.ndarray
+    battery: np.ndarray
+    stim: np.ndarray
+    aux: np.ndarray
+    codes: np.ndarray
+    aux_div: int
+
+    @property
+    def n_samples(self) -> int:
+        """Samples per packet (S)."""
+        return self.codes.shape[2]
+
+    def __len__(self) -> int:
+        return self.codes.shape[0]
+
+
+@dataclass
+class ParseResult:
+    """What one call of :meth:`StreamParser.feed` found.
+
+    Attributes
+    ----------
+    batches : list of DataBatch
+        DATA packets (device direction), one batch per run of equal layout, in stream order.
+    messages : list
+        Other packets in stream order: ``Ack``, ``Hello``, ``End``, ``Event`` (device
+        direction) or ``Command`` (host direction). ``messages_pos[i]`` is the number of DATA
+        packets that preceded ``messages[i]`` in this call.
+    messages_pos : list of int
+        See above.
+    """
+
+    batches: list = field(default_factory=list)
+    messages: list = field(default_factory=list)
+    messages_pos: list = field(default_factory=list)
+
+    @property
+    def n_data(self) -> int:
+        """Number of DATA packets."""
+        return sum(len(b) for b in self.batches)
+
+
+def _type_tables(direction: str):
+    kinds = np.zeros(256, dtype=np.int8)
+    fixed = np.zeros(256, dtype=np.int64)
+    if direction == "device":
+        kinds[TYPE_DATA] = KIND_DATA
+        kinds[TYPE_ACK] = KIND_FIXED
+        fixed[TYPE_ACK] = _ACK.size
+        kinds[TYPE_END] = KIND_FIXED
+        fixed[TYPE_END] = _END.size
+        kinds[TYPE_HELLO] = KIND_VARIABLE
+        kinds[TYPE_EVENT] = KIND_VARIABLE
+        return DEVICE_SYNC, kinds, fixed
+    for op, plen in _PAYLOAD_LEN.items():
+        kinds[op] = KIND_FIXED
+        fixed[op] = COUNTER_BYTES + plen + TAG_BYTES
+    return HOST_SYNC, kinds, fixed
+
+
+class StreamParser:
+    """Streaming parser of one direction of the protocol; never raises on any bytes.
+
+    Feed it bytes as they arrive, in pieces of any size; the packets found are the same
+    whatever the split. Bytes that do not form a valid packet (garbage, a corrupt or
+    truncated packet) are skipped, and the parser resynchronises on the next valid packet.
+
+    Parameters
+    ----------
+    direction : {"device", "host"}
+        ``"device"`` parses what a device sends (DATA, ACK, ...), ``"host"`` what a host sends
+        (commands).
+
+    Attributes
+    ----------
+    counters : dict
+        ``packets`` (valid), ``corrupt`` (packets' worth of junk: every run of junk counts as
+        ``ceil(run / packet size)``, at least 1), ``resyncs`` (runs of junk), ``junk_bytes``,
+        ``crc_errors`` (plausible headers whose CRC failed), ``truncated`` (partial packets
+        dropped by :meth:`reset`) and ``bytes``.
+    """
+
+    def __init__(self, direction: str = "device"):
+        if direction not in ("device", "host"):
+            raise ValueError(
+                "Invalid value for the 'direction' parameter. Allowed values are 'device', "
+                f"'host', but got {direction!r} instead."
+            )
+        self.direction = direction
+        sync, self._kinds, self._fixed = _type_tables(direction)
+        self._s0, self._s1 = sync[0], sync[1]
+        self._buf = b""
+        self._junk = 0
+        self._ref_size = 0
+        self.counters = dict.fromkeys(
+            ("packets", "corrupt", "resyncs", "junk_bytes", "crc_errors", "truncated", "bytes"),
+            0,
+        )
+
+    @property
+    def pending(self) -> int:
+        """Bytes held back waiting for the rest of a packet."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> ParseResult:
+        """Parse the next bytes of the stream.
+
+        Parameters
+        ----------
+        data : bytes-like
+            Bytes in stream order (any length, including 0).
+
+        Returns
+        -------
+        ParseResult
+            Packets completed by these bytes.
+        """
+        try:
+            data = bytes(data)
+        except (TypeError, ValueError):
+            return ParseResult()
+        self.counters["bytes"] += len(data)
+        self._buf = self._buf + data if self._buf else data
+        return self._run(final=False)
+
+    def flush(self) -> ParseResult:
+        """End of stream: parse what can be parsed and count the rest as junk."""
+        result = self._run(final=True)
+        self._close_junk_run()
+        return result
+
+    def reset(self) -> None:
+        """Drop pending bytes (the connection was lost): a partial packet counts as truncated."""
+        if self._buf:
+            self.counters["truncated"] += 1
+        self._buf = b""
+        self._close_junk_run()
+
+    def _close_junk_run(self) -> None:
+        if self._junk:
+            self._count_junk(self._junk)
+            self._junk = 0
+
+    def _count_junk(self, run: int) -> None:
+        ref = self._ref_size or run
+        self.counters["resyncs"] += 1
+        self.counters["corrupt"] += max(1, -(-run // ref))
+        self.counters["junk_bytes"] += run
+
+    def _run(self, final: bool) -> ParseResult:
+        result = ParseResult()
+        buf = np.frombuffer(self._buf, dtype=np.uint8)
+        end = buf.shape[0]
+        pos = 0
+        while True:
+            cap = max(16, (end - pos) // (HEADER_BYTES + TRAILER_BYTES) + 1)
+            offs = np.empty(cap, dtype=np.int64)
+            lens = np.empty(cap, dtype=np.int64)
+            junks = np.empty(cap, dtype=np.int64)
+            n, new_pos, tail_junk, crc_err = scan(
+                buf,
+                pos,
+                end,
+                final,
+                self._s0,
+                self._s1,
+                self._kinds,
+                self._fixed,
+                MAX_VARIABLE_BODY,
+                CRC_TABLE,
+                offs,
+                lens,
+                junks,
+            )
+            self.counters["crc_errors"] += int(crc_err)
+            self._collect(buf, offs[:n], lens[:n], junks[:n], result)
+            self._junk += int(tail_junk)
+            pos = int(new_pos)
+            if n < cap:
+                break
+        self._buf = self._buf[pos:]
+        if final:
+            self._buf = b""
+        return result
+
+    def _collect(self, buf, offs, lens, junks, result: ParseResult) -> None:
+        n = offs.shape[0]
+        if n == 0:
+            return
+        self.counters["packets"] += n
+        # junk runs: before each packet; the first one continues the pending run
+        runs = junks.copy()
+        runs[0] += self._junk
+        self._junk = 0
+        types = buf[offs + 2]
+        is_data = types == TYPE_DATA
+        sizes = lens + HEADER_BYTES + TRAILER_BYTES
+        nz = np.flatnonzero(runs)
+        if nz.size:
+            for i in nz:  # rare: only after garbage
+                if self._ref_size == 0 and is_data[i:].any():
+                    j = i + int(np.argmax(is_data[i:]))
+                    self._ref_size = int(sizes[j])
+                self._count_junk(int(runs[i]))
+        if is_data.any():
+            self._ref_size = int(sizes[np.flatnonzero(is_data)[-1]])
+        if self.direction == "host":
+            for o, ln in zip(offs.tolist(), lens.tolist(), strict=True):
+                result.messages.append(self._command(buf, o, ln))
+                result.messages_pos.append(0)
+            return
+        data_idx = np.flatnonzero(is_data)
+        if data_idx.size:
+            self._decode_data(buf, offs[data_idx], result)
+        if data_idx.size < n:
+            before = np.cumsum(is_data) - is_data
+            for i in np.flatnonzero(~is_data).tolist():
+                msg = self._message(buf, int(offs[i]), int(lens[i]), int(types[i]))
+                if msg is not None:
+                    result.messages.append(msg)
+                    result.messages_pos.append(int(before[i]))
+
+    def _decode_data(self, buf, offs, result: ParseResult) -> None:
+        b = offs + HEADER_BYTES
+        layout = (
+            buf[b + 12].astype(np.int64)
+            | (buf[b + 13].astype(np.int64) << 8)
+            | (buf[b + 14].astype(np.int64) << 16)
+            | (buf[b + 15].astype(np.int64) << 24)
+        )
+        cuts = np.flatnonzero(layout[1:] != layout[:-1]) + 1
+        for seg in np.split(np.arange(offs.shape[0]), cuts):
+            lay = int(layout[seg[0]])
+            n_exg, n_aux = lay & 0xFF, (lay >> 8) & 0xFF
+            n_samp, aux_div = (lay >> 16) & 0xFF, lay >> 24
+            k = -(-n_samp // aux_div)
+            m = seg.shape[0]
+            hdr = np.empty((m, 5), dtype=np.int64)
+            aux = np.empty((m, n_aux, k), dtype=np.int16)
+            codes = np.empty((m, n_exg, n_samp), dtype=np.int32)
+            decode_data(buf, offs[seg], n_exg, n_aux, n_samp, aux_div, hdr, aux, codes)
+            result.batches.append(
+                DataBatch(
+                    seq=hdr[:, 0],
+                    counter=hdr[:, 1],
+                    leadoff=hdr[:, 2],
+                    battery=hdr[:, 3],
+                    stim=hdr[:, 4],
+                    aux=aux,
+                    codes=codes,
+                    aux_div=aux_div,
+                )
+            )
+
+    @staticmethod
+    def _message(buf, off: int, length: int, ptype: int):
+        body = buf[off + HEADER_BYTES : off + HEADER_BYTES + length].tobytes()
+        try:
+            if ptype == TYPE_ACK:
+                return Ack(*_ACK.unpack(body))
+            if ptype == TYPE_END:
+                return End(*_END.unpack(body))
+            if ptype == TYPE_HELLO:
+                info = json.loads(body.decode())
+                return Hello(info) if isinstance(info, dict) else None
+            if ptype == TYPE_EVENT:
+                onset, dur = _EVENT_HEAD.unpack(body[: _EVENT_HEAD.size])
+                text = body[_EVENT_HEAD.size :].decode(errors="replace")
+                return Event(onset, dur, text)
+        except (ValueError, struct.error, UnicodeDecodeError, RecursionError):
+            return None
+        return None
+
+    @staticmethod
+    def _command(buf, off: int, length: int) -> Command:
+        raw = buf[off : off + HEADER_BYTES + length + TRAILER_BYTES].tobytes()
+        body = raw[HEADER_BYTES : HEADER_BYTES + length]
+        (counter,) = struct.unpack("<Q", body[:COUNTER_BYTES])
+        return Command(
+            opcode=raw[2],
+            counter=counter,
+            payload=body[COUNTER_BYTES:-TAG_BYTES],
+            tag=body[-TAG_BYTES:],
+            raw=raw,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# pairing keys
+# --------------------------------------------------------------------------------------------
+
+
+def new_key() -> bytes:
+    """Draw a fresh 32-byte pairing key (from the operating system's secure source)."""
+    import secrets
+
+    return secrets.token_bytes(32)
+
+
+def save_key(path, key: bytes) -> None:
+    """Write a pairing key as hex to ``path``, readable by its owner only (mode 0600)."""
+    import os
+
+    fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex() + "\n")
+
+
+def load_key(path) -> bytes:
+    """Read a pairing key written by :func:`save_key`.
+
+    Raises
+    ------
+    HeadsetError
+        If the file cannot be read or does not hold at least 16 bytes of hex.
+    """
+    from .errors import HeadsetError
+
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+        key = bytes.fromhex(text)
+    except OSError as exc:
+        raise HeadsetError(f"{path}: cannot read the pairing key: {exc.strerror}") from None
+    except ValueError:
+        raise HeadsetError(f"{path}: the pairing key must be hexadecimal") from None
+    if len(key) < 16:
+        raise HeadsetError(f"{path}: the pairing key must be at least 16 bytes")
+    return key

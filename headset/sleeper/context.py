@@ -1,0 +1,95 @@
+"""What every signal generator needs to know about the block being generated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class BlockContext:
+    """State of the sleeper over one generation block.
+
+    Parameters
+    ----------
+    index : int
+        Block index since the session start.
+    start : int
+        Sample index of the first sample of the block.
+    n : int
+        Samples in the block.
+    tail : int
+        Samples after the block that events may spill into (overlap-add).
+    sfreq : float
+        Sampling rate, Hz.
+    stage : int
+        True stage of the epoch holding the block.
+    w : ndarray, shape (n, 5)
+        Stage mix per sample (rows sum to 1; a smooth ramp after each stage change).
+    arousal : ndarray, shape (n,)
+        Cortical arousal intensity, 0-1.
+    nightmare : ndarray, shape (n,)
+        Nightmare (sympathetic activation) intensity, 0-1.
+    eyes_open : ndarray, shape (n,)
+        1 where the eyes are open (wake only), smoothed.
+    movement : ndarray, shape (n,)
+        Body-movement intensity, 0-1.
+    confusion : ndarray, shape (n,)
+        Confusion-arousal intensity (arousal out of N3: slow waves persist), 0-1.
+    homeostasis : float
+        Slow-wave pressure factor (1 at sleep onset, decaying over the night).
+    rng : numpy.random.Generator
+        Randomness of the block.
+    """
+
+    index: int
+    start: int
+    n: int
+    tail: int
+    sfreq: float
+    stage: int
+    w: np.ndarray
+    arousal: np.ndarray
+    nightmare: np.ndarray
+    eyes_open: np.ndarray
+    movement: np.ndarray
+    confusion: np.ndarray
+    homeostasis: float
+    rng: np.random.Generator
+
+    def stage_rate(self, per_stage: np.ndarray) -> np.ndarray:
+        """Per-sample value mixed from one value per stage.
+
+        Parameters
+        ----------
+        per_stage : ndarray, shape (5,)
+            Value in W, N1, N2, N3, R.
+
+        Returns
+        -------
+        ndarray, shape (n,)
+            ``w @ per_stage``.
+        """
+        return self.w @ np.asarray(per_stage, dtype=np.float64)
+
+    def event_onsets(self, rate_per_min: np.ndarray) -> np.ndarray:
+        """Draw event onsets (an inhomogeneous Poisson process) inside the block.
+
+        Parameters
+        ----------
+        rate_per_min : ndarray, shape (n,)
+            Event rate per sample, events per minute.
+
+        Returns
+        -------
+        ndarray of int, shape (n_events,)
+            Sorted onset offsets from the block start, samples.
+        """
+        cum = np.cumsum(np.maximum(rate_per_min, 0.0)) / (60.0 * self.sfreq)
+        total = float(cum[-1]) if cum.size else 0.0
+        count = self.rng.poisson(total) if total > 0 else 0
+        if count == 0:
+            return np.zeros(0, dtype=np.int64)
+        u = np.sort(self.rng.uniform(0.0, total, count))
+        return np.minimum(np.searchsorted(cum, u), self.n - 1).astype(np.int64)

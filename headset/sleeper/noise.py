@@ -1,0 +1,150 @@
+"""Stationary coloured noise generated block by block, seamless across blocks.
+
+Each block of ``n`` samples is drawn in the frequency domain with the wanted power spectral
+density (a segment of ``n + overlap`` samples), windowed with a sine ramp-up over its first
+``overlap`` samples and a cosine ramp-down over its last ``overlap`` samples, and overlap-added
+with the tail of the previous block. Sine and cosine squared sum to one, so the variance and the
+spectrum stay constant through the joins: there is no step and no dip at block borders.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def powerlaw_psd(freqs: np.ndarray, exponent: float, f_floor: float = 0.4) -> np.ndarray:
+    """Return ``1 / f^exponent`` normalised to 1 at 1 Hz, flat below ``f_floor`` Hz.
+
+    Parameters
+    ----------
+    freqs : ndarray, shape (n_freqs,)
+        Frequencies, Hz.
+    exponent : float
+        Power-law exponent of the power spectrum.
+    f_floor : float
+        Frequency below which the spectrum is held flat, Hz.
+
+    Returns
+    -------
+    ndarray, shape (n_freqs,)
+        Relative power density.
+    """
+    f = np.maximum(freqs, f_floor)
+    return f ** (-float(exponent))
+
+
+def bump_psd(freqs: np.ndarray, center: float, width: float) -> np.ndarray:
+    """Return a Gaussian spectral peak with unit integral (so the process has unit variance).
+
+    Parameters
+    ----------
+    freqs : ndarray, shape (n_freqs,)
+        Frequencies, Hz.
+    center : float
+        Peak frequency, Hz.
+    width : float
+        Standard deviation of the peak, Hz.
+
+    Returns
+    -------
+    ndarray, shape (n_freqs,)
+        Power density, 1/Hz.
+    """
+    g = np.exp(-0.5 * ((freqs - center) / width) ** 2)
+    return g / (width * np.sqrt(2.0 * np.pi))
+
+
+def band_psd(freqs: np.ndarray, lo: float, hi: float, order: int = 4) -> np.ndarray:
+    """Return a smooth band-pass power shape with unit integral (unit-variance process).
+
+    Parameters
+    ----------
+    freqs : ndarray, shape (n_freqs,)
+        Frequencies, Hz.
+    lo, hi : float
+        Band edges (half power), Hz.
+    order : int
+        Steepness of the Butterworth-like edges.
+
+    Returns
+    -------
+    ndarray, shape (n_freqs,)
+        Power density, 1/Hz.
+    """
+    f = np.maximum(freqs, 1e-9)
+    shape = 1.0 / (1.0 + (lo / f) ** (2 * order)) / (1.0 + (f / hi) ** (2 * order))
+    integral = np.trapezoid(shape, freqs)
+    return shape / integral if integral > 0 else shape
+
+
+class NoiseBank:
+    """Independent Gaussian noise streams with fixed spectra, produced block by block.
+
+    Parameters
+    ----------
+    psd : ndarray, shape (n_streams, n // 2 + overlap // 2 + 1)
+        One-sided power spectral density of each stream on the grid of :meth:`freqs`,
+        in (unit)^2/Hz.
+    sfreq : float
+        Sampling rate, Hz.
+    n : int
+        Block length, samples.
+    overlap : int
+        Cross-fade length between blocks, samples (``<= n``).
+    """
+
+    def __init__(self, psd: np.ndarray, sfreq: float, n: int, overlap: int):
+        if overlap > n:
+            raise ValueError(f"overlap ({overlap}) must not exceed the block length ({n}).")
+        self.sfreq = float(sfreq)
+        self.n = int(n)
+        self.overlap = int(overlap)
+        self.length = self.n + self.overlap
+        psd = np.atleast_2d(np.asarray(psd, dtype=np.float64))
+        if psd.shape[1] != self.length // 2 + 1:
+            raise ValueError(
+                f"psd must have {self.length // 2 + 1} frequency bins, got {psd.shape[1]}."
+            )
+        # With norm="ortho", unit-variance white noise has E|X_k|^2 = 1 per bin; a one-sided PSD
+        # P(f) needs |H|^2 = P * sfreq / 2.
+        amp = np.sqrt(psd * self.sfreq / 2.0)
+        amp[:, 0] = 0.0
+        self._amp = amp / np.sqrt(2.0)  # real and imaginary parts each carry half the power
+        self.n_streams = psd.shape[0]
+        t = (np.arange(self.overlap) + 0.5) / max(self.overlap, 1)
+        self._up = np.sin(0.5 * np.pi * t)
+        self._down = np.cos(0.5 * np.pi * t)
+        self._tail = np.zeros((self.n_streams, self.overlap))
+        self._first = True
+
+    @staticmethod
+    def freqs(sfreq: float, n: int, overlap: int) -> np.ndarray:
+        """Frequency grid (Hz) on which a bank of these parameters takes its PSD."""
+        return np.fft.rfftfreq(int(n) + int(overlap), 1.0 / float(sfreq))
+
+    def block(self, rng: np.random.Generator) -> np.ndarray:
+        """Return the next block.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Randomness of this block (seeded per block for reproducibility).
+
+        Returns
+        -------
+        ndarray, shape (n_streams, n)
+            The streams.
+        """
+        k = self._amp.shape[1]
+        spec = rng.standard_normal((self.n_streams, 2 * k)).view(np.complex128)
+        spec *= self._amp
+        seg = np.fft.irfft(spec, n=self.length, norm="ortho", axis=-1)
+        ov = self.overlap
+        out = seg[:, : self.n].copy()
+        if ov:
+            if not self._first:
+                out[:, :ov] *= self._up
+                out[:, :ov] += self._tail
+            self._tail = seg[:, self.n :] * self._down
+        self._first = False
+        return out

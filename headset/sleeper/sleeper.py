@@ -1,0 +1,583 @@
+"""The simulated sleeper: a whole night of physiology, streamed chunk by chunk.
+
+Generation runs internally in fixed blocks of ``BLOCK_S`` seconds. Block ``k`` draws all its
+randomness from ``SeedSequence(seed, spawn_key=(stream, k))``; coloured noise is cross-faded
+between blocks and transients (spindles, eye movements, heartbeats...) that run past a block's
+end are carried into the next one (overlap-add), so nothing steps at block borders. ``read(n)``
+serves any number of samples from these blocks: the output is bit-identical whatever the chunk
+sizes, and the same seed gives the same night bit for bit. Memory stays constant over the night
+(one block of signal plus the event log).
+
+The closed loop: :meth:`Sleeper.apply_cue` changes only what is not generated yet (the next
+block on, and the plan of the epochs after the current one); see :mod:`.nightmare` for the cue
+response model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..chunk import Annotation, Chunk
+from ..faults import FaultConfig
+from ..stages import EPOCH_S, N1, N2, N3, R, STAGE_NAMES, W, stage_name
+from .accel import Accelerometer
+from .architecture import Plan, draw_night, replan
+from .artifacts import FaultInjector
+from .context import BlockContext
+from .eeg import EEGGenerator
+from .emg import EMGGenerator
+from .eog import EOGGenerator
+from .heart import Heart
+from .montage import CHANNELS, ROW, resolve_montage
+from .nightmare import KIND_STRENGTH, Episode, respond
+from .profiles import get_profile
+from .subject import Subject, draw_subject
+
+BLOCK_S = 10.0  # generation block, s (divides the 30-s epoch)
+TAIL_S = 10.0  # longest spill of a transient past its block, s
+OVERLAP_S = 1.0  # noise cross-fade, s
+
+# randomness streams (first element of the spawn key)
+_S_PLAN, _S_SUBJECT, _S_BLOCK, _S_CUE, _S_FAULT_PLAN, _S_FAULT, _S_BODY = range(7)
+
+#: Seconds for the stage mix to move from the previous epoch's stage to the new one.
+_RAMP_S = np.full((5, 5), 8.0)
+_RAMP_S[:, W] = 3.0
+_RAMP_S[N2, N3] = 20.0
+_RAMP_S[N3, N2] = 12.0
+_RAMP_S[W, N1] = 10.0
+
+#: Linear leakage between the pure signals (rows: to, columns: from), added once per block.
+_LEAK: list[tuple[str, str, float]] = [
+    ("EOG E1-M2", "EEG F4-M1", 0.55),
+    ("EOG E2-M2", "EEG F4-M1", 0.65),
+    ("EEG F4-M1", "EOG E2-M2", 0.08),
+    ("EEG F4-M1", "EMG chin", 0.06),
+    ("EEG C4-M1", "EMG chin", 0.03),
+    ("EMG chin", "ECG", 0.012),
+    ("EEG F4-M1", "ECG", 0.004),
+    ("EEG C4-M1", "ECG", 0.004),
+    ("EEG O2-M1", "ECG", 0.004),
+]
+
+
+def _ss(seed: int, *key: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(seed, spawn_key=tuple(key))
+
+
+def _parse_stage(value) -> int:
+    if isinstance(value, str):
+        if value not in STAGE_NAMES:
+            raise ValueError(f"unknown stage {value!r}; stages are {', '.join(STAGE_NAMES)}.")
+        return STAGE_NAMES.index(value)
+    v = int(value)
+    if v not in (W, N1, N2, N3, R):
+        raise ValueError(f"stage codes are 0-4 (W, N1, N2, N3, R), got {value!r}.")
+    return v
+
+
+class Sleeper:
+    """A simulated person sleeping one night, read as a stream of :class:`~headset.chunk.Chunk`.
+
+    Parameters
+    ----------
+    profile : str
+        ``"healthy"``, ``"child"``, ``"insomnia"`` or ``"nightmare-prone"`` (see ``PROFILES``).
+    seed : int
+        Seed of everything (subject, night plan, signals, faults); non-negative.
+    duration_s : float or None
+        Length of the night, s. Default 8 h, or the length of ``hypnogram`` when one is given.
+    sfreq : float
+        Sampling rate, Hz (``sfreq * 10`` must be an integer; 100-2048 Hz).
+    faults : FaultConfig or None
+        Signal faults to simulate (packet faults are ignored here: the device layer applies
+        them). None means no faults.
+    montage : sequence of str or None
+        Channels to output, a subset of ``CHANNELS`` (default ``DEFAULT_MONTAGE``). Each channel's
+        signal is the same whatever the montage.
+    hypnogram : sequence of int or str, optional
+        Force the stage of each 30-s epoch (codes 0-4 or ``"W"``, ``"N1"``...) instead of
+        drawing the night's architecture; useful for tests and fixtures.
+    nightmares : sequence of (onset_s, duration_s), optional
+        Force nightmare episodes at these times (in addition to the planned ones).
+
+    Attributes
+    ----------
+    ch_names : tuple of str
+        Output channel names.
+    ch_types : tuple of str
+        MNE channel types.
+    sfreq : float
+        Sampling rate, Hz.
+    n_samples : int
+        Samples in the night.
+    subject : Subject
+        The person drawn from the seed.
+    profile : Profile
+        The profile.
+    """
+
+    def __init__(
+        self,
+        profile: str = "healthy",
+        seed: int = 0,
+        duration_s: float | None = None,
+        sfreq: float = 256.0,
+        faults: FaultConfig | None = None,
+        montage: Sequence[str] | None = None,
+        hypnogram: Sequence[int | str] | None = None,
+        nightmares: Sequence[tuple[float, float]] | None = None,
+    ):
+        self.profile = get_profile(profile)
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__} instead.")
+        if seed < 0:
+            raise ValueError(f"seed must be non-negative, got {seed}.")
+        self.seed = int(seed)
+        if isinstance(sfreq, bool) or not isinstance(sfreq, int | float | np.number):
+            raise TypeError(f"sfreq must be a number, got {type(sfreq).__name__} instead.")
+        sfreq = float(sfreq)
+        if not (100.0 <= sfreq <= 2048.0) or abs(sfreq * BLOCK_S - round(sfreq * BLOCK_S)) > 1e-9:
+            raise ValueError(
+                f"sfreq must be within 100-2048 Hz with sfreq * {BLOCK_S:g} an integer, got {sfreq}."
+            )
+        self.sfreq = sfreq
+        if faults is None:
+            faults = FaultConfig()
+        if not isinstance(faults, FaultConfig):
+            raise TypeError(f"faults must be a FaultConfig, got {type(faults).__name__} instead.")
+        self.faults = faults
+        self.ch_names = resolve_montage(montage)
+        self.ch_types = tuple(CHANNELS[c] for c in self.ch_names)
+        self._rows = np.array([ROW[c] for c in self.ch_names])
+
+        forced = None
+        if hypnogram is not None:
+            if isinstance(hypnogram, str):
+                raise TypeError("hypnogram must be a sequence of stages, not a str.")
+            forced = np.array([_parse_stage(v) for v in hypnogram], dtype=np.int8)
+            if forced.size == 0:
+                raise ValueError("hypnogram must hold at least one epoch.")
+        if duration_s is None:
+            duration_s = forced.size * EPOCH_S if forced is not None else 8 * 3600.0
+        if isinstance(duration_s, bool) or not isinstance(duration_s, int | float | np.number):
+            raise TypeError(f"duration_s must be a number, got {type(duration_s).__name__}.")
+        if not (math.isfinite(duration_s) and duration_s > 0):
+            raise ValueError(f"duration_s must be a positive number of seconds, got {duration_s}.")
+        self.n_samples = int(round(duration_s * sfreq))
+        if self.n_samples < 1:
+            raise ValueError(f"duration_s={duration_s} gives no sample at {sfreq} Hz.")
+        self._epoch_len = int(round(EPOCH_S * sfreq))
+        self._block = int(round(BLOCK_S * sfreq))
+        self._tail = int(round(TAIL_S * sfreq))
+        self._overlap = int(round(OVERLAP_S * sfreq))
+        self.n_epochs = -(-self.n_samples // self._epoch_len)
+        if forced is not None:
+            if forced.size < self.n_epochs:
+                raise ValueError(
+                    f"hypnogram has {forced.size} epochs but duration_s={duration_s} needs "
+                    f"{self.n_epochs}."
+                )
+            forced = forced[: self.n_epochs]
+            self._plan = Plan(
+                stages=forced.copy(),
+                cycle=np.zeros(self.n_epochs, dtype=np.int16),
+                nightmare=np.zeros(self.n_epochs),
+            )
+        else:
+            rng = np.random.default_rng(_ss(self.seed, _S_PLAN))
+            self._plan = draw_night(self.profile, rng, self.n_epochs)
+
+        self.subject: Subject = draw_subject(_ss(self.seed, _S_SUBJECT), self.profile)
+        s, fs, B, ov = self.subject, sfreq, self._block, self._overlap
+        self._eeg = EEGGenerator(s, self.profile, fs, B, ov)
+        self._eog = EOGGenerator(s, fs, B, ov)
+        self._emg = EMGGenerator(s, fs, B, ov)
+        self._heart = Heart(s, fs)
+        self._acc = Accelerometer(fs, B, np.random.default_rng(_ss(self.seed, _S_BODY)))
+        exg_rows = [ROW[c] for c in self.ch_names if CHANNELS[c] != "misc"]
+        self._faults = FaultInjector(
+            faults, fs, self.n_samples, np.random.default_rng(_ss(self.seed, _S_FAULT_PLAN)), exg_rows
+        )
+        n_all = len(CHANNELS)
+        leak = np.eye(n_all)
+        for to, frm, g in _LEAK:
+            leak[ROW[to], ROW[frm]] += g
+        self._leak = leak
+
+        # generation state
+        self._k = 0  # next block index
+        self._gen_end = 0  # samples generated
+        self._carry = np.zeros((n_all, self._tail))
+        self._blocks: deque[tuple[int, np.ndarray, np.ndarray]] = deque()
+        self._pos = 0
+        self._true = np.full(self.n_epochs, -1, dtype=np.int8)
+        self._pending: list[tuple[int, int, Annotation]] = []  # (release, seq, annotation)
+        self._seq = 0
+        self._events: list[Annotation] = []
+        self._beats: list[np.ndarray] = []
+        self._beats_released = 0
+        self._arousals: list[tuple[int, int, bool]] = []  # (onset, stop, confusion)
+        self._last_arousal_end = -(10**12)
+        self._movements: list[tuple[int, int]] = []
+        self._eyes: list[tuple[int, int]] = []
+        self._episodes: list[Episode] = []
+        self._episode_ends_seen: set[int] = set()
+        self._forced_nm = sorted(
+            (int(round(o * fs)), int(round((o + d) * fs))) for o, d in (nightmares or ())
+        )
+        self._asleep = False
+        self._wake_start: int | None = None
+        self._n_cues = 0
+        for release, ann in self._faults.planned_annotations():
+            self._announce(release, ann)
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def position(self) -> int:
+        """Index of the next sample :meth:`read` returns."""
+        return self._pos
+
+    @property
+    def done(self) -> bool:
+        """True once the whole night has been read."""
+        return self._pos >= self.n_samples
+
+    @property
+    def hypnogram(self) -> np.ndarray:
+        """True stage per 30-s epoch, shape (n_epochs,), int8.
+
+        Epochs already generated hold what happened; later ones hold the current plan (cues may
+        still change it).
+        """
+        out = self._plan.stages.copy()
+        done = self._true >= 0
+        out[done] = self._true[done]
+        return out
+
+    def stage_at(self, sample: int) -> int:
+        """Return the true stage at a sample index.
+
+        Parameters
+        ----------
+        sample : int
+            Sample index, ``0 <= sample < n_samples`` (for a sample not generated yet, the
+            planned stage).
+
+        Returns
+        -------
+        int
+            Stage code (W=0, N1=1, N2=2, N3=3, R=4).
+        """
+        if isinstance(sample, bool) or not isinstance(sample, int | np.integer):
+            raise TypeError(f"sample must be an int, got {type(sample).__name__} instead.")
+        if not 0 <= sample < self.n_samples:
+            raise ValueError(f"sample must be within 0-{self.n_samples - 1}, got {sample}.")
+        return int(self.hypnogram[int(sample) // self._epoch_len])
+
+    @property
+    def events(self) -> list[Annotation]:
+        """Every ground-truth annotation delivered so far (also in ``Chunk.annotations``)."""
+        return list(self._events)
+
+    @property
+    def beat_samples(self) -> np.ndarray:
+        """Sample indices of the true R peaks read so far, int64, shape (n_beats,)."""
+        if not self._beats:
+            return np.zeros(0, dtype=np.int64)
+        allb = np.concatenate(self._beats)
+        return allb[allb < self._pos]
+
+    def read(self, n: int) -> Chunk:
+        """Return the next ``n`` samples (fewer at the end of the night, 0 once done).
+
+        Parameters
+        ----------
+        n : int
+            Number of samples wanted (>= 0).
+
+        Returns
+        -------
+        Chunk
+            Data in µV (accelerometer in milli-g), shape (n_channels, n_read), with flags and the
+            ground-truth annotations released in this stretch.
+        """
+        if isinstance(n, bool) or not isinstance(n, int | np.integer):
+            raise TypeError(f"n must be an int, got {type(n).__name__} instead.")
+        if n < 0:
+            raise ValueError(f"n must be non-negative, got {n}.")
+        n = int(min(n, self.n_samples - self._pos))
+        start = self._pos
+        stop = start + n
+        while self._gen_end < stop:
+            self._generate_block()
+        data = np.empty((len(self._rows), n))
+        flags = np.zeros((len(self._rows), n), dtype=np.uint8)
+        filled = 0
+        while filled < n:
+            b0, bdata, bflags = self._blocks[0]
+            a = start + filled - b0
+            take = min(bdata.shape[1] - a, n - filled)
+            data[:, filled : filled + take] = bdata[self._rows, a : a + take]
+            flags[:, filled : filled + take] = bflags[self._rows, a : a + take]
+            filled += take
+            if a + take >= bdata.shape[1]:
+                self._blocks.popleft()
+        self._pos = stop
+        released = [p for p in self._pending if p[0] < stop]
+        if released:
+            self._pending = [p for p in self._pending if p[0] >= stop]
+            released.sort(key=lambda p: (p[0], p[1]))
+            anns = tuple(p[2] for p in released)
+            self._events.extend(anns)
+        else:
+            anns = ()
+        return Chunk(
+            data=data,
+            first_sample=start,
+            sfreq=self.sfreq,
+            ch_names=self.ch_names,
+            ch_types=self.ch_types,
+            flags=flags,
+            annotations=anns,
+        )
+
+    def apply_cue(self, kind: str, level: float) -> str:
+        """Deliver a cue to the sleeper (closed loop) and return what it did.
+
+        The cue acts at the current position; its effect starts with the next generated block
+        and the plan of every epoch not generated yet is redrawn (model in
+        :mod:`headset.sleeper.nightmare`). A ``Cue: <kind> -> <outcome>`` annotation is added.
+
+        Parameters
+        ----------
+        kind : str
+            ``"audio"``, ``"vibration"`` or ``"wake"``.
+        level : float
+            Intensity, 0-1.
+
+        Returns
+        -------
+        str
+            The outcome: ``"woke"``, ``"settled REM"``, ``"settled N2"``,
+            ``"confusion arousal"``, ``"arousal"``, ``"no effect"``, ``"already awake"`` or
+            ``"night over"``.
+        """
+        if kind not in KIND_STRENGTH:
+            options = ", ".join(repr(k) for k in KIND_STRENGTH)
+            raise ValueError(
+                f"Invalid value for the 'kind' parameter. Allowed values are {options}, "
+                f"but got {kind!r} instead."
+            )
+        if isinstance(level, bool) or not isinstance(level, int | float | np.number):
+            raise TypeError(f"level must be a number, got {type(level).__name__} instead.")
+        level = float(level)
+        if not 0.0 <= level <= 1.0:
+            raise ValueError(f"level must be within 0-1, got {level}.")
+        pos = self._pos
+        self._n_cues += 1
+        if pos >= self.n_samples:
+            return "night over"
+        rng = np.random.default_rng(_ss(self.seed, _S_CUE, self._n_cues, pos))
+        at = max(pos - 1, 0)
+        stage = self.stage_at(at)
+        episode = next((e for e in self._episodes if e.onset <= at < e.end), None)
+        resp = respond(kind, level, stage, episode, at, rng)
+        b = self._gen_end
+        fs = self.sfreq
+        if b < self.n_samples:
+            if resp.arousal_s > 0:
+                stop = b + int(resp.arousal_s * fs)
+                self._add_arousal(b, stop, resp.confusion)
+                if resp.confusion:
+                    self._movements.append((b, b + int(3 * fs)))
+            if episode is not None:
+                if resp.settle:
+                    episode.settle_level = float(episode.intensity(np.array([b]), fs)[0])
+                    episode.settle_at = b
+                    episode.end = b + int(3 * 20.0 * fs)
+                elif resp.outcome == "woke":
+                    episode.end = max(b, episode.onset + 1)
+            if resp.prefix is not None:
+                e_next = -(-b // self._epoch_len)
+                left = self.n_epochs - e_next
+                if left > 0:
+                    e_cur = min(max(e_next - 1, 0), self.n_epochs - 1)
+                    cycle = int(self._plan.cycle[e_cur]) + int(resp.next_cycle)
+                    new = replan(
+                        self.profile, rng, left, resp.prefix, cycle, resp.phase, resp.rem_epochs
+                    )
+                    self._plan.stages[e_next:] = new.stages
+                    self._plan.cycle[e_next:] = new.cycle
+                    self._plan.nightmare[e_next:] = new.nightmare
+        self._announce(pos, Annotation(pos / fs, 0.0, f"Cue: {kind} -> {resp.outcome}"))
+        return resp.outcome
+
+    # ------------------------------------------------------------------ internals
+    def _announce(self, release: int, ann: Annotation) -> None:
+        release = min(max(release, self._pos), self.n_samples - 1)
+        self._pending.append((release, self._seq, ann))
+        self._seq += 1
+
+    def _add_arousal(self, onset: int, stop: int, confusion: bool = False) -> None:
+        stop = min(stop, self.n_samples)
+        self._arousals.append((onset, stop, confusion))
+        self._last_arousal_end = max(self._last_arousal_end, stop)
+        label = "Arousal"
+        self._announce(onset, Annotation(onset / self.sfreq, (stop - onset) / self.sfreq, label))
+
+    def _mix_weights(self, start: int, n: int) -> np.ndarray:
+        fs, el = self.sfreq, self._epoch_len
+        idx = np.arange(start, start + n)
+        ep = idx // el
+        cur = self.hypnogram[np.minimum(ep, self.n_epochs - 1)].astype(np.int64)
+        prev = self.hypnogram[np.maximum(ep - 1, 0)].astype(np.int64)
+        tau = (idx - ep * el) / fs
+        ramp = _RAMP_S[prev, cur]
+        u = np.clip(tau / ramp, 0.0, 1.0)
+        u = 0.5 - 0.5 * np.cos(np.pi * u)
+        w = np.zeros((n, 5))
+        rows = np.arange(n)
+        w[rows, prev] += 1.0 - u
+        w[rows, cur] += u
+        return w
+
+    @staticmethod
+    def _envelope(
+        intervals, idx: np.ndarray, attack: float, release: float, fs: float
+    ) -> np.ndarray:
+        env = np.zeros(idx.size)
+        for on, off, *_ in intervals:
+            if off <= idx[0] or on > idx[-1] + int(release * fs):
+                continue
+            up = np.clip((idx - on) / max(attack * fs, 1.0), 0.0, 1.0)
+            down = np.clip(1.0 - (idx - off) / max(release * fs, 1.0), 0.0, 1.0)
+            env = np.maximum(env, np.minimum(up, down) * (idx >= on))
+        return env
+
+    def _generate_block(self) -> None:
+        k, B, fs, el = self._k, self._block, self.sfreq, self._epoch_len
+        start = k * B
+        rng = np.random.default_rng(_ss(self.seed, _S_BLOCK, k))
+        frng = np.random.default_rng(_ss(self.seed, _S_FAULT, k))
+        e = start // el
+        hyp_e = min(e, self.n_epochs - 1)
+        if start % el == 0 or self._true[hyp_e] < 0:
+            self._begin_epoch(hyp_e, start)
+        stage = int(self._true[hyp_e])
+        idx = np.arange(start, start + B)
+
+        # nightmares that begin in this block
+        self._start_nightmares(start, B)
+        # spontaneous arousals (AASM: after >= 10 s of stable sleep)
+        prev_stage = int(self._true[max(hyp_e - 1, 0)])
+        if stage != W and prev_stage != W:
+            count = rng.poisson(self.profile.arousals_per_h * BLOCK_S / 3600.0)
+            for on in np.sort(rng.integers(0, B, count)):
+                on = start + int(on)
+                if on - self._last_arousal_end >= 10 * fs and on - e * el >= 0:
+                    dur = float(np.clip(3.0 + rng.exponential(4.0), 3.0, 15.0))
+                    self._add_arousal(on, on + int(dur * fs))
+        # eyes open in wake
+        if stage == W:
+            for on in np.sort(rng.integers(0, B, rng.poisson(1.2 * BLOCK_S / 60.0))):
+                self._eyes.append((start + int(on), start + int(on) + int(rng.uniform(3, 20) * fs)))
+        # fault transients and movements
+        moves, pops = self._faults.plan_block(start, B, frng)
+        self._movements.extend(moves)
+
+        arousal = self._envelope(self._arousals, idx, 0.5, 1.5, fs)
+        confusion = self._envelope([a for a in self._arousals if a[2]], idx, 0.5, 1.5, fs)
+        movement = self._envelope(self._movements, idx, 0.2, 0.5, fs)
+        eyes = self._envelope(self._eyes, idx, 0.2, 0.2, fs)
+        nightmare = np.zeros(B)
+        for ep in self._episodes:
+            nightmare = np.maximum(nightmare, ep.intensity(idx, fs))
+        w = self._mix_weights(start, B)
+        eyes *= w[:, W]
+        t_h = start / fs / 3600.0
+        ctx = BlockContext(
+            index=k, start=start, n=B, tail=self._tail, sfreq=fs, stage=stage, w=w,
+            arousal=arousal, nightmare=nightmare, eyes_open=eyes, movement=movement,
+            confusion=confusion, homeostasis=0.78 + 0.22 * math.exp(-t_h / 3.0), rng=rng,
+        )
+        n_all = len(CHANNELS)
+        buf = np.zeros((n_all, B + self._tail))
+        buf[:, : self._tail] += self._carry
+        self._eeg.generate(ctx, buf)
+        self._eog.generate(ctx, buf)
+        self._emg.generate(ctx, buf)
+        peaks, resp = self._heart.generate(ctx, buf)
+        self._acc.generate(ctx, buf, resp)
+        for release, ann in self._faults.add_transients(buf, start, moves, pops, frng):
+            self._announce(release, ann)
+        out = self._leak @ buf[:, :B]
+        self._carry = buf[:, B:].copy()
+        flags = np.zeros((n_all, B), dtype=np.uint8)
+        self._faults.apply(out, flags, start)
+        self._beats.append(peaks[peaks < self.n_samples])
+        self._blocks.append((start, out, flags))
+        self._end_nightmares(start, B)
+        self._prune(start)
+        self._k += 1
+        self._gen_end = min(start + B, self.n_samples)
+        if self._gen_end >= self.n_samples and self._wake_start is not None:
+            self._close_awakening(self.n_samples - 1, self.n_samples)
+
+    def _begin_epoch(self, e: int, start: int) -> None:
+        stage = int(self._plan.stages[e])
+        self._true[e] = stage
+        fs, el = self.sfreq, self._epoch_len
+        dur = min(el, self.n_samples - e * el) / fs
+        self._announce(start, Annotation(e * el / fs, dur, f"Sleep stage {stage_name(stage)}"))
+        if stage != W:
+            if self._wake_start is not None:
+                self._close_awakening(start, start)
+            self._asleep = True
+        elif self._asleep and self._wake_start is None:
+            self._wake_start = start
+            rng = np.random.default_rng(_ss(self.seed, _S_BODY, e + 1))
+            if rng.random() < 0.6:
+                on = start + int(rng.uniform(0, 5) * fs)
+                self._movements.append((on, on + int(rng.uniform(1.5, 5) * fs)))
+
+    def _close_awakening(self, release: int, stop: int) -> None:
+        onset = self._wake_start
+        self._wake_start = None
+        fs = self.sfreq
+        self._announce(release, Annotation(onset / fs, (stop - onset) / fs, "Awakening"))
+
+    def _start_nightmares(self, start: int, B: int) -> None:
+        el, fs = self._epoch_len, self.sfreq
+        e0 = start // el
+        cands = []
+        for e in range(e0, min(e0 + 8, self.n_epochs)):
+            d = self._plan.nightmare[e]
+            if d > 0:
+                cands.append((e * el - int(round(d * fs)), e * el))
+        cands += [c for c in self._forced_nm if c[0] < start + B and c[1] > start]
+        for on, end in cands:
+            if end in self._episode_ends_seen or on >= start + B or end <= start:
+                continue
+            self._episode_ends_seen.add(end)
+            self._episodes.append(Episode(onset=max(on, start), end=end))
+
+    def _end_nightmares(self, start: int, B: int) -> None:
+        fs = self.sfreq
+        for ep in self._episodes:
+            if not ep.announced and ep.end < start + B:
+                ann = Annotation(ep.onset / fs, (ep.end - ep.onset) / fs, "Nightmare")
+                self._announce(max(ep.end, start), ann)
+                ep.announced = True
+        horizon = start - int(60 * fs)
+        self._episodes = [ep for ep in self._episodes if ep.end > horizon]
+
+    def _prune(self, start: int) -> None:
+        horizon = start - int(60 * self.sfreq)
+        self._arousals = [a for a in self._arousals if a[1] > horizon]
+        self._movements = [m for m in self._movements if m[1] > horizon]
+        self._eyes = [m for m in self._eyes if m[1] > horizon]

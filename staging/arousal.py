@@ -1,0 +1,555 @@
+"""Streaming cortical-arousal detector (AASM rule).
+
+AASM: an arousal is an abrupt shift of EEG frequency - alpha, theta and/or frequencies above
+16 Hz, but not spindles - lasting at least 3 s, after at least 10 s of stable sleep; in REM it
+also needs a concurrent rise of chin-EMG tone lasting at least 1 s.
+
+How it is measured here:
+
+1. Every ``hop_s`` (0.5 s) the band powers of the last ``win_s`` (1.5 s, Hann window) are
+   computed on the central and occipital EEG channels (summed): theta 4-8 Hz, alpha
+   8-11.5 Hz, sigma 11.5-16 Hz (spindles), beta 16-30 Hz.
+2. Each frame is compared with the *background*: the median log power of the frames in the
+   10 s before it (frames inside a detected shift or with flagged samples excluded). A frame
+   is *shifted* when alpha or beta power exceeds the background by ``shift_db`` (or theta by
+   ``theta_db``), unless the sigma band rose more (a spindle).
+3. A run of shifted frames (one missing frame tolerated) lasting >= 3 s is a candidate; its
+   onset is the first shifted frame's window centre minus ``onset_lead_s``.
+4. The candidate is an arousal when the stage at its onset is sleep, the 10 s before it were
+   sleep without another arousal and with a full background, and, in REM, the chin-EMG RMS
+   (0.25-s bins, 20-100 Hz) exceeded ``emg_ratio`` times its background for >= 1 s within it.
+
+The stage comes from outside (the online stager, or the true hypnogram in tests): pass it
+with :meth:`ArousalDetector.push` or :meth:`ArousalDetector.set_stage`. Events are released
+once the stage of every epoch they depend on is known, so an online stager that scores an
+epoch after it ends delays the events by up to one epoch but does not change them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import butter, sosfilt, sosfilt_zi
+
+from dsp._validate import check_positive
+from headset.chunk import Annotation, Chunk
+from headset.stages import EPOCH_S, UNSCORED, R, W, stage_name
+
+from .errors import StagingError
+
+BAD_FLAGS = np.uint8(1 | 2 | 4 | 8)
+#: Preferred EEG channels (by name fragment), most useful first.
+EEG_PREFERENCE = ("C4", "C3", "O2", "O1", "Cz", "F4", "F3", "Fz", "Fpz", "Pz")
+
+
+@dataclass(frozen=True)
+class ArousalEvent:
+    """One detected arousal.
+
+    Attributes
+    ----------
+    onset_s, offset_s : float
+        Seconds since the session start.
+    stage : int
+        Stage of the epoch holding the onset.
+    shift_db : float
+        Largest alpha/beta/theta rise over the background during the event, dB.
+    band : str
+        The band that rose most (``alpha``, ``beta`` or ``theta``).
+    emg_rise_s : float
+        Longest run of raised chin-EMG within the event, seconds (NaN without EMG).
+    """
+
+    onset_s: float
+    offset_s: float
+    stage: int
+    shift_db: float
+    band: str
+    emg_rise_s: float
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.offset_s - self.onset_s
+
+    def to_annotation(self) -> Annotation:
+        """The EDF+ annotation ``Detected arousal`` (DESIGN 3)."""
+        return Annotation(self.onset_s, self.duration_s, "Detected arousal")
+
+    def to_event(self) -> dict:
+        """The event-stream object (DESIGN 3): ``{"t", "type": "arousal", ...}``."""
+        return {
+            "t": round(self.onset_s, 3),
+            "type": "arousal",
+            "duration_s": round(self.duration_s, 3),
+            "stage": stage_name(self.stage),
+            "band": self.band,
+            "shift_db": round(self.shift_db, 1),
+        }
+
+
+def pick_channels(ch_names: Sequence[str], ch_types: Sequence[str], kind: str) -> list[int]:
+    """Indices of the channels of one type, preferred ones first.
+
+    Parameters
+    ----------
+    ch_names, ch_types : sequence of str
+        Channel names and MNE types.
+    kind : {"eeg", "emg", "eog", "ecg"}
+        The type wanted.
+
+    Returns
+    -------
+    list of int
+        For EEG: up to two channels (central then occipital when present); for other
+        types: every channel of that type.
+    """
+    idx = [i for i, t in enumerate(ch_types) if t == kind]
+    if kind != "eeg":
+        return idx
+
+    def rank(i):
+        name = ch_names[i].upper()
+        for r, frag in enumerate(EEG_PREFERENCE):
+            if frag.upper() in name:
+                return r
+        return len(EEG_PREFERENCE)
+
+    idx.sort(key=rank)
+    central = [i for i in idx if "C" in ch_names[i].upper().replace("EEG", "")[:4]]
+    occipital = [i for i in idx if "O" in ch_names[i].upper().replace("EEG", "")[:3]]
+    out = []
+    for group in (central, occipital):
+        if group and group[0] not in out:
+            out.append(group[0])
+    for i in idx:
+        if len(out) >= 2:
+            break
+        if i not in out:
+            out.append(i)
+    return out
+
+
+class _Framer:
+    """Cut a multichannel stream into overlapping frames (win samples, hop apart)."""
+
+    def __init__(self, n_ch, win, hop):
+        self.win, self.hop = win, hop
+        self.buf = np.zeros((n_ch, 0))
+        self.fbuf = np.zeros((n_ch, 0), dtype=np.uint8)
+        self.start = 0  # absolute index of buf[:, 0]
+        self.next_frame = 0  # absolute start index of the next frame
+
+    def push(self, x, flags, first):
+        if self.buf.shape[1] == 0:
+            self.start = first
+        self.buf = np.concatenate([self.buf, x], axis=1)
+        self.fbuf = np.concatenate([self.fbuf, flags], axis=1)
+        off = self.next_frame - self.start
+        n_fr = (self.buf.shape[1] - off - self.win) // self.hop + 1
+        if n_fr <= 0:
+            return None, None, np.zeros(0, np.int64)
+        idx = off + np.arange(n_fr)[:, None] * self.hop + np.arange(self.win)[None, :]
+        frames = self.buf[:, idx]  # (n_ch, n_fr, win)
+        fflags = self.fbuf[:, idx]
+        starts = self.next_frame + np.arange(n_fr) * self.hop
+        self.next_frame += n_fr * self.hop
+        keep = self.next_frame - self.start
+        self.buf = self.buf[:, keep:]
+        self.fbuf = self.fbuf[:, keep:]
+        self.start += keep
+        return frames, fflags, starts
+
+
+class ArousalDetector:
+    """Streaming AASM arousal detector (see the module docstring for the rule).
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate, Hz (at least 64).
+    ch_names, ch_types : sequence of str
+        Channels of the chunks that will be pushed.
+    shift_db : float
+        Alpha or beta rise over the background that marks a shifted frame, dB.
+    theta_db : float
+        Theta rise that marks a shifted frame, dB (higher: theta moves with REM sawtooth waves).
+    min_duration_s : float
+        Shortest arousal, s (AASM: 3).
+    stable_s : float
+        Stable sleep required before an arousal, s (AASM: 10).
+    emg_ratio : float
+        Chin-EMG RMS over its background that counts as a rise (REM rule).
+    emg_min_s : float
+        Shortest EMG rise in REM, s (AASM: 1).
+    win_s, hop_s : float
+        Spectral window and hop, s.
+    onset_lead_s : float
+        Correction from the first shifted window's centre to the onset, s.
+
+    Attributes
+    ----------
+    missing : list of str
+        Evidence not available (e.g. ``"chin EMG: REM arousals cannot be confirmed"``).
+    """
+
+    def __init__(
+        self,
+        sfreq: float,
+        ch_names: Sequence[str],
+        ch_types: Sequence[str],
+        *,
+        shift_db: float = 6.5,
+        theta_db: float = 9.0,
+        min_duration_s: float = 3.0,
+        stable_s: float = 10.0,
+        emg_ratio: float = 2.0,
+        emg_min_s: float = 1.0,
+        win_s: float = 1.5,
+        hop_s: float = 0.5,
+        onset_lead_s: float = 0.5,
+    ):
+        self.sfreq = check_positive("sfreq", sfreq)
+        if self.sfreq < 64:
+            raise StagingError(f"arousal detection needs at least 64 Hz, got {sfreq:g} Hz")
+        self.ch_names = tuple(ch_names)
+        self.ch_types = tuple(ch_types)
+        if len(self.ch_names) != len(self.ch_types):
+            raise ValueError(
+                f"{len(self.ch_names)} channel names but {len(self.ch_types)} channel types."
+            )
+        self.eeg = pick_channels(self.ch_names, self.ch_types, "eeg")
+        if not self.eeg:
+            raise StagingError("arousal detection needs an EEG channel; the recording has none")
+        emg = pick_channels(self.ch_names, self.ch_types, "emg")
+        self.emg = emg[0] if emg else None
+        self.missing: list[str] = []
+        if self.emg is None:
+            self.missing.append("chin EMG: REM arousals cannot be confirmed (none reported)")
+        for name in ("shift_db", "theta_db", "min_duration_s", "stable_s", "emg_ratio"):
+            check_positive(name, locals()[name])
+        check_positive("emg_min_s", emg_min_s)
+        self.shift = float(shift_db) / 10.0 * np.log(10.0)  # natural-log units of power
+        self.theta_shift = float(theta_db) / 10.0 * np.log(10.0)
+        self.min_duration_s = float(min_duration_s)
+        self.stable_s = float(stable_s)
+        self.emg_ratio = float(emg_ratio)
+        self.emg_min_s = float(emg_min_s)
+        self.hop = max(1, round(check_positive("hop_s", hop_s) * self.sfreq))
+        self.win = max(self.hop, round(check_positive("win_s", win_s) * self.sfreq))
+        self.onset_lead_s = float(onset_lead_s)
+        fs = self.sfreq
+        freqs = np.fft.rfftfreq(self.win, 1.0 / fs)
+        edges = {"theta": (4.0, 8.0), "alpha": (8.0, 11.5), "sigma": (11.5, 16.0)}
+        edges["beta"] = (16.0, min(30.0, 0.45 * fs))
+        self._bands = ("theta", "alpha", "sigma", "beta")
+        self._masks = np.stack(
+            [(freqs >= edges[b][0]) & (freqs < edges[b][1]) for b in self._bands]
+        ).astype(float)
+        self._taper = np.hanning(self.win)
+        self._framer = _Framer(len(self.eeg), self.win, self.hop)
+        # EMG: 20-100 Hz (or up to 0.45 fs), RMS per 0.25-s bin
+        if self.emg is not None:
+            hi = min(100.0, 0.45 * fs)
+            self._emg_sos = butter(4, [20.0, hi], btype="bandpass", fs=fs, output="sos")
+            self._emg_zi = None
+            self._emg_bin = max(1, round(0.25 * fs))
+            self._emg_framer = _Framer(1, self._emg_bin, self._emg_bin)
+        n_bg = int(round(self.stable_s / (self.hop / fs)))
+        self._n_bg = n_bg
+        # background: log band powers of the last n_bg frames and whether each is usable
+        self._ring = np.zeros((n_bg, 4))
+        self._ring_ok = np.zeros(n_bg, dtype=bool)
+        self._ring_pos = 0
+        self._emg_hist: deque = deque(maxlen=int(60 / 0.25))  # (bin start, rms, in_event)
+        self._stages: dict[int, int] = {}
+        self._run: dict | None = None
+        self._gap = 0
+        self._pending: list[dict] = []
+        self._last_event_end = -np.inf
+        self._next = None
+        self.events: list[ArousalEvent] = []
+
+    # ---- stage input ---------------------------------------------------------------------
+    def set_stage(self, epoch: int, stage: int) -> None:
+        """Give the stage of a 30-s epoch (from the stager or a hypnogram).
+
+        Parameters
+        ----------
+        epoch : int
+            Epoch index (0 = first 30 s of the session).
+        stage : int
+            Stage code (W=0 ... R=4, -1 unscored).
+        """
+        stage = int(stage)
+        if not -1 <= stage <= 4:
+            raise ValueError(f"stage must be -1..4, got {stage}.")
+        self._stages[int(epoch)] = stage
+
+    def set_hypnogram(self, hypnogram, first_epoch: int = 0) -> None:
+        """Give the stages of many epochs at once (e.g. the true hypnogram in a test).
+
+        Parameters
+        ----------
+        hypnogram : array_like of int, shape (n_epochs,)
+            Stage per epoch.
+        first_epoch : int
+            Epoch index of ``hypnogram[0]``.
+        """
+        for i, s in enumerate(np.asarray(hypnogram).ravel()):
+            self.set_stage(first_epoch + i, int(s))
+
+    # ---- signal input --------------------------------------------------------------------
+    def push(self, chunk: Chunk, stage: int | None = None) -> list[ArousalEvent]:
+        """Feed a chunk; return the arousals confirmed so far and not returned before.
+
+        Parameters
+        ----------
+        chunk : Chunk
+            Next samples (same channels as at construction).
+        stage : int, optional
+            Stage of every epoch the chunk touches (for a caller who knows it, e.g. the
+            current online estimate); epochs given by :meth:`set_stage` are not overridden.
+
+        Returns
+        -------
+        list of ArousalEvent
+            Newly released events, in time order.
+        """
+        if not isinstance(chunk, Chunk):
+            raise TypeError(f"chunk must be a Chunk, got {type(chunk).__name__}.")
+        if chunk.ch_names != self.ch_names:
+            raise ValueError("chunk channels differ from the detector's channels.")
+        if self._next is not None and chunk.first_sample != self._next:
+            raise ValueError(
+                f"chunk starts at sample {chunk.first_sample}, expected {self._next}: "
+                "feed consecutive chunks (gaps are flagged samples, not missing ones)."
+            )
+        self._next = chunk.stop_sample
+        if chunk.n_samples == 0:
+            return self._release()
+        if stage is not None:
+            e0 = int(chunk.first_sample / self.sfreq // EPOCH_S)
+            e1 = int((chunk.stop_sample - 1) / self.sfreq // EPOCH_S)
+            for e in range(e0, e1 + 1):
+                self._stages.setdefault(e, int(stage))
+        if self.emg is not None:
+            self._push_emg(chunk)
+        x = chunk.data[self.eeg]
+        fl = chunk.flags[self.eeg]
+        frames, fflags, starts = self._framer.push(x, fl, chunk.first_sample)
+        if frames is not None:
+            self._frames(frames, fflags, starts)
+        return self._release()
+
+    def flush(self) -> list[ArousalEvent]:
+        """End of the session: close a run in progress and release what can be released."""
+        if self._run is not None:
+            self._close_run()
+        return self._release(final=True)
+
+    def _push_emg(self, chunk):
+        x = chunk.data[self.emg]
+        if self._emg_zi is None:
+            self._emg_zi = sosfilt_zi(self._emg_sos) * x[0]
+        y, self._emg_zi = sosfilt(self._emg_sos, x, zi=self._emg_zi)
+        bad = (chunk.flags[self.emg] & BAD_FLAGS) != 0
+        bins, bflags, starts = self._emg_framer.push(
+            y[None, :], bad[None, :].astype(np.uint8), chunk.first_sample
+        )
+        if bins is None:
+            return
+        rms = np.sqrt(np.mean(bins[0] ** 2, axis=1))
+        rms[bflags[0].any(axis=1)] = np.nan
+        for s, r in zip(starts, rms):
+            self._emg_hist.append((int(s), float(r)))
+
+    def _frames(self, frames, fflags, starts):
+        spec = np.abs(np.fft.rfft(frames * self._taper, axis=-1)) ** 2  # (n_ch, n_fr, n_f)
+        bp = np.einsum("cfk,bk->fb", spec, self._masks)  # summed over channels: (n_fr, 4)
+        bad = fflags.any(axis=(0, 2)) | ~np.all(np.isfinite(bp), axis=1)
+        logp = np.log(np.maximum(bp, 1e-12))
+        for i in range(starts.size):
+            self._frame(int(starts[i]), logp[i], bool(bad[i]))
+
+    def _frame(self, start, logp, bad):
+        centre = (start + self.win / 2) / self.sfreq
+        n_ok = int(np.count_nonzero(self._ring_ok))
+        shifted = False
+        score = (0.0, "alpha")
+        if not bad and n_ok >= self._n_bg // 2:
+            a = self._ring[self._ring_ok]
+            bg = np.partition(a, (n_ok - 1) // 2, axis=0)[(n_ok - 1) // 2]  # lower median
+            th, al, si, be = logp - bg
+            cand = max((al, "alpha"), (be, "beta"))
+            spindle = si > max(al, be) + 0.5 * self.shift
+            if not spindle and (cand[0] > self.shift or th > self.theta_shift):
+                shifted = True
+                score = cand if cand[0] >= th else (th, "theta")
+        in_run = self._run is not None
+        if shifted:
+            self._gap = 0
+            if not in_run:
+                self._run = {
+                    "first": centre,
+                    "last": centre,
+                    "peak": score[0],
+                    "band": score[1],
+                    "bg_n": n_ok,
+                }
+            else:
+                self._run["last"] = centre
+                if score[0] > self._run["peak"]:
+                    self._run["peak"], self._run["band"] = score
+        elif in_run:
+            self._gap += 1
+            if self._gap > 1 or bad:
+                self._close_run()
+        # frames inside a shift or flagged do not enter the background
+        self._ring[self._ring_pos] = logp
+        self._ring_ok[self._ring_pos] = not bad and not shifted and self._run is None
+        self._ring_pos = (self._ring_pos + 1) % self._n_bg
+
+    def _close_run(self):
+        run, self._run, self._gap = self._run, None, 0
+        hop_s = self.hop / self.sfreq
+        onset = run["first"] - self.onset_lead_s
+        offset = run["last"] + hop_s - self.onset_lead_s + 0.5 * hop_s
+        if offset - onset < self.min_duration_s:
+            return
+        run["onset"], run["offset"] = onset, offset
+        self._pending.append(run)
+
+    def _stage(self, t):
+        return self._stages.get(int(t // EPOCH_S))
+
+    def _release(self, final=False):
+        out = []
+        keep = []
+        for run in self._pending:
+            onset, offset = run["onset"], run["offset"]
+            need = {int(max(onset - self.stable_s, 0.0) // EPOCH_S), int(onset // EPOCH_S)}
+            stages = [self._stages.get(e) for e in sorted(need)]
+            if any(s is None for s in stages):
+                if not final:
+                    keep.append(run)
+                continue
+            stage = self._stage(onset)
+            ok = all(s not in (W, UNSCORED) for s in stages)
+            ok &= onset - self._last_event_end >= self.stable_s
+            ok &= run["bg_n"] >= self._n_bg // 2
+            emg_s = self._emg_rise(onset, offset)
+            if ok and stage == R and not emg_s >= self.emg_min_s:
+                ok = False
+            if ok:
+                ev = ArousalEvent(
+                    onset_s=float(onset),
+                    offset_s=float(offset),
+                    stage=int(stage),
+                    shift_db=float(run["peak"] * 10.0 / np.log(10.0)),
+                    band=run["band"],
+                    emg_rise_s=emg_s,
+                )
+                self._last_event_end = offset
+                out.append(ev)
+        self._pending = keep
+        self.events.extend(out)
+        return out
+
+    def _emg_rise(self, onset, offset):
+        """Longest run (s) of EMG bins above emg_ratio x background within the event."""
+        if self.emg is None:
+            return float("nan")
+        fs = self.sfreq
+        b = self._emg_bin / fs
+        bins = [(s / fs, r) for s, r in self._emg_hist]
+        before = [r for t, r in bins if onset - self.stable_s <= t < onset - b and np.isfinite(r)]
+        if len(before) < 4:
+            return float("nan")
+        base = float(np.median(before))
+        best = run = 0
+        for t, r in bins:
+            if onset - b <= t < offset + b:
+                if np.isfinite(r) and r > self.emg_ratio * base:
+                    run += 1
+                    best = max(best, run)
+                else:
+                    run = 0
+        return best * b
+
+
+def detect_arousals(
+    data,
+    sfreq: float,
+    ch_names: Sequence[str],
+    ch_types: Sequence[str],
+    hypnogram,
+    flags=None,
+    **kwargs,
+) -> list[ArousalEvent]:
+    """Detect arousals in a whole recording (offline run of :class:`ArousalDetector`).
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n_samples)
+        Signals in microvolts.
+    sfreq : float
+        Sampling rate, Hz.
+    ch_names, ch_types : sequence of str
+        Channel names and MNE types.
+    hypnogram : array_like of int, shape (n_epochs,)
+        Stage per 30-s epoch.
+    flags : ndarray of uint8, shape (n_channels, n_samples), optional
+        Per-sample flags.
+    **kwargs
+        Options of :class:`ArousalDetector`.
+
+    Returns
+    -------
+    list of ArousalEvent
+        The arousals, in time order.
+    """
+    data = np.asarray(data, dtype=np.float64)
+    if data.ndim != 2:
+        raise ValueError(f"data must be 2-D (n_channels, n_samples), got shape {data.shape}.")
+    if flags is None:
+        flags = np.zeros(data.shape, np.uint8)
+    det = ArousalDetector(sfreq, ch_names, ch_types, **kwargs)
+    det.set_hypnogram(hypnogram)
+    chunk = Chunk(data, 0, float(sfreq), tuple(ch_names), tuple(ch_types), np.asarray(flags))
+    det.push(chunk)
+    det.flush()
+    return list(det.events)
+
+
+def match_events(detected_onsets, true_onsets, tol_s: float = 3.0) -> tuple[int, int, int]:
+    """Match onsets one-to-one within a tolerance.
+
+    Parameters
+    ----------
+    detected_onsets, true_onsets : array_like of float
+        Onsets in seconds.
+    tol_s : float
+        Largest onset difference of a match, seconds.
+
+    Returns
+    -------
+    (tp, fp, fn) : tuple of int
+        Matched, unmatched detections, unmatched true events.
+    """
+    det = sorted(float(d) for d in detected_onsets)
+    tru = sorted(float(t) for t in true_onsets)
+    used = [False] * len(det)
+    tp = 0
+    for t in tru:
+        best, best_d = None, tol_s
+        for j, d in enumerate(det):
+            if not used[j] and abs(d - t) <= best_d:
+                best, best_d = j, abs(d - t)
+        if best is not None:
+            used[best] = True
+            tp += 1
+    return tp, len(det) - tp, len(tru) - tp

@@ -1,0 +1,98 @@
+"""``dreamnet headset serve``: the simulated headset as a separate process on TCP."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import nonnegative_int, parse_duration
+
+
+def add_parser(subparsers) -> None:
+    """Register ``dreamnet headset``."""
+    from headset.faults import faults_help
+
+    parser = subparsers.add_parser(
+        "headset",
+        help="run the simulated headset as a device on the network",
+        description="The simulated headset as a separate process.",
+    )
+    sub = parser.add_subparsers(dest="headset_command", metavar="ACTION")
+    sub.required = True
+    serve = sub.add_parser(
+        "serve",
+        help="serve one simulated night over TCP (one client at a time)",
+        description=(
+            "Serve a simulated night over TCP, bound to 127.0.0.1 unless --host says "
+            "otherwise. Prints 'listening on HOST:PORT' once ready and exits when the night "
+            "has been sent, or when no client has connected for --idle-timeout seconds. "
+            "Stimulation and other commands must be signed with the pairing key in --key-file "
+            "(created, readable by its owner only, if it does not exist)."
+        ),
+        epilog="faults (--faults name=value,...):\n" + faults_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    serve.add_argument(
+        "--port", type=nonnegative_int, default=0, help="TCP port (0 picks a free one)"
+    )
+    serve.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the night (0)")
+    serve.add_argument(
+        "--profile",
+        default="healthy",
+        help="sleeper profile: healthy, nightmare-prone, insomnia, child (healthy)",
+    )
+    serve.add_argument(
+        "--duration", type=parse_duration, default=8 * 3600.0, help="length, e.g. 8h, 90m"
+    )
+    serve.add_argument("--faults", default="", help="simulated faults, e.g. loss=0.01,disconnect=3")
+    serve.add_argument("--speed", default="1", help="1 (real time), 60, or max (1)")
+    serve.add_argument(
+        "--key-file", default=None, help="pairing key file (hex); created if missing"
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=60.0,
+        help="exit after this many seconds without a client (60)",
+    )
+    serve.set_defaults(func=run)
+
+
+def run(args) -> int:
+    """Serve the night; return 0 when it has been sent, 1 when the server idled out."""
+    import sys
+    from pathlib import Path
+
+    from headset.device import Device
+    from headset.faults import parse_faults
+    from headset.protocol import load_key, new_key, save_key
+    from headset.transport import TcpServer, parse_speed
+
+    speed = parse_speed(args.speed)
+    faults = parse_faults(args.faults)
+    if args.key_file and Path(args.key_file).exists():
+        key = load_key(args.key_file)
+    else:
+        key = new_key()
+        if args.key_file:
+            save_key(args.key_file, key)
+    if not args.idle_timeout > 0:
+        raise ValueError(f"--idle-timeout must be positive, got {args.idle_timeout}")
+    device = Device.from_profile(args.profile, args.seed, args.duration, faults=faults, key=key)
+    server = TcpServer(device, args.host, args.port, speed=speed, idle_timeout=args.idle_timeout)
+    print(f"listening on {server.host}:{server.port}", flush=True)
+    if args.key_file:
+        print(f"pairing key in {args.key_file}", flush=True)
+    try:
+        done = server.serve()
+    except KeyboardInterrupt:
+        server.stop()
+        raise
+    c = device.counters
+    print(
+        f"sent {device.position} samples in {c['packets_sent']} packets; "
+        f"{c['disconnects']} disconnects; commands ok {c['commands_ok']}, "
+        f"rejected {c['commands_rejected']}",
+        file=sys.stderr,
+    )
+    return 0 if done else 1

@@ -1,0 +1,372 @@
+"""``dreamnet simulate``: a simulated night written to EDF+ with its ground truth (DESIGN 3).
+
+The simulated sleeper (:class:`headset.sleeper.Sleeper`) produces the night chunk by chunk and
+the recorder (:class:`headset.recorder.Recorder`, the project's one EDF writer) writes it
+incrementally: every signal in physical units (µV for EEG/EOG/EMG/ECG, milli-g for the
+accelerometer), every ground-truth event as an EDF+ annotation. The file's start date and time
+are fixed, so the same arguments give the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+
+from ._common import nonnegative_int, parse_duration
+
+#: Reduced montage (``--montage reduced``): one EEG, one EOG and the chin EMG.
+REDUCED_MONTAGE = ("EEG C4-M1", "EOG E1-M2", "EMG chin")
+_FALLBACK_PROFILES = {
+    "healthy": "normal adult sleep architecture",
+    "nightmare-prone": "nightmares in late REM periods",
+    "insomnia": "long sleep-onset latency and awakenings",
+    "child": "more N3 with larger slow waves",
+}
+
+
+def _profiles() -> dict[str, str]:
+    """Profile name -> what it changes (from the sleeper, if it imports)."""
+    try:
+        from headset.sleeper.profiles import PROFILES
+    except ImportError:  # pragma: no cover - the sleeper package is missing
+        return dict(_FALLBACK_PROFILES)
+    return {name: p.description for name, p in PROFILES.items()}
+
+
+def _faults_help() -> str:
+    from headset.faults import faults_help
+
+    return faults_help()
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``dreamnet simulate``.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``dreamnet`` subcommand registry.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The subcommand's parser.
+    """
+    profiles = _profiles()
+    prof_text = "\n".join(f"  {name:<16} {text}" for name, text in profiles.items())
+    epilog = (
+        f"profiles:\n{prof_text}\n\n"
+        "faults (--faults name=value,...): signal faults act in the sleeper; with packet\n"
+        "faults the night goes through the simulated device link (firmware, packets,\n"
+        "driver) and lost data are written as gaps ('Gap' annotations):\n"
+        f"{_faults_help()}\n\n"
+        "montages: full (EEG F4/C4/O2-M1, EOG E1/E2-M2, EMG chin, ECG, ACC X/Y/Z), reduced\n"
+        f"({', '.join(REDUCED_MONTAGE)}), or a comma-separated list of those channel names.\n\n"
+        "example: dreamnet simulate --duration 8h --seed 7 --profile nightmare-prone "
+        "--out night.edf"
+    )
+    p = subparsers.add_parser(
+        "simulate",
+        help="simulate a night and write it to EDF+ with ground-truth annotations",
+        description=(
+            "Simulate a night of the headset's sleeper and write it to an EDF+ file: every\n"
+            "signal in physical units (µV; accelerometer in milli-g; 16-bit quantisation, see\n"
+            "headset.recorder), every ground-truth event (sleep stages, arousals, nightmares,\n"
+            "awakenings, artifacts and faults) as an annotation. Same arguments, same file.\n"
+            "A progress bar shows on a terminal; a summary of the night is printed at the end."
+        ),
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--duration",
+        type=parse_duration,
+        default=8 * 3600.0,
+        help="length of the night, e.g. 8h, 90m, 1h30m, 45s (default 8h)",
+    )
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--profile",
+        choices=tuple(profiles),
+        default="healthy",
+        metavar="PROFILE",
+        help=f"kind of sleeper: {', '.join(profiles)} (default healthy; see below)",
+    )
+    p.add_argument("--faults", default=None, metavar="SPEC", help="e.g. mains=20,pops=2,leadoff=1")
+    p.add_argument(
+        "--montage",
+        default="full",
+        help="full (default), reduced, or a comma-separated list of channel names",
+    )
+    p.add_argument("--sfreq", type=float, default=256.0, help="sampling rate in Hz (default 256)")
+    p.add_argument("--out", required=True, metavar="FILE.edf", help="output EDF+ file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.set_defaults(func=run)
+    return p
+
+
+def parse_montage(text: str) -> tuple[str, ...] | None:
+    """Turn ``--montage`` into channel names (None = the sleeper's default montage).
+
+    Parameters
+    ----------
+    text : str
+        ``full``, ``reduced`` or comma-separated channel names.
+
+    Returns
+    -------
+    tuple of str or None
+        The channels, or None for the full default montage.
+    """
+    key = text.strip().lower()
+    if key == "full":
+        return None
+    if key == "reduced":
+        return REDUCED_MONTAGE
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise ValueError("--montage needs full, reduced or channel names")
+    return names
+
+
+def simulate_to_edf(
+    out,
+    *,
+    duration_s: float,
+    seed: int = 0,
+    profile: str = "healthy",
+    faults=None,
+    montage=None,
+    sfreq: float = 256.0,
+    chunk_s: float = 30.0,
+    progress=None,
+    recorder_kwargs: dict | None = None,
+    sleeper_kwargs: dict | None = None,
+) -> dict:
+    """Simulate a night and record it to an EDF+ file.
+
+    Parameters
+    ----------
+    out : str or path-like
+        Output file.
+    duration_s : float
+        Length of the night, seconds.
+    seed : int
+        Seed of the night.
+    profile : str
+        Sleeper profile.
+    faults : FaultConfig or None
+        Simulated faults: signal faults act in the sleeper; packet faults send the night
+        through the simulated device link and driver (gaps are flagged and annotated).
+    montage : sequence of str or None
+        Channels; None is the sleeper's default montage.
+    sfreq : float
+        Sampling rate, Hz.
+    chunk_s : float
+        Seconds of signal per step (the output does not depend on it).
+    progress : callable or None
+        Called as ``progress(seconds_done)`` after each step.
+    recorder_kwargs, sleeper_kwargs : dict or None
+        Extra arguments of :class:`headset.recorder.Recorder` and
+        :class:`headset.sleeper.Sleeper` (e.g. a forced stage sequence for fixtures).
+
+    Returns
+    -------
+    dict
+        ``ch_names``, ``sfreq``, ``duration_s``, ``hypnogram`` (np.int8, one stage per 30-s
+        epoch), ``events`` (Counter of annotation texts, stages excluded), ``annotations``
+        (list of every Annotation written), ``stats`` (the recorder's).
+    """
+    from headset.faults import FaultConfig
+    from headset.recorder import Recorder
+    from headset.sleeper import Sleeper
+
+    faults = FaultConfig() if faults is None else faults
+    sleeper = Sleeper(
+        profile=profile,
+        seed=seed,
+        duration_s=duration_s,
+        sfreq=sfreq,
+        faults=faults,
+        montage=montage,
+        **(sleeper_kwargs or {}),
+    )
+    kwargs = {
+        "patient_code": f"SIM-{profile}-seed{seed}",
+        "patient_name": "Simulated_sleeper",
+        "equipment": "dreamnet_simulator",
+        # The sleeper's ground truth already names lead-off episodes; flags add nothing.
+        "annotate_flags": False,
+    }
+    kwargs.update(recorder_kwargs or {})
+    step = max(1, int(round(chunk_s * sleeper.sfreq)))
+    annotations = []
+    with Recorder(out, sleeper.ch_names, sleeper.ch_types, sleeper.sfreq, **kwargs) as rec:
+        for chunk in _chunks(sleeper, step, faults, seed):
+            annotations.extend(chunk.annotations)
+            rec.write(chunk)
+            if progress is not None:
+                progress(chunk.stop_sample / sleeper.sfreq)
+    events = Counter(
+        a.description for a in annotations if not a.description.startswith("Sleep stage ")
+    )
+    return {
+        "ch_names": tuple(sleeper.ch_names),
+        "sfreq": float(sleeper.sfreq),
+        "duration_s": rec.duration,
+        "hypnogram": sleeper.hypnogram,
+        "events": events,
+        "annotations": annotations,
+        "stats": rec.stats,
+    }
+
+
+def _chunks(sleeper, step: int, faults, seed: int):
+    """Chunks of the night: straight from the sleeper, or through the simulated device link.
+
+    With packet faults on, the sleeper feeds the simulated device (firmware, packets, the
+    in-process transport) and the driver decodes the stream, so lost and corrupt packets and
+    disconnects become ``FLAG_GAP`` samples with ``"Gap"`` / ``"Connection lost"``
+    annotations, exactly as in a live session.
+    """
+    if not faults.any_packet_fault:
+        while not sleeper.done:
+            chunk = sleeper.read(step)
+            if chunk.n_samples == 0:
+                return
+            yield chunk
+        return
+    from headset.driver import Headset
+
+    with Headset.simulated(source=sleeper, seed=seed, faults=faults, speed="max") as hs:
+        while (chunk := hs.read(step)) is not None:
+            if chunk.n_samples or chunk.annotations:
+                yield chunk
+
+
+def summary_lines(result: dict, out, profile: str, seed: int) -> list[str]:
+    """Short text summary of a simulated night (stage minutes and events).
+
+    Parameters
+    ----------
+    result : dict
+        What :func:`simulate_to_edf` returned.
+    out : str or path-like
+        The written file.
+    profile : str
+        Sleeper profile.
+    seed : int
+        Seed.
+
+    Returns
+    -------
+    list of str
+        Lines to print.
+    """
+    import os
+
+    import numpy as np
+
+    from headset.stages import EPOCH_S, STAGE_NAMES
+
+    dur = result["duration_s"]
+    size_mb = os.path.getsize(out) / 1e6
+    h, m = divmod(int(round(dur / 60)), 60)
+    lines = [
+        f"{out}: {h} h {m:02d} min, {len(result['ch_names'])} channels at "
+        f"{result['sfreq']:g} Hz, {size_mb:.1f} MB, profile {profile}, seed {seed}"
+    ]
+    hyp = np.asarray(result["hypnogram"])
+    n_ep = int(np.ceil(dur / EPOCH_S - 1e-9))
+    hyp = hyp[:n_ep]
+    minutes = [(hyp == k).sum() * EPOCH_S / 60 for k in range(len(STAGE_NAMES))]
+    sleep = sum(minutes[1:])
+    stage_txt = "  ".join(f"{n} {v:.1f}" for n, v in zip(STAGE_NAMES, minutes))
+    eff = f"  (sleep {sleep:.0f} min, efficiency {100 * sleep / max(dur / 60, 1e-9):.0f}%)"
+    lines.append(f"stages (min): {stage_txt}{eff}")
+    ev = result["events"]
+    if ev:
+        grouped = Counter()
+        for text, n in ev.items():
+            grouped[text.split(":")[0].split(" -> ")[0]] += n
+        lines.append("events: " + ", ".join(f"{k} {v}" for k, v in sorted(grouped.items())))
+    else:
+        lines.append("events: none")
+    stats = result["stats"]
+    clipped = sum(stats["clipped"].values())
+    if clipped:
+        lines.append(f"clipped to the EDF range: {clipped} samples (saturation)")
+    return lines
+
+
+def run(args) -> int:
+    """Run ``dreamnet simulate``; returns the exit code."""
+    from headset.faults import parse_faults
+
+    faults = parse_faults(args.faults)
+    montage = parse_montage(args.montage)
+    _check_writable(args.out)
+    if not (args.sfreq > 0 and args.sfreq < float("inf")):
+        raise ValueError(f"--sfreq must be a positive number of Hz, got {args.sfreq}")
+    show = not args.quiet and sys.stderr.isatty()
+    if show:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        bar = Progress(
+            TextColumn("simulating {task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[night]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        with bar:
+            task = bar.add_task(args.profile, total=args.duration, night="0:00")
+
+            def progress(t: float) -> None:
+                bar.update(task, completed=t, night=f"{int(t // 3600)}:{int(t % 3600 // 60):02d}")
+
+            result = _simulate(args, faults, montage, progress)
+    else:
+        result = _simulate(args, faults, montage, None)
+    if not args.quiet:
+        for line in summary_lines(result, args.out, args.profile, args.seed):
+            print(line)
+    return 0
+
+
+def _check_writable(out) -> None:
+    """Raise HeadsetError unless ``out`` can be created (before simulating anything)."""
+    import os
+    from pathlib import Path
+
+    from headset.errors import HeadsetError
+
+    path = Path(out)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise HeadsetError(f"{out}: is a directory, cannot write the recording")
+    if not parent.is_dir():
+        raise HeadsetError(f"{out}: cannot write the recording (no directory {parent})")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise HeadsetError(f"{out}: cannot write the recording (permission denied)")
+
+
+def _simulate(args, faults, montage, progress) -> dict:
+    return simulate_to_edf(
+        args.out,
+        duration_s=args.duration,
+        seed=args.seed,
+        profile=args.profile,
+        faults=faults,
+        montage=montage,
+        sfreq=args.sfreq,
+        progress=progress,
+    )

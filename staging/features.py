@@ -1,0 +1,811 @@
+"""Per-epoch sleep-staging features and their per-recording normalisation.
+
+Every 30-s epoch of each channel is brought to a common internal rate of 100 Hz by exact
+band-limited (FFT) resampling of the epoch on its own, so that a feature never depends on the
+recording's sampling rate (50-1000 Hz), on its length, or on any sample outside the epoch; bands
+above 47% of the original rate are *missing* (NaN) rather than wrong. From the 100-Hz epoch the
+features are:
+
+* EEG: log band powers (delta 0.5-2 and 2-4 Hz, theta 4-8, alpha 8-12, sigma 12-16, beta 16-30,
+  total 0.5-30, high 30-45), relative powers, power ratios, spectral entropy, spectral edge (50%,
+  95%), Hjorth mobility and complexity (from spectral moments), zero-crossing rate, amplitude
+  percentiles, spindle density, slow-wave amplitude and coverage;
+* EOG (one or two channels): low-frequency power, E1/E2 correlation (eye movements are anti-phase,
+  EEG leaking into the EOG is in phase), slope statistics and rapid-eye-movement density;
+* EMG: tone (log power 10-20 and 20-45 Hz) and phasic twitch index.
+
+Absolute amplitudes differ between people, montages and amplifiers, so amplitude-dependent
+features ("amp" columns) enter the model only after per-recording robust scaling (median and
+inter-quartile range), and amplitude-invariant ones ("inv" columns) also enter as they are.
+:class:`RunningNormalizer` scales with statistics of the past epochs only (online mode; during a
+burn-in of about :data:`BURN_IN_EPOCHS` epochs the statistics are blended with population priors
+stored in the model); :func:`normalize_offline` uses the whole recording. Both produce the same
+vector layout (:data:`INPUT_NAMES`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from headset.stages import EPOCH_S
+
+#: Internal sampling rate (Hz) of every epoch after resampling.
+INTERNAL_SFREQ = 100.0
+#: Samples of one epoch at the internal rate.
+EPOCH_SAMPLES = int(EPOCH_S * INTERNAL_SFREQ)
+#: Lowest accepted sampling rate (Hz).
+MIN_SFREQ = 50.0
+#: Epochs over which online normalisation blends its running statistics with the priors.
+BURN_IN_EPOCHS = 10
+#: Fraction of bad (gap, lead-off, saturated, NaN) samples above which an epoch is not scored.
+MAX_BAD_FRACTION = 0.5
+#: A channel whose robust standard deviation in an epoch is below this (µV) is flat.
+FLAT_UV = 0.2
+
+_NYQ_FRACTION = 0.47  # usable part of the original band (anti-alias filters roll off above)
+_KEEP_HZ = 47.0  # highest frequency kept at the internal rate
+_SEG = 400  # Welch segment: 4 s at 100 Hz
+_STEP = 200
+_NSEG = (EPOCH_SAMPLES - _SEG) // _STEP + 1
+_HANN = np.hanning(_SEG + 2)[1:-1]
+_PSD_SCALE = 2.0 / (INTERNAL_SFREQ * np.sum(_HANN**2))
+_PSD_DF = INTERNAL_SFREQ / _SEG
+_PSD_FREQS = np.arange(_SEG // 2 + 1) * _PSD_DF
+_FINE_FREQS = np.arange(EPOCH_SAMPLES // 2 + 1) / EPOCH_S
+_SEG_IDX = np.arange(_NSEG)[:, None] * _STEP + np.arange(_SEG)[None, :]
+
+#: Top slow waves kept per epoch for the recording-relative coverage features.
+N_SLOW_WAVES = 24
+_EM_WIN = 50  # eye-movement slope windows: 0.5 s
+_SP_WIN = 25  # spindle windows: 0.25 s
+
+EEG_BANDS = {
+    "delta1": (0.5, 2.0),
+    "delta2": (2.0, 4.0),
+    "theta": (4.0, 8.0),
+    "alpha": (8.0, 12.0),
+    "sigma": (12.0, 16.0),
+    "beta": (16.0, 30.0),
+}
+
+#: Raw per-epoch feature columns: (name, kind) with kind "amp" (amplitude-dependent: used only
+#: after per-recording scaling) or "inv" (amplitude-invariant: used raw and scaled).
+COLUMNS: tuple[tuple[str, str], ...] = (
+    *((f"log_{b}", "amp") for b in EEG_BANDS),
+    ("log_total", "amp"),
+    ("log_hi", "amp"),
+    *((f"rel_{b}", "inv") for b in EEG_BANDS),
+    ("lr_delta_beta", "inv"),
+    ("lr_theta_alpha", "inv"),
+    ("lr_slow_fast", "inv"),
+    ("lr_sigma_alpha", "inv"),
+    ("entropy", "inv"),
+    ("sef50", "inv"),
+    ("sef95", "inv"),
+    ("mobility", "inv"),
+    ("complexity", "inv"),
+    ("zero_cross", "inv"),
+    ("log_iqr", "amp"),
+    ("peakiness", "inv"),
+    ("spindle_frac", "inv"),
+    ("spindle_rate", "inv"),
+    ("log_sw_p2p", "amp"),
+    ("log_eog_low", "amp"),
+    ("log_eog_mid", "amp"),
+    ("lr_eog_eeg", "amp"),
+    ("eog_corr", "inv"),
+    ("log_em_med", "amp"),
+    ("log_em_max", "amp"),
+    ("log_emg_lo", "amp"),
+    ("log_emg_hi", "amp"),
+    ("emg_phasic", "inv"),
+)
+COLUMN_NAMES = tuple(n for n, _ in COLUMNS)
+N_COLUMNS = len(COLUMNS)
+_COL = {n: i for i, n in enumerate(COLUMN_NAMES)}
+INV_COLUMNS = np.array([i for i, (_, k) in enumerate(COLUMNS) if k == "inv"])
+
+#: Features computed at normalisation time from per-epoch event amplitudes and a
+#: recording-relative threshold (slow-wave coverage, rapid-eye-movement density).
+_SW_FACTORS = (2.5, 4.0)  # x recording median RMS of the 0.5-30 Hz EEG
+_EM_FACTORS = (4.0, 8.0)  # x recording median EOG slope
+DEFERRED_NAMES = (
+    *(f"sw_cover_{f:g}" for f in _SW_FACTORS),
+    *(f"em_density_{f:g}" for f in _EM_FACTORS),
+)
+INDICATOR_NAMES = ("has_eog", "has_eog2", "has_emg", "has_beta", "has_hi")
+
+#: Names of the model-input vector of one epoch (before the context window is added).
+INPUT_NAMES = (
+    *(f"z_{n}" for n in COLUMN_NAMES),
+    *(f"raw_{COLUMN_NAMES[i]}" for i in INV_COLUMNS),
+    *DEFERRED_NAMES,
+    *INDICATOR_NAMES,
+)
+N_INPUTS = len(INPUT_NAMES)
+
+
+@dataclass
+class EpochFeatures:
+    """Raw (not yet normalised) features of consecutive epochs of one recording.
+
+    Attributes
+    ----------
+    values : ndarray, shape (n_epochs, N_COLUMNS)
+        One row per epoch, columns :data:`COLUMN_NAMES`; NaN where a feature is missing (no such
+        channel, band above the original Nyquist, bad data on that channel).
+    valid : ndarray of bool, shape (n_epochs,)
+        False for epochs that cannot be scored (too much bad EEG, flat EEG).
+    sw_p2p : ndarray, shape (n_epochs, N_SLOW_WAVES)
+        Peak-to-peak amplitudes (µV) of the largest 0.3-2 Hz waves of each epoch, zero-padded.
+    sw_dur : ndarray, shape (n_epochs, N_SLOW_WAVES)
+        Their durations (s).
+    em_slopes : ndarray, shape (n_epochs, 60)
+        Largest absolute EOG slope (µV/s) in each 0.5-s window, sorted in decreasing order
+        (NaN without EOG).
+    indicators : ndarray, shape (len(INDICATOR_NAMES),)
+        1.0/0.0 for has EOG, two EOG channels, EMG, the beta band, the 30-45 Hz band.
+    """
+
+    values: np.ndarray
+    valid: np.ndarray
+    sw_p2p: np.ndarray
+    sw_dur: np.ndarray
+    em_slopes: np.ndarray
+    indicators: np.ndarray
+
+    @property
+    def n_epochs(self) -> int:
+        """Number of epochs."""
+        return self.values.shape[0]
+
+    @classmethod
+    def concatenate(cls, parts: list[EpochFeatures]) -> EpochFeatures:
+        """Join the features of consecutive blocks of epochs of one recording."""
+        if not parts:
+            raise ValueError("Cannot concatenate an empty list of EpochFeatures.")
+        return cls(
+            values=np.concatenate([p.values for p in parts]),
+            valid=np.concatenate([p.valid for p in parts]),
+            sw_p2p=np.concatenate([p.sw_p2p for p in parts]),
+            sw_dur=np.concatenate([p.sw_dur for p in parts]),
+            em_slopes=np.concatenate([p.em_slopes for p in parts]),
+            indicators=parts[0].indicators.copy(),
+        )
+
+    def take(self, sl) -> EpochFeatures:
+        """Return the features of a subset of epochs (slice or index array)."""
+        return EpochFeatures(
+            self.values[sl],
+            self.valid[sl],
+            self.sw_p2p[sl],
+            self.sw_dur[sl],
+            self.em_slopes[sl],
+            self.indicators.copy(),
+        )
+
+
+def epoch_length(sfreq: float) -> int:
+    """Return the number of samples of one 30-s epoch at ``sfreq`` (Hz), rounded."""
+    return int(round(EPOCH_S * sfreq))
+
+
+def epoch_starts(n_epochs: int, sfreq: float) -> np.ndarray:
+    """Return the first sample index of each epoch (epochs aligned to the recording start).
+
+    Parameters
+    ----------
+    n_epochs : int
+        Number of epochs.
+    sfreq : float
+        Sampling rate in Hz.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_epochs,)
+        ``round(k * 30 * sfreq)``.
+    """
+    return np.round(np.arange(n_epochs) * EPOCH_S * sfreq).astype(np.int64)
+
+
+def _band_mask(freqs: np.ndarray, lo: float, hi: float) -> slice:
+    """Bins of an evenly spaced frequency axis with ``lo <= f < hi``, as a slice."""
+    df = freqs[1] - freqs[0]
+    return slice(int(np.ceil(lo / df - 1e-9)), int(np.ceil(hi / df - 1e-9)))
+
+
+def _ramp(n: int) -> np.ndarray:
+    """Centred ramp of length n."""
+    return np.arange(n) - (n - 1) / 2.0
+
+
+def _to_internal(x: np.ndarray, bad: np.ndarray, sfreq: float) -> tuple[np.ndarray, np.ndarray]:
+    """Detrend each epoch on its good samples and return its spectrum at the internal rate.
+
+    Returns the one-sided spectrum (n, 1501) scaled so that ``irfft(Y, 3000)`` is the epoch at
+    100 Hz (band-limited to 47 Hz or 47% of ``sfreq``), and the flat indicator (RMS of the kept
+    band below :data:`FLAT_UV`). Bad samples are replaced by the trend line before the transform.
+    """
+    n_ep, n = x.shape
+    t = _ramp(n)
+    rows_bad = bad.any(-1)
+    if rows_bad.any():
+        x = x.copy()
+        xb, gb = x[rows_bad], ~bad[rows_bad]
+        ng = np.maximum(gb.sum(-1), 1)
+        mean = np.where(gb, xb, 0.0).sum(-1) / ng
+        tm = np.where(gb, t, 0.0).sum(-1) / ng
+        tc = np.where(gb, t[None, :] - tm[:, None], 0.0)
+        xcb = np.where(gb, xb - mean[:, None], 0.0)
+        slope = (xcb * tc).sum(-1) / np.maximum((tc * tc).sum(-1), 1e-12)
+        x[rows_bad] = np.where(gb, xcb - slope[:, None] * tc, 0.0)
+    spec = np.fft.rfft(x, axis=-1)
+    # the mean goes with the DC bin; a slow drift leaks a negligible 1/f tail below 0.5 Hz
+    keep_hz = min(_KEEP_HZ, _NYQ_FRACTION * sfreq)
+    nk = min(int(np.ceil(keep_hz * n / sfreq)), spec.shape[-1], EPOCH_SAMPLES // 2)
+    out = np.zeros((n_ep, EPOCH_SAMPLES // 2 + 1), dtype=np.complex128)
+    out[:, 1:nk] = spec[:, 1:nk]
+    out[:, 1:nk] *= EPOCH_SAMPLES / n
+    rms = np.sqrt(2.0 * np.sum(np.abs(out[:, 1:nk]) ** 2, -1)) / EPOCH_SAMPLES
+    flat = rms < FLAT_UV
+    return out, flat
+
+
+def _seg_bad_fraction(bad: np.ndarray) -> np.ndarray:
+    """Fraction of bad samples in each Welch segment, shape (n_ep, _NSEG)."""
+    n_ep, n = bad.shape
+    cs = np.zeros((n_ep, n + 1))
+    np.cumsum(bad, axis=-1, out=cs[:, 1:])
+    scale = n / EPOCH_SAMPLES
+    b0 = np.round(np.arange(_NSEG) * _STEP * scale).astype(int)
+    b1 = np.round((np.arange(_NSEG) * _STEP + _SEG) * scale).astype(int)
+    return (cs[:, b1] - cs[:, b0]) / np.maximum(b1 - b0, 1)
+
+
+def _welch(y: np.ndarray, seg_ok: np.ndarray) -> np.ndarray:
+    """Welch PSD (µV²/Hz) of 100-Hz epochs (n, 3000) over the good 4-s segments."""
+    segs = y[:, _SEG_IDX]
+    segs = segs - segs.mean(-1, keepdims=True)
+    p = np.abs(np.fft.rfft(segs * _HANN, axis=-1)) ** 2
+    w = seg_ok.astype(np.float64)
+    nw = w.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        psd = np.einsum("esf,es->ef", p, w) / nw[:, None] * _PSD_SCALE
+    return psd
+
+
+def _runs(mask: np.ndarray, min_len: int, max_len: int) -> np.ndarray:
+    """Count runs of True of length in [min_len, max_len] per row of a 2-D mask."""
+    n_ep = mask.shape[0]
+    padded = np.zeros((n_ep, mask.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    d = np.diff(padded, axis=-1)
+    rs, cs = np.nonzero(d == 1)
+    re, ce = np.nonzero(d == -1)
+    length = ce - cs  # starts and ends pair up in row-major order
+    ok = (length >= min_len) & (length <= max_len)
+    return np.bincount(rs[ok], minlength=n_ep).astype(np.float64)
+
+
+def _slow_waves(d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k waves (between down-going zero crossings) of 0.3-2 Hz epochs by peak-to-peak."""
+    n_ep, n = d.shape
+    neg = d < 0
+    dc = ~neg[:, :-1] & neg[:, 1:]
+    r, c = np.nonzero(dc)
+    p2p_out = np.zeros((n_ep, k))
+    dur_out = np.zeros((n_ep, k))
+    if r.size < 2:
+        return p2p_out, dur_out
+    same = r[1:] == r[:-1]
+    start = r[:-1] * n + c[:-1] + 1
+    stop = r[1:] * n + c[1:] + 1
+    dur = (c[1:] - c[:-1]) / INTERNAL_SFREQ
+    ok = same & (dur >= 0.4) & (dur <= 2.5)
+    if not ok.any():
+        return p2p_out, dur_out
+    start, stop, dur, row = start[ok], stop[ok], dur[ok], r[:-1][ok]
+    flat = d.ravel()
+    idx = np.empty(2 * start.size, dtype=np.int64)
+    idx[0::2] = start
+    idx[1::2] = stop
+    if idx[-1] >= flat.size:  # reduceat needs indices inside the array
+        flat = np.append(flat, 0.0)
+    p2p = np.maximum.reduceat(flat, idx)[0::2] - np.minimum.reduceat(flat, idx)[0::2]
+    order = np.lexsort((-p2p, row))
+    row, p2p, dur = row[order], p2p[order], dur[order]
+    rank = np.arange(row.size) - np.searchsorted(row, row, side="left")
+    keep = rank < k
+    p2p_out[row[keep], rank[keep]] = p2p[keep]
+    dur_out[row[keep], rank[keep]] = dur[keep]
+    return p2p_out, dur_out
+
+
+def _fine_power(spec: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Band power (µV², up to a constant) from a 30-s periodogram."""
+    m = _band_mask(_FINE_FREQS, lo, hi)
+    return 2.0 * np.sum(np.abs(spec[:, m]) ** 2, axis=-1) / EPOCH_SAMPLES**2
+
+
+def _irfft_band(spec: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    m = _band_mask(_FINE_FREQS, lo, hi)
+    out = np.zeros_like(spec)
+    out[:, m] = spec[:, m]
+    return np.fft.irfft(out, n=EPOCH_SAMPLES, axis=-1)
+
+
+def _bad_mask(x: np.ndarray, bad: np.ndarray | None) -> np.ndarray:
+    finite = np.isfinite(x)
+    return ~finite if bad is None else (bad.astype(bool) | ~finite)
+
+
+def _log10(x):
+    return np.log10(np.maximum(x, 1e-12))
+
+
+def _quantiles(x: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """Nearest-rank quantiles along the last axis (one partition for all)."""
+    n = x.shape[-1]
+    ks = [int(round(q * (n - 1))) for q in qs]
+    part = np.partition(x, ks, axis=-1)
+    return [part[..., k] for k in ks]
+
+
+def epoch_features(
+    eeg: np.ndarray,
+    sfreq: float,
+    eog: np.ndarray | None = None,
+    emg: np.ndarray | None = None,
+    eeg_bad: np.ndarray | None = None,
+    eog_bad: np.ndarray | None = None,
+    emg_bad: np.ndarray | None = None,
+) -> EpochFeatures:
+    """Compute the raw features of whole epochs.
+
+    Each epoch is processed on its own (no sample outside it is used), so the result for an
+    epoch is the same in a live stream and in a whole-recording pass.
+
+    Parameters
+    ----------
+    eeg : ndarray, shape (n_epochs, n_per_epoch)
+        One EEG channel in µV, cut into 30-s epochs (``n_per_epoch = round(30 * sfreq)``).
+    sfreq : float
+        Sampling rate in Hz (>= 50).
+    eog : ndarray, shape (n_epochs, n_eog, n_per_epoch), optional
+        One or two EOG channels (E1, E2) in µV.
+    emg : ndarray, shape (n_epochs, n_per_epoch), optional
+        Chin EMG in µV.
+    eeg_bad, eog_bad, emg_bad : ndarray of bool, optional
+        Same shapes as the signals: True for samples that are not trustworthy (gap, lead-off,
+        saturation). Non-finite samples are always bad.
+
+    Returns
+    -------
+    EpochFeatures
+        The raw feature table.
+    """
+    if sfreq < MIN_SFREQ:
+        raise ValueError(f"sfreq must be at least {MIN_SFREQ:g} Hz, got {sfreq:g} Hz.")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _epoch_features(eeg, sfreq, eog, emg, eeg_bad, eog_bad, emg_bad)
+
+
+def _epoch_features(eeg, sfreq, eog, emg, eeg_bad, eog_bad, emg_bad) -> EpochFeatures:
+    eeg = np.asarray(eeg, dtype=np.float64)
+    if eeg.ndim != 2:
+        raise ValueError(f"eeg must be 2-D (n_epochs, n_per_epoch), got shape {eeg.shape}.")
+    n_ep = eeg.shape[0]
+    vals = np.full((n_ep, N_COLUMNS), np.nan)
+    band_limit = _NYQ_FRACTION * sfreq
+    has_beta = band_limit >= 30.0
+    has_hi = band_limit >= 45.0
+
+    # --- EEG -------------------------------------------------------------------------
+    bad = _bad_mask(eeg, eeg_bad)
+    bad_frac = bad.mean(-1)
+    spec, flat = _to_internal(eeg, bad, sfreq)
+    y = np.fft.irfft(spec, n=EPOCH_SAMPLES, axis=-1)
+    seg_ok = _seg_bad_fraction(bad) < 0.1
+    psd = _welch(y, seg_ok)
+    valid = (bad_frac <= MAX_BAD_FRACTION) & (seg_ok.sum(-1) >= 4) & ~flat
+    bp = {}
+    for name, (lo, hi) in EEG_BANDS.items():
+        bp[name] = psd[:, _band_mask(_PSD_FREQS, lo, hi)].sum(-1) * _PSD_DF
+    tot_m = _band_mask(_PSD_FREQS, 0.5, 30.0)
+    total = psd[:, tot_m].sum(-1) * _PSD_DF
+    hi_pow = psd[:, _band_mask(_PSD_FREQS, 30.0, 45.0)].sum(-1) * _PSD_DF
+    for name in EEG_BANDS:
+        vals[:, _COL[f"log_{name}"]] = _log10(bp[name])
+        vals[:, _COL[f"rel_{name}"]] = bp[name] / total
+    vals[:, _COL["log_total"]] = _log10(total)
+    vals[:, _COL["log_hi"]] = _log10(hi_pow)
+    delta = bp["delta1"] + bp["delta2"]
+    vals[:, _COL["lr_delta_beta"]] = _log10(delta) - _log10(bp["beta"])
+    vals[:, _COL["lr_theta_alpha"]] = _log10(bp["theta"]) - _log10(bp["alpha"])
+    vals[:, _COL["lr_slow_fast"]] = _log10(delta + bp["theta"]) - _log10(bp["alpha"] + bp["beta"])
+    vals[:, _COL["lr_sigma_alpha"]] = _log10(bp["sigma"]) - _log10(bp["alpha"])
+    p = psd[:, tot_m]
+    f = _PSD_FREQS[tot_m]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pn = p / p.sum(-1, keepdims=True)
+        ent = -np.sum(np.where(pn > 0, pn * np.log(np.maximum(pn, 1e-300)), 0.0), -1)
+        vals[:, _COL["entropy"]] = ent / np.log(p.shape[-1])
+        cum = np.cumsum(pn, -1)
+        vals[:, _COL["sef50"]] = f[np.minimum(np.argmax(cum >= 0.5, -1), f.size - 1)]
+        vals[:, _COL["sef95"]] = f[np.minimum(np.argmax(cum >= 0.95, -1), f.size - 1)]
+        w2 = (2 * np.pi * f) ** 2
+        m0 = p.sum(-1)
+        m2 = (p * w2).sum(-1)
+        m4 = (p * w2 * w2).sum(-1)
+        mob = np.sqrt(m2 / m0)
+        vals[:, _COL["mobility"]] = mob / (2 * np.pi)
+        vals[:, _COL["complexity"]] = np.sqrt(m4 / m2) / mob
+    bb = _irfft_band(spec, 0.5, 30.0)
+    sgn = bb >= 0
+    vals[:, _COL["zero_cross"]] = np.count_nonzero(sgn[:, 1:] != sgn[:, :-1], -1) / EPOCH_S
+    absbb = np.abs(bb)
+    q = _quantiles(bb, (0.25, 0.75))
+    vals[:, _COL["log_iqr"]] = _log10(q[1] - q[0])
+    qa = _quantiles(absbb, (0.5, 0.99))
+    vals[:, _COL["peakiness"]] = _log10(qa[1]) - _log10(qa[0])
+    # spindles: 0.25-s windows where sigma (11-16 Hz) carries a large share of the power
+    sig = _irfft_band(spec, 11.0, 16.0)
+    nwin = EPOCH_SAMPLES // _SP_WIN
+    sw_pow = (sig**2).reshape(n_ep, nwin, _SP_WIN).mean(-1)
+    bb_pow = (bb**2).reshape(n_ep, nwin, _SP_WIN).mean(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(bb_pow > 0, sw_pow / bb_pow, 0.0)
+    sp = rel > 0.3
+    vals[:, _COL["spindle_frac"]] = sp.mean(-1)
+    vals[:, _COL["spindle_rate"]] = _runs(sp, 2, 8) * (60.0 / EPOCH_S)
+    # slow waves
+    d = _irfft_band(spec, 0.3, 2.0)
+    sw_p2p, sw_dur = _slow_waves(d, N_SLOW_WAVES)
+    vals[:, _COL["log_sw_p2p"]] = _log10(sw_p2p[:, 2] + 1.0)
+    if not has_beta:
+        for c in ("log_beta", "rel_beta", "lr_delta_beta", "lr_slow_fast"):
+            vals[:, _COL[c]] = np.nan
+    if not has_hi:
+        vals[:, _COL["log_hi"]] = np.nan
+
+    # --- EOG -------------------------------------------------------------------------
+    em_slopes = np.full((n_ep, EPOCH_SAMPLES // _EM_WIN), np.nan)
+    n_eog = 0
+    if eog is not None:
+        eog = np.asarray(eog, dtype=np.float64)
+        if eog.ndim == 2:
+            eog = eog[:, None, :]
+        n_eog = eog.shape[1]
+        if eog.shape[0] != n_ep or n_eog not in (1, 2):
+            raise ValueError(
+                f"eog must have shape (n_epochs, 1 or 2, n_per_epoch), got {eog.shape}."
+            )
+        ebad_all = _bad_mask(eog, eog_bad)
+        specs, ok = [], np.ones(n_ep, dtype=bool)
+        for i in range(n_eog):
+            s_i, flat_i = _to_internal(eog[:, i], ebad_all[:, i], sfreq)
+            specs.append(s_i)
+            ok &= ~flat_i & (ebad_all[:, i].mean(-1) <= MAX_BAD_FRACTION)
+        es = specs[0] - specs[1] if n_eog == 2 else specs[0]
+        low = _fine_power(es, 0.3, 2.0)
+        vals[:, _COL["log_eog_low"]] = _log10(low)
+        vals[:, _COL["log_eog_mid"]] = _log10(_fine_power(es, 2.0, 5.0))
+        vals[:, _COL["lr_eog_eeg"]] = _log10(low) - _log10(_fine_power(spec, 0.3, 2.0))
+        if n_eog == 2:
+            m = _band_mask(_FINE_FREQS, 0.3, 5.0)
+            a, b = specs[0][:, m], specs[1][:, m]
+            num = np.real(np.sum(a * np.conj(b), -1))
+            den = np.sqrt(np.sum(np.abs(a) ** 2, -1) * np.sum(np.abs(b) ** 2, -1))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                vals[:, _COL["eog_corr"]] = num / den
+        eo = _irfft_band(es, 0.3, 5.0)
+        slope = np.abs(np.diff(eo, axis=-1, append=eo[:, -1:])) * INTERNAL_SFREQ
+        em = slope.reshape(n_ep, -1, _EM_WIN).max(-1)
+        em = -np.sort(-em, axis=-1)
+        em_slopes = em
+        vals[:, _COL["log_em_med"]] = _log10(em[:, em.shape[1] // 2])
+        vals[:, _COL["log_em_max"]] = _log10(em[:, 2])
+        eog_cols = [
+            _COL[c]
+            for c in ("log_eog_low", "log_eog_mid", "lr_eog_eeg", "eog_corr")
+            + ("log_em_med", "log_em_max")
+        ]
+        vals[np.ix_(~ok, eog_cols)] = np.nan
+        em_slopes[~ok] = np.nan
+
+    # --- EMG -------------------------------------------------------------------------
+    if emg is not None:
+        emg = np.asarray(emg, dtype=np.float64)
+        if emg.shape != eeg.shape:
+            raise ValueError(f"emg shape {emg.shape} differs from eeg shape {eeg.shape}.")
+        mbad = _bad_mask(emg, emg_bad)
+        ms, mflat = _to_internal(emg, mbad, sfreq)
+        ok = ~mflat & (mbad.mean(-1) <= MAX_BAD_FRACTION)
+        vals[:, _COL["log_emg_lo"]] = _log10(_fine_power(ms, 10.0, 20.0))
+        if has_hi:
+            vals[:, _COL["log_emg_hi"]] = _log10(_fine_power(ms, 20.0, 45.0))
+        e = _irfft_band(ms, 10.0, min(45.0, band_limit))
+        rms = np.sqrt((e**2).reshape(n_ep, 30, -1).mean(-1))
+        rms.sort(axis=-1)
+        vals[:, _COL["emg_phasic"]] = _log10(rms[:, 28]) - _log10(rms[:, 15])
+        for c in ("log_emg_lo", "log_emg_hi", "emg_phasic"):
+            vals[~ok, _COL[c]] = np.nan
+
+    vals[~np.isfinite(vals)] = np.nan
+    vals[~valid] = np.nan
+    sw_p2p[~valid] = 0.0
+    sw_dur[~valid] = 0.0
+    indicators = np.array(
+        [n_eog > 0, n_eog == 2, emg is not None, has_beta, has_hi], dtype=np.float64
+    )
+    return EpochFeatures(vals, valid, sw_p2p, sw_dur, em_slopes, indicators)
+
+
+def continuous_features(
+    eeg: np.ndarray,
+    sfreq: float,
+    eog: np.ndarray | None = None,
+    emg: np.ndarray | None = None,
+    eeg_bad: np.ndarray | None = None,
+    eog_bad: np.ndarray | None = None,
+    emg_bad: np.ndarray | None = None,
+    block: int = 120,
+) -> EpochFeatures:
+    """Cut continuous signals into 30-s epochs and compute their raw features.
+
+    A trailing partial epoch is ignored.
+
+    Parameters
+    ----------
+    eeg : ndarray, shape (n_samples,)
+        EEG in µV.
+    sfreq : float
+        Sampling rate in Hz.
+    eog : ndarray, shape (n_eog, n_samples) or (n_samples,), optional
+        EOG channel(s) in µV.
+    emg : ndarray, shape (n_samples,), optional
+        Chin EMG in µV.
+    eeg_bad, eog_bad, emg_bad : ndarray of bool, optional
+        Bad-sample masks of the same shapes.
+    block : int
+        Epochs processed at once (bounds the working memory).
+
+    Returns
+    -------
+    EpochFeatures
+        One row per whole epoch.
+    """
+    eeg = np.asarray(eeg, dtype=np.float64)
+    if eog is not None:
+        eog = np.atleast_2d(np.asarray(eog, dtype=np.float64))
+    n_per = epoch_length(sfreq)
+    n_ep = int(np.floor(eeg.shape[-1] / (EPOCH_S * sfreq) + 1e-9))
+    while n_ep > 0 and epoch_starts(n_ep, sfreq)[-1] + n_per > eeg.shape[-1]:
+        n_ep -= 1
+    if n_ep < 1:
+        raise ValueError(
+            f"recording is shorter than one {EPOCH_S:g}-s epoch "
+            f"({eeg.shape[-1] / sfreq:.1f} s at {sfreq:g} Hz)."
+        )
+    starts = epoch_starts(n_ep, sfreq)
+    regular = bool(np.all(starts == np.arange(n_ep) * n_per))
+    parts = []
+    for b0 in range(0, n_ep, block):
+        b1 = min(b0 + block, n_ep)
+        idx = starts[b0:b1, None] + np.arange(n_per)[None, :]
+
+        def cut(a, idx=idx, b0=b0, b1=b1):
+            if a is None:
+                return None
+            if regular:  # a view, no copy
+                seg = a[..., b0 * n_per : b1 * n_per].reshape(*a.shape[:-1], b1 - b0, n_per)
+                return seg if a.ndim == 1 else np.moveaxis(seg, 0, 1)
+            return a[..., idx] if a.ndim == 1 else np.moveaxis(a[:, idx], 0, 1)
+
+        parts.append(
+            epoch_features(
+                cut(eeg),
+                sfreq,
+                eog=cut(eog),
+                emg=cut(emg),
+                eeg_bad=cut(eeg_bad),
+                eog_bad=None if eog_bad is None else cut(np.atleast_2d(eog_bad)),
+                emg_bad=cut(emg_bad),
+            )
+        )
+    return EpochFeatures.concatenate(parts)
+
+
+# --------------------------------------------------------------------------------------
+# Normalisation
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NormPrior:
+    """Population statistics used by the normalisation (stored in the model).
+
+    Attributes
+    ----------
+    median : ndarray, shape (N_COLUMNS,)
+        Typical per-recording median of each raw column (used for "inv" columns during burn-in).
+    scale : ndarray, shape (N_COLUMNS,)
+        Typical per-recording robust scale (IQR / 1.349) of each raw column.
+    raw_mean, raw_std : ndarray, shape (n_inv + n_deferred,)
+        Population mean and SD of the raw amplitude-invariant and deferred features.
+    """
+
+    median: np.ndarray
+    scale: np.ndarray
+    raw_mean: np.ndarray
+    raw_std: np.ndarray
+
+    @classmethod
+    def neutral(cls) -> NormPrior:
+        """Return a prior that changes nothing (used before a model is trained)."""
+        n_raw = INV_COLUMNS.size + len(DEFERRED_NAMES)
+        return cls(np.zeros(N_COLUMNS), np.ones(N_COLUMNS), np.zeros(n_raw), np.ones(n_raw))
+
+
+def _rank_index(p: float, n: np.ndarray) -> np.ndarray:
+    return np.round(p * (np.maximum(n, 1) - 1)).astype(np.int64)
+
+
+def _stats_from_sorted(s: np.ndarray, n: np.ndarray, prior: NormPrior):
+    """Blend nearest-rank quartiles of sorted columns with the prior (burn-in)."""
+    cols = np.arange(s.shape[1])
+    q25 = s[_rank_index(0.25, n), cols]
+    q50 = s[_rank_index(0.5, n), cols]
+    q75 = s[_rank_index(0.75, n), cols]
+    have = n > 0
+    q50 = np.where(have, q50, prior.median)
+    with np.errstate(invalid="ignore"):
+        spread = q75 - q25
+    run_scale = np.where(have, spread / 1.349, prior.scale)
+    w = n / (n + BURN_IN_EPOCHS)
+    scale = w * run_scale + (1 - w) * prior.scale
+    scale = np.maximum(scale, 0.1 * prior.scale + 1e-6)
+    med = q50.copy()
+    inv = INV_COLUMNS
+    med[inv] = w[inv] * q50[inv] + (1 - w[inv]) * prior.median[inv]
+    return med, scale
+
+
+def _deferred(f: EpochFeatures, med: np.ndarray) -> np.ndarray:
+    """Recording-relative slow-wave coverage and eye-movement density, shape (n, 4)."""
+    out = np.zeros((f.n_epochs, len(DEFERRED_NAMES)))
+    ref_rms = 10.0 ** (med[_COL["log_total"]] / 2.0)
+    for j, fac in enumerate(_SW_FACTORS):
+        cover = np.sum(np.where(f.sw_p2p > fac * ref_rms, f.sw_dur, 0.0), -1) / EPOCH_S
+        out[:, j] = np.minimum(cover, 1.0)
+    ref_em = 10.0 ** med[_COL["log_em_med"]]
+    k = len(_SW_FACTORS)
+    for j, fac in enumerate(_EM_FACTORS):
+        if np.isfinite(ref_em):
+            with np.errstate(invalid="ignore"):
+                out[:, k + j] = np.sum(f.em_slopes > fac * ref_em, -1) * (60.0 / EPOCH_S)
+        else:
+            out[:, k + j] = np.nan
+    out[~f.valid] = np.nan
+    return out
+
+
+def _assemble(f: EpochFeatures, med, scale, deferred, prior: NormPrior) -> np.ndarray:
+    """Model-input rows (n, N_INPUTS) from raw rows and normalisation statistics."""
+    with np.errstate(invalid="ignore"):
+        z = np.clip((f.values - med) / scale, -5.0, 5.0)
+        raw = np.concatenate([f.values[:, INV_COLUMNS], deferred], axis=1)
+        raw = np.clip((raw - prior.raw_mean) / prior.raw_std, -5.0, 5.0)
+    ind = np.broadcast_to(f.indicators, (f.n_epochs, f.indicators.size))
+    out = np.concatenate([z, raw, ind], axis=1)
+    out[~np.isfinite(out)] = 0.0
+    return out
+
+
+def normalize_offline(f: EpochFeatures, prior: NormPrior) -> np.ndarray:
+    """Scale features with whole-recording statistics (offline mode).
+
+    Parameters
+    ----------
+    f : EpochFeatures
+        Raw features of the whole recording.
+    prior : NormPrior
+        Population statistics from the model.
+
+    Returns
+    -------
+    ndarray, shape (n_epochs, N_INPUTS)
+        Model inputs (columns :data:`INPUT_NAMES`); rows of invalid epochs are meaningless.
+    """
+    s = np.sort(f.values[f.valid], axis=0)  # NaN sorts last
+    n = np.sum(np.isfinite(f.values[f.valid]), axis=0)
+    if s.shape[0] == 0:
+        s = np.full((1, N_COLUMNS), np.nan)
+    med, scale = _stats_from_sorted(s, n, prior)
+    return _assemble(f, med, scale, _deferred(f, med), prior)
+
+
+class RunningNormalizer:
+    """Causal per-recording robust scaling: each epoch is scaled with the epochs up to it.
+
+    Keeps every column of the past valid epochs sorted (insertion costs O(n_past) per epoch;
+    about 300 KiB for a 24-h recording). For the first epochs the statistics are blended with the
+    population prior (weight ``n / (n + BURN_IN_EPOCHS)`` on the recording's own statistics).
+
+    Parameters
+    ----------
+    prior : NormPrior
+        Population statistics from the model.
+    """
+
+    def __init__(self, prior: NormPrior):
+        self.prior = prior
+        self._sorted = np.full((64, N_COLUMNS), np.inf)
+        self._n = np.zeros(N_COLUMNS, dtype=np.int64)
+
+    def reset(self) -> None:
+        """Forget the recording's history."""
+        self._sorted[:] = np.inf
+        self._n[:] = 0
+
+    def _insert(self, row: np.ndarray) -> None:
+        ok = np.isfinite(row)
+        if not ok.any():
+            return
+        n_max = int(self._n.max())
+        if n_max + 1 >= self._sorted.shape[0]:
+            grown = np.full((2 * self._sorted.shape[0], N_COLUMNS), np.inf)
+            grown[: self._sorted.shape[0]] = self._sorted
+            self._sorted = grown
+        s = self._sorted[: n_max + 2]
+        x = np.where(ok, row, np.inf)
+        pos = np.sum(s < x, axis=0)
+        rows = np.arange(s.shape[0])[:, None]
+        shifted = np.empty_like(s)
+        shifted[0] = np.inf
+        shifted[1:] = s[:-1]
+        new = np.where(rows < pos, s, np.where(rows == pos, x, shifted))
+        self._sorted[: n_max + 2] = np.where(ok, new, s)
+        self._n += ok
+
+    def push(self, f: EpochFeatures) -> np.ndarray:
+        """Add epochs in time order and return their model inputs.
+
+        Parameters
+        ----------
+        f : EpochFeatures
+            Raw features of the next epoch(s).
+
+        Returns
+        -------
+        ndarray, shape (f.n_epochs, N_INPUTS)
+            Each row scaled with the statistics of the valid epochs up to and including it.
+        """
+        out = np.zeros((f.n_epochs, N_INPUTS))
+        for i in range(f.n_epochs):
+            if f.valid[i]:
+                self._insert(f.values[i])
+            med, scale = _stats_from_sorted(self._sorted, self._n, self.prior)
+            fi = f.take(slice(i, i + 1))
+            out[i] = _assemble(fi, med, scale, _deferred(fi, med), self.prior)[0]
+        return out
+
+
+def normalize_online(f: EpochFeatures, prior: NormPrior) -> np.ndarray:
+    """Scale features causally, as :class:`RunningNormalizer` does live (online mode).
+
+    Parameters
+    ----------
+    f : EpochFeatures
+        Raw features of consecutive epochs from the recording start.
+    prior : NormPrior
+        Population statistics from the model.
+
+    Returns
+    -------
+    ndarray, shape (n_epochs, N_INPUTS)
+        Model inputs, row ``k`` computed from epochs ``0..k`` only.
+    """
+    return RunningNormalizer(prior).push(f)

@@ -1,0 +1,313 @@
+"""The stored staging model: two small MLPs on epoch features plus an HMM over stage transitions.
+
+A model is two files side by side: ``NAME.npz`` (plain float arrays, loaded with
+``allow_pickle=False``) and ``NAME.json`` (what it was trained on, feature layout, scores).
+
+* ``online`` MLP: inputs of the current epoch and the two before it (past context only), features
+  scaled with :class:`~staging.features.RunningNormalizer`; its output is filtered forward through
+  the HMM (no look-ahead).
+* ``offline`` MLP: inputs of epochs ``k-2 .. k+2`` scaled with whole-recording statistics; the
+  HMM gives posterior marginals by forward-backward.
+
+The MLP posteriors are turned into scaled likelihoods ``(p(s | x) / p(s)) ** gamma`` for the HMM;
+``gamma < 1`` compensates for the overlap of neighbouring context windows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import StagingError
+from .features import INPUT_NAMES, N_INPUTS, NormPrior
+
+#: Directory of the models shipped with the package.
+MODEL_DIR = Path(__file__).resolve().parent / "models"
+#: Name (file stem) of the default model.
+DEFAULT_MODEL = "dreamnet_stager"
+#: Context offsets (epochs) of each mode.
+CONTEXT = {"online": (-2, -1, 0), "offline": (-2, -1, 0, 1, 2)}
+N_STAGES = 5
+FORMAT_VERSION = 1
+
+
+def stack_context(x: np.ndarray, valid: np.ndarray, offsets: tuple[int, ...]) -> np.ndarray:
+    """Concatenate the inputs of neighbouring epochs.
+
+    A neighbour outside the recording or not valid is replaced by the epoch itself.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_epochs, n_inputs)
+        Per-epoch model inputs.
+    valid : ndarray of bool, shape (n_epochs,)
+        Epochs with usable data.
+    offsets : tuple of int
+        Relative epoch indices, e.g. ``(-2, -1, 0)``.
+
+    Returns
+    -------
+    ndarray, shape (n_epochs, n_inputs * len(offsets))
+    """
+    n = x.shape[0]
+    idx = np.arange(n)
+    parts = []
+    for o in offsets:
+        j = idx + o
+        ok = (j >= 0) & (j < n)
+        jj = np.clip(j, 0, max(n - 1, 0))
+        ok &= valid[jj]
+        parts.append(np.where(ok[:, None], x[jj], x))
+    return np.concatenate(parts, axis=1)
+
+
+@dataclass
+class MLP:
+    """One-hidden-layer perceptron with ReLU and softmax output.
+
+    Attributes
+    ----------
+    w1 : ndarray, shape (n_in, n_hidden)
+    b1 : ndarray, shape (n_hidden,)
+    w2 : ndarray, shape (n_hidden, 5)
+    b2 : ndarray, shape (5,)
+    """
+
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: np.ndarray
+
+    @classmethod
+    def init(cls, n_in: int, n_hidden: int, rng: np.random.Generator) -> MLP:
+        """He-initialised random network."""
+        return cls(
+            rng.standard_normal((n_in, n_hidden)) * np.sqrt(2.0 / n_in),
+            np.zeros(n_hidden),
+            rng.standard_normal((n_hidden, N_STAGES)) * np.sqrt(1.0 / n_hidden),
+            np.zeros(N_STAGES),
+        )
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Output logits, shape (n, 5), for inputs of shape (n, n_in)."""
+        h = np.maximum(x @ self.w1 + self.b1, 0.0)
+        return h @ self.w2 + self.b2
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Stage probabilities, shape (n, 5), for inputs of shape (n, n_in)."""
+        z = self.logits(x)
+        z = z - z.max(-1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(-1, keepdims=True)
+
+
+@dataclass
+class StagingModel:
+    """A complete stager: normalisation prior, online and offline MLPs, HMM.
+
+    Attributes
+    ----------
+    prior : NormPrior
+        Population statistics for feature normalisation.
+    nets : dict of str to MLP
+        ``"online"`` and ``"offline"`` networks.
+    transition : ndarray, shape (5, 5)
+        HMM transition probabilities between consecutive epochs (rows sum to 1).
+    initial : ndarray, shape (5,)
+        Stage distribution of the first epoch.
+    class_prior : ndarray, shape (5,)
+        Stage frequencies in the training set (divides the MLP posteriors).
+    gamma : dict of str to float
+        Likelihood exponent per mode.
+    meta : dict
+        JSON metadata (training data, scores, versions).
+    """
+
+    prior: NormPrior
+    nets: dict[str, MLP]
+    transition: np.ndarray
+    initial: np.ndarray
+    class_prior: np.ndarray
+    gamma: dict[str, float] = field(default_factory=lambda: {"online": 1.0, "offline": 1.0})
+    meta: dict = field(default_factory=dict)
+
+    # ---- inference --------------------------------------------------------------------
+    def likelihoods(self, x: np.ndarray, mode: str) -> np.ndarray:
+        """Scaled HMM emission likelihoods, shape (n, 5), from context-stacked inputs."""
+        p = self.nets[mode].predict_proba(x)
+        lik = (p / self.class_prior) ** self.gamma[mode]
+        return lik / lik.sum(-1, keepdims=True)
+
+    def forward(
+        self, lik: np.ndarray, valid: np.ndarray, alpha0: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Forward-filtered stage probabilities (causal), shape (n, 5).
+
+        Parameters
+        ----------
+        lik : ndarray, shape (n, 5)
+            Emission likelihoods.
+        valid : ndarray of bool, shape (n,)
+            Epochs without usable data only propagate the prediction.
+        alpha0 : ndarray, shape (5,), optional
+            Filtered probabilities of the epoch before the first (None: start of recording).
+
+        Returns
+        -------
+        ndarray, shape (n, 5)
+        """
+        out = np.empty_like(lik)
+        a = None if alpha0 is None else np.asarray(alpha0, dtype=np.float64)
+        for t in range(lik.shape[0]):
+            pred = self.initial if a is None else a @ self.transition
+            a = pred * lik[t] if valid[t] else pred
+            a = a / a.sum()
+            out[t] = a
+        return out
+
+    def forward_backward(self, lik: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Posterior stage probabilities given the whole recording, shape (n, 5)."""
+        n = lik.shape[0]
+        e = np.where(valid[:, None], lik, 1.0)
+        alpha = np.empty((n, N_STAGES))
+        a = self.initial * e[0]
+        alpha[0] = a / a.sum()
+        for t in range(1, n):
+            a = (alpha[t - 1] @ self.transition) * e[t]
+            alpha[t] = a / a.sum()
+        beta = np.ones((n, N_STAGES))
+        for t in range(n - 2, -1, -1):
+            b = self.transition @ (e[t + 1] * beta[t + 1])
+            beta[t] = b / b.sum()
+        post = alpha * beta
+        return post / post.sum(-1, keepdims=True)
+
+    def predict(self, inputs: np.ndarray, valid: np.ndarray, mode: str) -> np.ndarray:
+        """Stage probabilities of a whole recording from per-epoch inputs.
+
+        Parameters
+        ----------
+        inputs : ndarray, shape (n_epochs, N_INPUTS)
+            Normalised inputs (online- or offline-normalised to match ``mode``).
+        valid : ndarray of bool, shape (n_epochs,)
+            Scorable epochs.
+        mode : {"online", "offline"}
+            Causal filtering or forward-backward smoothing.
+
+        Returns
+        -------
+        ndarray, shape (n_epochs, 5)
+        """
+        x = stack_context(inputs, valid, CONTEXT[mode])
+        lik = self.likelihoods(x, mode)
+        if mode == "online":
+            return self.forward(lik, valid)
+        return self.forward_backward(lik, valid)
+
+    # ---- storage ----------------------------------------------------------------------
+    def save(self, path: str | Path) -> tuple[Path, Path]:
+        """Write ``path.npz`` and ``path.json`` (the suffix of ``path`` is ignored).
+
+        Returns
+        -------
+        tuple of Path
+            The two files written.
+        """
+        stem = Path(path).with_suffix("")
+        arrays = {
+            "prior_median": self.prior.median,
+            "prior_scale": self.prior.scale,
+            "raw_mean": self.prior.raw_mean,
+            "raw_std": self.prior.raw_std,
+            "transition": self.transition,
+            "initial": self.initial,
+            "class_prior": self.class_prior,
+        }
+        for mode, net in self.nets.items():
+            for k in ("w1", "b1", "w2", "b2"):
+                arrays[f"{mode}_{k}"] = getattr(net, k).astype(np.float32)
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        npz = stem.with_suffix(".npz")
+        np.savez_compressed(npz, **arrays)
+        meta = dict(self.meta)
+        meta.update(
+            format_version=FORMAT_VERSION,
+            input_names=list(INPUT_NAMES),
+            context={k: list(v) for k, v in CONTEXT.items()},
+            gamma=dict(self.gamma),
+            stages=["W", "N1", "N2", "N3", "R"],
+        )
+        js = stem.with_suffix(".json")
+        js.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+        return npz, js
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> StagingModel:
+        """Read a model written by :meth:`save` (no pickle).
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            ``NAME``, ``NAME.npz`` or ``NAME.json``; None loads the shipped default model.
+
+        Returns
+        -------
+        StagingModel
+        """
+        stem = MODEL_DIR / DEFAULT_MODEL if path is None else Path(path).with_suffix("")
+        npz, js = stem.with_suffix(".npz"), stem.with_suffix(".json")
+        if not npz.is_file() or not js.is_file():
+            raise StagingError(f"model not found: {npz} and {js} are both needed")
+        try:
+            meta = json.loads(js.read_text())
+            with np.load(npz, allow_pickle=False) as z:
+                a = {k: np.asarray(z[k], dtype=np.float64) for k in z.files}
+        except (OSError, ValueError) as exc:
+            raise StagingError(f"cannot read model {stem}: {exc}") from None
+        if meta.get("format_version") != FORMAT_VERSION or meta.get("input_names") != list(
+            INPUT_NAMES
+        ):
+            raise StagingError(
+                f"model {stem} was trained with another feature set or format; retrain it "
+                "with `dreamnet train`"
+            )
+        nets = {
+            mode: MLP(*(a[f"{mode}_{k}"] for k in ("w1", "b1", "w2", "b2"))) for mode in CONTEXT
+        }
+        for mode, net in nets.items():
+            if net.w1.shape[0] != N_INPUTS * len(CONTEXT[mode]):
+                raise StagingError(f"model {stem}: {mode} network has the wrong input size")
+        prior = NormPrior(a["prior_median"], a["prior_scale"], a["raw_mean"], a["raw_std"])
+        return cls(
+            prior=prior,
+            nets=nets,
+            transition=a["transition"],
+            initial=a["initial"],
+            class_prior=a["class_prior"],
+            gamma={k: float(v) for k, v in meta["gamma"].items()},
+            meta=meta,
+        )
+
+
+_CACHE: dict[str, StagingModel] = {}
+
+
+def default_model() -> StagingModel:
+    """Return the shipped model (loaded once per process)."""
+    if "default" not in _CACHE:
+        _CACHE["default"] = StagingModel.load(None)
+    return _CACHE["default"]
+
+
+def resolve_model(model: StagingModel | str | Path | None) -> StagingModel:
+    """Return ``model`` itself, the model stored at a path, or the default model."""
+    if model is None:
+        return default_model()
+    if isinstance(model, StagingModel):
+        return model
+    if isinstance(model, str | Path):
+        return StagingModel.load(model)
+    raise TypeError(f"model must be a StagingModel, a path or None, got {type(model).__name__}.")

@@ -1,0 +1,247 @@
+"""Assemble a monitored session from command-line options and run it (``dreamnet monitor``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from headset.errors import HeadsetError
+from headset.faults import parse_faults
+
+from .events import EventWriter
+from .session import MonitorSession, run_headless
+from .sources import open_source, parse_source
+
+#: Length of a simulated night when ``--duration`` is not given, seconds.
+DEFAULT_NIGHT_S = 8 * 3600.0
+
+
+@dataclass
+class MonitorOptions:
+    """Options of ``dreamnet monitor`` (see its ``--help``)."""
+
+    source: str = "synthetic"
+    seed: int = 0
+    profile: str = "healthy"
+    speed: float | None = 60.0
+    duration_s: float | None = None
+    faults: str | None = None
+    record: str | None = None
+    events: str | None = None
+    report: str | None = None
+    sleeper: str | None = None
+    key: str | None = None
+    grace_s: float = 10.0
+    tui: bool = True
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM / SIGHUP turned into the same path as Ctrl-C (finalise, then exit)."""
+
+
+def _check_outputs(opts: MonitorOptions) -> None:
+    """Fail before the night starts if an output cannot be written (exit code 2)."""
+    for label, path in (("--record", opts.record), ("--events", opts.events)):
+        if path is None or path == "-":
+            continue
+        parent = Path(path).resolve().parent
+        if not parent.is_dir():
+            raise HeadsetError(f"{label} {path}: directory {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise HeadsetError(f"{label} {path}: directory {parent} is not writable")
+        if Path(path).is_dir():
+            raise HeadsetError(f"{label} {path}: is a directory")
+    if opts.record is not None and not str(opts.record).lower().endswith((".edf", ".edf+")):
+        raise ValueError(f"--record {opts.record}: the recording is EDF+, use a .edf file name")
+    if opts.report is not None:
+        p = Path(opts.report)
+        if p.exists() and not p.is_dir():
+            raise HeadsetError(f"--report {opts.report}: exists and is not a directory")
+        p.mkdir(parents=True, exist_ok=True)
+        if not os.access(p, os.W_OK):
+            raise HeadsetError(f"--report {opts.report}: directory is not writable")
+    if opts.sleeper is not None:
+        p = Path(opts.sleeper)
+        if p.is_dir():
+            raise HeadsetError(f"--sleeper {opts.sleeper}: is a directory, expected a JSON file")
+        if not p.resolve().parent.is_dir():
+            raise HeadsetError(f"--sleeper {opts.sleeper}: directory does not exist")
+
+
+def build_session(opts: MonitorOptions) -> MonitorSession:
+    """Open the source and every output, and return a session ready to run.
+
+    Parameters
+    ----------
+    opts : MonitorOptions
+        The options.
+
+    Returns
+    -------
+    MonitorSession
+        The session (its ``start`` has not been called).
+
+    Raises
+    ------
+    HeadsetError, StagingError, ValueError
+        Bad source, options or outputs (the command line turns them into exit code 2).
+    """
+    from .pipeline import Pipeline, finishers
+
+    faults = parse_faults(opts.faults)
+    kind, _ = parse_source(opts.source)
+    simulated = kind in ("synthetic", "drill")
+    if not simulated and opts.faults:
+        raise ValueError(
+            "--faults applies to --source synthetic or drill only (a served headset takes its "
+            "own --faults)"
+        )
+    _check_outputs(opts)
+    night = opts.duration_s if opts.duration_s is not None else DEFAULT_NIGHT_S
+    source = open_source(
+        opts.source,
+        seed=opts.seed,
+        profile=opts.profile,
+        duration_s=night,
+        faults=faults,
+        key=opts.key,
+    )
+    recorder = events = None
+    try:
+        pipeline = Pipeline(
+            source.ch_names,
+            source.ch_types,
+            source.sfreq,
+            send=source.send_cue if getattr(source, "can_stimulate", True) else None,
+            sleeper_profile=opts.sleeper,
+            grace_s=opts.grace_s,
+        )
+        if opts.record is not None:
+            from headset.recorder import Recorder
+
+            recorder = Recorder(opts.record, source.ch_names, source.ch_types, source.sfreq)
+        events = EventWriter(opts.events)
+        meta = {
+            "seed": opts.seed if simulated else None,
+            "profile": opts.profile if kind == "synthetic" else None,
+            "faults": opts.faults or "",
+            "grace_s": opts.grace_s,
+            "sleeper_profile": opts.sleeper,
+        }
+        return MonitorSession(
+            source,
+            pipeline=pipeline,
+            events=events,
+            recorder=recorder,
+            duration_s=night if kind == "synthetic" else opts.duration_s,
+            grace_s=opts.grace_s,
+            meta=meta,
+            on_finish=finishers(opts, pipeline),
+        )
+    except BaseException:
+        for closer in (recorder, events, source):
+            if closer is not None:
+                try:
+                    closer.close()
+                except Exception:  # noqa: BLE001, S110 - already failing; report the first error
+                    pass
+        raise
+
+
+def _summary(session: MonitorSession, opts: MonitorOptions) -> str:
+    st = session.state
+    c = st.counters
+    parts = [
+        f"{st.end_reason}: {session.t / 3600:.2f} h",
+        f"{len(st.hypnogram)} epochs",
+        f"{c.get('arousal', 0)} arousals",
+        f"{c.get('nightmare_alert', 0)} nightmare alerts",
+        f"{sum(1 for iv in st.interventions if iv.status == 'sent')} cues",
+    ]
+    files = []
+    if opts.record:
+        files.append(f"recording {opts.record}")
+    if opts.events and opts.events != "-":
+        files.append(f"events {opts.events}")
+    if opts.report:
+        files.append(f"report {opts.report}")
+    if opts.sleeper:
+        files.append(f"sleeper profile {opts.sleeper}")
+    line = "dreamnet monitor: " + ", ".join(parts)
+    if files:
+        line += "; " + ", ".join(files)
+    for err in getattr(session, "errors", []):
+        line += f"\ndreamnet monitor: warning: {err}"
+    return line
+
+
+def run_monitor(opts: MonitorOptions, stdout=None, stderr=None) -> int:
+    """Run ``dreamnet monitor`` with the given options.
+
+    Parameters
+    ----------
+    opts : MonitorOptions
+        The options.
+    stdout, stderr : file objects or None
+        Where the summary goes (default the process's streams).
+
+    Returns
+    -------
+    int
+        0 when the night ended or the technician quit, 130 after Ctrl-C / SIGTERM (the files are
+        finalised in every case).
+    """
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    tui = opts.tui
+    if tui and opts.events == "-":
+        raise ValueError("--events - writes to stdout: use it with --no-tui")
+    session = build_session(opts)
+    if tui and not (sys.stdin.isatty() and stdout.isatty()):
+        print("dreamnet monitor: not a terminal, running headless (--no-tui)", file=stderr)
+        tui = False
+    # a live source (TCP, LSL) is paced by the far end: process samples as they arrive
+    speed = None if getattr(session.source, "live", False) else opts.speed
+    restore = _install_signals()
+    try:
+        if tui:
+            from .view import run_live
+
+            reason = run_live(session, speed)
+        else:
+            reason = run_headless(session, speed)
+    except KeyboardInterrupt:
+        session.finish("interrupt")
+        reason = "interrupt"
+    except BaseException:
+        session.finish("error")
+        raise
+    finally:
+        restore()
+    print(_summary(session, opts), file=stderr if (not tui or opts.events == "-") else stdout)
+    return 130 if reason == "interrupt" else 0
+
+
+def _install_signals():
+    """Make SIGTERM and SIGHUP finalise the session like Ctrl-C; return the restorer."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def _raise(signum, frame):
+        raise _Terminated()
+
+    saved = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            saved[sig] = signal.signal(sig, _raise)
+
+    def restore():
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+    return restore

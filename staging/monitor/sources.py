@@ -1,0 +1,489 @@
+"""Where a monitored session's samples come from: one small interface over every source.
+
+A source has ``label``, ``ch_names``, ``ch_types``, ``sfreq``, ``simulated`` (ground truth in the
+chunks' annotations), ``live`` (paced by the far end, not by the monitor), ``done``,
+``read(n) -> Chunk | None`` (at most ``n`` samples), ``send_cue(kind, level, duration_s) ->
+(ok, outcome, attempts)``, ``counters`` (packets ok/lost/corrupt, reconnects...) and ``close()``.
+
+Specs understood by :func:`open_source`: ``synthetic`` (the embedded simulated headset),
+``drill`` (a scripted 20-minute practice night on it, with a nightmare at 11 minutes),
+``FILE.edf`` / ``FILE.bdf`` (a recording replayed as if live), ``tcp://HOST:PORT`` (a headset
+served by ``dreamnet headset serve``), ``lsl:NAME`` (an LSL stream).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+from headset.chunk import Chunk
+from headset.errors import HeadsetError
+from headset.faults import FaultConfig
+
+_TCP_RE = re.compile(r"^tcp://(?P<host>\[[^\]]+\]|[^:/]+):(?P<port>\d+)/?$")
+
+
+class _Base:
+    label = "source"
+    simulated = False
+    live = False
+    done = False
+    can_stimulate = True
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Device counters (packets, reconnects...); empty where the source has none."""
+        return {}
+
+    def send_cue(self, kind: str, level: float, duration_s: float) -> tuple[bool, str, int]:
+        """Send a stimulus; returns (acknowledged, outcome text, attempts)."""
+        return False, "no stimulator on this source (a replayed recording)", 1
+
+    def close(self) -> None:
+        """Release the source (idempotent)."""
+
+
+class SleeperSource(_Base):
+    """The simulated sleeper read directly (no firmware/packets): the fallback embedded headset.
+
+    Parameters
+    ----------
+    sleeper : headset.sleeper.Sleeper
+        The simulated night.
+    label : str
+        Text shown in the view and the event stream.
+    """
+
+    simulated = True
+
+    def __init__(self, sleeper, label: str):
+        self.sleeper = sleeper
+        self.label = label
+        self.ch_names = tuple(sleeper.ch_names)
+        self.ch_types = tuple(sleeper.ch_types)
+        self.sfreq = float(sleeper.sfreq)
+
+    @property
+    def done(self) -> bool:  # noqa: D102
+        return bool(self.sleeper.done)
+
+    def read(self, n: int) -> Chunk | None:
+        """Return the next ``n`` samples (fewer at the end, None when the night is over)."""
+        c = self.sleeper.read(n)
+        return c if c.n_samples else None
+
+    def send_cue(self, kind: str, level: float, duration_s: float) -> tuple[bool, str, int]:
+        """Apply the cue to the simulated sleeper (the closed loop)."""
+        return True, str(self.sleeper.apply_cue(kind, level)), 1
+
+
+class HeadsetSource(_Base):
+    """A :class:`headset.driver.Headset` (embedded, TCP or LSL) as a monitor source.
+
+    Parameters
+    ----------
+    headset : headset.driver.Headset
+        A connected and started headset.
+    label : str
+        Text shown in the view and the event stream.
+    simulated : bool
+        True when the far end is the simulator (its chunks carry ground truth).
+    live : bool
+        True when the far end paces the stream (TCP, LSL).
+    """
+
+    def __init__(self, headset, label: str, simulated: bool, live: bool):
+        self.headset = headset
+        self.label = label
+        self.simulated = simulated
+        self.live = live
+        self.ch_names = tuple(headset.ch_names)
+        self.ch_types = tuple(headset.ch_types)
+        self.sfreq = float(headset.sfreq)
+        self._closed = False
+
+    @property
+    def done(self) -> bool:  # noqa: D102
+        return bool(self.headset.ended)
+
+    @property
+    def counters(self) -> dict[str, int]:  # noqa: D102
+        return dict(getattr(self.headset, "counters", {}) or {})
+
+    def read(self, n: int) -> Chunk | None:
+        """Return up to ``n`` samples (None at the end of the stream)."""
+        # a live link is paced by the far end: wait briefly, so the view stays responsive
+        c = self.headset.read(n, timeout=0.25 if self.live else 1.0)
+        if c is None or c.n_samples == 0:
+            return None
+        return c
+
+    def send_cue(self, kind: str, level: float, duration_s: float) -> tuple[bool, str, int]:
+        """Send an authenticated stimulation command and wait for the device's answer.
+
+        Raises
+        ------
+        HeadsetError
+            Refused (key) or not acknowledged after the driver's retries.
+        """
+        ack = self.headset.send_stimulus(kind, level, duration_s)
+        sample = getattr(ack, "sample", None)
+        where = f" at {sample / self.sfreq:.1f} s" if sample is not None else ""
+        return True, f"acknowledged by the headset{where}", 1
+
+    def close(self) -> None:  # noqa: D102
+        if not self._closed:
+            self._closed = True
+            self.headset.close()
+
+
+class ReplaySource(_Base):
+    """A recorded EDF/BDF file streamed as if live (the monitor paces it).
+
+    Parameters
+    ----------
+    replay : headset.replay.Replay
+        The opened file.
+    label : str
+        Text shown in the view and the event stream.
+    """
+
+    def __init__(self, replay, label: str):
+        self.replay = replay
+        self.label = label
+        self.ch_names = tuple(replay.ch_names)
+        self.ch_types = tuple(replay.ch_types)
+        self.sfreq = float(replay.sfreq)
+        self.simulated = True  # annotations of the file come along as ground truth
+        self._done = False
+
+    @property
+    def done(self) -> bool:  # noqa: D102
+        return self._done
+
+    def read(self, n: int) -> Chunk | None:
+        """Return up to ``n`` samples (None at the end of the file).
+
+        The conclusions of an earlier monitored session in the file (``Scored stage``,
+        ``Detected arousal``, ``Nightmare alert``, ``Intervention``, notes) are left out: this
+        session draws its own, and a new recording must not mix the two.
+        """
+        c = self.replay.read(n)
+        if c is None or c.n_samples == 0:
+            self._done = True
+            return None
+        if c.annotations and any(_is_conclusion(a.description) for a in c.annotations):
+            kept = tuple(a for a in c.annotations if not _is_conclusion(a.description))
+            c = dataclasses.replace(c, annotations=kept)
+        return c
+
+    def close(self) -> None:  # noqa: D102
+        close = getattr(self.replay, "close", None)
+        if close is not None:
+            close()
+
+
+#: Annotation texts that are a monitored session's conclusions, not ground truth or device events.
+CONCLUSION_PREFIXES = (
+    "Scored stage",
+    "Detected arousal",
+    "Nightmare alert",
+    "Intervention:",
+    "Intervention vetoed:",
+    "Note:",
+)
+
+
+def _is_conclusion(text: str) -> bool:
+    return text.startswith(CONCLUSION_PREFIXES)
+
+
+class LslSource(_Base):
+    """An LSL stream (:class:`headset.transport.LslInlet`) as a monitor source (receive only).
+
+    Parameters
+    ----------
+    inlet : headset.transport.LslInlet
+        The resolved inlet.
+    label : str
+        Text shown in the view and the event stream.
+    """
+
+    live = True
+
+    def __init__(self, inlet, label: str):
+        self.inlet = inlet
+        self.label = label
+        self.ch_names = tuple(inlet.ch_names)
+        self.ch_types = tuple(inlet.ch_types)
+        self.sfreq = float(inlet.sfreq)
+        self._done = False
+
+    @property
+    def done(self) -> bool:  # noqa: D102
+        return self._done or bool(getattr(self.inlet, "done", False))
+
+    def read(self, n: int) -> Chunk | None:
+        """Return what has arrived (at most about ``n`` samples); None when the stream ended."""
+        c = self.inlet.read(timeout=0.2)
+        if c is None:
+            self._done = True
+            return None
+        return c if c.n_samples else None
+
+    def close(self) -> None:  # noqa: D102
+        self.inlet.close()
+
+
+def _cue_result(res) -> tuple[bool, str, int]:
+    """Normalise what the driver returns for a stimulus into (ok, outcome, attempts)."""
+    if isinstance(res, tuple) and len(res) == 3:
+        return bool(res[0]), str(res[1]), int(res[2])
+    ok = getattr(res, "ok", getattr(res, "acked", None))
+    if ok is not None:
+        outcome = getattr(res, "outcome", getattr(res, "message", ""))
+        return bool(ok), str(outcome), int(getattr(res, "attempts", 1))
+    if isinstance(res, str):
+        return True, res, 1
+    return bool(res), str(res), 1
+
+
+def parse_source(spec: str) -> tuple[str, object]:
+    """Classify a ``--source`` value.
+
+    Parameters
+    ----------
+    spec : str
+        ``synthetic``, a file path, ``tcp://HOST:PORT`` or ``lsl:NAME``.
+
+    Returns
+    -------
+    kind : str
+        ``synthetic``, ``file``, ``tcp`` or ``lsl``.
+    target : object
+        None, the :class:`~pathlib.Path`, ``(host, port)`` or the stream name.
+
+    Raises
+    ------
+    ValueError
+        For a malformed spec.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError("--source must be synthetic, drill, FILE.edf, tcp://HOST:PORT or lsl:NAME")
+    spec = spec.strip()
+    if spec == "synthetic":
+        return "synthetic", None
+    if spec == "drill":
+        return "drill", None
+    if spec.startswith("tcp:"):
+        m = _TCP_RE.match(spec)
+        if m is None:
+            raise ValueError(f"bad TCP source {spec!r}: expected tcp://HOST:PORT")
+        port = int(m.group("port"))
+        if not 0 < port < 65536:
+            raise ValueError(f"bad TCP source {spec!r}: port must be 1-65535")
+        return "tcp", (m.group("host").strip("[]"), port)
+    if spec.startswith("lsl:"):
+        name = spec[4:].strip()
+        if not name:
+            raise ValueError(f"bad LSL source {spec!r}: expected lsl:NAME")
+        return "lsl", name
+    if "://" in spec:
+        raise ValueError(
+            f"unknown source {spec!r}: expected synthetic, drill, FILE.edf, tcp://HOST:PORT "
+            "or lsl:NAME"
+        )
+    path = Path(spec)
+    if not path.exists():
+        raise HeadsetError(f"{spec}: no such file")
+    if path.is_dir():
+        raise HeadsetError(f"{spec}: is a directory, not a recording")
+    if not os.access(path, os.R_OK):
+        raise HeadsetError(f"{spec}: permission denied")
+    return "file", path
+
+
+def open_source(
+    spec: str = "synthetic",
+    *,
+    seed: int = 0,
+    profile: str = "healthy",
+    duration_s: float | None = 8 * 3600.0,
+    faults: FaultConfig | None = None,
+    key: str | bytes | None = None,
+    sfreq: float = 256.0,
+):
+    """Open a monitor source.
+
+    Parameters
+    ----------
+    spec : str
+        ``synthetic`` (default), ``FILE.edf``, ``tcp://HOST:PORT`` or ``lsl:NAME``.
+    seed : int
+        Seed of the simulated night (synthetic only).
+    profile : str
+        Sleeper profile (synthetic only), e.g. ``healthy`` or ``nightmare-prone``.
+    duration_s : float or None
+        Length of the simulated night in seconds (synthetic only; None: 8 h).
+    faults : FaultConfig or None
+        Simulated faults (synthetic only: signal faults in the sleeper, packet faults in the
+        embedded device link).
+    key : str or bytes or None
+        Pairing key authenticating stimulation commands (TCP, embedded headset).
+    sfreq : float
+        Sampling rate of the simulated headset, Hz.
+
+    Returns
+    -------
+    object
+        A source (see the module docstring).
+
+    Raises
+    ------
+    HeadsetError
+        Missing or unreadable file, unreachable address, refused pairing key.
+    ValueError
+        Malformed spec or options.
+    """
+    kind, target = parse_source(spec)
+    faults = faults if faults is not None else FaultConfig()
+    if kind == "synthetic":
+        return _open_synthetic(seed, profile, duration_s, faults, key, sfreq)
+    if kind == "drill":
+        return _open_drill(seed, faults, sfreq)
+    if kind == "file":
+        return _open_file(target)
+    if kind == "tcp":
+        return _open_tcp(target, key)
+    return _open_lsl(target)
+
+
+def _open_synthetic(seed, profile, duration_s, faults, key, sfreq):
+    """Open the embedded headset: sleeper -> firmware -> packets -> driver, in process.
+
+    The in-process link runs in virtual time (``speed="max"``): the device produces a packet
+    when the driver asks for it, so what happens depends only on the samples, never on the
+    wall clock; the monitor paces the session itself.
+    """
+    from headset.driver import Headset
+
+    duration_s = 8 * 3600.0 if duration_s is None else float(duration_s)
+    hs = Headset.simulated(profile, seed, duration_s, faults=faults, speed="max")
+    try:
+        hs.connect()
+        hs.start()
+    except BaseException:
+        hs.close()
+        raise
+    label = f"synthetic {profile} seed {seed}"
+    return HeadsetSource(hs, label, simulated=True, live=False)
+
+
+#: The practice night of ``--source drill``: (stage, minutes) in order, and the nightmare.
+DRILL_PLAN: tuple[tuple[str, float], ...] = (
+    ("W", 2.0),
+    ("N1", 1.0),
+    ("N2", 5.0),
+    ("R", 9.0),
+    ("N2", 3.0),
+)
+#: Onset and duration (s) of the drill's nightmare: after 3 minutes of calm REM.
+DRILL_NIGHTMARE_S: tuple[float, float] = (11.0 * 60.0, 180.0)
+
+
+def drill_hypnogram() -> list[str]:
+    """Return the drill night's hypnogram, one stage per 30-s epoch (20 minutes)."""
+    out: list[str] = []
+    for stage, minutes in DRILL_PLAN:
+        out += [stage] * int(round(minutes * 2))
+    return out
+
+
+def _open_drill(seed, faults, sfreq):
+    """Open the practice night: 20 min on the embedded headset, a nightmare at 11 min.
+
+    The night is scripted (wake, N1, N2, then REM with three calm minutes before a nightmare
+    that builds up over three minutes) so a technician can practise acknowledging, vetoing
+    and approving; the signals, the detection and the sleeper's response are the real ones.
+    """
+    from headset.driver import Headset
+    from headset.sleeper import Sleeper
+
+    hyp = drill_hypnogram()
+    sleeper = Sleeper(
+        profile="nightmare-prone",
+        seed=seed,
+        duration_s=len(hyp) * 30.0,
+        sfreq=sfreq,
+        faults=faults,
+        hypnogram=hyp,
+        nightmares=[DRILL_NIGHTMARE_S],
+    )
+    hs = Headset.simulated(seed=seed, faults=faults, speed="max", source=sleeper)
+    try:
+        hs.connect()
+        hs.start()
+    except BaseException:
+        hs.close()
+        raise
+    return HeadsetSource(hs, f"drill seed {seed}", simulated=True, live=False)
+
+
+def _open_file(path: Path):
+    from headset.replay import Replay
+
+    replay = Replay(path)
+    return ReplaySource(replay, f"file {path.name}")
+
+
+def _load_key(key) -> bytes | None:
+    """Return a pairing key given as hex text or as a file (``headset.protocol.save_key``)."""
+    if key is None:
+        return None
+    if isinstance(key, bytes | bytearray):
+        return bytes(key)
+    text = str(key).strip()
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        from headset.protocol import load_key
+
+        return load_key(text)
+    if len(raw) < 16:
+        raise HeadsetError("--key: the pairing key must be at least 16 bytes (32 hex digits)")
+    return raw
+
+
+def _open_tcp(addr, key):
+    """Open a headset served over TCP; check the pairing with an authenticated command."""
+    from headset.driver import Headset
+
+    host, port = addr
+    url = f"tcp://{host}:{port}"
+    hs = Headset.tcp(url, key=_load_key(key), max_reconnects=5)
+    try:
+        try:
+            hs.connect(timeout=5.0)
+        except HeadsetError as exc:
+            raise HeadsetError(f"{url}: {exc}") from None
+        try:
+            hs.start()
+            hs.configure()  # an authenticated no-op: a wrong or missing key is refused here
+        except HeadsetError as exc:
+            raise HeadsetError(f"{url}: {exc} (check --key)") from None
+    except BaseException:
+        hs.close()
+        raise
+    return HeadsetSource(hs, url, simulated=True, live=True)
+
+
+def _open_lsl(name):
+    from headset.transport import LslInlet
+
+    try:
+        inlet = LslInlet(name)
+    except ImportError:
+        raise HeadsetError(f"lsl:{name}: pylsl is not installed (pip install pylsl)") from None
+    return LslSource(inlet, f"lsl:{name}")

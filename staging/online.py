@@ -1,0 +1,272 @@
+"""Causal, epoch-by-epoch sleep staging of a live stream of Chunks.
+
+:class:`OnlineStager` buffers the selected channels of incoming :class:`~headset.chunk.Chunk`
+objects and, as soon as the last sample of a 30-s epoch has arrived, computes the epoch's
+features (from that epoch only), scales them with the statistics of the epochs seen so far
+(:class:`~staging.features.RunningNormalizer`; burn-in of
+:data:`~staging.features.BURN_IN_EPOCHS` epochs blended with population priors), runs the online
+MLP on the current and two previous epochs and filters the result forward through the HMM. Nothing
+after the epoch is used, so the estimate for epoch ``k`` is the same whatever follows, and the
+same whatever the chunking. Epochs with more than half of their EEG samples flagged (gap,
+lead-off, saturation, corrupt) or NaN, or with a flat EEG, are emitted as ``?`` (stage -1) with
+the HMM's prediction as probabilities and confidence 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from headset.chunk import Chunk
+from headset.stages import EPOCH_S, UNSCORED, stage_name
+
+from .channels import ChannelSelection, select_channels
+from .errors import StagingError
+from .features import MIN_SFREQ, RunningNormalizer, epoch_features, epoch_length
+from .model import CONTEXT, StagingModel, resolve_model
+
+
+@dataclass(frozen=True)
+class StageEstimate:
+    """The stager's conclusion about one 30-s epoch.
+
+    Attributes
+    ----------
+    epoch : int
+        Epoch index since the session start.
+    onset_s : float
+        Epoch start in seconds since the session start.
+    stage : int
+        0-4 (W, N1, N2, N3, R) or -1 (``?``: no usable data).
+    probs : ndarray, shape (5,)
+        Probabilities of W, N1, N2, N3, R.
+    confidence : float
+        Probability of the chosen stage (0 for ``?``).
+    """
+
+    epoch: int
+    onset_s: float
+    stage: int
+    probs: np.ndarray
+    confidence: float
+
+    @property
+    def stage_name(self) -> str:
+        """``W``, ``N1``, ``N2``, ``N3``, ``R`` or ``?``."""
+        return stage_name(self.stage)
+
+
+class OnlineStager:
+    """Stage a live recording epoch by epoch, without look-ahead.
+
+    Parameters
+    ----------
+    model : StagingModel or str or Path, optional
+        The model (None: the shipped default).
+    ch_names, ch_types : sequence of str, optional
+        Channel layout of the source; None takes it from the first chunk.
+    sfreq : float, optional
+        Sampling rate in Hz; None takes it from the first chunk.
+    eeg, eog, emg : str, optional
+        Channel names to use (see :func:`staging.channels.select_channels`); None chooses by name.
+
+    Examples
+    --------
+    >>> stager = OnlineStager()  # doctest: +SKIP
+    >>> for chunk in source:  # doctest: +SKIP
+    ...     for est in stager.push(chunk):
+    ...         print(est.epoch, est.stage_name, est.confidence)
+    """
+
+    def __init__(
+        self,
+        model: StagingModel | str | None = None,
+        ch_names=None,
+        ch_types=None,
+        sfreq: float | None = None,
+        eeg: str | None = None,
+        eog: str | None = None,
+        emg: str | None = None,
+    ):
+        self.model = resolve_model(model)
+        self._want = (eeg, eog, emg)
+        self._net = self.model.nets["online"]
+        self._offsets = CONTEXT["online"]
+        self.selection: ChannelSelection | None = None
+        self.sfreq: float | None = None
+        if ch_names is not None:
+            self._setup(tuple(ch_names), None if ch_types is None else tuple(ch_types), sfreq)
+        elif sfreq is not None:
+            self._check_sfreq(sfreq)
+            self.sfreq = float(sfreq)
+        self.reset()
+
+    # ---- set-up -------------------------------------------------------------------------
+    @staticmethod
+    def _check_sfreq(sfreq: float) -> None:
+        if not np.isfinite(sfreq) or sfreq < MIN_SFREQ:
+            raise StagingError(
+                f"sampling rate {sfreq:g} Hz is below the {MIN_SFREQ:g} Hz needed for staging"
+            )
+
+    def _setup(self, names, types, sfreq) -> None:
+        if sfreq is not None:
+            self._check_sfreq(sfreq)
+            self.sfreq = float(sfreq)
+        eeg, eog, emg = self._want
+        self.selection = select_channels(names, types, eeg=eeg, eog=eog, emg=emg)
+        self._names = names
+        self._rows = np.array(self.selection.indices, dtype=np.intp)
+
+    def reset(self) -> None:
+        """Start a new recording (forget buffers, normalisation history and HMM state)."""
+        self._norm = RunningNormalizer(self.model.prior)
+        self._epoch = 0
+        self._pos = 0  # next expected device sample index
+        self._buf = None
+        self._bad = None
+        self._buf_start = 0  # sample index of _buf[:, 0]
+        self._fill = 0
+        self._ctx: list[tuple[np.ndarray, bool]] = []
+        self._alpha: np.ndarray | None = None
+
+    @property
+    def epochs_emitted(self) -> int:
+        """Number of epochs estimated so far."""
+        return self._epoch
+
+    def _epoch_start(self, k: int) -> int:
+        return int(round(k * EPOCH_S * self.sfreq))
+
+    # ---- streaming ----------------------------------------------------------------------
+    def push(self, chunk: Chunk) -> list[StageEstimate]:
+        """Feed the next chunk; return the estimates of the epochs it completed.
+
+        Parameters
+        ----------
+        chunk : Chunk
+            Consecutive samples of the source. A jump forward in ``first_sample`` is a gap
+            (treated as bad samples); samples already seen are ignored.
+
+        Returns
+        -------
+        list of StageEstimate
+            One per epoch whose last sample is in this chunk (usually zero or one).
+        """
+        if not isinstance(chunk, Chunk):
+            raise TypeError(f"push() expects a Chunk, got {type(chunk).__name__}.")
+        if self.selection is None or self._names != tuple(chunk.ch_names):
+            if self.selection is not None:
+                raise StagingError("the channel layout changed in the middle of the recording")
+            self._setup(tuple(chunk.ch_names), tuple(chunk.ch_types), chunk.sfreq)
+        if self.sfreq is None:
+            self._check_sfreq(chunk.sfreq)
+            self.sfreq = float(chunk.sfreq)
+        elif chunk.sfreq != self.sfreq:
+            raise StagingError(
+                f"sampling rate changed from {self.sfreq:g} to {chunk.sfreq:g} Hz mid-recording"
+            )
+        if self._buf is None:
+            n_per = epoch_length(self.sfreq)
+            self._n_per = n_per
+            self._buf = np.zeros((self._rows.size, 2 * n_per + 2))
+            self._bad = np.ones((self._rows.size, 2 * n_per + 2), dtype=bool)
+            self._pos = 0
+        start = chunk.first_sample
+        data = chunk.data[self._rows]
+        flags = chunk.flags[self._rows] != 0
+        if start + chunk.n_samples <= self._pos:
+            return []
+        if start < self._pos:  # overlap: drop what we already have
+            cut = self._pos - start
+            data, flags, start = data[:, cut:], flags[:, cut:], self._pos
+        out: list[StageEstimate] = []
+        if start > self._pos:  # gap: bad samples
+            out += self._write(None, None, start - self._pos)
+        out += self._write(data, flags, data.shape[1])
+        return out
+
+    def _write(self, data, flags, n: int) -> list[StageEstimate]:
+        out = []
+        i = 0
+        while i < n:
+            if self._pos < self._buf_start:  # rounding left samples between two epochs
+                skip = min(self._buf_start - self._pos, n - i)
+                self._pos += skip
+                i += skip
+                continue
+            end_k = self._epoch_start(self._epoch) + self._n_per  # one past the epoch's end
+            room = end_k - self._pos
+            take = min(room, n - i)
+            j0 = self._pos - self._buf_start
+            if data is None:
+                self._buf[:, j0 : j0 + take] = 0.0
+                self._bad[:, j0 : j0 + take] = True
+            else:
+                self._buf[:, j0 : j0 + take] = data[:, i : i + take]
+                self._bad[:, j0 : j0 + take] = flags[:, i : i + take]
+            self._pos += take
+            i += take
+            if self._pos == end_k:
+                out.append(self._finish_epoch())
+        return out
+
+    def _finish_epoch(self) -> StageEstimate:
+        k = self._epoch
+        s0 = self._epoch_start(k) - self._buf_start
+        seg = self._buf[:, s0 : s0 + self._n_per]
+        bad = self._bad[:, s0 : s0 + self._n_per]
+        sel = self.selection
+        n_eog = len(sel.eog)
+        f = epoch_features(
+            seg[0][None],
+            self.sfreq,
+            eog=seg[1 : 1 + n_eog][None] if n_eog else None,
+            emg=seg[1 + n_eog][None] if sel.emg is not None else None,
+            eeg_bad=bad[0][None],
+            eog_bad=bad[1 : 1 + n_eog][None] if n_eog else None,
+            emg_bad=bad[1 + n_eog][None] if sel.emg is not None else None,
+        )
+        x = self._norm.push(f)[0]
+        valid = bool(f.valid[0])
+        # context window: the two previous epochs' inputs (the current one if missing/invalid)
+        parts = []
+        for o in self._offsets:
+            if o == 0:
+                parts.append(x)
+                continue
+            j = len(self._ctx) + o
+            if j >= 0 and self._ctx[j][1]:
+                parts.append(self._ctx[j][0])
+            else:
+                parts.append(x)
+        self._ctx.append((x, valid))
+        if len(self._ctx) > -min(self._offsets):
+            self._ctx.pop(0)
+        m = self.model
+        pred = m.initial if self._alpha is None else self._alpha @ m.transition
+        if valid:
+            lik = m.likelihoods(np.concatenate(parts)[None], "online")[0]
+            a = pred * lik
+        else:
+            a = pred
+        a = a / a.sum()
+        self._alpha = a
+        # move to the next epoch: keep samples from its start on
+        self._epoch += 1
+        nxt = self._epoch_start(self._epoch)
+        shift = nxt - self._buf_start
+        keep = self._pos - nxt
+        if keep > 0:
+            self._buf[:, :keep] = self._buf[:, shift : shift + keep]
+            self._bad[:, :keep] = self._bad[:, shift : shift + keep]
+        self._buf_start = nxt
+        stage = int(np.argmax(a)) if valid else UNSCORED
+        return StageEstimate(
+            epoch=k,
+            onset_s=self._epoch_start(k) / self.sfreq,
+            stage=stage,
+            probs=a.copy(),
+            confidence=float(a[stage]) if valid else 0.0,
+        )

