@@ -1,4 +1,4 @@
-"""How realistic is the simulated sleeper? (issue 2, DESIGN section 4)
+"""Realism of the simulated sleeper against YASA and the DESIGN ranges (issue 2, DESIGN 4).
 
 1. Stages simulated nights with YASA's pretrained model (trained on thousands of real human
    nights) and compares with the simulator's ground truth: confusion matrix, per-stage recall,
@@ -38,7 +38,9 @@ RECALL_TARGET = {"W": 0.6, "N1": 0.3, "N2": 0.6, "N3": 0.6, "R": 0.6}
 
 def simulate(profile: str, seed: int, duration_s: float, sfreq: float, chunk_s: float = 60.0):
     """Simulate a night and return (data µV (3, n), true hypnogram, seconds taken)."""
-    s = Sleeper(profile=profile, seed=seed, duration_s=duration_s, sfreq=sfreq, montage=YASA_CHANNELS)
+    s = Sleeper(
+        profile=profile, seed=seed, duration_s=duration_s, sfreq=sfreq, montage=YASA_CHANNELS
+    )
     data = np.empty((len(YASA_CHANNELS), s.n_samples), dtype=np.float64)
     step = int(chunk_s * sfreq)
     t0 = time.perf_counter()
@@ -99,8 +101,10 @@ def run_yasa(args) -> bool:
     ok_all = True
     for profile in args.profile:
         total = np.zeros((5, 5), dtype=np.int64)
-        print(f"\n=== YASA agreement, profile {profile}, {len(args.seed_list)} seeds, "
-              f"{args.duration / 3600:g} h, {'EEG only' if args.eeg_only else 'EEG+EOG+EMG'}")
+        print(
+            f"\n=== YASA agreement, profile {profile}, {len(args.seed_list)} seeds, "
+            f"{args.duration / 3600:g} h, {'EEG only' if args.eeg_only else 'EEG+EOG+EMG'}"
+        )
         for seed in args.seed_list:
             data, hyp, took = simulate(profile, seed, args.duration, args.sfreq)
             t0 = time.perf_counter()
@@ -113,14 +117,14 @@ def run_yasa(args) -> bool:
                 name: (m[i, i] / m[i].sum() if m[i].sum() else float("nan"))
                 for i, name in enumerate(STAGE_NAMES)
             }
-            ok = agree >= 0.8 and all(
-                not (r < RECALL_TARGET[k]) for k, r in recalls.items()
-            )
+            ok = agree >= 0.8 and all(not (r < RECALL_TARGET[k]) for k, r in recalls.items())
             ok_all &= bool(ok) or profile != "healthy"
             rec = " ".join(f"{k}={v:.2f}" for k, v in recalls.items())
-            print(f"  seed {seed:3d}: agreement {agree:.3f}  recall {rec}  "
-                  f"[sim {took:.1f} s, yasa {time.perf_counter() - t0:.1f} s]"
-                  f"{'' if ok or profile != 'healthy' else '  <- below target'}")
+            print(
+                f"  seed {seed:3d}: agreement {agree:.3f}  recall {rec}  "
+                f"[sim {took:.1f} s, yasa {time.perf_counter() - t0:.1f} s]"
+                f"{'' if ok or profile != 'healthy' else '  <- below target'}"
+            )
             if args.verbose:
                 print_confusion(m, f"seed {seed}")
         print_confusion(total, f"all seeds, profile {profile}")
@@ -158,9 +162,11 @@ def run_speed(args) -> bool:
     while not s.done:
         n += s.read(step).n_samples
     took = time.perf_counter() - t0
-    print(f"\n=== Speed: 8-h night, full montage ({len(s.ch_names)} channels, 256 Hz), "
-          f"read in 1-s chunks: {took:.1f} s ({n / 256 / 3600:.1f} h simulated, "
-          f"{8 * 3600 / took:.0f}x real time)  target < 20 s: {'ok' if took < 20 else 'MISSED'}")
+    print(
+        f"\n=== Speed: 8-h night, full montage ({len(s.ch_names)} channels, 256 Hz), "
+        f"read in 1-s chunks: {took:.1f} s ({n / 256 / 3600:.1f} h simulated, "
+        f"{8 * 3600 / took:.0f}x real time)  target < 20 s: {'ok' if took < 20 else 'MISSED'}"
+    )
     return took < 20
 
 

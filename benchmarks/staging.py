@@ -86,6 +86,8 @@ def run_yasa(raw) -> np.ndarray:
         warnings.simplefilter("ignore")
         sls = yasa.SleepStaging(raw, eeg_name=EEG, eog_name=EOG[0], emg_name=EMG)
         pred = sls.predict()
+    if hasattr(pred, "as_int"):  # yasa >= 0.7 returns a yasa.Hypnogram (WAKE=0 ... REM=4)
+        return np.asarray(pred.as_int(), dtype=np.int8)
     code = {"W": 0, "N1": 1, "N2": 2, "N3": 3, "R": 4}
     return np.array([code[p] for p in pred], dtype=np.int8)
 

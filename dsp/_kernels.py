@@ -61,80 +61,142 @@ def sosfilt_offline(sos, x, out, zi, reverse):  # pragma: no cover - compiled
     if m == 0 or n == 0:
         return
     ns = sos.shape[0]
-    cf = np.empty((ns, 5), dtype=out.dtype)
+    # Flat local arrays, one per quantity: the compiler then knows that they do not alias
+    # and vectorises the innermost loop over channels.
+    cf = np.empty(5 * ns, dtype=out.dtype)
     for s in range(ns):
-        cf[s, 0] = sos[s, 0]
-        cf[s, 1] = sos[s, 1]
-        cf[s, 2] = sos[s, 2]
-        cf[s, 3] = sos[s, 4]
-        cf[s, 4] = sos[s, 5]
+        cf[5 * s] = sos[s, 0]
+        cf[5 * s + 1] = sos[s, 1]
+        cf[5 * s + 2] = sos[s, 2]
+        cf[5 * s + 3] = sos[s, 4]
+        cf[5 * s + 4] = sos[s, 5]
     tile = min(_TILE, m)
-    z = np.empty((ns, 2, tile), dtype=out.dtype)
-    buf = np.empty((min(_BLOCK, n), tile), dtype=out.dtype)
+    z0 = np.empty(ns * tile, dtype=out.dtype)
+    z1 = np.empty(ns * tile, dtype=out.dtype)
+    buf = np.empty(min(_BLOCK, n) * tile, dtype=out.dtype)
     for c0 in range(0, m, tile):
         nc = min(tile, m - c0)
         for s in range(ns):
             for c in range(nc):
-                z[s, 0, c] = zi[c0 + c, s, 0]
-                z[s, 1, c] = zi[c0 + c, s, 1]
+                z0[s * nc + c] = zi[c0 + c, s, 0]
+                z1[s * nc + c] = zi[c0 + c, s, 1]
         for i0 in range(0, n, _BLOCK):
             nb = min(_BLOCK, n - i0)
-            for c in range(nc):
-                if reverse:
+            if reverse:
+                for c in range(nc):
                     for i in range(nb):
-                        buf[i, c] = x[c0 + c, n - 1 - i0 - i]
-                else:
+                        buf[i * nc + c] = x[c0 + c, n - 1 - i0 - i]
+            else:
+                for c in range(nc):
                     for i in range(nb):
-                        buf[i, c] = x[c0 + c, i0 + i]
+                        buf[i * nc + c] = x[c0 + c, i0 + i]
             for i in range(nb):
+                o = i * nc
                 for s in range(ns):
-                    b0 = cf[s, 0]
-                    b1 = cf[s, 1]
-                    b2 = cf[s, 2]
-                    a1 = cf[s, 3]
-                    a2 = cf[s, 4]
+                    b0 = cf[5 * s]
+                    b1 = cf[5 * s + 1]
+                    b2 = cf[5 * s + 2]
+                    a1 = cf[5 * s + 3]
+                    a2 = cf[5 * s + 4]
+                    so = s * nc
                     for c in range(nc):
-                        xc = buf[i, c]
-                        y = b0 * xc + z[s, 0, c]
-                        z[s, 0, c] = b1 * xc - a1 * y + z[s, 1, c]
-                        z[s, 1, c] = b2 * xc - a2 * y
-                        buf[i, c] = y
-            for c in range(nc):
-                if reverse:
+                        xc = buf[o + c]
+                        y = b0 * xc + z0[so + c]
+                        z0[so + c] = b1 * xc - a1 * y + z1[so + c]
+                        z1[so + c] = b2 * xc - a2 * y
+                        buf[o + c] = y
+            if reverse:
+                for c in range(nc):
                     for i in range(nb):
-                        out[c0 + c, n - 1 - i0 - i] = buf[i, c]
-                else:
+                        out[c0 + c, n - 1 - i0 - i] = buf[i * nc + c]
+            else:
+                for c in range(nc):
                     for i in range(nb):
-                        out[c0 + c, i0 + i] = buf[i, c]
+                        out[c0 + c, i0 + i] = buf[i * nc + c]
         for s in range(ns):
             for c in range(nc):
-                zi[c0 + c, s, 0] = z[s, 0, c]
-                zi[c0 + c, s, 1] = z[s, 1, c]
+                zi[c0 + c, s, 0] = z0[s * nc + c]
+                zi[c0 + c, s, 1] = z1[s * nc + c]
 
 
 def stream_state_size(n_sections: int, n_channels: int) -> int:
-    """Return the length of the packed float64 state used by :func:`sos_stream`.
+    """Return the length of the packed float64 state of :func:`sos_stream`.
 
     Layout (each block C-ordered, channels last)::
 
         header  4                          [n_sections, n_restarts, 0, 0]
-        coef    (n_sections, 5, n_ch)      b0, b1, b2, a1, a2 per channel
-        zic     (n_sections, 2, n_ch)      steady-state state for a unit step (sosfilt_zi)
-        z       (n_sections, 2, n_ch)      filter state
+        coef    (5, n_sections, n_ch)      b0, b1, b2, a1, a2 per section and channel
+        zic     (2, n_sections, n_ch)      steady-state state for a unit step (sosfilt_zi)
+        z       (2, n_sections, n_ch)      filter state
         hold    (n_ch,)                    last finite input sample
         started (n_ch,)                    1.0 once the channel saw a finite sample
+        active  (n_ch,)                    sections actually used by the channel (the rest
+                                           are identity sections; per-channel kernel only)
     """
-    return STREAM_HEADER + n_channels * (9 * n_sections + 2)
+    return STREAM_HEADER + n_channels * (9 * n_sections + 3)
+
+
+@njit(cache=True)
+def _fill_block(state, x, i0, nb, buf, start_at):  # pragma: no cover - compiled
+    """Copy ``x[:, i0:i0 + nb]`` transposed into ``buf`` with the NaN policy; see sos_stream.
+
+    Returns (held, pending): samples replaced, and whether a channel starts in this block
+    (``start_at[c]`` is then its index in the block).
+    """
+    nch = x.shape[0]
+    ns = int(state[0])
+    k = ns * nch
+    o_hold = STREAM_HEADER + 9 * k
+    o_started = o_hold + nch
+    held = 0
+    pending = False
+    for c in range(nch):
+        h = state[o_hold + c]
+        i = 0
+        if state[o_started + c] == 0.0:
+            # Not started: zeros until the first finite sample.
+            while i < nb:
+                v = x[c, i0 + i]
+                if v - v == 0.0:
+                    break
+                buf[i * nch + c] = 0.0
+                held += 1
+                i += 1
+            if i < nb:
+                state[o_started + c] = 1.0
+                start_at[c] = i
+                pending = True
+        while i < nb:
+            v = x[c, i0 + i]
+            if v - v == 0.0:
+                h = v
+            else:
+                held += 1
+            buf[i * nch + c] = h
+            i += 1
+        state[o_hold + c] = h
+    return held, pending
+
+
+@njit(cache=True)
+def _finite_state(z0, z1, c, ns, stride):  # pragma: no cover - compiled
+    """Return True if the state of channel ``c`` (entries ``s * stride + c``) is finite."""
+    for s in range(ns):
+        j = s * stride + c
+        if not (z0[j] - z0[j] == 0.0 and z1[j] - z1[j] == 0.0):
+            return False
+    return True
 
 
 @njit(cache=True)
 def sos_stream(state, x, out):  # pragma: no cover - compiled
-    """Filter one chunk through a per-channel cascade, carrying the state.
+    """Filter one chunk through a cascade shared by all channels, carrying the state.
 
     Parameters
     ----------
     state : ndarray of float64, shape (stream_state_size(n_sections, n_channels),)
-        Packed coefficients and state (see :func:`stream_state_size`); updated in place.
+        Packed coefficients and state (see :func:`stream_state_size`; the coefficients of
+        channel 0 are used for all); updated in place.
     x : ndarray of float64, shape (n_channels, n_samples)
         Chunk. Non-finite samples are replaced by the channel's last finite sample; before a
         channel's first finite sample the output is 0 and the filter is not started. At the
@@ -149,94 +211,144 @@ def sos_stream(state, x, out):  # pragma: no cover - compiled
     """
     nch, n = x.shape
     ns = int(state[0])
+    k = ns * nch
     o = STREAM_HEADER
-    k = ns * 5 * nch
-    coef = state[o : o + k].reshape((ns, 5, nch))
-    o += k
-    k = ns * 2 * nch
-    zic = state[o : o + k].reshape((ns, 2, nch))
-    o += k
-    zst = state[o : o + k].reshape((ns, 2, nch))
-    o += k
-    hold = state[o : o + nch]
-    o += nch
-    started = state[o : o + nch]
-
-    # local copies (explicit loops: cheaper to compile than array expressions)
-    cf = np.empty((ns, 5, nch))
-    z = np.empty((ns, 2, nch))
+    o_zic = o + 5 * k
+    o_z = o_zic + 2 * k
+    # Flat local copies, one array per quantity: no aliasing, the channel loop vectorises.
+    cf = np.empty(5 * ns)
     for s in range(ns):
-        for c in range(nch):
-            for j in range(5):
-                cf[s, j, c] = coef[s, j, c]
-            z[s, 0, c] = zst[s, 0, c]
-            z[s, 1, c] = zst[s, 1, c]
-    buf = np.empty((min(_BLOCK, n), nch))
+        for q in range(5):
+            cf[5 * s + q] = state[o + q * k + s * nch]
+    z0 = np.empty(k)
+    z1 = np.empty(k)
+    for j in range(k):
+        z0[j] = state[o_z + j]
+        z1[j] = state[o_z + k + j]
+    buf = np.empty(min(_BLOCK, n) * nch)
     start_at = np.full(nch, -1, dtype=np.int64)
     held = 0
     for i0 in range(0, n, _BLOCK):
         nb = min(_BLOCK, n - i0)
-        pending = False
-        for c in range(nch):
-            h = hold[c]
-            i = 0
-            if started[c] == 0.0:
-                # Not started: zeros until the first finite sample.
-                while i < nb:
-                    v = x[c, i0 + i]
-                    if v - v == 0.0:
-                        break
-                    buf[i, c] = 0.0
-                    held += 1
-                    i += 1
-                if i < nb:
-                    started[c] = 1.0
-                    start_at[c] = i
-                    pending = True
-            while i < nb:
-                v = x[c, i0 + i]
-                if v - v == 0.0:
-                    h = v
-                else:
-                    held += 1
-                buf[i, c] = h
-                i += 1
-            hold[c] = h
+        h, pending = _fill_block(state, x, i0, nb, buf, start_at)
+        held += h
         for i in range(nb):
+            oi = i * nch
             if pending:
                 for c in range(nch):
                     if start_at[c] == i:
-                        v = buf[i, c]
+                        v = buf[oi + c]
                         for s in range(ns):
-                            z[s, 0, c] = zic[s, 0, c] * v
-                            z[s, 1, c] = zic[s, 1, c] * v
+                            z0[s * nch + c] = state[o_zic + s * nch + c] * v
+                            z1[s * nch + c] = state[o_zic + k + s * nch + c] * v
                         start_at[c] = -1
             for s in range(ns):
+                b0 = cf[5 * s]
+                b1 = cf[5 * s + 1]
+                b2 = cf[5 * s + 2]
+                a1 = cf[5 * s + 3]
+                a2 = cf[5 * s + 4]
+                so = s * nch
                 for c in range(nch):
-                    xc = buf[i, c]
-                    y = cf[s, 0, c] * xc + z[s, 0, c]
-                    z[s, 0, c] = cf[s, 1, c] * xc - cf[s, 3, c] * y + z[s, 1, c]
-                    z[s, 1, c] = cf[s, 2, c] * xc - cf[s, 4, c] * y
-                    buf[i, c] = y
+                    xc = buf[oi + c]
+                    y = b0 * xc + z0[so + c]
+                    z0[so + c] = b1 * xc - a1 * y + z1[so + c]
+                    z1[so + c] = b2 * xc - a2 * y
+                    buf[oi + c] = y
         for c in range(nch):
             for i in range(nb):
-                out[c, i0 + i] = buf[i, c]
+                out[c, i0 + i] = buf[i * nch + c]
     # An overflowing state (inputs near 1e308) would poison every later sample: restart it.
+    o_started = o_z + 2 * k + nch
     for c in range(nch):
-        ok = True
-        for s in range(ns):
-            if not (z[s, 0, c] - z[s, 0, c] == 0.0 and z[s, 1, c] - z[s, 1, c] == 0.0):
-                ok = False
-        if not ok:
+        if not _finite_state(z0, z1, c, ns, nch):
             for s in range(ns):
-                z[s, 0, c] = 0.0
-                z[s, 1, c] = 0.0
-            started[c] = 0.0
+                z0[s * nch + c] = 0.0
+                z1[s * nch + c] = 0.0
+            state[o_started + c] = 0.0
             state[1] += 1.0
-    for s in range(ns):
-        for c in range(nch):
-            zst[s, 0, c] = z[s, 0, c]
-            zst[s, 1, c] = z[s, 1, c]
+    for j in range(k):
+        state[o_z + j] = z0[j]
+        state[o_z + k + j] = z1[j]
+    return held
+
+
+@njit(cache=True)
+def sos_stream_channels(state, x, out):  # pragma: no cover - compiled
+    """Like :func:`sos_stream` with one cascade per channel (a filter bank).
+
+    Each channel runs its own ``active`` sections (identity padding is skipped); the channels
+    are processed one after the other, the sections of a channel overlapping in the
+    processor. Same state layout, NaN policy and arithmetic as :func:`sos_stream`.
+
+    Returns
+    -------
+    int
+        Number of samples that were replaced (non-finite inputs).
+    """
+    nch, n = x.shape
+    ns = int(state[0])
+    k = ns * nch
+    o = STREAM_HEADER
+    o_zic = o + 5 * k
+    o_z = o_zic + 2 * k
+    o_hold = o_z + 2 * k
+    o_started = o_hold + nch
+    o_active = o_started + nch
+    cf = np.empty(5 * ns)
+    z0 = np.empty(ns)
+    z1 = np.empty(ns)
+    held = 0
+    for c in range(nch):
+        na = int(state[o_active + c])
+        for s in range(na):
+            j = s * nch + c
+            for q in range(5):
+                cf[5 * s + q] = state[o + q * k + j]
+            z0[s] = state[o_z + j]
+            z1[s] = state[o_z + k + j]
+        h = state[o_hold + c]
+        i = 0
+        if state[o_started + c] == 0.0:
+            while i < n:
+                v = x[c, i]
+                if v - v == 0.0:
+                    break
+                out[c, i] = 0.0
+                held += 1
+                i += 1
+            if i < n:
+                v = x[c, i]
+                for s in range(na):
+                    j = s * nch + c
+                    z0[s] = state[o_zic + j] * v
+                    z1[s] = state[o_zic + k + j] * v
+                state[o_started + c] = 1.0
+        while i < n:
+            v = x[c, i]
+            if v - v == 0.0:
+                h = v
+            else:
+                held += 1
+            v = h
+            for s in range(na):
+                y = cf[5 * s] * v + z0[s]
+                z0[s] = cf[5 * s + 1] * v - cf[5 * s + 3] * y + z1[s]
+                z1[s] = cf[5 * s + 2] * v - cf[5 * s + 4] * y
+                v = y
+            out[c, i] = v
+            i += 1
+        state[o_hold + c] = h
+        if not _finite_state(z0, z1, 0, na, 1):  # overflow: restart the channel
+            for s in range(na):
+                z0[s] = 0.0
+                z1[s] = 0.0
+            state[o_started + c] = 0.0
+            state[1] += 1.0
+        for s in range(na):
+            j = s * nch + c
+            state[o_z + j] = z0[s]
+            state[o_z + k + j] = z1[s]
     return held
 
 

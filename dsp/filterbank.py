@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.signal import butter, iirnotch, tf2sos
 
 from ._validate import check_option, check_positive, validate_type
 from .iir import SOSFilter, sosfiltfilt
@@ -60,6 +59,8 @@ def design_chain(band, sfreq, mains=50.0, *, order=4, notch_q=30.0) -> np.ndarra
     ndarray, shape (n_sections, 6)
         Second-order sections (possibly 0 rows).
     """
+    from scipy.signal import butter, iirnotch, tf2sos  # lazy: keeps `import dsp` light
+
     sfreq = check_positive("sfreq", sfreq)
     if band is None:
         return np.empty((0, 6))

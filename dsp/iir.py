@@ -26,18 +26,16 @@ NaN policy
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import sosfilt_zi as _scipy_sosfilt_zi
 
 from . import _kernels
 from ._validate import check_option, validate_type
 
-__all__ = ["SOSFilter", "sosfilt", "sosfiltfilt", "validate_sos"]
+__all__ = ["SOSFilter", "sosfilt", "sosfiltfilt", "steady_state_zi", "validate_sos"]
 
 _F64 = np.dtype(np.float64)
 _SUPPORTED = (np.dtype(np.float32), _F64)
 _ndarray = np.ndarray
 _empty = np.empty
-_sos_stream = _kernels.sos_stream
 
 
 def validate_sos(sos) -> np.ndarray:
@@ -94,6 +92,35 @@ def validate_sos(sos) -> np.ndarray:
             "check its order and cut-offs."
         )
     return arr
+
+
+def steady_state_zi(sos) -> np.ndarray:
+    """State of a cascade in steady state for a unit-step input (``scipy.signal.sosfilt_zi``).
+
+    Closed form for each section (direct form II transposed): with ``g = sum(b) / sum(a)``,
+    ``z1 = b2 - a2 g`` and ``z0 = b1 + b2 - (a1 + a2) g``, scaled by the DC gain of the
+    sections before it (as scipy). Avoids importing :mod:`scipy.signal` on the streaming path;
+    agrees with scipy to rounding.
+
+    Parameters
+    ----------
+    sos : ndarray, shape (n_sections, 6)
+        Validated, stable second-order sections.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_sections, 2)
+        Multiply by the input level to get the initial state.
+    """
+    sos = np.asarray(sos, dtype=_F64)
+    zi = np.empty((sos.shape[0], 2))
+    scale = 1.0
+    for s, (b0, b1, b2, _, a1, a2) in enumerate(sos):
+        g = (b0 + b1 + b2) / (1.0 + a1 + a2)
+        zi[s, 1] = scale * (b2 - a2 * g)
+        zi[s, 0] = scale * (b1 + b2 - (a1 + a2) * g)
+        scale *= g
+    return zi
 
 
 def _as_signal(x, name: str = "x") -> np.ndarray:
@@ -277,8 +304,10 @@ def sosfiltfilt(sos, x, axis=-1, padtype="odd", padlen=None, *, check_finite=Tru
             f"The length of the input vector x must be greater than padlen, which is {edge} "
             f"(got {n} samples along axis {axis})."
         )
+    from scipy.signal import sosfilt_zi  # scipy's own, so that the result is scipy's
+
     dtype = _work_dtype(sos, x, _F64)  # scipy's state is float64, so it computes in float64
-    zic = _scipy_sosfilt_zi(sos)  # (n_sections, 2)
+    zic = sosfilt_zi(sos)  # (n_sections, 2)
     xm = np.moveaxis(x, ax, -1)
     lead = xm.shape[:-1]
     m = int(np.prod(lead, dtype=np.int64))
@@ -312,10 +341,11 @@ class SOSFilter:
         Number of channels (rows of every chunk).
     init : {"steady", "zeros"}
         ``"steady"`` (default): each channel's state is set, at its first finite sample
-        ``v``, to the steady state of a constant input ``v`` (``scipy.signal.sosfilt_zi(sos)
-        * v``), so a DC offset produces no start-up transient (as mne-lsl does with the first
-        chunk; the first *sample* is used rather than the chunk mean so that the output does
-        not depend on the chunking). ``"zeros"``: zero state, as ``scipy.signal.sosfilt``.
+        ``v``, to the steady state of a constant input ``v`` (:func:`steady_state_zi`, i.e.
+        ``scipy.signal.sosfilt_zi(sos) * v``), so a DC offset produces no start-up transient
+        (as mne-lsl does with the first chunk; the first *sample* is used rather than the
+        chunk mean so that the output does not depend on the chunking). ``"zeros"``: zero
+        state, as ``scipy.signal.sosfilt``.
 
     Notes
     -----
@@ -356,25 +386,37 @@ class SOSFilter:
         state[0] = ns
         o = _kernels.STREAM_HEADER
         k = ns * 5 * nch
-        self._coef = state[o : o + k].reshape(ns, 5, nch)
+        self._coef = state[o : o + k].reshape(5, ns, nch)
         o += k
         k = ns * 2 * nch
-        self._zic = state[o : o + k].reshape(ns, 2, nch)
+        self._zic = state[o : o + k].reshape(2, ns, nch)
         o += k
-        self._z = state[o : o + k].reshape(ns, 2, nch)
+        self._z = state[o : o + k].reshape(2, ns, nch)
         o += k
         self._hold = state[o : o + nch]
         o += nch
         self._started = state[o : o + nch]
+        o += nch
+        self._active = state[o : o + nch]
         self._state = state
+        identity = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+        for c in range(nch):
+            real = np.flatnonzero(~np.all(self._sos[c] == identity, axis=1))
+            self._active[c] = real[-1] + 1 if real.size else 0
+        #: The numba kernel: one shared cascade (channels vectorised) or one per channel.
+        self._kernel = (
+            _kernels.sos_stream
+            if np.all(self._sos == self._sos[:1])
+            else _kernels.sos_stream_channels
+        )
         for j, col in enumerate((0, 1, 2, 4, 5)):
-            self._coef[:, j, :] = self._sos[:, :, col].T
+            self._coef[j] = self._sos[:, :, col].T
         zic_cache: dict[bytes, np.ndarray] = {}
         for c in range(nch):
             key = self._sos[c].tobytes()
             if key not in zic_cache:
-                zic_cache[key] = _scipy_sosfilt_zi(self._sos[c])
-            self._zic[:, :, c] = zic_cache[key]
+                zic_cache[key] = steady_state_zi(self._sos[c])
+            self._zic[:, :, c] = zic_cache[key].T
         #: Number of non-finite samples replaced (held) in the last call.
         self.held = 0
         self.reset()
@@ -407,7 +449,7 @@ class SOSFilter:
             x, out = self._prepare(x, out)
         else:
             out = _empty(x.shape)
-        self.held = _sos_stream(self._state, x, out)
+        self.held = self._kernel(self._state, x, out)
         return out
 
     def _prepare(self, x, out):
@@ -416,9 +458,7 @@ class SOSFilter:
             if x.ndim == 2 and x.shape[0] == self._nch:
                 x = np.ascontiguousarray(x, dtype=_F64)
         if x.ndim != 2:
-            raise ValueError(
-                f"chunk must be 2-D (n_channels, n_samples), got shape {np.shape(x)}."
-            )
+            raise ValueError(f"chunk must be 2-D (n_channels, n_samples), got shape {np.shape(x)}.")
         if x.shape[0] != self._nch:
             raise ValueError(
                 f"chunk has {x.shape[0]} channels but this filter was built for {self._nch} "
@@ -437,8 +477,7 @@ class SOSFilter:
 
     # -- state ----------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget the past: zero state, and with ``init="steady"`` re-initialise at the next
-        finite sample of each channel."""
+        """Forget the past (zero state; ``init="steady"`` restarts at the next finite sample)."""
         self._z[:] = 0.0
         self._hold[:] = 0.0
         self._started[:] = 0.0 if self._init == "steady" else 1.0
@@ -468,7 +507,7 @@ class SOSFilter:
     @property
     def zi(self) -> np.ndarray:
         """Copy of the current state in scipy's layout, shape (n_sections, n_channels, 2)."""
-        return self._z.transpose(0, 2, 1).copy()
+        return self._z.transpose(1, 2, 0).copy()
 
     @property
     def started(self) -> np.ndarray:

@@ -37,7 +37,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.signal import detrend
 
 from . import _kernels
 from ._validate import check_option, check_positive
@@ -234,7 +233,9 @@ def epoch_quality(
         cnt = np.maximum(finite.sum(axis=1, keepdims=True), 1)
         mean = xc.sum(axis=1, keepdims=True) / cnt
         xc = np.where(finite, x2, mean)
-    xd = detrend(xc, axis=-1, type="linear")
+    t = np.arange(n) - (n - 1) / 2.0
+    xd = xc - xc.mean(axis=1, keepdims=True)
+    xd -= ((xd @ t) / (t @ t))[:, np.newaxis] * t  # remove the least-squares line
     ptp = xd.max(axis=-1) - xd.min(axis=-1)
     win = np.hanning(n)
     spec = np.fft.rfft(xd * win, axis=-1)

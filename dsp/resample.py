@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import firwin
 
 from . import _kernels
 from ._validate import validate_type
@@ -36,6 +35,8 @@ def _factors(up, down) -> tuple[int, int]:
 
 def _design(up: int, down: int, window, dtype) -> tuple[np.ndarray, int]:
     """Return scipy's filter ``h`` (times ``up``) and its half length."""
+    from scipy.signal import firwin  # lazy: keeps `import dsp` light
+
     if isinstance(window, list | np.ndarray):
         h = np.array(window, dtype=np.float64)
         if h.ndim != 1 or h.size == 0:
@@ -159,7 +160,14 @@ class Resampler:
         out = np.empty((self.n_channels, max(0, k_end - k0)))
         if out.shape[1]:
             _kernels.polyphase(
-                self._h, self.up, self.down, self.half_len, self._hist, self._base, n_valid, k0,
+                self._h,
+                self.up,
+                self.down,
+                self.half_len,
+                self._hist,
+                self._base,
+                n_valid,
+                k0,
                 out,
             )
             self._n_out = k_end
@@ -186,8 +194,10 @@ class Resampler:
                 f"chunk must have shape ({self.n_channels}, n_samples), got {x.shape}."
             )
         if not np.isfinite(x).all():
-            raise ValueError("chunk contains NaN or infinite values; the resampler needs "
-                             "finite input (hold or interpolate bad samples first).")
+            raise ValueError(
+                "chunk contains NaN or infinite values; the resampler needs "
+                "finite input (hold or interpolate bad samples first)."
+            )
         hist = np.concatenate([self._hist, x.astype(np.float64, copy=False)], axis=1)
         self._hist = hist
         self._n_in += x.shape[1]

@@ -25,8 +25,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import welch as _scipy_welch
-from scipy.signal.windows import dpss
 
 from . import _kernels
 from ._validate import check_option, check_positive
@@ -124,6 +122,8 @@ def epochs(data, sfreq, epoch_s=30.0) -> np.ndarray:
 
 @lru_cache(maxsize=16)
 def _tapers(n: int, nw: float) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.signal.windows import dpss
+
     k = max(1, int(2 * nw) - 1)
     tap, ratios = dpss(n, nw, Kmax=k, return_ratios=True)
     tap = np.ascontiguousarray(tap)
@@ -137,6 +137,8 @@ def _psd_rows(x2: np.ndarray, sfreq: float, method: str, window_s: float, nw: fl
     """PSD of every row of ``x2`` (m, n) -> freqs (f,), psd (m, f)."""
     m, n = x2.shape
     if method == "welch":
+        from scipy.signal import welch as _scipy_welch
+
         nperseg = max(1, min(n, int(round(window_s * sfreq))))
         freqs = np.fft.rfftfreq(nperseg, 1.0 / sfreq)
         out = np.empty((m, freqs.size))

@@ -272,7 +272,7 @@ class Device:
         self._parser = StreamParser("host")
         self._last_counter = -1
         self._last_raw = b""
-        self._delivered: list[np.ndarray] = []
+        self._delivered: list[list[int]] = []  # [start, stop) runs of intact samples
         self.counters = dict.fromkeys(
             (
                 "packets_sent",
@@ -413,9 +413,8 @@ class Device:
         """
         n = self.position if n is None else int(n)
         mask = np.zeros(n, dtype=bool)
-        for rec in self._delivered:
-            for start, length in rec.reshape(-1, 2).tolist():
-                mask[max(start, 0) : min(start + length, n)] = True
+        for start, stop in self._delivered:
+            mask[max(start, 0) : min(stop, n)] = True
         return mask
 
     # -- connection -----------------------------------------------------------------------
@@ -626,7 +625,7 @@ class Device:
             u = np.ones((n, _U))  # no draws: nothing can go wrong
         if not outage_hit and self.connected and self._held is None and not self._faulty(u).any():
             self._out.append(rows.tobytes())
-            self._delivered.append(np.stack([starts, np.full(n, n_samp)], axis=1).ravel())
+            self._record(int(starts[0]), int(starts[-1]) + n_samp)
             self.counters["packets_sent"] += n
             return
         for i in range(n):
@@ -666,15 +665,14 @@ class Device:
         if u[1] < f.corrupt:
             row = row.copy()
             size = row.shape[0]
-            for j in range(1 + int(u[4] * 3)):
-                bit = int(u[5 + j] * size * 8)
+            bits = {int(u[5 + j] * size * 8) for j in range(1 + int(u[4] * 3))}
+            for bit in bits:  # distinct bits: the flips never cancel
                 row[bit // 8] ^= np.uint8(1 << (bit % 8))
             intact = False
         packet = row.tobytes()
         copies = 2 if u[2] < f.duplicate else 1
         if u[3] < f.reorder and self._held is None:
             self._held = (packet * copies, start if intact else -1, n_samp)
-            self.counters["packets_reordered"] += 1
             self._count(intact, copies)
             return
         self._send_packet(packet * copies, start if intact else -1, n_samp)
@@ -682,6 +680,7 @@ class Device:
         if self._held is not None:
             self._send_packet(*self._held)
             self._held = None
+            self.counters["packets_reordered"] += 1
 
     def _count(self, intact: bool, copies: int) -> None:
         self.counters["packets_sent"] += copies
@@ -690,7 +689,14 @@ class Device:
         if not intact:
             self.counters["packets_corrupted"] += copies
 
+    def _record(self, start: int, stop: int) -> None:
+        runs = self._delivered
+        if runs and runs[-1][1] == start:
+            runs[-1][1] = stop
+        else:
+            runs.append([start, stop])
+
     def _send_packet(self, data: bytes, start: int, n_samp: int) -> None:
         self._out.append(data)
         if start >= 0:
-            self._delivered.append(np.array([start, n_samp], dtype=np.int64))
+            self._record(start, start + n_samp)

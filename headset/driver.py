@@ -28,6 +28,7 @@ What the driver guarantees (DESIGN section 6):
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Iterator
 
@@ -272,7 +273,7 @@ class Headset:
 
     @property
     def state(self) -> str:
-        """``created``, ``connected``, ``streaming``, ``ended`` or ``closed``."""
+        """``created``, ``connected``, ``streaming``, ``ended``, ``lost`` or ``closed``."""
         return self._state
 
     @property
@@ -330,7 +331,7 @@ class Headset:
         HeadsetError
             If the headset cannot be reached or does not describe itself.
         """
-        if self._state not in ("created", "closed"):
+        if self._state not in ("created", "closed", "lost"):
             return self
         for attempt in range(3):
             try:
@@ -425,12 +426,12 @@ class Headset:
         return self._command(CMD_CONFIGURE, configure_payload(samples_per_packet, leadoff))
 
     def _need_connected(self) -> None:
+        if self._state == "lost":
+            raise HeadsetError("the connection to the headset was lost; connect() again")
         if self._state in ("created", "closed"):
             raise HeadsetError("the headset is not connected; call connect() first")
 
     def _now(self) -> float:
-        import time
-
         if self.transport.session_clock:
             t = self.transport.clock()
             if t is not None:
@@ -568,6 +569,8 @@ class Headset:
             if self._state == "streaming" and not self._hello.get("streaming"):
                 self._command(CMD_START)
             return
+        self._state = "lost"
+        self.transport.close()
         raise HeadsetError(
             f"lost the connection to the headset; no answer after {self.max_reconnects} attempts"
         )
@@ -582,7 +585,6 @@ class Headset:
         self._counter = 0
         self._acks: dict[int, Ack] = {}
         self._finished = False
-        self._finished_device = False
         self._end_total: int | None = None
         self._delivered = 0  # next sample read() returns
         self._next = 0  # next sample to assemble
@@ -685,11 +687,19 @@ class Headset:
             first = int(seq[0]) - 1
             self._last_seq, self._seq_u, self._max_seq = first % SEQ_MODULUS, first, first
         half = SEQ_MODULUS >> 1
-        steps = (np.diff(seq, prepend=self._last_seq) + half) % SEQ_MODULUS - half
-        useq = self._seq_u + np.cumsum(steps)
-        behind = useq < np.maximum.accumulate(np.concatenate(([self._max_seq], useq)))[:-1]
-        self._last_seq, self._seq_u = int(seq[-1]), int(useq[-1])
-        self._max_seq = max(self._max_seq, int(useq.max()))
+        steps = np.empty(n, dtype=np.int64)
+        steps[0] = seq[0] - self._last_seq
+        np.subtract(seq[1:], seq[:-1], out=steps[1:])
+        steps = (steps + half) % SEQ_MODULUS - half
+        if self._seq_u == self._max_seq and (steps == 1).all():  # the usual case: in order
+            behind = np.zeros(n, dtype=bool)
+            self._seq_u = self._max_seq = self._seq_u + n
+        else:
+            useq = self._seq_u + np.cumsum(steps)
+            running = np.maximum.accumulate(np.concatenate(([self._max_seq], useq)))
+            behind = useq < running[:-1]
+            self._seq_u, self._max_seq = int(useq[-1]), int(running[-1])
+        self._last_seq = int(seq[-1])
         # values in channel order, flags
         n_ch = len(self._ch_names)
         vals = np.empty((n_ch, n * s))
@@ -710,6 +720,7 @@ class Headset:
         if masks.any():
             bits = (masks[None, :] >> np.arange(n_exg)[:, None]) & 1  # (C, n)
             flags[self._exg] |= np.repeat(bits.astype(np.uint8), s, axis=1) * FLAG_LEAD_OFF
+        self._spp = s
         self._battery = int(batch.battery[-1])
         self._stim = int(batch.stim[-1])
         self._received_end = max(self._received_end, int(starts.max()) + s)
@@ -738,9 +749,21 @@ class Headset:
             mask = np.concatenate([p["mask"] for p in self._pend])
             vals = np.concatenate([p["vals"] for p in self._pend], axis=1)
             flags = np.concatenate([p["flags"] for p in self._pend], axis=1)
-        off = np.concatenate(([0], np.cumsum(lens)[:-1]))
         self._pend = []
         base = self._next
+        n = start.shape[0]
+        if (
+            start[0] == base
+            and (n == 1 or (start[1:] - start[:-1] == lens[:-1]).all())
+            and not behind.any()
+        ):  # the usual case: in order, contiguous, nothing missing or repeated
+            self._next = int(start[-1] + lens[-1])
+            self._last_values = vals[:, -1].copy()
+            self._push(vals, flags)
+            if mask.any() or self._last_mask:
+                self._lead_off_changes(start, mask)
+            return
+        off = np.concatenate(([0], np.cumsum(lens)[:-1]))
         # already delivered: duplicates, or late if their slot became a gap
         old = start < base
         if old.any():
@@ -865,7 +888,6 @@ class Headset:
         self._last_mask = int(masks[-1])
 
     def _finish(self, total: int) -> None:
-        self._finished_device = True
         self._end_total = int(total)
         if self._next < total:
             n_ch = len(self._ch_names)

@@ -726,48 +726,49 @@ class StreamParser:
         if n == 0:
             return
         self.counters["packets"] += n
-        # junk runs: before each packet; the first one continues the pending run
-        runs = junks.copy()
-        runs[0] += self._junk
-        self._junk = 0
         types = buf[offs + 2]
         is_data = types == TYPE_DATA
-        sizes = lens + HEADER_BYTES + TRAILER_BYTES
-        nz = np.flatnonzero(runs)
-        if nz.size:
-            for i in nz:  # rare: only after garbage
+        n_data = int(np.count_nonzero(is_data))
+        # junk runs: before each packet; the first one continues the pending run
+        if self._junk or junks.any():
+            runs = junks.copy()
+            runs[0] += self._junk
+            self._junk = 0
+            sizes = lens + HEADER_BYTES + TRAILER_BYTES
+            for i in np.flatnonzero(runs).tolist():  # rare: only after garbage
                 if self._ref_size == 0 and is_data[i:].any():
                     j = i + int(np.argmax(is_data[i:]))
                     self._ref_size = int(sizes[j])
                 self._count_junk(int(runs[i]))
-        if is_data.any():
-            self._ref_size = int(sizes[np.flatnonzero(is_data)[-1]])
         if self.direction == "host":
             for o, ln in zip(offs.tolist(), lens.tolist(), strict=True):
                 result.messages.append(self._command(buf, o, ln))
                 result.messages_pos.append(0)
             return
+        if n_data == n:  # the usual case: only DATA packets
+            self._ref_size = int(lens[-1]) + HEADER_BYTES + TRAILER_BYTES
+            self._decode_data(buf, offs, result)
+            return
         data_idx = np.flatnonzero(is_data)
         if data_idx.size:
+            self._ref_size = int(lens[data_idx[-1]]) + HEADER_BYTES + TRAILER_BYTES
             self._decode_data(buf, offs[data_idx], result)
-        if data_idx.size < n:
-            before = np.cumsum(is_data) - is_data
-            for i in np.flatnonzero(~is_data).tolist():
-                msg = self._message(buf, int(offs[i]), int(lens[i]), int(types[i]))
-                if msg is not None:
-                    result.messages.append(msg)
-                    result.messages_pos.append(int(before[i]))
+        before = np.cumsum(is_data) - is_data
+        for i in np.flatnonzero(~is_data).tolist():
+            msg = self._message(buf, int(offs[i]), int(lens[i]), int(types[i]))
+            if msg is not None:
+                result.messages.append(msg)
+                result.messages_pos.append(int(before[i]))
 
     def _decode_data(self, buf, offs, result: ParseResult) -> None:
-        b = offs + HEADER_BYTES
-        layout = (
-            buf[b + 12].astype(np.int64)
-            | (buf[b + 13].astype(np.int64) << 8)
-            | (buf[b + 14].astype(np.int64) << 16)
-            | (buf[b + 15].astype(np.int64) << 24)
-        )
-        cuts = np.flatnonzero(layout[1:] != layout[:-1]) + 1
-        for seg in np.split(np.arange(offs.shape[0]), cuts):
+        cols = offs[:, None] + (HEADER_BYTES + 12 + np.arange(4))
+        layout = np.ascontiguousarray(buf[cols]).view("<u4")[:, 0].astype(np.int64)
+        if layout[0] == layout[-1] and (layout == layout[0]).all():
+            segments = [np.arange(offs.shape[0])]
+        else:
+            cuts = np.flatnonzero(layout[1:] != layout[:-1]) + 1
+            segments = np.split(np.arange(offs.shape[0]), cuts)
+        for seg in segments:
             lay = int(layout[seg[0]])
             n_exg, n_aux = lay & 0xFF, (lay >> 8) & 0xFF
             n_samp, aux_div = (lay >> 16) & 0xFF, lay >> 24
@@ -776,7 +777,8 @@ class StreamParser:
             hdr = np.empty((m, 5), dtype=np.int64)
             aux = np.empty((m, n_aux, k), dtype=np.int16)
             codes = np.empty((m, n_exg, n_samp), dtype=np.int32)
-            decode_data(buf, offs[seg], n_exg, n_aux, n_samp, aux_div, hdr, aux, codes)
+            sel = offs if len(segments) == 1 else offs[seg]
+            decode_data(buf, sel, n_exg, n_aux, n_samp, aux_div, hdr, aux, codes)
             result.batches.append(
                 DataBatch(
                     seq=hdr[:, 0],

@@ -205,7 +205,7 @@ class BytesTransport(Transport):
     """
 
     def __init__(self, data: bytes, read_size: int = 8192):
-        self.data = memoryview(bytes(data))
+        self.data = memoryview(data if isinstance(data, bytes) else bytes(data))  # no copy
         self.read_size = max(1, int(read_size))
         self.pos = 0
         self.sent: list[bytes] = []
@@ -461,7 +461,8 @@ class TcpServer:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             while not self._stop.is_set():
-                ready, _, _ = select.select([conn], [], [], self._tick())
+                wait = self._tick() if self.speed else (0.0 if dev.streaming else 0.02)
+                ready, _, _ = select.select([conn], [], [], wait)
                 if ready:
                     try:
                         data = conn.recv(65536)

@@ -91,6 +91,37 @@ class ArousalEvent:
         }
 
 
+def split_chunk(chunk: Chunk, max_samples: int):
+    """Yield consecutive pieces of at most ``max_samples`` samples of a chunk.
+
+    Parameters
+    ----------
+    chunk : Chunk
+        The chunk (its annotations go with the first piece).
+    max_samples : int
+        Longest piece, samples.
+
+    Yields
+    ------
+    Chunk
+    """
+    n = chunk.n_samples
+    if n <= max_samples:
+        yield chunk
+        return
+    for i in range(0, n, max_samples):
+        sl = slice(i, min(n, i + max_samples))
+        yield Chunk(
+            chunk.data[:, sl],
+            chunk.first_sample + i,
+            chunk.sfreq,
+            chunk.ch_names,
+            chunk.ch_types,
+            chunk.flags[:, sl],
+            chunk.annotations if i == 0 else (),
+        )
+
+
 def pick_channels(ch_names: Sequence[str], ch_types: Sequence[str], kind: str) -> list[int]:
     """Indices of the channels of one type, preferred ones first.
 
@@ -328,6 +359,14 @@ class ArousalDetector:
                 f"chunk starts at sample {chunk.first_sample}, expected {self._next}: "
                 "feed consecutive chunks (gaps are flagged samples, not missing ones)."
             )
+        out = []
+        # long chunks (a whole recording) are fed in pieces so that the EMG history and the
+        # EEG frames stay in step: the result does not depend on the chunking
+        for piece in split_chunk(chunk, max(self.hop * 8, 1)):
+            out += self._push(piece, stage)
+        return out
+
+    def _push(self, chunk, stage):
         self._next = chunk.stop_sample
         if chunk.n_samples == 0:
             return self._release()
@@ -421,6 +460,7 @@ class ArousalDetector:
         if offset - onset < self.min_duration_s:
             return
         run["onset"], run["offset"] = onset, offset
+        run["emg_s"] = self._emg_rise(onset, offset)
         self._pending.append(run)
 
     def _stage(self, t):
@@ -441,7 +481,7 @@ class ArousalDetector:
             ok = all(s not in (W, UNSCORED) for s in stages)
             ok &= onset - self._last_event_end >= self.stable_s
             ok &= run["bg_n"] >= self._n_bg // 2
-            emg_s = self._emg_rise(onset, offset)
+            emg_s = run["emg_s"]
             if ok and stage == R and not emg_s >= self.emg_min_s:
                 ok = False
             if ok:

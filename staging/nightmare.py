@@ -43,7 +43,7 @@ from dsp.ecg import HeartRateTracker
 from headset.chunk import Annotation, Chunk
 from headset.stages import EPOCH_S, R, stage_name
 
-from .arousal import BAD_FLAGS, pick_channels
+from .arousal import BAD_FLAGS, pick_channels, split_chunk
 
 MARKERS = ("heart_rate", "emg_tone", "emg_twitches", "eeg_alpha_beta", "eye_movements")
 _MARKER_CHANNEL = {
@@ -54,11 +54,11 @@ _MARKER_CHANNEL = {
     "eye_movements": "EOG",
 }
 DEFAULT_WEIGHTS = {
-    "heart_rate": 1.0,
-    "emg_tone": 1.0,
-    "emg_twitches": 0.5,
-    "eeg_alpha_beta": 0.7,
-    "eye_movements": 0.5,
+    "heart_rate": 0.7,
+    "emg_tone": 2.0,
+    "emg_twitches": 0.3,
+    "eeg_alpha_beta": 0.3,
+    "eye_movements": 0.2,
 }
 
 
@@ -150,11 +150,20 @@ class DetectorSettings:
         Weight of each marker.
     score_mid, score_scale : float
         Logistic of the score.
+    rem_settle_s : float
+        The risk is 0 in the first seconds of a REM period (the chin EMG is still falling to
+        atonia; nightmares come late in long REM periods).
+    jump_eeg, jump_tone : float
+        A rise of the EEG or EMG-tone evidence by this much from one step to the next is
+        abrupt: an arousal, not the build-up of a nightmare.
+    arousal_hold_s : float
+        After an abrupt rise, no alert for this many seconds (the arousal must pass; a
+        nightmare's rise persists).
     """
 
     step_s: float = 5.0
     threshold: float = 0.5
-    confirm_steps: int = 2
+    confirm_steps: int = 3
     calm_risk: float = 0.25
     release_s: float = 60.0
     min_baseline_s: float = 60.0
@@ -166,6 +175,10 @@ class DetectorSettings:
     weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     score_mid: float = 2.0
     score_scale: float = 0.4
+    rem_settle_s: float = 60.0
+    jump_eeg: float = 1.5
+    jump_tone: float = 2.5
+    arousal_hold_s: float = 25.0
 
 
 class _Bins:
@@ -316,6 +329,9 @@ class NightmareDetector:
         self._last_stage = -1
         self._next = None
         self._above = 0
+        self._rem_since = None
+        self._prev_ev: dict = {}
+        self._hold_until = -np.inf
         self._calm_since = -np.inf
         self._rising_since = float("nan")
         self._alert_active: NightmareAlert | None = None
@@ -380,6 +396,13 @@ class NightmareDetector:
             )
         if self._next is None:
             self._buf_start = chunk.first_sample
+        out = []
+        # long chunks go in pieces so every marker's history is in step with the evaluation
+        for piece in split_chunk(chunk, self.step):
+            out += self._push(piece, stage)
+        return out
+
+    def _push(self, chunk, stage):
         self._next = chunk.stop_sample
         n = chunk.n_samples
         if n == 0:
@@ -516,7 +539,7 @@ class NightmareDetector:
         evidence = {}
         score = 0.0
         w_avail = 0.0
-        w_total = sum(c.weights.get(m, 0.0) for m in MARKERS)
+        w_possible = sum(c.weights.get(m, 0.0) for m in MARKERS if self.available[m])
         for m in MARKERS:
             w = c.weights.get(m, 0.0)
             if w <= 0 or not self.available[m]:
@@ -532,13 +555,23 @@ class NightmareDetector:
                            "evidence": e, "weight": w}  # fmt: skip
             score += w * e
             w_avail += w
-        if w_avail > 0 and stage == R:
-            score *= w_total / w_avail
+        # REM period: how long
+        if stage == R:
+            if self._rem_since is None:
+                self._rem_since = t
+        else:
+            self._rem_since = None
+        # abrupt rises are arousals: hold alerts while they pass
+        for m, jump in (("eeg_alpha_beta", c.jump_eeg), ("emg_tone", c.jump_tone)):
+            if m in evidence and evidence[m]["evidence"] - self._prev_ev.get(m, 0.0) >= jump:
+                self._hold_until = t + c.arousal_hold_s
+        self._prev_ev = {m: v["evidence"] for m, v in evidence.items()}
+        settled = stage == R and t - self._rem_since >= c.rem_settle_s
+        # enough markers with a baseline: at least half of the measurable weight
+        if settled and w_avail > 0 and w_avail >= 0.5 * w_possible:
+            score *= w_possible / w_avail
             risk = float(1.0 / (1.0 + np.exp(-(score - c.score_mid) / c.score_scale)))
         else:
-            risk = 0.0
-        # markers that count need enough of them with a baseline: at least half the weight
-        if w_avail < 0.5 * w_total:
             risk = 0.0
         self.risk = risk
         self.evidence = evidence
@@ -565,7 +598,8 @@ class NightmareDetector:
                 self._calm_since = t
             if self._alert_active is not None and t - self._calm_since >= c.release_s:
                 self._alert_active = None
-        self._above = self._above + 1 if (risk >= c.threshold and stage == R) else 0
+        ok = risk >= c.threshold and stage == R and t >= self._hold_until
+        self._above = self._above + 1 if ok else 0
         if self._above >= c.confirm_steps and self._alert_active is None:
             alert = NightmareAlert(
                 t=t,

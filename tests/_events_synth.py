@@ -74,3 +74,75 @@ def match_beats(detected, truth, tol):
                 break
             k += 1
     return matched, truth.size - matched, detected.size - matched
+
+
+def pink(n, sfreq, seed, exponent=1.0, rms=10.0):
+    """1/f^exponent noise (power), scaled to ``rms`` microvolts."""
+    rng = np.random.default_rng(seed)
+    f = np.fft.rfftfreq(n, 1.0 / sfreq)
+    amp = np.zeros_like(f)
+    amp[1:] = f[1:] ** (-exponent / 2.0)
+    spec = amp * (rng.standard_normal(f.size) + 1j * rng.standard_normal(f.size))
+    x = np.fft.irfft(spec, n)
+    return x / np.std(x) * rms
+
+
+def burst(n, sfreq, onset_s, dur_s, freq, amp, seed=0):
+    """A tapered sinusoidal burst (alpha, beta, spindle) of ``amp`` microvolts peak."""
+    t = np.arange(n) / sfreq
+    env = np.zeros(n)
+    m = (t >= onset_s) & (t < onset_s + dur_s)
+    ramp = np.clip(np.minimum(t - onset_s, onset_s + dur_s - t) / 0.3, 0, 1)
+    env[m] = ramp[m]
+    ph = np.random.default_rng(seed).uniform(0, 2 * np.pi)
+    return amp * env * np.sin(2 * np.pi * freq * t + ph)
+
+
+def sleep_chunk(duration_s, sfreq=256.0, seed=0, eeg_events=(), emg_events=(), emg_rms=2.0,
+                with_emg=True):  # fmt: skip
+    """A Chunk of N2-like EEG (C4, O2) and chin EMG with added events.
+
+    ``eeg_events``: (onset_s, dur_s, freq_hz, amp_uv); ``emg_events``: (onset_s, dur_s, factor).
+    """
+    from headset.chunk import Chunk
+
+    n = int(duration_s * sfreq)
+    c4 = pink(n, sfreq, seed, 1.6, 15.0)
+    o2 = 0.6 * c4 + pink(n, sfreq, seed + 1, 1.6, 8.0)
+    for k, (on, dur, f, a) in enumerate(eeg_events):
+        b = burst(n, sfreq, on, dur, f, a, seed + 10 + k)
+        c4 += b
+        o2 += 1.3 * b
+    names = ["EEG C4-M1", "EEG O2-M1"]
+    types = ["eeg", "eeg"]
+    rows = [c4, o2]
+    if with_emg:
+        rng = np.random.default_rng(seed + 2)
+        emg = rng.standard_normal(n) * emg_rms
+        t = np.arange(n) / sfreq
+        for on, dur, fac in emg_events:
+            m = (t >= on) & (t < on + dur)
+            emg[m] *= fac
+        names.append("EMG chin")
+        types.append("emg")
+        rows.append(emg)
+    data = np.vstack(rows)
+    return Chunk(data, 0, sfreq, tuple(names), tuple(types), np.zeros(data.shape, np.uint8))
+
+
+def split(chunk, sizes_seed=0, max_len=2000):
+    """Cut a Chunk into consecutive random-length pieces."""
+    from headset.chunk import Chunk
+
+    rng = np.random.default_rng(sizes_seed)
+    out, i = [], 0
+    n = chunk.n_samples
+    while i < n:
+        k = int(rng.integers(1, max_len))
+        sl = slice(i, min(n, i + k))
+        out.append(
+            Chunk(chunk.data[:, sl], chunk.first_sample + i, chunk.sfreq, chunk.ch_names,
+                  chunk.ch_types, chunk.flags[:, sl])  # fmt: skip
+        )
+        i += k
+    return out

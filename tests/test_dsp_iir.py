@@ -136,6 +136,11 @@ def test_sosfilter_steady_state_equals_scipy_with_zi():
     _close(y, _steady_reference(BANDPASS_NOTCH, x), x)
 
 
+@pytest.mark.parametrize(("name", "sos"), FILTERS[:12], ids=IDS[:12])
+def test_steady_state_zi_matches_scipy(name, sos):
+    assert np.allclose(dsp.iir.steady_state_zi(sos), ss.sosfilt_zi(sos), rtol=1e-9, atol=1e-12)
+
+
 def test_sosfilter_zeros_init_equals_plain_sosfilt():
     x = _signal((3, 1000), seed=8)
     f = SOSFilter(BANDPASS_NOTCH, 3, init="zeros")
@@ -168,10 +173,15 @@ def test_chunk_invariance_bit_for_bit(cuts, nan_at, init):
 
 
 @settings(max_examples=25, deadline=None)
-@given(cuts=st.lists(st.integers(0, 500), max_size=8))
-def test_filterbank_chunk_invariance(cuts):
+@given(
+    cuts=st.lists(st.integers(0, 500), max_size=8),
+    nan_at=st.lists(st.integers(0, 499), max_size=5),
+)
+def test_filterbank_chunk_invariance(cuts, nan_at):
     types = ["eeg", "eog", "emg", "ecg", "misc"]
     x = _signal((5, 500), seed=10)
+    for i in nan_at:
+        x[i % 5, i] = np.nan
     whole = FilterBank(types, FS)(x)
     bank = FilterBank(types, FS)
     bounds = [0, *sorted(cuts), 500]
@@ -205,14 +215,16 @@ def test_non_contiguous_and_fortran_inputs():
     x = _signal((4, 800), seed=13)
     ref = SOSFilter(BANDPASS_NOTCH, 4)(x[:, ::2].copy())
     assert np.array_equal(SOSFilter(BANDPASS_NOTCH, 4)(x[:, ::2]), ref)
-    assert np.array_equal(SOSFilter(BANDPASS_NOTCH, 4)(np.asfortranarray(x)), SOSFilter(
-        BANDPASS_NOTCH, 4)(x))
-    assert np.array_equal(SOSFilter(BANDPASS_NOTCH, 4)(x.astype(np.float32)), SOSFilter(
-        BANDPASS_NOTCH, 4)(x.astype(np.float32).astype(np.float64)))
+    assert np.array_equal(
+        SOSFilter(BANDPASS_NOTCH, 4)(np.asfortranarray(x)), SOSFilter(BANDPASS_NOTCH, 4)(x)
+    )
+    assert np.array_equal(
+        SOSFilter(BANDPASS_NOTCH, 4)(x.astype(np.float32)),
+        SOSFilter(BANDPASS_NOTCH, 4)(x.astype(np.float32).astype(np.float64)),
+    )
     _close(sosfilt(BANDPASS_NOTCH, np.asfortranarray(x)), ss.sosfilt(BANDPASS_NOTCH, x), x)
     _close(sosfilt(BANDPASS_NOTCH, x[::2, ::3]), ss.sosfilt(BANDPASS_NOTCH, x[::2, ::3]), x)
-    _close(sosfiltfilt(BANDPASS_NOTCH, x.T, axis=0), ss.sosfiltfilt(BANDPASS_NOTCH, x.T, axis=0),
-           x)
+    _close(sosfiltfilt(BANDPASS_NOTCH, x.T, axis=0), ss.sosfiltfilt(BANDPASS_NOTCH, x.T, axis=0), x)
 
 
 def test_out_argument_and_in_place():
@@ -263,12 +275,29 @@ def test_leading_nan_outputs_zero_until_first_finite_sample():
     assert not f.started.any() and f.held == 0
 
 
-def test_state_overflow_restarts_channel():
-    f = SOSFilter(ss.butter(2, 100.0, "highpass", fs=FS, output="sos"), 1)
-    f(np.array([[0.0] + [1.7e308, -1.7e308] * 20]))
-    assert f.n_restarts == 1 and not f.started[0]
-    y = f(np.ones((1, 10)))
-    assert np.isfinite(y).all() and f.started[0]
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_state_overflow_restarts_channel(per_channel):
+    hp = ss.butter(2, 100.0, "highpass", fs=FS, output="sos")
+    sos = np.stack([hp, ss.butter(2, 90.0, "highpass", fs=FS, output="sos")]) if per_channel else hp
+    f = SOSFilter(sos, 2)
+    huge = np.array([0.0] + [1.7e308, -1.7e308] * 20)
+    f(np.vstack([np.zeros_like(huge), huge]))
+    assert f.n_restarts == 1 and f.started[0] and not f.started[1]
+    y = f(np.ones((2, 10)))
+    assert np.isfinite(y).all() and f.started.all()
+
+
+def test_leading_nan_per_channel_kernel():
+    bank = FilterBank(["eeg", "emg", "misc"], FS)
+    x = _signal((3, 300), seed=20)
+    bad = x.copy()
+    bad[1, :50] = np.nan
+    bad[2, 10] = np.nan
+    y = np.concatenate([bank(bad[:, :30]), bank(bad[:, 30:])], axis=1)
+    assert bank.held == 20 and np.all(y[1, :50] == 0.0)
+    ref = FilterBank(["emg"], FS)(x[1:2, 50:])[0]
+    assert np.array_equal(y[1, 50:], ref)
+    assert y[2, 10] == x[2, 9]  # pass-through channel holds too
 
 
 def test_offline_nan_raises_or_propagates():
@@ -300,8 +329,11 @@ def test_offline_nan_raises_or_propagates():
 )
 def test_bad_sos(sos, exc, match):
     x = np.zeros((1, 10))
-    for call in (lambda: sosfilt(sos, x), lambda: sosfiltfilt(sos, x, padlen=0),
-                 lambda: SOSFilter(sos, 1)):
+    for call in (
+        lambda: sosfilt(sos, x),
+        lambda: sosfiltfilt(sos, x, padlen=0),
+        lambda: SOSFilter(sos, 1),
+    ):
         with pytest.raises(exc, match=match):
             call()
 
@@ -414,6 +446,16 @@ def test_filterbank_filtfilt_zero_phase():
 
 
 def test_public_api():
-    for name in ("sosfilt", "sosfiltfilt", "SOSFilter", "FilterBank", "Resampler",
-                 "resample_poly", "spectral", "quality", "epoch_quality", "bandpower"):
+    for name in (
+        "sosfilt",
+        "sosfiltfilt",
+        "SOSFilter",
+        "FilterBank",
+        "Resampler",
+        "resample_poly",
+        "spectral",
+        "quality",
+        "epoch_quality",
+        "bandpower",
+    ):
         assert hasattr(dsp, name)

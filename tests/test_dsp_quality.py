@@ -50,9 +50,8 @@ def test_each_flag_on_a_constructed_signal():
         "clipped": np.where((T > 3) & (T < 3.2), 187_500.0, base),
         "mains": base + 10 * np.sin(2 * np.pi * 50 * T),
         "swing": base + 600 * np.exp(-(((T - 15) / 1.5) ** 2)),
-        "emg_burst": base + np.where((T > 10) & (T < 14), 1, 0)
-        * 60
-        * np.random.default_rng(2).standard_normal(N),
+        "emg_burst": base
+        + np.where((T > 10) & (T < 14), 1, 0) * 60 * np.random.default_rng(2).standard_normal(N),
         "nan": np.where((T > 5) & (T < 5.1), np.nan, base),
     }
     x = np.vstack(list(rows.values()))

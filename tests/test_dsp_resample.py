@@ -38,12 +38,16 @@ def test_offline_axis_dtype_and_window():
     assert np.max(np.abs(y32 - ref32)) <= 1e-5 * np.max(np.abs(x32))
     taps = ss.firwin(31, 0.4)
     assert np.allclose(
-        resample_poly(x.T, 3, 2, window=taps), ss.resample_poly(x.T, 3, 2, axis=-1, window=taps),
-        rtol=0, atol=1e-10,
+        resample_poly(x.T, 3, 2, window=taps),
+        ss.resample_poly(x.T, 3, 2, axis=-1, window=taps),
+        rtol=0,
+        atol=1e-10,
     )
     assert np.allclose(
         resample_poly(x.T, 2, 5, window=("kaiser", 8.0)),
-        ss.resample_poly(x.T, 2, 5, axis=-1, window=("kaiser", 8.0)), rtol=0, atol=1e-10,
+        ss.resample_poly(x.T, 2, 5, axis=-1, window=("kaiser", 8.0)),
+        rtol=0,
+        atol=1e-10,
     )
 
 

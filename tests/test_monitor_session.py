@@ -81,12 +81,10 @@ class ScriptedPipeline:
 
         cfg = PolicyConfig(cooldown_s=20.0, min_interval_s=20.0, resolve_s=15.0)
         self.policy = PolicyHook(send, cfg, grace_s=10.0)
-        self.last_filtered = None
         self.stage = -1
 
     def process(self, chunk):
         out = StepOutput()
-        self.last_filtered = chunk.data
         end = chunk.stop_sample
         t = end / SFREQ
         if end % 1920 == 0:
@@ -173,7 +171,8 @@ def _cues(ev):
 
 def test_grace_then_sent_and_annotations(tmp_path):
     s, ev, rec, src, pipe = _run(tmp_path, "a.jsonl")
-    assert _cues(ev) == [(40.0, "proposed"), (51.0, "sent"), (80.0, "proposed"), (91.0, "sent")]
+    # decisions at 5-s block ends: proposed, approved when the grace period ends, then sent
+    assert _cues(ev) == [(40.0, "proposed"), (55.0, "sent"), (80.0, "proposed"), (95.0, "sent")]
     grace = [e for e in ev if e["type"] == "approve"]
     assert [(e["t"], e["by"]) for e in grace] == [(50.0, "grace period"), (90.0, "grace period")]
     sent = [e for e in ev if e["type"] == "intervention" and e["status"] == "sent"]
@@ -194,7 +193,7 @@ def test_veto_wins_and_approve_sends(tmp_path):
         tmp_path, "a.jsonl", actions={42: MonitorSession.veto, 81: MonitorSession.approve}
     )
     assert _cues(ev) == [(40.0, "proposed"), (42.0, "cancelled"), (80.0, "proposed"),
-                         (82.0, "sent")]  # fmt: skip
+                         (85.0, "sent")]  # fmt: skip
     assert src.cues == [("audio", 0.1)]
     veto = next(e for e in ev if e["type"] == "veto")
     assert veto["t"] == 42.0 and veto["annotation"] == "Intervention vetoed: audio"

@@ -72,7 +72,9 @@ def test_nightmares_in_late_rem_of_nightmare_prone_only():
 
 def test_replan_prefix_and_phase():
     rng = np.random.default_rng(0)
-    p = replan(PROFILES["healthy"], rng, 200, [(W, 2), (N1, 1)], cycle=2, phase="rem", rem_epochs=10)
+    p = replan(
+        PROFILES["healthy"], rng, 200, [(W, 2), (N1, 1)], cycle=2, phase="rem", rem_epochs=10
+    )
     assert list(p.stages[:13]) == [W, W, N1] + [R] * 10
     assert p.stages.size == 200 and set(np.unique(p.stages)) <= {W, N1, N2, N3, R}
     with pytest.raises(ValueError, match="phase"):

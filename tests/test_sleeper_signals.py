@@ -113,7 +113,10 @@ def test_rem_eye_movements_anti_phase(per_stage, seed):
 @pytest.mark.parametrize("seed", [1, 2])
 def test_emg_lowest_in_rem(per_stage, seed):
     sos = signal.butter(4, 15, "highpass", fs=FS, output="sos")
-    rms = {st: np.sqrt(np.mean(signal.sosfiltfilt(sos, per_stage[seed, st][EMG]) ** 2)) for st in STAGES}
+    rms = {
+        st: np.sqrt(np.mean(signal.sosfiltfilt(sos, per_stage[seed, st][EMG]) ** 2))
+        for st in STAGES
+    }
     assert rms["R"] == min(rms.values())
     assert rms["W"] == max(rms.values())
 
@@ -131,13 +134,17 @@ def test_heart_rate_rises_in_nightmare(seed):
     calm = heart_rate(beats, 0, int(110 * FS))
     peak = heart_rate(beats, int(250 * FS), int(300 * FS))
     assert peak - calm >= 10, (calm, peak)
-    descr = [(a.description, a.onset, a.duration) for a in c.annotations if a.description == "Nightmare"]
+    descr = [
+        (a.description, a.onset, a.duration) for a in c.annotations if a.description == "Nightmare"
+    ]
     assert descr == [("Nightmare", 120.0, 180.0)]
     # nightmare: more EMG twitches, more eye movements, alpha/beta intrusion
     sos = signal.butter(4, 15, "highpass", fs=FS, output="sos")
     emg = signal.sosfiltfilt(sos, c.data[EMG])
     assert np.std(emg[int(240 * FS) : int(300 * FS)]) > 1.5 * np.std(emg[: int(110 * FS)])
-    beta = [rel_power(c.data[C4, a : a + int(50 * FS)], 15, 30) for a in (int(50 * FS), int(250 * FS))]
+    beta = [
+        rel_power(c.data[C4, a : a + int(50 * FS)], 15, 30) for a in (int(50 * FS), int(250 * FS))
+    ]
     assert beta[1] > beta[0]
 
 

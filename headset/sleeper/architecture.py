@@ -174,7 +174,10 @@ class _Builder:
             phase = "n1" if k == 0 or (self.stages and self.stages[-1] == W) else "n2a"
             length = start + int(bounds[k]) - len(self.stages)  # absorbs earlier overruns
             self.cycle_once(
-                k, phase, rem_epochs=max(int(round(rem[k])), 4), length=length,
+                k,
+                phase,
+                rem_epochs=max(int(round(rem[k])), 4),
+                length=length,
                 n3_epochs=int(round(n3[k])),
             )
         while not self.full:

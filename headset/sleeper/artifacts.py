@@ -89,7 +89,9 @@ class FaultInjector:
         out = []
         for start, stop, row, kind, _ in self.episodes:
             text = "Lead off" if kind == "leadoff" else "Saturation"
-            ann = Annotation(start / self.sfreq, (stop - start) / self.sfreq, f"{text}: {_NAMES[row]}")
+            ann = Annotation(
+                start / self.sfreq, (stop - start) / self.sfreq, f"{text}: {_NAMES[row]}"
+            )
             out.append((start, ann))
         return out
 
@@ -164,7 +166,9 @@ class FaultInjector:
                 wave = np.zeros(m)
                 for _ in range(3):
                     f = rng.uniform(0.4, 3.0)
-                    wave += rng.uniform(50.0, 250.0) * np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3))
+                    wave += rng.uniform(50.0, 250.0) * np.sin(
+                        2 * np.pi * f * t + rng.uniform(0, 6.3)
+                    )
                 _add(buf[row], on - start, env * wave)
             anns.append((on, Annotation(on / fs, m / fs, "Movement")))
         for on, row, amp, tau in pops:

@@ -14,11 +14,13 @@ with the next generated block (at most a few seconds later) and the plan of ever
 generated is redrawn from the cue's own seed:
 
 * **during a nightmare** at progress ``p`` (0 at onset, 1 at the planned awakening): the
-  probability to wake is ``sigmoid(6 (strength + 0.8 p) - 4.2)``. A soft cue early (audio 0.3
-  in the first third: ~15 %) therefore tends to *settle* the episode: the activation decays over
-  ~20 s and sleep continues in REM (65 %, ``"settled REM"``) or drops to N2 (``"settled N2"``).
-  A strong cue or a late one (vibration 1.0, or any cue near the end) tends to wake the sleeper
-  (``"woke"``: arousal now, W from the next epoch, then N1 and the next cycle).
+  probability to wake is ``sigmoid(6 (strength + 0.8 p) - 4.5)``. A soft cue early (audio 0.3
+  in the first third: ~12 %; at mid-episode ~30 %) therefore tends to *settle* the episode: the
+  activation decays over ~20 s and sleep continues in REM (65 %, ``"settled REM"``) or drops to
+  N2 (``"settled N2"``). A strong cue or a late one (vibration 1.0: > 80 % at any time; audio 0.3
+  near the end: ~75 %) tends to wake the sleeper (``"woke"``: arousal now, W from the next
+  epoch, then N1 and the next cycle). A cue too faint to be noticed (strength below 0.1) passes
+  unnoticed with probability ``1 - strength / 0.1`` (``"no effect"``: the nightmare goes on).
 * **in N3**: a cue of strength >= 0.15 causes a *confusion arousal* (``"confusion arousal"``):
   alpha and EMG rise while slow waves persist for 10-40 s, then one W epoch, N1, and N2; a
   very strong one (>= 1.2) wakes (``"woke"``). Weaker cues have ``"no effect"``.
@@ -38,6 +40,7 @@ from ..stages import N1, N2, N3, R, W
 
 KIND_STRENGTH = {"audio": 0.7, "vibration": 1.0, "wake": 1.6}
 SETTLE_TAU_S = 20.0
+POST_TAU_S = 40.0  # the activation outlasts the episode (heart rate after waking)
 
 
 def _sigmoid(x: float) -> float:
@@ -53,7 +56,9 @@ class Episode:
     onset : int
         First sample of the episode.
     end : int
-        Planned end (the awakening), sample index.
+        End of the episode, sample index (the planned awakening unless a cue changed it).
+    planned_end : int or None
+        End planned at onset (sets the escalation speed); defaults to ``end``.
     settle_at : int or None
         Sample from which the activation decays (after a calming cue).
     settle_level : float
@@ -64,12 +69,16 @@ class Episode:
 
     onset: int
     end: int
+    planned_end: int | None = None
     settle_at: int | None = None
     settle_level: float = 0.0
     announced: bool = False
 
     def intensity(self, samples: np.ndarray, sfreq: float) -> np.ndarray:
         """Nightmare intensity (0-1) at absolute sample indices.
+
+        Rises as ``((t - onset) / (planned end - onset)) ** 1.3``; after a calming cue it decays
+        with a 20-s time constant; after the episode's end it fades with a 40-s one.
 
         Parameters
         ----------
@@ -83,17 +92,22 @@ class Episode:
         ndarray, shape (n,)
             Intensity.
         """
-        u = np.clip((samples - self.onset) / max(self.end - self.onset, 1), 0.0, 1.0) ** 1.3
-        u = np.where((samples >= self.onset) & (samples < self.end), u, 0.0)
+        t = np.minimum(samples, self.end)
+        u = np.clip((t - self.onset) / max(self.planned_end - self.onset, 1), 0.0, 1.0) ** 1.3
         if self.settle_at is not None:
-            after = samples >= self.settle_at
-            decay = self.settle_level * np.exp(-(samples - self.settle_at) / (SETTLE_TAU_S * sfreq))
-            u = np.where(after, np.where(samples < self.end, decay, 0.0), u)
-        return u
+            decay = self.settle_level * np.exp(-(t - self.settle_at) / (SETTLE_TAU_S * sfreq))
+            u = np.where(t >= self.settle_at, decay, u)
+        post = np.exp(-np.maximum(samples - self.end, 0) / (POST_TAU_S * sfreq))
+        return np.where(samples >= self.onset, u * post, 0.0)
 
     def progress(self, sample: int) -> float:
         """Fraction of the planned episode elapsed at ``sample`` (0-1)."""
-        return float(np.clip((sample - self.onset) / max(self.end - self.onset, 1), 0.0, 1.0))
+        span = max(self.planned_end - self.onset, 1)
+        return float(np.clip((sample - self.onset) / span, 0.0, 1.0))
+
+    def __post_init__(self):
+        if self.planned_end is None:
+            self.planned_end = self.end
 
 
 @dataclass
@@ -162,19 +176,30 @@ def respond(
     wake_prefix = [(W, int(rng.integers(2, 5))), (N1, int(rng.integers(1, 3)))]
     if episode is not None and episode.settle_at is None:
         p = episode.progress(sample)
-        if rng.random() < _sigmoid(6.0 * (s + 0.8 * p) - 4.2):
+        if rng.random() >= s / 0.1:
+            return CueResponse("no effect")
+        if rng.random() < _sigmoid(6.0 * (s + 0.8 * p) - 4.5):
             return CueResponse(
-                "woke", arousal_s=float(rng.uniform(15, 30)), prefix=wake_prefix,
-                phase="n2a", next_cycle=True,
+                "woke",
+                arousal_s=float(rng.uniform(15, 30)),
+                prefix=wake_prefix,
+                phase="n2a",
+                next_cycle=True,
             )
         if rng.random() < 0.65:
             return CueResponse(
-                "settled REM", settle=True, prefix=[], phase="rem",
+                "settled REM",
+                settle=True,
+                prefix=[],
+                phase="rem",
                 rem_epochs=int(rng.integers(6, 20)),
             )
         return CueResponse(
-            "settled N2", settle=True, prefix=[(N2, int(rng.integers(6, 16)))],
-            phase="n2a", next_cycle=True,
+            "settled N2",
+            settle=True,
+            prefix=[(N2, int(rng.integers(6, 16)))],
+            phase="n2a",
+            next_cycle=True,
         )
     if stage == W:
         return CueResponse("already awake")
@@ -185,15 +210,21 @@ def respond(
             )
         if s >= 0.15:
             return CueResponse(
-                "confusion arousal", arousal_s=float(rng.uniform(10, 40)), confusion=True,
-                prefix=[(W, 1), (N1, int(rng.integers(1, 3)))], phase="n2b",
+                "confusion arousal",
+                arousal_s=float(rng.uniform(10, 40)),
+                confusion=True,
+                prefix=[(W, 1), (N1, int(rng.integers(1, 3)))],
+                phase="n2b",
             )
         return CueResponse("no effect")
     if stage in (N1, N2, R):
         if rng.random() < _sigmoid(6.0 * s - 4.5):
             return CueResponse(
-                "woke", arousal_s=float(rng.uniform(15, 30)), prefix=wake_prefix,
-                phase="n2a" if stage == R else "n2b", next_cycle=stage == R,
+                "woke",
+                arousal_s=float(rng.uniform(15, 30)),
+                prefix=wake_prefix,
+                phase="n2a" if stage == R else "n2b",
+                next_cycle=stage == R,
             )
         if rng.random() < _sigmoid(6.0 * s - 2.0):
             return CueResponse("arousal", arousal_s=float(rng.uniform(3, 12)))

@@ -109,7 +109,13 @@ class NoiseBank:
         # P(f) needs |H|^2 = P * sfreq / 2.
         amp = np.sqrt(psd * self.sfreq / 2.0)
         amp[:, 0] = 0.0
-        self._amp = amp / np.sqrt(2.0)  # real and imaginary parts each carry half the power
+        # real and imaginary parts each carry half the power; single precision is plenty for
+        # noise and halves the cost of drawing and transforming it
+        self._amp = (amp / np.sqrt(2.0)).astype(np.float32)
+        # only bins that carry power are drawn (narrow-band streams need few)
+        peak = self._amp.max(axis=1, keepdims=True)
+        self._active = np.flatnonzero((self._amp > 1e-3 * peak).ravel())
+        self._amp_active = self._amp.ravel()[self._active]
         self.n_streams = psd.shape[0]
         t = (np.arange(self.overlap) + 0.5) / max(self.overlap, 1)
         self._up = np.sin(0.5 * np.pi * t)
@@ -136,9 +142,12 @@ class NoiseBank:
             The streams.
         """
         k = self._amp.shape[1]
-        spec = rng.standard_normal((self.n_streams, 2 * k)).view(np.complex128)
-        spec *= self._amp
-        seg = np.fft.irfft(spec, n=self.length, norm="ortho", axis=-1)
+        draw = rng.standard_normal(2 * self._active.size, dtype=np.float32).view(np.complex64)
+        draw *= self._amp_active
+        spec = np.zeros(self.n_streams * k, dtype=np.complex64)
+        spec[self._active] = draw
+        spec = spec.reshape(self.n_streams, k)
+        seg = np.fft.irfft(spec, n=self.length, norm="ortho", axis=-1).astype(np.float64)
         ov = self.overlap
         out = seg[:, : self.n].copy()
         if ov:

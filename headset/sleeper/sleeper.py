@@ -23,7 +23,7 @@ import numpy as np
 
 from ..chunk import Annotation, Chunk
 from ..faults import FaultConfig
-from ..stages import EPOCH_S, N1, N2, N3, R, STAGE_NAMES, W, stage_name
+from ..stages import EPOCH_S, N1, N2, N3, STAGE_NAMES, R, W, stage_name
 from .accel import Accelerometer
 from .architecture import Plan, draw_night, replan
 from .artifacts import FaultInjector
@@ -141,9 +141,11 @@ class Sleeper:
         if isinstance(sfreq, bool) or not isinstance(sfreq, int | float | np.number):
             raise TypeError(f"sfreq must be a number, got {type(sfreq).__name__} instead.")
         sfreq = float(sfreq)
-        if not (100.0 <= sfreq <= 2048.0) or abs(sfreq * BLOCK_S - round(sfreq * BLOCK_S)) > 1e-9:
+        n_block = sfreq * BLOCK_S
+        if not (100.0 <= sfreq <= 2048.0) or abs(n_block - round(n_block)) > 1e-9:
             raise ValueError(
-                f"sfreq must be within 100-2048 Hz with sfreq * {BLOCK_S:g} an integer, got {sfreq}."
+                f"sfreq must be within 100-2048 Hz with sfreq * {BLOCK_S:g} an integer, "
+                f"got {sfreq}."
             )
         self.sfreq = sfreq
         if faults is None:
@@ -201,7 +203,11 @@ class Sleeper:
         self._acc = Accelerometer(fs, B, np.random.default_rng(_ss(self.seed, _S_BODY)))
         exg_rows = [ROW[c] for c in self.ch_names if CHANNELS[c] != "misc"]
         self._faults = FaultInjector(
-            faults, fs, self.n_samples, np.random.default_rng(_ss(self.seed, _S_FAULT_PLAN)), exg_rows
+            faults,
+            fs,
+            self.n_samples,
+            np.random.default_rng(_ss(self.seed, _S_FAULT_PLAN)),
+            exg_rows,
         )
         n_all = len(CHANNELS)
         leak = np.eye(n_all)
@@ -479,7 +485,7 @@ class Sleeper:
             count = rng.poisson(self.profile.arousals_per_h * BLOCK_S / 3600.0)
             for on in np.sort(rng.integers(0, B, count)):
                 on = start + int(on)
-                if on - self._last_arousal_end >= 10 * fs and on - e * el >= 0:
+                if on - self._last_arousal_end >= 10 * fs:
                     dur = float(np.clip(3.0 + rng.exponential(4.0), 3.0, 15.0))
                     self._add_arousal(on, on + int(dur * fs))
         # eyes open in wake
@@ -501,9 +507,20 @@ class Sleeper:
         eyes *= w[:, W]
         t_h = start / fs / 3600.0
         ctx = BlockContext(
-            index=k, start=start, n=B, tail=self._tail, sfreq=fs, stage=stage, w=w,
-            arousal=arousal, nightmare=nightmare, eyes_open=eyes, movement=movement,
-            confusion=confusion, homeostasis=0.78 + 0.22 * math.exp(-t_h / 3.0), rng=rng,
+            index=k,
+            start=start,
+            n=B,
+            tail=self._tail,
+            sfreq=fs,
+            stage=stage,
+            w=w,
+            arousal=arousal,
+            nightmare=nightmare,
+            eyes_open=eyes,
+            movement=movement,
+            confusion=confusion,
+            homeostasis=0.78 + 0.22 * math.exp(-t_h / 3.0),
+            rng=rng,
         )
         n_all = len(CHANNELS)
         buf = np.zeros((n_all, B + self._tail))
@@ -573,7 +590,7 @@ class Sleeper:
                 ann = Annotation(ep.onset / fs, (ep.end - ep.onset) / fs, "Nightmare")
                 self._announce(max(ep.end, start), ann)
                 ep.announced = True
-        horizon = start - int(60 * fs)
+        horizon = start - int(300 * fs)  # keep fading episodes visible for a while
         self._episodes = [ep for ep in self._episodes if ep.end > horizon]
 
     def _prune(self, start: int) -> None:

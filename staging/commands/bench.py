@@ -24,9 +24,7 @@ def _bench_dir() -> Path:
 def _scripts(directory: Path) -> dict[str, Path]:
     if not directory.is_dir():
         return {}
-    return {
-        p.stem: p for p in sorted(directory.glob("*.py")) if not p.name.startswith("_")
-    }
+    return {p.stem: p for p in sorted(directory.glob("*.py")) if not p.name.startswith("_")}
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -54,9 +52,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "names", nargs="*", metavar="NAME", help="benchmarks to run (default: all), e.g. dsp"
     )
-    parser.add_argument(
-        "--full", action="store_true", help="run the full versions (minutes each)"
-    )
+    parser.add_argument("--full", action="store_true", help="run the full versions (minutes each)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.set_defaults(func=run)
     return parser
@@ -88,9 +84,7 @@ def run(args) -> int:
     wanted = [n[:-3] if n.endswith(".py") else n for n in args.names] or list(scripts)
     unknown = [n for n in wanted if n not in scripts]
     if unknown:
-        raise StagingError(
-            f"unknown benchmark {unknown[0]!r}; available: {', '.join(scripts)}"
-        )
+        raise StagingError(f"unknown benchmark {unknown[0]!r}; available: {', '.join(scripts)}")
     failed = []
     for name in wanted:
         cmd = [sys.executable, str(scripts[name])] + ([] if args.full else ["--quick"])

@@ -50,6 +50,12 @@ def add_parser(subparsers) -> None:
         "--key-file", default=None, help="pairing key file (hex); created if missing"
     )
     serve.add_argument(
+        "--lsl",
+        metavar="NAME",
+        default=None,
+        help="publish the decoded stream as an LSL outlet of this name instead of serving TCP",
+    )
+    serve.add_argument(
         "--idle-timeout",
         type=float,
         default=60.0,
@@ -79,6 +85,8 @@ def run(args) -> int:
     if not args.idle_timeout > 0:
         raise ValueError(f"--idle-timeout must be positive, got {args.idle_timeout}")
     device = Device.from_profile(args.profile, args.seed, args.duration, faults=faults, key=key)
+    if args.lsl:
+        return _serve_lsl(device, args.lsl, speed)
     server = TcpServer(device, args.host, args.port, speed=speed, idle_timeout=args.idle_timeout)
     print(f"listening on {server.host}:{server.port}", flush=True)
     if args.key_file:
@@ -96,3 +104,23 @@ def run(args) -> int:
         file=sys.stderr,
     )
     return 0 if done else 1
+
+
+def _serve_lsl(device, name: str, speed: float) -> int:
+    """Run the device in process and publish the driver's chunks on LSL (raw microvolts)."""
+    import sys
+
+    from headset.driver import Headset
+    from headset.transport import InProcessTransport, LslOutlet
+
+    hs = Headset(InProcessTransport(device, speed or "max"), key=device.key)
+    with hs:
+        outlet = LslOutlet(name, hs.ch_names, hs.ch_types, hs.sfreq, source_id=f"dreamnet-{name}")
+        print(f"publishing LSL stream {name!r}", flush=True)
+        n = 0
+        for chunk in hs:
+            outlet.push(chunk)
+            n += chunk.n_samples
+        outlet.close()
+    print(f"published {n} samples; driver counters {hs.counters}", file=sys.stderr)
+    return 0

@@ -37,10 +37,12 @@ class MonitorOptions:
     key: str | None = None
     grace_s: float = 10.0
     tui: bool = True
+    #: Frames the headset process reads ahead (0: the headset runs in this process).
+    read_ahead: int = 8
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM / SIGHUP turned into the same path as Ctrl-C (finalise, then exit)."""
+#: Why the session ended -> exit code (128 + signal number for the signals).
+EXIT_CODES = {"interrupt": 130, "terminated": 143, "hangup": 129}
 
 
 def _check_outputs(opts: MonitorOptions) -> None:
@@ -109,6 +111,7 @@ def build_session(opts: MonitorOptions) -> MonitorSession:
         duration_s=night,
         faults=faults,
         key=opts.key,
+        read_ahead=opts.read_ahead,
     )
     recorder = events = None
     try:
@@ -206,7 +209,7 @@ def run_monitor(opts: MonitorOptions, stdout=None, stderr=None) -> int:
         tui = False
     # a live source (TCP, LSL) is paced by the far end: process samples as they arrive
     speed = None if getattr(session.source, "live", False) else opts.speed
-    restore = _install_signals()
+    restore = _install_signals(session)
     try:
         if tui:
             from .view import run_live
@@ -214,7 +217,7 @@ def run_monitor(opts: MonitorOptions, stdout=None, stderr=None) -> int:
             reason = run_live(session, speed)
         else:
             reason = run_headless(session, speed)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C: stop now, still closing the files
         session.finish("interrupt")
         reason = "interrupt"
     except BaseException:
@@ -223,22 +226,31 @@ def run_monitor(opts: MonitorOptions, stdout=None, stderr=None) -> int:
     finally:
         restore()
     print(_summary(session, opts), file=stderr if (not tui or opts.events == "-") else stdout)
-    return 130 if reason == "interrupt" else 0
+    return EXIT_CODES.get(reason, 0)
 
 
-def _install_signals():
-    """Make SIGTERM and SIGHUP finalise the session like Ctrl-C; return the restorer."""
+def _install_signals(session: MonitorSession):
+    """Turn SIGINT, SIGTERM and SIGHUP into a stop request; return the restorer.
+
+    The loop sees the request between two blocks and finishes the session cleanly (recording
+    closed on a whole record, event stream and report written). A second Ctrl-C while the
+    first is being honoured raises ``KeyboardInterrupt`` (the files are still closed).
+    """
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-
-    def _raise(signum, frame):
-        raise _Terminated()
-
-    saved = {}
-    for name in ("SIGTERM", "SIGHUP"):
+    names = {"SIGINT": "interrupt", "SIGTERM": "terminated", "SIGHUP": "hangup"}
+    reasons = {}
+    for name, reason in names.items():
         sig = getattr(signal, name, None)
         if sig is not None:
-            saved[sig] = signal.signal(sig, _raise)
+            reasons[sig] = reason
+
+    def _handler(signum, frame):
+        if session.stop_request is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        session.stop_request = reasons.get(signum, "interrupt")
+
+    saved = {sig: signal.signal(sig, _handler) for sig in reasons}
 
     def restore():
         for sig, handler in saved.items():

@@ -134,7 +134,6 @@ class Pipeline:
         self.sfreq = float(sfreq)
         self.missing: list[str] = []
         self.notes: list[str] = []
-        self.last_filtered: np.ndarray | None = None
         self.stage = UNSCORED
         self.t = 0.0
         self._epochs: list[tuple[int, bool]] = []  # per scored epoch: stage, alert in force
@@ -198,6 +197,21 @@ class Pipeline:
         return PolicyHook(send, cfg, grace_s)
 
     # ------------------------------------------------------------------ processing
+    def display(self, data: np.ndarray) -> np.ndarray:
+        """Filter a frame for the view (the standard chain; streaming, chunk-invariant).
+
+        Parameters
+        ----------
+        data : ndarray, shape (n_channels, n_samples)
+            Raw microvolts.
+
+        Returns
+        -------
+        ndarray, shape (n_channels, n_samples)
+            Filtered microvolts (the raw data when no filter bank is available).
+        """
+        return self.bank(data) if self.bank is not None else data
+
     def process(self, chunk: Chunk) -> StepOutput:
         """Run one block through the chain.
 
@@ -214,8 +228,6 @@ class Pipeline:
         out = StepOutput()
         t_end = chunk.stop_sample / chunk.sfreq
         self.t = t_end
-        filt = self.bank(chunk.data) if self.bank is not None else chunk.data
-        self.last_filtered = filt
         if self.stager is not None:
             for est in self.stager.push(chunk):
                 out.stages.append(est)

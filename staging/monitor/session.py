@@ -209,8 +209,13 @@ class MonitorSession:
         Stop after this many seconds of session time (None: when the source ends).
     grace_s : float
         Seconds of session time a proposed intervention waits for a veto before it is sent.
+    frame_s : float
+        Seconds read from the source at a time: the recording, the device reports (gaps,
+        lead-off), the view's signals and the technician's keys work at this granularity.
     block_s : float
-        Processing block in seconds of session time (decisions are taken at block ends).
+        Seconds of signal handed to the pipeline at a time (a whole number of frames): stage,
+        detections and the policy's decisions are taken at block ends, so they depend only on
+        the samples, never on how fast the session runs.
     meta : dict or None
         Extra fields of the ``session_start`` event (seed, profile, speed...).
     on_finish : list of callable or None
@@ -227,14 +232,15 @@ class MonitorSession:
         recorder=None,
         duration_s: float | None = None,
         grace_s: float = 10.0,
-        block_s: float = 1.0,
+        frame_s: float = 1.0,
+        block_s: float = 5.0,
         meta: dict | None = None,
         on_finish=None,
     ):
         if grace_s < 0:
             raise ValueError(f"grace_s must be >= 0 seconds, got {grace_s}")
-        if not block_s > 0:
-            raise ValueError(f"block_s must be > 0 seconds, got {block_s}")
+        if not frame_s > 0:
+            raise ValueError(f"frame_s must be > 0 seconds, got {frame_s}")
         if duration_s is not None and not duration_s > 0:
             raise ValueError(f"duration_s must be > 0 seconds or None, got {duration_s}")
         self.source = source
@@ -245,8 +251,11 @@ class MonitorSession:
         self.sfreq = float(source.sfreq)
         self.ch_names = tuple(source.ch_names)
         self.ch_types = tuple(source.ch_types)
-        self.block_n = max(1, round(block_s * self.sfreq))
+        self.frame_n = max(1, round(frame_s * self.sfreq))
+        self.frame_s = self.frame_n / self.sfreq
+        self.block_n = self.frame_n * max(1, round(block_s / self.frame_s))
         self.block_s = self.block_n / self.sfreq
+        self._frames: list[Chunk] = []  # frames read but not yet given to the pipeline
         self.max_samples = None if duration_s is None else round(duration_s * self.sfreq)
         self.on_finish = list(on_finish or [])
         n_ch = len(self.ch_names)
@@ -273,6 +282,8 @@ class MonitorSession:
         self._started = False
         self._closed = False
         self._meta = dict(meta or {})
+        #: Set (e.g. by a signal handler) to end the session at the next block: the reason.
+        self.stop_request: str | None = None
         self._last_block: tuple[Chunk, np.ndarray] | None = None
         self._epoch_quality: dict = {}
         self._quality_version = -1
@@ -328,9 +339,9 @@ class MonitorSession:
         """True once the session has ended (source exhausted, duration reached, or finish())."""
         return self.state.finished
 
-    def _read_block(self) -> Chunk | None:
-        """Return the next block: ``block_n`` samples aligned to the session start, or less."""
-        want = self.block_n - (self.sample % self.block_n)
+    def _read_frame(self) -> Chunk | None:
+        """Return the next frame: ``frame_n`` samples aligned to the session start, or less."""
+        want = self.frame_n - (self.sample % self.frame_n)
         if self.max_samples is not None:
             want = min(want, self.max_samples - self.sample)
         if want <= 0:
@@ -358,7 +369,7 @@ class MonitorSession:
         return parts[0] if len(parts) == 1 else _concat(parts)
 
     def step(self) -> bool:
-        """Process one block. Returns False (and finishes) when the session has ended.
+        """Process one frame (and the pipeline at block ends). False once the session ended.
 
         Returns
         -------
@@ -368,16 +379,24 @@ class MonitorSession:
         if self.state.finished:
             return False
         self.start()
-        chunk = self._read_block()
+        if self.stop_request is not None:
+            self._run_pipeline()
+            self.finish(self.stop_request)
+            return False
+        chunk = self._read_frame()
         if chunk is None:
+            self._run_pipeline()
             self.finish("duration" if self._duration_reached() else "end")
             return False
         if chunk is _EMPTY:
             return True
-        self._process(chunk)
-        self._check_pending()
+        self._take_frame(chunk)
+        if self.sample % self.block_n == 0:
+            self._run_pipeline()
         self._update_device()
+        self.state.version += 1
         if self._duration_reached():
+            self._run_pipeline()
             self.finish("duration")
             return False
         return True
@@ -386,7 +405,8 @@ class MonitorSession:
         return self.max_samples is not None and self.sample >= self.max_samples
 
     # ------------------------------------------------------------------ processing
-    def _process(self, chunk: Chunk) -> None:
+    def _take_frame(self, chunk: Chunk) -> None:
+        """Record a frame, follow the device's reports and keep it for the view."""
         st = self.state
         if chunk.first_sample != self.sample:
             # the driver fills gaps, so indices are continuous; anything else is a source bug
@@ -402,16 +422,26 @@ class MonitorSession:
             self.recorder.write(chunk)
         self.sample = chunk.stop_sample
         st.t = self.t
-        self._flags(chunk)  # events inside the block first: "t" never goes backwards
+        self._flags(chunk)  # events inside the frame first: "t" never goes backwards
         for ann in chunk.annotations:
             self._on_source_annotation(ann)
+        show = getattr(self.pipeline, "display", None)
+        filtered = show(chunk.data) if show is not None else chunk.data
+        self._last_block = (chunk, filtered)
+        self._quality_version = -1
+        self._keep_trace(filtered)
+        self._frames.append(chunk)
+
+    def _run_pipeline(self) -> None:
+        """Hand the frames read since the last block to the pipeline and act on its output."""
+        if not self._frames:
+            return
+        frames, self._frames = self._frames, []
+        chunk = frames[0] if len(frames) == 1 else _concat(frames)
+        st = self.state
         out = self.pipeline.process(chunk) if self.pipeline is not None else StepOutput()
-        filtered = getattr(self.pipeline, "last_filtered", None)
-        self._last_block = (chunk, filtered if filtered is not None else chunk.data)
         if out.epoch_quality is not None:
             self._epoch_quality = out.epoch_quality
-        self._quality_version = -1
-        self._keep_trace(filtered if filtered is not None else chunk.data)
         for est in out.stages:
             self._on_stage(est)
         for ev in out.arousals:
@@ -426,6 +456,7 @@ class MonitorSession:
             note = dict(note)
             self._emit(note.pop("type", "note"), log=note.pop("log", None), **note)
         self._on_decisions(out.decisions)
+        self._check_pending()
         st.version += 1
 
     def _on_source_annotation(self, ann: Annotation) -> None:
@@ -999,7 +1030,7 @@ def run_headless(session: MonitorSession, speed: float | None) -> str:
     Returns
     -------
     str
-        Why the session ended (``end``, ``duration``, ``interrupt``).
+        Why the session ended (``end``, ``duration``, or the ``stop_request`` reason).
     """
     pacer = Pacer(speed)
     try:
@@ -1009,12 +1040,13 @@ def run_headless(session: MonitorSession, speed: float | None) -> str:
         else:
             while not session.finished:
                 target = pacer.target(session.t, False)
-                while session.t + session.block_s <= target + 1e-9 and session.step():
+                while session.t + session.frame_s <= target + 1e-9 and session.step():
                     pass
+                if session.stop_request is not None:
+                    session.step()  # finishes
                 if not session.finished:
-                    wait = (session.t + session.block_s - pacer._budget) / speed
-                    time.sleep(min(max(wait, 0.001), 0.5))
+                    wait = (session.t + session.frame_s - pacer._budget) / speed
+                    time.sleep(min(max(wait, 0.001), 0.25))
     except KeyboardInterrupt:
         session.finish("interrupt")
-        return "interrupt"
     return session.state.end_reason

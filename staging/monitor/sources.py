@@ -14,6 +14,7 @@ served by ``dreamnet headset serve``), ``lsl:NAME`` (an LSL stream).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 from pathlib import Path
@@ -237,6 +238,176 @@ class LslSource(_Base):
         self.inlet.close()
 
 
+def _serve(conn, factory) -> None:
+    """Child side of :class:`ProcessSource`: open the source, answer requests in order."""
+    import signal
+
+    for name in ("SIGINT", "SIGHUP", "SIGTERM"):
+        sig = getattr(signal, name, None)
+        if sig is not None:  # the parent decides when this process ends (Ctrl-C hits both)
+            signal.signal(sig, signal.SIG_IGN)
+    try:
+        src = factory()
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("error", _portable(exc)))
+        conn.close()
+        return
+    meta = {k: getattr(src, k) for k in ("label", "ch_names", "ch_types", "sfreq", "simulated")}
+    meta["live"] = getattr(src, "live", False)
+    conn.send(("ok", meta))
+    try:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                break
+            op = msg[0]
+            if op == "close":
+                break
+            try:
+                if op == "read":
+                    c = src.read(msg[1])
+                    conn.send(("ok", (c, bool(src.done), src.counters)))
+                elif op == "cue":
+                    conn.send(("ok", src.send_cue(*msg[1:])))
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent
+                conn.send(("error", _portable(exc)))
+    finally:
+        try:
+            src.close()
+        finally:
+            conn.close()
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception itself if it pickles, else a HeadsetError with its message."""
+    import pickle
+
+    try:
+        pickle.dumps(exc)
+        return exc
+    except Exception:  # noqa: BLE001
+        return HeadsetError(f"{type(exc).__name__}: {exc}")
+
+
+class ProcessSource(_Base):
+    """Run a source in a child process that reads ahead: the headset works on the other core.
+
+    The simulated sleeper, the firmware and the driver cost about as much as the whole
+    pipeline; in a child process they run while the monitor processes the previous samples.
+    Requests are answered in order, so what the session sees depends only on ``depth``, never
+    on timing: a command reaches the device after the ``depth`` frames requested before it.
+
+    Parameters
+    ----------
+    factory : callable
+        Builds the source (in the child), e.g. ``lambda: _open_synthetic(...)``.
+    frame_n : int
+        Samples per read request.
+    depth : int
+        Read requests kept outstanding (frames of look-ahead).
+
+    Raises
+    ------
+    HeadsetError
+        Whatever opening the source raised in the child (bad key, unreachable address...).
+    """
+
+    def __init__(self, factory, frame_n: int, depth: int = 8):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child, factory), daemon=True)
+        self._proc.start()
+        child.close()
+        try:
+            status, payload = self._conn.recv()
+        except EOFError:
+            self._proc.join(1.0)
+            raise HeadsetError("the headset process ended before describing the stream") from None
+        if status == "error":
+            self._proc.join(2.0)
+            raise payload
+        for k, v in payload.items():
+            setattr(self, k, v)
+        self.frame_n = int(frame_n)
+        self.depth = max(1, int(depth))
+        self._outstanding = 0
+        self._ready: list = []  # answers to read requests received while waiting for a cue
+        self._done = False
+        self._counters: dict = {}
+        self._closed = False
+
+    @property
+    def done(self) -> bool:  # noqa: D102
+        return self._done
+
+    @property
+    def counters(self) -> dict[str, int]:  # noqa: D102
+        return self._counters
+
+    def _request_reads(self) -> None:
+        while self._outstanding < self.depth and not self._done_requested:
+            self._conn.send(("read", self.frame_n))
+            self._outstanding += 1
+
+    _done_requested = False
+
+    def _recv(self):
+        try:
+            return self._conn.recv()
+        except EOFError:
+            raise HeadsetError("the headset process ended unexpectedly") from None
+
+    def read(self, n: int) -> Chunk | None:
+        """Return the next frame read ahead by the child (``n`` is only a hint)."""
+        if self._done and not self._ready:
+            return None
+        self._request_reads()
+        if self._ready:
+            status, payload = self._ready.pop(0)
+        else:
+            status, payload = self._recv()
+            self._outstanding -= 1
+        if status == "error":
+            raise payload
+        c, done, counters = payload
+        self._counters = counters
+        if done or c is None:
+            self._done_requested = True
+        if c is None:
+            self._done = True
+            return None
+        self._done = done and not self._outstanding and not self._ready
+        return c
+
+    def send_cue(self, kind: str, level: float, duration_s: float) -> tuple[bool, str, int]:
+        """Send a stimulus through the child's command path (after the frames requested)."""
+        self._conn.send(("cue", kind, level, duration_s))
+        while self._outstanding:
+            self._ready.append(self._recv())
+            self._outstanding -= 1
+        status, payload = self._recv()
+        if status == "error":
+            raise payload
+        return payload
+
+    def close(self) -> None:  # noqa: D102
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._conn.send(("close",))
+        except (OSError, BrokenPipeError):
+            pass
+        self._proc.join(5.0)
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(1.0)
+        self._conn.close()
+
+
 def _cue_result(res) -> tuple[bool, str, int]:
     """Normalise what the driver returns for a stimulus into (ok, outcome, attempts)."""
     if isinstance(res, tuple) and len(res) == 3:
@@ -314,6 +485,8 @@ def open_source(
     faults: FaultConfig | None = None,
     key: str | bytes | None = None,
     sfreq: float = 256.0,
+    frame_s: float = 1.0,
+    read_ahead: int = 0,
 ):
     """Open a monitor source.
 
@@ -334,6 +507,12 @@ def open_source(
         Pairing key authenticating stimulation commands (TCP, embedded headset).
     sfreq : float
         Sampling rate of the simulated headset, Hz.
+    frame_s : float
+        Seconds per read (with ``read_ahead``).
+    read_ahead : int
+        0 runs the headset (simulated, TCP) in this process; N > 0 runs it in a child
+        process that keeps N frames of look-ahead (:class:`ProcessSource`), where ``fork``
+        exists.
 
     Returns
     -------
@@ -350,14 +529,39 @@ def open_source(
     kind, target = parse_source(spec)
     faults = faults if faults is not None else FaultConfig()
     if kind == "synthetic":
-        return _open_synthetic(seed, profile, duration_s, faults, key, sfreq)
-    if kind == "drill":
-        return _open_drill(seed, faults, sfreq)
-    if kind == "file":
+        factory = functools.partial(_open_synthetic, seed, profile, duration_s, faults, key, sfreq)
+    elif kind == "drill":
+        factory = functools.partial(_open_drill, seed, faults, sfreq)
+    elif kind == "tcp":
+        factory = functools.partial(_open_tcp, target, key)
+    elif kind == "file":
         return _open_file(target)
-    if kind == "tcp":
-        return _open_tcp(target, key)
-    return _open_lsl(target)
+    else:
+        return _open_lsl(target)
+    if read_ahead and _can_fork():
+        return ProcessSource(factory, frame_n=round(sfreq * frame_s), depth=read_ahead)
+    return factory()
+
+
+def _can_fork() -> bool:
+    import multiprocessing as mp
+
+    return "fork" in mp.get_all_start_methods()
+
+
+#: Seconds of packets the embedded device produces per step of its virtual clock. Larger steps
+#: cost less per sample (the device layer's per-call overhead); the price is that a command
+#: reaches the simulated sleeper up to this much after the samples the monitor has seen (the
+#: sleeper itself generates its physiology in 10-s blocks).
+DEVICE_STEP_S = 5.0
+_SAMPLES_PER_PACKET = 8
+
+
+def _device_kw(sfreq: float) -> dict:
+    return {
+        "samples_per_packet": _SAMPLES_PER_PACKET,
+        "block_packets": max(1, round(DEVICE_STEP_S * sfreq / _SAMPLES_PER_PACKET)),
+    }
 
 
 def _open_synthetic(seed, profile, duration_s, faults, key, sfreq):
@@ -370,7 +574,9 @@ def _open_synthetic(seed, profile, duration_s, faults, key, sfreq):
     from headset.driver import Headset
 
     duration_s = 8 * 3600.0 if duration_s is None else float(duration_s)
-    hs = Headset.simulated(profile, seed, duration_s, faults=faults, speed="max")
+    hs = Headset.simulated(
+        profile, seed, duration_s, faults=faults, speed="max", device_kw=_device_kw(sfreq)
+    )
     try:
         hs.connect()
         hs.start()
@@ -421,7 +627,9 @@ def _open_drill(seed, faults, sfreq):
         hypnogram=hyp,
         nightmares=[DRILL_NIGHTMARE_S],
     )
-    hs = Headset.simulated(seed=seed, faults=faults, speed="max", source=sleeper)
+    hs = Headset.simulated(
+        seed=seed, faults=faults, speed="max", source=sleeper, device_kw=_device_kw(sfreq)
+    )
     try:
         hs.connect()
         hs.start()

@@ -270,9 +270,7 @@ class MonitorView:
                 when = "approved, sending"
             else:
                 when = f"sends in {max(0.0, iv.deadline - st.t):.0f} s"
-            body.append(
-                f"PENDING {iv.kind} {iv.level:.2f}: {when}\n", style="bold black on yellow"
-            )
+            body.append(f"PENDING {iv.kind} {iv.level:.2f}: {when}\n", style="bold black on yellow")
             body.append(f"  risk {st.nightmare_risk:.2f}   v veto   y approve\n", style="bold")
         open_alerts = st.open_alerts
         for a in open_alerts[-6:]:
@@ -442,6 +440,8 @@ def run_live(
             try:
                 while True:
                     st = session.state
+                    if session.stop_request is not None and not st.finished:
+                        session.finish(session.stop_request)
                     if not st.finished:
                         eff = speed
                         if st.pending is not None and (speed is None or speed > 1.0):
@@ -452,7 +452,7 @@ def run_live(
                         while (
                             not st.finished
                             and not st.paused
-                            and session.t + session.block_s <= target + 1e-9
+                            and session.t + session.frame_s <= target + 1e-9
                             and time.monotonic() < frame_end
                         ):
                             session.step()
@@ -464,7 +464,8 @@ def run_live(
                             view.note_prompt = interp.note_buffer
                             live.update(view.render(console.size.height), refresh=True)
                             last_render, rendered = now, st.version
-                    if st.finished and not (stay_open and keys.is_tty):
+                    natural_end = st.end_reason in ("end", "duration")
+                    if st.finished and not (stay_open and keys.is_tty and natural_end):
                         break
                     # wait for keys until the next block is due or the next frame
                     if st.finished or st.paused:
@@ -478,7 +479,7 @@ def run_live(
                         if eff is None:
                             timeout = 0.0
                         else:
-                            due = (session.t + session.block_s - pacer._budget) / eff
+                            due = (session.t + session.frame_s - pacer._budget) / eff
                             timeout = min(max(due, 0.0), min_frame)
                     chars = keys.wait(timeout)
                     if not chars:
