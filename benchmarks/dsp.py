@@ -11,7 +11,9 @@ notch (5 second-order sections). Prints markdown tables: per streamed call at ch
 32 and 256 samples; a whole night offline (M channel-samples/s and distance to this machine's
 ceilings, measured in the same run); band-power features for a night; numba start-up (compile
 in a fresh cache, warm process to first filtered chunk, both in subprocesses); peak memory.
-Ratios are "reference time / dsp time" measured side by side (best of repeats).
+Ratios are "reference time / dsp time" measured side by side (best of repeats). Times are the
+CPU time of the benchmarking process (``time.process_time``, one thread), so that other load
+on a shared machine does not distort them; start-up is reported both as wall and CPU time.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -50,31 +53,34 @@ def _sos():
     )
 
 
+_clock = time.process_time
+
+
 def _per_call(fn, budget_s: float, repeat: int) -> float:
-    """Best mean time of one call (s) over ``repeat`` rounds of about ``budget_s`` each."""
+    """Best mean CPU time of one call (s) over ``repeat`` rounds of about ``budget_s`` each."""
     fn()
-    t0 = time.perf_counter()
+    t0 = _clock()
     k = 0
-    while time.perf_counter() - t0 < budget_s / 10 and k < 10**6:
+    while _clock() - t0 < budget_s / 10 and k < 10**6:
         fn()
         k += 1
-    per = (time.perf_counter() - t0) / max(k, 1)
+    per = (_clock() - t0) / max(k, 1)
     number = max(1, int(budget_s / max(per, 1e-9)))
     best = np.inf
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = _clock()
         for _ in range(number):
             fn()
-        best = min(best, (time.perf_counter() - t0) / number)
+        best = min(best, (_clock() - t0) / number)
     return best
 
 
 def _once(fn, repeat: int = 1) -> float:
     best = np.inf
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = _clock()
         fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, _clock() - t0)
     return best
 
 
@@ -220,9 +226,14 @@ def bench_offline(quick: bool, out: dict) -> str:
     ns = sos.shape[0]
     x = np.random.default_rng(2).standard_normal((N_CH, n)) * 20.0
     size = x.size
-    rep = 1 if quick else 3
+    rep = 2 if quick else 3
     dsp.sosfilt(sos, x[:, :1000])
     dsp.sosfiltfilt(sos, x[:, :1000])
+    # The first large allocations of a process pay for the kernel's huge pages (~0.1 s of
+    # system time per 60 MB here) whoever makes them: warm the allocator up, then take the
+    # best of several runs.
+    for _ in range(3):
+        np.ones((3 * N_CH, n))
     res = {}
     res["dsp.sosfilt"] = _once(lambda: dsp.sosfilt(sos, x), rep)
     res["scipy sosfilt"] = _once(lambda: ss.sosfilt(sos, x), rep)
@@ -230,7 +241,7 @@ def bench_offline(quick: bool, out: dict) -> str:
         lambda: [dsp.sosfilt(sos, x[c]) for c in range(N_CH)], 1
     )
     res["dsp.sosfiltfilt"] = _once(lambda: dsp.sosfiltfilt(sos, x), rep)
-    res["scipy sosfiltfilt"] = _once(lambda: ss.sosfiltfilt(sos, x), 1)
+    res["scipy sosfiltfilt"] = _once(lambda: ss.sosfiltfilt(sos, x), rep)
     iir = dict(order=4, ftype="butter", output="sos")
     res["MNE filter_data IIR (band-pass only, zero phase)"] = _once(
         lambda: mne.filter.filter_data(
@@ -380,6 +391,7 @@ print(json.dumps(res))
 
 def _child(cache: str, *args: str) -> tuple[dict, float]:
     env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, json.dumps(_sos().tolist()), *args],
@@ -389,7 +401,9 @@ def _child(cache: str, *args: str) -> tuple[dict, float]:
         text=True,
         check=True,
     )
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["cpu_total"] = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     res["launch_to_chunk"] = res["wall_first_chunk"] - start
     if "wall_bank" in res:
         res["launch_to_bank"] = res["wall_bank"] - start
@@ -399,8 +413,12 @@ def _child(cache: str, *args: str) -> tuple[dict, float]:
 def bench_startup(quick: bool, out: dict) -> str:
     with tempfile.TemporaryDirectory(prefix="dreamnet-numba-") as cache:
         cold = _child(cache, "--all", "--bank")
-        warm = [_child(cache, "--bank") for _ in range(2 if quick else 5)]
-    w = {k: min(r[k] for r in warm) for k in warm[0]}
+        k = 2 if quick else 5
+        warm = [_child(cache) for _ in range(k)]
+        bank = [_child(cache, "--bank") for _ in range(k)]
+    w = {key: min(r[key] for r in warm) for key in warm[0]}
+    wb = {key: min(r[key] for r in bank) for key in bank[0]}
+    target = TARGETS["warm_start_s"]
     rows = [
         [
             "cold (fresh NUMBA_CACHE_DIR): first SOSFilter chunk (compiles the kernel)",
@@ -414,24 +432,30 @@ def bench_startup(quick: bool, out: dict) -> str:
         ["cold: first dsp.resample_poly", _fmt_t(cold["resample_poly"])],
         ["cold: first dsp.spectral.hjorth", _fmt_t(cold["hjorth"])],
         ["cold: first dsp.epoch_quality", _fmt_t(cold["epoch_quality"])],
-        ["cold: process launch -> first filtered chunk", _fmt_t(cold["launch_to_chunk"])],
-        ["warm (disk cache): `import numpy, dsp`", _fmt_t(w["import"])],
+        ["cold: process launch -> first filtered chunk (wall)", _fmt_t(cold["launch_to_chunk"])],
+        ["warm (disk cache): `import numpy, dsp` (wall)", _fmt_t(w["import"])],
         [
-            "warm: SOSFilter built + first chunk (kernel loaded from cache)",
+            "warm: SOSFilter built + first chunk, kernel loaded from cache (wall)",
             _fmt_t(w["first_chunk"]),
         ],
         [
-            f"**warm: process launch -> first filtered chunk (SOSFilter)** (target < "
-            f"{TARGETS['warm_start_s']} s)",
+            f"**warm: process launch -> first filtered chunk, wall** (target < {target} s)",
             f"**{_fmt_t(w['launch_to_chunk'])}**",
         ],
         [
-            "warm: FilterBank built + first chunk (imports scipy.signal for the design)",
-            _fmt_t(w["bank_first_chunk"]),
+            "**warm: CPU time of that whole process (launch, first chunk, exit)**",
+            f"**{_fmt_t(w['cpu_total'])}**",
         ],
-        ["warm: process launch -> first FilterBank chunk", _fmt_t(w["launch_to_bank"])],
+        [
+            "warm: FilterBank built + first chunk (imports scipy.signal for the design, wall)",
+            _fmt_t(wb["bank_first_chunk"]),
+        ],
+        [
+            "warm: process launch -> first FilterBank chunk (wall / process CPU)",
+            f"{_fmt_t(wb['launch_to_bank'])} / {_fmt_t(wb['cpu_total'])}",
+        ],
     ]
-    out["startup"] = {"cold": cold, "warm": w, "warm_wall": w["launch_to_chunk"]}
+    out["startup"] = {"cold": cold, "warm": w, "warm_bank": wb}
     return _table("Numba start-up (subprocesses; warm = best of several)", ["what", "time"], rows)
 
 
@@ -513,7 +537,8 @@ def main(argv=None) -> int:
     s32 = out["stream32"]["scipy"] / out["stream32"]["dsp"]
     off = out["offline"]["scipy sosfilt"] / out["offline"]["dsp.sosfilt"]
     offff = out["offline"]["scipy sosfiltfilt"] / out["offline"]["dsp.sosfiltfilt"]
-    warm = out["startup"]["warm_wall"]
+    warm = out["startup"]["warm"]["launch_to_chunk"]
+    warm_cpu = out["startup"]["warm"]["cpu_total"]
 
     def ok(flag):
         return "met" if flag else "NOT met"
@@ -534,9 +559,10 @@ def main(argv=None) -> int:
                 ok(offff >= TARGETS["offline"]),
             ],
             [
-                "warm process to first filtered chunk < 1.5 s",
-                _fmt_t(warm),
-                ok(warm < TARGETS["warm_start_s"]),
+                "warm process launch to first filtered chunk < 1.5 s (wall; process CPU)",
+                f"{_fmt_t(warm)}; {_fmt_t(warm_cpu)}",
+                ok(warm < TARGETS["warm_start_s"])
+                + ("" if warm < TARGETS["warm_start_s"] else f" (CPU: {ok(warm_cpu < 1.5)})"),
             ],
         ],
     )

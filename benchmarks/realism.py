@@ -133,6 +133,8 @@ def run_yasa(args) -> bool:
 
 def run_architecture(args) -> bool:
     ok_all = True
+    if args.nights <= 0:
+        return ok_all
     for profile in args.profile:
         stats = []
         for seed in range(args.first_seed, args.first_seed + args.nights):
@@ -155,19 +157,21 @@ def run_architecture(args) -> bool:
 
 
 def run_speed(args) -> bool:
+    """Time one 8-h night; the target is judged on CPU time (one core, whatever the load)."""
     s = Sleeper(profile="healthy", seed=args.first_seed, duration_s=8 * 3600.0, sfreq=256.0)
     step = 256
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     n = 0
     while not s.done:
         n += s.read(step).n_samples
-    took = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"\n=== Speed: 8-h night, full montage ({len(s.ch_names)} channels, 256 Hz), "
-        f"read in 1-s chunks: {took:.1f} s ({n / 256 / 3600:.1f} h simulated, "
-        f"{8 * 3600 / took:.0f}x real time)  target < 20 s: {'ok' if took < 20 else 'MISSED'}"
+        f"\n=== Speed: 8-h night, full montage ({len(s.ch_names)} channels, 256 Hz), read in 1-s "
+        f"chunks: {cpu:.1f} s CPU on one core, {wall:.1f} s wall (load average {load:.1f}); "
+        f"{8 * 3600 / cpu:.0f}x real time; target < 20 s: {'ok' if cpu < 20 else 'MISSED'}"
     )
-    return took < 20
+    return cpu < 20
 
 
 def main(argv=None) -> int:

@@ -18,16 +18,42 @@ spectral
     band envelopes, per epoch and channel.
 quality
     Per epoch and channel quality flags (flat, saturation, lead-off, mains, movement).
+
+The names are loaded on first use (PEP 562), so ``import dsp._validate`` (used by every
+package) does not import numba; the numba kernels load from the on-disk cache the first time
+a filter runs.
 """
 
-from . import quality, spectral
-from .filterbank import FilterBank, design_chain
-from .iir import SOSFilter, sosfilt, sosfiltfilt, validate_sos
-from .quality import EpochQuality, QualityThresholds, epoch_quality
-from .resample import Resampler, resample_poly
-from .spectral import bandpower
+from __future__ import annotations
 
-__all__ = [
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - for static analysers only
+    from . import filterbank, iir, quality, resample, spectral
+    from .filterbank import FilterBank, design_chain
+    from .iir import SOSFilter, sosfilt, sosfiltfilt, validate_sos
+    from .quality import EpochQuality, QualityThresholds, epoch_quality
+    from .resample import Resampler, resample_poly
+    from .spectral import bandpower
+
+_EXPORTS = {
+    "sosfilt": "iir",
+    "sosfiltfilt": "iir",
+    "SOSFilter": "iir",
+    "validate_sos": "iir",
+    "FilterBank": "filterbank",
+    "design_chain": "filterbank",
+    "Resampler": "resample",
+    "resample_poly": "resample",
+    "bandpower": "spectral",
+    "epoch_quality": "quality",
+    "EpochQuality": "quality",
+    "QualityThresholds": "quality",
+}
+_SUBMODULES = ("filterbank", "iir", "quality", "resample", "spectral")
+
+__all__ = [  # noqa: F822 - resolved lazily by __getattr__
     "EpochQuality",
     "FilterBank",
     "QualityThresholds",
@@ -36,10 +62,27 @@ __all__ = [
     "bandpower",
     "design_chain",
     "epoch_quality",
+    "filterbank",
+    "iir",
     "quality",
+    "resample",
     "resample_poly",
     "sosfilt",
     "sosfiltfilt",
     "spectral",
     "validate_sos",
 ]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dsp' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBMODULES))

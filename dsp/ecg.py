@@ -247,7 +247,11 @@ class RPeakDetector:
         if self._next is None:
             return np.empty(0, np.int64)
         cidx = int(self._ist[_k.I_CAND_IDX])
-        if cidx < 0 or self._ist[_k.I_VALID] == 0 or self._ist[_k.I_LEARN_N] < self._ipar[_k.P_LEARN]:
+        if (
+            cidx < 0
+            or self._ist[_k.I_VALID] == 0
+            or self._ist[_k.I_LEARN_N] < self._ipar[_k.P_LEARN]
+        ):
             return np.empty(0, np.int64)
         pk = self._fst[_k.F_CAND_VAL]
         self._ist[_k.I_CAND_IDX] = -1

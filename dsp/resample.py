@@ -78,6 +78,11 @@ def resample_poly(x, up, down, axis=-1, window=("kaiser", 5.0)):
     ndarray
         Resampled signal; ``x.shape[axis]`` becomes ``ceil(n * up / down)``. float32 for
         float32 input, else float64.
+
+    Notes
+    -----
+    The default ``axis`` is -1 (time last, as everywhere in dreamnet), where scipy's is 0.
+    Non-finite samples propagate to the outputs whose filter span covers them, as in scipy.
     """
     x = _as_signal(x)
     ax = _axis(axis, x.ndim)

@@ -76,11 +76,11 @@ class ArousalEvent:
         return self.offset_s - self.onset_s
 
     def to_annotation(self) -> Annotation:
-        """The EDF+ annotation ``Detected arousal`` (DESIGN 3)."""
+        """Return the EDF+ annotation ``Detected arousal`` (DESIGN 3)."""
         return Annotation(self.onset_s, self.duration_s, "Detected arousal")
 
     def to_event(self) -> dict:
-        """The event-stream object (DESIGN 3): ``{"t", "type": "arousal", ...}``."""
+        """Return the event-stream object (DESIGN 3): ``{"t", "type": "arousal", ...}``."""
         return {
             "t": round(self.onset_s, 3),
             "type": "arousal",
@@ -123,7 +123,7 @@ def split_chunk(chunk: Chunk, max_samples: int):
 
 
 def pick_channels(ch_names: Sequence[str], ch_types: Sequence[str], kind: str) -> list[int]:
-    """Indices of the channels of one type, preferred ones first.
+    """Return the indices of the channels of one type, preferred ones first.
 
     Parameters
     ----------

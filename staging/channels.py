@@ -61,28 +61,33 @@ class ChannelSelection:
         Index of the chin EMG channel.
     names : tuple of str
         All channel names of the source.
+    emg_ref : int or None
+        Second chin electrode: the EMG used is ``emg - emg_ref`` (bipolar), which removes the
+        EEG and ECG that two referential chin channels share.
     """
 
     eeg: int
     eog: tuple[int, ...]
     emg: int | None
     names: tuple[str, ...]
+    emg_ref: int | None = None
 
     @property
     def indices(self) -> list[int]:
-        """EEG, EOG..., EMG indices in this order."""
+        """Return the EEG, EOG..., EMG (and EMG reference) indices in this order."""
         out = [self.eeg, *self.eog]
         if self.emg is not None:
             out.append(self.emg)
+            if self.emg_ref is not None:
+                out.append(self.emg_ref)
         return out
 
     def describe(self) -> dict[str, str | list[str] | None]:
-        """Channel names by role (for reports and metadata)."""
-        return {
-            "eeg": self.names[self.eeg],
-            "eog": [self.names[i] for i in self.eog],
-            "emg": None if self.emg is None else self.names[self.emg],
-        }
+        """Return the channel names by role (for reports and metadata)."""
+        emg = None if self.emg is None else self.names[self.emg]
+        if emg is not None and self.emg_ref is not None:
+            emg = f"{emg} - {self.names[self.emg_ref]}"
+        return {"eeg": self.names[self.eeg], "eog": [self.names[i] for i in self.eog], "emg": emg}
 
 
 def split_name(name: str) -> tuple[str, str, str]:
@@ -206,7 +211,9 @@ def select_channels(
         One or two EOG channel names (comma-separated string or list); ``"none"`` uses no EOG;
         None chooses automatically.
     emg : str, optional
-        Chin EMG channel name; ``"none"`` uses no EMG; None chooses automatically.
+        Chin EMG channel name, or two chin electrodes ``"Chin1,Chin2"`` (their difference is
+        used); ``"none"`` uses no EMG; None chooses automatically (two referential chin channels
+        such as ``EMG1``/``EMG2`` become one bipolar derivation).
     exclude : frozenset of int
         Channel indices not to choose automatically (found flat).
 
@@ -235,11 +242,29 @@ def select_channels(
         i_eog = tuple(_find(e, names, "EOG") for e in wanted)
     else:
         i_eog = tuple(i for i in eog_candidates(names, types) if i not in exclude)[:2]
+    i_ref = None
     if isinstance(emg, str) and emg.strip().lower() == "none":
         i_emg = None
     elif emg is not None:
-        i_emg = _find(emg, names, "EMG")
+        wanted = [e for e in emg.split(",") if e.strip()]
+        if not 1 <= len(wanted) <= 2:
+            raise StagingError(f"give one EMG channel or two chin electrodes, got {emg!r}")
+        i_emg = _find(wanted[0], names, "EMG")
+        i_ref = _find(wanted[1], names, "EMG") if len(wanted) == 2 else None
     else:
         c = [i for i in emg_candidates(names, types) if i not in exclude]
         i_emg = c[0] if c else None
-    return ChannelSelection(i_eeg, i_eog, i_emg, names)
+        if i_emg is not None:
+            i_ref = _chin_partner(i_emg, c[1:], names)
+    return ChannelSelection(i_eeg, i_eog, i_emg, names, i_ref)
+
+
+def _chin_partner(first: int, others: list[int], names: tuple[str, ...]) -> int | None:
+    """Find a second chin electrode on the same reference (``Chin1``/``Chin2``)."""
+    _, e0, r0 = split_name(names[first])
+    base0 = e0.rstrip("0123456789")
+    for i in others:
+        _, e, r = split_name(names[i])
+        if r == r0 and e != e0 and e.rstrip("0123456789") == base0 and base0 != e0:
+            return i
+    return None

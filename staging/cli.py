@@ -16,7 +16,7 @@ from headset.errors import HeadsetError
 from .errors import StagingError
 
 #: Subcommand modules under ``staging.commands``, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("simulate", "monitor", "score", "train", "headset", "bench")
+COMMANDS: tuple[str, ...] = ("simulate", "monitor", "score", "train", "headset", "bench", "report")
 
 
 class UsageError(Exception):

@@ -31,6 +31,8 @@ import numpy as np
 
 from headset.stages import EPOCH_S
 
+#: Bump when the values of the features change (invalidates cached training features).
+FEATURE_VERSION = 1
 #: Internal sampling rate (Hz) of every epoch after resampling.
 INTERNAL_SFREQ = 100.0
 #: Samples of one epoch at the internal rate.
@@ -229,9 +231,9 @@ def _to_internal(x: np.ndarray, bad: np.ndarray, sfreq: float) -> tuple[np.ndarr
     band below :data:`FLAT_UV`). Bad samples are replaced by the trend line before the transform.
     """
     n_ep, n = x.shape
-    t = _ramp(n)
     rows_bad = bad.any(-1)
     if rows_bad.any():
+        t = _ramp(n)
         x = x.copy()
         xb, gb = x[rows_bad], ~bad[rows_bad]
         ng = np.maximum(gb.sum(-1), 1)
@@ -256,6 +258,8 @@ def _to_internal(x: np.ndarray, bad: np.ndarray, sfreq: float) -> tuple[np.ndarr
 def _seg_bad_fraction(bad: np.ndarray) -> np.ndarray:
     """Fraction of bad samples in each Welch segment, shape (n_ep, _NSEG)."""
     n_ep, n = bad.shape
+    if not bad.any():
+        return np.zeros((n_ep, _NSEG))
     cs = np.zeros((n_ep, n + 1))
     np.cumsum(bad, axis=-1, out=cs[:, 1:])
     scale = n / EPOCH_SAMPLES

@@ -9,18 +9,20 @@ threshold for ``confirm_steps`` consecutive steps; it carries the evidence that 
 
 Markers (each from one channel type; missing channels are reported, never invented):
 
-================  ========  ===================================================  ==============
-marker            channel   measure                                              evidence = 1 at
-================  ========  ===================================================  ==============
-heart rate        ECG       mean RR rate over 10 s (R peaks, :mod:`dsp.ecg`)      +``hr_bpm`` bpm
-EMG tone          EMG       20th percentile of 0.25-s RMS (20-100 Hz) over 10 s   x ``tone_ratio``
-EMG twitches      EMG       0.25-s bins above 4x baseline tone, per minute (30 s) +``twitch_per_min``
-alpha/beta        EEG       8-11.5 + 16-30 Hz power over 10 s                    +``eeg_db`` dB
-eye movements     EOG       rapid deflections of E2-E1 per minute (30 s)          x ``eog_ratio``
-================  ========  ===================================================  ==============
+- heart rate (ECG): mean RR rate over 10 s (R peaks, :mod:`dsp.ecg`); evidence 1 at
+  +``hr_bpm`` bpm.
+- EMG tone (chin EMG): 20th percentile of 0.25-s RMS (20-100 Hz) over 10 s; evidence 1 at
+  x ``tone_ratio``.
+- EMG twitches (chin EMG): 0.25-s bins above 4x the baseline tone, per minute over 30 s;
+  evidence 1 at +``twitch_per_min``.
+- alpha/beta intrusion (EEG): 8-11.5 + 16-30 Hz power over 10 s; evidence 1 at +``eeg_db`` dB.
+- eye movements (EOG): rapid deflections of E2-E1 per minute over 30 s; evidence 1 at
+  x ``eog_ratio``.
 
-The score is the weighted sum of the evidence (each clipped to -1..4), rescaled by
-``total weight / available weight`` when markers are missing, through a logistic:
+The score is the weighted sum of the evidence (each clipped to -1..4; the EMG evidence is also
+capped by the heart-rate evidence when there is an ECG, see ``emg_hr_cap``), rescaled by
+``measurable weight / weight with a baseline`` while some baselines are still being learned,
+through a logistic:
 ``risk = 1 / (1 + exp(-(score - score_mid) / score_scale))``.
 
 Baselines are the medians of the markers over calm REM (risk below ``calm_risk``) in the last
@@ -107,11 +109,11 @@ class NightmareAlert:
         return s
 
     def to_annotation(self) -> Annotation:
-        """The EDF+ annotation ``Nightmare alert`` (DESIGN 3)."""
+        """Return the EDF+ annotation ``Nightmare alert`` (DESIGN 3)."""
         return Annotation(self.t, 0.0, "Nightmare alert")
 
     def to_event(self) -> dict:
-        """The event-stream object: ``{"t", "type": "nightmare_alert", "risk", "evidence", ...}``."""
+        """Return the event-stream object ``{"t", "type": "nightmare_alert", "risk", ...}``."""
         ev = {
             k: {kk: (round(vv, 3) if isinstance(vv, float) else vv) for kk, vv in v.items()}
             for k, v in self.evidence.items()
@@ -159,11 +161,16 @@ class DetectorSettings:
     arousal_hold_s : float
         After an abrupt rise, no alert for this many seconds (the arousal must pass; a
         nightmare's rise persists).
+    emg_hr_cap : tuple of float
+        ``(a, b)``: with a heart rate, the EMG evidence (tone, twitches) may not exceed
+        ``a + b * heart-rate evidence`` (clipped to 0-4). A nightmare is a sympathetic
+        activation: chin tone that rises while the heart does not is a change of stage (the
+        stager's verdict on the current epoch comes only at its end) or of posture.
     """
 
     step_s: float = 5.0
     threshold: float = 0.5
-    confirm_steps: int = 3
+    confirm_steps: int = 2
     calm_risk: float = 0.25
     release_s: float = 60.0
     min_baseline_s: float = 60.0
@@ -179,6 +186,7 @@ class DetectorSettings:
     jump_eeg: float = 1.5
     jump_tone: float = 2.5
     arousal_hold_s: float = 25.0
+    emg_hr_cap: tuple[float, float] = (1.0, 2.0)
 
 
 class _Bins:
@@ -391,9 +399,7 @@ class NightmareDetector:
         if chunk.ch_names != self.ch_names:
             raise ValueError("chunk channels differ from the detector's channels.")
         if self._next is not None and chunk.first_sample != self._next:
-            raise ValueError(
-                f"chunk starts at sample {chunk.first_sample}, expected {self._next}."
-            )
+            raise ValueError(f"chunk starts at sample {chunk.first_sample}, expected {self._next}.")
         if self._next is None:
             self._buf_start = chunk.first_sample
         out = []
@@ -477,12 +483,16 @@ class NightmareDetector:
         if self.emg is not None:
             s_, r_ = self._emg_s, self._emg_r
             tone_bins = r_[(s_ >= end - 10 * fs) & (s_ < end) & np.isfinite(r_)]
-            val["emg_tone"] = float(np.percentile(tone_bins, 20)) if tone_bins.size >= 20 else np.nan
+            val["emg_tone"] = (
+                float(np.percentile(tone_bins, 20)) if tone_bins.size >= 20 else np.nan
+            )
             base = self._baseline("emg_tone")
             recent = r_[(s_ >= end - 30 * fs) & (s_ < end)]
             if base is not None and np.isfinite(base) and recent.size >= 60:
                 above = np.isfinite(recent) & (recent > 4.0 * base)
-                onsets = np.count_nonzero(np.diff(np.concatenate(([False], above))).astype(bool) & above)
+                onsets = np.count_nonzero(
+                    np.diff(np.concatenate(([False], above))).astype(bool) & above
+                )
                 val["emg_twitches"] = onsets * 2.0  # per minute
             else:
                 val["emg_twitches"] = np.nan
@@ -553,8 +563,16 @@ class NightmareDetector:
                 continue
             evidence[m] = {"value": float(v), "baseline": float(base), "unit": unit,
                            "evidence": e, "weight": w}  # fmt: skip
-            score += w * e
-            w_avail += w
+        if "heart_rate" in evidence:
+            a, b = c.emg_hr_cap
+            cap = float(np.clip(a + b * evidence["heart_rate"]["evidence"], 0.0, 4.0))
+            for m in ("emg_tone", "emg_twitches"):
+                if m in evidence and evidence[m]["evidence"] > cap:
+                    evidence[m]["evidence"] = cap
+                    evidence[m]["capped_by_heart_rate"] = True
+        for v in evidence.values():
+            score += v["weight"] * v["evidence"]
+            w_avail += v["weight"]
         # REM period: how long
         if stage == R:
             if self._rem_since is None:
@@ -615,7 +633,7 @@ class NightmareDetector:
         return None
 
     def baselines(self) -> dict[str, float | None]:
-        """The night's calm-REM baselines, for the sleeper's profile.
+        """Return the night's calm-REM baselines, for the sleeper's profile.
 
         Returns
         -------

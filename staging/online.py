@@ -212,6 +212,17 @@ class OnlineStager:
                 out.append(self._finish_epoch())
         return out
 
+    def _emg(self, seg: np.ndarray, n_eog: int) -> np.ndarray | None:
+        """EMG row of an epoch buffer (bipolar difference, or OR of bad masks), shape (1, n)."""
+        sel = self.selection
+        if sel.emg is None:
+            return None
+        row = seg[1 + n_eog]
+        if sel.emg_ref is not None:
+            ref = seg[2 + n_eog]
+            row = (row | ref) if row.dtype == bool else row - ref
+        return row[None]
+
     def _finish_epoch(self) -> StageEstimate:
         k = self._epoch
         s0 = self._epoch_start(k) - self._buf_start
@@ -223,10 +234,10 @@ class OnlineStager:
             seg[0][None],
             self.sfreq,
             eog=seg[1 : 1 + n_eog][None] if n_eog else None,
-            emg=seg[1 + n_eog][None] if sel.emg is not None else None,
+            emg=self._emg(seg, n_eog),
             eeg_bad=bad[0][None],
             eog_bad=bad[1 : 1 + n_eog][None] if n_eog else None,
-            emg_bad=bad[1 + n_eog][None] if sel.emg is not None else None,
+            emg_bad=self._emg(bad, n_eog),
         )
         x = self._norm.push(f)[0]
         valid = bool(f.valid[0])

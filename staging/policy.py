@@ -4,7 +4,8 @@ The policy turns nightmare alerts into stimulation commands:
 
 - a configurable **ladder** (soft audio cue, stronger cue or vibration, gentle wake); an episode
   starts at ``first_step`` (personalised by the sleeper's profile) and escalates one step when
-  the alert persists after ``cooldown_s`` *and* the risk did not fall since the last cue;
+  the alert persists after ``cooldown_s``, the risk did not fall since the last cue, and (when
+  the caller says how old its stage is) a whole epoch after the last cue has been staged;
 - **hard limits** that no configuration can lift: never a cue in N3 or W (nor in an unscored
   epoch), at least ``min_interval_s`` between cues, at most ``max_per_hour`` cues in any
   rolling hour and ``max_per_night`` in the session;
@@ -30,7 +31,7 @@ from dataclasses import asdict, dataclass
 
 from dsp._validate import check_option, check_positive
 from headset.errors import HeadsetError
-from headset.stages import N1, N2, N3, UNSCORED, R, W, stage_name
+from headset.stages import EPOCH_S, N1, N2, N3, UNSCORED, R, W, stage_name
 
 #: Stages in which a cue is never sent, whatever the configuration.
 FORBIDDEN_STAGES = frozenset((W, N3, UNSCORED))
@@ -63,10 +64,11 @@ class LadderStep:
         check_positive("duration_s", self.duration_s)
 
 
-#: Soft audio cue, stronger audio cue, vibration, gentle wake.
+#: Soft audio cue (just above what a sleeper notices), stronger audio cue, vibration, gentle
+#: wake.
 DEFAULT_LADDER: tuple[LadderStep, ...] = (
-    LadderStep("audio", 0.1, 3.0),
-    LadderStep("audio", 0.3, 3.0),
+    LadderStep("audio", 0.15, 3.0),
+    LadderStep("audio", 0.35, 3.0),
     LadderStep("vibration", 0.4, 2.0),
     LadderStep("wake", 0.6, 10.0),
 )
@@ -108,7 +110,7 @@ class PolicyConfig:
     ladder: tuple[LadderStep, ...] = DEFAULT_LADDER
     first_step: int = 0
     allowed_stages: tuple[int, ...] = (N1, N2, R)
-    cooldown_s: float = 60.0
+    cooldown_s: float = 30.0
     min_interval_s: float = 20.0
     max_per_hour: int = 6
     max_per_night: int = 12
@@ -318,7 +320,14 @@ class InterventionPolicy:
                         p.cue.duration_s, p.step)  # fmt: skip
 
     # ---- main entry --------------------------------------------------------------------------
-    def update(self, t: float, stage: int, alert=None, risk: float | None = None) -> list[Decision]:
+    def update(
+        self,
+        t: float,
+        stage: int,
+        alert=None,
+        risk: float | None = None,
+        stage_as_of: float | None = None,
+    ) -> list[Decision]:
         """Advance the policy to time ``t`` and act on the current alert.
 
         Parameters
@@ -333,6 +342,11 @@ class InterventionPolicy:
         risk : float, optional
             Current risk (0-1); defaults to ``alert.risk`` when present, used to decide
             escalation (no escalation while the risk falls).
+        stage_as_of : float, optional
+            Session time (s) at which the epoch described by ``stage`` ended. When given, the
+            policy escalates only once a whole epoch scored after the last cue is known: an
+            online stager scores an epoch at its end, so right after a cue that woke the
+            sleeper the latest stage can still say R.
 
         Returns
         -------
@@ -359,7 +373,7 @@ class InterventionPolicy:
         elif self._proposal is not None:
             self._service_proposal(t, stage, risk)
         elif alert:
-            self._consider(t, stage, risk)
+            self._consider(t, stage, risk, stage_as_of)
         return self.log[n0:]
 
     # ---- internals ---------------------------------------------------------------------------
@@ -429,7 +443,7 @@ class InterventionPolicy:
             return f"rate limit: less than {cfg.min_interval_s:.0f} s since the last cue"
         return None
 
-    def _consider(self, t, stage, risk):
+    def _consider(self, t, stage, risk, stage_as_of=None):
         cfg = self.config
         ep = self._episode
         why = self._blocked(t, stage)
@@ -440,6 +454,10 @@ class InterventionPolicy:
         if ep.last_cue_t is not None:
             if t - ep.last_cue_t < cfg.cooldown_s:
                 self._log(t, "held", f"cooldown: {cfg.cooldown_s:.0f} s after the last cue",
+                          stage=stage)  # fmt: skip
+                return
+            if stage_as_of is not None and stage_as_of - EPOCH_S <= ep.last_cue_t:
+                self._log(t, "held", "waiting for the stage of the epoch after the last cue",
                           stage=stage)  # fmt: skip
                 return
             if risk < ep.last_cue_risk:

@@ -1,36 +1,26 @@
-"""Natural-sleep recommendations: rules with thresholds, the guideline each comes from, and the
-measured number that triggered it.
+"""Natural-sleep recommendations, each with its threshold, guideline and measured number.
 
 Nothing is recommended without a measured reason: a rule whose inputs were not measured is
-listed in ``not_evaluated`` with what was missing, never guessed. Every rule and its source:
+listed in ``not_evaluated`` with what was missing, never guessed; recordings shorter than
+``MIN_TIB_MIN`` (3 h in bed) do not count as nights. The rules, their triggers and sources:
 
-==================  ==========================================  ==========================================
-rule                trigger                                     guideline
-==================  ==========================================  ==========================================
-sleep_duration      mean TST below the range for age            AASM consensus (Paruthi et al., J Clin
-                                                                Sleep Med 2016) for 4 months-18 years;
-                                                                AASM/SRS (Watson et al., Sleep 2015) for
-                                                                18-60; NSF (Hirshkowitz et al., Sleep
-                                                                Health 2015) for 61 and over
-sleep_efficiency    mean SE < 85 %                              NSF sleep quality recommendations (Ohayon
-                                                                et al., Sleep Health 2017)
-sleep_latency       mean SOL > 30 min                           Quantitative insomnia criteria (Lichstein
-                                                                et al., Behav Res Ther 2003); AASM
-                                                                insomnia guideline (Schutte-Rodin et al.,
-                                                                J Clin Sleep Med 2008)
-waso                mean WASO > 30 min                          same as sleep_latency
-regularity          SD of sleep-onset clock time > 60 min       NSF consensus on sleep regularity
-                    over >= 3 nights                            (Sletten et al., Sleep Health 2023); the
-                                                                60-min threshold is dreamnet's
-                                                                operational choice
-nightmares          >= 1 night with nightmares per week         ICSD-3 / DSM-5 severity (moderate: >= 1
-                    (nights with alerts / nights x 7)           per week); AASM position paper on
-                                                                nightmare disorder (Morgenthaler et al.,
-                                                                J Clin Sleep Med 2018)
-late_immersive      an immersive session ending < 60 min        AASM healthy sleep habits (no electronic
-                    before lights off                           devices before bed); AAP (screens off
-                                                                1 h before bedtime for children)
-==================  ==========================================  ==========================================
+- ``sleep_duration``: mean TST below the range for age. AASM consensus (Paruthi et al.,
+  J Clin Sleep Med 2016) for 4 months to 18 years; AASM/SRS (Watson et al., Sleep 2015) for
+  18-60; NSF (Hirshkowitz et al., Sleep Health 2015) for 61 and over.
+- ``sleep_efficiency``: mean SE < 85 %. NSF sleep quality recommendations (Ohayon et al.,
+  Sleep Health 2017).
+- ``sleep_latency``: mean SOL > 30 min. Quantitative insomnia criteria (Lichstein et al.,
+  Behav Res Ther 2003); AASM insomnia guideline (Schutte-Rodin et al., J Clin Sleep Med 2008).
+- ``waso``: mean WASO > 30 min. Same sources as ``sleep_latency``.
+- ``regularity``: SD of the sleep-onset clock time > 60 min over >= 3 nights. NSF consensus on
+  sleep regularity (Sletten et al., Sleep Health 2023); the 60-min threshold is dreamnet's
+  operational choice (the consensus gives no number).
+- ``nightmares``: >= 1 night with nightmares per week (nights with alerts / nights x 7).
+  ICSD-3 / DSM-5 severity (moderate: >= 1 per week); AASM position paper on nightmare
+  disorder (Morgenthaler et al., J Clin Sleep Med 2018).
+- ``late_immersive``: an immersive session ending < 60 min before lights off. AASM healthy
+  sleep habits (no electronic devices before bed); AAP (screens off 1 h before bedtime for
+  children).
 """
 
 from __future__ import annotations
@@ -62,6 +52,8 @@ REGULARITY_SD_MAX_MIN = 60.0
 REGULARITY_MIN_NIGHTS = 3
 NIGHTMARE_NIGHTS_PER_WEEK = 1.0
 IMMERSIVE_GAP_MIN = 60.0
+#: Nights with less time in bed do not measure a night's sleep: they are left out.
+MIN_TIB_MIN = 180.0
 
 _SRC_QUALITY = "NSF sleep quality recommendations, Ohayon et al., Sleep Health 2017"
 _SRC_INSOMNIA = (
@@ -252,6 +244,18 @@ def recommend(
         if not isinstance(r.stats, SleepStats):
             raise TypeError(f"stats must be SleepStats, got {type(r.stats).__name__}.")
     out = RecommendationResult([], {}, {})
+    short = [r for r in records if not r.stats.tib_min >= MIN_TIB_MIN]
+    records = [r for r in records if r.stats.tib_min >= MIN_TIB_MIN]
+    if short:
+        out.not_evaluated["short_recordings"] = (
+            f"{len(short)} recording(s) shorter than {MIN_TIB_MIN / 60:g} h in bed left out "
+            f"(shortest {min(r.stats.tib_min for r in short):.0f} min)"
+        )
+    if not records:
+        for rule in ("sleep_duration", "sleep_efficiency", "sleep_latency", "waso",
+                     "regularity", "nightmares", "late_immersive"):  # fmt: skip
+            out.not_evaluated[rule] = f"no recording of at least {MIN_TIB_MIN / 60:g} h in bed"
+        return out
     n = len(records)
 
     # sleep duration for age

@@ -25,7 +25,7 @@ from .offline import stage_epochs
 
 #: Columns of the hypnogram CSV (DESIGN section 3).
 CSV_COLUMNS = ("epoch", "onset_s", "stage", "confidence", "p_W", "p_N1", "p_N2", "p_N3", "p_R")
-_BLOCK_EPOCHS = 240  # epochs read at once (2 h): bounds memory for long, fast recordings
+_BLOCK_EPOCHS = 240  # epochs read at once at <= 256 Hz (2 h), fewer above: bounds memory
 _MAX_ROBUST_SD_UV = 5000.0
 
 
@@ -111,12 +111,48 @@ class Hypnogram:
         return out
 
 
-def _open(raw_or_path):
-    """Return (raw, source name); files are opened lazily (no preload)."""
-    import mne
+class _RawSource:
+    """An ``mne.io.Raw`` seen as channels in µV at one rate."""
 
-    if isinstance(raw_or_path, mne.io.BaseRaw):
-        return raw_or_path, "<Raw>"
+    def __init__(self, raw, name: str):
+        self.raw = raw
+        self.name = name
+        self.ch_names = tuple(raw.ch_names)
+        self.ch_types = tuple(raw.get_channel_types())
+
+    def sfreq_of(self, picks) -> float:
+        return float(self.raw.info["sfreq"])
+
+    def n_times_of(self, pick: int) -> int:
+        return int(self.raw.n_times)
+
+    def read_uv(self, picks: list[int], start: int, stop: int) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = self.raw.get_data(picks=picks, start=start, stop=stop)
+        return data * 1e6
+
+
+class _EdfSource:
+    """A plain EDF file read directly (see :mod:`staging._edf`)."""
+
+    def __init__(self, edf, name: str):
+        self.edf = edf
+        self.name = name
+        self.ch_names = edf.ch_names
+        self.ch_types = None
+
+    def sfreq_of(self, picks) -> float | None:
+        return self.edf.sfreq_of(list(picks))
+
+    def n_times_of(self, pick: int) -> int:
+        return self.edf.n_times(pick)
+
+    def read_uv(self, picks: list[int], start: int, stop: int) -> np.ndarray:
+        return self.edf.read_uv(picks, start, stop)
+
+
+def _check_path(raw_or_path) -> Path:
     if not isinstance(raw_or_path, str | Path):
         raise TypeError(
             f"score() expects a file path or an mne.io.Raw, got {type(raw_or_path).__name__}."
@@ -126,6 +162,25 @@ def _open(raw_or_path):
         raise StagingError(f"{path}: no such file")
     if path.is_dir():
         raise StagingError(f"{path}: is a directory, not a recording")
+    return path
+
+
+def _open(raw_or_path, fast: bool = True):
+    """Return a source for a Raw or a file (EDF read directly when possible, else by MNE)."""
+    if not isinstance(raw_or_path, str | Path):
+        import mne
+
+        if isinstance(raw_or_path, mne.io.BaseRaw):
+            return _RawSource(raw_or_path, "<Raw>")
+    path = _check_path(raw_or_path)
+    if fast and path.suffix.lower() == ".edf":
+        from ._edf import open_edf
+
+        edf = open_edf(path)
+        if edf is not None:
+            return _EdfSource(edf, path.name)
+    import mne
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -136,15 +191,7 @@ def _open(raw_or_path):
     except Exception as exc:  # noqa: BLE001 - any reader failure is bad input, one line
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StagingError(f"{path}: cannot read recording: {msg}") from None
-    return raw, path.name
-
-
-def _read_uv(raw, picks: list[int], start: int, stop: int) -> np.ndarray:
-    """Read samples [start, stop) of channels ``picks`` in µV, shape (n_picks, n)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        data = raw.get_data(picks=picks, start=start, stop=stop)
-    return data * 1e6
+    return _RawSource(raw, path.name)
 
 
 def _robust_sd(x: np.ndarray) -> float:
@@ -155,14 +202,15 @@ def _robust_sd(x: np.ndarray) -> float:
     return float(np.median(np.abs(d - np.median(d))) * 1.4826 / np.sqrt(2.0))
 
 
-def _check_signal(raw, idx: int, n_times: int) -> str | None:
+def _check_signal(src, idx: int) -> str | None:
     """Problem with a channel (flat, all NaN, wrong units), or None if it looks usable."""
-    sf = raw.info["sfreq"]
+    sf = src.sfreq_of([idx])
+    n_times = src.n_times_of(idx)
     # look at a few 30-s windows spread over the recording (cheap for lazy files)
     n = min(n_times, int(30 * sf))
     starts = np.linspace(0, max(n_times - n, 0), num=min(8, max(1, n_times // max(n, 1))))
-    x = np.concatenate([_read_uv(raw, [idx], int(s), int(s) + n)[0] for s in starts])
-    name = raw.ch_names[idx]
+    x = np.concatenate([src.read_uv([idx], int(s), int(s) + n)[0] for s in starts])
+    name = src.ch_names[idx]
     if not np.isfinite(x).any():
         return f"channel {name!r} contains no finite samples"
     if np.nanstd(x) < 0.05:
@@ -176,22 +224,48 @@ def _check_signal(raw, idx: int, n_times: int) -> str | None:
     return None
 
 
-def _features(raw, sel: ChannelSelection, n_epochs: int) -> EpochFeatures:
-    sf = float(raw.info["sfreq"])
+def _features(src, sel: ChannelSelection, n_epochs: int, sf: float) -> EpochFeatures:
     n_per = epoch_length(sf)
     parts = []
     picks = sel.indices
     n_eog = len(sel.eog)
-    for e0 in range(0, n_epochs, _BLOCK_EPOCHS):
-        e1 = min(e0 + _BLOCK_EPOCHS, n_epochs)
+    block = max(16, int(_BLOCK_EPOCHS * 256.0 / max(sf, 256.0)))
+    for e0 in range(0, n_epochs, block):
+        e1 = min(e0 + block, n_epochs)
         start = int(round(e0 * EPOCH_S * sf))
         stop = int(round((e1 - 1) * EPOCH_S * sf)) + n_per
-        data = _read_uv(raw, picks, start, stop)
+        data = src.read_uv(picks, start, stop)
         eog = data[1 : 1 + n_eog] if n_eog else None
         emg = data[1 + n_eog] if sel.emg is not None else None
+        if sel.emg_ref is not None:
+            emg = emg - data[2 + n_eog]
         f = continuous_features(data[0], sf, eog=eog, emg=emg)
         parts.append(f.take(slice(0, e1 - e0)))
     return EpochFeatures.concatenate(parts)
+
+
+def _select(src, eeg, eog, emg, where: str, notes: list[str]) -> ChannelSelection:
+    """Choose channels, skipping unusable ones when choosing automatically."""
+    names, types = src.ch_names, src.ch_types
+    excluded: set[int] = set()
+    while True:
+        sel = select_channels(names, types, eeg=eeg, eog=eog, emg=emg, exclude=frozenset(excluded))
+        problem = _check_signal(src, sel.eeg)
+        if problem is None:
+            break
+        if eeg is not None:
+            raise StagingError(f"{where}{problem}")
+        notes.append(f"skipped EEG {problem}")
+        excluded.add(sel.eeg)
+    # EOG/EMG that are flat or garbage are dropped (scoring goes on without them)
+    eog_ok = tuple(i for i in sel.eog if _check_signal(src, i) is None)
+    emg_ok, ref_ok = sel.emg, sel.emg_ref
+    for i in (sel.emg, sel.emg_ref):
+        if i is not None and _check_signal(src, i) is not None:
+            emg_ok, ref_ok = None, None
+    for i in set(sel.eog) - set(eog_ok) | ({sel.emg, sel.emg_ref} - {emg_ok, ref_ok} - {None}):
+        notes.append(f"ignored unusable channel {names[i]!r}")
+    return ChannelSelection(sel.eeg, eog_ok, emg_ok, names, ref_ok)
 
 
 def score(
@@ -213,7 +287,8 @@ def score(
     eog : str or list of str, optional
         One or two EOG channels (``"E1-M2,E2-M2"``); ``"none"`` for no EOG; None picks by name.
     emg : str, optional
-        Chin EMG channel; ``"none"`` for no EMG; None picks by name.
+        Chin EMG channel, or two chin electrodes ``"Chin1,Chin2"`` (bipolar); ``"none"`` for no
+        EMG; None picks by name.
     mode : {"offline", "online"}
         ``"offline"`` uses the whole recording (two-sided context, whole-night scaling);
         ``"online"`` gives what the live stager would have said at the end of each epoch.
@@ -238,12 +313,20 @@ def score(
     """
     check_option("mode", mode, ("offline", "online"))
     model = resolve_model(model)
-    raw, source = _open(raw_or_path)
-    sf = float(raw.info["sfreq"])
+    src = _open(raw_or_path)
+    source = src.name
     where = f"{source}: " if source != "<Raw>" else ""
+    notes: list[str] = []
+    sel = _select(src, eeg, eog, emg, where, notes)
+    sf = src.sfreq_of(sel.indices)
+    if sf is None:  # channels at different rates: let MNE bring them to one rate
+        src = _open(raw_or_path, fast=False)
+        notes = []
+        sel = _select(src, eeg, eog, emg, where, notes)
+        sf = src.sfreq_of(sel.indices)
     if not np.isfinite(sf) or sf < MIN_SFREQ:
         raise StagingError(f"{where}sampling rate {sf:g} Hz is below the {MIN_SFREQ:g} Hz needed")
-    n_times = int(raw.n_times)
+    n_times = src.n_times_of(sel.eeg)
     n_epochs = int(np.floor(n_times / (EPOCH_S * sf) + 1e-9))
     while n_epochs > 0 and int(round((n_epochs - 1) * EPOCH_S * sf)) + epoch_length(sf) > n_times:
         n_epochs -= 1
@@ -251,26 +334,8 @@ def score(
         raise StagingError(
             f"{where}recording is {n_times / sf:.1f} s long, shorter than one {EPOCH_S:g}-s epoch"
         )
-    names = tuple(raw.ch_names)
-    types = tuple(raw.get_channel_types())
-    excluded: set[int] = set()
-    notes: list[str] = []
-    while True:
-        sel = select_channels(names, types, eeg=eeg, eog=eog, emg=emg, exclude=frozenset(excluded))
-        problem = _check_signal(raw, sel.eeg, n_times)
-        if problem is None:
-            break
-        if eeg is not None:
-            raise StagingError(f"{where}{problem}")
-        notes.append(f"skipped EEG {problem}")
-        excluded.add(sel.eeg)
-    # EOG/EMG that are flat or garbage are dropped (scoring goes on without them)
-    eog_ok = tuple(i for i in sel.eog if _check_signal(raw, i, n_times) is None)
-    emg_ok = sel.emg if sel.emg is None or _check_signal(raw, sel.emg, n_times) is None else None
-    for i in set(sel.eog) - set(eog_ok) | ({sel.emg} - {emg_ok} - {None}):
-        notes.append(f"ignored unusable channel {names[i]!r}")
-    sel = ChannelSelection(sel.eeg, eog_ok, emg_ok, names)
-    feats = _features(raw, sel, n_epochs)
+    names = src.ch_names
+    feats = _features(src, sel, n_epochs, sf)
     if not feats.valid.any():
         raise StagingError(
             f"{where}no epoch of EEG channel {names[sel.eeg]!r} is usable "

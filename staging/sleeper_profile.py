@@ -199,7 +199,10 @@ class SleeperProfile:
             if k not in POPULATION:
                 raise StagingError(f"{where}: unknown baseline {k!r}")
             if v is not None and (
-                isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0
+                isinstance(v, bool)
+                or not isinstance(v, int | float)
+                or not math.isfinite(v)
+                or v < 0
             ):
                 raise StagingError(f"{where}: baseline {k!r} must be a non-negative number")
             base[k] = None if v is None else float(v)
@@ -298,7 +301,7 @@ class SleeperProfile:
         return {k: self.baseline.get(k) for k in ("rem_hr_bpm", "rem_rmssd_ms", "rem_emg_uv")}
 
     def first_step(self, ladder) -> tuple[int, str]:
-        """The ladder step to start an episode at, and why.
+        """Return the ladder step to start an episode at, and why.
 
         The softest step is used unless past nights showed it does nothing for this person
         (at least 3 tries, never settled an episode, mostly no effect); the ladder's last step

@@ -132,7 +132,7 @@ class SleepStats:
 
 
 def _bouts(mask: np.ndarray) -> int:
-    """Number of runs of True in a boolean array."""
+    """Return the number of runs of True in a boolean array."""
     if mask.size == 0:
         return 0
     m = mask.astype(np.int8)

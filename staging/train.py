@@ -3,13 +3,14 @@
 ``python -m staging.train`` or ``dreamnet train``. The default set is simulated nights from the
 project's sleeper (``headset.sleeper.Sleeper``) with strong variation between simulated people:
 every profile, a fresh subject per seed, EEG from C4-M1, F4-M1 or (rarely) O2-M1, amplitude of
-each channel group scaled by 0.5-2x, sampling rates from 64 to 256 Hz (resampled), added white
-noise, occasional clipping, EOG with two, one or no channels and EMG present or not. Scored EDF+
+each channel group scaled by 0.5-2x, simulated at 128 Hz (everything the features use) and used
+at 128, 100 or 64 Hz (resampled), added white noise, occasional clipping, EOG with two, one or no
+channels and smaller eye movements in half the nights, EMG present or not. Scored EDF+
 recordings (``--edf``: Sleep-EDF style ``*-Hypnogram.edf`` files next to them, or ``Sleep stage``
 annotations inside) are added to the same training set.
 
-Each night is also used in shorter random crops (5 min to 3 h) so that the normalisation never
-relies on a whole night being present. Validation nights (separate seeds) choose the HMM
+Each night is also used in four shorter random crops (5 min to 2 h) so that the normalisation
+never relies on a whole night being present. Validation nights (separate seeds) choose the HMM
 likelihood exponent of each mode and give the scores stored in the model's JSON.
 """
 
@@ -29,6 +30,7 @@ from headset.stages import EPOCH_S, UNSCORED, parse_stage_annotation
 
 from .errors import StagingError
 from .features import (
+    FEATURE_VERSION,
     INV_COLUMNS,
     N_COLUMNS,
     EpochFeatures,
@@ -46,6 +48,8 @@ PROFILE_NAMES = ("healthy", "child", "insomnia", "nightmare-prone")
 #: Benchmarks must use seeds outside both ranges.
 SEED_BASE = 1000
 VAL_SEED_BASE = 5000
+#: Bump when :func:`simulate_recording` changes what it produces (invalidates caches).
+AUGMENT_VERSION = 2
 _MONTAGE = ("EEG F4-M1", "EEG C4-M1", "EEG O2-M1", "EOG E1-M2", "EOG E2-M2", "EMG chin")
 
 
@@ -121,12 +125,20 @@ def simulate_recording(
         use_emg = rng.random() < 0.85
         sfreq = float(rng.choice([128.0, 100.0, 64.0], p=[0.55, 0.3, 0.15]))
     eeg = ch(eeg_name)
-    eog = np.stack([ch(n) for n in eog_names]) if eog_names else None
+    eog = np.stack([ch(n) for n in ("EOG E1-M2", "EOG E2-M2")]) if eog_names else None
     emg = ch("EMG chin") if use_emg else None
     if augment:
         g = np.exp(rng.uniform(np.log(0.5), np.log(2.0), size=3))
         eeg = eeg * g[0] + rng.uniform(0, 3) * rng.standard_normal(eeg.size)
         if eog is not None:
+            # eye-movement (anti-phase) part of E1/E2 scaled 0.2-1.2x (electrode placement,
+            # people with few or small eye movements), mild gain asymmetry between E1 and E2
+            common, diff = (eog[0] + eog[1]) / 2, (eog[0] - eog[1]) / 2
+            a = rng.uniform(0.2, 1.2) if rng.random() < 0.5 else 1.0
+            asym = np.exp(rng.uniform(-0.2, 0.2, size=2))
+            eog = np.stack([(common + a * diff) * asym[0], (common - a * diff) * asym[1]])
+            eog = eog[: len(eog_names)]
+            info["eye_movement_gain"] = round(float(a), 3)
             eog = eog * g[1] + rng.uniform(0, 3) * rng.standard_normal(eog.shape)
         if emg is not None:
             emg = emg * g[2] + rng.uniform(0, 1) * rng.standard_normal(emg.size)
@@ -159,15 +171,15 @@ def _find_hypnogram(path: Path) -> Path | None:
     return None
 
 
-def _sleeper_digest() -> str:
-    """Hash of the sleeper's source code (invalidates cached simulations when it changes)."""
+def _sleeper_digest(with_versions: bool = True) -> str:
+    """Hash of the sleeper's code (and the feature/augmentation versions: the cache key)."""
     import headset.sleeper as sl
 
     h = hashlib.sha256()
     for f in sorted(Path(sl.__file__).parent.glob("*.py")):
         h.update(f.read_bytes())
-    h.update(Path(__file__).read_bytes())
-    h.update((Path(__file__).parent / "features.py").read_bytes())
+    if with_versions:
+        h.update(f"{FEATURE_VERSION}:{AUGMENT_VERSION}".encode())
     return h.hexdigest()[:12]
 
 
@@ -259,11 +271,11 @@ def edf_recording(
     """
     import mne
 
-    from .channels import select_channels
-    from .score import _features, _open
+    from .score import _features, _open, _select
 
     path = Path(path)
-    raw, _ = _open(path)
+    src = _open(path, fast=False)  # MNE: annotations and one common rate
+    raw = src.raw
     sf = float(raw.info["sfreq"])
     n_epochs = int(raw.n_times // round(EPOCH_S * sf))
     if n_epochs < 1:
@@ -272,7 +284,10 @@ def edf_recording(
     if hyp is not None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ann = mne.read_annotations(hyp)
+            try:
+                ann = mne.read_annotations(hyp)
+            except Exception as exc:  # noqa: BLE001 - unreadable hypnogram file: bad input
+                raise StagingError(f"{hyp}: cannot read stage annotations: {exc}") from None
     else:
         ann = raw.annotations
     t0 = 0.0
@@ -282,8 +297,8 @@ def edf_recording(
     labels = stage_labels(triples, n_epochs)
     if not np.any(labels >= 0):
         raise StagingError(f"{path}: no 'Sleep stage' annotations found (hypnogram: {hyp})")
-    sel = select_channels(raw.ch_names, raw.get_channel_types(), eeg=eeg, eog=eog, emg=emg)
-    feats = _features(raw, sel, n_epochs)
+    sel = _select(src, eeg, eog, emg, f"{path.name}: ", [])
+    feats = _features(src, sel, n_epochs, sf)
     if trim_wake_min >= 0:
         sleep = np.flatnonzero(labels > 0)
         if sleep.size:
@@ -569,7 +584,7 @@ def train_model(
     scores = {}
     for mode in ("online", "offline"):
         best = None
-        for g in (0.3, 0.45, 0.6, 0.8, 1.0):
+        for g in (0.5, 0.75, 1.0, 1.25, 1.5):
             model.gamma[mode] = g
             sc = evaluate(model, val, mode) if val else {"kappa": float("nan")}
             if best is None or sc["kappa"] > best[1]["kappa"]:
@@ -634,18 +649,17 @@ def run(args: argparse.Namespace) -> int:
             "augmentation": "EEG C4/F4/O2 (0.6/0.32/0.08); gain 0.5-2x per channel group; "
             "simulated at 128 Hz, used at 128/100/64 Hz (0.55/0.3/0.15); "
             "white noise 0-3 uV; 10% clipped at 50-150 uV; "
-            "EOG 2/1/0 channels (0.7/0.15/0.15); EMG 85%; 4 crops of 5 min-2 h per night",
+            "EOG 2/1/0 channels (0.7/0.15/0.15), half the nights with the anti-phase eye-movement "
+            "part scaled 0.2-1.2x and E1/E2 gains +-20%; EMG 85%; 4 crops of 5 min-2 h per night",
             "edf": edf_info,
             "recordings": [dict(name=r.name, **r.info) for r in train],
         },
         "fit": {"seed": args.seed, "hidden": args.hidden, "epochs": args.epochs},
     }
-    try:
-        from headset import sleeper as _sl
-
-        meta["sleeper_version"] = getattr(_sl, "__version__", "unknown")
-    except ImportError:
-        pass
+    if args.nights or args.val_nights:
+        meta["sleeper_code_sha256"] = _sleeper_digest(with_versions=False)
+    meta["feature_version"] = FEATURE_VERSION
+    meta["augment_version"] = AUGMENT_VERSION
     model = train_model(
         train, val, seed=args.seed, n_hidden=args.hidden, epochs=args.epochs, meta=meta
     )

@@ -141,8 +141,14 @@ def split(chunk, sizes_seed=0, max_len=2000):
         k = int(rng.integers(1, max_len))
         sl = slice(i, min(n, i + k))
         out.append(
-            Chunk(chunk.data[:, sl], chunk.first_sample + i, chunk.sfreq, chunk.ch_names,
-                  chunk.ch_types, chunk.flags[:, sl])  # fmt: skip
+            Chunk(
+                chunk.data[:, sl],
+                chunk.first_sample + i,
+                chunk.sfreq,
+                chunk.ch_names,
+                chunk.ch_types,
+                chunk.flags[:, sl],
+            )  # fmt: skip
         )
         i += k
     return out

@@ -82,8 +82,12 @@ def test_drill_with_faults_closes_the_loop(tmp_path):
         "monitor", "--source", "drill", "--no-tui", "--speed", "max", "--seed", "5",
         "--faults", "loss=0.01,corrupt=0.001,disconnect=1,leadoff=1",
         "--events", str(ev), "--record", str(edf), "--sleeper", str(prof),
+        "--report", str(tmp_path / "report"),
     ])  # fmt: skip
     assert rc == 0
+    assert (tmp_path / "report" / "report.html").stat().st_size > 1000
+    summary = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert summary["stats"]["n_nightmare_alerts"] >= 1
     events = read_events(ev)
     types = {e["type"] for e in events}
     assert {"stage", "gap", "lead_off", "reconnect", "nightmare_alert", "intervention"} <= types
@@ -179,6 +183,17 @@ def test_tcp_headset_wrong_key_refused_right_key_streams(tmp_path, capsys):
         srv.stop()
 
 
+def test_report_without_record_keeps_recording_in_report_dir(tmp_path, capsys):
+    out = tmp_path / "morning"
+    rc = main(["monitor", "--no-tui", "--speed", "max", "--source", "drill", "--duration", "3m",
+               "--report", str(out)])  # fmt: skip
+    assert rc == 0
+    assert {"recording.edf", "events.jsonl", "report.html", "report.json"} <= {
+        p.name for p in out.iterdir()
+    }
+    assert "report.html" in capsys.readouterr().err
+
+
 def test_events_to_stdout(capsys):
     rc = main(["monitor", "--no-tui", "--speed", "max", "--source", "drill", "--duration", "90s",
                "--events", "-"])  # fmt: skip
@@ -188,3 +203,46 @@ def test_events_to_stdout(capsys):
     assert lines[0]["type"] == "session_start" and lines[-1]["type"] == "session_end"
     assert "dreamnet monitor:" in err  # the summary goes to stderr, never into the stream
     assert np.isclose(lines[-1]["duration_s"], 90.0)
+
+
+def test_lsl_stream_is_monitored(tmp_path, capsys):
+    pytest.importorskip("pylsl")
+    import os
+    import threading
+    import time
+
+    from headset.sleeper import Sleeper
+    from staging.monitor.sources import _quiet_liblsl
+
+    _quiet_liblsl()
+    from headset.transport import LslOutlet
+
+    name = f"dreamnet-test-{os.getpid()}"
+    sl = Sleeper(seed=1, duration_s=75.0)
+    outlet = LslOutlet(name, sl.ch_names, sl.ch_types, sl.sfreq)
+    stop = threading.Event()
+
+    def push():  # 15x real time, one-second chunks
+        t0, k = time.monotonic(), 0
+        while not sl.done and not stop.is_set():
+            outlet.push(sl.read(256))
+            k += 1
+            time.sleep(max(0.0, t0 + k / 15 - time.monotonic()))
+
+    th = threading.Thread(target=push, daemon=True)
+    th.start()
+    ev = tmp_path / "lsl.jsonl"
+    try:
+        rc = main(["monitor", "--no-tui", "--source", f"lsl:{name}", "--duration", "60s",
+                   "--events", str(ev)])  # fmt: skip
+    finally:
+        stop.set()
+        th.join(5)
+    assert rc == 0
+    events = read_events(ev)
+    assert events[0]["source"] == f"lsl:{name}"
+    assert [e["epoch"] for e in events if e["type"] == "stage"] == [0, 1]
+    assert events[-1]["reason"] == "duration"
+    capsys.readouterr()
+    rc, err = _one_line_error(capsys, ["monitor", "--no-tui", "--source", "lsl:no-such-stream"])
+    assert rc == 2 and len(err) == 1 and "no-such-stream" in err[0], err

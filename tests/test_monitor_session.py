@@ -77,9 +77,14 @@ class ScriptedPipeline:
 
     def __init__(self, send):
         from staging.monitor.pipeline import PolicyHook
-        from staging.policy import PolicyConfig
+        from staging.policy import LadderStep, PolicyConfig
 
-        cfg = PolicyConfig(cooldown_s=20.0, min_interval_s=20.0, resolve_s=15.0)
+        cfg = PolicyConfig(
+            ladder=(LadderStep("audio", 0.1, 3.0), LadderStep("vibration", 0.4, 2.0)),
+            cooldown_s=20.0,
+            min_interval_s=20.0,
+            resolve_s=15.0,
+        )
         self.policy = PolicyHook(send, cfg, grace_s=10.0)
         self.stage = -1
 

@@ -96,7 +96,7 @@ def test_technician_vetoes_notes_and_quits(tmp_path, screen_factory):
     )
     # the view shows the stage, the signals and, in REM, the nightmare alert and the proposal
     scr.wait_for(r"hypnogram")
-    scr.wait_for(r"PENDING audio 0\.10", timeout=90)
+    scr.wait_for(r"PENDING audio 0\.\d\d", timeout=90)
     scr.wait_for(r"NIGHTMARE risk 0\.\d\d")  # the alert, with its risk
     scr.wait_for(r"1x \(pending\)")  # the clock slowed to real time for the grace period
     scr.child.send("v")

@@ -48,7 +48,8 @@ def test_soft_cue_first_then_escalation_then_reset():
     # alert for 100 s in REM with rising risk
     _run(pol, [(R, True, 0.5 + 0.004 * i) for i in range(100)])
     kinds = [c[0] for c in dev.calls]
-    assert dev.calls[0] == ("audio", 0.1, 3.0)  # softest first
+    first = (DEFAULT_LADDER[0].kind, DEFAULT_LADDER[0].level, DEFAULT_LADDER[0].duration_s)
+    assert dev.calls[0] == first  # softest first
     assert len(dev.calls) == 4  # t=0, 30, 60, 90
     assert kinds == ["audio", "audio", "vibration", "wake"]
     sent = [d for d in pol.log if d.action == "sent"]
@@ -58,7 +59,7 @@ def test_soft_cue_first_then_escalation_then_reset():
     _run(pol, [(R, None, 0.0)] * 70, t0=100)
     assert pol.log[-1].action == "episode over"
     _run(pol, [(R, True, 0.9)], t0=200)
-    assert dev.calls[-1] == ("audio", 0.1, 3.0)
+    assert dev.calls[-1] == first
 
 
 def test_no_escalation_while_risk_falls():
@@ -163,7 +164,7 @@ def test_veto_cancels_retries_and_acknowledge_sends():
     pol.update(0, R, True, 0.9)
     assert pol.acknowledge(5.0)
     pol.update(6, R, True, 0.9)
-    assert dev2.calls == [("audio", 0.1, 3.0)]
+    assert dev2.calls == [("audio", DEFAULT_LADDER[0].level, DEFAULT_LADDER[0].duration_s)]
     # a proposal nobody acknowledges expires
     pol = InterventionPolicy(Device(), PolicyConfig(require_ack=True, ack_timeout_s=30))
     _run(pol, [(R, True, 0.9)] * 40)
@@ -218,3 +219,20 @@ def test_every_decision_logged_with_reason_and_hook():
         pol.update(0.0, R)
     with pytest.raises(ValueError, match="stage"):
         pol.update(100.0, 7)
+
+
+def test_escalation_waits_for_the_stage_after_the_cue():
+    dev = Device()
+    pol = InterventionPolicy(dev, PolicyConfig(cooldown_s=10, min_interval_s=5))
+    # the stager's latest epoch ends at the last multiple of 30 s before t
+    for t in range(0, 80):
+        pol.update(float(t), R, True, 0.9, stage_as_of=30.0 * (t // 30))
+    sent = [d.t for d in pol.log if d.action == "sent"]
+    # first cue at 0; the epoch 30-60 (after the cue) is staged at 60: escalation then
+    assert sent == [0.0, 60.0]
+    assert any("epoch after the last cue" in d.reason for d in pol.log)
+    # once that epoch is W, nothing is sent
+    pol2 = InterventionPolicy(Device(), PolicyConfig(cooldown_s=10))
+    pol2.update(0.0, R, True, 0.9, stage_as_of=0.0)
+    pol2.update(60.0, W, True, 0.9, stage_as_of=60.0)
+    assert [d.action for d in pol2.log if d.kind] == ["sent"]

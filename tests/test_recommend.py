@@ -83,3 +83,13 @@ def test_duration_table_and_bad_input():
         recommend([])
     with pytest.raises(TypeError, match="SleepStats"):
         recommend([NightRecord(stats={"tst_min": 400})])
+
+
+def test_short_recordings_are_not_nights():
+    short = sleep_statistics([W] * 2 + [R] * 6 + [W] * 2)  # 5 min
+    res = recommend([short], age_years=30)
+    assert res.recommendations == []
+    assert "short_recordings" in res.not_evaluated
+    assert "sleep_efficiency" in res.not_evaluated
+    res = recommend([short, _night(alerts=["settled"])], age_years=30)
+    assert "1 night" in [r for r in res.recommendations if r.rule == "nightmares"][0].measured

@@ -49,7 +49,7 @@ def test_settled_nightmare_calms_and_sleep_goes_on():
         pytest.fail("no seed settled")
     c = s.read(s.n_samples)
     h = s.hypnogram
-    assert np.all(h[4:10] == R) and not np.any(h[4:12] == W)  # the awakening is gone
+    assert np.all(h[3:9] == R) and not np.any(h[3:12] == W)  # the awakening is gone
     nm = [a for a in s.events if a.description == "Nightmare"]
     assert len(nm) == 1 and nm[0].onset == 60.0 and nm[0].duration < 180.0
     cue = [a for a in s.events if a.description.startswith("Cue:")]

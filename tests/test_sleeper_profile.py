@@ -33,7 +33,7 @@ def test_learns_saves_and_reloads(tmp_path):
     p.name = "Mia"
     p.update(
         NightSummary(rem_hr_bpm=84.0, rem_rmssd_ms=60.0, rem_emg_uv=2.0, arousal_index=10.0,
-                     cue_outcomes=[("audio", 0.1, "settled REM"), ("vibration", 0.4, "woke")]),
+                     cue_outcomes=[("audio", 0.15, "settled REM"), ("vibration", 0.4, "woke")]),
         when=datetime(2024, 3, 2, 7, 0),
     )  # fmt: skip
     p.save(path)
@@ -41,7 +41,7 @@ def test_learns_saves_and_reloads(tmp_path):
     assert not q.is_default and q.nights == 1 and q.name == "Mia"
     assert "1 night" in q.notice
     assert q.baseline["rem_hr_bpm"] == 84.0
-    assert q.cues[cue_key("audio", 0.1)] == {"settled": 1, "woke": 0, "no effect": 0}
+    assert q.cues[cue_key("audio", 0.15)] == {"settled": 1, "woke": 0, "no effect": 0}
     assert q.cues["vibration 0.40"]["woke"] == 1
     # second night moves the baseline half way (weight 1/2), missing values leave it alone
     q.update(NightSummary(rem_hr_bpm=80.0, rem_emg_uv=None))
@@ -59,17 +59,17 @@ def test_learns_saves_and_reloads(tmp_path):
 
 def test_first_step_skips_a_cue_that_never_works():
     p = SleeperProfile(nights=3)
-    p.cues[cue_key("audio", 0.1)] = {"settled": 0, "woke": 0, "no effect": 4}
+    p.cues[cue_key("audio", 0.15)] = {"settled": 0, "woke": 0, "no effect": 4}
     step, why = p.first_step(DEFAULT_LADDER)
     assert step == 1 and "not tried" in why
-    p.cues[cue_key("audio", 0.3)] = {"settled": 2, "woke": 1, "no effect": 0}
+    p.cues[cue_key("audio", 0.35)] = {"settled": 2, "woke": 1, "no effect": 0}
     assert p.first_step(DEFAULT_LADDER)[0] == 1
-    p.cues[cue_key("audio", 0.3)] = {"settled": 0, "woke": 0, "no effect": 5}
+    p.cues[cue_key("audio", 0.35)] = {"settled": 0, "woke": 0, "no effect": 5}
     p.cues[cue_key("vibration", 0.4)] = {"settled": 0, "woke": 0, "no effect": 5}
     # never starts at the last step (the wake)
     assert p.first_step(DEFAULT_LADDER)[0] == len(DEFAULT_LADDER) - 2
     # one that settled once is kept
-    p.cues[cue_key("audio", 0.1)] = {"settled": 1, "woke": 0, "no effect": 6}
+    p.cues[cue_key("audio", 0.15)] = {"settled": 1, "woke": 0, "no effect": 6}
     assert p.first_step(DEFAULT_LADDER)[0] == 0
 
 

@@ -61,6 +61,17 @@ def test_amplitude_robustness(night, gain):
     assert kappa(truth, got) > 0.65
 
 
+def test_clipping_robustness(night):
+    data, sf, names, types, truth = night
+    clipped = data.copy()
+    i = names.index("EEG C4-M1")
+    clipped[i] = np.clip(clipped[i], -40.0, 40.0)  # about 15 % of the samples at the rails
+    ref = score(to_raw(data, sf, names, types)).stages
+    got = score(to_raw(clipped, sf, names, types)).stages
+    assert np.mean(ref == got) > 0.9
+    assert kappa(truth, got) > 0.65
+
+
 def test_100_and_200_hz_versions_stage_alike():
     data, sf, names, types, truth = simulated(seed=90002, sfreq=200.0, n_epochs=80)
     hi = score(to_raw(data, sf, names, types))
@@ -166,13 +177,21 @@ def test_channel_names():
     sel = select_channels(sleep_edf).describe()
     assert sel == {"eeg": "EEG Fpz-Cz", "eog": ["EOG horizontal"], "emg": "EMG submental"}
     assert select_channels(["Fz", "Cz", "EOG1"]).describe()["eeg"] == "Cz"
+    # two referential chin electrodes become one bipolar EMG
+    sel = select_channels(["EEG C4", "EOG EOG1", "EOG EOG2", "EMG EMG1", "EMG EMG2"])
+    assert sel.describe()["emg"] == "EMG EMG1 - EMG EMG2"
+    sel = select_channels(["C4-M1", "Chin1", "Chin2"], emg="Chin2,Chin1")
+    assert (sel.emg, sel.emg_ref) == (2, 1)
 
 
 @pytest.mark.skipif(not REAL.exists(), reason="real recording not available")
 def test_real_recording_is_not_degenerate():
     hyp = score(REAL)
-    assert hyp.channels["eeg"] == "EEG C4"
-    assert hyp.channels["eog"] == ["EOG EOG1", "EOG EOG2"]
+    assert hyp.channels == {
+        "eeg": "EEG C4",
+        "eog": ["EOG EOG1", "EOG EOG2"],
+        "emg": "EMG EMG1 - EMG EMG2",
+    }
     assert len(hyp) == 50
     counts = np.bincount(hyp.stages[hyp.stages >= 0], minlength=5)
     assert (counts > 0).sum() >= 2, hyp.stage_names

@@ -34,10 +34,10 @@ RHYTHM_RMS = np.array(
     [
         # delta theta alpha beta
         [2.0, 3.0, 16.0, 3.5],  # W (eyes closed)
-        [5.0, 5.0, 2.0, 2.0],  # N1
-        [11.0, 6.0, 2.5, 2.0],  # N2
+        [6.0, 6.0, 1.0, 1.5],  # N1
+        [12.0, 3.0, 1.0, 1.0],  # N2
         [42.0, 6.0, 2.0, 1.5],  # N3
-        [5.0, 7.0, 4.0, 3.0],  # R
+        [5.0, 3.0, 1.5, 2.0],  # R
     ]
 )
 #: Channel factors (F4, C4, O2) for ap, delta, theta, alpha, beta.

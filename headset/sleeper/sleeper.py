@@ -119,6 +119,26 @@ class Sleeper:
         The person drawn from the seed.
     profile : Profile
         The profile.
+    n_epochs : int
+        Number of 30-s epochs (the last one may be shorter).
+
+    Notes
+    -----
+    Ground-truth annotations (texts of DESIGN 3) are delivered once, in the chunk that holds
+    their *release sample*, and collected in :attr:`events`: ``Sleep stage X`` (30 s), ``Arousal``
+    (3-15 s; also those caused by cues), ``Movement``, ``Electrode pop: <ch>``, ``Lead off: <ch>``
+    and ``Saturation: <ch>`` are released at their onset with their full duration;
+    ``Nightmare`` (onset to end) when the episode ends; ``Awakening`` (a run of W after sleep
+    onset, with its length) when sleep resumes or the night ends; ``Cue: <kind> -> <outcome>`` at
+    the position where the cue was applied.
+
+    Examples
+    --------
+    >>> s = Sleeper(profile="nightmare-prone", seed=7, duration_s=600.0)
+    >>> while not s.done:
+    ...     chunk = s.read(256)
+    >>> s.hypnogram.shape
+    (20,)
     """
 
     def __init__(
@@ -458,7 +478,7 @@ class Sleeper:
     ) -> np.ndarray:
         env = np.zeros(idx.size)
         for on, off, *_ in intervals:
-            if off <= idx[0] or on > idx[-1] + int(release * fs):
+            if off + release * fs <= idx[0] or on > idx[-1]:
                 continue
             up = np.clip((idx - on) / max(attack * fs, 1.0), 0.0, 1.0)
             down = np.clip(1.0 - (idx - off) / max(release * fs, 1.0), 0.0, 1.0)
@@ -594,7 +614,7 @@ class Sleeper:
         self._episodes = [ep for ep in self._episodes if ep.end > horizon]
 
     def _prune(self, start: int) -> None:
-        horizon = start - int(60 * self.sfreq)
+        horizon = start - int(60 * self.sfreq)  # > the longest release ramp
         self._arousals = [a for a in self._arousals if a[1] > horizon]
         self._movements = [m for m in self._movements if m[1] > horizon]
         self._eyes = [m for m in self._eyes if m[1] > horizon]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -103,6 +104,15 @@ def build_session(opts: MonitorOptions) -> MonitorSession:
             "own --faults)"
         )
     _check_outputs(opts)
+    if opts.report is not None:
+        # the morning report is built from the recording (and the event stream): keep them
+        # in the report's directory unless the technician named them
+        report_dir = Path(opts.report)
+        opts = dataclasses.replace(
+            opts,
+            record=opts.record or str(report_dir / "recording.edf"),
+            events=opts.events or str(report_dir / "events.jsonl"),
+        )
     night = opts.duration_s if opts.duration_s is not None else DEFAULT_NIGHT_S
     source = open_source(
         opts.source,
@@ -135,7 +145,7 @@ def build_session(opts: MonitorOptions) -> MonitorSession:
             "grace_s": opts.grace_s,
             "sleeper_profile": opts.sleeper,
         }
-        return MonitorSession(
+        session = MonitorSession(
             source,
             pipeline=pipeline,
             events=events,
@@ -145,6 +155,8 @@ def build_session(opts: MonitorOptions) -> MonitorSession:
             meta=meta,
             on_finish=finishers(opts, pipeline),
         )
+        session.options = opts  # as completed here (report -> recording and events paths)
+        return session
     except BaseException:
         for closer in (recorder, events, source):
             if closer is not None:
@@ -163,15 +175,16 @@ def _summary(session: MonitorSession, opts: MonitorOptions) -> str:
         f"{len(st.hypnogram)} epochs",
         f"{c.get('arousal', 0)} arousals",
         f"{c.get('nightmare_alert', 0)} nightmare alerts",
-        f"{sum(1 for iv in st.interventions if iv.status == 'sent')} cues",
+        f"{c.get('cues_sent', 0)} cues",
     ]
     files = []
     if opts.record:
         files.append(f"recording {opts.record}")
     if opts.events and opts.events != "-":
         files.append(f"events {opts.events}")
-    if opts.report:
-        files.append(f"report {opts.report}")
+    report = getattr(session, "report", None)
+    if report is not None:
+        files.append(f"report {report.html}")
     if opts.sleeper:
         files.append(f"sleeper profile {opts.sleeper}")
     line = "dreamnet monitor: " + ", ".join(parts)
@@ -225,7 +238,8 @@ def run_monitor(opts: MonitorOptions, stdout=None, stderr=None) -> int:
         raise
     finally:
         restore()
-    print(_summary(session, opts), file=stderr if (not tui or opts.events == "-") else stdout)
+    summary = _summary(session, getattr(session, "options", opts))
+    print(summary, file=stderr if (not tui or opts.events == "-") else stdout)
     return EXIT_CODES.get(reason, 0)
 
 

@@ -8,23 +8,53 @@ written as, so a consumer can match the stream to the EDF+ file.
 Event types
 -----------
 ``session_start``
-    ``source``, ``sfreq``, ``channels``, ``seed``, ``profile``, ``speed``, ``duration_s``.
+    ``source``, ``sfreq``, ``channels``, ``duration_s``, ``missing`` (components not
+    available), ``seed``, ``profile``, ``faults``, ``grace_s``, ``sleeper_profile``.
+``info``
+    ``text``: what the session runs on (sleeper profile or population defaults, evidence
+    the detectors lack, the ladder's first step...).
 ``stage``
-    ``epoch``, ``stage`` (``W N1 N2 N3 R ?``), ``code`` (-1..4), ``confidence``, ``probs``
-    (``{"W": p, ...}``).
+    One per 30-s epoch when it is scored: ``epoch``, ``stage`` (``W N1 N2 N3 R ?``), ``code``
+    (-1..4), ``confidence``, ``probs`` (``{"W": p, ...}``); annotation ``Scored stage X``.
 ``arousal``
-    ``stage`` during which it happened, ``onset``, ``duration``.
+    ``stage``, ``band``, ``shift_db``; annotation ``Detected arousal`` (onset, duration).
 ``nightmare_alert``
-    ``risk`` (0..1) and ``evidence`` (the markers that raised it).
+    ``alert`` (id), ``risk`` (0..1), ``evidence`` (per marker: value, baseline, unit,
+    evidence, weight), ``missing``, ``summary``; annotation ``Nightmare alert``.
 ``intervention``
-    ``status`` (``proposed``, ``sent``, ``vetoed``, ``failed``, ``skipped``), ``kind``,
-    ``level``, ``reason``, and for a sent cue ``outcome`` and ``attempts``.
-``veto``, ``approve``, ``ack``, ``note``, ``pause``, ``resume``
-    Technician actions (``note`` carries ``text``).
-``gap``, ``lead_off``, ``reconnect``
-    What the device reported (``channel`` for lead-off).
+    A decision of the policy: ``status`` (``episode start``, ``proposed``, ``acknowledged``,
+    ``sent``, ``retry``, ``failed``, ``held``, ``cancelled``, ``veto``, ``veto lifted``,
+    ``episode over``), ``reason``, and for a cue ``kind``, ``level``, ``duration_s``, ``step``;
+    a proposal has its ``deadline`` (end of the grace period), a sent cue its ``outcome`` (the
+    device's acknowledgement) and ``attempt``; annotations ``Intervention: <kind>`` and
+    ``Intervention failed: <kind>``.
+``cue_outcome``
+    What followed a cue, judged from the scored stages and the alert: ``woke``, ``settled`` or
+    ``no effect`` (``kind``, ``level``, ``sent_t``).
+``approve``
+    ``by`` ``technician`` (key ``y``) or ``grace period`` (no veto in time).
+``veto``
+    The technician's veto of the pending cue; annotation ``Intervention vetoed: <kind>``.
+``ack``, ``note``, ``pause``, ``resume``
+    Technician actions; ``note`` has ``text`` and the annotation ``Note: <text>``.
+``gap``
+    Samples the device did not deliver (``onset``, ``duration``; annotation ``Gap``).
+``lead_off``
+    ``channel`` and ``status`` ``start`` or ``end`` (with the duration and the annotation
+    ``Lead off: <channel>``).
+``reconnect``
+    The driver re-opened the link (``reconnects`` so far).
+``source``
+    An annotation that came with the samples: the simulator's ground truth (``Arousal``,
+    ``Nightmare``, ``Awakening``, ``Cue: audio -> settled REM``...), ``Connection lost``, or a
+    replayed file's own annotations.
 ``session_end``
-    ``reason`` (``end``, ``duration``, ``quit``, ``interrupt``, ``error``) and the counters.
+    ``reason`` (``end``, ``duration``, ``quit``, ``interrupt``, ``terminated``, ``hangup``,
+    ``error``), ``duration_s``, ``epochs``, ``events`` (counts per type) and ``device``
+    (the driver's counters).
+
+Times are on the sample clock, so the same night gives the same stream, byte for byte; ``t``
+never decreases along the stream.
 """
 
 from __future__ import annotations

@@ -398,8 +398,34 @@ def _arousal_dict(ev) -> dict:
 
 
 def finishers(opts, pipeline: Pipeline | None = None) -> list:
-    """Return the end-of-session actions for the options (sleeper profile update, report)."""
+    """Return the end-of-session actions for the options: the report, then the profile.
+
+    Parameters
+    ----------
+    opts : staging.monitor.app.MonitorOptions
+        The options (``report`` needs ``record``; ``build_session`` sees to that).
+    pipeline : Pipeline or None
+        The session's pipeline (what tonight taught about the sleeper).
+
+    Returns
+    -------
+    list of callable
+        Each is called with the finished session.
+    """
     out = []
+    if opts.report is not None:
+
+        def write_report(session):
+            from pathlib import Path
+
+            from staging.report import build_report
+
+            events = opts.events if opts.events not in (None, "-") else None
+            prof = opts.sleeper if opts.sleeper and Path(opts.sleeper).exists() else None
+            res = build_report(opts.record, opts.report, events_path=events, sleeper_profile=prof)
+            session.report = res
+
+        out.append(write_report)
     if opts.sleeper is not None and pipeline is not None:
 
         def update_sleeper_profile(session):
@@ -408,10 +434,4 @@ def finishers(opts, pipeline: Pipeline | None = None) -> list:
             prof.save(opts.sleeper)
 
         out.append(update_sleeper_profile)
-    if opts.report is not None:
-
-        def write_report(session):
-            raise NotImplementedError("the morning report (staging.report) is not available yet")
-
-        out.append(write_report)
     return out

@@ -1,10 +1,13 @@
 """The headless monitoring loop: source -> filter bank -> stager -> detectors -> policy -> device.
 
 :class:`MonitorSession` owns every decision of a monitored night. It advances on the device's
-sample clock in fixed blocks (1 s by default, aligned to the session start), so what it concludes
-depends only on the samples and on the technician's actions, never on the wall clock, the speed,
-or whether a live view is attached. The live view (:mod:`staging.monitor.view`) and the headless
-runner (:func:`run_headless`) are two consumers of the same :class:`SessionState`.
+sample clock: it reads the source one *frame* at a time (1 s, aligned to the session start:
+recording, device reports, the view's signals, the technician's keys) and hands the pipeline one
+*block* at a time (5 s: stages, arousals, nightmare alerts, the policy's decisions). What it
+concludes therefore depends only on the samples and on the technician's actions, never on the
+wall clock, the speed, or whether a live view is attached. The live view
+(:mod:`staging.monitor.view`) and the headless runner (:func:`run_headless`) are two consumers
+of the same :class:`SessionState`.
 
 Interventions proposed by the policy wait ``grace_s`` seconds of session time for the technician
 (``veto`` cancels, ``approve`` sends at once); with nobody there, they are sent when the grace

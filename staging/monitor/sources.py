@@ -46,40 +46,6 @@ class _Base:
         """Release the source (idempotent)."""
 
 
-class SleeperSource(_Base):
-    """The simulated sleeper read directly (no firmware/packets): the fallback embedded headset.
-
-    Parameters
-    ----------
-    sleeper : headset.sleeper.Sleeper
-        The simulated night.
-    label : str
-        Text shown in the view and the event stream.
-    """
-
-    simulated = True
-
-    def __init__(self, sleeper, label: str):
-        self.sleeper = sleeper
-        self.label = label
-        self.ch_names = tuple(sleeper.ch_names)
-        self.ch_types = tuple(sleeper.ch_types)
-        self.sfreq = float(sleeper.sfreq)
-
-    @property
-    def done(self) -> bool:  # noqa: D102
-        return bool(self.sleeper.done)
-
-    def read(self, n: int) -> Chunk | None:
-        """Return the next ``n`` samples (fewer at the end, None when the night is over)."""
-        c = self.sleeper.read(n)
-        return c if c.n_samples else None
-
-    def send_cue(self, kind: str, level: float, duration_s: float) -> tuple[bool, str, int]:
-        """Apply the cue to the simulated sleeper (the closed loop)."""
-        return True, str(self.sleeper.apply_cue(kind, level)), 1
-
-
 class HeadsetSource(_Base):
     """A :class:`headset.driver.Headset` (embedded, TCP or LSL) as a monitor source.
 
@@ -280,7 +246,7 @@ def _serve(conn, factory) -> None:
 
 
 def _portable(exc: BaseException) -> BaseException:
-    """The exception itself if it pickles, else a HeadsetError with its message."""
+    """Return the exception if it pickles, else a HeadsetError with its message."""
     import pickle
 
     try:
@@ -336,6 +302,7 @@ class ProcessSource(_Base):
         self._outstanding = 0
         self._ready: list = []  # answers to read requests received while waiting for a cue
         self._done = False
+        self._done_requested = False  # the child said the stream ended: ask for no more
         self._counters: dict = {}
         self._closed = False
 
@@ -351,8 +318,6 @@ class ProcessSource(_Base):
         while self._outstanding < self.depth and not self._done_requested:
             self._conn.send(("read", self.frame_n))
             self._outstanding += 1
-
-    _done_requested = False
 
     def _recv(self):
         try:
@@ -406,19 +371,6 @@ class ProcessSource(_Base):
             self._proc.terminate()
             self._proc.join(1.0)
         self._conn.close()
-
-
-def _cue_result(res) -> tuple[bool, str, int]:
-    """Normalise what the driver returns for a stimulus into (ok, outcome, attempts)."""
-    if isinstance(res, tuple) and len(res) == 3:
-        return bool(res[0]), str(res[1]), int(res[2])
-    ok = getattr(res, "ok", getattr(res, "acked", None))
-    if ok is not None:
-        outcome = getattr(res, "outcome", getattr(res, "message", ""))
-        return bool(ok), str(outcome), int(getattr(res, "attempts", 1))
-    if isinstance(res, str):
-        return True, res, 1
-    return bool(res), str(res), 1
 
 
 def parse_source(spec: str) -> tuple[str, object]:
@@ -687,7 +639,23 @@ def _open_tcp(addr, key):
     return HeadsetSource(hs, url, simulated=True, live=True)
 
 
+def _quiet_liblsl() -> None:
+    """Keep liblsl's start-up log off stderr (errors stay one line); a user config wins."""
+    import tempfile
+
+    if "LSLAPICFG" in os.environ:
+        return
+    cfg = Path(tempfile.gettempdir()) / "dreamnet-lsl_api.cfg"
+    try:
+        if not cfg.exists():
+            cfg.write_text("[log]\nlevel = -2\n")
+    except OSError:
+        return
+    os.environ["LSLAPICFG"] = str(cfg)
+
+
 def _open_lsl(name):
+    _quiet_liblsl()
     from headset.transport import LslInlet
 
     try:

@@ -162,7 +162,7 @@ class MonitorView:
     def _header(self) -> Text:
         st = self.session.state
         speed = "max" if self.speed is None else f"{self.speed:g}x"
-        if st.pending is not None and not st.paused and (self.speed is None or self.speed > 1):
+        if not st.paused and _effective_speed(st, self.speed) != self.speed:
             speed = "1x (pending)"
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(" dreamnet monitor ", style="bold white on blue")
@@ -387,6 +387,14 @@ def apply_action(session: MonitorSession, view: MonitorView, action) -> bool:
     return False
 
 
+def _effective_speed(st, speed: float | None) -> float | None:
+    """Real time at most while an intervention awaits the technician (its grace period)."""
+    awaiting = st.pending is not None and st.pending.deadline != float("inf")
+    if awaiting and (speed is None or speed > 1.0):
+        return 1.0
+    return speed
+
+
 def run_live(
     session: MonitorSession,
     speed: float | None,
@@ -428,6 +436,14 @@ def run_live(
     last_render = -1.0
     rendered = -1
     session.start()
+
+    def finalise(live, reason):
+        view.message = "finalising: closing the recording, writing the report..."
+        try:
+            live.update(view.render(console.size.height), refresh=True)
+        finally:
+            session.finish(reason)
+
     with KeyReader() as keys:
         live = Live(
             console=console,
@@ -441,11 +457,9 @@ def run_live(
                 while True:
                     st = session.state
                     if session.stop_request is not None and not st.finished:
-                        session.finish(session.stop_request)
+                        finalise(live, session.stop_request)
                     if not st.finished:
-                        eff = speed
-                        if st.pending is not None and (speed is None or speed > 1.0):
-                            eff = 1.0
+                        eff = _effective_speed(st, speed)
                         target = pacer.target(session.t, st.paused, eff)
                         frame_end = time.monotonic() + min_frame
                         pending_before = st.pending
@@ -471,11 +485,7 @@ def run_live(
                     if st.finished or st.paused:
                         timeout = min_frame
                     else:
-                        eff = (
-                            1.0
-                            if (st.pending is not None and (speed is None or speed > 1))
-                            else speed
-                        )
+                        eff = _effective_speed(st, speed)
                         if eff is None:
                             timeout = 0.0
                         else:
@@ -494,7 +504,7 @@ def run_live(
                         st.version += 1
                     if quit_:
                         if not st.finished:
-                            session.finish("quit")
+                            finalise(live, "quit")
                         break
             except KeyboardInterrupt:
                 if not session.state.finished:
