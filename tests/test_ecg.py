@@ -202,3 +202,28 @@ def test_bad_input():
     with pytest.raises(ValueError, match="back in time"):
         det.push(np.zeros(10), first_sample=500)
     assert np.isnan(rmssd([1, 300], FS))
+
+
+@pytest.mark.parametrize("faults", ["", "mains=30,movement=30,pops=20,drift=300,leadoff=4"])
+def test_against_simulated_sleeper_beats(faults):
+    sleeper = pytest.importorskip("headset.sleeper")
+    from headset.faults import parse_faults
+
+    s = sleeper.Sleeper(profile="healthy", seed=77, duration_s=900.0, faults=parse_faults(faults))
+    det = RPeakDetector(s.sfreq)
+    peaks, flags = [], []
+    while not s.done:
+        ch = s.read(300)
+        i = ch.ch_names.index("ECG")
+        peaks.append(det.push(ch.data[i], ch.flags[i], ch.first_sample))
+        flags.append(ch.flags[i])
+    peaks.append(det.flush())
+    peaks = np.concatenate(peaks)
+    flags = np.concatenate(flags)
+    bad = (flags & 15) != 0
+    truth = s.beat_samples
+    usable = truth[~bad[truth]]
+    sens, extra = _score(peaks, usable)
+    assert sens >= (0.99 if not faults else 0.97)
+    assert extra <= 0.01 * usable.size
+    assert not np.any(bad[peaks])  # never a beat on a flagged sample

@@ -218,11 +218,14 @@ def test_lsl_stream_is_monitored(tmp_path, capsys):
     from headset.transport import LslOutlet
 
     name = f"dreamnet-test-{os.getpid()}"
-    sl = Sleeper(seed=1, duration_s=75.0)
+    sl = Sleeper(seed=1, duration_s=150.0)
     outlet = LslOutlet(name, sl.ch_names, sl.ch_types, sl.sfreq)
     stop = threading.Event()
 
-    def push():  # 15x real time, one-second chunks
+    def push():  # 15x real time, one-second chunks, once the monitor listens
+        end = time.monotonic() + 30
+        while not outlet.have_consumers() and time.monotonic() < end and not stop.is_set():
+            time.sleep(0.05)
         t0, k = time.monotonic(), 0
         while not sl.done and not stop.is_set():
             outlet.push(sl.read(256))

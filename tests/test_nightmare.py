@@ -101,3 +101,26 @@ def test_profile_baseline_and_settings():
     with pytest.raises(ValueError, match="no nightmare marker"):
         NightmareDetector(s.sfreq, ["ACC X"], ["misc"])
     assert isinstance(NightmareAlert(0.0, 0.9, R, {}).summary(), str)
+
+
+def test_same_result_whatever_the_chunking():
+    from headset.chunk import Chunk
+
+    s = _night(seed=33)
+    whole = s.read(s.n_samples)
+    traces = []
+    for sizes in ((1024,), (7, 300, 1999, 33), (whole.n_samples,)):
+        det = NightmareDetector(s.sfreq, s.ch_names, s.ch_types)
+        det.set_hypnogram(s.hypnogram)
+        i, k = 0, 0
+        while i < whole.n_samples:
+            n = sizes[k % len(sizes)]
+            sl = slice(i, min(i + n, whole.n_samples))
+            det.push(Chunk(whole.data[:, sl], i, whole.sfreq, whole.ch_names, whole.ch_types,
+                           whole.flags[:, sl]))  # fmt: skip
+            i += n
+            k += 1
+        det.flush()
+        traces.append((det.trace, [a.t for a in det.alerts]))
+    assert traces[0] == traces[1] == traces[2]
+    assert traces[0][1], "the nightmare is found"

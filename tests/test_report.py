@@ -80,7 +80,9 @@ def test_monitored_session_report(tmp_path):
             }
         )  # fmt: skip
         + "\n"
-        + json.dumps({"t": 366.0, "type": "intervention", "action": "sent", "kind": "audio"})
+        + json.dumps({"t": 366.0, "type": "intervention", "status": "proposed", "kind": "audio"})
+        + "\n"
+        + json.dumps({"t": 366.0, "type": "intervention", "status": "sent", "kind": "audio"})
         + "\n"
     )
     res = build_report(f, tmp_path / "out", age_years=8, events_path=events)

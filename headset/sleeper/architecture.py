@@ -69,7 +69,7 @@ class _Builder:
     def awakening(self, k: int, lo: int = 1, hi: int = 3) -> int:
         """Append a brief awakening (W then N1); return its length in epochs."""
         w = int(self.rng.integers(lo, hi + 1))
-        n1 = int(self.rng.integers(1, 3))
+        n1 = int(self.rng.integers(2, 4))
         self.add(W, w, k)
         self.add(N1, n1, k)
         return w + n1
@@ -78,7 +78,7 @@ class _Builder:
         """``count`` epochs of N2, some replaced by brief awakenings and N1 interludes."""
         hours = count * EPOCH_S / 3600.0
         n_wake = self.rng.poisson(self.p.awakenings_per_h * hours)
-        n_n1 = self.rng.poisson(self.p.n1_per_h * hours)
+        n_n1 = int(self.p.n1_per_h * hours + self.rng.random())  # regular, unlike awakenings
         kinds = [1] * n_wake + [0] * n_n1
         cuts = self.rng.integers(0, max(count, 1), len(kinds))
         order = np.argsort(cuts, kind="stable")
@@ -145,7 +145,7 @@ class _Builder:
             self.n3(n3, k)
         if phase in ("n1", "n2a", "n2b"):
             self.n2(n2b, k)
-            if rng.random() < 0.5:
+            if rng.random() < 0.3:
                 self.add(N1, 1, k)
         self.rem_period(k, rem)
 
@@ -162,13 +162,13 @@ class _Builder:
         nc = max(int(round(total / max(mean, 1))), 1)
         if not p.cycle_min[0] <= total / nc * EPOCH_S / 60.0 <= p.cycle_min[1]:
             return False
-        lengths = rng.uniform(0.96, 1.04, nc)
+        lengths = rng.uniform(0.9, 1.1, nc)
         bounds = np.round(np.cumsum(lengths / lengths.sum()) * total).astype(int)
         lengths = np.diff(np.concatenate([[0], bounds]))
         rem_w = np.array([p.rem_min[min(k, len(p.rem_min) - 1)] for k in range(nc)])
         n3_w = np.array([p.n3_min[k] if k < len(p.n3_min) else 0.0 for k in range(nc)])
-        rem = rem_w / rem_w.sum() * p.rem_frac * total * rng.uniform(0.95, 1.05)
-        n3 = n3_w / max(n3_w.sum(), 1e-9) * p.n3_frac * total * rng.uniform(0.93, 1.07)
+        rem = rem_w / rem_w.sum() * p.rem_frac * total * rng.uniform(0.97, 1.03)
+        n3 = n3_w / max(n3_w.sum(), 1e-9) * p.n3_frac * total * rng.uniform(0.95, 1.05)
         start = len(self.stages)
         for k in range(nc):
             phase = "n1" if k == 0 or (self.stages and self.stages[-1] == W) else "n2a"

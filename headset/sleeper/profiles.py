@@ -74,13 +74,13 @@ class Profile:
     name: str
     description: str
     sol_min: tuple[float, float] = (10.0, 20.0)
-    onset_n1_epochs: tuple[int, int] = (3, 6)
+    onset_n1_epochs: tuple[int, int] = (6, 10)
     cycle_min: tuple[float, float] = (92.0, 108.0)
     n3_min: tuple[float, ...] = (43.0, 31.0, 15.0, 5.0)
     rem_min: tuple[float, ...] = (10.0, 26.0, 34.0, 38.0, 40.0)
-    rem_frac: float = 0.235
-    n3_frac: float = 0.215
-    n1_per_h: float = 2.6
+    rem_frac: float = 0.24
+    n3_frac: float = 0.22
+    n1_per_h: float = 1.6
     wake_after_rem_p: float = 0.35
     awakenings_per_h: float = 0.4
     long_wakes: tuple[int, int] = (0, 0)
@@ -120,7 +120,8 @@ PROFILES: dict[str, Profile] = {
         name="insomnia",
         description="insomnia: SOL 30-60 min, long awakenings, more N1 and arousals, less N3",
         sol_min=(30.0, 60.0),
-        onset_n1_epochs=(3, 8),
+        onset_n1_epochs=(6, 14),
+        n1_per_h=4.0,
         n3_min=(26.0, 15.0, 5.0),
         rem_min=(7.0, 15.0, 20.0, 24.0, 26.0),
         rem_frac=0.19,
