@@ -16,7 +16,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/monitor.py            # full (about 3 minutes)
+    .venv/bin/python benchmarks/monitor.py            # full (about 2-3 minutes)
     .venv/bin/python benchmarks/monitor.py --quick    # 1-h night, 10 s of live view, 10 headsets
 
 Figures are printed as markdown tables. CPU times are what the processes used (``getrusage``,
@@ -392,7 +392,7 @@ def main(argv=None) -> int:
         if rows:
             print_view(rows)
     if "scale" not in skip:
-        n, secs = (10, 180.0) if args.quick else (40, 600.0)
+        n, secs = (10, 180.0) if args.quick else (20, 300.0)
         for turn in (1.0, 5.0):
             print_headsets(bench_headsets(n, secs, turn))
     return 0

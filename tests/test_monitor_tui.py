@@ -153,3 +153,19 @@ def test_ctrl_c_finalises_and_resize_redraws(tmp_path, screen_factory):
     assert raw.n_times > 0
     events = read_events(ev)
     assert events[-1]["type"] == "session_end" and events[-1]["reason"] == "interrupt"
+
+
+def test_live_view_takes_the_same_decisions_as_headless(tmp_path, screen_factory):
+    """Watched or not, the same night gives the same event stream, byte for byte."""
+    from staging.cli import main
+
+    live_ev, head_ev = tmp_path / "live.jsonl", tmp_path / "headless.jsonl"
+    common = ["--source", "drill", "--speed", "max", "--grace", "0", "--seed", "4"]
+    scr = screen_factory(*common, "--events", str(live_ev))
+    scr.wait_for(r"session ended \(end\)", timeout=120)
+    scr.child.send("q")
+    assert scr.finish() == 0
+    assert main(["monitor", "--no-tui", *common, "--events", str(head_ev)]) == 0
+    live, head = read_events(live_ev), read_events(head_ev)
+    assert any(e["type"] == "intervention" and e["status"] == "sent" for e in head)
+    assert live == head

@@ -17,8 +17,13 @@ from .profiles import PROFILES, Profile
 from .sleeper import Sleeper
 from .subject import Subject
 
+#: Version of the generator's output: bumped whenever the same seed gives a different night
+#: (recorded fixtures name it and must be regenerated when it changes).
+GENERATOR_VERSION = "sleeper-2"
+
 __all__ = [
     "CHANNELS",
+    "GENERATOR_VERSION",
     "DEFAULT_MONTAGE",
     "HEALTHY_TARGETS",
     "PROFILES",

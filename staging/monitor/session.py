@@ -694,8 +694,7 @@ class MonitorSession:
         self.state.alerts.append(alert)
         if len(self.state.alerts) > LOG_LINES:  # keep memory flat over a long night
             acked = [a for a in self.state.alerts if a.acked]
-            if acked:
-                self.state.alerts.remove(acked[0])
+            self.state.alerts.remove(acked[0] if acked else self.state.alerts[0])
         return alert
 
     def _on_decisions(self, decisions) -> None:
@@ -994,6 +993,11 @@ class Pacer:
         self._budget = 0.0
         self._last = time.monotonic()
 
+    @property
+    def budget(self) -> float:
+        """Session time (s) the loop may process up to, as of the last :meth:`target` call."""
+        return self._budget
+
     def target(self, session_t: float, paused: bool, speed: float | None = None) -> float:
         """Return the session time the loop may process up to now.
 
@@ -1048,7 +1052,7 @@ def run_headless(session: MonitorSession, speed: float | None) -> str:
                 if session.stop_request is not None:
                     session.step()  # finishes
                 if not session.finished:
-                    wait = (session.t + session.frame_s - pacer._budget) / speed
+                    wait = (session.t + session.frame_s - pacer.budget) / speed
                     time.sleep(min(max(wait, 0.001), 0.25))
     except KeyboardInterrupt:
         session.finish("interrupt")

@@ -281,11 +281,16 @@ class ProcessSource(_Base):
 
     def __init__(self, factory, frame_n: int, depth: int = 8):
         import multiprocessing as mp
+        import warnings
 
         ctx = mp.get_context("fork")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_serve, args=(child, factory), daemon=True)
-        self._proc.start()
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns about fork() in any process with threads (OpenBLAS has
+            # some); the child only builds the headset and computes, it takes no lock of ours
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self._proc.start()
         child.close()
         try:
             status, payload = self._conn.recv()

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
 from rich.layout import Layout
 from rich.panel import Panel
 from rich.table import Table
@@ -182,36 +182,38 @@ class MonitorView:
 
     def _stage_panel(self) -> Panel:
         st = self.session.state
-        body = Text()
-        name = stage_name(st.stage)
-        body.append(f" {name} ", style=STAGE_STYLE[st.stage] + " reverse")
-        body.append(
-            f"  confidence {st.confidence:.2f}\n" if st.stage != UNSCORED else "  waiting\n"
-        )
+        lines = []
+        head = Text(no_wrap=True, overflow="ellipsis")
+        head.append(f" {stage_name(st.stage)} ", style=STAGE_STYLE[st.stage] + " reverse")
         if st.stage != UNSCORED:
-            body.append(f"{_dur(st.time_in_stage)} in stage\n")
+            head.append(f" {st.confidence:.2f}  {_dur(st.time_in_stage)}")
         else:
-            body.append("first epoch after 30 s\n", style="dim")
+            head.append("  first epoch at 30 s", style="dim")
+        lines.append(head)
         if st.probs:
-            body.append(
-                " ".join(f"{stage_name(i)} {p * 100:.0f}" for i, p in enumerate(st.probs)) + "%\n",
-                style="dim",
+            lines.append(
+                Text(
+                    " ".join(f"{stage_name(i)} {p * 100:.0f}" for i, p in enumerate(st.probs))
+                    + " %",
+                    style="dim",
+                    no_wrap=True,
+                    overflow="ellipsis",
+                )
             )
         if st.simulated and st.true_stage != UNSCORED:
-            body.append(f"truth {stage_name(st.true_stage)}", style="dim")
-            hyp, truth = st.hypnogram, st.truth
-            m = min(len(hyp), len(truth))
-            if m:
-                pairs = [(a, b) for a, b in zip(hyp[:m], truth[:m]) if a >= 0 and b >= 0]
-                if pairs:
-                    agree = sum(a == b for a, b in pairs) / len(pairs)
-                    body.append(f"  agreement {agree:.0%}", style="dim")
-            body.append("\n")
+            t = Text(f"truth {stage_name(st.true_stage)}", style="dim", no_wrap=True)
+            m = min(len(st.hypnogram), len(st.truth))
+            pairs = [(a, b) for a, b in zip(st.hypnogram[:m], st.truth[:m]) if a >= 0 and b >= 0]
+            if pairs:
+                t.append(f"  agree {sum(a == b for a, b in pairs) / len(pairs):.0%}")
+            lines.append(t)
         hr = "--" if st.heart_rate is None else f"{st.heart_rate:.0f}"
-        body.append("heart ", style="bold")
-        body.append(f"{hr} bpm", style="bold red" if st.heart_rate else "dim")
-        body.append(f"  risk {st.nightmare_risk:.2f}")
-        return Panel(body, title="stage", box=box.ROUNDED)
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append("♥ ", style="bold red")
+        t.append(f"{hr} bpm", style="bold red" if st.heart_rate else "dim")
+        t.append(f"  risk {st.nightmare_risk:.2f}")
+        lines.append(t)
+        return Panel(Group(*lines), title="stage", box=box.ROUNDED)
 
     def _hypno_panel(self) -> Panel:
         st = self.session.state
@@ -255,7 +257,7 @@ class MonitorView:
         for i in eeg:
             rel = band_powers(trace[i], st.sfreq) if trace.size else np.zeros(len(BANDS))
             cells = [
-                Text(f"{r * 100:2.0f} " + "█" * int(round(r * 8)), style="cyan", no_wrap=True)
+                Text(f"{r * 100:2.0f} " + "█" * int(round(r * 5)), style="cyan", no_wrap=True)
                 for r in rel
             ]
             table.add_row(st.ch_names[i], *cells)
@@ -271,7 +273,8 @@ class MonitorView:
             else:
                 when = f"sends in {max(0.0, iv.deadline - st.t):.0f} s"
             body.append(f"PENDING {iv.kind} {iv.level:.2f}: {when}\n", style="bold black on yellow")
-            body.append(f"  risk {st.nightmare_risk:.2f}   v veto   y approve\n", style="bold")
+            keys = "" if iv.deadline == float("inf") else "   v veto   y approve"
+            body.append(f"  risk {st.nightmare_risk:.2f}{keys}\n", style="bold")
         open_alerts = st.open_alerts
         for a in open_alerts[-6:]:
             body.append(f"! {_hms(a.t)} {a.text}\n", style="bold white on red")
@@ -328,13 +331,16 @@ class MonitorView:
             t.append(f"  [not available: {', '.join(st.missing)}]", style="dim")
         return t
 
-    def render(self, height: int | None = None) -> Layout:
+    def render(self, height: int | None = None, width: int | None = None) -> Layout:
         """Return the whole screen as a rich Layout.
 
         Parameters
         ----------
         height : int or None
-            Terminal height in lines (sizes the event log); None assumes 40.
+            Terminal height in lines (sizes the panels); None assumes 40.
+        width : int or None
+            Terminal width in columns (narrow terminals drop the band-power panel); None
+            assumes 120.
 
         Returns
         -------
@@ -342,24 +348,30 @@ class MonitorView:
             The screen.
         """
         height = height or 40
+        width = width or 120
         n_sig = sum(t != "misc" for t in self.session.state.ch_types)
-        top_h = 9
-        sig_h = n_sig + 2
+        top_h = 7  # five hypnogram rows
+        sig_h = max(n_sig + 2, 5)
+        if height < 30:  # small terminal: the event log keeps at least a few lines
+            sig_h = max(3, min(sig_h, height - 1 - top_h - 2 - 6))
         root = Layout()
         root.split_column(
             Layout(self._header(), size=1),
             Layout(name="top", size=top_h),
-            Layout(name="mid", size=max(sig_h, 7)),
+            Layout(name="mid", size=sig_h),
             Layout(name="bottom"),
             Layout(self._footer(), size=2),
         )
         root["top"].split_row(
-            Layout(self._stage_panel(), ratio=2), Layout(self._hypno_panel(), ratio=5)
+            Layout(self._stage_panel(), size=32), Layout(self._hypno_panel(), ratio=1)
         )
-        root["mid"].split_row(
-            Layout(self._signals_panel(), ratio=4), Layout(self._bands_panel(), ratio=3)
-        )
-        log_h = max(1, height - 1 - top_h - max(sig_h, 7) - 2 - 2)
+        if width >= 110:
+            root["mid"].split_row(
+                Layout(self._signals_panel(), ratio=4), Layout(self._bands_panel(), ratio=3)
+            )
+        else:  # narrow: the signals only
+            root["mid"].update(self._signals_panel())
+        log_h = max(1, height - 1 - top_h - sig_h - 2 - 2)
         root["bottom"].split_row(
             Layout(self._alerts_panel(), ratio=3), Layout(self._log_panel(log_h), ratio=5)
         )
@@ -385,6 +397,11 @@ def apply_action(session: MonitorSession, view: MonitorView, action) -> bool:
         session.set_paused(not session.state.paused)
         view.message = ""
     return False
+
+
+def _size(console: Console) -> tuple[int, int]:
+    size = console.size
+    return size.height, size.width
 
 
 def _effective_speed(st, speed: float | None) -> float | None:
@@ -440,7 +457,7 @@ def run_live(
     def finalise(live, reason):
         view.message = "finalising: closing the recording, writing the report..."
         try:
-            live.update(view.render(console.size.height), refresh=True)
+            live.update(view.render(*_size(console)), refresh=True)
         finally:
             session.finish(reason)
 
@@ -476,7 +493,7 @@ def run_live(
                     if st.version != rendered or now - last_render >= 1.0:
                         if now - last_render >= min_frame:
                             view.note_prompt = interp.note_buffer
-                            live.update(view.render(console.size.height), refresh=True)
+                            live.update(view.render(*_size(console)), refresh=True)
                             last_render, rendered = now, st.version
                     natural_end = st.end_reason in ("end", "duration")
                     if st.finished and not (stay_open and keys.is_tty and natural_end):
@@ -489,7 +506,7 @@ def run_live(
                         if eff is None:
                             timeout = 0.0
                         else:
-                            due = (session.t + session.frame_s - pacer._budget) / eff
+                            due = (session.t + session.frame_s - pacer.budget) / eff
                             timeout = min(max(due, 0.0), min_frame)
                     chars = keys.wait(timeout)
                     if not chars:
