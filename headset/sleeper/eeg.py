@@ -11,7 +11,6 @@ bursts (REM). Arousals and nightmares push alpha and beta up and delta down.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import nnls
 
 from ..stages import N1, N2, N3, R, W
 from . import waveforms as wf
@@ -74,6 +73,8 @@ def fit_aperiodic(level: float, exponent: float) -> np.ndarray:
     f = np.geomspace(0.5, 40.0, 60)
     target = level * f ** (-exponent)
     m = np.stack([f ** (-e) for e in AP_EXPONENTS], axis=1) / target[:, None]
+    from scipy.optimize import nnls  # imported here: keeps `dreamnet --help` fast
+
     coef, _ = nnls(m, np.ones_like(f))
     return np.sqrt(coef)
 
