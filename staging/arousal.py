@@ -32,9 +32,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import butter, sosfilt, sosfilt_zi
+from scipy.signal import butter
 
 from dsp._validate import check_positive
+from dsp.iir import SOSFilter
 from headset.chunk import Annotation, Chunk
 from headset.stages import EPOCH_S, UNSCORED, R, W, stage_name
 
@@ -330,8 +331,9 @@ class ArousalDetector:
         # EMG: 20-100 Hz (or up to 0.45 fs), RMS per 0.25-s bin
         if self.emg is not None:
             hi = min(100.0, 0.45 * fs)
-            self._emg_sos = butter(4, [20.0, hi], btype="bandpass", fs=fs, output="sos")
-            self._emg_zi = None
+            self._emg_filt = SOSFilter(
+                butter(4, [20.0, hi], btype="bandpass", fs=fs, output="sos"), 1
+            )
             self._emg_bin = max(1, round(0.25 * fs))
             self._emg_framer = _Framer(1, self._emg_bin, self._emg_bin)
         n_bg = int(round(self.stable_s / (self.hop / fs)))
@@ -446,9 +448,7 @@ class ArousalDetector:
 
     def _push_emg(self, chunk):
         x = chunk.data[self.emg]
-        if self._emg_zi is None:
-            self._emg_zi = sosfilt_zi(self._emg_sos) * x[0]
-        y, self._emg_zi = sosfilt(self._emg_sos, x, zi=self._emg_zi)
+        y = self._emg_filt(x[None, :])[0]
         bad = (chunk.flags[self.emg] & BAD_FLAGS) != 0
         bins, bflags, starts = self._emg_framer.push(
             y[None, :], bad[None, :].astype(np.uint8), chunk.first_sample

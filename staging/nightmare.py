@@ -38,10 +38,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.signal import butter, sosfilt, sosfilt_zi
+from scipy.signal import butter
 
 from dsp._validate import check_positive
 from dsp.ecg import HeartRateTracker
+from dsp.iir import SOSFilter
 from headset.chunk import Annotation, Chunk
 from headset.stages import EPOCH_S, R, stage_name
 
@@ -206,18 +207,18 @@ class _Bins:
     """RMS of a streaming band-passed signal over fixed bins, with flagged bins as NaN."""
 
     def __init__(self, sos, bin_len):
-        self.sos = sos
-        self.zi = None
+        self.filt = SOSFilter(sos, 1)
+        self.started = False
         self.n = bin_len
         self.buf = np.zeros(0)
         self.bad = np.zeros(0, dtype=bool)
         self.start = 0
 
     def push(self, x, bad, first):
-        if self.zi is None:
-            self.zi = sosfilt_zi(self.sos) * x[0]
+        if not self.started:
+            self.started = True
             self.start = first
-        y, self.zi = sosfilt(self.sos, x, zi=self.zi)
+        y = self.filt(x[None, :])[0]
         self.buf = np.concatenate([self.buf, y])
         self.bad = np.concatenate([self.bad, bad])
         k = self.buf.size // self.n
@@ -315,8 +316,10 @@ class NightmareDetector:
             self._emg_s = np.zeros(0, np.int64)  # bin starts of the last 60 s
             self._emg_r = np.zeros(0)  # their RMS, µV (NaN: flagged)
         if self.eog:
-            self._eog_sos = butter(2, [0.5, 8.0], btype="bandpass", fs=fs, output="sos")
-            self._eog_zi = None
+            self._eog_filt = SOSFilter(
+                butter(2, [0.5, 8.0], btype="bandpass", fs=fs, output="sos"), 1
+            )
+            self._eog_started = False
             self._eog_prev = 0.0
             self._eog_last_event = -np.inf
             self._eog_events: deque = deque()
@@ -479,10 +482,10 @@ class NightmareDetector:
     def _push_eog(self, chunk, bad):
         x = chunk.data[self.eog]
         d = x[1] - x[0] if x.shape[0] == 2 else x[0]
-        if self._eog_zi is None:
-            self._eog_zi = sosfilt_zi(self._eog_sos) * d[0]
+        if not self._eog_started:
+            self._eog_started = True
             self._eog_start = chunk.first_sample
-        y, self._eog_zi = sosfilt(self._eog_sos, d, zi=self._eog_zi)
+        y = self._eog_filt(d[None, :])[0]
         fs = self.sfreq
         slope = np.abs(np.diff(np.concatenate(([self._eog_prev], y)))) * fs  # µV/s
         self._eog_prev = y[-1]

@@ -79,9 +79,20 @@ class PolicyHook:
         out, self._decisions = self._decisions, []
         return out
 
-    def update(self, t: float, stage: int, alert=None, risk: float | None = None) -> list[dict]:
-        """Advance the policy to session time ``t``; return the decisions taken."""
-        self.policy.update(t, stage, alert, risk)
+    def update(
+        self,
+        t: float,
+        stage: int,
+        alert=None,
+        risk: float | None = None,
+        stage_as_of: float | None = None,
+    ) -> list[dict]:
+        """Advance the policy to session time ``t``; return the decisions taken.
+
+        ``stage_as_of`` is the end (s) of the epoch that ``stage`` describes, so the policy
+        does not escalate on a stage scored before its last cue took effect.
+        """
+        self.policy.update(t, stage, alert, risk, stage_as_of=stage_as_of)
         return self._drain()
 
     def approve(self, t: float) -> list[dict]:
@@ -135,6 +146,7 @@ class Pipeline:
         self.missing: list[str] = []
         self.notes: list[str] = []
         self.stage = UNSCORED
+        self._stage_as_of: float | None = None
         self.t = 0.0
         self._epochs: list[tuple[int, bool]] = []  # per scored epoch: stage, alert in force
         self._cues: list[dict] = []  # sent cues waiting for / with their outcome
@@ -232,6 +244,7 @@ class Pipeline:
             for est in self.stager.push(chunk):
                 out.stages.append(est)
                 self.stage = int(est.stage)
+                self._stage_as_of = float(est.onset_s) + EPOCH_S
                 if self.arousal is not None:
                     self.arousal.set_stage(est.epoch, est.stage)
                 if self.nightmare is not None:
@@ -254,7 +267,11 @@ class Pipeline:
                 out.heart_rate = rate
         if self.policy is not None:
             risk = out.nightmare_risk
-            out.decisions.extend(self.policy.update(t_end, self.stage, self._alert, risk))
+            out.decisions.extend(
+                self.policy.update(
+                    t_end, self.stage, self._alert, risk, stage_as_of=self._stage_as_of
+                )
+            )
             for d in out.decisions:
                 if d["action"] == "sent":
                     self._cues.append({"t": d["t"], "kind": d["kind"], "level": d["level"],
