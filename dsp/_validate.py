@@ -8,7 +8,7 @@ allowed and what came. ``dsp`` is the lowest layer (numpy/scipy/numba only), so
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -77,3 +77,24 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> floa
         which = "non-negative" if allow_zero else "positive"
         raise ValueError(f"{name} must be a {which} finite number, got {value!r}.")
     return v
+
+
+def check_channels(ch_names: Sequence[str], ch_types: Sequence[str]) -> tuple[tuple, tuple]:
+    """Return channel names and types as tuples, raising ``ValueError`` if their lengths differ.
+
+    Parameters
+    ----------
+    ch_names : sequence of str
+        Channel names.
+    ch_types : sequence of str
+        Channel types, one per name.
+
+    Returns
+    -------
+    ch_names, ch_types : tuple of str
+        The two sequences as tuples.
+    """
+    names, types = tuple(ch_names), tuple(ch_types)
+    if len(names) != len(types):
+        raise ValueError(f"{len(names)} channel names but {len(types)} channel types.")
+    return names, types

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dsp._validate import check_positive
+from dsp._validate import check_channels, check_positive
 
 from .protocol import (
     AUX_MAX,
@@ -86,12 +86,7 @@ class Firmware:
         seq_start: int = 0,
         leadoff_detection: bool = True,
     ):
-        self.ch_names = tuple(ch_names)
-        self.ch_types = tuple(ch_types)
-        if len(self.ch_names) != len(self.ch_types):
-            raise ValueError(
-                f"{len(self.ch_names)} channel names but {len(self.ch_types)} channel types."
-            )
+        self.ch_names, self.ch_types = check_channels(ch_names, ch_types)
         self.sfreq = check_positive("sfreq", sfreq)
         self.gain = check_positive("gain", gain)
         self.vref = check_positive("vref", vref)

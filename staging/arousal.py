@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter
 
-from dsp._validate import check_positive
+from dsp._validate import check_channels, check_positive
 from dsp.iir import SOSFilter
 from headset.chunk import Annotation, Chunk
 from headset.stages import EPOCH_S, UNSCORED, R, W, stage_name
@@ -241,7 +241,78 @@ class _Framer:
         return frames, fflags, starts
 
 
-class ArousalDetector:
+class StageInput:
+    """Stage input and chunk checks shared by the streaming detectors.
+
+    A subclass sets ``sfreq``, ``ch_names``, ``_stages`` (a dict, epoch index -> stage code)
+    and ``_next`` (the expected first sample of the next chunk, None before the first one).
+    """
+
+    def set_stage(self, epoch: int, stage: int) -> None:
+        """Give the stage of a 30-s epoch (from the stager or a hypnogram).
+
+        Parameters
+        ----------
+        epoch : int
+            Epoch index (0 = first 30 s of the session).
+        stage : int
+            Stage code (W=0 ... R=4, -1 unscored).
+        """
+        stage = int(stage)
+        if not -1 <= stage <= 4:
+            raise ValueError(f"stage must be -1..4, got {stage}.")
+        self._stages[int(epoch)] = stage
+
+    def set_hypnogram(self, hypnogram, first_epoch: int = 0) -> None:
+        """Give the stages of many epochs at once (e.g. the true hypnogram in a test).
+
+        Parameters
+        ----------
+        hypnogram : array_like of int, shape (n_epochs,)
+            Stage per epoch.
+        first_epoch : int
+            Epoch index of ``hypnogram[0]``.
+        """
+        for i, s in enumerate(np.asarray(hypnogram).ravel()):
+            self.set_stage(first_epoch + i, int(s))
+
+    def _check_chunk(self, chunk: Chunk, gap_hint: str = ".") -> None:
+        """Raise unless ``chunk`` is a :class:`Chunk` of these channels, consecutive to the last.
+
+        Parameters
+        ----------
+        chunk : Chunk
+            The pushed chunk.
+        gap_hint : str
+            End of the message raised when the chunk does not start where the last one ended.
+        """
+        if not isinstance(chunk, Chunk):
+            raise TypeError(f"chunk must be a Chunk, got {type(chunk).__name__}.")
+        if chunk.ch_names != self.ch_names:
+            raise ValueError("chunk channels differ from the detector's channels.")
+        if self._next is not None and chunk.first_sample != self._next:
+            raise ValueError(
+                f"chunk starts at sample {chunk.first_sample}, expected {self._next}{gap_hint}"
+            )
+
+    def _stage_chunk(self, chunk: Chunk, stage: int | None) -> None:
+        """Give ``stage`` to every epoch ``chunk`` touches that has no stage yet.
+
+        Parameters
+        ----------
+        chunk : Chunk
+            The pushed chunk.
+        stage : int or None
+            Stage code from the caller; None leaves the stages alone.
+        """
+        if stage is not None and chunk.n_samples:
+            e0 = int(chunk.first_sample / self.sfreq // EPOCH_S)
+            e1 = int((chunk.stop_sample - 1) / self.sfreq // EPOCH_S)
+            for e in range(e0, e1 + 1):
+                self._stages.setdefault(e, int(stage))
+
+
+class ArousalDetector(StageInput):
     """Streaming AASM arousal detector (see the module docstring for the rule).
 
     Parameters
@@ -292,12 +363,7 @@ class ArousalDetector:
         self.sfreq = check_positive("sfreq", sfreq)
         if self.sfreq < 64:
             raise StagingError(f"arousal detection needs at least 64 Hz, got {sfreq:g} Hz")
-        self.ch_names = tuple(ch_names)
-        self.ch_types = tuple(ch_types)
-        if len(self.ch_names) != len(self.ch_types):
-            raise ValueError(
-                f"{len(self.ch_names)} channel names but {len(self.ch_types)} channel types."
-            )
+        self.ch_names, self.ch_types = check_channels(ch_names, ch_types)
         self.eeg = pick_channels(self.ch_names, self.ch_types, "eeg")
         if not self.eeg:
             raise StagingError("arousal detection needs an EEG channel; the recording has none")
@@ -352,35 +418,6 @@ class ArousalDetector:
         self._batch = ChunkBatcher(self.hop * 2)
         self.events: list[ArousalEvent] = []
 
-    # ---- stage input ---------------------------------------------------------------------
-    def set_stage(self, epoch: int, stage: int) -> None:
-        """Give the stage of a 30-s epoch (from the stager or a hypnogram).
-
-        Parameters
-        ----------
-        epoch : int
-            Epoch index (0 = first 30 s of the session).
-        stage : int
-            Stage code (W=0 ... R=4, -1 unscored).
-        """
-        stage = int(stage)
-        if not -1 <= stage <= 4:
-            raise ValueError(f"stage must be -1..4, got {stage}.")
-        self._stages[int(epoch)] = stage
-
-    def set_hypnogram(self, hypnogram, first_epoch: int = 0) -> None:
-        """Give the stages of many epochs at once (e.g. the true hypnogram in a test).
-
-        Parameters
-        ----------
-        hypnogram : array_like of int, shape (n_epochs,)
-            Stage per epoch.
-        first_epoch : int
-            Epoch index of ``hypnogram[0]``.
-        """
-        for i, s in enumerate(np.asarray(hypnogram).ravel()):
-            self.set_stage(first_epoch + i, int(s))
-
     # ---- signal input --------------------------------------------------------------------
     def push(self, chunk: Chunk, stage: int | None = None) -> list[ArousalEvent]:
         """Feed a chunk; return the arousals confirmed so far and not returned before.
@@ -398,21 +435,11 @@ class ArousalDetector:
         list of ArousalEvent
             Newly released events, in time order.
         """
-        if not isinstance(chunk, Chunk):
-            raise TypeError(f"chunk must be a Chunk, got {type(chunk).__name__}.")
-        if chunk.ch_names != self.ch_names:
-            raise ValueError("chunk channels differ from the detector's channels.")
-        if self._next is not None and chunk.first_sample != self._next:
-            raise ValueError(
-                f"chunk starts at sample {chunk.first_sample}, expected {self._next}: "
-                "feed consecutive chunks (gaps are flagged samples, not missing ones)."
-            )
+        self._check_chunk(
+            chunk, ": feed consecutive chunks (gaps are flagged samples, not missing ones)."
+        )
         self._next = chunk.stop_sample
-        if stage is not None and chunk.n_samples:
-            e0 = int(chunk.first_sample / self.sfreq // EPOCH_S)
-            e1 = int((chunk.stop_sample - 1) / self.sfreq // EPOCH_S)
-            for e in range(e0, e1 + 1):
-                self._stages.setdefault(e, int(stage))
+        self._stage_chunk(chunk, stage)
         block = self._batch.add(chunk)
         if block is None:
             return self._release()

@@ -40,13 +40,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.signal import butter
 
-from dsp._validate import check_positive
+from dsp._validate import check_channels, check_positive
 from dsp.ecg import HeartRateTracker
 from dsp.iir import SOSFilter
 from headset.chunk import Annotation, Chunk
 from headset.stages import EPOCH_S, R, stage_name
 
-from .arousal import BAD_FLAGS, ChunkBatcher, pick_channels
+from .arousal import BAD_FLAGS, ChunkBatcher, StageInput, pick_channels
 
 MARKERS = ("heart_rate", "emg_tone", "emg_twitches", "eeg_alpha_beta", "eye_movements")
 _MARKER_CHANNEL = {
@@ -234,7 +234,7 @@ class _Bins:
         return rms, starts
 
 
-class NightmareDetector:
+class NightmareDetector(StageInput):
     """Streaming REM nightmare risk and alerts (see the module docstring).
 
     Parameters
@@ -271,12 +271,7 @@ class NightmareDetector:
         self.sfreq = check_positive("sfreq", sfreq)
         if self.sfreq < 100:
             raise ValueError(f"nightmare detection needs at least 100 Hz, got {sfreq:g} Hz.")
-        self.ch_names = tuple(ch_names)
-        self.ch_types = tuple(ch_types)
-        if len(self.ch_names) != len(self.ch_types):
-            raise ValueError(
-                f"{len(self.ch_names)} channel names but {len(self.ch_types)} channel types."
-            )
+        self.ch_names, self.ch_types = check_channels(ch_names, ch_types)
         self.cfg = settings if settings is not None else DetectorSettings()
         unknown = set(self.cfg.weights) - set(MARKERS)
         if unknown:
@@ -367,19 +362,7 @@ class NightmareDetector:
         self.alerts: list[NightmareAlert] = []
         self.trace: list[tuple[float, int, float]] = []
 
-    # ---- stage input (same as ArousalDetector) ------------------------------------------
-    def set_stage(self, epoch: int, stage: int) -> None:
-        """Give the stage of a 30-s epoch."""
-        stage = int(stage)
-        if not -1 <= stage <= 4:
-            raise ValueError(f"stage must be -1..4, got {stage}.")
-        self._stages[int(epoch)] = stage
-
-    def set_hypnogram(self, hypnogram, first_epoch: int = 0) -> None:
-        """Give the stages of many epochs (array_like of int, one per 30-s epoch)."""
-        for i, s in enumerate(np.asarray(hypnogram).ravel()):
-            self.set_stage(first_epoch + i, int(s))
-
+    # ---- stage input: set_stage, set_hypnogram (StageInput) -------------------------------
     def _stage_at(self, t):
         e = int(t // EPOCH_S)
         if e in self._stages:
@@ -413,20 +396,11 @@ class NightmareDetector:
         list of NightmareAlert
             New alerts.
         """
-        if not isinstance(chunk, Chunk):
-            raise TypeError(f"chunk must be a Chunk, got {type(chunk).__name__}.")
-        if chunk.ch_names != self.ch_names:
-            raise ValueError("chunk channels differ from the detector's channels.")
-        if self._next is not None and chunk.first_sample != self._next:
-            raise ValueError(f"chunk starts at sample {chunk.first_sample}, expected {self._next}.")
+        self._check_chunk(chunk)
         if self._next is None:
             self._buf_start = chunk.first_sample
         self._next = chunk.stop_sample
-        if stage is not None and chunk.n_samples:
-            e0 = int(chunk.first_sample / self.sfreq // EPOCH_S)
-            e1 = int((chunk.stop_sample - 1) / self.sfreq // EPOCH_S)
-            for e in range(e0, e1 + 1):
-                self._stages.setdefault(e, int(stage))
+        self._stage_chunk(chunk, stage)
         block = self._batch.add(chunk)
         if block is None:
             return []

@@ -15,7 +15,7 @@ import numpy as np
 from ..stages import N1, N2, N3, R, W
 from . import waveforms as wf
 from .context import BlockContext
-from .noise import NoiseBank, band_psd, bump_psd, powerlaw_psd
+from .noise import BankGenerator, band_psd, bump_psd, powerlaw_psd
 from .profiles import Profile
 from .subject import Subject
 
@@ -79,7 +79,7 @@ def fit_aperiodic(level: float, exponent: float) -> np.ndarray:
     return np.sqrt(coef)
 
 
-class EEGGenerator:
+class EEGGenerator(BankGenerator):
     """Streams the three EEG derivations block by block.
 
     Parameters
@@ -97,17 +97,8 @@ class EEGGenerator:
     """
 
     def __init__(self, subject: Subject, profile: Profile, sfreq: float, n: int, overlap: int):
-        self.s = subject
         self.p = profile
-        self.sfreq = sfreq
-        freqs = NoiseBank.freqs(sfreq, n, overlap)
-        shapes = [powerlaw_psd(freqs, e) for e in AP_EXPONENTS]
-        shapes.append(band_psd(freqs, 0.5, 1.8, order=3))
-        shapes.append(bump_psd(freqs, subject.theta_freq, 0.9))
-        shapes.append(bump_psd(freqs, subject.alpha_freq, 0.45))
-        shapes.append(band_psd(freqs, 15.0, 28.0, order=3))
-        psd = np.tile(np.stack(shapes), (3, 1))
-        self.bank = NoiseBank(psd, sfreq, n, overlap)
+        super().__init__(subject, sfreq, n, overlap)
         self.mix = np.linalg.cholesky(CORR)
         # stage gain table (5 stages, 7 bases) at C4, subject-scaled
         g = np.zeros((5, N_BASES))
@@ -125,6 +116,16 @@ class EEGGenerator:
         cf[:, :3] = CHANNEL_FACTOR[:, :1]
         cf[:, 3:] = CHANNEL_FACTOR[:, 1:]
         self.chf = cf
+
+    def noise_psd(self, freqs: np.ndarray) -> np.ndarray:
+        """Per EEG source, the ``N_BASES`` aperiodic and rhythm bases (unit gain)."""
+        s = self.s
+        shapes = [powerlaw_psd(freqs, e) for e in AP_EXPONENTS]
+        shapes.append(band_psd(freqs, 0.5, 1.8, order=3))
+        shapes.append(bump_psd(freqs, s.theta_freq, 0.9))
+        shapes.append(bump_psd(freqs, s.alpha_freq, 0.45))
+        shapes.append(band_psd(freqs, 15.0, 28.0, order=3))
+        return np.tile(np.stack(shapes), (3, 1))
 
     def generate(self, ctx: BlockContext, buf: np.ndarray) -> None:
         """Add the EEG of one block into ``buf`` rows ``ROWS``.

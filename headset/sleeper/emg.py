@@ -12,7 +12,7 @@ import numpy as np
 from ..stages import N2, R
 from . import waveforms as wf
 from .context import BlockContext
-from .noise import NoiseBank, band_psd
+from .noise import BankGenerator, band_psd
 from .subject import Subject
 
 ROW = 5
@@ -20,7 +20,7 @@ ROW = 5
 TONE = np.array([1.0, 0.45, 0.38, 0.33, 0.1])
 
 
-class EMGGenerator:
+class EMGGenerator(BankGenerator):
     """Streams the chin EMG block by block.
 
     Parameters
@@ -36,12 +36,13 @@ class EMGGenerator:
     """
 
     def __init__(self, subject: Subject, sfreq: float, n: int, overlap: int):
-        self.s = subject
-        self.sfreq = sfreq
-        freqs = NoiseBank.freqs(sfreq, n, overlap)
-        hi = min(120.0, 0.42 * sfreq)
-        self.bank = NoiseBank(band_psd(freqs, 15.0, hi, order=2)[None, :], sfreq, n, overlap)
+        super().__init__(subject, sfreq, n, overlap)
         self.tone = TONE * subject.emg_tone
+
+    def noise_psd(self, freqs: np.ndarray) -> np.ndarray:
+        """One stream: the 15-120 Hz EMG band (see :meth:`BankGenerator.noise_psd`)."""
+        hi = min(120.0, 0.42 * self.sfreq)
+        return band_psd(freqs, 15.0, hi, order=2)[None, :]
 
     def generate(self, ctx: BlockContext, buf: np.ndarray) -> None:
         """Add the chin EMG of one block into ``buf[ROW]``.

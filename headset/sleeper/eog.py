@@ -15,8 +15,7 @@ import numpy as np
 from ..stages import N1, R, W
 from . import waveforms as wf
 from .context import BlockContext
-from .noise import NoiseBank, powerlaw_psd
-from .subject import Subject
+from .noise import BankGenerator, powerlaw_psd
 
 ROWS = (3, 4)
 #: Gain of a (rightward-positive) eye movement on E1 and E2.
@@ -24,7 +23,7 @@ MOVE_GAIN = np.array([-1.0, 0.9])
 BLINK_GAIN = np.array([-0.45, 1.0])
 
 
-class EOGGenerator:
+class EOGGenerator(BankGenerator):
     """Streams the two EOG derivations block by block.
 
     Parameters
@@ -39,12 +38,9 @@ class EOGGenerator:
         Noise cross-fade length, samples.
     """
 
-    def __init__(self, subject: Subject, sfreq: float, n: int, overlap: int):
-        self.s = subject
-        self.sfreq = sfreq
-        freqs = NoiseBank.freqs(sfreq, n, overlap)
-        psd = np.tile(2.0 * powerlaw_psd(freqs, 1.2), (2, 1))
-        self.bank = NoiseBank(psd, sfreq, n, overlap)
+    def noise_psd(self, freqs: np.ndarray) -> np.ndarray:
+        """Two streams, E1 and E2: ``1/f^1.2`` (see :meth:`BankGenerator.noise_psd`)."""
+        return np.tile(2.0 * powerlaw_psd(freqs, 1.2), (2, 1))
 
     def generate(self, ctx: BlockContext, buf: np.ndarray) -> None:
         """Add the EOG of one block into ``buf`` rows ``ROWS``.

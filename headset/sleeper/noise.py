@@ -9,7 +9,12 @@ spectrum stay constant through the joins: there is no step and no dip at block b
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from .subject import Subject
 
 
 def powerlaw_psd(freqs: np.ndarray, exponent: float, f_floor: float = 0.4) -> np.ndarray:
@@ -157,3 +162,44 @@ class NoiseBank:
             self._tail = seg[:, self.n :] * self._down
         self._first = False
         return out
+
+
+class BankGenerator:
+    """Base of a signal generator whose background is drawn from one :class:`NoiseBank`.
+
+    Stores the subject and sampling rate and builds ``self.bank`` from the PSD that
+    :meth:`noise_psd` gives on the bank's frequency grid. Subclasses implement
+    :meth:`noise_psd` and their own ``generate``.
+
+    Parameters
+    ----------
+    subject : Subject
+        The person.
+    sfreq : float
+        Sampling rate, Hz.
+    n : int
+        Block length, samples.
+    overlap : int
+        Noise cross-fade length, samples.
+    """
+
+    def __init__(self, subject: Subject, sfreq: float, n: int, overlap: int):
+        self.s = subject
+        self.sfreq = sfreq
+        psd = self.noise_psd(NoiseBank.freqs(sfreq, n, overlap))
+        self.bank = NoiseBank(psd, sfreq, n, overlap)
+
+    def noise_psd(self, freqs: np.ndarray) -> np.ndarray:
+        """Return the PSD of the bank's streams.
+
+        Parameters
+        ----------
+        freqs : ndarray, shape (n_freqs,)
+            The bank's frequency grid, Hz (see :meth:`NoiseBank.freqs`).
+
+        Returns
+        -------
+        ndarray, shape (n_streams, n_freqs)
+            One-sided PSD of each stream, (unit)^2/Hz.
+        """
+        raise NotImplementedError

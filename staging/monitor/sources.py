@@ -38,6 +38,21 @@ class _Base:
         """Device counters (packets, reconnects...); empty where the source has none."""
         return {}
 
+    def _describe(self, stream, label: str) -> None:
+        """Take the label, and the channels and sampling rate of ``stream``.
+
+        Parameters
+        ----------
+        stream : object
+            The underlying headset, replay or inlet (has ``ch_names``, ``ch_types``, ``sfreq``).
+        label : str
+            Text shown in the view and the event stream.
+        """
+        self.label = label
+        self.ch_names = tuple(stream.ch_names)
+        self.ch_types = tuple(stream.ch_types)
+        self.sfreq = float(stream.sfreq)
+
     def send_cue(self, kind: str, level: float, duration_s: float) -> tuple[bool, str, int]:
         """Send a stimulus; returns (acknowledged, outcome text, attempts)."""
         return False, "no stimulator on this source (a replayed recording)", 1
@@ -63,12 +78,9 @@ class HeadsetSource(_Base):
 
     def __init__(self, headset, label: str, simulated: bool, live: bool):
         self.headset = headset
-        self.label = label
+        self._describe(headset, label)
         self.simulated = simulated
         self.live = live
-        self.ch_names = tuple(headset.ch_names)
-        self.ch_types = tuple(headset.ch_types)
-        self.sfreq = float(headset.sfreq)
         self._closed = False
 
     @property
@@ -119,10 +131,7 @@ class ReplaySource(_Base):
 
     def __init__(self, replay, label: str):
         self.replay = replay
-        self.label = label
-        self.ch_names = tuple(replay.ch_names)
-        self.ch_types = tuple(replay.ch_types)
-        self.sfreq = float(replay.sfreq)
+        self._describe(replay, label)
         self.simulated = True  # annotations of the file come along as ground truth
         self._done = False
 
@@ -182,10 +191,7 @@ class LslSource(_Base):
 
     def __init__(self, inlet, label: str):
         self.inlet = inlet
-        self.label = label
-        self.ch_names = tuple(inlet.ch_names)
-        self.ch_types = tuple(inlet.ch_types)
-        self.sfreq = float(inlet.sfreq)
+        self._describe(inlet, label)
         self._done = False
 
     @property
