@@ -85,8 +85,18 @@ class FaultInjector:
             self.episodes.sort()
 
     def planned_annotations(self) -> list[tuple[int, Annotation]]:
-        """Annotations of the episodes planned for the night, with their release samples."""
+        """Annotations of the faults planned for the night, with their release samples.
+
+        Mains interference and sweat drift last the whole night: each is one annotation at
+        the session start spanning the night, so the recording says what was applied.
+        """
         out = []
+        night = self.n_samples / self.sfreq
+        if self.cfg.mains > 0 and self.rows:
+            text = f"Mains interference: {self.cfg.mains_freq:g} Hz, {self.cfg.mains:g} uV"
+            out.append((0, Annotation(0.0, night, text)))
+        if self.cfg.drift > 0 and self.rows:
+            out.append((0, Annotation(0.0, night, f"Sweat drift: {self.cfg.drift:g} uV")))
         for start, stop, row, kind, _ in self.episodes:
             text = "Lead off" if kind == "leadoff" else "Saturation"
             ann = Annotation(
