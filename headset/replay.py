@@ -63,7 +63,8 @@ from .errors import HeadsetError
 PLAUSIBLE_SD_UV: tuple[float, float] = (0.1, 1000.0)
 
 _EXG = ("eeg", "eog", "emg", "ecg")
-_VOLT_SCALE = {  # physical dimension (lower case) -> factor to microvolts
+#: Physical dimension (lower case) -> factor to microvolts.
+VOLT_SCALE = {
     "uv": 1.0,
     "µv": 1.0,
     "μv": 1.0,
@@ -704,7 +705,7 @@ class Replay:
                 sds.append(_trimmed_sd(dig * s.gain + s.physical_offset))
             sd = float(np.median(sds))  # in the declared unit
             flat = sd <= 2 * abs(s.gain)
-            declared = _VOLT_SCALE.get(s.dimension.lower())
+            declared = VOLT_SCALE.get(s.dimension.lower())
             if declared is not None:
                 ch.factor, ch.unit = declared, "uV"
                 sd_uv = sd * declared

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-_UNIT_TO_UV = {"uv": 1.0, "µv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
+from headset.replay import VOLT_SCALE, read_header
 
 
 class EdfSignals:
@@ -65,76 +65,43 @@ class EdfSignals:
 
 
 def open_edf(path: str | Path) -> EdfSignals | None:
-    """Parse an EDF header; None when the file needs the general reader (BDF, EDF+D, odd)."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(256)
-            if len(head) < 256 or head[:8] != b"0       ":
-                return None
-            n_sig = int(head[252:256].decode("ascii").strip())
-            header_bytes = int(head[184:192].decode("ascii").strip())
-            if n_sig < 1 or header_bytes != 256 * (n_sig + 1):
-                return None
-            reserved = head[192:236].decode("ascii", "replace").strip()
-            if reserved.startswith("EDF+D"):
-                return None
-            n_records = int(head[236:244].decode("ascii").strip())
-            record_s = float(head[244:252].decode("ascii").strip())
-            sig = fh.read(256 * n_sig)
-        if len(sig) < 256 * n_sig or record_s <= 0:
-            return None
+    """Parse an EDF header; None when the file needs the general reader (BDF, EDF+D, odd).
 
-        def field(start: int, width: int) -> list[str]:
-            base = start * n_sig
-            return [
-                sig[base + k * width : base + (k + 1) * width].decode("latin-1").strip()
-                for k in range(n_sig)
-            ]
-
-        labels = field(0, 16)
-        units = field(96, 8)
-        pmin = [float(v) for v in field(104, 8)]
-        pmax = [float(v) for v in field(112, 8)]
-        dmin = [float(v) for v in field(120, 8)]
-        dmax = [float(v) for v in field(128, 8)]
-        ns = [int(v) for v in field(216, 8)]
-    except (OSError, ValueError, UnicodeDecodeError):
+    The header is parsed by :func:`headset.replay.read_header` (the project's one EDF header
+    parser), so a file that is not EDF, is truncated or has a broken header raises
+    :class:`headset.errors.HeadsetError` with one line naming the file and the problem.
+    """
+    header = read_header(path)
+    if header.fmt != "EDF" or header.reserved.startswith("EDF+D") or header.n_records < 1:
         return None
-    record_len = sum(ns)
-    if record_len <= 0:
-        return None
-    full = (size - header_bytes) // (2 * record_len)
-    n_records = full if n_records < 0 else min(n_records, full)
-    if n_records < 1:
-        return None
-    offsets = np.concatenate([[0], np.cumsum(ns)[:-1]]).astype(int).tolist()
+    sigs = header.signals
     signals, gain, offset_uv = [], [], []
-    for i in range(n_sig):
-        if labels[i].upper().startswith("EDF ANNOTATIONS"):
+    for i, sig in enumerate(sigs):
+        if sig.is_annotation:
             gain.append(0.0)
             offset_uv.append(0.0)
             continue
-        if dmax[i] == dmin[i]:
+        if sig.digital_max == sig.digital_min:
             return None
-        unit = _UNIT_TO_UV.get(units[i].lower().replace(" ", ""), 1.0)
-        g = (pmax[i] - pmin[i]) / (dmax[i] - dmin[i])
+        unit = VOLT_SCALE.get(sig.dimension.lower().replace(" ", ""), 1.0)
         signals.append(i)
-        gain.append(g * unit)
-        offset_uv.append((pmin[i] - g * dmin[i]) * unit)
+        gain.append(sig.gain * unit)
+        offset_uv.append(sig.physical_offset * unit)
     if not signals:
         return None
-    header = dict(
-        labels=labels,
-        ns=ns,
-        offsets=offsets,
-        signals=signals,
-        gain=gain,
-        offset_uv=offset_uv,
-        n_records=n_records,
-        record_s=record_s,
-        record_len=record_len,
-        header_bytes=header_bytes,
+    ns = [sig.samples_per_record for sig in sigs]
+    return EdfSignals(
+        Path(path),
+        dict(
+            labels=[sig.label for sig in sigs],
+            ns=ns,
+            offsets=[sig.offset // header.bytes_per_sample for sig in sigs],
+            signals=signals,
+            gain=gain,
+            offset_uv=offset_uv,
+            n_records=header.n_records,
+            record_s=header.record_duration,
+            record_len=sum(ns),
+            header_bytes=header.header_bytes,
+        ),
     )
-    return EdfSignals(path, header)
