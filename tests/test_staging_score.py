@@ -130,6 +130,9 @@ def test_cli_bad_inputs(edf_file, tmp_path, capsys):
     junk.write_text("this is not an EDF file")
     assert "junk.edf" in err(["score", str(junk), "--out", out])
     assert "no such file" in err(["score", str(tmp_path / "nope.edf"), "--out", out])
+    cut = tmp_path / "cut.edf"
+    cut.write_bytes(edf_file.read_bytes()[:300])
+    assert "cut.edf: truncated header" in err(["score", str(cut), "--out", out])
     two = ["score", str(edf_file), str(edf_file), "--out", out]
     assert "one CSV file" in err(two)
 
