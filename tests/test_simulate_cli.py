@@ -68,17 +68,20 @@ def test_output_under_a_file_exits_2(capsys, tmp_path):
     assert code == 2 and "cannot write" in err and len(err.strip().splitlines()) == 1
 
 
-def test_unwritable_file_exits_2(capsys, tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root can write anywhere")
+def test_unwritable_file_exits_2(capsys, tmp_path, monkeypatch):
+    # a read-only directory does not stop root, so the OS answer is simulated for everyone
     d = tmp_path / "ro"
     d.mkdir()
-    d.chmod(0o500)
-    try:
-        code, _, err = _run(capsys, "simulate", "--duration", "30s", "--out", str(d / "x.edf"))
-    finally:
-        d.chmod(0o700)
-    assert code == 2 and "permission denied" in err
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if p == d else real_access(p, mode))
+    code, _, err = _run(capsys, "simulate", "--duration", "30s", "--out", str(d / "x.edf"))
+    assert code == 2 and "permission denied" in err and len(err.strip().splitlines()) == 1
+    assert not (d / "x.edf").exists()
+
+
+def test_output_that_is_a_directory_exits_2(capsys, tmp_path):
+    code, _, err = _run(capsys, "simulate", "--duration", "30s", "--out", str(tmp_path))
+    assert code == 2 and "is a directory" in err and len(err.strip().splitlines()) == 1
 
 
 def test_short_night_is_written_with_ground_truth(capsys, tmp_path):

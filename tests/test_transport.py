@@ -45,13 +45,35 @@ def test_parse_speed():
         parse_speed(-1.0)
 
 
-def test_in_process_real_time_pacing():
+class _VirtualTime:
+    """Stands in for the ``time`` module: ``sleep`` moves the clock instead of waiting."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += max(0.0, seconds)
+
+
+def test_in_process_real_time_pacing(monkeypatch):
+    import headset.transport
+
+    clock = _VirtualTime()
+    monkeypatch.setattr(headset.transport, "time", clock)
     src = IndexSource(int(6 * FS), FS)
-    hs = Headset.simulated(source=src, speed=60)  # 6 s of signal in about 0.1 s
-    t0 = time.monotonic()
+    hs = Headset.simulated(source=src, speed=60)  # 6 s of signal take 0.1 s of host time
+    chunks = []
     with hs:
-        data, flags, _ = _read_all(hs)
-    assert time.monotonic() - t0 >= 6 / 60 * 0.8  # paced, not as fast as possible
+        for c in hs:
+            # paced: no sample is delivered before the host clock reaches its session time
+            assert c.stop_sample / FS <= clock.now * 60 + 0.25
+            chunks.append(c)
+    assert clock.now >= 6 / 60 - 0.25 / 60
+    data = np.concatenate([c.data for c in chunks], axis=1)
+    flags = np.concatenate([c.flags for c in chunks], axis=1)
     assert data.shape[1] == 6 * FS and not flags.any()
     _check_index(data, flags, src.lsb_uv)
 

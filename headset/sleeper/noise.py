@@ -9,6 +9,7 @@ spectrum stay constant through the joins: there is no step and no dip at block b
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -164,7 +165,7 @@ class NoiseBank:
         return out
 
 
-class BankGenerator:
+class BankGenerator(ABC):
     """Base of a signal generator whose background is drawn from one :class:`NoiseBank`.
 
     Stores the subject and sampling rate and builds ``self.bank`` from the PSD that
@@ -189,6 +190,7 @@ class BankGenerator:
         psd = self.noise_psd(NoiseBank.freqs(sfreq, n, overlap))
         self.bank = NoiseBank(psd, sfreq, n, overlap)
 
+    @abstractmethod
     def noise_psd(self, freqs: np.ndarray) -> np.ndarray:
         """Return the PSD of the bank's streams.
 
@@ -202,4 +204,3 @@ class BankGenerator:
         ndarray, shape (n_streams, n_freqs)
             One-sided PSD of each stream, (unit)^2/Hz.
         """
-        raise NotImplementedError

@@ -23,6 +23,8 @@ from headset.chunk import Chunk
 from headset.errors import HeadsetError
 from headset.faults import FaultConfig
 
+from ..errors import StagingError
+
 _TCP_RE = re.compile(r"^tcp://(?P<host>\[[^\]]+\]|[^:/]+):(?P<port>\d+)/?$")
 
 
@@ -252,14 +254,15 @@ def _serve(conn, factory) -> None:
 
 
 def _portable(exc: BaseException) -> BaseException:
-    """Return the exception if it pickles, else a HeadsetError with its message."""
-    import pickle
+    """Return an exception that can cross the pipe to the parent with its meaning.
 
-    try:
-        pickle.dumps(exc)
+    The project's own errors and built-in exceptions travel as they are (the parent re-raises
+    them, so bad input still exits with code 2); anything else becomes a HeadsetError with
+    its type and message.
+    """
+    if isinstance(exc, HeadsetError | StagingError) or type(exc).__module__ == "builtins":
         return exc
-    except Exception:  # noqa: BLE001
-        return HeadsetError(f"{type(exc).__name__}: {exc}")
+    return HeadsetError(f"{type(exc).__name__}: {exc}")
 
 
 class ProcessSource(_Base):
