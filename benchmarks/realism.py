@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from headset.sleeper import HEALTHY_TARGETS, PROFILES, Sleeper, architecture_stats  # noqa: E402
 from headset.stages import STAGE_NAMES  # noqa: E402
+from staging.stats import kappa_from_confusion  # noqa: E402
 
 YASA_CHANNELS = ("EEG C4-M1", "EOG E1-M2", "EMG chin")
 RECALL_TARGET = {"W": 0.6, "N1": 0.3, "N2": 0.6, "N3": 0.6, "R": 0.6}
@@ -80,16 +81,7 @@ def print_confusion(m: np.ndarray, title: str) -> None:
         tot = m[i].sum()
         rec = f"{m[i, i] / tot:7.2f}" if tot else "      -"
         print(f"  {name:>4} " + "".join(f"{v:7d}" for v in m[i]) + rec)
-    print(f"  agreement {np.trace(m) / max(m.sum(), 1):.3f}, kappa {kappa(m):.3f}")
-
-
-def kappa(m: np.ndarray) -> float:
-    n = m.sum()
-    if n == 0:
-        return float("nan")
-    po = np.trace(m) / n
-    pe = float(m.sum(0) @ m.sum(1)) / n**2
-    return float((po - pe) / (1 - pe)) if pe < 1 else 1.0
+    print(f"  agreement {np.trace(m) / max(m.sum(), 1):.3f}, kappa {kappa_from_confusion(m):.3f}")
 
 
 def run_yasa(args) -> bool:

@@ -54,10 +54,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dsp._validate import check_option, validate_type
+from dsp._validate import check_option
 
 from .chunk import FLAG_CORRUPT, FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk
 from .errors import HeadsetError
+from .transport import parse_speed
 
 #: Plausible trimmed standard deviation of an exG channel, microvolts (YASA's check).
 PLAUSIBLE_SD_UV: tuple[float, float] = (0.1, 1000.0)
@@ -525,7 +526,7 @@ class Replay:
         sleep: Callable[[float], None] = time.sleep,
     ):
         check_option("on_invalid", on_invalid, ("raise", "flag"))
-        self.speed = _parse_speed(speed)
+        self.speed = parse_speed(speed) or None  # None: as fast as possible
         self.path = Path(path)
         self.header = hdr = read_header(self.path)
         self.notes: list[str] = []
@@ -938,22 +939,6 @@ class Replay:
             f"<Replay {self.path.name!r} {len(self.ch_names)} ch at {self.sfreq:g} Hz, "
             f"{self.duration:g} s, {len(self.annotations)} annotations>"
         )
-
-
-def _parse_speed(speed) -> float | None:
-    """Return the speed factor, or None for "max"."""
-    if isinstance(speed, str):
-        text = speed.strip().lower()
-        if text == "max":
-            return None
-        try:
-            speed = float(text)
-        except ValueError:
-            raise ValueError(f"speed must be a positive number or 'max', got {speed!r}.") from None
-    validate_type("speed", speed, (int, float, np.integer, np.floating))
-    if not (math.isfinite(speed) and speed > 0):
-        raise ValueError(f"speed must be a positive number or 'max', got {speed!r}.")
-    return float(speed)
 
 
 def _positive_int(n, allow_zero: bool = False) -> int:

@@ -37,7 +37,10 @@ SPEED_CHOICES = ("1", "60", "max")
 
 
 def parse_speed(value) -> float:
-    """Turn a speed (``1``, ``60``, ``"max"``, any positive number) into a factor (0 = max).
+    """Turn a speed (``1``, ``60``, ``"max"``, any positive finite number) into a factor.
+
+    The one speed parser of the project (transports, replay, the CLI); 0.0 stands for
+    ``"max"`` (as fast as possible).
 
     Parameters
     ----------
@@ -51,7 +54,7 @@ def parse_speed(value) -> float:
     """
     if isinstance(value, str):
         text = value.strip().lower()
-        if text in ("max", "inf", "0"):
+        if text == "max":
             return 0.0
         try:
             value = float(text)
@@ -60,12 +63,10 @@ def parse_speed(value) -> float:
                 f"Invalid value for the 'speed' parameter: expected 1, 60, max or a positive "
                 f"number, got {value!r}."
             ) from None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise TypeError(f"speed must be a number or 'max', got {type(value).__name__}.")
-    if value == 0 or value == float("inf"):
-        return 0.0
-    if not value > 0:
-        raise ValueError(f"speed must be positive or 'max', got {value!r}.")
+    if not 0 < value < float("inf"):
+        raise ValueError(f"speed must be a positive finite number or 'max', got {value!r}.")
     return float(value)
 
 

@@ -54,7 +54,7 @@ from .errors import StagingError
 from .nightmare import NightmareDetector
 from .recommend import NightRecord, recommend
 from .sleeper_profile import SleeperProfile
-from .stats import alert_outcomes, sleep_statistics
+from .stats import alert_outcomes, epoch_agreement, sleep_statistics
 
 _BLOCK_S = 300.0  # seconds read at a time
 _STAGE_ROW = {0: 4, 4: 3, 1: 2, 2: 1, 3: 0}  # plot rows: W top, then R, N1, N2, N3
@@ -120,19 +120,6 @@ def stages_from_annotations(annotations, n_epochs: int, prefix: str) -> np.ndarr
         for e in range(max(e0, 0), min(e0 + n, n_epochs)):
             hyp[e] = st
     return hyp if found else None
-
-
-def _kappa(a: np.ndarray, b: np.ndarray) -> tuple[float, float, int]:
-    """Agreement and Cohen's kappa over epochs scored in both."""
-    m = (a >= 0) & (b >= 0)
-    n = int(np.count_nonzero(m))
-    if n == 0:
-        return float("nan"), float("nan"), 0
-    a, b = a[m], b[m]
-    po = float(np.mean(a == b))
-    pe = sum(float(np.mean(a == s)) * float(np.mean(b == s)) for s in range(5))
-    kappa = (po - pe) / (1.0 - pe) if pe < 1 else 1.0
-    return po, kappa, n
 
 
 def _parse_events_jsonl(path) -> list[dict]:
@@ -374,7 +361,7 @@ def build_report(
             hyp, sources["stages"] = true_h, "Sleep stage annotations (truth / human scorer)"
         agreement = None
         if true_h is not None and hyp is not true_h:
-            po, kappa, n_both = _kappa(hyp, true_h)
+            po, kappa, n_both = epoch_agreement(hyp, true_h)
             agreement = {"accuracy": po, "kappa": kappa, "epochs": n_both}
 
         # events from annotations

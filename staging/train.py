@@ -42,6 +42,7 @@ from .features import (
     normalize_online,
 )
 from .model import CONTEXT, MLP, N_STAGES, StagingModel, stack_context
+from .stats import epoch_agreement
 
 PROFILE_NAMES = ("healthy", "child", "insomnia", "nightmare-prone")
 #: Seeds of the default training set are SEED_BASE + i; validation uses VAL_SEED_BASE + i.
@@ -501,17 +502,8 @@ def fit_transitions(recordings: list[Recording]) -> tuple[np.ndarray, np.ndarray
 
 
 def cohen_kappa(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Cohen's kappa over epochs where both are scored (0-4)."""
-    ok = (y_true >= 0) & (y_pred >= 0)
-    t, p = y_true[ok], y_pred[ok]
-    if t.size == 0:
-        return float("nan")
-    cm = np.zeros((N_STAGES, N_STAGES))
-    np.add.at(cm, (t, p), 1)
-    n = cm.sum()
-    po = np.trace(cm) / n
-    pe = np.sum(cm.sum(0) * cm.sum(1)) / n**2
-    return float((po - pe) / (1 - pe)) if pe < 1 else 1.0
+    """Cohen's kappa over epochs where both are scored (0-4); see :func:`epoch_agreement`."""
+    return epoch_agreement(y_true, y_pred)[1]
 
 
 def evaluate(model: StagingModel, recordings: list[Recording], mode: str) -> dict[str, float]:

@@ -74,7 +74,8 @@ def run(args) -> int:
     from headset.protocol import load_key, new_key, save_key
     from headset.transport import TcpServer, parse_speed
 
-    speed = parse_speed(args.speed)
+    speed = args.speed
+    parse_speed(speed)  # a bad --speed stops here, before a key or a device is made
     faults = parse_faults(args.faults)
     if args.key_file and Path(args.key_file).exists():
         key = load_key(args.key_file)
@@ -106,14 +107,14 @@ def run(args) -> int:
     return 0 if done else 1
 
 
-def _serve_lsl(device, name: str, speed: float) -> int:
+def _serve_lsl(device, name: str, speed: str) -> int:
     """Run the device in process and publish the driver's chunks on LSL (raw microvolts)."""
     import sys
 
     from headset.driver import Headset
     from headset.transport import InProcessTransport, LslOutlet
 
-    hs = Headset(InProcessTransport(device, speed or "max"), key=device.key)
+    hs = Headset(InProcessTransport(device, speed), key=device.key)
     with hs:
         outlet = LslOutlet(name, hs.ch_names, hs.ch_types, hs.sfreq, source_id=f"dreamnet-{name}")
         print(f"publishing LSL stream {name!r}", flush=True)

@@ -37,18 +37,18 @@ examples:
 
 
 def parse_speed(text: str) -> float | None:
-    """Parse ``--speed``: a positive factor (``1``, ``60``) or ``max`` (returns None)."""
-    if text.strip().lower() in ("max", "inf", "fast"):
-        return None
+    """Parse ``--speed``: a positive factor (``1``, ``60``, ``60x``) or ``max`` (returns None)."""
+    from headset.transport import parse_speed as speed_factor
+
+    t = text.strip().lower()
+    if t in ("fast", "inf"):
+        t = "max"
+    elif t != "max":
+        t = t.removesuffix("x")
     try:
-        value = float(text.rstrip("xX"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive factor (1, 60) or 'max', got {text!r}"
-        ) from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"speed must be positive or 'max', got {text!r}")
-    return value
+        return speed_factor(t) or None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _grace(text: str) -> float:
