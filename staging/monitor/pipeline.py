@@ -147,6 +147,7 @@ class Pipeline:
         self.notes: list[str] = []
         self.stage = UNSCORED
         self._stage_as_of: float | None = None
+        self.mains = mains
         self.t = 0.0
         self._epochs: list[tuple[int, bool]] = []  # per scored epoch: stage, alert in force
         self._cues: list[dict] = []  # sent cues waiting for / with their outcome

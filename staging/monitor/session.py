@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from headset.chunk import FLAG_GAP, FLAG_LEAD_OFF, FLAG_SATURATED, Annotation, Chunk
+from dsp.quality import describe, epoch_quality
+from headset.chunk import FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk
 from headset.stages import EPOCH_S, STAGE_NAMES, UNSCORED, parse_stage_annotation, stage_name
 
 from .events import EventWriter
@@ -34,10 +35,8 @@ TRACE_S = 8.0
 #: How many recent log lines (events) the state keeps for the view.
 LOG_LINES = 200
 
-# Per-block signal-quality thresholds (microvolts), exG channels only.
-_FLAT_UV = 0.5  # standard deviation below this over a block: flat line
-_HUGE_UV = 1500.0  # peak-to-peak above this over a block: railed / pop
-_NOISY_UV = {"eeg": 120.0, "eog": 400.0, "emg": 200.0, "ecg": 3000.0}  # filtered RMS above: noisy
+# dsp.quality flags that make a channel "bad" (the rest, mains and movement, make it "warn").
+_BAD_QUALITY = ("flat", "saturated", "lead-off", "non-finite")
 
 
 @dataclass
@@ -148,8 +147,6 @@ class StepOutput:
         Current heart rate, bpm.
     nightmare_risk : float or None
         Current nightmare risk, 0-1.
-    epoch_quality : dict or None
-        Channel name -> (level, reason) from the last epoch's quality check.
     """
 
     stages: list = field(default_factory=list)
@@ -159,7 +156,6 @@ class StepOutput:
     notes: list = field(default_factory=list)
     heart_rate: float | None = None
     nightmare_risk: float | None = None
-    epoch_quality: dict | None = None
 
 
 class _RunTracker:
@@ -275,7 +271,6 @@ class MonitorSession:
         )
         self.sample = 0  # next sample index to process
         self._pending_chunk: Chunk | None = None
-        self._exg = np.array([t in ("eeg", "eog", "emg", "ecg") for t in self.ch_types])
         self._trace_n = round(TRACE_S * self.sfreq)
         self._trace = np.zeros((n_ch, self._trace_n))
         self._trace_pos = 0  # total samples written into the ring
@@ -288,7 +283,6 @@ class MonitorSession:
         #: Set (e.g. by a signal handler) to end the session at the next block: the reason.
         self.stop_request: str | None = None
         self._last_block: tuple[Chunk, np.ndarray] | None = None
-        self._epoch_quality: dict = {}
         self._quality_version = -1
 
     # ------------------------------------------------------------------ clock
@@ -443,8 +437,6 @@ class MonitorSession:
         chunk = frames[0] if len(frames) == 1 else _concat(frames)
         st = self.state
         out = self.pipeline.process(chunk) if self.pipeline is not None else StepOutput()
-        if out.epoch_quality is not None:
-            self._epoch_quality = out.epoch_quality
         for est in out.stages:
             self._on_stage(est)
         for ev in out.arousals:
@@ -566,29 +558,24 @@ class MonitorSession:
         n = raw.shape[1]
         if n == 0:
             return st.quality
-        mean = raw.mean(axis=1)
-        sd = np.sqrt(np.maximum(np.einsum("ij,ij->i", raw, raw) / n - mean * mean, 0.0))
-        ptp = raw.max(axis=1) - raw.min(axis=1)
+        quality = None
+        if n >= 8:
+            mains = getattr(self.pipeline, "mains", None)  # a scripted pipeline may have none
+            quality = epoch_quality(raw, self.sfreq, self.ch_types, mains=mains, flags=flags)
         rms = np.sqrt(np.einsum("ij,ij->i", filtered, filtered) / n)
-        fl_any = np.bitwise_or.reduce(flags, axis=1) if flags.any() else np.zeros(len(sd), int)
+        gap = np.bitwise_or.reduce(flags, axis=1) & FLAG_GAP if flags.any() else np.zeros(len(rms))
         for i, q in enumerate(st.quality):
             q.rms_uv = float(rms[i])
-            level, reason = "ok", ""
-            if fl_any[i] & FLAG_LEAD_OFF:
-                level, reason = "bad", "lead off"
-            elif fl_any[i] & FLAG_SATURATED:
-                level, reason = "bad", "saturated"
-            elif fl_any[i] & FLAG_GAP:
-                level, reason = "bad", "gap"
-            elif self._exg[i] and sd[i] < _FLAT_UV:
-                level, reason = "bad", "flat"
-            elif self._exg[i] and ptp[i] > _HUGE_UV:
-                level, reason = "bad", "railed/pop"
-            elif self._exg[i] and rms[i] > _NOISY_UV.get(q.type, np.inf):
-                level, reason = "warn", "noisy"
-            if level == "ok" and q.name in self._epoch_quality:
-                level, reason = self._epoch_quality[q.name]
-            q.level, q.reason = level, reason
+            problems = describe(quality.flags[i]) if quality is not None else []
+            bad = [p for p in problems if p in _BAD_QUALITY]
+            if bad:
+                q.level, q.reason = "bad", bad[0]
+            elif gap[i]:
+                q.level, q.reason = "bad", "gap"
+            elif problems:
+                q.level, q.reason = "warn", problems[0]
+            else:
+                q.level, q.reason = "ok", ""
         return st.quality
 
     def _keep_trace(self, data: np.ndarray) -> None:
