@@ -425,7 +425,7 @@ def bench_startup(quick: bool, out: dict) -> str:
             _fmt_t(cold["first_chunk"]),
         ],
         [
-            "cold: first FilterBank chunk (per-channel kernel + scipy.signal import)",
+            "cold: first FilterBank chunk (per-channel coefficients + scipy.signal import)",
             _fmt_t(cold["bank_first_chunk"]),
         ],
         ["cold: first dsp.sosfilt (offline kernel)", _fmt_t(cold["sosfilt"])],

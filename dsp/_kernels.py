@@ -5,25 +5,17 @@ with ``cache=True`` so a warm process loads machine code from ``__pycache__`` in
 compiling. Callers in :mod:`dsp.iir`, :mod:`dsp.resample`, :mod:`dsp.spectral` and
 :mod:`dsp.quality` check shapes, dtypes and values first; a kernel trusts its inputs.
 
-Arithmetic order
-----------------
-The biquad recurrence is written exactly as scipy's ``_sosfilt`` (direct form II transposed)::
-
-    y     = b0 * x + z0
-    z0    = b1 * x - a1 * y + z1
-    z1    = b2 * x - a2 * y
-
-numba does not contract ``a * b + c`` into fused multiply-adds unless ``fastmath`` is on (it is
-not), so the results are bit-identical to scipy, and identical whatever the chunking.
-
-Speed
------
-One section's recurrence is latency-bound (a chain of four dependent floating-point operations
-per sample). The kernels therefore copy a block of samples into a small transposed buffer
-``(block, channel)`` and update all channels of a section in the innermost loop: the channels
-are independent chains, so the compiler vectorises them and the processor overlaps them. State
-and coefficients are copied into freshly allocated local arrays so that the compiler knows they
-do not alias the signal.
+Biquads
+-------
+The recurrence is scipy's ``_sosfilt`` (direct form II transposed), evaluated in its order
+without fused multiply-adds, so the results are bit-identical to scipy and identical whatever
+the chunking (see :mod:`dsp._simd`). One section's recurrence is latency-bound, so the kernels
+run :data:`~dsp._simd.LANES` channels at once in one vector: a tile of channels is copied,
+a block of samples at a time, into a small transposed buffer ``(block, LANES)`` (8x8 register
+transposes), the cascade runs over it in place, and the buffer is copied back. A tile with
+fewer channels repeats its last row in the spare lanes (offline) or gives them zero
+coefficients (streaming); their results are never written. Offline, a lone channel (a 1-D
+signal, or the ninth of nine) runs the scalar loop instead, which is faster for one chain.
 """
 
 from __future__ import annotations
@@ -31,13 +23,85 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-#: Samples per block of the transposed working buffer.
+from ._simd import LANES, cascade, gather, scatter
+
+#: Samples per block of the transposed working buffer (a multiple of 8; fits in L1).
 _BLOCK = 64
-#: Channels processed together by the offline kernel (keeps the buffer in L1).
-_TILE = 16
 
 #: Layout of the packed state of :func:`sos_stream` (see :func:`stream_state_size`).
-STREAM_HEADER = 4  # [n_sections, n_restarts, reserved, reserved]
+STREAM_HEADER = 8  # [n_sections, n_restarts, n_tiles, 0, 0, 0, 0, 0]: keeps blocks aligned
+
+#: Alignment (bytes) of the vector buffers: a 64-byte vector that straddles two cache lines
+#: costs two loads.
+ALIGN = 64
+
+
+@njit(cache=True)
+def _aligned_empty(k, like):  # pragma: no cover - compiled
+    """Return an uninitialised 1-D array of ``k`` items of ``like``'s dtype aligned to ALIGN."""
+    item = like.itemsize
+    raw = np.empty(k + ALIGN // item, dtype=like.dtype)
+    off = ((-raw.ctypes.data) % ALIGN) // item
+    return raw[off : off + k]
+
+
+@njit(cache=True)
+def _load_block(x, rows, i0, nb, n, reverse, buf):  # pragma: no cover - compiled
+    """Copy samples ``i0 .. i0 + nb - 1`` of ``x[rows]`` transposed into ``buf``.
+
+    With ``reverse`` the samples are counted from the end. Whole 8-sample blocks go through
+    the SIMD transposes, the rest one sample at a time.
+    """
+    nfull = nb // 8
+    gather(x, rows, n - i0 - 8 if reverse else i0, nfull, reverse, buf)
+    for i in range(8 * nfull, nb):
+        col = n - 1 - i0 - i if reverse else i0 + i
+        for c in range(LANES):
+            buf[i * LANES + c] = x[rows[c], col]
+
+
+@njit(cache=True)
+def _store_block(buf, rows, n_real, i0, nb, n, reverse, out):  # pragma: no cover - compiled
+    """Inverse of :func:`_load_block`; only the first ``n_real`` lanes are written."""
+    nfull = nb // 8
+    scatter(out, rows, n - i0 - 8 if reverse else i0, nfull, reverse, buf)
+    for i in range(8 * nfull, nb):
+        col = n - 1 - i0 - i if reverse else i0 + i
+        for c in range(n_real):
+            out[rows[c], col] = buf[i * LANES + c]
+
+
+@njit(cache=True)
+def _filter_row(sos, x, out, zi, r, reverse):  # pragma: no cover - compiled
+    """Filter the single row ``r`` with scalar arithmetic (the scipy loop).
+
+    A lone channel would fill one lane of eight: the scalar recurrence, whose sections the
+    processor overlaps, is faster for it.
+    """
+    n = x.shape[1]
+    ns = sos.shape[0]
+    cf = np.empty(5 * ns, dtype=out.dtype)
+    z = np.empty(2 * ns, dtype=out.dtype)
+    for s in range(ns):
+        cf[5 * s] = sos[s, 0]
+        cf[5 * s + 1] = sos[s, 1]
+        cf[5 * s + 2] = sos[s, 2]
+        cf[5 * s + 3] = sos[s, 4]
+        cf[5 * s + 4] = sos[s, 5]
+        z[2 * s] = zi[r, s, 0]
+        z[2 * s + 1] = zi[r, s, 1]
+    for i in range(n):
+        j = n - 1 - i if reverse else i
+        v = x[r, j]
+        for s in range(ns):
+            y = cf[5 * s] * v + z[2 * s]
+            z[2 * s] = cf[5 * s + 1] * v - cf[5 * s + 3] * y + z[2 * s + 1]
+            z[2 * s + 1] = cf[5 * s + 2] * v - cf[5 * s + 4] * y
+            v = y
+        out[r, j] = v
+    for s in range(ns):
+        zi[r, s, 0] = z[2 * s]
+        zi[r, s, 1] = z[2 * s + 1]
 
 
 @njit(cache=True)
@@ -61,143 +125,151 @@ def sosfilt_offline(sos, x, out, zi, reverse):  # pragma: no cover - compiled
     if m == 0 or n == 0:
         return
     ns = sos.shape[0]
-    # Flat local arrays, one per quantity: the compiler then knows that they do not alias
-    # and vectorises the innermost loop over channels.
-    cf = np.empty(5 * ns, dtype=out.dtype)
+    coef = _aligned_empty(ns * 5 * LANES, out)
     for s in range(ns):
-        cf[5 * s] = sos[s, 0]
-        cf[5 * s + 1] = sos[s, 1]
-        cf[5 * s + 2] = sos[s, 2]
-        cf[5 * s + 3] = sos[s, 4]
-        cf[5 * s + 4] = sos[s, 5]
-    tile = min(_TILE, m)
-    z0 = np.empty(ns * tile, dtype=out.dtype)
-    z1 = np.empty(ns * tile, dtype=out.dtype)
-    buf = np.empty(min(_BLOCK, n) * tile, dtype=out.dtype)
-    for c0 in range(0, m, tile):
-        nc = min(tile, m - c0)
+        for c in range(LANES):
+            o = s * 5 * LANES + c
+            coef[o] = sos[s, 0]
+            coef[o + LANES] = sos[s, 1]
+            coef[o + 2 * LANES] = sos[s, 2]
+            coef[o + 3 * LANES] = sos[s, 4]
+            coef[o + 4 * LANES] = sos[s, 5]
+    z = _aligned_empty(ns * 2 * LANES, out)
+    buf = _aligned_empty(_BLOCK * LANES, out)
+    rows = np.empty(LANES, dtype=np.int64)
+    for c0 in range(0, m, LANES):
+        nc = min(LANES, m - c0)
+        if nc == 1:
+            _filter_row(sos, x, out, zi, c0, reverse)
+            continue
+        for c in range(LANES):
+            rows[c] = c0 + min(c, nc - 1)
         for s in range(ns):
-            for c in range(nc):
-                z0[s * nc + c] = zi[c0 + c, s, 0]
-                z1[s * nc + c] = zi[c0 + c, s, 1]
+            for c in range(LANES):
+                z[2 * s * LANES + c] = zi[rows[c], s, 0]
+                z[(2 * s + 1) * LANES + c] = zi[rows[c], s, 1]
         for i0 in range(0, n, _BLOCK):
             nb = min(_BLOCK, n - i0)
-            if reverse:
-                for c in range(nc):
-                    for i in range(nb):
-                        buf[i * nc + c] = x[c0 + c, n - 1 - i0 - i]
-            else:
-                for c in range(nc):
-                    for i in range(nb):
-                        buf[i * nc + c] = x[c0 + c, i0 + i]
-            for i in range(nb):
-                o = i * nc
-                for s in range(ns):
-                    b0 = cf[5 * s]
-                    b1 = cf[5 * s + 1]
-                    b2 = cf[5 * s + 2]
-                    a1 = cf[5 * s + 3]
-                    a2 = cf[5 * s + 4]
-                    so = s * nc
-                    for c in range(nc):
-                        xc = buf[o + c]
-                        y = b0 * xc + z0[so + c]
-                        z0[so + c] = b1 * xc - a1 * y + z1[so + c]
-                        z1[so + c] = b2 * xc - a2 * y
-                        buf[o + c] = y
-            if reverse:
-                for c in range(nc):
-                    for i in range(nb):
-                        out[c0 + c, n - 1 - i0 - i] = buf[i * nc + c]
-            else:
-                for c in range(nc):
-                    for i in range(nb):
-                        out[c0 + c, i0 + i] = buf[i * nc + c]
+            _load_block(x, rows, i0, nb, n, reverse, buf)
+            cascade(coef, z, buf, nb, ns)
+            _store_block(buf, rows, nc, i0, nb, n, reverse, out)
         for s in range(ns):
             for c in range(nc):
-                zi[c0 + c, s, 0] = z0[s * nc + c]
-                zi[c0 + c, s, 1] = z1[s * nc + c]
+                zi[c0 + c, s, 0] = z[2 * s * LANES + c]
+                zi[c0 + c, s, 1] = z[(2 * s + 1) * LANES + c]
 
 
 def stream_state_size(n_sections: int, n_channels: int) -> int:
     """Return the length of the packed float64 state of :func:`sos_stream`.
 
-    Layout (each block C-ordered, channels last)::
+    Channels are grouped in ``n_tiles = ceil(n_channels / LANES)`` tiles of LANES lanes;
+    lanes past the last channel have zero coefficients. Every block is a multiple of 64
+    bytes long, so an array aligned to :data:`ALIGN` keeps them all aligned. Layout, each
+    block C-ordered::
 
-        header  4                          [n_sections, n_restarts, 0, 0]
-        coef    (5, n_sections, n_ch)      b0, b1, b2, a1, a2 per section and channel
-        zic     (2, n_sections, n_ch)      steady-state state for a unit step (sosfilt_zi)
-        z       (2, n_sections, n_ch)      filter state
-        hold    (n_ch,)                    last finite input sample
-        started (n_ch,)                    1.0 once the channel saw a finite sample
-        active  (n_ch,)                    sections actually used by the channel (the rest
-                                           are identity sections; per-channel kernel only)
+        header  8                              [n_sections, n_restarts, n_tiles, 0...]
+        coef    (n_tiles, n_sections, 5, L)    b0, b1, b2, a1, a2 per section and lane
+        zic     (n_tiles, n_sections, 2, L)    steady-state state for a unit step
+        z       (n_tiles, n_sections, 2, L)    filter state
+        hold    (n_tiles * L,)                 last finite input sample
+        started (n_tiles * L,)                 1.0 once the channel saw a finite sample
+        work    (_BLOCK * L,)                  scratch buffer of the kernel
     """
-    return STREAM_HEADER + n_channels * (9 * n_sections + 3)
+    n_lanes = -(-n_channels // LANES) * LANES
+    return STREAM_HEADER + n_lanes * (9 * n_sections + 2) + _BLOCK * LANES
 
 
 @njit(cache=True)
-def _fill_block(state, x, i0, nb, buf, start_at):  # pragma: no cover - compiled
-    """Copy ``x[:, i0:i0 + nb]`` transposed into ``buf`` with the NaN policy; see sos_stream.
+def _fill_block(x, rows, n_real, i0, nb, buf, hold, started, start_at):  # pragma: no cover
+    """Copy ``x[rows, i0:i0 + nb]`` transposed into ``buf`` with the NaN policy of sos_stream.
 
     Returns (held, pending): samples replaced, and whether a channel starts in this block
-    (``start_at[c]`` is then its index in the block).
+    (``start_at[lane]`` is then its index in the block).
     """
-    nch = x.shape[0]
-    ns = int(state[0])
-    k = ns * nch
-    o_hold = STREAM_HEADER + 9 * k
-    o_started = o_hold + nch
     held = 0
     pending = False
-    for c in range(nch):
-        h = state[o_hold + c]
+    for c in range(n_real):
+        r = rows[c]
+        h = hold[c]
         i = 0
-        if state[o_started + c] == 0.0:
+        if started[c] == 0.0:
             # Not started: zeros until the first finite sample.
             while i < nb:
-                v = x[c, i0 + i]
+                v = x[r, i0 + i]
                 if v - v == 0.0:
                     break
-                buf[i * nch + c] = 0.0
+                buf[i * LANES + c] = 0.0
                 held += 1
                 i += 1
             if i < nb:
-                state[o_started + c] = 1.0
+                started[c] = 1.0
                 start_at[c] = i
                 pending = True
         while i < nb:
-            v = x[c, i0 + i]
+            v = x[r, i0 + i]
             if v - v == 0.0:
                 h = v
             else:
                 held += 1
-            buf[i * nch + c] = h
+            buf[i * LANES + c] = h
             i += 1
-        state[o_hold + c] = h
+        hold[c] = h
     return held, pending
 
 
 @njit(cache=True)
-def _finite_state(z0, z1, c, ns, stride):  # pragma: no cover - compiled
-    """Return True if the state of channel ``c`` (entries ``s * stride + c``) is finite."""
-    for s in range(ns):
-        j = s * stride + c
-        if not (z0[j] - z0[j] == 0.0 and z1[j] - z1[j] == 0.0):
+def _all_started(started, k):  # pragma: no cover - compiled
+    """Return True if the first ``k`` lanes have started."""
+    for c in range(k):
+        if started[c] == 0.0:
             return False
     return True
 
 
 @njit(cache=True)
-def sos_stream(state, x, out):  # pragma: no cover - compiled
-    """Filter one chunk through a cascade shared by all channels, carrying the state.
+def _all_finite(buf, k):  # pragma: no cover - compiled
+    """Return True if ``buf[:k]`` holds no NaN or infinity."""
+    ok = True
+    for i in range(k):
+        v = buf[i]
+        ok &= v - v == 0.0
+    return ok
+
+
+@njit(cache=True)
+def _run_with_starts(coef, zic, z, buf, nb, ns, start_at):  # pragma: no cover - compiled
+    """Run the cascade over ``buf``, starting lanes on the way.
+
+    A lane whose ``start_at`` is ``i`` gets the state ``zic * v`` just before sample ``i``,
+    ``v`` being that (first finite) sample.
+    """
+    i = 0
+    while i < nb:
+        nxt = nb
+        for c in range(LANES):
+            a = start_at[c]
+            if a == i:
+                v = buf[i * LANES + c]
+                for j in range(2 * ns):
+                    z[j * LANES + c] = zic[j * LANES + c] * v
+                start_at[c] = -1
+            elif i < a < nxt:
+                nxt = a
+        cascade(coef, z, buf[i * LANES :], nxt - i, ns)
+        i = nxt
+
+
+@njit(cache=True)
+def sos_stream(state, lanes, x, out):  # pragma: no cover - compiled
+    """Filter one chunk through each channel's cascade, carrying the state.
 
     Parameters
     ----------
     state : ndarray of float64, shape (stream_state_size(n_sections, n_channels),)
-        Packed coefficients and state (see :func:`stream_state_size`; the coefficients of
-        channel 0 are used for all); updated in place.
-    x : ndarray of float64, shape (n_channels, n_samples)
+        Packed coefficients and state (see :func:`stream_state_size`); updated in place.
+    lanes : ndarray of int64, shape (2 * LANES,)
+        Scratch space (row index and start sample of each lane).
+    x : ndarray of float64, shape (n_channels, n_samples), C-contiguous
         Chunk. Non-finite samples are replaced by the channel's last finite sample; before a
         channel's first finite sample the output is 0 and the filter is not started. At the
         first finite sample ``v`` the state is set to the steady state ``zic * v``.
@@ -211,144 +283,58 @@ def sos_stream(state, x, out):  # pragma: no cover - compiled
     """
     nch, n = x.shape
     ns = int(state[0])
-    k = ns * nch
-    o = STREAM_HEADER
-    o_zic = o + 5 * k
-    o_z = o_zic + 2 * k
-    # Flat local copies, one array per quantity: no aliasing, the channel loop vectorises.
-    cf = np.empty(5 * ns)
-    for s in range(ns):
-        for q in range(5):
-            cf[5 * s + q] = state[o + q * k + s * nch]
-    z0 = np.empty(k)
-    z1 = np.empty(k)
-    for j in range(k):
-        z0[j] = state[o_z + j]
-        z1[j] = state[o_z + k + j]
-    buf = np.empty(min(_BLOCK, n) * nch)
-    start_at = np.full(nch, -1, dtype=np.int64)
+    n_tiles = int(state[2])
+    kc = ns * 5 * LANES
+    kz = ns * 2 * LANES
+    o_zic = STREAM_HEADER + n_tiles * kc
+    o_z = o_zic + n_tiles * kz
+    o_hold = o_z + n_tiles * kz
+    o_started = o_hold + n_tiles * LANES
+    o_work = o_started + n_tiles * LANES
+    buf = state[o_work : o_work + _BLOCK * LANES]
+    rows = lanes[:LANES]
+    start_at = lanes[LANES:]
+    start_at[:] = -1
     held = 0
-    for i0 in range(0, n, _BLOCK):
-        nb = min(_BLOCK, n - i0)
-        h, pending = _fill_block(state, x, i0, nb, buf, start_at)
-        held += h
-        for i in range(nb):
-            oi = i * nch
-            if pending:
-                for c in range(nch):
-                    if start_at[c] == i:
-                        v = buf[oi + c]
-                        for s in range(ns):
-                            z0[s * nch + c] = state[o_zic + s * nch + c] * v
-                            z1[s * nch + c] = state[o_zic + k + s * nch + c] * v
-                        start_at[c] = -1
-            for s in range(ns):
-                b0 = cf[5 * s]
-                b1 = cf[5 * s + 1]
-                b2 = cf[5 * s + 2]
-                a1 = cf[5 * s + 3]
-                a2 = cf[5 * s + 4]
-                so = s * nch
-                for c in range(nch):
-                    xc = buf[oi + c]
-                    y = b0 * xc + z0[so + c]
-                    z0[so + c] = b1 * xc - a1 * y + z1[so + c]
-                    z1[so + c] = b2 * xc - a2 * y
-                    buf[oi + c] = y
-        for c in range(nch):
-            for i in range(nb):
-                out[c, i0 + i] = buf[i * nch + c]
-    # An overflowing state (inputs near 1e308) would poison every later sample: restart it.
-    o_started = o_z + 2 * k + nch
-    for c in range(nch):
-        if not _finite_state(z0, z1, c, ns, nch):
-            for s in range(ns):
-                z0[s * nch + c] = 0.0
-                z1[s * nch + c] = 0.0
-            state[o_started + c] = 0.0
-            state[1] += 1.0
-    for j in range(k):
-        state[o_z + j] = z0[j]
-        state[o_z + k + j] = z1[j]
-    return held
-
-
-@njit(cache=True)
-def sos_stream_channels(state, x, out):  # pragma: no cover - compiled
-    """Like :func:`sos_stream` with one cascade per channel (a filter bank).
-
-    Each channel runs its own ``active`` sections (identity padding is skipped); the channels
-    are processed one after the other, the sections of a channel overlapping in the
-    processor. Same state layout, NaN policy and arithmetic as :func:`sos_stream`.
-
-    Returns
-    -------
-    int
-        Number of samples that were replaced (non-finite inputs).
-    """
-    nch, n = x.shape
-    ns = int(state[0])
-    k = ns * nch
-    o = STREAM_HEADER
-    o_zic = o + 5 * k
-    o_z = o_zic + 2 * k
-    o_hold = o_z + 2 * k
-    o_started = o_hold + nch
-    o_active = o_started + nch
-    cf = np.empty(5 * ns)
-    z0 = np.empty(ns)
-    z1 = np.empty(ns)
-    held = 0
-    for c in range(nch):
-        na = int(state[o_active + c])
-        for s in range(na):
-            j = s * nch + c
-            for q in range(5):
-                cf[5 * s + q] = state[o + q * k + j]
-            z0[s] = state[o_z + j]
-            z1[s] = state[o_z + k + j]
-        h = state[o_hold + c]
-        i = 0
-        if state[o_started + c] == 0.0:
-            while i < n:
-                v = x[c, i]
-                if v - v == 0.0:
-                    break
-                out[c, i] = 0.0
-                held += 1
-                i += 1
-            if i < n:
-                v = x[c, i]
-                for s in range(na):
-                    j = s * nch + c
-                    z0[s] = state[o_zic + j] * v
-                    z1[s] = state[o_zic + k + j] * v
-                state[o_started + c] = 1.0
-        while i < n:
-            v = x[c, i]
-            if v - v == 0.0:
-                h = v
+    for t in range(n_tiles):
+        c0 = t * LANES
+        nc = min(LANES, nch - c0)
+        for c in range(LANES):
+            rows[c] = c0 + min(c, nc - 1)
+        coef = state[STREAM_HEADER + t * kc : STREAM_HEADER + (t + 1) * kc]
+        zic = state[o_zic + t * kz : o_zic + (t + 1) * kz]
+        z = state[o_z + t * kz : o_z + (t + 1) * kz]
+        hold = state[o_hold + c0 : o_hold + c0 + LANES]
+        started = state[o_started + c0 : o_started + c0 + LANES]
+        all_started = _all_started(started, nc)
+        for i0 in range(0, n, _BLOCK):
+            nb = min(_BLOCK, n - i0)
+            # Fast path: every channel started and every sample finite.
+            _load_block(x, rows, i0, nb, n, False, buf)
+            pending = False
+            if all_started and _all_finite(buf, nb * LANES):
+                for c in range(nc):
+                    hold[c] = buf[(nb - 1) * LANES + c]
             else:
-                held += 1
-            v = h
-            for s in range(na):
-                y = cf[5 * s] * v + z0[s]
-                z0[s] = cf[5 * s + 1] * v - cf[5 * s + 3] * y + z1[s]
-                z1[s] = cf[5 * s + 2] * v - cf[5 * s + 4] * y
-                v = y
-            out[c, i] = v
-            i += 1
-        state[o_hold + c] = h
-        if not _finite_state(z0, z1, 0, na, 1):  # overflow: restart the channel
-            for s in range(na):
-                z0[s] = 0.0
-                z1[s] = 0.0
-            state[o_started + c] = 0.0
-            state[1] += 1.0
-        for s in range(na):
-            j = s * nch + c
-            state[o_z + j] = z0[s]
-            state[o_z + k + j] = z1[s]
+                h, pending = _fill_block(x, rows, nc, i0, nb, buf, hold, started, start_at)
+                held += h
+                all_started = _all_started(started, nc)
+            if pending:
+                _run_with_starts(coef, zic, z, buf, nb, ns, start_at)
+            else:
+                cascade(coef, z, buf, nb, ns)
+            _store_block(buf, rows, nc, i0, nb, n, False, out)
+        # An overflowing state (inputs near 1e308) would poison every later sample: restart.
+        for c in range(nc):
+            finite = True
+            for j in range(2 * ns):
+                v = z[j * LANES + c]
+                finite = finite and v - v == 0.0
+            if not finite:
+                for j in range(2 * ns):
+                    z[j * LANES + c] = 0.0
+                started[c] = 0.0
+                state[1] += 1.0
     return held
 
 

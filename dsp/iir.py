@@ -225,15 +225,18 @@ def sosfilt(sos, x, axis=-1, zi=None, *, check_finite=True):
     xm = np.moveaxis(x, ax, -1)
     lead = xm.shape[:-1]
     m = int(np.prod(lead, dtype=np.int64))
-    # One sequential copy, filtered in place (as scipy does): it touches the fresh pages in
-    # order (much cheaper for the kernel than faulting 2*n_signals interleaved streams) and
-    # keeps half as many streams in the caches.
-    out = np.array(xm.reshape(m, n), dtype=dtype, order="C")
+    src = xm.reshape(m, n)
+    if src.dtype == dtype and src.flags.c_contiguous:
+        # Read x, write a fresh array: one pass over memory.
+        out = _empty((m, n), dtype=dtype)
+    else:
+        # Converting anyway: filter the converted copy in place.
+        src = out = np.array(src, dtype=dtype, order="C")
     if zi is None:
         z = np.zeros((m, ns, 2), dtype=dtype)
     else:
         z = np.moveaxis(zi, [0, ax + 1], [-2, -1]).reshape(m, ns, 2).astype(dtype, order="C")
-    _kernels.sosfilt_offline(sos.astype(dtype, copy=False), out, out, z, False)
+    _kernels.sosfilt_offline(sos.astype(dtype, copy=False), src, out, z, False)
     if check_finite and n:
         _raise_nonfinite(z, "x")
     y = np.moveaxis(out.reshape(lead + (n,)), -1, ax)
@@ -288,7 +291,8 @@ def sosfiltfilt(sos, x, axis=-1, padtype="odd", padlen=None, *, check_finite=Tru
     Returns
     -------
     ndarray
-        Filtered signal, shape of ``x``, float64.
+        Filtered signal, shape of ``x``; dtype that of ``sos``, ``x`` and
+        ``scipy.signal.sosfilt_zi(sos)`` together (float32 or float64), as in scipy.
     """
     sos = validate_sos(sos)
     x = _as_signal(x)
@@ -312,8 +316,10 @@ def sosfiltfilt(sos, x, axis=-1, padtype="odd", padlen=None, *, check_finite=Tru
         )
     from scipy.signal import sosfilt_zi  # scipy's own, so that the result is scipy's
 
-    dtype = _work_dtype(sos, x, _F64)  # scipy's state is float64, so it computes in float64
     zic = sosfilt_zi(sos)  # (n_sections, 2)
+    # scipy computes in the type of sos, x and this state (float64 in older releases even for
+    # float32 filters, float32 in scipy 1.17): following it keeps the results identical.
+    dtype = _work_dtype(sos, x, zic)
     xm = np.moveaxis(x, ax, -1)
     lead = xm.shape[:-1]
     m = int(np.prod(lead, dtype=np.int64))
@@ -388,41 +394,39 @@ class SOSFilter:
         self._init = init
         self._sos = np.array(per)  # (n_ch, ns, 6)
         self._sos.setflags(write=False)
-        state = np.zeros(_kernels.stream_state_size(ns, nch))
+        lanes = _kernels.LANES
+        nt = -(-nch // lanes)
+        size = _kernels.stream_state_size(ns, nch)
+        raw = np.zeros(size + _kernels.ALIGN // 8)
+        off = (-raw.ctypes.data % _kernels.ALIGN) // 8
+        state = raw[off : off + size]  # aligned for the vector loads
         state[0] = ns
+        state[2] = nt
+        # Views of the packed state, each (quantity, section, tile, lane); padding lanes
+        # (channels nch .. nt * lanes - 1) keep zero coefficients.
         o = _kernels.STREAM_HEADER
-        k = ns * 5 * nch
-        self._coef = state[o : o + k].reshape(5, ns, nch)
-        o += k
-        k = ns * 2 * nch
-        self._zic = state[o : o + k].reshape(2, ns, nch)
-        o += k
-        self._z = state[o : o + k].reshape(2, ns, nch)
-        o += k
+        views = []
+        for q in (5, 2, 2):
+            k = nt * ns * q * lanes
+            views.append(state[o : o + k].reshape(nt, ns, q, lanes).transpose(2, 1, 0, 3))
+            o += k
+        coef, zic, self._z = views
         self._hold = state[o : o + nch]
-        o += nch
+        o += nt * lanes
         self._started = state[o : o + nch]
-        o += nch
-        self._active = state[o : o + nch]
         self._state = state
-        identity = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
-        for c in range(nch):
-            real = np.flatnonzero(~np.all(self._sos[c] == identity, axis=1))
-            self._active[c] = real[-1] + 1 if real.size else 0
-        #: The numba kernel: one shared cascade (channels vectorised) or one per channel.
-        self._kernel = (
-            _kernels.sos_stream
-            if np.all(self._sos == self._sos[:1])
-            else _kernels.sos_stream_channels
-        )
-        for j, col in enumerate((0, 1, 2, 4, 5)):
-            self._coef[j] = self._sos[:, :, col].T
+        self._lanes = np.zeros(2 * lanes, dtype=np.int64)  # kernel scratch
+        per_lane = np.zeros((nt * lanes, ns, 6))
+        per_lane[:nch] = self._sos
+        coef[...] = per_lane[..., [0, 1, 2, 4, 5]].transpose(2, 1, 0).reshape(coef.shape)
         zic_cache: dict[bytes, np.ndarray] = {}
+        zic_lane = np.zeros((nt * lanes, ns, 2))
         for c in range(nch):
             key = self._sos[c].tobytes()
             if key not in zic_cache:
                 zic_cache[key] = steady_state_zi(self._sos[c])
-            self._zic[:, :, c] = zic_cache[key].T
+            zic_lane[c] = zic_cache[key]
+        zic[...] = zic_lane.transpose(2, 1, 0).reshape(zic.shape)
         #: Number of non-finite samples replaced (held) in the last call.
         self.held = 0
         self.reset()
@@ -455,7 +459,7 @@ class SOSFilter:
             x, out = self._prepare(x, out)
         else:
             out = _empty(x.shape)
-        self.held = self._kernel(self._state, x, out)
+        self.held = _kernels.sos_stream(self._state, self._lanes, x, out)
         return out
 
     def _prepare(self, x, out):
@@ -513,7 +517,8 @@ class SOSFilter:
     @property
     def zi(self) -> np.ndarray:
         """Copy of the current state in scipy's layout, shape (n_sections, n_channels, 2)."""
-        return self._z.transpose(1, 2, 0).copy()
+        z = self._z.reshape(2, self._ns, -1)[:, :, : self._nch]  # (2, ns, n_channels), a copy
+        return z.transpose(1, 2, 0).copy()
 
     @property
     def started(self) -> np.ndarray:

@@ -122,6 +122,25 @@ def test_matches_scipy_bit_for_bit():
     np.testing.assert_array_equal(sosfilt(BANDPASS_NOTCH, x), ss.sosfilt(BANDPASS_NOTCH, x))
 
 
+@pytest.mark.parametrize("n_channels", [1, 7, 9, 19])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_any_channel_count_and_long_cascades_bit_for_bit(n_channels, dtype):
+    # The kernels run channels in vectors of dsp._simd.LANES (spare lanes padded) and unroll
+    # cascades of up to MAX_UNROLLED sections: cover partial tiles, several tiles, a cascade
+    # too long to unroll (12 sections), odd lengths (vector transposes plus a scalar tail)
+    # and both directions of sosfiltfilt.
+    long = np.vstack([BANDPASS_NOTCH, ss.butter(7, 20.0, fs=FS, output="sos")])  # 9 sections
+    long = np.vstack([long, ss.cheby1(6, 1.0, 3.0, "highpass", fs=FS, output="sos")])
+    assert long.shape[0] > dsp._simd.MAX_UNROLLED
+    x = _signal((n_channels, 1001), seed=n_channels, dtype=dtype)
+    for sos in (BANDPASS_NOTCH.astype(dtype), long.astype(dtype)):
+        np.testing.assert_array_equal(sosfilt(sos, x), ss.sosfilt(sos, x))
+        np.testing.assert_array_equal(sosfiltfilt(sos, x), ss.sosfiltfilt(sos, x))
+        if dtype == np.float64:
+            y = SOSFilter(sos, n_channels, init="zeros")(x)
+            np.testing.assert_array_equal(y, ss.sosfilt(sos, x))
+
+
 # --------------------------------------------------------------------------- streaming
 def _steady_reference(sos, x):
     zi = ss.sosfilt_zi(sos)[:, np.newaxis, :] * x[:, 0][np.newaxis, :, np.newaxis]
@@ -158,12 +177,13 @@ def test_steady_state_start_has_no_transient():
     nan_at=st.lists(st.integers(0, 599), max_size=5),
     init=st.sampled_from(["steady", "zeros"]),
 )
-def test_chunk_invariance_bit_for_bit(cuts, nan_at, init):
-    x = _signal((3, 600), seed=9)
+@pytest.mark.parametrize("n_channels", [3, 11])
+def test_chunk_invariance_bit_for_bit(n_channels, cuts, nan_at, init):
+    x = _signal((n_channels, 600), seed=9)
     for i in nan_at:
-        x[i % 3, i] = np.nan
-    whole = SOSFilter(BANDPASS_NOTCH, 3, init=init)(x)
-    f = SOSFilter(BANDPASS_NOTCH, 3, init=init)
+        x[i % n_channels, i] = np.nan
+    whole = SOSFilter(BANDPASS_NOTCH, n_channels, init=init)(x)
+    f = SOSFilter(BANDPASS_NOTCH, n_channels, init=init)
     bounds = [0, *sorted(cuts), 600]
     parts = [f(np.ascontiguousarray(x[:, a:b])) for a, b in zip(bounds[:-1], bounds[1:])]
     assert np.array_equal(np.concatenate(parts, axis=1), whole)
