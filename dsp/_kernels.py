@@ -29,7 +29,7 @@ from ._simd import LANES, cascade, gather, scatter
 _BLOCK = 64
 
 #: Layout of the packed state of :func:`sos_stream` (see :func:`stream_state_size`).
-STREAM_HEADER = 8  # [n_sections, n_restarts, n_tiles, 0, 0, 0, 0, 0]: keeps blocks aligned
+STREAM_HEADER = 8  # [n_sections, n_restarts, n_tiles, n_channels, 0, 0, 0, 0]: 64 bytes
 
 #: Alignment (bytes) of the vector buffers: a 64-byte vector that straddles two cache lines
 #: costs two loads.
@@ -167,7 +167,8 @@ def stream_state_size(n_sections: int, n_channels: int) -> int:
     bytes long, so an array aligned to :data:`ALIGN` keeps them all aligned. Layout, each
     block C-ordered::
 
-        header  8                              [n_sections, n_restarts, n_tiles, 0...]
+        header  8                              [n_sections, n_restarts, n_tiles, n_channels,
+                                                0, 0, 0, 0]
         coef    (n_tiles, n_sections, 5, L)    b0, b1, b2, a1, a2 per section and lane
         zic     (n_tiles, n_sections, 2, L)    steady-state state for a unit step
         z       (n_tiles, n_sections, 2, L)    filter state
@@ -259,7 +260,13 @@ def _run_with_starts(coef, zic, z, buf, nb, ns, start_at):  # pragma: no cover -
         i = nxt
 
 
-@njit(cache=True)
+#: The one signature of :func:`sos_stream`: other dtypes and layouts are refused by the
+#: dispatcher (a TypeError, without compiling) instead of reaching the intrinsics, which
+#: assume C-contiguous rows.
+_STREAM_SIGNATURE = "int64(float64[::1], int64[::1], float64[:, ::1], float64[:, ::1])"
+
+
+@njit(_STREAM_SIGNATURE, cache=True)
 def sos_stream(state, lanes, x, out):  # pragma: no cover - compiled
     """Filter one chunk through each channel's cascade, carrying the state.
 
@@ -279,9 +286,12 @@ def sos_stream(state, lanes, x, out):  # pragma: no cover - compiled
     Returns
     -------
     int
-        Number of samples that were replaced (non-finite inputs).
+        Number of samples that were replaced (non-finite inputs), or -1 (nothing done) if
+        ``x`` does not have the filter's number of rows or ``out`` not the shape of ``x``.
     """
     nch, n = x.shape
+    if nch != int(state[3]) or out.shape[0] != nch or out.shape[1] != n:
+        return -1
     ns = int(state[0])
     n_tiles = int(state[2])
     kc = ns * 5 * LANES

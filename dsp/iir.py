@@ -36,8 +36,8 @@ __all__ = ["SOSFilter", "sosfilt", "sosfiltfilt", "steady_state_zi", "validate_s
 
 _F64 = np.dtype(np.float64)
 _SUPPORTED = (np.dtype(np.float32), _F64)
-_ndarray = np.ndarray
 _empty = np.empty
+_stream = _kernels.sos_stream
 
 
 def validate_sos(sos) -> np.ndarray:
@@ -402,6 +402,7 @@ class SOSFilter:
         state = raw[off : off + size]  # aligned for the vector loads
         state[0] = ns
         state[2] = nt
+        state[3] = nch
         # Views of the packed state, each (quantity, section, tile, lane); padding lanes
         # (channels nch .. nt * lanes - 1) keep zero coefficients.
         o = _kernels.STREAM_HEADER
@@ -448,25 +449,31 @@ class SOSFilter:
         ndarray of float64, shape (n_channels, n_samples)
             Filtered chunk.
         """
-        if (
-            out is not None
-            or x.__class__ is not _ndarray
-            or x.dtype is not _F64
-            or x.ndim != 2
-            or x.shape[0] != self._nch
-            or not x.flags.c_contiguous
-        ):
-            x, out = self._prepare(x, out)
+        if out is None:
+            try:  # the fast path: the kernel's signature checks dtype and layout
+                out = _empty(x.shape)
+                held = _stream(self._state, self._lanes, x, out)
+            except (TypeError, AttributeError):
+                held = -1
         else:
-            out = _empty(x.shape)
-        self.held = _kernels.sos_stream(self._state, self._lanes, x, out)
+            held = -1
+        if held < 0:
+            x, out = self._prepare(x, out)
+            held = _stream(self._state, self._lanes, x, out)
+        self.held = held
         return out
 
     def _prepare(self, x, out):
-        if not isinstance(x, np.ndarray) or x.dtype != _F64 or not x.flags.c_contiguous:
+        """Convert ``x`` for the kernel and check ``out``, or raise naming the problem."""
+        if (
+            not isinstance(x, np.ndarray)
+            or x.dtype != _F64
+            or not x.flags.c_contiguous
+            or not x.flags.writeable
+        ):
             x = _as_signal(x)
             if x.ndim == 2 and x.shape[0] == self._nch:
-                x = np.ascontiguousarray(x, dtype=_F64)
+                x = np.array(x, dtype=_F64, order="C")
         if x.ndim != 2:
             raise ValueError(f"chunk must be 2-D (n_channels, n_samples), got shape {np.shape(x)}.")
         if x.shape[0] != self._nch:

@@ -243,6 +243,13 @@ def test_non_contiguous_and_fortran_inputs():
     _close(sosfilt(BANDPASS_NOTCH, np.asfortranarray(x)), ss.sosfilt(BANDPASS_NOTCH, x), x)
     _close(sosfilt(BANDPASS_NOTCH, x[::2, ::3]), ss.sosfilt(BANDPASS_NOTCH, x[::2, ::3]), x)
     _close(sosfiltfilt(BANDPASS_NOTCH, x.T, axis=0), ss.sosfiltfilt(BANDPASS_NOTCH, x.T, axis=0), x)
+    frozen = x.copy()
+    frozen.setflags(write=False)  # e.g. a view of a received buffer
+    assert np.array_equal(SOSFilter(BANDPASS_NOTCH, 4)(frozen), SOSFilter(BANDPASS_NOTCH, 4)(x))
+    lists = x[:, :10].tolist()
+    assert np.array_equal(
+        SOSFilter(BANDPASS_NOTCH, 4)(lists), SOSFilter(BANDPASS_NOTCH, 4)(x[:, :10])
+    )
 
 
 def test_out_argument_and_in_place():
