@@ -26,7 +26,8 @@ Layouts (all arrays 1-D, C-contiguous, one float dtype)
 * ``z``: ``(n_sections, 2, LANES)`` flattened: the two state variables per section and lane.
 * ``buf``: ``(n_samples, LANES)`` flattened: one vector of channels per sample.
 
-The intrinsics trust their arguments (sizes and dtypes are checked by the callers).
+The intrinsics check layouts and dtypes when numba types them (anything but C-contiguous
+float arrays fails to compile); sizes and indices are the callers' to check.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-#: Channels per vector. Eight float64 fill one AVX-512 register.
+#: Channels per vector. Eight float64 fill one AVX-512 register; the 8x8 transposes of
+#: :func:`gather` and :func:`scatter` are written for eight.
 LANES = 8
 
 _I32 = ir.IntType(32)
+_ROWS = types.Array(types.int64, 1, "C")
 
 
 def _vector_type(context, arrty):
@@ -53,6 +56,18 @@ def _data(context, builder, arrty, value):
 
 def _vptr(builder, base, offset, vty):
     return builder.bitcast(builder.gep(base, [offset]), vty.as_pointer())
+
+
+def _c_arrays(*arrays) -> bool:
+    """Return True if all are C-contiguous float arrays of one dtype.
+
+    That is what the code generators assume; for anything else the intrinsic does not type
+    and numba reports an error at compile time instead of reading with the wrong strides.
+    """
+    return all(
+        isinstance(a, types.Array) and a.layout == "C" and a.dtype == arrays[0].dtype
+        for a in arrays
+    ) and isinstance(arrays[0].dtype, types.Float)
 
 
 def _mask(values):
@@ -109,6 +124,8 @@ def _biquad(builder, coefs, x, z0, z1):
 @intrinsic
 def cascade(typingctx, coef, z, buf, n_samples, n_sections):
     """Run ``buf`` (n_samples, LANES) in place through the cascade; update ``z``."""
+    if not _c_arrays(coef, z, buf):
+        return None
     sig = types.void(coef, z, buf, n_samples, n_sections)
 
     def codegen(context, builder, signature, args):
@@ -252,11 +269,13 @@ def _block_transfer(to_buf: bool):
 def gather(typingctx, x, rows, start, n_blocks, reverse, buf):
     """Copy ``8 * n_blocks`` columns of the rows ``rows`` of ``x`` transposed into ``buf``.
 
-    ``x`` is 2-D C-contiguous, ``rows`` holds LANES row indices (repeats allowed). Forward,
-    columns ``start, start + 1, ...`` fill ``buf`` in order; with ``reverse``, ``start`` is the
-    first column of the last block and the blocks go backwards (``buf`` then holds the columns
-    in decreasing order).
+    ``x`` is 2-D C-contiguous, ``rows`` holds LANES int64 row indices (repeats allowed).
+    Forward, columns ``start, start + 1, ...`` fill ``buf`` in order. With ``reverse``,
+    ``start`` is the first column of the block read first and the blocks go backwards:
+    ``buf`` then holds columns ``start + 7, start + 6, ...``.
     """
+    if not (_c_arrays(x, buf) and x.ndim == 2 and rows == _ROWS):
+        return None
     return types.void(x, rows, start, n_blocks, reverse, buf), _block_transfer(True)
 
 
@@ -267,4 +286,6 @@ def scatter(typingctx, out, rows, start, n_blocks, reverse, buf):
     With repeated row indices, the first lane holding a row is written (padding lanes that
     repeat the last row never overwrite it).
     """
+    if not (_c_arrays(out, buf) and out.ndim == 2 and rows == _ROWS):
+        return None
     return types.void(out, rows, start, n_blocks, reverse, buf), _block_transfer(False)
