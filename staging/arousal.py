@@ -39,11 +39,10 @@ from dsp.iir import SOSFilter
 from headset.chunk import Annotation, Chunk
 from headset.stages import EPOCH_S, UNSCORED, R, W, stage_name
 
+from .channels import pick_channels
 from .errors import StagingError
 
 BAD_FLAGS = np.uint8(1 | 2 | 4 | 8)
-#: Preferred EEG channels (by name fragment), most useful first.
-EEG_PREFERENCE = ("C4", "C3", "O2", "O1", "Cz", "F4", "F3", "Fz", "Fpz", "Pz")
 
 
 @dataclass(frozen=True)
@@ -166,48 +165,6 @@ class ChunkBatcher:
             np.concatenate([p.flags for p in parts], axis=1),
             tuple(a for p in parts for a in p.annotations),
         )
-
-
-def pick_channels(ch_names: Sequence[str], ch_types: Sequence[str], kind: str) -> list[int]:
-    """Return the indices of the channels of one type, preferred ones first.
-
-    Parameters
-    ----------
-    ch_names, ch_types : sequence of str
-        Channel names and MNE types.
-    kind : {"eeg", "emg", "eog", "ecg"}
-        The type wanted.
-
-    Returns
-    -------
-    list of int
-        For EEG: up to two channels (central then occipital when present); for other
-        types: every channel of that type.
-    """
-    idx = [i for i, t in enumerate(ch_types) if t == kind]
-    if kind != "eeg":
-        return idx
-
-    def rank(i):
-        name = ch_names[i].upper()
-        for r, frag in enumerate(EEG_PREFERENCE):
-            if frag.upper() in name:
-                return r
-        return len(EEG_PREFERENCE)
-
-    idx.sort(key=rank)
-    central = [i for i in idx if "C" in ch_names[i].upper().replace("EEG", "")[:4]]
-    occipital = [i for i in idx if "O" in ch_names[i].upper().replace("EEG", "")[:3]]
-    out = []
-    for group in (central, occipital):
-        if group and group[0] not in out:
-            out.append(group[0])
-    for i in idx:
-        if len(out) >= 2:
-            break
-        if i not in out:
-            out.append(i)
-    return out
 
 
 class _Framer:

@@ -39,6 +39,8 @@ EEG_PREFERENCE = (
 )
 _EOG_LEFT = ("E1", "LOC", "EOG1", "EOGL", "LEOG", "L", "LEFT", "EOG-L", "EOG_L")
 _EOG_RIGHT = ("E2", "ROC", "EOG2", "EOGR", "REOG", "R", "RIGHT", "EOG-R", "EOG_R")
+_CENTRAL = re.compile(r"^C([1-9]|Z)$")  # C3, C4, Cz, ... (10-20/10-10 names)
+_OCCIPITAL = re.compile(r"^O([1-9]|Z)$")
 _TYPE_PREFIX = re.compile(r"^(EEG|EOG|EMG|ECG|EKG)[\s_:]+", re.IGNORECASE)
 _NOT_EEG = re.compile(
     r"(EOG|EMG|ECG|EKG|CHIN|RESP|SAO2|SPO2|PLETH|THOR|ABD|FLOW|SNORE|LEG|TEMP|PULSE|HR|"
@@ -187,6 +189,40 @@ def emg_candidates(names: tuple[str, ...], ch_types: tuple[str, ...] | None = No
             continue
         ranked.append((0 if ("CHIN" in upper or "SUBMENT" in upper) else 1, i))
     return [i for _, i in sorted(ranked)]
+
+
+def pick_channels(names, ch_types, kind: str) -> list[int]:
+    """Return the channels of one MNE type for the event detectors, best first.
+
+    Parameters
+    ----------
+    names, ch_types : sequence of str
+        Channel names and MNE types.
+    kind : {"eeg", "emg", "eog", "ecg"}
+        The type wanted.
+
+    Returns
+    -------
+    list of int
+        For EEG: up to two channels, the best central (C3, C4, Cz...) and the best occipital
+        (O1, O2, Oz) electrode when present (an arousal's alpha shows best occipitally), ranked as
+        :func:`eeg_candidates` ranks them; for other types: every channel of that type.
+    """
+    names = tuple(str(n) for n in names)
+    types = tuple(ch_types)
+    typed = [i for i, t in enumerate(types) if t == kind]
+    if kind != "eeg":
+        return typed
+    ranked = [i for i in eeg_candidates(names, types) if i in typed]
+    ranked += [i for i in typed if i not in ranked]
+    electrode = {i: split_name(names[i])[1] for i in ranked}
+    out = []
+    for site in _CENTRAL, _OCCIPITAL:
+        hit = next((i for i in ranked if site.match(electrode[i])), None)
+        if hit is not None:
+            out.append(hit)
+    out += [i for i in ranked if i not in out][: max(0, 2 - len(out))]
+    return out
 
 
 def select_channels(

@@ -49,7 +49,8 @@ from headset.stages import (
     stage_name,
 )
 
-from .arousal import ArousalDetector, match_events, pick_channels
+from .arousal import ArousalDetector, match_events
+from .channels import pick_channels
 from .errors import StagingError
 from .nightmare import NightmareDetector
 from .recommend import NightRecord, recommend

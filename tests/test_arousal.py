@@ -7,7 +7,8 @@ import pytest
 from _events_synth import sleep_chunk, split
 
 from headset.chunk import Chunk
-from staging.arousal import ArousalDetector, detect_arousals, match_events, pick_channels
+from staging.arousal import ArousalDetector, detect_arousals, match_events
+from staging.channels import pick_channels
 from staging.errors import StagingError
 
 FS = 256.0
@@ -140,3 +141,8 @@ def test_bad_input():
     assert pick_channels(
         ["EEG F4-M1", "EEG O2-M1", "EEG C4-M1", "EOG E1-M2"], ["eeg", "eeg", "eeg", "eog"], "eeg"
     ) == [2, 1]
+    # no occipital electrode: the central one, then the stager's next best (F4 before Fz)
+    assert pick_channels(["EEG Fz", "EEG F4-M1", "EEG C3-M2"], ["eeg"] * 3, "eeg") == [2, 1]
+    # an EEG-typed channel with an unknown name is still a candidate, after the known ones
+    assert pick_channels(["Ch 7", "EEG O1-M2"], ["eeg", "eeg"], "eeg") == [1, 0]
+    assert pick_channels(["EMG chin", "EEG C4", "ECG"], ["emg", "eeg", "ecg"], "ecg") == [2]
