@@ -613,7 +613,9 @@ class StreamParser:
     ----------
     counters : dict
         ``packets`` (valid), ``corrupt`` (packets' worth of junk: every run of junk counts as
-        ``ceil(run / packet size)``, at least 1), ``resyncs`` (runs of junk), ``junk_bytes``,
+        ``ceil(run / packet size)``, at least 1; the size is that of the nearest valid DATA
+        packet, so a stream without any counts each run once), ``resyncs`` (runs of junk),
+        ``junk_bytes``,
         ``crc_errors`` (plausible headers whose CRC failed), ``truncated`` (partial packets
         dropped by :meth:`reset`) and ``bytes``.
     """

@@ -173,6 +173,10 @@ def mutated_streams(draw):
     for i in range(n):
         pkt = bytearray(rows[i].tobytes())
         action = draw(st.sampled_from(["ok", "ok", "ok", "flip", "dup", "garbage", "swap"]))
+        if i == n - 1 and not expected:
+            # the parser learns the packet size from a valid DATA packet; a stream without
+            # one is test_junk_without_any_valid_packet's case
+            action = "ok"
         if action == "flip":
             bits = draw(st.sets(st.integers(0, size * 8 - 1), min_size=1, max_size=3))
             for bit in bits:  # distinct bits, so the flips never cancel
@@ -224,6 +228,21 @@ def test_parser_on_mutated_streams(case):
     assert got == want  # every intact packet, in stream order, nothing else
     assert p.counters["corrupt"] == corrupt  # every corrupt packet (and junk run) counted
     assert p.counters["corrupt"] >= flipped
+
+
+def test_junk_without_any_valid_packet():
+    # No valid packet ever gives the packet size: each run of junk counts as one corrupt
+    # packet (at least), and every plausible header with a bad CRC is counted.
+    rows, *_ = _packets(3)
+    stream = bytearray(rows.tobytes())
+    size = rows.shape[1]
+    for k in range(3):
+        stream[k * size + size - 1] ^= 0x10  # last CRC byte of each packet
+    p = P.StreamParser()
+    assert _decoded(_feed_split(p, bytes(stream), [5, 100])) == []
+    assert p.counters["corrupt"] == 1 and p.counters["resyncs"] == 1
+    assert p.counters["crc_errors"] == 3
+    assert p.counters["junk_bytes"] == 3 * size
 
 
 def test_split_invariance_byte_by_byte():
