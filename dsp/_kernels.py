@@ -184,11 +184,10 @@ def stream_state_size(n_sections: int, n_channels: int) -> int:
 def _fill_block(x, rows, n_real, i0, nb, buf, hold, started, start_at):  # pragma: no cover
     """Copy ``x[rows, i0:i0 + nb]`` transposed into ``buf`` with the NaN policy of sos_stream.
 
-    Returns (held, pending): samples replaced, and whether a channel starts in this block
-    (``start_at[lane]`` is then its index in the block).
+    Returns the number of samples replaced; a channel that starts in this block gets its
+    index in the block in ``start_at[lane]``.
     """
     held = 0
-    pending = False
     for c in range(n_real):
         r = rows[c]
         h = hold[c]
@@ -205,7 +204,6 @@ def _fill_block(x, rows, n_real, i0, nb, buf, hold, started, start_at):  # pragm
             if i < nb:
                 started[c] = 1.0
                 start_at[c] = i
-                pending = True
         while i < nb:
             v = x[r, i0 + i]
             if v - v == 0.0:
@@ -215,7 +213,7 @@ def _fill_block(x, rows, n_real, i0, nb, buf, hold, started, start_at):  # pragm
             buf[i * LANES + c] = h
             i += 1
         hold[c] = h
-    return held, pending
+    return held
 
 
 @njit(cache=True)
@@ -241,8 +239,9 @@ def _all_finite(buf, k):  # pragma: no cover - compiled
 def _run_with_starts(coef, zic, z, buf, nb, ns, start_at):  # pragma: no cover - compiled
     """Run the cascade over ``buf``, starting lanes on the way.
 
-    A lane whose ``start_at`` is ``i`` gets the state ``zic * v`` just before sample ``i``,
-    ``v`` being that (first finite) sample.
+    A lane whose ``start_at`` is ``i`` (-1: none) gets the state ``zic * v`` just before
+    sample ``i``, ``v`` being that (first finite) sample. Without starts this is one call of
+    the cascade (the kernel's only call site, which keeps its compile time down).
     """
     i = 0
     while i < nb:
@@ -321,18 +320,13 @@ def sos_stream(state, lanes, x, out):  # pragma: no cover - compiled
             nb = min(_BLOCK, n - i0)
             # Fast path: every channel started and every sample finite.
             _load_block(x, rows, i0, nb, n, False, buf)
-            pending = False
             if all_started and _all_finite(buf, nb * LANES):
                 for c in range(nc):
                     hold[c] = buf[(nb - 1) * LANES + c]
             else:
-                h, pending = _fill_block(x, rows, nc, i0, nb, buf, hold, started, start_at)
-                held += h
+                held += _fill_block(x, rows, nc, i0, nb, buf, hold, started, start_at)
                 all_started = _all_started(started, nc)
-            if pending:
-                _run_with_starts(coef, zic, z, buf, nb, ns, start_at)
-            else:
-                cascade(coef, z, buf, nb, ns)
+            _run_with_starts(coef, zic, z, buf, nb, ns, start_at)
             _store_block(buf, rows, nc, i0, nb, n, False, out)
         # An overflowing state (inputs near 1e308) would poison every later sample: restart.
         for c in range(nc):
