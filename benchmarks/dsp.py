@@ -178,7 +178,7 @@ _PEAK_CHAINS = 16  # independent vector chains: enough to hide the latency of mu
 def _fp_peak_kernel():
     """Build the floating-point probe: ``fp_peak(reps)`` runs independent vector chains.
 
-    ``_PEAK_CHAINS`` chains ``acc = acc * c + d`` on vectors of ``dsp._simd.LANES`` float64 in
+    ``_PEAK_CHAINS`` chains ``acc = acc * c + d`` on vectors of ``dsp._biquad.LANES`` float64 in
     registers (separate multiply and add, no memory, no FMA: the instruction mix of the biquad
     kernels), ``reps`` times; returns one lane.
     """
@@ -187,7 +187,7 @@ def _fp_peak_kernel():
     from numba.core import cgutils
     from numba.extending import intrinsic
 
-    from dsp._simd import LANES
+    from dsp._biquad import LANES
 
     @intrinsic
     def chains(typingctx, reps):
@@ -218,7 +218,7 @@ def _fp_peak_kernel():
 def _ceilings(quick: bool) -> dict:
     from numba import njit
 
-    from dsp._simd import LANES
+    from dsp._biquad import LANES
 
     fp_peak = _fp_peak_kernel()
 
@@ -313,13 +313,13 @@ def bench_offline(quick: bool, out: dict) -> str:
     byte_rate = rate * 16
     # The kernel alone on a block that stays in the L2 cache, output preallocated: what the
     # arithmetic costs without the memory traffic and the fresh output's page faults.
-    from dsp import _kernels
+    from dsp import _biquad
 
     small = np.ascontiguousarray(x[:, :IN_CACHE])
     small_out = np.empty_like(small)
     zeros = np.zeros((N_CH, ns, 2))
     t_small = _per_call(
-        lambda: _kernels.sosfilt_offline(sos, small, small_out, zeros.copy(), False), 0.2, rep
+        lambda: _biquad.sosfilt_offline(sos, small, small_out, zeros.copy(), False), 0.2, rep
     )
     cache_flops = small.size / t_small * ns * FLOPS_PER_SECTION
     out["offline"] = {k: v for k, v in res.items()}

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _kernels
+from . import _biquad
 from ._validate import check_option, validate_type
 
 __all__ = ["SOSFilter", "sosfilt", "sosfiltfilt", "steady_state_zi", "validate_sos"]
@@ -37,7 +37,7 @@ __all__ = ["SOSFilter", "sosfilt", "sosfiltfilt", "steady_state_zi", "validate_s
 _F64 = np.dtype(np.float64)
 _SUPPORTED = (np.dtype(np.float32), _F64)
 _empty = np.empty
-_stream = _kernels.sos_stream
+_stream = _biquad.sos_stream
 
 
 def validate_sos(sos) -> np.ndarray:
@@ -236,7 +236,7 @@ def sosfilt(sos, x, axis=-1, zi=None, *, check_finite=True):
         z = np.zeros((m, ns, 2), dtype=dtype)
     else:
         z = np.moveaxis(zi, [0, ax + 1], [-2, -1]).reshape(m, ns, 2).astype(dtype, order="C")
-    _kernels.sosfilt_offline(sos.astype(dtype, copy=False), src, out, z, False)
+    _biquad.sosfilt_offline(sos.astype(dtype, copy=False), src, out, z, False)
     if check_finite and n:
         _raise_nonfinite(z, "x")
     y = np.moveaxis(out.reshape(lead + (n,)), -1, ax)
@@ -328,11 +328,11 @@ def sosfiltfilt(sos, x, axis=-1, padtype="odd", padlen=None, *, check_finite=Tru
     _pad(xm, buf, edge, padtype)
     sosd = sos.astype(dtype, copy=False)
     z = np.ascontiguousarray(zic[np.newaxis] * buf[:, :1, np.newaxis], dtype=dtype)
-    _kernels.sosfilt_offline(sosd, buf, buf, z, False)
+    _biquad.sosfilt_offline(sosd, buf, buf, z, False)
     if check_finite:
         _raise_nonfinite(z, "x")
     z = np.ascontiguousarray(zic[np.newaxis] * buf[:, -1:, np.newaxis], dtype=dtype)
-    _kernels.sosfilt_offline(sosd, buf, buf, z, True)
+    _biquad.sosfilt_offline(sosd, buf, buf, z, True)
     y = buf[:, edge : edge + n].reshape(lead + (n,))
     return np.moveaxis(y, -1, ax)
 
@@ -394,18 +394,18 @@ class SOSFilter:
         self._init = init
         self._sos = np.array(per)  # (n_ch, ns, 6)
         self._sos.setflags(write=False)
-        lanes = _kernels.LANES
+        lanes = _biquad.LANES
         nt = -(-nch // lanes)
-        size = _kernels.stream_state_size(ns, nch)
-        raw = np.zeros(size + _kernels.ALIGN // 8)
-        off = (-raw.ctypes.data % _kernels.ALIGN) // 8
+        size = _biquad.stream_state_size(ns, nch)
+        raw = np.zeros(size + _biquad.ALIGN // 8)
+        off = (-raw.ctypes.data % _biquad.ALIGN) // 8
         state = raw[off : off + size]  # aligned for the vector loads
         state[0] = ns
         state[2] = nt
         state[3] = nch
         # Views of the packed state, each (quantity, section, tile, lane); padding lanes
         # (channels nch .. nt * lanes - 1) keep zero coefficients.
-        o = _kernels.STREAM_HEADER
+        o = _biquad.STREAM_HEADER
         views = []
         for q in (5, 2, 2):
             k = nt * ns * q * lanes

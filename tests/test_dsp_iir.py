@@ -129,13 +129,13 @@ def test_matches_scipy_bit_for_bit():
 @pytest.mark.parametrize("n_channels", [1, 7, 9, 19])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_any_channel_count_and_long_cascades_bit_for_bit(n_channels, dtype):
-    # The kernels run channels in vectors of dsp._simd.LANES (spare lanes padded) and unroll
+    # The kernels run channels in vectors of dsp._biquad.LANES (spare lanes padded) and unroll
     # cascades of up to MAX_UNROLLED sections: cover partial tiles, several tiles, a cascade
     # too long to unroll (12 sections), odd lengths (vector transposes plus a scalar tail)
     # and both directions of sosfiltfilt.
     long = np.vstack([BANDPASS_NOTCH, ss.butter(7, 20.0, fs=FS, output="sos")])  # 9 sections
     long = np.vstack([long, ss.cheby1(6, 1.0, 3.0, "highpass", fs=FS, output="sos")])
-    assert long.shape[0] > dsp._simd.MAX_UNROLLED
+    assert long.shape[0] > dsp._biquad.MAX_UNROLLED
     x = _signal((n_channels, 1001), seed=n_channels, dtype=dtype)
     for sos in (BANDPASS_NOTCH.astype(dtype), long.astype(dtype)):
         np.testing.assert_array_equal(sosfilt(sos, x), ss.sosfilt(sos, x))
