@@ -148,7 +148,7 @@ def test_any_channel_count_and_long_cascades_bit_for_bit(n_channels, dtype):
 @settings(max_examples=60, deadline=None)
 @given(
     n_channels=st.integers(1, 20),
-    # from 1: scipy fails on an empty signal with zi (dsp does not, tested above)
+    # from 1: scipy fails on an empty signal with zi (dsp does not: see test_empty_...)
     n_samples=st.integers(1, 300),
     n_filters=st.integers(1, 3),
     seed=st.integers(0, 2**16),
