@@ -51,10 +51,14 @@ Annotations come from three places: :meth:`Recorder.annotate`, ``chunk.annotatio
 through), and the chunk flags (``annotate_flags=True``): a run of samples with ``FLAG_GAP`` on
 any channel becomes ``"Gap"``, a run with ``FLAG_LEAD_OFF`` on a channel becomes
 ``"Lead off: <channel>"``, each with its onset and duration, written when the run ends (or at
-:meth:`Recorder.close`). A TAL can carry any onset, so an annotation whose duration is only
-known at its end (a ``"Nightmare"``) is written in the current record with its onset in the
-past. Each record has room for ``annotation_bytes`` bytes of TALs; annotations that do not fit
-wait for the next record. Onsets are seconds since the session start (device sample 0); the
+:meth:`Recorder.close`). With ``annotate_flags`` the flags are the one source of these two
+kinds: ``"Gap"`` and ``"Lead off: ..."`` annotations that come with the chunks (the driver's
+note at the moment a lead goes off, a simulator's ground truth) are not written again.
+
+A TAL can carry any onset, so an annotation whose duration is only known at its end (a
+``"Nightmare"``) is written in the current record with its onset in the past. Each record
+has room for ``annotation_bytes`` bytes of TALs; annotations that do not fit wait for the
+next record. Onsets are seconds since the session start (device sample 0); the
 file starts at device sample ``first_sample``.
 """
 
@@ -196,7 +200,8 @@ class Recorder:
         ``fsync`` the file at each flush (default True). Without it a kill leaves the same
         file (the data are in the kernel) but a power cut may not.
     annotate_flags : bool
-        Turn flag runs into ``"Gap"`` and ``"Lead off: <channel>"`` annotations (default True).
+        Turn flag runs into ``"Gap"`` and ``"Lead off: <channel>"`` annotations, instead of
+        passing through the chunks' annotations of these kinds (default True).
 
     Attributes
     ----------
@@ -344,7 +349,6 @@ class Recorder:
         self._buffer = bytearray()
         self._gap_start: int | None = None
         self._leadoff_start: list[int | None] = [None] * n_ch
-        self._passed_keys: set[tuple[float, float, str]] = set()
         self._closed = False
         self._last_tal = b""
         try:
@@ -484,8 +488,10 @@ class Recorder:
         if float(chunk.sfreq) != self.sfreq:
             raise ValueError(f"chunk sfreq {chunk.sfreq} differs from the recorder's {self.sfreq}.")
         for ann in chunk.annotations:
-            if ann.description == GAP_TEXT or ann.description.startswith(LEAD_OFF_PREFIX):
-                self._passed_keys.add((ann.onset, ann.duration, ann.description))
+            if self.annotate_flags and (
+                ann.description == GAP_TEXT or ann.description.startswith(LEAD_OFF_PREFIX)
+            ):
+                continue  # the flag runs give these, with the onset and duration of the samples
             self.annotate(ann)
         data, flags, first = chunk.data, chunk.flags, int(chunk.first_sample)
         if first < self._next_sample:  # overlap: drop what is already written
@@ -596,9 +602,7 @@ class Recorder:
         return still_open
 
     def _flag_annotation(self, start: int, stop: int, text: str) -> None:
-        ann = Annotation(start / self.sfreq, (stop - start) / self.sfreq, text)
-        if (ann.onset, ann.duration, ann.description) not in self._passed_keys:
-            self._pending.append(ann)
+        self._pending.append(Annotation(start / self.sfreq, (stop - start) / self.sfreq, text))
 
     def _emit_records(self, digital: np.ndarray) -> None:
         n_ch = len(self.ch_names)

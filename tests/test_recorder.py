@@ -136,16 +136,30 @@ def test_flags_become_annotations_across_chunks(tmp_path):
     ]
 
 
-def test_flag_annotations_not_duplicated_when_passed_through(tmp_path):
+@pytest.mark.parametrize("annotate_flags", [True, False])
+def test_flag_annotations_not_duplicated_when_passed_through(tmp_path, annotate_flags):
+    # A driver notes a lead going off at once (no duration yet) and a simulator passes its
+    # ground truth (its own timing): with annotate_flags the flag runs are the one source.
     data = _signals(4 * 256)
     flags = np.zeros(data.shape, np.uint8)
     flags[:, 256:512] |= FLAG_GAP
+    flags[1, 600:900] |= FLAG_LEAD_OFF
+    lead = "Lead off: " + NAMES[1]
+    passed = {
+        256: [Annotation(1.0, 1.0, "Gap"), Annotation(1.0, 0.0, "Note")],
+        512: [Annotation(600 / SFREQ, 0.0, lead), Annotation(2.35, 1.2, lead)],
+    }
     path = tmp_path / "d.edf"
-    gap = Annotation(1.0, 1.0, "Gap")
-    with Recorder(path, NAMES, TYPES, SFREQ) as rec:
-        for c in _chunks(data, flags, size=256, annotations={256: [gap]}):
+    with Recorder(path, NAMES, TYPES, SFREQ, annotate_flags=annotate_flags) as rec:
+        for c in _chunks(data, flags, size=256, annotations=passed):
             rec.write(c)
-    assert _mne_annotations(_mne(path)) == [(1.0, 1.0, "Gap")]
+    got = _mne_annotations(_mne(path))
+    if annotate_flags:
+        assert got == [(1.0, 0.0, "Note"), (1.0, 1.0, "Gap"), (600 / SFREQ, 300 / SFREQ, lead)]
+    else:
+        assert sorted(got) == sorted(
+            [(1.0, 1.0, "Gap"), (1.0, 0.0, "Note"), (600 / SFREQ, 0.0, lead), (2.35, 1.2, lead)]
+        )
 
 
 @pytest.mark.parametrize("annotate_flags", [True, False])
