@@ -535,7 +535,8 @@ class Device:
                 self.counters["commands_rejected"],
                 self.stim_state,
                 max(self._last_counter, 0),
-            )
+            ),
+            self.key,
         )
         u = self._ack_rng.random(3)
         if u[0] < self.faults.loss:

@@ -80,6 +80,7 @@ _COUNTERS = (
     "commands_acked",
     "commands_failed",
     "commands_refused",
+    "acks_unauthenticated",
     "bytes",
 )
 
@@ -156,7 +157,9 @@ class Headset:
         ``packets_ok``, ``corrupt``, ``lost`` (packets), ``lost_samples``, ``duplicates``,
         ``late`` (arrived after their slot was declared a gap), ``reordered``, ``resyncs``,
         ``truncated``, ``reconnects``, ``commands_sent``, ``commands_acked``,
-        ``commands_failed``, ``commands_refused``, ``bytes``.
+        ``commands_failed``, ``commands_refused``, ``acks_unauthenticated`` (answers whose
+        tag does not match the pairing key: an "accepted" among them is ignored, a refusal
+        still explains a failure but changes no state), ``bytes``.
     info : dict
         The device's HELLO (stream description).
     device : Device or None
@@ -649,6 +652,13 @@ class Headset:
         end = None
         for msg in result.messages:
             if isinstance(msg, Ack):
+                if self.key is not None and not msg.authentic(self.key):
+                    # Not from the paired device (or not for this key): never believe that
+                    # a command was carried out, nor the stimulator state it claims.
+                    self.counters["acks_unauthenticated"] += 1
+                    if not msg.accepted:
+                        self._acks.setdefault(msg.counter, msg)
+                    continue
                 self._acks[msg.counter] = msg
                 self._stim = msg.stim_state
             elif isinstance(msg, Event) and self.ground_truth:

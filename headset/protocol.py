@@ -37,9 +37,12 @@ Device -> host types
     16+2AK       3*C*S       ExG samples, signed 24-bit big-endian, sample-major
                              (all C channels of sample 0, then sample 1, ...)
 
-``ACK`` (0x02, 27 bytes): opcode (u8), status (u8, ``STATUS_*``), command counter (u64), device
+``ACK`` (0x02, 43 bytes): opcode (u8), status (u8, ``STATUS_*``), command counter (u64), device
 sample counter when executed (u32), commands rejected so far (u32), stimulator state (u8), counter
-of the last command the device accepted (u64; lets a host whose counter fell behind catch up).
+of the last command the device accepted (u64; lets a host whose counter fell behind catch up),
+tag (16 bytes). The device signs its answers as the host signs its commands (below, with type
+0x02), so that nobody on the link can tell the host that a cue was delivered when it was not:
+a host with the pairing key trusts no unsigned "accepted".
 
 ``END`` (0x03, 9 bytes): total samples of the session (u64), reason (u8, 0 = end of night).
 
@@ -220,6 +223,8 @@ class Ack:
         Stimulator state bits after the command.
     last_counter : int
         Counter of the last command the device accepted.
+    tag : bytes
+        16-byte authentication tag (zeros: unsigned).
     """
 
     opcode: int
@@ -229,6 +234,24 @@ class Ack:
     rejected: int
     stim_state: int
     last_counter: int = 0
+    tag: bytes = bytes(TAG_BYTES)
+
+    def signed_bytes(self) -> bytes:
+        """Bytes covered by the tag: type, length and the fields (as encoded)."""
+        body = _ACK.pack(
+            self.opcode,
+            self.status,
+            self.counter,
+            self.sample % COUNTER_MODULUS,
+            min(self.rejected, 0xFFFFFFFF),
+            self.stim_state,
+            self.last_counter,
+        )
+        return bytes((TYPE_ACK,)) + struct.pack("<H", _ACK.size + TAG_BYTES) + body
+
+    def authentic(self, key: bytes) -> bool:
+        """Return True if the tag is the one the device holding ``key`` gives these fields."""
+        return hmac.compare_digest(self.tag, command_tag(key, self.signed_bytes()))
 
     @property
     def accepted(self) -> bool:
@@ -299,18 +322,23 @@ class Command:
         return self.raw[2 : HEADER_BYTES + COUNTER_BYTES + len(self.payload)]
 
 
-def encode_ack(ack: Ack) -> bytes:
-    """Encode an ACK packet (device -> host)."""
-    body = _ACK.pack(
-        ack.opcode,
-        ack.status,
-        ack.counter,
-        ack.sample % COUNTER_MODULUS,
-        min(ack.rejected, 0xFFFFFFFF),
-        ack.stim_state,
-        ack.last_counter,
-    )
-    return _frame(DEVICE_SYNC, TYPE_ACK, body)
+def encode_ack(ack: Ack, key: bytes | None = None) -> bytes:
+    """Encode an ACK packet (device -> host), signed with the pairing key.
+
+    Parameters
+    ----------
+    ack : Ack
+        The answer (its ``tag`` is ignored: the packet gets the tag of ``key``).
+    key : bytes or None
+        Pairing key; None writes an all-zero tag (unsigned).
+
+    Returns
+    -------
+    bytes
+        The packet.
+    """
+    signed = ack.signed_bytes()
+    return _frame(DEVICE_SYNC, TYPE_ACK, signed[3:] + command_tag(key, signed))
 
 
 def encode_end(total: int, reason: int = 0) -> bytes:
@@ -340,14 +368,15 @@ def encode_event(onset: float, duration: float, description: str) -> bytes:
 
 
 def command_tag(key: bytes | None, signed: bytes) -> bytes:
-    """Compute a command's tag: HMAC-SHA256 cut to 16 bytes (zeros without a key).
+    """Compute the tag of a command or an ACK: HMAC-SHA256 cut to 16 bytes (zeros: no key).
 
     Parameters
     ----------
     key : bytes or None
         Pairing key shared by host and device.
     signed : bytes
-        The bytes covered: type, length, counter and payload.
+        The bytes covered: type, length and body without the tag (a command: counter and
+        payload; an ACK: its fields).
 
     Returns
     -------
@@ -584,7 +613,7 @@ def _type_tables(direction: str):
     if direction == "device":
         kinds[TYPE_DATA] = KIND_DATA
         kinds[TYPE_ACK] = KIND_FIXED
-        fixed[TYPE_ACK] = _ACK.size
+        fixed[TYPE_ACK] = _ACK.size + TAG_BYTES
         kinds[TYPE_END] = KIND_FIXED
         fixed[TYPE_END] = _END.size
         kinds[TYPE_HELLO] = KIND_VARIABLE
@@ -799,7 +828,7 @@ class StreamParser:
         body = buf[off + HEADER_BYTES : off + HEADER_BYTES + length].tobytes()
         try:
             if ptype == TYPE_ACK:
-                return Ack(*_ACK.unpack(body))
+                return Ack(*_ACK.unpack(body[: _ACK.size]), tag=body[_ACK.size :])
             if ptype == TYPE_END:
                 return End(*_END.unpack(body))
             if ptype == TYPE_HELLO:

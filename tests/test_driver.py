@@ -88,9 +88,12 @@ def test_no_faults_is_bit_exact_and_deterministic():
     assert not flags.any() and ann == []
     assert hs.counters["lost"] == hs.counters["corrupt"] == 0
     assert hs.ch_names == src.ch_names and hs.sfreq == FS
-    # same seed, same stream, bit for bit; chunking of the byte stream does not matter
+    # same seed (and pairing key, which signs the ACKs), same stream, bit for bit; chunking
+    # of the byte stream does not matter
+    key = bytes(range(32))
     streams = [
-        record(Device(IndexSource(4096, FS), seed=5, faults=FaultConfig(loss=0.05))) for _ in "ab"
+        record(Device(IndexSource(4096, FS), seed=5, key=key, faults=FaultConfig(loss=0.05)))
+        for _ in "ab"
     ]
     assert streams[0] == streams[1]
     out = []
@@ -191,6 +194,46 @@ def test_a_host_without_the_pairing_key_is_refused(key):
         hs.start()
     assert hs.counters["commands_refused"] == 1 and dev.counters["commands_rejected"] == 1
     assert not dev.streaming
+
+
+class _ManInTheMiddle(InProcessTransport):
+    """Swallows the host's stimulation commands and answers "accepted" itself."""
+
+    def __init__(self, device, forger_key):
+        super().__init__(device)
+        self.forger_key = forger_key
+        self.forged = b""
+
+    def write(self, data):
+        (cmd,) = P.StreamParser("host").feed(data).messages
+        if cmd.opcode not in (P.CMD_AUDIO, P.CMD_VIBRATION, P.CMD_WAKE):
+            return super().write(data)
+        lie = P.Ack(cmd.opcode, P.STATUS_OK, cmd.counter, 0, 0, 0x07, cmd.counter)
+        self.forged += P.encode_ack(lie, self.forger_key)
+
+    def read(self, timeout):
+        out, self.forged = self.forged + super().read(timeout), b""
+        return out
+
+
+@pytest.mark.parametrize("forger_key", [None, b"m" * 32])
+def test_a_forged_acknowledgement_is_not_believed(forger_key):
+    # Nobody on the link may make the technician believe that a cue was delivered: the
+    # device signs its answers with the pairing key, the host trusts no other "accepted".
+    src = IndexSource(int(60 * FS), FS)
+    dev = Device(src, seed=0)
+    hs = Headset(_ManInTheMiddle(dev, forger_key), key=dev.key, max_retries=1, ack_timeout=0.05)
+    with hs:
+        hs.read(256)
+        with pytest.raises(HeadsetError, match="did not acknowledge audio after 2 attempts"):
+            hs.send_stimulus("audio", 0.4, 2.0)
+        assert hs.counters["acks_unauthenticated"] == 2
+        assert hs.status["stimulating"] == [] and src.cues == []
+    # the same exchange without the man in the middle: signed, believed
+    ok = P.Ack(P.CMD_AUDIO, P.STATUS_OK, 9, 0, 0, 1, 9)
+    parsed = P.StreamParser().feed(P.encode_ack(ok, dev.key)).messages[0]
+    assert parsed.authentic(dev.key) and not parsed.authentic(b"m" * 32)
+    assert not P.StreamParser().feed(P.encode_ack(ok)).messages[0].authentic(dev.key)
 
 
 def test_unacknowledged_commands_are_retried_then_fail():
