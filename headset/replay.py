@@ -8,10 +8,11 @@ time, ``60``, ``"max"``).
 What a replayed stream looks like
 ---------------------------------
 - **Channels and types.** Every signal except the annotation signals, or those picked with
-  ``channels``. Types come from the labels (:func:`infer_ch_type`): ``EEG ...``, ``EOG ...``,
-  ``EMG ...``, ``ECG``/``EKG`` prefixes, then keywords (``E1``/``LOC``/``ROC`` -> eog,
-  ``chin``/``submental``/``leg`` -> emg, 10-20 electrode names such as ``C4-M1`` -> eeg,
-  respiration, SpO2, position, accelerometer... -> misc).
+  ``channels``. Types come from the labels (:func:`headset.labels.infer_ch_type`):
+  ``EEG ...``, ``EOG ...``, ``EMG ...``, ``ECG``/``EKG`` prefixes, then keywords
+  (``E1``/``LOC``/``ROC``/``eye`` -> eog, ``chin``/``submental``/``leg`` -> emg, 10-20
+  electrode names such as ``C4-M1`` -> eeg, respiration, SpO2, position, accelerometer... ->
+  misc).
 - **Units.** exG channels (eeg, eog, emg, ecg) are converted to microvolts from the header's
   physical dimension (``uV``/``µV``, ``mV``, ``V``, ``nV``). A channel with no or an unknown
   dimension gets the scale among µV, mV and V that puts its trimmed standard deviation (10 %
@@ -58,6 +59,7 @@ from dsp._validate import check_option
 
 from .chunk import FLAG_CORRUPT, FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk
 from .errors import HeadsetError
+from .labels import infer_ch_type
 from .transport import parse_speed
 
 #: Plausible trimmed standard deviation of an exG channel, microvolts (YASA's check).
@@ -79,70 +81,10 @@ VOLT_SCALE = {
     "volts": 1e6,
     "nv": 1e-3,
 }
-_EOG_WORDS = {"EOG", "LOC", "ROC", "E1", "E2", "HEOG", "VEOG", "EOGL", "EOGR"}
-_EMG_WORDS = {"EMG", "CHIN", "SUBMENTAL", "LEG", "LAT", "RAT", "TIB", "MENTALIS"}
-_ECG_WORDS = {"ECG", "EKG"}
-_MISC_WORDS = (
-    "ACC",
-    "RESP",
-    "FLOW",
-    "THOR",
-    "ABD",
-    "SPO2",
-    "SAO2",
-    "PLETH",
-    "PULSE",
-    "POS",
-    "TEMP",
-    "LIGHT",
-    "SNORE",
-    "PRES",
-    "MARKER",
-    "EVENT",
-    "CO2",
-    "OX",
-    "HR",
-    "SUM",
-    "BATT",
-)
-_ELECTRODE_RE = re.compile(r"^(FP|AF|F|FC|FT|C|CP|T|TP|P|PO|O|A|M|I|CB)(\d{1,2}|Z)$")
 _TAL_RE = re.compile(rb"([+-]\d+(?:\.\d*)?)(?:\x15(\d+(?:\.\d*)?))?\x14([^\x00]*?)\x14\x00")
 _MONTHS = ("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC").split()
 _SCAN_BLOCK_BYTES = 16 * 1024 * 1024
 _MAX_RESAMPLE_FACTOR = 1000  # largest up or down factor of the polyphase resampler
-
-
-def infer_ch_type(label: str) -> str:
-    """Guess the MNE channel type of a signal from its label.
-
-    Parameters
-    ----------
-    label : str
-        The EDF signal label, e.g. ``"EEG C4-M1"``, ``"EOG E1-M2"``, ``"Resp oro-nasal"``.
-
-    Returns
-    -------
-    str
-        ``eeg``, ``eog``, ``emg``, ``ecg`` or ``misc``.
-    """
-    up = label.upper().strip()
-    for prefix, kind in (("EEG", "eeg"), ("EOG", "eog"), ("EMG", "emg"), ("ECG", "ecg")):
-        if up.startswith(prefix):
-            return kind
-    if up.startswith("EKG"):
-        return "ecg"
-    tokens = [t for t in re.split(r"[^A-Z0-9]+", up) if t]
-    if any(t in _ECG_WORDS for t in tokens):
-        return "ecg"
-    if any(t in _EOG_WORDS for t in tokens):
-        return "eog"
-    if any(t in _EMG_WORDS or t.startswith("CHIN") for t in tokens):
-        return "emg"
-    if any(t.startswith(w) for t in tokens for w in _MISC_WORDS):
-        return "misc"
-    if tokens and _ELECTRODE_RE.match(tokens[0]):
-        return "eeg"
-    return "misc"
 
 
 @dataclass(frozen=True)

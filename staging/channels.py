@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from headset.labels import infer_ch_type
+
 from .errors import StagingError
 
 #: EEG electrodes in order of preference (central first, as AASM recommends).
@@ -37,6 +39,8 @@ EEG_PREFERENCE = (
     "O1",
     "OZ",
 )
+#: Left / right anterior tibialis: leg EMG labels in many PSG montages.
+_LIMB_TOKENS = {"LAT", "RAT"}
 _EOG_LEFT = ("E1", "LOC", "EOG1", "EOGL", "LEOG", "L", "LEFT", "EOG-L", "EOG_L")
 _EOG_RIGHT = ("E2", "ROC", "EOG2", "EOGR", "REOG", "R", "RIGHT", "EOG-R", "EOG_R")
 _CENTRAL = re.compile(r"^C([1-9]|Z)$")  # C3, C4, Cz, ... (10-20/10-10 names)
@@ -131,7 +135,13 @@ def _find(name: str, names: tuple[str, ...], role: str) -> int:
 
 
 def _kind(name: str, ch_type: str | None) -> str:
-    """Guess the role of a channel: "eeg", "eog", "emg" or "other"."""
+    """Guess the role of a channel: "eeg", "eog", "emg" or "other".
+
+    Without a type, the type is read from the name as for an EDF label
+    (:func:`headset.labels.infer_ch_type`); the rules below then refine it by name.
+    """
+    if ch_type is None:
+        ch_type = infer_ch_type(name)
     prefix, electrode, _ = split_name(name)
     upper = name.upper()
     if prefix == "EOG" or (ch_type == "eog"):
@@ -185,8 +195,10 @@ def emg_candidates(names: tuple[str, ...], ch_types: tuple[str, ...] | None = No
         if _kind(n, t) != "emg":
             continue
         upper = n.upper()
-        if any(w in upper for w in ("LEG", "TIB", "ARM")):
-            continue
+        if any(w in upper for w in ("LEG", "TIB", "ARM")) or _LIMB_TOKENS & set(
+            re.split(r"[^A-Z0-9]+", upper)
+        ):
+            continue  # limb EMG (legs: periodic limb movements), never the chin
         ranked.append((0 if ("CHIN" in upper or "SUBMENT" in upper) else 1, i))
     return [i for _, i in sorted(ranked)]
 

