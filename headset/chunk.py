@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,3 +94,55 @@ class Chunk:
     def stop_sample(self) -> int:
         """Device sample index one past the last sample."""
         return self.first_sample + self.data.shape[1]
+
+    def piece(self, start: int, stop: int | None = None) -> Chunk:
+        """Return samples ``start:stop`` of this chunk as a chunk (views, no copy).
+
+        Parameters
+        ----------
+        start, stop : int
+            Indices into this chunk (``stop`` None: to the end), ``0 <= start <= stop``.
+
+        Returns
+        -------
+        Chunk
+            Its ``first_sample`` is ``self.first_sample + start``; the annotations go with
+            the piece that starts at 0, so cutting a chunk never repeats or loses one.
+        """
+        return Chunk(
+            self.data[:, start:stop],
+            self.first_sample + start,
+            self.sfreq,
+            self.ch_names,
+            self.ch_types,
+            self.flags[:, start:stop],
+            self.annotations if start == 0 else (),
+        )
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[Chunk]) -> Chunk:
+        """Join consecutive chunks of the same channels into one.
+
+        Parameters
+        ----------
+        parts : sequence of Chunk
+            At least one chunk, each starting where the previous one stops.
+
+        Returns
+        -------
+        Chunk
+            The samples of all parts (the only part itself when there is one), the
+            annotations of all parts in order.
+        """
+        if len(parts) == 1:
+            return parts[0]
+        first = parts[0]
+        return cls(
+            np.concatenate([p.data for p in parts], axis=1),
+            first.first_sample,
+            first.sfreq,
+            first.ch_names,
+            first.ch_types,
+            np.concatenate([p.flags for p in parts], axis=1),
+            tuple(a for p in parts for a in p.annotations),
+        )

@@ -110,16 +110,7 @@ def split_chunk(chunk: Chunk, max_samples: int):
         yield chunk
         return
     for i in range(0, n, max_samples):
-        sl = slice(i, min(n, i + max_samples))
-        yield Chunk(
-            chunk.data[:, sl],
-            chunk.first_sample + i,
-            chunk.sfreq,
-            chunk.ch_names,
-            chunk.ch_types,
-            chunk.flags[:, sl],
-            chunk.annotations if i == 0 else (),
-        )
+        yield chunk.piece(i, min(n, i + max_samples))
 
 
 class ChunkBatcher:
@@ -151,20 +142,7 @@ class ChunkBatcher:
     def take(self) -> Chunk | None:
         """Return whatever is gathered as one block (None if nothing)."""
         parts, self._parts, self._n = self._parts, [], 0
-        if not parts:
-            return None
-        if len(parts) == 1:
-            return parts[0]
-        first = parts[0]
-        return Chunk(
-            np.concatenate([p.data for p in parts], axis=1),
-            first.first_sample,
-            first.sfreq,
-            first.ch_names,
-            first.ch_types,
-            np.concatenate([p.flags for p in parts], axis=1),
-            tuple(a for p in parts for a in p.annotations),
-        )
+        return Chunk.concatenate(parts) if parts else None
 
 
 class _Framer:

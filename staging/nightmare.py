@@ -191,19 +191,6 @@ class DetectorSettings:
     emg_hr_cap: tuple[float, float] = (1.0, 2.0)
 
 
-def _slice(chunk: Chunk, i0: int, i1: int) -> Chunk:
-    """Return samples ``i0:i1`` of a chunk as a chunk (annotations stay with the first)."""
-    return Chunk(
-        chunk.data[:, i0:i1],
-        chunk.first_sample + i0,
-        chunk.sfreq,
-        chunk.ch_names,
-        chunk.ch_types,
-        chunk.flags[:, i0:i1],
-        chunk.annotations if i0 == 0 else (),
-    )
-
-
 class _Bins:
     """RMS of a streaming band-passed signal over fixed bins, with flagged bins as NaN."""
 
@@ -421,7 +408,7 @@ class NightmareDetector(StageInput):
         cuts = [self._buf_start + k * self.step for k in range(k0, k0 + (b - a) // self.step + 2)]
         cuts = [a] + [c for c in cuts if a < c < b] + [b]
         for lo, hi in zip(cuts[:-1], cuts[1:]):
-            piece = block if (lo, hi) == (a, b) else _slice(block, lo - a, hi - a)
+            piece = block if (lo, hi) == (a, b) else block.piece(lo - a, hi - a)
             out += self._push(piece)
         return out
 

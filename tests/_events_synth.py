@@ -132,23 +132,11 @@ def sleep_chunk(duration_s, sfreq=256.0, seed=0, eeg_events=(), emg_events=(), e
 
 def split(chunk, sizes_seed=0, max_len=2000):
     """Cut a Chunk into consecutive random-length pieces."""
-    from headset.chunk import Chunk
-
     rng = np.random.default_rng(sizes_seed)
     out, i = [], 0
     n = chunk.n_samples
     while i < n:
         k = int(rng.integers(1, max_len))
-        sl = slice(i, min(n, i + k))
-        out.append(
-            Chunk(
-                chunk.data[:, sl],
-                chunk.first_sample + i,
-                chunk.sfreq,
-                chunk.ch_names,
-                chunk.ch_types,
-                chunk.flags[:, sl],
-            )  # fmt: skip
-        )
+        out.append(chunk.piece(i, min(n, i + k)))
         i += k
     return out

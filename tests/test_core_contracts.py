@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dsp._validate import check_option, check_positive, validate_type
-from headset.chunk import FLAG_GAP, Chunk
+from headset.chunk import FLAG_GAP, Annotation, Chunk
 from headset.errors import HeadsetError
 from headset.faults import FAULT_HELP, FaultConfig, faults_help, parse_faults
 from headset.stages import N2, N3, UNSCORED, R, W, parse_stage_annotation, stage_name
@@ -28,6 +28,22 @@ def test_chunk_properties():
     assert c.n_samples == 4
     assert c.t0 == 1.0
     assert c.stop_sample == 260
+
+
+def test_chunk_pieces_and_concatenation():
+    c = _chunk(n=10)
+    c = Chunk(
+        np.arange(20.0).reshape(2, 10), 256, 256.0, c.ch_names, c.ch_types,
+        np.eye(2, 10, 3, dtype=np.uint8), (Annotation(1.0, 0.0, "Note"),),
+    )  # fmt: skip
+    pieces = [c.piece(0, 3), c.piece(3, 7), c.piece(7)]
+    assert [p.first_sample for p in pieces] == [256, 259, 263]
+    assert [len(p.annotations) for p in pieces] == [1, 0, 0]  # never repeated or lost
+    whole = Chunk.concatenate(pieces)
+    np.testing.assert_array_equal(whole.data, c.data)
+    np.testing.assert_array_equal(whole.flags, c.flags)
+    assert (whole.first_sample, whole.annotations) == (256, c.annotations)
+    assert Chunk.concatenate([c]) is c
 
 
 @pytest.mark.parametrize(

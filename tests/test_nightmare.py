@@ -104,8 +104,6 @@ def test_profile_baseline_and_settings():
 
 
 def test_same_result_whatever_the_chunking():
-    from headset.chunk import Chunk
-
     s = _night(seed=33)
     whole = s.read(s.n_samples)
     traces = []
@@ -115,9 +113,7 @@ def test_same_result_whatever_the_chunking():
         i, k = 0, 0
         while i < whole.n_samples:
             n = sizes[k % len(sizes)]
-            sl = slice(i, min(i + n, whole.n_samples))
-            det.push(Chunk(whole.data[:, sl], i, whole.sfreq, whole.ch_names, whole.ch_types,
-                           whole.flags[:, sl]))  # fmt: skip
+            det.push(whole.piece(i, min(i + n, whole.n_samples)))
             i += n
             k += 1
         det.flush()

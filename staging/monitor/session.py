@@ -357,13 +357,13 @@ class MonitorSession:
                     return None if getattr(self.source, "done", True) else _EMPTY
             if c.n_samples > want - have:  # keep the rest for the next block
                 k = want - have
-                self._pending_chunk = _slice(c, k, None, ())
-                c = _slice(c, 0, k, c.annotations)
+                self._pending_chunk = c.piece(k)
+                c = c.piece(0, k)
             parts.append(c)
             have += c.n_samples
         if not parts:
             return None
-        return parts[0] if len(parts) == 1 else _concat(parts)
+        return Chunk.concatenate(parts)
 
     def step(self) -> bool:
         """Process one frame (and the pipeline at block ends). False once the session ended.
@@ -434,7 +434,7 @@ class MonitorSession:
         if not self._frames:
             return
         frames, self._frames = self._frames, []
-        chunk = frames[0] if len(frames) == 1 else _concat(frames)
+        chunk = Chunk.concatenate(frames)
         st = self.state
         out = self.pipeline.process(chunk) if self.pipeline is not None else StepOutput()
         for est in out.stages:
@@ -933,31 +933,6 @@ class MonitorSession:
 
 
 _EMPTY = object()  # sentinel: a live source had nothing yet
-
-
-def _slice(c: Chunk, a: int, b: int | None, annotations) -> Chunk:
-    return Chunk(
-        data=c.data[:, a:b],
-        first_sample=c.first_sample + a,
-        sfreq=c.sfreq,
-        ch_names=c.ch_names,
-        ch_types=c.ch_types,
-        flags=c.flags[:, a:b],
-        annotations=tuple(annotations),
-    )
-
-
-def _concat(parts: list[Chunk]) -> Chunk:
-    c0 = parts[0]
-    return Chunk(
-        data=np.concatenate([p.data for p in parts], axis=1),
-        first_sample=c0.first_sample,
-        sfreq=c0.sfreq,
-        ch_names=c0.ch_names,
-        ch_types=c0.ch_types,
-        flags=np.concatenate([p.flags for p in parts], axis=1),
-        annotations=tuple(a for p in parts for a in p.annotations),
-    )
 
 
 class Pacer:
