@@ -108,7 +108,8 @@ def test_flagged_samples_do_not_make_arousals():
 
 @pytest.mark.slow
 def test_against_simulated_arousals():
-    sleeper = pytest.importorskip("headset.sleeper")
+    from headset import sleeper
+
     s = sleeper.Sleeper(profile="nightmare-prone", seed=2024, duration_s=2 * 3600.0)
     det = ArousalDetector(s.sfreq, s.ch_names, s.ch_types)
     det.set_hypnogram(s.hypnogram)

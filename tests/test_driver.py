@@ -279,7 +279,6 @@ def test_lifecycle():
 
 
 def test_real_sleeper_only_quantised():
-    pytest.importorskip("headset.sleeper")
     from headset.sleeper import Sleeper
 
     dur = 90.0

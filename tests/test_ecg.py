@@ -206,7 +206,7 @@ def test_bad_input():
 
 @pytest.mark.parametrize("faults", ["", "mains=30,movement=30,pops=20,drift=300,leadoff=4"])
 def test_against_simulated_sleeper_beats(faults):
-    sleeper = pytest.importorskip("headset.sleeper")
+    from headset import sleeper
     from headset.faults import parse_faults
 
     s = sleeper.Sleeper(profile="healthy", seed=77, duration_s=900.0, faults=parse_faults(faults))

@@ -20,7 +20,8 @@ CONCLUSIONS = ("Scored stage", "Detected arousal", "Nightmare alert", "Intervent
 
 
 def _annotations(edf):
-    mne = pytest.importorskip("mne")
+    import mne
+
     raw = mne.io.read_raw_edf(edf, preload=False, verbose="error")
     anns = [
         (round(float(o), 3), round(float(d), 3), str(t))
@@ -206,7 +207,6 @@ def test_events_to_stdout(capsys):
 
 
 def test_lsl_stream_is_monitored(tmp_path, capsys):
-    pytest.importorskip("pylsl")
     import os
     import threading
     import time

@@ -7,11 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+import pexpect
 import pytest
 
-pexpect = pytest.importorskip("pexpect")
-
-from staging.monitor.events import read_events  # noqa: E402
+from staging.monitor.events import read_events
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>78]")
@@ -89,7 +88,8 @@ def screen_factory(tmp_path):
 
 
 def test_technician_vetoes_notes_and_quits(tmp_path, screen_factory):
-    mne = pytest.importorskip("mne")
+    import mne
+
     edf, ev = tmp_path / "drill.edf", tmp_path / "drill.jsonl"
     scr = screen_factory(
         "--source", "drill", "--speed", "max", "--record", str(edf), "--events", str(ev)
@@ -133,7 +133,8 @@ def test_technician_vetoes_notes_and_quits(tmp_path, screen_factory):
 
 
 def test_ctrl_c_finalises_and_resize_redraws(tmp_path, screen_factory):
-    mne = pytest.importorskip("mne")
+    import mne
+
     edf, ev = tmp_path / "n.edf", tmp_path / "n.jsonl"
     scr = screen_factory(
         "--speed", "60", "--seed", "2", "--record", str(edf), "--events", str(ev),

@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from headset import sleeper
 from staging.nightmare import DetectorSettings, NightmareAlert, NightmareDetector
-
-sleeper = pytest.importorskip("headset.sleeper")
 
 N2, R = 2, 4
 #: 5 min of N2 then 20 min of REM; a 2-min nightmare starts 8 min into REM.

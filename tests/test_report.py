@@ -8,13 +8,12 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
+from headset import sleeper
 from headset.chunk import Annotation
 from headset.recorder import Recorder
 from staging.cli import main
 from staging.errors import StagingError
 from staging.report import build_report, stages_from_annotations
-
-sleeper = pytest.importorskip("headset.sleeper")
 
 HYPNO = ["W", "W", "N1", "N2", "N2", "N2", "N3", "N3", "N2", "R", "R", "R", "R", "R", "R", "W"]
 NM = (330.0, 90.0)  # nightmare 330-420 s, in the REM period

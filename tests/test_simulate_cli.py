@@ -139,7 +139,8 @@ def test_same_arguments_same_bytes(tmp_path):
 
 
 def test_progress_bar_on_a_terminal(tmp_path):
-    pexpect = pytest.importorskip("pexpect")
+    import pexpect
+
     out = tmp_path / "tty.edf"
     exe = Path(sys.executable).parent / "dreamnet"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "staging.cli"]

@@ -83,7 +83,8 @@ hypnos = st.lists(st.sampled_from([W, N1, N2, N3, R, U]), min_size=2, max_size=4
 @settings(max_examples=60, deadline=None)
 @given(h=hypnos)
 def test_agrees_with_yasa_where_definitions_agree(h):
-    yasa = pytest.importorskip("yasa")
+    import yasa
+
     ours = sleep_statistics(h)
     hyp = yasa.Hypnogram.from_integers(
         np.asarray(h), mapping={0: "W", 1: "N1", 2: "N2", 3: "N3", 4: "R", -1: "Uns"}
