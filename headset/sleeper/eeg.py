@@ -88,12 +88,8 @@ class EEGGenerator(BankGenerator):
         The person.
     profile : Profile
         The kind of sleeper.
-    sfreq : float
-        Sampling rate, Hz.
-    n : int
-        Block length, samples.
-    overlap : int
-        Noise cross-fade length, samples.
+    sfreq, n, overlap
+        As :class:`~headset.sleeper.noise.BankGenerator`.
     """
 
     def __init__(self, subject: Subject, profile: Profile, sfreq: float, n: int, overlap: int):
@@ -130,12 +126,7 @@ class EEGGenerator(BankGenerator):
     def generate(self, ctx: BlockContext, buf: np.ndarray) -> None:
         """Add the EEG of one block into ``buf`` rows ``ROWS``.
 
-        Parameters
-        ----------
-        ctx : BlockContext
-            The block.
-        buf : ndarray, shape (n_channels, n + tail)
-            Internal signal buffer, µV (modified in place).
+        See :meth:`~headset.sleeper.noise.BankGenerator.generate`.
         """
         n = ctx.n
         x = self.bank.block(ctx.rng).reshape(3, N_BASES, n)

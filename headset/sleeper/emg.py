@@ -23,16 +23,7 @@ TONE = np.array([1.0, 0.45, 0.38, 0.33, 0.1])
 class EMGGenerator(BankGenerator):
     """Streams the chin EMG block by block.
 
-    Parameters
-    ----------
-    subject : Subject
-        The person.
-    sfreq : float
-        Sampling rate, Hz.
-    n : int
-        Block length, samples.
-    overlap : int
-        Noise cross-fade length, samples.
+    Parameters as :class:`~headset.sleeper.noise.BankGenerator`.
     """
 
     def __init__(self, subject: Subject, sfreq: float, n: int, overlap: int):
@@ -47,12 +38,7 @@ class EMGGenerator(BankGenerator):
     def generate(self, ctx: BlockContext, buf: np.ndarray) -> None:
         """Add the chin EMG of one block into ``buf[ROW]``.
 
-        Parameters
-        ----------
-        ctx : BlockContext
-            The block.
-        buf : ndarray, shape (n_channels, n + tail)
-            Internal signal buffer, µV (modified in place).
+        See :meth:`~headset.sleeper.noise.BankGenerator.generate`.
         """
         s, rng, fs, n = self.s, ctx.rng, self.sfreq, ctx.n
         x = self.bank.block(rng)[0]

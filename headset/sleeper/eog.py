@@ -26,16 +26,7 @@ BLINK_GAIN = np.array([-0.45, 1.0])
 class EOGGenerator(BankGenerator):
     """Streams the two EOG derivations block by block.
 
-    Parameters
-    ----------
-    subject : Subject
-        The person.
-    sfreq : float
-        Sampling rate, Hz.
-    n : int
-        Block length, samples.
-    overlap : int
-        Noise cross-fade length, samples.
+    Parameters as :class:`~headset.sleeper.noise.BankGenerator`.
     """
 
     def noise_psd(self, freqs: np.ndarray) -> np.ndarray:
@@ -45,12 +36,7 @@ class EOGGenerator(BankGenerator):
     def generate(self, ctx: BlockContext, buf: np.ndarray) -> None:
         """Add the EOG of one block into ``buf`` rows ``ROWS``.
 
-        Parameters
-        ----------
-        ctx : BlockContext
-            The block.
-        buf : ndarray, shape (n_channels, n + tail)
-            Internal signal buffer, µV (modified in place).
+        See :meth:`~headset.sleeper.noise.BankGenerator.generate`.
         """
         s, rng, fs, n = self.s, ctx.rng, self.sfreq, ctx.n
         x = self.bank.block(rng)

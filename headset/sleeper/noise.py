@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from .context import BlockContext
     from .subject import Subject
 
 
@@ -170,7 +171,7 @@ class BankGenerator(ABC):
 
     Stores the subject and sampling rate and builds ``self.bank`` from the PSD that
     :meth:`noise_psd` gives on the bank's frequency grid. Subclasses implement
-    :meth:`noise_psd` and their own ``generate``.
+    :meth:`noise_psd` and :meth:`generate`.
 
     Parameters
     ----------
@@ -203,4 +204,16 @@ class BankGenerator(ABC):
         -------
         ndarray, shape (n_streams, n_freqs)
             One-sided PSD of each stream, (unit)^2/Hz.
+        """
+
+    @abstractmethod
+    def generate(self, ctx: BlockContext, buf: np.ndarray) -> None:
+        """Add this generator's signals of one block into its rows of ``buf``.
+
+        Parameters
+        ----------
+        ctx : BlockContext
+            The block.
+        buf : ndarray, shape (n_channels, n + tail)
+            Internal signal buffer, µV (modified in place).
         """
