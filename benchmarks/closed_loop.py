@@ -24,7 +24,7 @@ night until the first cue changes it (the closed loop goes through ``Sleeper.app
     median of the last 10 minutes by 10 bpm while the wrist (accelerometer) is still; 60-s
     cooldown, at most 20 per night. It does not know the sleep stage.
 ``dreamnet``
-    The full pipeline: online stager (``staging.online.OnlineStager``) -> nightmare detector
+    The full pipeline: online stager (``staging.stager.online.OnlineStager``) -> nightmare detector
     (``staging.nightmare``) -> intervention policy (``staging.policy``, default ladder and
     limits) -> ``apply_cue``.
 
@@ -110,7 +110,7 @@ def run_night(seed: int, arm: str, duration_s: float = DURATION_S) -> dict:
     from headset.sleeper import Sleeper
     from staging.arousal import ArousalDetector
     from staging.nightmare import NightmareDetector
-    from staging.online import OnlineStager
+    from staging.stager.online import OnlineStager
     from staging.policy import InterventionPolicy
 
     t0 = time.process_time()

@@ -257,7 +257,7 @@ class _Headset:
         from headset.driver import Headset
         from headset.transport import BytesTransport
         from staging.arousal import ArousalDetector
-        from staging.online import OnlineStager
+        from staging.stager.online import OnlineStager
 
         self.hs = Headset(BytesTransport(stream, read_size=65536))  # a TCP read
         self.hs.connect()

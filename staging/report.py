@@ -11,7 +11,7 @@ blocks, and writes to a directory:
 Where things come from (each stated in the report's ``sources``):
 
 - **stages**: the pipeline's ``Scored stage X`` annotations (a monitored session); without
-  them :func:`staging.score` stages the recording. ``Sleep stage X`` annotations (the
+  them :func:`staging.stager.score` stages the recording. ``Sleep stage X`` annotations (the
   simulator's truth, or a human scorer's) are compared with them (agreement, Cohen's kappa);
   they are used directly only when the recording cannot be scored.
 - **arousals**: ``Detected arousal`` annotations, else :class:`staging.arousal.ArousalDetector`
@@ -311,7 +311,7 @@ def build_report(
         Sleeper profile JSON (baselines for the nightmare detector).
     stages : {"auto", "scored", "true"}
         Which stages the statistics use: ``auto`` = the pipeline's scored stages, else
-        :func:`staging.score`, else the ``Sleep stage`` annotations.
+        :func:`staging.stager.score`, else the ``Sleep stage`` annotations.
 
     Returns
     -------
@@ -352,7 +352,7 @@ def build_report(
         elif stages == "scored" or (stages == "auto" and scored_h is None):
             hyp = _score(path, n_epochs, notes)
             if hyp is not None:
-                sources["stages"] = "staging.score (offline stager) on this recording"
+                sources["stages"] = "staging.stager.score (offline stager) on this recording"
             elif stages == "scored":
                 raise StagingError(f"{path}: no Scored stage annotations and the stager failed")
         if hyp is None:
@@ -544,7 +544,7 @@ def _score(path, n_epochs, notes):
     import importlib
 
     try:
-        score_mod = importlib.import_module("staging.score")
+        score_mod = importlib.import_module("staging.stager.score")
     except ImportError:  # pragma: no cover - the stager is part of the package
         notes.append("no stager available: stages from the annotations")
         return None

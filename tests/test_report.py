@@ -123,7 +123,7 @@ def test_recording_without_ecg_and_scores_itself(tmp_path):
     out = tmp_path / "out"
     assert main(["report", str(f), "--out", str(out)]) == 0
     s = json.loads((out / "report.json").read_text())
-    assert s["sources"]["stages"].startswith("staging.score")
+    assert s["sources"]["stages"].startswith("staging.stager.score")
     assert s["sources"]["heart_rate"] == "not available: no ECG channel"
     assert s["heart_rate"] == {}
     assert any("no ECG channel" in n for n in s["notes"])

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.signal import resample_poly
 
-from staging import features as F
+from staging.stager import features as F
 
 
 def _eeg(sfreq: float, n_epochs: int = 4, seed: int = 0, alpha: float = 20.0) -> np.ndarray:

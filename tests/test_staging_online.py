@@ -10,10 +10,10 @@ from _staging_sim import kappa, simulated
 
 from headset.chunk import FLAG_LEAD_OFF, Chunk
 from staging.errors import StagingError
-from staging.features import continuous_features
-from staging.model import CONTEXT, MODEL_DIR, StagingModel, default_model, stack_context
-from staging.offline import stage_epochs
-from staging.online import OnlineStager
+from staging.stager.features import continuous_features
+from staging.stager.model import CONTEXT, MODEL_DIR, StagingModel, default_model, stack_context
+from staging.stager.offline import stage_epochs
+from staging.stager.online import OnlineStager
 
 
 def _chunks(data, sfreq, names, types, size, flags=None, start=0, stop=None):

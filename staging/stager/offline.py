@@ -3,7 +3,7 @@
 Features are scaled with whole-recording statistics, the offline MLP sees epochs ``k-2 .. k+2``
 and the HMM gives forward-backward posterior marginals. :func:`stage_epochs` also runs the
 causal path on a whole recording at once (``mode="online"``), which gives the same estimates
-as feeding the recording to :class:`~staging.online.OnlineStager` chunk by chunk.
+as feeding the recording to :class:`~staging.stager.online.OnlineStager` chunk by chunk.
 """
 
 from __future__ import annotations

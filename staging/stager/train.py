@@ -1,6 +1,6 @@
 """Train the staging model on simulated nights and on labelled EDF+ recordings.
 
-``python -m staging.train`` or ``dreamnet train``. The default set is simulated nights from the
+``python -m staging.stager.train`` or ``dreamnet train``. The default set is simulated nights from the
 project's sleeper (``headset.sleeper.Sleeper``) with strong variation between simulated people:
 every profile, a fresh subject per seed, EEG from C4-M1, F4-M1 or (rarely) O2-M1, amplitude of
 each channel group scaled by 0.5-2x, simulated at 128 Hz (everything the features use) and used
@@ -28,7 +28,7 @@ import numpy as np
 
 from headset.stages import EPOCH_S, UNSCORED, parse_stage_annotation
 
-from .errors import StagingError
+from ..errors import StagingError
 from .features import (
     FEATURE_VERSION,
     INV_COLUMNS,
@@ -42,7 +42,7 @@ from .features import (
     normalize_online,
 )
 from .model import CONTEXT, MLP, N_STAGES, StagingModel, stack_context
-from .stats import epoch_agreement
+from ..stats import epoch_agreement
 
 PROFILE_NAMES = ("healthy", "child", "insomnia", "nightmare-prone")
 #: Seeds of the default training set are SEED_BASE + i; validation uses VAL_SEED_BASE + i.
@@ -665,8 +665,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m staging.train``."""
-    from .cli import main as cli_main
+    """Entry point of ``python -m staging.stager.train``."""
+    from ..cli import main as cli_main
 
     return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
 

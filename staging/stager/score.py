@@ -17,8 +17,8 @@ import numpy as np
 from dsp._validate import check_option
 from headset.stages import EPOCH_S, STAGE_NAMES, UNSCORED, stage_name
 
-from .channels import ChannelSelection, select_channels
-from .errors import StagingError
+from ..channels import ChannelSelection, select_channels
+from ..errors import StagingError
 from .features import MIN_SFREQ, EpochFeatures, continuous_features, epoch_length
 from .model import StagingModel, resolve_model
 from .offline import stage_epochs
@@ -134,7 +134,7 @@ class _RawSource:
 
 
 class _EdfSource:
-    """A plain EDF file read directly (see :mod:`staging._edf`)."""
+    """A plain EDF file read directly (see :mod:`staging.stager._edf`)."""
 
     def __init__(self, edf, name: str):
         self.edf = edf

@@ -3,8 +3,8 @@
 :class:`OnlineStager` buffers the selected channels of incoming :class:`~headset.chunk.Chunk`
 objects and, as soon as the last sample of a 30-s epoch has arrived, computes the epoch's
 features (from that epoch only), scales them with the statistics of the epochs seen so far
-(:class:`~staging.features.RunningNormalizer`; burn-in of
-:data:`~staging.features.BURN_IN_EPOCHS` epochs blended with population priors), runs the online
+(:class:`~staging.stager.features.RunningNormalizer`; burn-in of
+:data:`~staging.stager.features.BURN_IN_EPOCHS` epochs blended with population priors), runs the online
 MLP on the current and two previous epochs and filters the result forward through the HMM. Nothing
 after the epoch is used, so the estimate for epoch ``k`` is the same whatever follows, and the
 same whatever the chunking. Epochs with more than half of their EEG samples flagged (gap,
@@ -21,8 +21,8 @@ import numpy as np
 from headset.chunk import Chunk
 from headset.stages import EPOCH_S, UNSCORED, stage_name
 
-from .channels import ChannelSelection, select_channels
-from .errors import StagingError
+from ..channels import ChannelSelection, select_channels
+from ..errors import StagingError
 from .features import MIN_SFREQ, RunningNormalizer, epoch_features, epoch_length
 from .model import CONTEXT, StagingModel, resolve_model
 

@@ -4,7 +4,7 @@ A model is two files side by side: ``NAME.npz`` (plain float arrays, loaded with
 ``allow_pickle=False``) and ``NAME.json`` (what it was trained on, feature layout, scores).
 
 * ``online`` MLP: inputs of the current epoch and the two before it (past context only), features
-  scaled with :class:`~staging.features.RunningNormalizer`; its output is filtered forward through
+  scaled with :class:`~staging.stager.features.RunningNormalizer`; its output is filtered forward through
   the HMM (no look-ahead).
 * ``offline`` MLP: inputs of epochs ``k-2 .. k+2`` scaled with whole-recording statistics; the
   HMM gives posterior marginals by forward-backward.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StagingError
+from ..errors import StagingError
 from .features import INPUT_NAMES, N_INPUTS, NormPrior
 
 #: Directory of the models shipped with the package.
