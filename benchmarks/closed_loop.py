@@ -110,8 +110,8 @@ def run_night(seed: int, arm: str, duration_s: float = DURATION_S) -> dict:
     from headset.sleeper import Sleeper
     from staging.arousal import ArousalDetector
     from staging.nightmare import NightmareDetector
-    from staging.stager.online import OnlineStager
     from staging.policy import InterventionPolicy
+    from staging.stager.online import OnlineStager
 
     t0 = time.process_time()
     s = Sleeper(profile="nightmare-prone", seed=seed, duration_s=duration_s)

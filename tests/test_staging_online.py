@@ -10,7 +10,7 @@ from _staging_sim import kappa, simulated
 
 from headset.chunk import FLAG_LEAD_OFF, Chunk
 from staging.errors import StagingError
-from staging.stager.features import continuous_features
+from staging.stager.features import MODALITIES, continuous_features
 from staging.stager.model import CONTEXT, MODEL_DIR, StagingModel, default_model, stack_context
 from staging.stager.offline import stage_epochs
 from staging.stager.online import OnlineStager
@@ -36,23 +36,35 @@ def night():
     return simulated()
 
 
-def test_model_file_loads_without_pickle():
-    npz = MODEL_DIR / "dreamnet_stager.npz"
+@pytest.mark.parametrize("name", ["dreamnet_stager", "simulated-only"])
+def test_model_files_load_without_pickle(name):
+    npz = MODEL_DIR / f"{name}.npz"
     with np.load(npz, allow_pickle=False) as z:
         assert all(z[k].dtype.kind == "f" for k in z.files)
-    meta = json.loads((MODEL_DIR / "dreamnet_stager.json").read_text())
+    meta = json.loads((MODEL_DIR / f"{name}.json").read_text())
     assert meta["trained_on"]["simulated_nights"] > 0
-    assert npz.stat().st_size < 1_000_000
-    m = StagingModel.load()
+    assert meta["name"] == name
+    assert npz.stat().st_size < 2_000_000
+    m = StagingModel.load(name)
     assert np.allclose(m.transition.sum(1), 1)
+    assert set(m.nets) == {f"{mode}/{k}" for mode in CONTEXT for k in MODALITIES}
+    assert 0.2 < m.temperature["online"] < 10 and np.isfinite(m.ood_threshold)
+
+
+def test_simulated_only_model_saw_no_real_recording():
+    meta = StagingModel.load("simulated-only").meta
+    assert meta["trained_on"]["edf"] == []
+    assert all(r["name"].startswith("sim:") for r in meta["trained_on"]["recordings"])
 
 
 def test_model_roundtrip(tmp_path):
     m = default_model()
     m.save(tmp_path / "copy")
     m2 = StagingModel.load(tmp_path / "copy.npz")
-    x = np.random.default_rng(0).standard_normal((6, m2.nets["online"].w1.shape[0]))
-    assert np.allclose(m.nets["online"].predict_proba(x), m2.nets["online"].predict_proba(x))
+    for key in m.nets:
+        x = np.random.default_rng(0).standard_normal((6, m2.nets[key].w1.shape[0]))
+        assert np.allclose(m.nets[key].predict_proba(x), m2.nets[key].predict_proba(x))
+    assert m2.temperature == m.temperature
     (tmp_path / "copy.json").write_text("{}")
     with pytest.raises(StagingError, match="another feature set"):
         StagingModel.load(tmp_path / "copy")

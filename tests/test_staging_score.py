@@ -1,4 +1,4 @@
-"""Whole-recording scoring: staging.stager.score, the CSV and ``dreamnet score`` (staging/score.py)."""
+"""Whole-recording scoring (staging/stager/score.py) and ``dreamnet score``."""
 
 from __future__ import annotations
 

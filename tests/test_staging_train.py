@@ -38,7 +38,8 @@ def test_edf_recording_and_train_command(tmp_path):
     out = tmp_path / "lab_model"
     argv = ["train", "--nights", "0", "--val-nights", "0", "--epochs", "3", "--edf", str(edf)]
     assert main([*argv, "--out", str(out)]) == 0
-    m = StagingModel.load(out)
+    assert sorted(f.name for f in out.iterdir()) == ["dreamnet_stager.json", "dreamnet_stager.npz"]
+    m = StagingModel.load(out / "dreamnet_stager")
     assert m.meta["trained_on"]["edf"][0]["file"] == "scored.edf"
     from staging import score
 

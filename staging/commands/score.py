@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             hyp.to_csv(target)
             summary = hyp.summary()
             text = " ".join(f"{k} {v:.0f}m" for k, v in summary.items() if v > 0)
-            line = f"{f}: {len(hyp)} epochs ({hyp.channels['eeg']}) -> {target}  [{text}]"
+            line = f"{f}: {len(hyp)} epochs -> {target}  [{text}]\n  {hyp.channel_line()}"
             if progress is not None:
                 progress.console.print(line, highlight=False)
                 progress.advance(task)

@@ -2,8 +2,9 @@
 
 Maps the data records of the file into memory and converts only the channels that are asked
 for, which is several times faster than a general reader for an 8-h night. Only what
-:func:`staging.stager.score` needs is supported: 16-bit EDF or continuous EDF+ (``EDF+C``) whose chosen
-channels share one sampling rate. Anything else returns None and the caller falls back to MNE.
+:func:`staging.stager.score` needs is supported: 16-bit EDF or continuous EDF+ (``EDF+C``)
+whose chosen channels share one sampling rate. Anything else returns None and the caller falls
+back to MNE.
 """
 
 from __future__ import annotations

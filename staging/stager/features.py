@@ -128,6 +128,60 @@ INPUT_NAMES = (
 )
 N_INPUTS = len(INPUT_NAMES)
 
+#: Signal each raw column is computed from.
+_EOG_COLUMNS = ("log_eog_low", "log_eog_mid", "lr_eog_eeg", "eog_corr", "log_em_med", "log_em_max")
+_EMG_COLUMNS = ("log_emg_lo", "log_emg_hi", "emg_phasic")
+COLUMN_SIGNAL = {
+    n: "eog" if n in _EOG_COLUMNS else ("emg" if n in _EMG_COLUMNS else "eeg") for n in COLUMN_NAMES
+}
+#: Inputs never given to a network: the E1/E2 correlation exists only with two EOG channels
+#: (most clinical montages and Sleep-EDF have one), and the modality indicators, which are
+#: replaced by one network per modality (a missing signal is never imputed as a value).
+_NOT_MODEL_INPUTS = ("z_eog_corr", "raw_eog_corr", "has_eog", "has_eog2", "has_emg")
+#: The signal combinations a recording can hold, each with its own networks.
+MODALITIES = ("eeg", "eeg+eog", "eeg+emg", "eeg+eog+emg")
+
+
+def _input_signal(name: str) -> str:
+    if name in INDICATOR_NAMES:
+        return "eeg"  # has_beta / has_hi: which EEG bands the sampling rate allows
+    if name.startswith("sw_cover"):
+        return "eeg"
+    if name.startswith("em_density"):
+        return "eog"
+    return COLUMN_SIGNAL[name.split("_", 1)[1]]
+
+
+def modality_inputs(modality: str) -> np.ndarray:
+    """Return the indices into :data:`INPUT_NAMES` that the networks of a modality see.
+
+    Parameters
+    ----------
+    modality : str
+        One of :data:`MODALITIES` (``"eeg"``, ``"eeg+eog"``, ``"eeg+emg"``, ``"eeg+eog+emg"``).
+
+    Returns
+    -------
+    ndarray of int
+        Column indices, in :data:`INPUT_NAMES` order.
+    """
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}.")
+    signals = set(modality.split("+"))
+    return np.array(
+        [
+            i
+            for i, n in enumerate(INPUT_NAMES)
+            if n not in _NOT_MODEL_INPUTS and _input_signal(n) in signals
+        ]
+    )
+
+
+def modality_of(indicators: np.ndarray) -> str:
+    """Return the modality of a recording from its indicators (:data:`INDICATOR_NAMES`)."""
+    ind = dict(zip(INDICATOR_NAMES, np.asarray(indicators) > 0.5))
+    return "eeg" + ("+eog" if ind["has_eog"] else "") + ("+emg" if ind["has_emg"] else "")
+
 
 @dataclass
 class EpochFeatures:

@@ -1,16 +1,30 @@
-"""The stored staging model: two small MLPs on epoch features plus an HMM over stage transitions.
+"""The stored staging model: small MLPs on epoch features plus an HMM over stage transitions.
 
 A model is two files side by side: ``NAME.npz`` (plain float arrays, loaded with
 ``allow_pickle=False``) and ``NAME.json`` (what it was trained on, feature layout, scores).
+Two models are shipped in :data:`MODEL_DIR`: ``dreamnet_stager`` (the default) and
+``simulated-only`` (see :mod:`staging.stager.train`).
+
+There is one pair of networks per *modality*, the signals a recording holds
+(:data:`~staging.stager.features.MODALITIES`: EEG alone, EEG+EOG, EEG+EMG, EEG+EOG+EMG); each
+sees only the inputs of its signals, so a missing signal is never imputed as a value.
 
 * ``online`` MLP: inputs of the current epoch and the two before it (past context only), features
-  scaled with :class:`~staging.stager.features.RunningNormalizer`; its output is filtered forward through
-  the HMM (no look-ahead).
+  scaled with :class:`~staging.stager.features.RunningNormalizer`; its output is filtered forward
+  through the HMM (no look-ahead).
 * ``offline`` MLP: inputs of epochs ``k-2 .. k+2`` scaled with whole-recording statistics; the
   HMM gives posterior marginals by forward-backward.
 
 The MLP posteriors are turned into scaled likelihoods ``(p(s | x) / p(s)) ** gamma`` for the HMM;
-``gamma < 1`` compensates for the overlap of neighbouring context windows.
+``gamma < 1`` compensates for the overlap of neighbouring context windows. The HMM's output is
+calibrated by a temperature fitted on simulated validation nights (``p ** (1 / T)``,
+renormalised; the stage chosen does not change).
+
+Out of distribution: :meth:`StagingModel.distance` measures how far a recording's features lie
+from the training recordings (the root mean square, over the amplitude-invariant inputs, of the
+recording's median of each input in units of the training population's standard deviation); a
+recording farther than ``meta["ood"]["threshold"]`` (the largest distance among the training and
+validation recordings, times :data:`OOD_MARGIN`) is flagged.
 """
 
 from __future__ import annotations
@@ -22,16 +36,23 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import StagingError
-from .features import INPUT_NAMES, N_INPUTS, NormPrior
+from .features import INPUT_NAMES, MODALITIES, N_INPUTS, NormPrior, modality_inputs
 
 #: Directory of the models shipped with the package.
 MODEL_DIR = Path(__file__).resolve().parent / "models"
 #: Name (file stem) of the default model.
 DEFAULT_MODEL = "dreamnet_stager"
+#: Name of the model trained on simulated nights alone.
+SIMULATED_ONLY_MODEL = "simulated-only"
+#: A recording farther than this factor times the largest training distance is out of
+#: distribution.
+OOD_MARGIN = 1.25
+#: Valid epochs needed before a distance is reported.
+OOD_MIN_EPOCHS = 20
 #: Context offsets (epochs) of each mode.
 CONTEXT = {"online": (-2, -1, 0), "offline": (-2, -1, 0, 1, 2)}
 N_STAGES = 5
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def stack_context(x: np.ndarray, valid: np.ndarray, offsets: tuple[int, ...]) -> np.ndarray:
@@ -113,7 +134,7 @@ class StagingModel:
     prior : NormPrior
         Population statistics for feature normalisation.
     nets : dict of str to MLP
-        ``"online"`` and ``"offline"`` networks.
+        Networks keyed ``"MODE/MODALITY"`` (e.g. ``"online/eeg+eog"``).
     transition : ndarray, shape (5, 5)
         HMM transition probabilities between consecutive epochs (rows sum to 1).
     initial : ndarray, shape (5,)
@@ -122,6 +143,8 @@ class StagingModel:
         Stage frequencies in the training set (divides the MLP posteriors).
     gamma : dict of str to float
         Likelihood exponent per mode.
+    temperature : dict of str to float
+        Calibration temperature of the HMM's output per mode.
     meta : dict
         JSON metadata (training data, scores, versions).
     """
@@ -132,14 +155,69 @@ class StagingModel:
     initial: np.ndarray
     class_prior: np.ndarray
     gamma: dict[str, float] = field(default_factory=lambda: {"online": 1.0, "offline": 1.0})
+    temperature: dict[str, float] = field(default_factory=lambda: {"online": 1.0, "offline": 1.0})
     meta: dict = field(default_factory=dict)
 
     # ---- inference --------------------------------------------------------------------
-    def likelihoods(self, x: np.ndarray, mode: str) -> np.ndarray:
-        """Scaled HMM emission likelihoods, shape (n, 5), from context-stacked inputs."""
-        p = self.nets[mode].predict_proba(x)
+    def net(self, mode: str, modality: str) -> MLP:
+        """Return the network of a mode and modality."""
+        return self.nets[f"{mode}/{modality}"]
+
+    def likelihoods(self, x: np.ndarray, mode: str, modality: str) -> np.ndarray:
+        """Scaled HMM emission likelihoods, shape (n, 5).
+
+        Parameters
+        ----------
+        x : ndarray, shape (n, N_INPUTS * len(CONTEXT[mode]))
+            Context-stacked inputs (every input column; the modality's are taken).
+        mode : {"online", "offline"}
+            Which networks.
+        modality : str
+            One of :data:`~staging.stager.features.MODALITIES`.
+        """
+        cols = _context_columns(mode, modality)
+        p = self.net(mode, modality).predict_proba(x[:, cols])
         lik = (p / self.class_prior) ** self.gamma[mode]
         return lik / lik.sum(-1, keepdims=True)
+
+    def calibrate(self, probs: np.ndarray, mode: str) -> np.ndarray:
+        """Apply the mode's calibration temperature to stage probabilities (last axis)."""
+        t = self.temperature.get(mode, 1.0)
+        if t == 1.0:
+            return probs
+        logp = np.log(np.maximum(probs, 1e-300)) / t
+        logp -= logp.max(-1, keepdims=True)
+        e = np.exp(logp)
+        return e / e.sum(-1, keepdims=True)
+
+    def distance(self, inputs: np.ndarray, valid: np.ndarray, modality: str) -> float:
+        """How far a recording's inputs lie from the training recordings (see module doc).
+
+        Parameters
+        ----------
+        inputs : ndarray, shape (n_epochs, N_INPUTS)
+            Normalised per-epoch inputs.
+        valid : ndarray of bool, shape (n_epochs,)
+            Scorable epochs.
+        modality : str
+            The recording's modality.
+
+        Returns
+        -------
+        float
+            Root mean square of the per-input medians (NaN with fewer than
+            :data:`OOD_MIN_EPOCHS` valid epochs).
+        """
+        if int(np.sum(valid)) < OOD_MIN_EPOCHS:
+            return float("nan")
+        cols = _raw_columns(modality)
+        med = np.median(inputs[valid][:, cols], axis=0)
+        return float(np.sqrt(np.mean(med**2)))
+
+    @property
+    def ood_threshold(self) -> float:
+        """Distance above which a recording is flagged out of distribution (inf: unknown)."""
+        return float(self.meta.get("ood", {}).get("threshold", np.inf))
 
     def forward(
         self, lik: np.ndarray, valid: np.ndarray, alpha0: np.ndarray | None = None
@@ -185,8 +263,10 @@ class StagingModel:
         post = alpha * beta
         return post / post.sum(-1, keepdims=True)
 
-    def predict(self, inputs: np.ndarray, valid: np.ndarray, mode: str) -> np.ndarray:
-        """Stage probabilities of a whole recording from per-epoch inputs.
+    def predict(
+        self, inputs: np.ndarray, valid: np.ndarray, mode: str, modality: str
+    ) -> np.ndarray:
+        """Calibrated stage probabilities of a whole recording from per-epoch inputs.
 
         Parameters
         ----------
@@ -196,16 +276,20 @@ class StagingModel:
             Scorable epochs.
         mode : {"online", "offline"}
             Causal filtering or forward-backward smoothing.
+        modality : str
+            The signals the recording holds (:data:`~staging.stager.features.MODALITIES`).
 
         Returns
         -------
         ndarray, shape (n_epochs, 5)
         """
         x = stack_context(inputs, valid, CONTEXT[mode])
-        lik = self.likelihoods(x, mode)
+        lik = self.likelihoods(x, mode, modality)
         if mode == "online":
-            return self.forward(lik, valid)
-        return self.forward_backward(lik, valid)
+            post = self.forward(lik, valid)
+        else:
+            post = self.forward_backward(lik, valid)
+        return self.calibrate(post, mode)
 
     # ---- storage ----------------------------------------------------------------------
     def save(self, path: str | Path) -> tuple[Path, Path]:
@@ -226,9 +310,9 @@ class StagingModel:
             "initial": self.initial,
             "class_prior": self.class_prior,
         }
-        for mode, net in self.nets.items():
+        for key, net in self.nets.items():
             for k in ("w1", "b1", "w2", "b2"):
-                arrays[f"{mode}_{k}"] = getattr(net, k).astype(np.float32)
+                arrays[f"{key}/{k}"] = getattr(net, k).astype(np.float32)
         stem.parent.mkdir(parents=True, exist_ok=True)
         npz = stem.with_suffix(".npz")
         np.savez_compressed(npz, **arrays)
@@ -238,6 +322,8 @@ class StagingModel:
             input_names=list(INPUT_NAMES),
             context={k: list(v) for k, v in CONTEXT.items()},
             gamma=dict(self.gamma),
+            temperature=dict(self.temperature),
+            modalities=list(MODALITIES),
             stages=["W", "N1", "N2", "N3", "R"],
         )
         js = stem.with_suffix(".json")
@@ -257,7 +343,7 @@ class StagingModel:
         -------
         StagingModel
         """
-        stem = MODEL_DIR / DEFAULT_MODEL if path is None else Path(path).with_suffix("")
+        stem = MODEL_DIR / DEFAULT_MODEL if path is None else _model_stem(path)
         npz, js = stem.with_suffix(".npz"), stem.with_suffix(".json")
         if not npz.is_file() or not js.is_file():
             raise StagingError(f"model not found: {npz} and {js} are both needed")
@@ -274,12 +360,18 @@ class StagingModel:
                 f"model {stem} was trained with another feature set or format; retrain it "
                 "with `dreamnet train`"
             )
-        nets = {
-            mode: MLP(*(a[f"{mode}_{k}"] for k in ("w1", "b1", "w2", "b2"))) for mode in CONTEXT
-        }
-        for mode, net in nets.items():
-            if net.w1.shape[0] != N_INPUTS * len(CONTEXT[mode]):
-                raise StagingError(f"model {stem}: {mode} network has the wrong input size")
+        try:
+            nets = {
+                f"{mode}/{m}": MLP(*(a[f"{mode}/{m}/{k}"] for k in ("w1", "b1", "w2", "b2")))
+                for mode in CONTEXT
+                for m in MODALITIES
+            }
+        except KeyError as exc:
+            raise StagingError(f"model {stem} lacks the network {exc.args[0]!r}") from None
+        for key, net in nets.items():
+            mode, modality = key.split("/")
+            if net.w1.shape[0] != _context_columns(mode, modality).size:
+                raise StagingError(f"model {stem}: {key} network has the wrong input size")
         prior = NormPrior(a["prior_median"], a["prior_scale"], a["raw_mean"], a["raw_std"])
         return cls(
             prior=prior,
@@ -288,26 +380,70 @@ class StagingModel:
             initial=a["initial"],
             class_prior=a["class_prior"],
             gamma={k: float(v) for k, v in meta["gamma"].items()},
+            temperature={k: float(v) for k, v in meta["temperature"].items()},
             meta=meta,
         )
 
 
+def _model_stem(path: str | Path) -> Path:
+    """Return the stem of a shipped model's name (``simulated-only``) or of a path."""
+    p = Path(path)
+    if p.parent == Path(".") and not p.with_suffix(".npz").exists():
+        shipped = MODEL_DIR / p.with_suffix("").name
+        if shipped.with_suffix(".npz").is_file():
+            return shipped
+    return p.with_suffix("")
+
+
+def _context_columns(mode: str, modality: str) -> np.ndarray:
+    """Columns of a context-stacked input row that the networks of a modality see."""
+    key = (mode, modality)
+    if key not in _COLS:
+        cols = modality_inputs(modality)
+        _COLS[key] = np.concatenate([cols + k * N_INPUTS for k in range(len(CONTEXT[mode]))])
+    return _COLS[key]
+
+
+def _raw_columns(modality: str) -> np.ndarray:
+    """Population-standardised (amplitude-invariant) inputs of a modality."""
+    return np.array(
+        [i for i in modality_inputs(modality) if not INPUT_NAMES[i].startswith(("z_", "has_"))]
+    )
+
+
+_COLS: dict[tuple[str, str], np.ndarray] = {}
 _CACHE: dict[str, StagingModel] = {}
 
 
 def default_model() -> StagingModel:
-    """Return the shipped model (loaded once per process)."""
+    """Return the shipped default model (loaded once per process)."""
     if "default" not in _CACHE:
         _CACHE["default"] = StagingModel.load(None)
     return _CACHE["default"]
 
 
 def resolve_model(model: StagingModel | str | Path | None) -> StagingModel:
-    """Return ``model`` itself, the model stored at a path, or the default model."""
+    """Return ``model`` itself, a shipped model by name, the model at a path, or the default.
+
+    Parameters
+    ----------
+    model : StagingModel or str or Path or None
+        None: the default model; ``"simulated-only"``: the shipped model of that name; else a
+        path ``NAME``, ``NAME.npz`` or ``NAME.json``.
+
+    Returns
+    -------
+    StagingModel
+    """
     if model is None:
         return default_model()
     if isinstance(model, StagingModel):
         return model
     if isinstance(model, str | Path):
-        return StagingModel.load(model)
+        stem = _model_stem(model)
+        if stem.parent != MODEL_DIR:  # a user's file may change: read it each time
+            return StagingModel.load(stem)
+        if stem.name not in _CACHE:
+            _CACHE[stem.name] = StagingModel.load(stem)
+        return _CACHE[stem.name]
     raise TypeError(f"model must be a StagingModel, a path or None, got {type(model).__name__}.")

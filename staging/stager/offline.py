@@ -15,7 +15,7 @@ import numpy as np
 from dsp._validate import check_option
 from headset.stages import UNSCORED
 
-from .features import EpochFeatures, normalize_offline, normalize_online
+from .features import EpochFeatures, modality_of, normalize_offline, normalize_online
 from .model import StagingModel, resolve_model
 
 
@@ -31,11 +31,26 @@ class StagedEpochs:
         Probabilities of W, N1, N2, N3, R.
     confidence : ndarray, shape (n_epochs,)
         Probability of the chosen stage (0 for unscored epochs).
+    modality : str
+        The networks used (``"eeg"``, ``"eeg+eog"``, ``"eeg+emg"`` or ``"eeg+eog+emg"``).
+    distance : float
+        Distance of the recording's features from the training recordings
+        (:meth:`~staging.stager.model.StagingModel.distance`; NaN when too short).
+    ood_threshold : float
+        The model's out-of-distribution threshold for ``distance``.
     """
 
     stages: np.ndarray
     probs: np.ndarray
     confidence: np.ndarray
+    modality: str = "eeg"
+    distance: float = float("nan")
+    ood_threshold: float = float("inf")
+
+    @property
+    def out_of_distribution(self) -> bool:
+        """True when the recording lies farther from the training data than the model knows."""
+        return bool(self.distance > self.ood_threshold)
 
 
 def stage_epochs(
@@ -63,9 +78,11 @@ def stage_epochs(
     model = resolve_model(model)
     norm = normalize_offline if mode == "offline" else normalize_online
     x = norm(features, model.prior)
-    probs = model.predict(x, features.valid, mode)
+    modality = modality_of(features.indicators)
+    probs = model.predict(x, features.valid, mode, modality)
     stages = np.argmax(probs, axis=1).astype(np.int8)
     conf = probs[np.arange(len(stages)), stages]
     stages[~features.valid] = UNSCORED
     conf = np.where(features.valid, conf, 0.0)
-    return StagedEpochs(stages, probs, conf)
+    dist = model.distance(normalize_offline(features, model.prior), features.valid, modality)
+    return StagedEpochs(stages, probs, conf, modality, dist, model.ood_threshold)

@@ -4,8 +4,9 @@
 objects and, as soon as the last sample of a 30-s epoch has arrived, computes the epoch's
 features (from that epoch only), scales them with the statistics of the epochs seen so far
 (:class:`~staging.stager.features.RunningNormalizer`; burn-in of
-:data:`~staging.stager.features.BURN_IN_EPOCHS` epochs blended with population priors), runs the online
-MLP on the current and two previous epochs and filters the result forward through the HMM. Nothing
+:data:`~staging.stager.features.BURN_IN_EPOCHS` epochs blended with population priors), runs the
+online MLP of the selected signals (EEG, EOG, EMG) on the current and two previous epochs and
+filters the result forward through the HMM; the probabilities are calibrated. Nothing
 after the epoch is used, so the estimate for epoch ``k`` is the same whatever follows, and the
 same whatever the chunking. Epochs with more than half of their EEG samples flagged (gap,
 lead-off, saturation, corrupt) or NaN, or with a flat EEG, are emitted as ``?`` (stage -1) with
@@ -91,7 +92,6 @@ class OnlineStager:
     ):
         self.model = resolve_model(model)
         self._want = (eeg, eog, emg)
-        self._net = self.model.nets["online"]
         self._offsets = CONTEXT["online"]
         self.selection: ChannelSelection | None = None
         self.sfreq: float | None = None
@@ -118,6 +118,10 @@ class OnlineStager:
         self.selection = select_channels(names, types, eeg=eeg, eog=eog, emg=emg)
         self._names = names
         self._rows = np.array(self.selection.indices, dtype=np.intp)
+        sel = self.selection
+        self.modality = (
+            "eeg" + ("+eog" if sel.eog else "") + ("+emg" if sel.emg is not None else "")
+        )
 
     def reset(self) -> None:
         """Start a new recording (forget buffers, normalisation history and HMM state)."""
@@ -131,6 +135,23 @@ class OnlineStager:
         self._fill = 0
         self._ctx: list[tuple[np.ndarray, bool]] = []
         self._alpha: np.ndarray | None = None
+        self._seen: list[np.ndarray] = []  # inputs of the valid epochs (distance to training)
+
+    @property
+    def distance(self) -> float:
+        """Distance of the epochs so far from the training recordings (NaN before enough).
+
+        See :meth:`staging.stager.model.StagingModel.distance`.
+        """
+        if not self._seen:
+            return float("nan")
+        x = np.array(self._seen)
+        return self.model.distance(x, np.ones(len(x), dtype=bool), self.modality)
+
+    @property
+    def out_of_distribution(self) -> bool:
+        """True once the stream lies farther from the training data than the model knows."""
+        return bool(self.distance > self.model.ood_threshold)
 
     @property
     def epochs_emitted(self) -> int:
@@ -264,12 +285,14 @@ class OnlineStager:
             else:
                 parts.append(x)
         self._ctx.append((x, valid))
+        if valid:
+            self._seen.append(x)
         if len(self._ctx) > -min(self._offsets):
             self._ctx.pop(0)
         m = self.model
         pred = m.initial if self._alpha is None else self._alpha @ m.transition
         if valid:
-            lik = m.likelihoods(np.concatenate(parts)[None], "online")[0]
+            lik = m.likelihoods(np.concatenate(parts)[None], "online", self.modality)[0]
             a = pred * lik
         else:
             a = pred
@@ -286,10 +309,11 @@ class OnlineStager:
         self._buf_start = nxt
         self._end_k = nxt + self._n_per
         stage = int(np.argmax(a)) if valid else UNSCORED
+        probs = m.calibrate(a, "online")
         return StageEstimate(
             epoch=k,
             onset_s=self._epoch_start(k) / self.sfreq,
             stage=stage,
-            probs=a.copy(),
-            confidence=float(a[stage]) if valid else 0.0,
+            probs=probs,
+            confidence=float(probs[stage]) if valid else 0.0,
         )

@@ -56,7 +56,18 @@ class Hypnogram:
     source : str
         File name or ``"<Raw>"``.
     warnings : list of str
-        Problems met while scoring (unscored epochs, ...).
+        Problems met while scoring (unscored epochs, out of distribution, ...).
+    ignored : list of str
+        Channels of a kind the stager uses that were left out, each with the reason.
+    modality : str
+        The networks used: ``"eeg"``, ``"eeg+eog"``, ``"eeg+emg"`` or ``"eeg+eog+emg"``.
+    distance : float
+        Distance of the recording's features from the model's training recordings
+        (:meth:`~staging.stager.model.StagingModel.distance`).
+    ood_threshold : float
+        The model's threshold for ``distance``: beyond it the recording is out of distribution.
+    model : str
+        Name of the model used.
     """
 
     stages: np.ndarray
@@ -68,6 +79,28 @@ class Hypnogram:
     sfreq: float
     source: str = ""
     warnings: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    modality: str = "eeg"
+    distance: float = float("nan")
+    ood_threshold: float = float("inf")
+    model: str = ""
+
+    @property
+    def out_of_distribution(self) -> bool:
+        """True when the recording lies farther from the training data than the model knows."""
+        return bool(self.distance > self.ood_threshold)
+
+    def channel_line(self) -> str:
+        """One line: the channels used, the networks, and the channels ignored and why."""
+        ch = self.channels
+        used = [f"EEG {ch['eeg']!r}"]
+        used += [f"EOG {e!r}" for e in ch.get("eog") or []]
+        if ch.get("emg"):
+            used.append(f"EMG {ch['emg']!r}")
+        line = f"channels: {', '.join(used)} (networks {self.modality})"
+        if self.ignored:
+            line += "; ignored: " + "; ".join(self.ignored)
+        return line
 
     def __len__(self) -> int:
         return int(self.stages.size)
@@ -123,6 +156,14 @@ class _RawSource:
     def sfreq_of(self, picks) -> float:
         return float(self.raw.info["sfreq"])
 
+    def native_sfreq_of(self, pick: int) -> float:
+        """Rate the channel was recorded at (MNE resamples mixed-rate EDF channels)."""
+        extras = getattr(self.raw, "_raw_extras", None) or [{}]
+        n_samps, rec = extras[0].get("n_samps"), extras[0].get("record_length")
+        if n_samps is not None and rec is not None and len(n_samps) == len(self.ch_names):
+            return float(n_samps[pick]) / float(rec[0] if np.ndim(rec) else rec)
+        return float(self.raw.info["sfreq"])
+
     def n_times_of(self, pick: int) -> int:
         return int(self.raw.n_times)
 
@@ -144,6 +185,9 @@ class _EdfSource:
 
     def sfreq_of(self, picks) -> float | None:
         return self.edf.sfreq_of(list(picks))
+
+    def native_sfreq_of(self, pick: int) -> float:
+        return float(self.edf.sfreq_of([pick]))
 
     def n_times_of(self, pick: int) -> int:
         return self.edf.n_times(pick)
@@ -244,8 +288,15 @@ def _features(src, sel: ChannelSelection, n_epochs: int, sf: float) -> EpochFeat
     return EpochFeatures.concatenate(parts)
 
 
-def _select(src, eeg, eog, emg, where: str, notes: list[str]) -> ChannelSelection:
-    """Choose channels, skipping unusable ones when choosing automatically."""
+def _select(
+    src, eeg, eog, emg, where: str, notes: list[str], ignored: list[str] | None = None
+) -> ChannelSelection:
+    """Choose channels, skipping unusable ones when choosing automatically.
+
+    EOG and EMG channels recorded below :data:`MIN_SFREQ` (e.g. Sleep-EDF's 1-Hz EMG envelope)
+    are left out and listed in ``ignored`` with the reason: their features cannot be computed.
+    """
+    ignored = [] if ignored is None else ignored
     names, types = src.ch_names, src.ch_types
     excluded: set[int] = set()
     while True:
@@ -257,13 +308,22 @@ def _select(src, eeg, eog, emg, where: str, notes: list[str]) -> ChannelSelectio
             raise StagingError(f"{where}{problem}")
         notes.append(f"skipped EEG {problem}")
         excluded.add(sel.eeg)
-    # EOG/EMG that are flat or garbage are dropped (scoring goes on without them)
-    eog_ok = tuple(i for i in sel.eog if _check_signal(src, i) is None)
+    # EOG/EMG recorded too slowly, flat or garbage are dropped (scoring goes on without them)
+    slow = {}
+    for i in (*sel.eog, sel.emg, sel.emg_ref):
+        if i is not None and src.native_sfreq_of(i) < MIN_SFREQ:
+            slow[i] = src.native_sfreq_of(i)
+            ignored.append(
+                f"{names[i]!r} ({slow[i]:g} Hz, below the {MIN_SFREQ:g} Hz its features need)"
+            )
+    eog_ok = tuple(i for i in sel.eog if i not in slow and _check_signal(src, i) is None)
     emg_ok, ref_ok = sel.emg, sel.emg_ref
     for i in (sel.emg, sel.emg_ref):
-        if i is not None and _check_signal(src, i) is not None:
+        if i is not None and (i in slow or _check_signal(src, i) is not None):
             emg_ok, ref_ok = None, None
     for i in set(sel.eog) - set(eog_ok) | ({sel.emg, sel.emg_ref} - {emg_ok, ref_ok} - {None}):
+        if i in slow:
+            continue
         notes.append(f"ignored unusable channel {names[i]!r}")
     return ChannelSelection(sel.eeg, eog_ok, emg_ok, names, ref_ok)
 
@@ -317,12 +377,13 @@ def score(
     source = src.name
     where = f"{source}: " if source != "<Raw>" else ""
     notes: list[str] = []
-    sel = _select(src, eeg, eog, emg, where, notes)
+    ignored: list[str] = []
+    sel = _select(src, eeg, eog, emg, where, notes, ignored)
     sf = src.sfreq_of(sel.indices)
     if sf is None:  # channels at different rates: let MNE bring them to one rate
         src = _open(raw_or_path, fast=False)
-        notes = []
-        sel = _select(src, eeg, eog, emg, where, notes)
+        notes, ignored = [], []
+        sel = _select(src, eeg, eog, emg, where, notes, ignored)
         sf = src.sfreq_of(sel.indices)
     if not np.isfinite(sf) or sf < MIN_SFREQ:
         raise StagingError(f"{where}sampling rate {sf:g} Hz is below the {MIN_SFREQ:g} Hz needed")
@@ -348,6 +409,11 @@ def score(
             f"{n_bad} of {n_epochs} epochs could not be scored (NaN, flat or bad EEG) "
             "and are marked '?'"
         )
+    if staged.out_of_distribution:
+        notes.append(
+            f"the recording's features lie outside what the model was trained on (distance "
+            f"{staged.distance:.2f} > {staged.ood_threshold:.2f}): treat the stages with caution"
+        )
     for note in notes:
         warnings.warn(f"{where}{note}", StagingWarning, stacklevel=2)
     onset = np.round(np.arange(n_epochs) * EPOCH_S * sf) / sf
@@ -361,6 +427,11 @@ def score(
         sfreq=sf,
         source=source,
         warnings=[f"{where}{n}" for n in notes],
+        ignored=ignored,
+        modality=staged.modality,
+        distance=staged.distance,
+        ood_threshold=staged.ood_threshold,
+        model=str(model.meta.get("name", "")),
     )
 
 

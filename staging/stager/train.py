@@ -1,17 +1,30 @@
-"""Train the staging model on simulated nights and on labelled EDF+ recordings.
+"""Train the staging models on simulated nights and on scored EDF/BDF recordings.
 
-``python -m staging.stager.train`` or ``dreamnet train``. The default set is simulated nights from the
-project's sleeper (``headset.sleeper.Sleeper``) with strong variation between simulated people:
-every profile, a fresh subject per seed, EEG from C4-M1, F4-M1 or (rarely) O2-M1, amplitude of
-each channel group scaled by 0.5-2x, simulated at 128 Hz (everything the features use) and used
-at 128, 100 or 64 Hz (resampled), added white noise, occasional clipping, EOG with two, one or no
-channels and smaller eye movements in half the nights, EMG present or not. Scored EDF+
-recordings (``--edf``: Sleep-EDF style ``*-Hypnogram.edf`` files next to them, or ``Sleep stage``
-annotations inside) are added to the same training set.
+``python -m staging.stager.train`` or ``dreamnet train``. One command builds both shipped models:
 
-Each night is also used in four shorter random crops (5 min to 2 h) so that the normalisation
-never relies on a whole night being present. Validation nights (separate seeds) choose the HMM
-likelihood exponent of each mode and give the scores stored in the model's JSON.
+* ``simulated-only``: simulated nights alone. It measures what the project can do without real
+  labels (the realism of the simulator, the robustness of the features) and is the model
+  validated on the real Sleep-EDF night.
+* ``dreamnet_stager`` (the default): the same simulated nights plus the scored recordings given
+  with ``--edf``, weighted so that the real epochs are not drowned: the real recordings together
+  carry :data:`REAL_WEIGHT_SHARE` of the training weight (each real epoch counts as many
+  simulated epochs as needed for that share). Without ``--edf`` it equals ``simulated-only``.
+
+Simulated nights come from the project's sleeper (``headset.sleeper.Sleeper``), every profile,
+a fresh subject per seed, with domain randomisation so that no nuisance of montage, amplifier or
+recording protocol is learnt as a stage cue (see :func:`simulate_recording`): EEG derivation
+(any EEG lead the sleeper renders, or a bipolar difference of two), amplitude gain 0.3-3x per
+signal, amplifier high-pass 0.1-0.7 Hz and low-pass 25-45 Hz, mains 50/60 Hz, white noise,
+clipping, 128/100/64 Hz, EOG as two channels, one, or one bipolar derivation, and long wake
+before lights-off and after the final awakening (recordings of up to a day, as in Sleep-EDF)
+in a share of the nights. Each recording is also used in random crops (5 min to 2 h) so that the
+normalisation never relies on a whole night being present.
+
+There is one pair of networks (online, offline) per modality (EEG, EEG+EOG, EEG+EMG,
+EEG+EOG+EMG); every recording trains the networks of each modality its signals allow.
+Validation nights (separate seeds) choose the HMM likelihood exponent, the calibration
+temperature of each mode (lowest negative log-likelihood of the final probabilities) and the
+out-of-distribution threshold, and give the scores stored in the model's JSON.
 """
 
 from __future__ import annotations
@@ -29,20 +42,32 @@ import numpy as np
 from headset.stages import EPOCH_S, UNSCORED, parse_stage_annotation
 
 from ..errors import StagingError
+from ..stats import epoch_agreement
 from .features import (
     FEATURE_VERSION,
     INV_COLUMNS,
+    MODALITIES,
     N_COLUMNS,
     EpochFeatures,
     NormPrior,
     _deferred,
     _stats_from_sorted,
     continuous_features,
+    modality_of,
     normalize_offline,
     normalize_online,
 )
-from .model import CONTEXT, MLP, N_STAGES, StagingModel, stack_context
-from ..stats import epoch_agreement
+from .model import (
+    CONTEXT,
+    DEFAULT_MODEL,
+    MLP,
+    N_STAGES,
+    OOD_MARGIN,
+    SIMULATED_ONLY_MODEL,
+    StagingModel,
+    _context_columns,
+    stack_context,
+)
 
 PROFILE_NAMES = ("healthy", "child", "insomnia", "nightmare-prone")
 #: Seeds of the default training set are SEED_BASE + i; validation uses VAL_SEED_BASE + i.
@@ -50,8 +75,13 @@ PROFILE_NAMES = ("healthy", "child", "insomnia", "nightmare-prone")
 SEED_BASE = 1000
 VAL_SEED_BASE = 5000
 #: Bump when :func:`simulate_recording` changes what it produces (invalidates caches).
-AUGMENT_VERSION = 2
-_MONTAGE = ("EEG F4-M1", "EEG C4-M1", "EEG O2-M1", "EOG E1-M2", "EOG E2-M2", "EMG chin")
+AUGMENT_VERSION = 3
+#: Share of the training weight carried by the scored (real) recordings in the default model.
+REAL_WEIGHT_SHARE = 0.5
+#: Rate (Hz) the training nights are simulated at (everything the features use, to 47 Hz).
+SIM_RATE = 128.0
+_EOG = ("EOG E1-M2", "EOG E2-M2")
+_EMG = "EMG chin"
 
 
 @dataclass
@@ -62,6 +92,11 @@ class Recording:
     labels: np.ndarray
     name: str
     info: dict = field(default_factory=dict)
+
+    @property
+    def simulated(self) -> bool:
+        """True for a night of the simulated sleeper."""
+        return self.name.startswith("sim:")
 
 
 # --------------------------------------------------------------------------------------
@@ -76,6 +111,46 @@ def _resample(x: np.ndarray, sfreq: float, new: float) -> np.ndarray:
 
     fr = Fraction(new / sfreq).limit_denominator(1000)
     return resample_poly(x, fr.numerator, fr.denominator, axis=-1)
+
+
+def eeg_leads() -> tuple[str, ...]:
+    """Return every EEG lead the simulated sleeper renders."""
+    from headset.sleeper.montage import CHANNELS
+
+    return tuple(n for n, t in CHANNELS.items() if t == "eeg")
+
+
+def _draw_derivation(rng: np.random.Generator) -> tuple[str, ...]:
+    """One referential lead, or two whose difference is a bipolar derivation (30 %)."""
+    leads = eeg_leads()
+    if len(leads) > 1 and rng.random() < 0.3:
+        a, b = rng.choice(len(leads), size=2, replace=False)
+        return (leads[a], leads[b])
+    return (leads[int(rng.integers(len(leads)))],)
+
+
+def _amplifier(x: np.ndarray, sfreq: float, rng: np.random.Generator, info: dict, key: str):
+    """Random amplifier: gain, high-pass, low-pass, mains, noise (per signal group)."""
+    from scipy.signal import butter, sosfilt
+
+    gain = float(np.exp(rng.uniform(np.log(0.3), np.log(3.0))))
+    x = x * gain
+    hp = float(rng.uniform(0.1, 0.7)) if rng.random() < 0.7 else 0.0
+    if hp:
+        x = sosfilt(butter(1, hp, "highpass", fs=sfreq, output="sos"), x, axis=-1)
+    lp = float(rng.uniform(25.0, 45.0)) if rng.random() < 0.3 else 0.0
+    if lp and lp < 0.45 * sfreq:
+        x = sosfilt(butter(4, lp, "lowpass", fs=sfreq, output="sos"), x, axis=-1)
+    mains = 0.0
+    if rng.random() < 0.2:
+        mains = float(rng.uniform(1.0, 10.0))
+        f0 = 50.0 if rng.random() < 0.5 else 60.0
+        t = np.arange(x.shape[-1]) / sfreq
+        x = x + mains * np.sin(2 * np.pi * f0 * t + rng.uniform(0, 2 * np.pi))
+    x = x + rng.uniform(0, 3) * rng.standard_normal(x.shape)
+    info[key] = {"gain": round(gain, 3), "highpass": round(hp, 2), "lowpass": round(lp, 1)}
+    info[key]["mains_uv"] = round(mains, 1)
+    return x
 
 
 def simulate_recording(
@@ -93,66 +168,61 @@ def simulate_recording(
     profile : str
         Sleeper profile.
     duration_s : float
-        Night length in seconds.
+        Night length in seconds (before any wake added around it).
     augment : bool
-        Vary channel, amplitude, rate, noise, clipping and EOG/EMG availability.
+        Domain randomisation (module docstring); False gives EEG C4-M1, both EOG channels and
+        the chin EMG at 128 Hz as simulated.
 
     Returns
     -------
     Recording
+        Every signal the features use: EEG, EOG (two channels, one, or a bipolar one) and EMG.
     """
     from headset.sleeper import Sleeper
 
-    # 128 Hz keeps everything the features use (up to 47 Hz) at half the cost of 256 Hz
-    sim_rate = 128.0
-    s = Sleeper(profile=profile, seed=seed, duration_s=duration_s, sfreq=sim_rate, montage=_MONTAGE)
-    chunk = s.read(s.n_samples)
-    data, names = chunk.data, list(chunk.ch_names)
-    labels = np.asarray(s.hypnogram, dtype=np.int8)
     rng = np.random.default_rng([seed, 7331])
     info: dict = {"seed": seed, "profile": profile}
-
-    def ch(name):
-        return data[names.index(name)].astype(np.float64)
-
-    eeg_name = "EEG C4-M1"
-    eog_names = ["EOG E1-M2", "EOG E2-M2"]
-    use_emg = True
-    sfreq = sim_rate
+    leads = ("EEG C4-M1",) if not augment else _draw_derivation(rng)
+    montage = (*leads, *_EOG, _EMG)
+    s = Sleeper(profile=profile, seed=seed, duration_s=duration_s, sfreq=SIM_RATE, montage=montage)
+    if augment and rng.random() < 0.4:
+        # the hours of wake a clinical or home recording holds around the night
+        pre = int(rng.uniform(0.25, 8.0) * 120)
+        post = int(rng.uniform(0.25, 6.0) * 120)
+        hyp = np.concatenate([np.zeros(pre, np.int8), s.hypnogram, np.zeros(post, np.int8)])
+        s = Sleeper(profile=profile, seed=seed, sfreq=SIM_RATE, montage=montage, hypnogram=hyp)
+        info["wake_added_h"] = [round(pre / 120, 2), round(post / 120, 2)]
+    chunk = s.read(s.n_samples)
+    data = chunk.data.astype(np.float64)
+    labels = np.asarray(s.hypnogram, dtype=np.int8)
+    k = len(leads)
+    eeg = data[0] - data[1] if k == 2 else data[0]
+    eog = data[k : k + 2]
+    emg = data[k + 2]
+    sfreq = SIM_RATE
+    eog_kind = "E1,E2"
     if augment:
-        eeg_name = rng.choice(["EEG C4-M1", "EEG F4-M1", "EEG O2-M1"], p=[0.6, 0.32, 0.08])
         r = rng.random()
-        eog_names = eog_names if r < 0.7 else ([eog_names[0]] if r < 0.85 else [])
-        use_emg = rng.random() < 0.85
-        sfreq = float(rng.choice([128.0, 100.0, 64.0], p=[0.55, 0.3, 0.15]))
-    eeg = ch(eeg_name)
-    eog = np.stack([ch(n) for n in ("EOG E1-M2", "EOG E2-M2")]) if eog_names else None
-    emg = ch("EMG chin") if use_emg else None
-    if augment:
-        g = np.exp(rng.uniform(np.log(0.5), np.log(2.0), size=3))
-        eeg = eeg * g[0] + rng.uniform(0, 3) * rng.standard_normal(eeg.size)
-        if eog is not None:
-            # eye-movement (anti-phase) part of E1/E2 scaled 0.2-1.2x (electrode placement,
-            # people with few or small eye movements), mild gain asymmetry between E1 and E2
-            common, diff = (eog[0] + eog[1]) / 2, (eog[0] - eog[1]) / 2
-            a = rng.uniform(0.2, 1.2) if rng.random() < 0.5 else 1.0
-            asym = np.exp(rng.uniform(-0.2, 0.2, size=2))
-            eog = np.stack([(common + a * diff) * asym[0], (common - a * diff) * asym[1]])
-            eog = eog[: len(eog_names)]
+        if r < 0.3:
+            eog, eog_kind = eog[:1], "E1"
+        elif r < 0.6:
+            eog, eog_kind = (eog[0] - eog[1])[None], "E1-E2"
+        if rng.random() < 0.5:  # people with few or small eye movements, electrode placement
+            common, diff = (eog.sum(0) / len(eog)), eog - eog.sum(0) / len(eog)
+            a = rng.uniform(0.2, 1.2)
+            eog = (common + a * diff) if len(eog) == 2 else eog * a
             info["eye_movement_gain"] = round(float(a), 3)
-            eog = eog * g[1] + rng.uniform(0, 3) * rng.standard_normal(eog.shape)
-        if emg is not None:
-            emg = emg * g[2] + rng.uniform(0, 1) * rng.standard_normal(emg.size)
+        eeg = _amplifier(eeg, sfreq, rng, info, "eeg_amp")
+        eog = _amplifier(eog, sfreq, rng, info, "eog_amp")
+        emg = _amplifier(emg, sfreq, rng, info, "emg_amp")
         if rng.random() < 0.1:
-            lim = rng.uniform(50, 150) * g[0]
+            lim = rng.uniform(50, 150) * info["eeg_amp"]["gain"]
             eeg = np.clip(eeg, -lim, lim)
             info["clip_uv"] = round(float(lim), 1)
-        if sfreq != sim_rate:
-            eeg = _resample(eeg, sim_rate, sfreq)
-            eog = None if eog is None else _resample(eog, sim_rate, sfreq)
-            emg = None if emg is None else _resample(emg, sim_rate, sfreq)
-        info.update(gain=[round(float(v), 3) for v in g])
-    info.update(eeg=str(eeg_name), eog=list(map(str, eog_names)), emg=use_emg, sfreq=sfreq)
+        sfreq = float(rng.choice([128.0, 100.0, 64.0], p=[0.45, 0.45, 0.1]))
+        if sfreq != SIM_RATE:
+            eeg, eog, emg = (_resample(v, SIM_RATE, sfreq) for v in (eeg, eog, emg))
+    info.update(eeg="-".join(leads), eog=eog_kind, sfreq=sfreq)
     feats = continuous_features(eeg, sfreq, eog=eog, emg=emg)
     n = min(feats.n_epochs, labels.size)
     return Recording(feats.take(slice(0, n)), labels[:n], f"sim:{profile}:{seed}", info)
@@ -368,19 +438,48 @@ def _crops(n: int, rng: np.random.Generator, n_crops: int) -> list[slice]:
     return out
 
 
+#: Bits of the signals a training row's recording holds (besides EEG).
+_HAS_EOG, _HAS_EMG = 1, 2
+
+
+def _signal_bits(f: EpochFeatures) -> int:
+    m = modality_of(f.indicators)
+    return (_HAS_EOG if "eog" in m else 0) | (_HAS_EMG if "emg" in m else 0)
+
+
 def build_rows(
-    recordings: list[Recording], prior: NormPrior, n_crops: int, seed: int
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Context-stacked inputs and labels of every mode, over whole recordings and crops.
+    recordings: list[Recording],
+    prior: NormPrior,
+    n_crops: int,
+    seed: int,
+    real_share: float = REAL_WEIGHT_SHARE,
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Context-stacked inputs, labels, weights and signals of every mode, over recordings and crops.
+
+    Parameters
+    ----------
+    recordings : list of Recording
+        Training recordings, simulated and scored.
+    prior : NormPrior
+        Population normalisation statistics.
+    n_crops : int
+        Random crops per recording besides the whole recording.
+    seed : int
+        Seed of the crops.
+    real_share : float
+        Share of the total weight carried by the scored (not simulated) recordings, when there
+        are both kinds.
 
     Returns
     -------
     dict
-        ``{"online": (X, y), "offline": (X, y)}`` with only labelled, valid epochs.
+        ``{mode: (X, y, w, signals)}`` with only labelled, valid epochs: inputs (every input
+        column), stages, sample weights and the signal bits of the row's recording.
     """
     rng = np.random.default_rng([seed, 99])
-    out: dict[str, list] = {m: ([], []) for m in CONTEXT}
+    out: dict[str, list] = {m: ([], [], [], [], []) for m in CONTEXT}
     for r in recordings:
+        bits = _signal_bits(r.features)
         for sl in _crops(r.features.n_epochs, rng, n_crops):
             f, y = r.features.take(sl), r.labels[sl]
             keep = f.valid & (y >= 0)
@@ -388,9 +487,20 @@ def build_rows(
                 continue
             for mode, norm in (("online", normalize_online), ("offline", normalize_offline)):
                 x = stack_context(norm(f, prior), f.valid, CONTEXT[mode])
-                out[mode][0].append(x[keep].astype(np.float32))
-                out[mode][1].append(y[keep])
-    return {m: (np.concatenate(xs), np.concatenate(ys)) for m, (xs, ys) in out.items()}
+                xs, ys, sims, sigs, _ = out[mode]
+                xs.append(x[keep].astype(np.float32))
+                ys.append(y[keep])
+                sims.append(np.full(int(keep.sum()), r.simulated))
+                sigs.append(np.full(int(keep.sum()), bits, dtype=np.int8))
+    rows = {}
+    for mode, (xs, ys, sims, sigs, _) in out.items():
+        sim = np.concatenate(sims)
+        w = np.ones(sim.size)
+        n_sim, n_real = int(sim.sum()), int((~sim).sum())
+        if n_sim and n_real:
+            w[~sim] = real_share / (1.0 - real_share) * n_sim / n_real
+        rows[mode] = (np.concatenate(xs), np.concatenate(ys), w, np.concatenate(sigs))
+    return rows
 
 
 def fit_mlp(
@@ -404,6 +514,7 @@ def fit_mlp(
     noise: float = 0.15,
     seed: int = 0,
     verbose: bool = False,
+    weights: np.ndarray | None = None,
 ) -> MLP:
     """Train a one-hidden-layer MLP with Adam on cross-entropy.
 
@@ -429,6 +540,8 @@ def fit_mlp(
         Seed of initialisation, shuffling and noise.
     verbose : bool
         Print the loss per pass.
+    weights : ndarray, shape (n,), optional
+        Sample weights (None: all 1), multiplied with the class weights.
 
     Returns
     -------
@@ -436,12 +549,16 @@ def fit_mlp(
     """
     rng = np.random.default_rng([seed, 4242])
     n, d = x.shape
-    net = MLP.init(d, n_hidden, rng)
+    x = np.asarray(x, dtype=np.float32)
+    init = MLP.init(d, n_hidden, rng)
+    # float32 arithmetic: twice the speed of float64, and the model is stored as float32
+    net = MLP(*(a.astype(np.float32) for a in (init.w1, init.b1, init.w2, init.b2)))
     params = [net.w1, net.b1, net.w2, net.b2]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     b1, b2, eps = 0.9, 0.999, 1e-8
-    counts = np.bincount(y, minlength=N_STAGES).astype(np.float64)
+    sw = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    counts = np.bincount(y, weights=sw, minlength=N_STAGES)
     # mild re-weighting toward rare stages (N1): inverse square root of frequency
     cw = 1.0 / np.sqrt(np.maximum(counts, 1.0) / counts.sum())
     cw = cw / np.sum(cw * counts / counts.sum())
@@ -452,11 +569,11 @@ def fit_mlp(
         total = 0.0
         for i in range(0, n, batch):
             idx = order[i : i + batch]
-            xb = x[idx].astype(np.float64)
+            xb = x[idx]
             if noise > 0:
-                xb = xb + noise * rng.standard_normal(xb.shape)
+                xb = xb + np.float32(noise) * rng.standard_normal(xb.shape, dtype=np.float32)
             yb = y[idx]
-            wb = cw[yb]
+            wb = (cw[yb] * sw[idx]).astype(np.float32)
             hpre = xb @ net.w1 + net.b1
             h = np.maximum(hpre, 0.0)
             z = h @ net.w2 + net.b2
@@ -473,16 +590,16 @@ def fit_mlp(
             gw1 = xb.T @ gh + l2 * net.w1
             gb1 = gh.sum(0)
             step += 1
-            rate = lr * (1.0 - 0.9 * step / n_steps)
+            rate = np.float32(lr * (1.0 - 0.9 * step / n_steps))
             for j, gr in enumerate((gw1, gb1, gw2, gb2)):
                 m[j] = b1 * m[j] + (1 - b1) * gr
                 v[j] = b2 * v[j] + (1 - b2) * gr * gr
                 mh = m[j] / (1 - b1**step)
                 vh = v[j] / (1 - b2**step)
-                params[j] -= rate * mh / (np.sqrt(vh) + eps)
+                params[j] -= rate * mh / (np.sqrt(vh) + np.float32(eps))
         if verbose:
             print(f"    pass {ep + 1}/{epochs}: loss {total / n:.4f}", flush=True)
-    return net
+    return MLP(*(a.astype(np.float64) for a in params))
 
 
 def fit_transitions(recordings: list[Recording]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -523,6 +640,70 @@ def evaluate(model: StagingModel, recordings: list[Recording], mode: str) -> dic
     }
 
 
+def _fit_temperature(model: StagingModel, val: list[Recording], mode: str) -> float:
+    """Temperature of the final probabilities with the lowest NLL on the validation nights."""
+    from .offline import stage_epochs
+
+    model.temperature[mode] = 1.0
+    logp, ys = [], []
+    for r in val:
+        st = stage_epochs(r.features, model, mode)
+        ok = (r.labels >= 0) & r.features.valid
+        logp.append(np.log(np.maximum(st.probs[ok], 1e-12)))
+        ys.append(r.labels[ok])
+    if not ys:
+        return 1.0
+    lp, y = np.concatenate(logp), np.concatenate(ys)
+    best = (np.inf, 1.0)
+    for t in np.exp(np.linspace(np.log(0.5), np.log(8.0), 41)):
+        z = lp / t
+        z = z - z.max(-1, keepdims=True)
+        nll = float(np.mean(np.log(np.exp(z).sum(-1)) - z[np.arange(y.size), y]))
+        best = min(best, (nll, float(t)))
+    return round(best[1], 4)
+
+
+def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = 10) -> float:
+    """Return the expected calibration error of the chosen stage's probability.
+
+    Parameters
+    ----------
+    probs : ndarray, shape (n, 5)
+        Stage probabilities.
+    y : ndarray of int, shape (n,)
+        True stages (0-4; other values are left out).
+    n_bins : int
+        Equal-width confidence bins over [0, 1].
+
+    Returns
+    -------
+    float
+        Sum over bins of (share of epochs) x |accuracy - mean confidence|.
+    """
+    ok = (y >= 0) & (y < N_STAGES)
+    p, y = probs[ok], y[ok]
+    if y.size == 0:
+        return float("nan")
+    conf = p.max(-1)
+    hit = np.argmax(p, -1) == y
+    idx = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        m = idx == b
+        if m.any():
+            ece += m.mean() * abs(hit[m].mean() - conf[m].mean())
+    return float(ece)
+
+
+def _distances(model: StagingModel, recordings: list[Recording]) -> list[float]:
+    out = []
+    for r in recordings:
+        f = r.features
+        x = normalize_offline(f, model.prior)
+        out.append(model.distance(x, f.valid, modality_of(f.indicators)))
+    return [d for d in out if np.isfinite(d)]
+
+
 def train_model(
     train: list[Recording],
     val: list[Recording],
@@ -532,13 +713,14 @@ def train_model(
     n_crops: int = 4,
     verbose: bool = True,
     meta: dict | None = None,
+    real_share: float = REAL_WEIGHT_SHARE,
 ) -> StagingModel:
-    """Fit the normalisation prior, both MLPs, the HMM and the likelihood exponents.
+    """Fit the normalisation prior, the networks, the HMM, exponents and calibration.
 
     Parameters
     ----------
     train, val : list of Recording
-        Training and validation recordings (validation chooses the exponents).
+        Training and validation recordings (validation chooses the exponents and temperatures).
     seed : int
         Seed of everything random in the fit.
     n_hidden : int
@@ -551,6 +733,8 @@ def train_model(
         Print progress.
     meta : dict, optional
         Extra metadata stored in the model JSON.
+    real_share : float
+        Share of the training weight of the scored (real) recordings (see :func:`build_rows`).
 
     Returns
     -------
@@ -559,7 +743,7 @@ def train_model(
     t0 = time.perf_counter()
     prior = fit_prior(train)
     trans, initial, class_prior = fit_transitions(train)
-    rows = build_rows(train, prior, n_crops, seed)
+    rows = build_rows(train, prior, n_crops, seed, real_share)
     if verbose:
         print(
             f"  rows: {rows['online'][0].shape} online, {rows['offline'][0].shape} offline "
@@ -567,14 +751,26 @@ def train_model(
             flush=True,
         )
     nets = {}
-    for mode in ("online", "offline"):
-        x, y = rows[mode]
-        nets[mode] = fit_mlp(x, y, n_hidden=n_hidden, epochs=epochs, seed=seed, verbose=False)
-        if verbose:
-            print(f"  {mode} MLP fitted ({time.perf_counter() - t0:.0f} s)", flush=True)
+    for mode in CONTEXT:
+        x, y, w, sig = rows[mode]
+        for m in MODALITIES:
+            need = (_HAS_EOG if "eog" in m else 0) | (_HAS_EMG if "emg" in m else 0)
+            sel = (sig & need) == need
+            if not sel.any():
+                raise StagingError(f"no training recording holds the signals {m}")
+            xm = x[sel][:, _context_columns(mode, m)]
+            nets[f"{mode}/{m}"] = fit_mlp(
+                xm, y[sel], n_hidden=n_hidden, epochs=epochs, seed=seed, weights=w[sel]
+            )
+            if verbose:
+                print(
+                    f"  {mode}/{m} MLP fitted on {int(sel.sum())} rows "
+                    f"({time.perf_counter() - t0:.0f} s)",
+                    flush=True,
+                )
     model = StagingModel(prior, nets, trans, initial, class_prior, meta=dict(meta or {}))
     scores = {}
-    for mode in ("online", "offline"):
+    for mode in CONTEXT:
         best = None
         for g in (0.5, 0.75, 1.0, 1.25, 1.5):
             model.gamma[mode] = g
@@ -584,10 +780,21 @@ def train_model(
             if not val:
                 break
         model.gamma[mode] = best[0] if val else 0.6
+        model.temperature[mode] = _fit_temperature(model, val, mode) if val else 1.0
         scores[mode] = best[1]
         if verbose:
-            print(f"  {mode}: gamma {model.gamma[mode]}, validation {best[1]}", flush=True)
+            print(
+                f"  {mode}: gamma {model.gamma[mode]}, temperature {model.temperature[mode]}, "
+                f"validation {best[1]}",
+                flush=True,
+            )
+    dist = _distances(model, train + val)
     model.meta["validation"] = scores
+    model.meta["ood"] = {
+        "threshold": round(OOD_MARGIN * max(dist), 4) if dist else None,
+        "largest_training_distance": round(max(dist), 4) if dist else None,
+        "rule": f"{OOD_MARGIN} x the largest distance among training and validation recordings",
+    }
     return model
 
 
@@ -596,39 +803,8 @@ def train_model(
 # --------------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> int:
-    """Build the training set, fit, save; return 0."""
-    from .model import DEFAULT_MODEL, MODEL_DIR
-
-    t0 = time.perf_counter()
-    train: list[Recording] = []
-    val: list[Recording] = []
-    for i in range(args.nights + args.val_nights):
-        is_val = i >= args.nights
-        k = i - args.nights if is_val else i
-        seed = (VAL_SEED_BASE if is_val else SEED_BASE) + k
-        profile = PROFILE_NAMES[k % len(PROFILE_NAMES)]
-        rec = _cached_simulation(seed, profile, args.duration, getattr(args, "cache", None))
-        (val if is_val else train).append(rec)
-        print(
-            f"[{time.perf_counter() - t0:6.0f} s] {'val' if is_val else 'train'} "
-            f"{rec.name} {rec.info.get('eeg')} {rec.info.get('sfreq'):g} Hz "
-            f"({rec.features.n_epochs} epochs)",
-            flush=True,
-        )
-    edf_info = []
-    for spec in args.edf:
-        path, _, hyp = spec.partition("=")
-        rec = edf_recording(path, hyp or None, eeg=args.eeg, eog=args.eog, emg=args.emg)
-        train.append(rec)
-        edf_info.append(rec.info)
-        print(
-            f"[{time.perf_counter() - t0:6.0f} s] edf {path} ({rec.features.n_epochs} epochs)",
-            flush=True,
-        )
-    if not train:
-        raise StagingError("nothing to train on: give --nights > 0 or --edf FILE")
-    meta = {
+def _describe_training(args: argparse.Namespace, train: list[Recording], edf_info: list) -> dict:
+    return {
         "trained_on": {
             "simulated_nights": args.nights,
             "simulated_validation_nights": args.val_nights,
@@ -638,29 +814,83 @@ def run(args: argparse.Namespace) -> int:
             "validation_seeds": [VAL_SEED_BASE, VAL_SEED_BASE + args.val_nights - 1]
             if args.val_nights
             else [],
-            "augmentation": "EEG C4/F4/O2 (0.6/0.32/0.08); gain 0.5-2x per channel group; "
-            "simulated at 128 Hz, used at 128/100/64 Hz (0.55/0.3/0.15); "
-            "white noise 0-3 uV; 10% clipped at 50-150 uV; "
-            "EOG 2/1/0 channels (0.7/0.15/0.15), half the nights with the anti-phase eye-movement "
-            "part scaled 0.2-1.2x and E1/E2 gains +-20%; EMG 85%; 4 crops of 5 min-2 h per night",
+            "augmentation": "EEG: any lead the sleeper renders, or a bipolar difference of two "
+            "(30%); per signal gain 0.3-3x, high-pass 0.1-0.7 Hz (70%), low-pass 25-45 Hz (30%), "
+            "mains 50/60 Hz 1-10 uV (20%), white noise 0-3 uV; 10% clipped at 50-150 uV; "
+            "simulated at 128 Hz, used at 128/100/64 Hz (0.45/0.45/0.1); EOG E1+E2 / E1 / E1-E2 "
+            "(0.4/0.3/0.3), half with eye movements scaled 0.2-1.2x; 40% of nights with "
+            "0.25-8 h of wake before and 0.25-6 h after; 4 crops of 5 min-2 h per recording",
+            "real_weight_share": REAL_WEIGHT_SHARE if edf_info and args.nights else None,
             "edf": edf_info,
             "recordings": [dict(name=r.name, **r.info) for r in train],
         },
         "fit": {"seed": args.seed, "hidden": args.hidden, "epochs": args.epochs},
+        "feature_version": FEATURE_VERSION,
+        "augment_version": AUGMENT_VERSION,
     }
-    if args.nights or args.val_nights:
-        meta["sleeper_code_sha256"] = _sleeper_digest(with_versions=False)
-    meta["feature_version"] = FEATURE_VERSION
-    meta["augment_version"] = AUGMENT_VERSION
-    model = train_model(
-        train, val, seed=args.seed, n_hidden=args.hidden, epochs=args.epochs, meta=meta
-    )
-    out = Path(args.out) if args.out else MODEL_DIR / DEFAULT_MODEL
-    npz, js = model.save(out)
-    print(
-        f"[{time.perf_counter() - t0:6.0f} s] wrote {npz} ({npz.stat().st_size // 1024} KiB) "
-        f"and {js}"
-    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the training sets, fit both models, save them; return 0.
+
+    Writes ``OUT/simulated-only.{npz,json}`` when there are simulated nights and
+    ``OUT/dreamnet_stager.{npz,json}`` (simulated nights and ``--edf`` recordings) into the
+    directory ``args.out`` (default: the shipped models' directory).
+    """
+    from .model import MODEL_DIR
+
+    t0 = time.perf_counter()
+    sim: list[Recording] = []
+    val: list[Recording] = []
+    for i in range(args.nights + args.val_nights):
+        is_val = i >= args.nights
+        k = i - args.nights if is_val else i
+        seed = (VAL_SEED_BASE if is_val else SEED_BASE) + k
+        profile = PROFILE_NAMES[k % len(PROFILE_NAMES)]
+        rec = _cached_simulation(seed, profile, args.duration, getattr(args, "cache", None))
+        (val if is_val else sim).append(rec)
+        print(
+            f"[{time.perf_counter() - t0:6.0f} s] {'val' if is_val else 'train'} "
+            f"{rec.name} {rec.info.get('eeg')} {rec.info.get('sfreq'):g} Hz "
+            f"({rec.features.n_epochs} epochs)",
+            flush=True,
+        )
+    real: list[Recording] = []
+    for spec in args.edf:
+        path, _, hyp = spec.partition("=")
+        rec = edf_recording(path, hyp or None, eeg=args.eeg, eog=args.eog, emg=args.emg)
+        real.append(rec)
+        print(
+            f"[{time.perf_counter() - t0:6.0f} s] edf {path} ({rec.features.n_epochs} epochs)",
+            flush=True,
+        )
+    if not sim and not real:
+        raise StagingError("nothing to train on: give --nights > 0 or --edf FILE")
+    out_dir = Path(args.out) if args.out else MODEL_DIR
+    jobs = []
+    if sim:
+        jobs.append((SIMULATED_ONLY_MODEL, sim))
+    if real or not sim:
+        jobs.append((DEFAULT_MODEL, sim + real))
+    for name, train in jobs:
+        print(f"[{time.perf_counter() - t0:6.0f} s] fitting {name}", flush=True)
+        meta = _describe_training(args, train, [r.info for r in train if not r.simulated])
+        meta["name"] = name
+        if sim:
+            meta["sleeper_code_sha256"] = _sleeper_digest(with_versions=False)
+        model = train_model(
+            train, val, seed=args.seed, n_hidden=args.hidden, epochs=args.epochs, meta=meta
+        )
+        npz, js = model.save(out_dir / name)
+        print(
+            f"[{time.perf_counter() - t0:6.0f} s] wrote {npz} ({npz.stat().st_size // 1024} KiB) "
+            f"and {js}",
+            flush=True,
+        )
+    if not real:  # no scored recordings: the default model is the simulated-only one
+        model.meta["name"] = DEFAULT_MODEL
+        npz, js = model.save(out_dir / DEFAULT_MODEL)
+        print(f"[{time.perf_counter() - t0:6.0f} s] wrote {npz} and {js} (same model)")
     return 0
 
 
