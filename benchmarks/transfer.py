@@ -11,8 +11,10 @@ as the horizontal EOG, 100 Hz; no EMG on either side: the real chin EMG is a 1-H
    difference (simulated minus real, over the pooled SD) and the two-sample Kolmogorov-Smirnov D;
    ranked by |SMD| averaged over the stages. Table of the top 20, CSV of all.
 2. What the model leans on: permutation importance on the simulated nights (drop of the offline
-   kappa when one raw feature, or one group of event amplitudes, is shuffled across the epochs of
-   each night; one shuffle each), and the ranking "shifted and leaned on" (|SMD| x importance).
+   kappa, and rise of the log loss, when one raw feature with its ``z_`` and ``raw_`` inputs, one
+   group of event amplitudes, or a whole family of features is shuffled across the epochs of each
+   night; one shuffle each), and the ranking "shifted and leaned on": |SMD| x log-loss rise (one
+   shuffled feature rarely moves the kappa of a model with redundant inputs and HMM smoothing).
 3. Per-stage mean log power spectra, real against simulated (Welch 4-s segments, 0.5-35 Hz),
    frontal and occipital leads: a PNG figure and, per stage and band, whether the simulated
    spectrum lies above or below the real one; the aperiodic slope per stage.
@@ -84,14 +86,14 @@ FAMILIES = (
     ("beta/high", ("beta", "_hi")),
     ("spectral shape", ("entropy", "sef", "mobility", "complexity", "zero_cross")),
 )
-#: Log-loss rise (nats, simulated nights, one shuffle) from which the model leans on a feature.
-LEAN_LOSS = 0.01
 WELCH_SEG = 400  # 4 s at 100 Hz
 SPEC_FMIN, SPEC_FMAX = 0.5, 35.0
 BANDS = ((0.5, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 12.0), (12.0, 16.0), (16.0, 30.0), (30.0, 35.0))
 CLOSE_DB = 1.0  # |simulated - real| below this (dB) counts as "close"
 #: Aperiodic fit: log-log line over 2-30 Hz without the alpha and sigma peaks (7-16 Hz).
 SLOPE_FIT = ((2.0, 7.0), (16.0, 30.0))
+#: Ranges (Hz) searched for a peak above the aperiodic background.
+PEAK_RANGES = {"theta": (4.0, 7.5), "alpha": (7.5, 11.5), "sigma": (11.5, 16.0)}
 OUT_FILES = ("transfer_shift.csv", "transfer_importance.csv", "transfer_spectra.png")
 
 
@@ -105,8 +107,6 @@ class Night:
 
     Attributes
     ----------
-    name : str
-        ``"real SC4001"`` or ``"sim healthy:SEED"``.
     leads : dict of str to ndarray
         ``"frontal"``, ``"occipital"`` EEG and ``"eog"`` (horizontal), µV, same length.
     labels : ndarray of int, shape (n_epochs,)
@@ -115,7 +115,6 @@ class Night:
         Source channel of each lead.
     """
 
-    name: str
     leads: dict
     labels: np.ndarray
     channels: dict
@@ -149,7 +148,7 @@ def load_real(folder: Path) -> Night:
                 psg, include=list(REAL_LEADS.values()), preload=True, verbose="error"
             )
             ann = mne.read_annotations(hyp)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RuntimeError) as exc:
             raise UsageError(
                 f"{psg.name}: cannot read the night and its hypnogram: {exc}"
             ) from None
@@ -175,7 +174,7 @@ def load_real(folder: Path) -> Night:
     data = raw.get_data(picks=list(REAL_LEADS.values())) * 1e6  # V -> µV
     data = data[:, w.start * n_per : w.stop * n_per]
     leads = {role: data[i] for i, role in enumerate(REAL_LEADS)}
-    return Night("real SC4001", leads, labels[w], dict(REAL_LEADS))
+    return Night(leads, labels[w], dict(REAL_LEADS))
 
 
 def sim_leads() -> dict[str, str]:
@@ -217,7 +216,7 @@ def simulate_night(seed: int, duration_s: float, leads: dict[str, str]) -> Night
     eog = row[eog_parts[0]] - row[eog_parts[1]] if len(eog_parts) == 2 else row[eog_parts[0]]
     signals = {"frontal": row[leads["frontal"]], "occipital": row[leads["occipital"]], "eog": eog}
     labels = np.asarray(s.hypnogram, dtype=np.int64)
-    return Night(f"sim healthy:{seed}", signals, labels, dict(leads))
+    return Night(signals, labels, dict(leads))
 
 
 # --------------------------------------------------------------------------------------
@@ -495,16 +494,43 @@ def band_differences(freqs: np.ndarray, sim: np.ndarray, real: np.ndarray) -> np
     return out
 
 
-def aperiodic_slope(freqs: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """Slope of log10 power against log10 frequency per stage (:data:`SLOPE_FIT` ranges)."""
+def aperiodic_fit(freqs: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fit the aperiodic background per stage and find the peaks above it.
+
+    A line of log10 power against log10 frequency over :data:`SLOPE_FIT`; a peak is the
+    largest excess of the spectrum over that line within one of :data:`PEAK_RANGES`.
+
+    Returns
+    -------
+    slope : ndarray, shape (5,)
+        Slope of the line (NaN for a stage with too few epochs).
+    peak : ndarray, shape (5, len(PEAK_RANGES), 2)
+        Frequency (Hz) and height above the line (dB) of the highest local maximum in each
+        range (NaN where the range has none: the flank of a peak outside it).
+    """
     m = np.zeros(freqs.size, dtype=bool)
     for lo, hi in SLOPE_FIT:
         m |= (freqs >= lo) & (freqs <= hi)
-    out = np.full(mean.shape[0], np.nan)
+    slope = np.full(mean.shape[0], np.nan)
+    peak = np.full((mean.shape[0], len(PEAK_RANGES), 2), np.nan)
     for s in range(mean.shape[0]):
-        if np.all(np.isfinite(mean[s, m])):
-            out[s] = np.polyfit(np.log10(freqs[m]), mean[s, m], 1)[0]
-    return out
+        if not np.all(np.isfinite(mean[s])):
+            continue
+        k, c = np.polyfit(np.log10(freqs[m]), mean[s, m], 1)
+        slope[s] = k
+        excess = 10.0 * (mean[s] - (c + k * np.log10(freqs)))
+        local = np.zeros(freqs.size, dtype=bool)
+        local[1:-1] = (excess[1:-1] >= excess[:-2]) & (excess[1:-1] >= excess[2:])
+        for j, (lo, hi) in enumerate(PEAK_RANGES.values()):
+            r = np.flatnonzero((freqs >= lo) & (freqs < hi) & local)
+            if r.size:
+                best = r[np.argmax(excess[r])]
+                peak[s, j] = freqs[best], excess[best]
+    return slope, peak
+
+
+def _peak(fh: np.ndarray) -> str:
+    return f"{fh[0]:.1f} Hz {fh[1]:+.1f}" if np.all(np.isfinite(fh)) else "none"
 
 
 def plot_spectra(spectra: dict, channels: dict, path: Path) -> None:
@@ -740,24 +766,18 @@ def run(args) -> int:
         "  The model leans most on the families (log-loss rise, kappa drop): "
         + ", ".join(f"{e['group']} ({e['loss_rise']:+.3f}, {e['drop']:+.3f})" for e in fam[:3])
     )
-    leaned = [e for e in both["feature"] if e["loss_rise"] >= LEAN_LOSS]
-    leaned = sorted(leaned, key=lambda e: -e["shift"])[:5]
-    if leaned:
+    top = [e for e in sorted(both["feature"], key=lambda e: -e["score"]) if e["score"] > 0][:5]
+    print(
+        "  The most shifted features the model leans on (top 5 of |SMD| x log-loss rise), "
+        "with their most shifted input:"
+    )
+    for e in top:
+        worst = max(STAGE_NAMES, key=lambda s: abs(e["smd"][s]) if np.isfinite(e["smd"][s]) else -1)
         print(
-            f"  The {len(leaned)} most shifted features the model leans on (log-loss rise >= "
-            f"{LEAN_LOSS:g} nats when shuffled), with their most shifted input:"
+            f"    {e['group']}: mean |SMD| {e['shift']:.2f} ({e['shift_input']}), "
+            f"log-loss rise {e['loss_rise']:+.3f}, kappa drop {e['drop']:+.3f}; "
+            f"largest in {worst} (SMD {e['smd'][worst]:+.2f})"
         )
-        for e in leaned:
-            worst = max(
-                STAGE_NAMES, key=lambda s: abs(e["smd"][s]) if np.isfinite(e["smd"][s]) else -1
-            )
-            print(
-                f"    {e['group']}: mean |SMD| {e['shift']:.2f} ({e['shift_input']}), "
-                f"log-loss rise {e['loss_rise']:+.3f}, kappa drop {e['drop']:+.3f}; "
-                f"largest in {worst} (SMD {e['smd'][worst]:+.2f})"
-            )
-    else:
-        print(f"  no single feature raises the simulated log loss by {LEAN_LOSS:g} nats or more")
     fr, mr, ms, _, _ = spectra["frontal"]
     diff = band_differences(fr, ms, mr)
     offset = _finite_mean(diff)
@@ -768,11 +788,23 @@ def run(args) -> int:
     print("\n".join(describe_bands(diff)))
     print("  Same after removing the overall offset (the shape of each stage's spectrum):")
     print("\n".join(describe_bands(diff - offset)))
-    sr, ss = aperiodic_slope(fr, mr), aperiodic_slope(fr, ms)
+    (sr, pr), (ss, ps) = aperiodic_fit(fr, mr), aperiodic_fit(fr, ms)
     print(
         "  Aperiodic slope (log-log, 2-7 and 16-30 Hz), real / simulated: "
         + ", ".join(f"{n} {a:.2f} / {b:.2f}" for n, a, b in zip(STAGE_NAMES, sr, ss))
     )
+    print(
+        "  Largest excess over that background per range, real / simulated (Hz and dB): "
+        + ", ".join(f"{k} {lo:g}-{hi:g} Hz" for k, (lo, hi) in PEAK_RANGES.items())
+    )
+    for n, a, b, ok in zip(STAGE_NAMES, pr, ps, np.isfinite(sr) & np.isfinite(ss)):
+        if ok:
+            print(
+                f"  {n:>2}: "
+                + ", ".join(
+                    f"{k} {_peak(ra)} / {_peak(rb)}" for k, ra, rb in zip(PEAK_RANGES, a, b)
+                )
+            )
     print(f"\nwrote {out / OUT_FILES[0]}, {out / OUT_FILES[1]}, {png}")
     print(f"[{time.perf_counter() - t0:.0f} s]")
     return 0
