@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from headset.sleeper import HEALTHY_TARGETS, PROFILES, Sleeper, architecture_stats  # noqa: E402
 from headset.stages import STAGE_NAMES  # noqa: E402
-from staging.stats import kappa_from_confusion  # noqa: E402
+from staging.stager.evaluate import kappa_from_confusion  # noqa: E402
 
 YASA_CHANNELS = ("EEG C4-M1", "EOG E1-M2", "EMG chin")
 RECALL_TARGET = {"W": 0.6, "N1": 0.3, "N2": 0.6, "N3": 0.6, "R": 0.6}

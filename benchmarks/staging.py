@@ -45,11 +45,16 @@ sys.path.insert(0, ROOT)
 from headset.chunk import Chunk  # noqa: E402
 from headset.sleeper import Sleeper  # noqa: E402
 from headset.stages import STAGE_NAMES  # noqa: E402
-from staging.stager.evaluate import agreement, expert_labels, scored_window  # noqa: E402
+from staging.stager.evaluate import (  # noqa: E402
+    agreement,
+    cohen_kappa,  # noqa: E402
+    expert_labels,
+    scored_window,
+)
 from staging.stager.model import default_model  # noqa: E402
 from staging.stager.online import OnlineStager  # noqa: E402
 from staging.stager.score import score  # noqa: E402
-from staging.stager.train import PROFILE_NAMES, cohen_kappa  # noqa: E402
+from staging.stager.train import PROFILE_NAMES  # noqa: E402
 
 TEST_SEED_BASE = 20000
 EEG, EOG, EMG = "EEG C4-M1", ("EOG E1-M2", "EOG E2-M2"), "EMG chin"

@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from headset.sleeper import CHANNELS, Sleeper  # noqa: E402
 from headset.stages import EPOCH_S, STAGE_NAMES, parse_stage_annotation  # noqa: E402
 from staging.errors import StagingError  # noqa: E402
+from staging.stager.evaluate import epoch_agreement  # noqa: E402
 from staging.stager.features import (  # noqa: E402
     COLUMN_NAMES,
     INPUT_NAMES,
@@ -56,7 +57,6 @@ from staging.stager.features import (  # noqa: E402
 )
 from staging.stager.model import resolve_model  # noqa: E402
 from staging.stager.offline import stage_epochs  # noqa: E402
-from staging.stats import epoch_agreement  # noqa: E402
 
 DATA = ROOT / ".." / "shared" / "data" / "real" / "sleep-edf"
 PSG_NAME = "SC4001E0-PSG.edf"

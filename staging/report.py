@@ -55,7 +55,8 @@ from .errors import StagingError
 from .nightmare import NightmareDetector
 from .recommend import NightRecord, recommend
 from .sleeper_profile import SleeperProfile
-from .stats import alert_outcomes, epoch_agreement, sleep_statistics
+from .stager.evaluate import epoch_agreement
+from .stats import alert_outcomes, sleep_statistics
 
 _BLOCK_S = 300.0  # seconds read at a time
 _STAGE_ROW = {0: 4, 4: 3, 1: 2, 2: 1, 3: 0}  # plot rows: W top, then R, N1, N2, N3

@@ -131,55 +131,6 @@ class SleepStats:
         return {k: clean(v) for k, v in asdict(self).items()}
 
 
-def kappa_from_confusion(cm: np.ndarray) -> float:
-    """Cohen's kappa of a confusion matrix (rows: truth, columns: prediction).
-
-    Parameters
-    ----------
-    cm : ndarray, shape (n_classes, n_classes)
-        Counts.
-
-    Returns
-    -------
-    float
-        Kappa; NaN for an empty matrix, 1.0 when chance agreement is already perfect.
-    """
-    cm = np.asarray(cm, dtype=np.float64)
-    n = cm.sum()
-    if n == 0:
-        return float("nan")
-    po = np.trace(cm) / n
-    pe = float(cm.sum(0) @ cm.sum(1)) / n**2
-    return float((po - pe) / (1 - pe)) if pe < 1 else 1.0
-
-
-def epoch_agreement(y_true, y_pred) -> tuple[float, float, int]:
-    """Agreement and Cohen's kappa of two hypnograms over epochs scored in both.
-
-    Parameters
-    ----------
-    y_true, y_pred : array_like of int, shape (n_epochs,)
-        Stage codes (0-4); unscored epochs (-1) are left out.
-
-    Returns
-    -------
-    accuracy : float
-        Fraction of epochs with the same stage (NaN if none is scored in both).
-    kappa : float
-        Cohen's kappa (NaN if none is scored in both).
-    n : int
-        Epochs scored in both.
-    """
-    t, p = np.asarray(y_true), np.asarray(y_pred)
-    ok = (t >= 0) & (p >= 0)
-    n = int(np.count_nonzero(ok))
-    if n == 0:
-        return float("nan"), float("nan"), 0
-    cm = np.zeros((5, 5))
-    np.add.at(cm, (t[ok], p[ok]), 1)
-    return float(np.trace(cm) / n), kappa_from_confusion(cm), n
-
-
 def _bouts(mask: np.ndarray) -> int:
     """Return the number of runs of True in a boolean array."""
     if mask.size == 0:

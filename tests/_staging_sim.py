@@ -55,6 +55,6 @@ def to_raw(data, sfreq, ch_names, ch_types, scale: float = 1.0):
 
 def kappa(y_true, y_pred) -> float:
     """Cohen's kappa over scored epochs."""
-    from staging.stager.train import cohen_kappa
+    from staging.stager.evaluate import cohen_kappa
 
     return cohen_kappa(np.asarray(y_true), np.asarray(y_pred))

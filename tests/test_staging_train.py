@@ -8,8 +8,9 @@ from _staging_sim import simulated, to_raw
 
 from headset.stages import STAGE_NAMES
 from staging.cli import main
+from staging.stager.evaluate import cohen_kappa, stage_labels
 from staging.stager.model import StagingModel
-from staging.stager.train import cohen_kappa, edf_recording, stage_labels
+from staging.stager.train import edf_recording
 
 
 def _write_edf(path, data, sf, names, types, stages):

@@ -1,4 +1,4 @@
-"""Measure a stager against an expert hypnogram: agreement, per-stage recall, calibration.
+"""Measure a stager against an expert hypnogram: agreement, kappa, per-stage recall, calibration.
 
 Used by the real-data tests and ``benchmarks/staging.py`` on the Sleep-EDF night of the shared
 data (and by anyone with a scored recording of their own). The conventions are those of
@@ -15,10 +15,121 @@ from pathlib import Path
 
 import numpy as np
 
-from headset.stages import EPOCH_S, STAGE_NAMES
+from headset.stages import EPOCH_S, STAGE_NAMES, UNSCORED, parse_stage_annotation
 
-from ..stats import kappa_from_confusion
-from .train import expected_calibration_error, stage_labels
+
+def kappa_from_confusion(cm: np.ndarray) -> float:
+    """Cohen's kappa of a confusion matrix (rows: truth, columns: prediction).
+
+    Parameters
+    ----------
+    cm : ndarray, shape (n_classes, n_classes)
+        Counts.
+
+    Returns
+    -------
+    float
+        Kappa; NaN for an empty matrix, 1.0 when chance agreement is already perfect.
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    n = cm.sum()
+    if n == 0:
+        return float("nan")
+    po = np.trace(cm) / n
+    pe = float(cm.sum(0) @ cm.sum(1)) / n**2
+    return float((po - pe) / (1 - pe)) if pe < 1 else 1.0
+
+
+def epoch_agreement(y_true, y_pred) -> tuple[float, float, int]:
+    """Agreement and Cohen's kappa of two hypnograms over epochs scored in both.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like of int, shape (n_epochs,)
+        Stage codes (0-4); unscored epochs (-1) are left out.
+
+    Returns
+    -------
+    accuracy : float
+        Fraction of epochs with the same stage (NaN if none is scored in both).
+    kappa : float
+        Cohen's kappa (NaN if none is scored in both).
+    n : int
+        Epochs scored in both.
+    """
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    ok = (t >= 0) & (p >= 0)
+    n = int(np.count_nonzero(ok))
+    if n == 0:
+        return float("nan"), float("nan"), 0
+    cm = np.zeros((5, 5))
+    np.add.at(cm, (t[ok], p[ok]), 1)
+    return float(np.trace(cm) / n), kappa_from_confusion(cm), n
+
+
+def stage_labels(annotations, n_epochs: int) -> np.ndarray:
+    """Per-epoch stages from ``(onset, duration, description)`` annotations.
+
+    Parameters
+    ----------
+    annotations : iterable of (float, float, str)
+        Onset (s from the recording start), duration (s) and text; texts that are not stages
+        are ignored (see :func:`headset.stages.parse_stage_annotation`).
+    n_epochs : int
+        Number of epochs of the recording.
+
+    Returns
+    -------
+    ndarray of int8, shape (n_epochs,)
+        Stage codes, -1 where no stage annotation covers the epoch's start.
+    """
+    labels = np.full(n_epochs, UNSCORED, dtype=np.int8)
+    for onset, duration, text in annotations:
+        code = parse_stage_annotation(str(text))
+        if code is None:
+            continue
+        k0 = int(np.ceil(onset / EPOCH_S - 1e-6))
+        k1 = int(np.ceil((onset + max(duration, EPOCH_S)) / EPOCH_S - 1e-6))
+        labels[max(k0, 0) : min(k1, n_epochs)] = code
+    return labels
+
+
+def cohen_kappa(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Cohen's kappa over epochs where both are scored (0-4); see :func:`epoch_agreement`."""
+    return epoch_agreement(y_true, y_pred)[1]
+
+
+def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = 10) -> float:
+    """Return the expected calibration error of the chosen stage's probability.
+
+    Parameters
+    ----------
+    probs : ndarray, shape (n, 5)
+        Stage probabilities.
+    y : ndarray of int, shape (n,)
+        True stages (0-4; other values are left out).
+    n_bins : int
+        Equal-width confidence bins over [0, 1].
+
+    Returns
+    -------
+    float
+        Sum over bins of (share of epochs) x |accuracy - mean confidence|.
+    """
+    ok = (y >= 0) & (y < len(STAGE_NAMES))
+    p, y = probs[ok], y[ok]
+    if y.size == 0:
+        return float("nan")
+    conf = p.max(-1)
+    hit = np.argmax(p, -1) == y
+    idx = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        m = idx == b
+        if m.any():
+            ece += m.mean() * abs(hit[m].mean() - conf[m].mean())
+    return float(ece)
+
 
 #: Minutes of wake kept on each side of the sleep period in the scored window.
 WINDOW_PAD_MIN = 30.0

@@ -1,6 +1,6 @@
 """Train the staging models on simulated nights and on scored EDF/BDF recordings.
 
-``python -m staging.stager.train`` or ``dreamnet train``. One command builds both shipped models:
+``dreamnet train`` builds both shipped models in one command:
 
 * ``simulated-only``: simulated nights alone. It measures what the project can do without real
   labels (the realism of the simulator, the robustness of the features) and is the model
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -39,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from headset.stages import EPOCH_S, UNSCORED, parse_stage_annotation
+from headset.stages import EPOCH_S
 
 from ..errors import StagingError
-from ..stats import epoch_agreement
+from .evaluate import cohen_kappa, stage_labels
 from .features import (
     FEATURE_VERSION,
     INV_COLUMNS,
@@ -284,33 +283,6 @@ def _cached_simulation(seed: int, profile: str, duration_s: float, cache: str | 
         info=np.str_(json.dumps(rec.info)),
     )
     return rec
-
-
-def stage_labels(annotations, n_epochs: int) -> np.ndarray:
-    """Per-epoch stages from ``(onset, duration, description)`` annotations.
-
-    Parameters
-    ----------
-    annotations : iterable of (float, float, str)
-        Onset (s from the recording start), duration (s) and text; texts that are not stages
-        are ignored (see :func:`headset.stages.parse_stage_annotation`).
-    n_epochs : int
-        Number of epochs of the recording.
-
-    Returns
-    -------
-    ndarray of int8, shape (n_epochs,)
-        Stage codes, -1 where no stage annotation covers the epoch's start.
-    """
-    labels = np.full(n_epochs, UNSCORED, dtype=np.int8)
-    for onset, duration, text in annotations:
-        code = parse_stage_annotation(str(text))
-        if code is None:
-            continue
-        k0 = int(np.ceil(onset / EPOCH_S - 1e-6))
-        k1 = int(np.ceil((onset + max(duration, EPOCH_S)) / EPOCH_S - 1e-6))
-        labels[max(k0, 0) : min(k1, n_epochs)] = code
-    return labels
 
 
 def edf_recording(
@@ -618,11 +590,6 @@ def fit_transitions(recordings: list[Recording]) -> tuple[np.ndarray, np.ndarray
     return trans, initial, prior
 
 
-def cohen_kappa(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Cohen's kappa over epochs where both are scored (0-4); see :func:`epoch_agreement`."""
-    return epoch_agreement(y_true, y_pred)[1]
-
-
 def evaluate(model: StagingModel, recordings: list[Recording], mode: str) -> dict[str, float]:
     """Accuracy and kappa of a model over whole recordings (pooled epochs)."""
     from .offline import stage_epochs
@@ -661,38 +628,6 @@ def _fit_temperature(model: StagingModel, val: list[Recording], mode: str) -> fl
         nll = float(np.mean(np.log(np.exp(z).sum(-1)) - z[np.arange(y.size), y]))
         best = min(best, (nll, float(t)))
     return round(best[1], 4)
-
-
-def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = 10) -> float:
-    """Return the expected calibration error of the chosen stage's probability.
-
-    Parameters
-    ----------
-    probs : ndarray, shape (n, 5)
-        Stage probabilities.
-    y : ndarray of int, shape (n,)
-        True stages (0-4; other values are left out).
-    n_bins : int
-        Equal-width confidence bins over [0, 1].
-
-    Returns
-    -------
-    float
-        Sum over bins of (share of epochs) x |accuracy - mean confidence|.
-    """
-    ok = (y >= 0) & (y < N_STAGES)
-    p, y = probs[ok], y[ok]
-    if y.size == 0:
-        return float("nan")
-    conf = p.max(-1)
-    hit = np.argmax(p, -1) == y
-    idx = np.minimum((conf * n_bins).astype(int), n_bins - 1)
-    ece = 0.0
-    for b in range(n_bins):
-        m = idx == b
-        if m.any():
-            ece += m.mean() * abs(hit[m].mean() - conf[m].mean())
-    return float(ece)
 
 
 def _distances(model: StagingModel, recordings: list[Recording]) -> list[float]:
@@ -892,14 +827,3 @@ def run(args: argparse.Namespace) -> int:
         npz, js = model.save(out_dir / DEFAULT_MODEL)
         print(f"[{time.perf_counter() - t0:6.0f} s] wrote {npz} and {js} (same model)")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m staging.stager.train``."""
-    from ..cli import main as cli_main
-
-    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
