@@ -59,7 +59,8 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--out",
         default=None,
-        help="model path without suffix (default: the shipped staging/stager/models/dreamnet_stager)",
+        help="model path without suffix (default: the shipped "
+        "staging/stager/models/dreamnet_stager)",
     )
     p.set_defaults(func=run)
 
