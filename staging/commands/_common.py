@@ -143,7 +143,7 @@ def check_outputs(
     *,
     force: bool = False,
 ) -> None:
-    """Refuse outputs that exist (unless ``force``) or that are one of the inputs.
+    """Refuse outputs that exist (unless ``force``), that are an input or another output.
 
     Call it before anything is opened for writing.
 
@@ -163,6 +163,7 @@ def check_outputs(
         One line naming the argument, the file and the problem (exit code 2 at the CLI).
     """
     ins = [(label, Path(p)) for label, p in inputs if p is not None and str(p) != "-"]
+    seen: list[tuple[str, Path]] = []
     for label, p in outputs:
         if p is None or str(p) == "-":
             continue
@@ -173,6 +174,10 @@ def check_outputs(
                     f"{label} {printable(p)}: is the input {in_label} {printable(src)}; "
                     "an output must not overwrite an input"
                 )
+        for out_label, other in seen:
+            if _same_file(path, other):
+                raise StagingError(f"{label} {printable(p)}: is also the output {out_label}")
+        seen.append((label, path))
         if not force and (path.exists() or path.is_symlink()):
             raise StagingError(f"{label} {printable(p)}: already exists (--force replaces it)")
 
