@@ -296,3 +296,31 @@ def test_output_into_a_file_is_not_wrapped(edf_file, tmp_path, capsys):
     lines = out.splitlines()
     assert len(lines) == 2 and all(line.startswith(str(deep)) for line in lines), lines
     assert all(line.endswith("]") for line in lines)
+
+
+def test_progress_on_a_terminal_while_stdout_goes_to_a_file(edf_file, tmp_path):
+    """``score a.edf b.edf > out.txt`` typed in a terminal: the bar on stderr, whole lines out."""
+    import shlex
+    import sys
+
+    import pexpect
+
+    deep = tmp_path / ("a_rather_long_directory_name_" * 3)
+    deep.mkdir()
+    files = []
+    for name in ("first", "second"):
+        f = deep / f"{name}_recording_with_a_long_name.edf"
+        f.write_bytes(edf_file.read_bytes())
+        files.append(shlex.quote(str(f)))
+    out_txt = tmp_path / "out.txt"
+    cmd = (
+        f"{shlex.quote(sys.executable)} -m staging.cli score {' '.join(files)} "
+        f"--out {shlex.quote(str(tmp_path / 'csv'))} > {shlex.quote(str(out_txt))}"
+    )
+    child = pexpect.spawn("/bin/bash", ["-c", cmd], cwd=str(Path(__file__).parents[1]),
+                          timeout=120, encoding="utf-8", dimensions=(24, 80))  # fmt: skip
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    lines = out_txt.read_text().splitlines()
+    assert len(lines) == 2 and all(line.startswith(str(deep)) for line in lines), lines
