@@ -11,27 +11,33 @@ from dataclasses import dataclass, fields
 
 from .errors import HeadsetError
 
-#: name -> (help text, unit) for every fault; ``--help`` of the CLI prints this table.
-FAULT_HELP: dict[str, str] = {
-    "mains": "mains interference amplitude on every exG channel, microvolts (0 = off)",
-    "mains_freq": "mains frequency, Hz: 50 or 60 (default 50)",
-    "movement": "movement artifacts (large low-frequency swings, EMG burst), events per hour",
-    "pops": "electrode pops (step + exponential decay on one channel), events per hour",
-    "leadoff": "lead-off episodes (one electrode flat or railed for 30-300 s), count per night",
-    "saturation": "ADC saturation episodes (input beyond +-187.5 mV), count per night",
-    "drift": "sweat drift (slow baseline wander), peak microvolts (0 = off)",
-    "loss": "packet loss, probability per packet (0-1)",
-    "corrupt": "packet corruption (flipped bytes), probability per packet (0-1)",
-    "duplicate": "duplicated packets, probability per packet (0-1)",
-    "reorder": "swapped neighbouring packets, probability per packet (0-1)",
-    "disconnect": "dropped connections (2-20 s each), count per night",
-    "clockdrift": "device clock error against the host, parts per million",
+#: name -> (help text, smallest, largest value) for every fault; ``--help`` of the CLI prints
+#: this table. The ranges bound what a spec can ask for: counts and rates stay small enough that
+#: no value can make a night allocate without bound.
+FAULT_HELP: dict[str, tuple[str, float, float]] = {
+    "mains": ("mains interference amplitude on every exG channel, microvolts", 0, 10000),
+    "mains_freq": ("mains frequency, Hz: 50 or 60 (default 50)", 50, 60),
+    "movement": ("movement artifacts (large swings, EMG burst), events per hour", 0, 120),
+    "pops": ("electrode pops (step + exponential decay on one channel), per hour", 0, 360),
+    "leadoff": ("lead-off episodes (one electrode flat or railed 30-300 s), per night", 0, 100),
+    "saturation": ("ADC saturation episodes (beyond +-187.5 mV), count per night", 0, 100),
+    "drift": ("sweat drift (slow baseline wander), peak microvolts", 0, 10000),
+    "loss": ("packet loss, probability per packet", 0, 1),
+    "corrupt": ("packet corruption (flipped bytes), probability per packet", 0, 1),
+    "duplicate": ("duplicated packets, probability per packet", 0, 1),
+    "reorder": ("swapped neighbouring packets, probability per packet", 0, 1),
+    "disconnect": ("dropped connections (2-20 s each), count per night", 0, 100),
+    "clockdrift": ("device clock error against the host, parts per million", 0, 1000),
 }
 
 
 @dataclass(frozen=True)
 class FaultConfig:
-    """Which faults to simulate, and how strongly (see ``FAULT_HELP`` for units)."""
+    """Which faults to simulate, and how strongly (see ``FAULT_HELP`` for units and ranges).
+
+    Every value is checked against its range of :data:`FAULT_HELP` when the configuration is
+    made (so also when a ``--faults`` spec is parsed); 0 switches a fault off.
+    """
 
     mains: float = 0.0
     mains_freq: float = 50.0
@@ -50,12 +56,11 @@ class FaultConfig:
     def __post_init__(self):
         for f in fields(self):
             v = getattr(self, f.name)
-            if not (v >= 0 and v < float("inf")):
-                raise HeadsetError(f"fault {f.name!r} must be a non-negative number, got {v!r}")
-        for name in ("loss", "corrupt", "duplicate", "reorder"):
-            if getattr(self, name) > 1:
+            text, lo, hi = FAULT_HELP[f.name]
+            if not lo <= v <= hi:  # also NaN
+                kind = "a non-negative number " if lo == 0 else ""
                 raise HeadsetError(
-                    f"fault {name!r} is a probability per packet (0-1), got {getattr(self, name)}"
+                    f"fault {f.name!r} must be {kind}within {lo:g}-{hi:g}, got {v!r} ({text})"
                 )
         if self.mains_freq not in (50.0, 60.0):
             raise HeadsetError(f"fault 'mains_freq' must be 50 or 60 Hz, got {self.mains_freq}")
@@ -85,7 +90,9 @@ def parse_faults(spec: str | None) -> FaultConfig:
     Raises
     ------
     HeadsetError
-        For an unknown fault name, a missing ``=``, or a value that is not a number.
+        For an unknown fault name, a missing ``=``, a value that is not a number, or a value
+        outside the fault's range (:data:`FAULT_HELP`); the message names the fault, the value
+        and the range.
     """
     if spec is None or not spec.strip():
         return FaultConfig()
@@ -109,5 +116,7 @@ def parse_faults(spec: str | None) -> FaultConfig:
 
 
 def faults_help() -> str:
-    """Return the table of faults for ``--help`` texts."""
-    return "\n".join(f"  {name:<11} {text}" for name, text in FAULT_HELP.items())
+    """Return the table of faults, with their ranges, for ``--help`` texts."""
+    return "\n".join(
+        f"  {name:<11} {text} ({lo:g}-{hi:g})" for name, (text, lo, hi) in FAULT_HELP.items()
+    )

@@ -177,6 +177,11 @@ class EdfHeader:
     signals: tuple[SignalHeader, ...]
 
     @property
+    def missing_records(self) -> int:
+        """Data records the header declares but the file does not hold (truncated file)."""
+        return max(0, self.n_records_header - self.n_records)
+
+    @property
     def record_bytes(self) -> int:
         """Bytes per data record."""
         return sum(s.samples_per_record for s in self.signals) * self.bytes_per_sample
@@ -190,6 +195,38 @@ class EdfHeader:
     def annotation_signals(self) -> tuple[int, ...]:
         """Indices of the annotation signals."""
         return tuple(i for i, s in enumerate(self.signals) if s.is_annotation)
+
+
+def digital_samples(raw: np.ndarray, bytes_per_sample: int) -> np.ndarray:
+    """Decode little-endian EDF (16-bit) or BDF (24-bit) samples to int32.
+
+    Parameters
+    ----------
+    raw : ndarray of uint8
+        Bytes whose last axis holds whole samples (e.g. a slice of mapped data records).
+    bytes_per_sample : {2, 3}
+        2 for EDF, 3 for BDF.
+
+    Returns
+    -------
+    ndarray of int32
+        The digital values; the last axis has ``raw.shape[-1] // bytes_per_sample`` samples.
+    """
+    raw = np.ascontiguousarray(raw)
+    if bytes_per_sample == 2:
+        return raw.view("<i2").astype(np.int32)
+    b = raw.reshape(*raw.shape[:-1], -1, 3).astype(np.int32)
+    v = b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16)
+    return np.where(v >= 1 << 23, v - (1 << 24), v)
+
+
+def truncation_note(header: EdfHeader) -> str:
+    """Return the line saying that a truncated file is used up to its last complete record."""
+    return (
+        f"truncated file: the {header.n_records} complete data records of the "
+        f"{header.n_records_header} declared are used "
+        f"({header.n_records * header.record_duration:g} s)"
+    )
 
 
 def _fail(path, problem: str) -> HeadsetError:
@@ -211,13 +248,18 @@ def _parse_start(date: str, time_: str, recording: str) -> datetime.datetime | N
         return None
 
 
-def read_header(path) -> EdfHeader:
+def read_header(path, *, allow_truncated: bool = False) -> EdfHeader:
     """Read and check the header of an EDF/EDF+/BDF/BDF+ file.
 
     Parameters
     ----------
     path : str or path-like
         The file.
+    allow_truncated : bool
+        Accept a file that holds fewer complete data records than its header says (a copy
+        cut short): the complete records are used (``n_records`` counts them,
+        :attr:`EdfHeader.missing_records` the others). By default such a file is refused,
+        with a message that says how many records are complete.
 
     Returns
     -------
@@ -336,12 +378,14 @@ def read_header(path) -> EdfHeader:
         n_records = available
     elif n_records_header < 0:
         raise _fail(path, f"header says {n_records_header} data records")
-    elif available < n_records_header:
+    elif available < n_records_header and not allow_truncated:
         raise _fail(
             path,
-            f"truncated: the header says {n_records_header} data records, the file holds "
-            f"{available} ({size} bytes)",
+            f"truncated: {available} of the {n_records_header} data records the header "
+            f"declares are complete ({size} bytes); --allow-truncated uses them",
         )
+    elif available < n_records_header:
+        n_records = available
     else:
         n_records = n_records_header
     header = EdfHeader(
@@ -424,6 +468,9 @@ class Replay:
     on_invalid : {"raise", "flag"}
         What digital values outside the declared digital range do: raise at opening (the
         whole file is scanned, in blocks) or be clipped and flagged ``FLAG_CORRUPT``.
+    allow_truncated : bool
+        Replay the complete records of a file cut short instead of refusing it (see
+        :func:`read_header`); :attr:`notes` then says how many records are used.
     clock, sleep : callable
         Time source (seconds) and sleep function used for pacing; default
         :func:`time.monotonic` and :func:`time.sleep` (tests pass fakes).
@@ -464,14 +511,17 @@ class Replay:
         resample: bool = True,
         check_units: bool = True,
         on_invalid: str = "raise",
+        allow_truncated: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
         check_option("on_invalid", on_invalid, ("raise", "flag"))
         self.speed = parse_speed(speed) or None  # None: as fast as possible
         self.path = Path(path)
-        self.header = hdr = read_header(self.path)
+        self.header = hdr = read_header(self.path, allow_truncated=allow_truncated)
         self.notes: list[str] = []
+        if hdr.missing_records:
+            self.notes.append(truncation_note(hdr))
         self._clock, self._sleep = clock, sleep
         self._on_invalid = on_invalid
         rd = hdr.record_duration
@@ -579,23 +629,14 @@ class Replay:
 
     def _records(self, rec0: int, rec1: int) -> np.ndarray:
         """Every digital sample of records ``rec0 .. rec1 - 1``, int32, (n_rec, samples)."""
-        raw = np.ascontiguousarray(self._mm[rec0:rec1])
-        if self.header.bytes_per_sample == 2:
-            return raw.view("<i2").astype(np.int32)
-        b = raw.reshape(rec1 - rec0, -1, 3).astype(np.int32)
-        v = b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16)
-        return np.where(v >= 1 << 23, v - (1 << 24), v)
+        return digital_samples(self._mm[rec0:rec1], self.header.bytes_per_sample)
 
     def _digital(self, sig_index: int, rec0: int, rec1: int) -> np.ndarray:
         """Digital samples of one signal over records ``rec0 .. rec1 - 1``, int32, 1-D."""
         s = self.header.signals[sig_index]
         bps = self.header.bytes_per_sample
         raw = self._mm[rec0:rec1, s.offset : s.offset + s.samples_per_record * bps]
-        if bps == 2:
-            return np.ascontiguousarray(raw).view("<i2").astype(np.int32).ravel()
-        b = np.ascontiguousarray(raw).reshape(-1, 3).astype(np.int32)
-        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        return np.where(v >= 1 << 23, v - (1 << 24), v)
+        return digital_samples(raw, bps).ravel()
 
     def _native(self, ch: _Channel, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
         """Values (streamed unit) and invalid mask of native samples ``a .. b - 1``."""

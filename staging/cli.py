@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from headset.errors import HeadsetError
 
+from .commands._common import printable
 from .errors import StagingError
 
 #: Subcommand modules under ``staging.commands``, in the order ``--help`` lists them.
@@ -24,7 +26,15 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose errors are one line and exit with code 2."""
+    """ArgumentParser whose errors are one line and exit with code 2.
+
+    A value that starts with ``-`` and a digit (``--duration -5m``, ``--grace -1``) is taken
+    as the option's value, so its own check can say what is wrong with it.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message):  # noqa: D102
         raise UsageError(f"{self.prog}: {message}")
@@ -60,14 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except UsageError as exc:
-        print(str(exc), file=sys.stderr)
+        print(printable(exc), file=sys.stderr)
         return 2
     except (HeadsetError, StagingError, ValueError, TypeError) as exc:
-        print(f"dreamnet: error: {exc}", file=sys.stderr)
+        print(printable(f"dreamnet: error: {exc}"), file=sys.stderr)
         return 2
     except OSError as exc:
         target = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-        print(f"dreamnet: error: {exc.strerror or exc}{target}", file=sys.stderr)
+        print(printable(f"dreamnet: error: {exc.strerror or exc}{target}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dreamnet: interrupted", file=sys.stderr)

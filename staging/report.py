@@ -58,6 +58,8 @@ from .sleeper_profile import SleeperProfile
 from .stager.evaluate import epoch_agreement
 from .stats import alert_outcomes, sleep_statistics
 
+#: Every file :func:`build_report` may write into its directory.
+REPORT_FILES = ("report.html", "report.json", "hypnogram.png", "spectrogram.png", "heart_rate.png")
 _BLOCK_S = 300.0  # seconds read at a time
 _STAGE_ROW = {0: 4, 4: 3, 1: 2, 2: 1, 3: 0}  # plot rows: W top, then R, N1, N2, N3
 _STAGE_COLOR = {0: "#e69f00", 1: "#56b4e9", 2: "#0072b2", 3: "#002b5c", 4: "#d55e00"}
@@ -291,6 +293,7 @@ def build_report(
     immersive_end=(),
     sleeper_profile=None,
     stages: str = "auto",
+    allow_truncated: bool = False,
 ) -> ReportResult:
     """Write the morning report of one recording.
 
@@ -313,6 +316,9 @@ def build_report(
     stages : {"auto", "scored", "true"}
         Which stages the statistics use: ``auto`` = the pipeline's scored stages, else
         :func:`staging.stager.score`, else the ``Sleep stage`` annotations.
+    allow_truncated : bool
+        Report on the complete data records of a recording cut short (the report's notes say
+        how many) instead of refusing it.
 
     Returns
     -------
@@ -337,7 +343,7 @@ def build_report(
     out = Path(out_dir)
     notes: list[str] = []
     sources: dict[str, str] = {}
-    rep = Replay(path, speed="max")
+    rep = Replay(path, speed="max", allow_truncated=allow_truncated)
     try:
         fs = rep.sfreq
         n_epochs = int(rep.n_samples // round(EPOCH_S * fs))  # a partial last epoch is dropped
@@ -351,15 +357,18 @@ def build_report(
         if stages in ("auto", "scored") and scored_h is not None:
             hyp, sources["stages"] = scored_h, "Scored stage annotations (the pipeline's scoring)"
         elif stages == "scored" or (stages == "auto" and scored_h is None):
-            hyp = _score(path, n_epochs, notes)
+            hyp, why = _score(path, n_epochs, notes, allow_truncated)
             if hyp is not None:
                 sources["stages"] = "staging.stager.score (offline stager) on this recording"
             elif stages == "scored":
-                raise StagingError(f"{path}: no Scored stage annotations and the stager failed")
+                raise StagingError(
+                    f"{path}: no Scored stage annotations and the stager failed: {why}"
+                )
         if hyp is None:
             if true_h is None:
-                raise StagingError(f"{path}: no stage annotations and the recording cannot be "
-                                   "staged")  # fmt: skip
+                raise StagingError(
+                    f"{path}: no stage annotations and the recording cannot be staged: {why}"
+                )
             hyp, sources["stages"] = true_h, "Sleep stage annotations (truth / human scorer)"
         agreement = None
         if true_h is not None and hyp is not true_h:
@@ -379,6 +388,11 @@ def build_report(
         sim_cues = [(a.onset, a.description.split(":", 1)[1].strip())
                     for a in times(lambda d: d.startswith("Cue:"))]  # fmt: skip
         stream = _parse_events_jsonl(events_path) if events_path else []
+        tech_notes = [{"t": a.onset, "text": a.description.split(":", 1)[1].strip()}
+                      for a in times(lambda d: d.startswith("Note:"))]  # fmt: skip
+        if not tech_notes:  # not in the recording: the event stream has them
+            tech_notes = [{"t": float(e["t"]), "text": str(e.get("text", ""))}
+                          for e in stream if e.get("type") == "note"]  # fmt: skip
         stream_alerts = [e for e in stream if e.get("type") == "nightmare_alert"]
         if stream_alerts and not alert_ann:
             alert_ann = [float(e["t"]) for e in stream_alerts]
@@ -531,6 +545,7 @@ def build_report(
         },
         "heart_rate": _clean(hr_summary),
         "recommendations": rec.to_dict(),
+        "technician_notes": tech_notes,
         "notes": notes,
         "figures": {k: v.name for k, v in figures.items()},
     }
@@ -541,27 +556,29 @@ def build_report(
     return ReportResult(hpath, jpath, figures, summary)
 
 
-def _score(path, n_epochs, notes):
+def _score(path, n_epochs, notes, allow_truncated=False):
+    """Return (stages, None), or (None, why the recording could not be scored)."""
     import importlib
 
     try:
         score_mod = importlib.import_module("staging.stager.score")
     except ImportError:  # pragma: no cover - the stager is part of the package
         notes.append("no stager available: stages from the annotations")
-        return None
+        return None, "no stager available"
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = score_mod.score(path)
+            res = score_mod.score(path, allow_truncated=allow_truncated)
         for w in caught:
             notes.append(f"stager: {w.message}")
-    except StagingError as exc:
-        notes.append(f"stager failed: {exc}")
-        return None
+    except (StagingError, HeadsetError) as exc:
+        why = str(exc).removeprefix(f"{path.name}: ").removeprefix(f"{path}: ")
+        notes.append(f"stager failed: {why}")
+        return None, why
     h = np.full(n_epochs, UNSCORED, dtype=np.int8)
     k = min(n_epochs, len(res.stages))
     h[:k] = res.stages[:k]
-    return h
+    return h, None
 
 
 def _night_from_summary(p) -> NightRecord:
@@ -701,6 +718,9 @@ def _html(s: dict, figures: dict[str, Path]) -> str:
         )
     sources = "".join(f"<li>{e(k)}: {e(v)}</li>" for k, v in s["sources"].items())
     notes = "".join(f"<li>{e(n)}</li>" for n in s["notes"])
+    tech = "".join(
+        f"<li>{_fmt(n['t'] / 3600, ' h', 2)}: {e(n['text'])}</li>" for n in s["technician_notes"]
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>dreamnet sleep report: {e(s["file"])}</title>
@@ -719,6 +739,7 @@ text-align:left}}img{{max-width:100%}}.m{{color:#555;font-size:.9em}}figure{{mar
 <h2>Recommendations</h2>{rec_html}
 <h2>Nightmares</h2>{alert_html}
 <h2>Heart rate</h2>{hr_html}
+{"<h2>Technician's notes</h2><ul>" + tech + "</ul>" if tech else ""}
 <h2>Figures</h2>{figs}
 <h2>Where the numbers come from</h2><ul>{sources}</ul>
 {"<h2>Notes</h2><ul>" + notes + "</ul>" if notes else ""}

@@ -144,7 +144,12 @@ def test_unreachable_tcp_and_bad_options(capsys, tmp_path):
     assert rc == 2 and len(err) == 1 and "cannot" in err[0], err
     for argv, needle in [
         (["--speed", "0"], "speed"),
-        (["--duration", "-3h"], "duration"),
+        (["--duration", "-3h"], "duration must be positive"),
+        (["--duration", "-5m"], "duration must be positive"),
+        (["--duration", "49h"], "at most 48h"),
+        (["--faults", "disconnect=1e9"], "'disconnect' must be a non-negative number within 0-100"),
+        (["--key", "/nonexistent.key"], "--key /nonexistent.key"),
+        (["--report", "/proc/x"], "--report /proc/x"),
         (["--profile", "grumpy"], "grumpy"),
         (["--faults", "loss=2"], "loss"),
         (["--record", str(tmp_path / "no" / "x.edf")], "does not exist"),
@@ -249,3 +254,103 @@ def test_lsl_stream_is_monitored(tmp_path, capsys):
     capsys.readouterr()
     rc, err = _one_line_error(capsys, ["monitor", "--no-tui", "--source", "lsl:no-such-stream"])
     assert rc == 2 and len(err) == 1 and "no-such-stream" in err[0], err
+
+
+DRILL = ["monitor", "--no-tui", "--speed", "max", "--source", "drill", "--duration", "90s"]
+
+
+@pytest.fixture(scope="module")
+def short_edf(tmp_path_factory):
+    from staging.commands.simulate import REDUCED_MONTAGE, simulate_to_edf
+
+    path = tmp_path_factory.mktemp("src") / "keep2.edf"
+    simulate_to_edf(path, duration_s=120.0, seed=2, montage=REDUCED_MONTAGE, sfreq=128.0)
+    return path
+
+
+def test_existing_outputs_are_refused_unless_force(tmp_path, capsys):
+    keep = tmp_path / "keep.edf"
+    keep.write_bytes(b"a 9.4 MB night")
+    ev = tmp_path / "keep.jsonl"
+    ev.write_text("{}\n")
+    report = tmp_path / "morning"
+    report.mkdir()
+    (report / "report.html").write_text("yesterday")
+    for argv, needle in [
+        (["--record", str(keep)], f"--record {keep}: already exists"),
+        (["--events", str(ev)], f"--events {ev}: already exists"),
+        (["--report", str(report)], f"--report {report / 'report.html'}: already exists"),
+    ]:
+        rc, err = _one_line_error(capsys, [*DRILL, *argv])
+        assert rc == 2 and len(err) == 1 and needle in err[0] and "--force" in err[0], err
+    assert keep.read_bytes() == b"a 9.4 MB night" and ev.read_text() == "{}\n"
+    assert (report / "report.html").read_text() == "yesterday"
+    assert main([*DRILL, "--record", str(keep), "--events", str(ev), "--force"]) == 0
+    assert keep.stat().st_size > 1000 and read_events(ev)[-1]["type"] == "session_end"
+
+
+@pytest.mark.parametrize("how", ["same", "symlink", "hardlink", "relative"])
+def test_an_output_that_is_the_source_is_refused(short_edf, tmp_path, capsys, monkeypatch, how):
+    """--source keep2.edf --record keep2.edf truncated the source (Bus error, exit 135)."""
+    before = short_edf.read_bytes()
+    out = tmp_path / "out.edf"
+    if how == "same":
+        out = short_edf
+    elif how == "symlink":
+        out.symlink_to(short_edf)
+    elif how == "hardlink":
+        out.hardlink_to(short_edf)
+    else:
+        monkeypatch.chdir(short_edf.parent)
+        out = Path("sub") / ".." / short_edf.name
+        (short_edf.parent / "sub").mkdir(exist_ok=True)
+    base = ["monitor", "--no-tui", "--speed", "max", "--source", str(short_edf), "--force"]
+    for flag in ("--record", "--events"):
+        rc, err = _one_line_error(capsys, [*base, flag, str(out)])
+        assert rc == 2 and len(err) == 1, err
+        assert f"{flag} {out}: is the input --source" in err[0], err
+    assert short_edf.read_bytes() == before
+
+
+def test_monitor_messages_name_the_problem(tmp_path, capsys):
+    import edfio
+
+    sig = edfio.EdfSignal(np.random.default_rng(0).normal(0, 20, 128 * 90), 128, label="Temp")
+    nochan = tmp_path / "nochan.edf"
+    edfio.Edf([sig]).write(nochan)
+    rc, err = _one_line_error(capsys, ["monitor", "--no-tui", "--source", str(nochan)])
+    assert rc == 2 and len(err) == 1, err
+    assert f"--source {nochan}: no EEG channel" in err[0] and "nightmare marker" not in err[0]
+    evil = tmp_path / "evil\x1b[31m.edf"
+    rc, err = _one_line_error(capsys, ["monitor", "--no-tui", "--record", str(evil), "--key",
+                                       str(tmp_path / "no.key")])  # fmt: skip
+    assert rc == 2 and len(err) == 1 and "--key" in err[0], err
+    keep = tmp_path / "evil\nname.edf"
+    keep.write_text("x")
+    rc, err = _one_line_error(capsys, [*DRILL, "--record", str(keep)])
+    assert rc == 2 and len(err) == 1 and "evil\\nname.edf: already exists" in err[0], err
+
+
+def test_truncated_source_refused_or_its_complete_records_replayed(short_edf, tmp_path, capsys):
+    from headset.replay import read_header
+
+    h = read_header(short_edf)
+    cut = tmp_path / "cut.edf"
+    cut.write_bytes(short_edf.read_bytes()[: h.header_bytes + 61 * h.record_bytes + 5])
+    base = ["monitor", "--no-tui", "--speed", "max", "--source", str(cut)]
+    rc, err = _one_line_error(capsys, base)
+    assert rc == 2 and len(err) == 1, err
+    assert "61 of the 120 data records" in err[0] and "--allow-truncated" in err[0]
+    ev = tmp_path / "cut.jsonl"
+    assert main([*base, "--allow-truncated", "--events", str(ev)]) == 0
+    err = capsys.readouterr().err
+    assert "the 61 complete data records of the 120 declared are used" in err
+    events = read_events(ev)
+    assert events[-1]["duration_s"] == 61.0
+    assert any("61 complete data records" in e.get("text", "") for e in events)
+
+
+def test_not_recording_is_said_plainly(capsys):
+    assert main(DRILL) == 0
+    err = capsys.readouterr().err
+    assert "not recording" in err and "typed notes are lost" in err

@@ -170,3 +170,18 @@ def test_live_view_takes_the_same_decisions_as_headless(tmp_path, screen_factory
     live, head = read_events(live_ev), read_events(head_ev)
     assert any(e["type"] == "intervention" and e["status"] == "sent" for e in head)
     assert live == head
+
+
+def test_a_session_that_writes_nothing_says_so(tmp_path, screen_factory):
+    """Without --record/--events/--report the screen says plainly that notes are not kept."""
+    scr = screen_factory("--source", "drill", "--speed", "1", "--duration", "2m")
+    scr.wait_for(r"NOT RECORDING")
+    scr.child.send("n")
+    scr.wait_for(r"NOT SAVED: no file")
+    scr.child.send("lights flickering\r")
+    scr.wait_for(r"note NOT saved: not recording")
+    scr.child.send("q")
+    assert scr.finish() == 0
+    tail = ANSI.sub("", scr.raw[-2000:])
+    assert "no file written, typed notes are lost" in tail
+    assert "note saved" not in ANSI.sub("", scr.raw)

@@ -162,3 +162,91 @@ def test_bad_inputs_exit_code_2(tmp_path, capsys):
         build_report(f, tmp_path / "o2", previous=[ev])
     assert main(["report", str(f), "--out", str(tmp_path / "o"), "--age", "-3"]) == 2
     assert np.isfinite(1.0)
+
+
+def _cli(capsys, argv):
+    capsys.readouterr()
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_bdf_recording_is_reported(tmp_path, capsys):
+    """A 24-bit BDF without annotations is scored by the stager (it 'could not be staged')."""
+    from _bdf import write_bdf
+
+    s = sleeper.Sleeper(profile="healthy", seed=3, hypnogram=HYPNO,
+                        montage=["EEG C4-M1", "EOG E1-M2", "EMG chin", "ECG"])  # fmt: skip
+    chunk = s.read(s.n_samples)
+    f = write_bdf(tmp_path / "night.bdf", chunk.data, int(s.sfreq), s.ch_names)
+    rc, out, err = _cli(capsys, ["report", str(f), "--out", str(tmp_path / "r")])
+    assert rc == 0, err
+    summary = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert summary["sources"]["stages"].startswith("staging.stager.score")
+    assert len(summary["hypnogram"]) == len(HYPNO) and "night.bdf: TST" in out
+
+
+def test_report_files_are_never_overwritten_silently(tmp_path, capsys):
+    f = tmp_path / "night.edf"
+    _record(f, seed=8)
+    out = tmp_path / "r"
+    rc, _, err = _cli(capsys, ["report", str(f), "--out", str(out)])
+    assert rc == 0, err
+    first = (out / "report.json").read_text()
+    rc, _, err = _cli(capsys, ["report", str(f), "--out", str(out)])
+    assert rc == 2 and err.count("\n") == 1 and "already exists" in err and "--force" in err
+    # yesterday's report.json given as --previous is an input: never an output, even with --force
+    prev = ["--previous", str(out / "report.json"), "--force"]
+    rc, _, err = _cli(capsys, ["report", str(f), "--out", str(out), *prev])
+    assert rc == 2 and "is the input --previous" in err
+    assert (out / "report.json").read_text() == first
+    rc, _, err = _cli(capsys, ["report", str(f), "--out", str(out), "--force"])
+    assert rc == 0, err
+
+
+def test_truncated_recording_and_unstageable_recording(tmp_path, capsys):
+    from headset.replay import read_header
+
+    f = tmp_path / "night.edf"
+    _record(f, seed=9, scored=False, monitor_events=False)
+    h = read_header(f)
+    cut = tmp_path / "cut.edf"
+    cut.write_bytes(f.read_bytes()[: h.header_bytes + 400 * h.record_bytes + 9])
+    rc, _, err = _cli(capsys, ["report", str(cut), "--out", str(tmp_path / "r")])
+    assert rc == 2 and err.count("\n") == 1
+    assert f"400 of the {h.n_records} data records" in err and "--allow-truncated" in err
+    argv = ["report", str(cut), "--out", str(tmp_path / "r"), "--allow-truncated"]
+    rc, out, err = _cli(capsys, argv)
+    assert rc == 0, err
+    assert f"the 400 complete data records of the {h.n_records} declared are used" in out
+    summary = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert len(summary["hypnogram"]) == 400 // 30
+    # a recording without EEG or stage annotations: the line says why it cannot be staged
+    import edfio
+
+    sig = edfio.EdfSignal(np.random.default_rng(0).normal(0, 20, 256 * 90), 256, label="Temp")
+    edfio.Edf([sig]).write(tmp_path / "nochan.edf")
+    rc, _, err = _cli(
+        capsys, ["report", str(tmp_path / "nochan.edf"), "--out", str(tmp_path / "n")]
+    )
+    assert rc == 2 and err.count("\n") == 1
+    assert "cannot be staged: no usable EEG channel" in err
+
+
+def test_technician_notes_are_in_the_report(tmp_path):
+    f = tmp_path / "night.edf"
+    s = sleeper.Sleeper(profile="healthy", seed=2, hypnogram=HYPNO)
+    with Recorder(f, s.ch_names, s.ch_types, s.sfreq) as rec:
+        while not s.done:
+            rec.write(s.read(2560))
+        rec.annotate(Annotation(125.0, 0.0, "Note: child turned over"))
+    res = build_report(f, tmp_path / "r")
+    assert res.summary["technician_notes"] == [{"t": 125.0, "text": "child turned over"}]
+    assert "child turned over" in res.html.read_text()
+    # a recording without them: the event stream's notes are used
+    g = tmp_path / "plain.edf"
+    _record(g, seed=4)
+    ev = tmp_path / "ev.jsonl"
+    ev.write_text('{"t": 12.5, "type": "note", "text": "lights flickering"}\n')
+    res = build_report(g, tmp_path / "r2", events_path=ev)
+    assert res.summary["technician_notes"] == [{"t": 12.5, "text": "lights flickering"}]

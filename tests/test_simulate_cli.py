@@ -37,12 +37,23 @@ def test_help_lists_profiles_and_faults(capsys):
 @pytest.mark.parametrize(
     "argv, words",
     [
-        (["--duration=-3h"], "invalid duration"),
+        (["--duration=-3h"], "duration must be positive"),
+        (["--duration", "-5m"], "duration must be positive"),
         (["--duration", "0s"], "positive"),
+        (["--duration", "49h"], "at most 48h"),
         (["--duration", "soon"], "invalid duration"),
         (["--profile", "sleepy"], "invalid choice"),
         (["--seed", "-1"], "non-negative"),
         (["--faults", "lightning=3"], "unknown fault"),
+        (
+            ["--faults", "disconnect=1e9"],
+            "'disconnect' must be a non-negative number within 0-100, got 1000000000.0",
+        ),
+        (
+            ["--faults", "movement=inf"],
+            "'movement' must be a non-negative number within 0-120, got inf",
+        ),
+        (["--faults", "pops=nan"], "'pops' must be a non-negative number within 0-360, got nan"),
         (["--montage", "EEG Cz"], "Cz"),
         (["--sfreq", "-5"], "sfreq"),
         (["--out", "/nonexistent-dir/x/night.edf"], "cannot write"),
@@ -199,3 +210,52 @@ def test_packet_faults_go_through_the_device_link(capsys, tmp_path):
     g = gaps[0]
     s0, s1 = round(g.onset * rp.sfreq), round((g.onset + g.duration) * rp.sfreq)
     assert (flags[:, s0:s1] & 1).all()
+
+
+def test_existing_output_is_refused_unless_force(capsys, tmp_path):
+    out = tmp_path / "keep.edf"
+    out.write_bytes(b"a night worth keeping")
+    args = ["simulate", "--duration", "30s", "--montage", "reduced", "--quiet", "--out", str(out)]
+    code, _, err = _run(capsys, *args)
+    assert code == 2 and err.count("\n") == 1
+    assert "--out" in err and "already exists" in err and "--force" in err
+    assert out.read_bytes() == b"a night worth keeping"
+    code, _, err = _run(capsys, *args, "--force")
+    assert code == 0, err
+    assert Replay(out).duration == 30.0
+
+
+def test_output_linked_to_an_existing_file_is_refused(capsys, tmp_path):
+    keep = tmp_path / "keep.edf"
+    keep.write_bytes(b"x" * 100)
+    (tmp_path / "link.edf").symlink_to(keep)
+    link = str(tmp_path / "link.edf")
+    code, _, err = _run(capsys, "simulate", "--duration", "30s", "--out", link)
+    assert code == 2 and "already exists" in err
+    assert keep.read_bytes() == b"x" * 100
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("disk on fire"), KeyboardInterrupt()])
+def test_failed_run_leaves_no_output(capsys, tmp_path, monkeypatch, failure):
+    """The night is written as NAME.partial and renamed at the end; a failure removes it."""
+    from headset.recorder import Recorder
+
+    out = tmp_path / "night.edf"
+    seen = []
+    real_write = Recorder.write
+
+    def write(self, chunk):
+        seen.append(self.path)
+        real_write(self, chunk)
+        if len(seen) == 2:
+            raise failure
+
+    monkeypatch.setattr(Recorder, "write", write)
+    argv = ["simulate", "--duration", "3m", "--montage", "reduced", "--quiet", "--out", str(out)]
+    if isinstance(failure, KeyboardInterrupt):
+        assert main(argv) == 130  # Ctrl-C: "interrupted", no traceback
+    else:
+        with pytest.raises(RuntimeError):
+            main(argv)
+    assert seen[0] == tmp_path / "night.edf.partial"
+    assert list(tmp_path.iterdir()) == []

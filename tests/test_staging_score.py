@@ -1,4 +1,4 @@
-"""Whole-recording scoring (staging/stager/score.py) and ``dreamnet score``."""
+"""Whole-recording scoring: staging.stager.score, the CSV and ``dreamnet score``."""
 
 from __future__ import annotations
 
@@ -204,3 +204,123 @@ def test_real_recording_is_not_degenerate():
     counts = np.bincount(hyp.stages[hyp.stages >= 0], minlength=5)
     assert (counts > 0).sum() >= 2, hyp.stage_names
     assert counts.max() < len(hyp)
+
+
+def _cli(capsys, argv):
+    capsys.readouterr()
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_bdf_is_scored_like_edf(night, edf_file, tmp_path, capsys):
+    """A 24-bit BDF (written by hand: no library writes BDF) is read by the fast reader."""
+    from _bdf import write_bdf
+
+    data, sf, names, _, truth = night
+    bdf = write_bdf(tmp_path / "night.bdf", data, int(sf), names)
+    rc, out, err = _cli(capsys, ["score", str(bdf), "--out", str(tmp_path / "b.csv")])
+    assert rc == 0, err
+    assert "night.bdf: 120 epochs (EEG C4-M1)" in out
+    from_bdf, from_edf = score(bdf), score(edf_file)
+    assert len(from_bdf) == truth.size
+    assert np.mean(from_bdf.stages == from_edf.stages) > 0.95
+    assert kappa(truth, from_bdf.stages) > 0.65
+
+
+def test_existing_csv_is_refused_unless_force(edf_file, tmp_path, capsys):
+    one = tmp_path / "one.csv"
+    one.write_text("keep me\n")
+    rc, _, err = _cli(capsys, ["score", str(edf_file), "--out", str(one)])
+    assert rc == 2 and err.count("\n") == 1 and "--out" in err and "already exists" in err
+    assert one.read_text() == "keep me\n"
+    # a directory that already holds the CSV the input would give counts as existing
+    d = tmp_path / "dir"
+    d.mkdir()
+    (d / "night.csv").write_text("keep me too\n")
+    rc, _, err = _cli(capsys, ["score", str(edf_file), "--out", str(d)])
+    assert rc == 2 and "night.csv" in err and "already exists" in err
+    assert (d / "night.csv").read_text() == "keep me too\n"
+    rc, _, err = _cli(capsys, ["score", str(edf_file), "--out", str(d), "--force"])
+    assert rc == 0, err
+    assert (d / "night.csv").read_text().startswith("epoch,onset_s")
+    assert sorted(p.name for p in d.iterdir()) == ["night.csv"]  # no .partial left behind
+
+
+def test_truncated_recording_refused_or_complete_records_used(edf_file, tmp_path, capsys):
+    from headset.replay import read_header
+
+    h = read_header(edf_file)
+    cut = tmp_path / "cut.edf"
+    keep = 1000  # of 3600 one-second records
+    cut.write_bytes(edf_file.read_bytes()[: h.header_bytes + keep * h.record_bytes + 17])
+    out = tmp_path / "cut.csv"
+    rc, _, err = _cli(capsys, ["score", str(cut), "--out", str(out)])
+    assert rc == 2 and err.count("\n") == 1
+    assert f"{keep} of the {h.n_records} data records" in err and "--allow-truncated" in err
+    assert not out.exists()
+    rc, stdout, err = _cli(capsys, ["score", str(cut), "--out", str(out), "--allow-truncated"])
+    assert rc == 0, err
+    assert f"the {keep} complete data records of the {h.n_records} declared are used" in err
+    assert f"{keep // 30} epochs" in stdout
+    assert len(out.read_text().splitlines()) == keep // 30 + 1
+
+
+def test_error_lines_name_the_file_and_are_escaped(tmp_path, capsys):
+    import edfio
+
+    sig = edfio.EdfSignal(np.random.default_rng(0).normal(0, 20, 128 * 90), 128, label="Temp")
+    nochan = tmp_path / "nochan.edf"
+    edfio.Edf([sig]).write(nochan)
+    rc, _, err = _cli(capsys, ["score", str(nochan), "--out", str(tmp_path / "x.csv")])
+    assert rc == 2 and err.count("\n") == 1
+    assert str(nochan) in err and "no usable EEG channel" in err
+    evil = tmp_path / "evil\n\x1b[2Jname.edf"
+    evil.write_bytes(nochan.read_bytes())
+    rc, _, err = _cli(capsys, ["score", str(evil), "--out", str(tmp_path / "y.csv")])
+    assert rc == 2 and err.count("\n") == 1 and "\x1b" not in err
+    assert "evil\\n\\x1b[2Jname.edf" in err
+
+
+def test_output_into_a_file_is_not_wrapped(edf_file, tmp_path, capsys):
+    """Summary lines keep their length when stdout is not a terminal (rich wrapped them)."""
+    deep = tmp_path / ("a_rather_long_directory_name_" * 3)
+    deep.mkdir()
+    files = []
+    for name in ("first", "second"):
+        f = deep / f"{name}_recording_with_a_long_name.edf"
+        f.write_bytes(edf_file.read_bytes())
+        files.append(str(f))
+    rc, out, err = _cli(capsys, ["score", *files, "--out", str(tmp_path / "csv")])
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2 and all(line.startswith(str(deep)) for line in lines), lines
+    assert all(line.endswith("]") for line in lines)
+
+
+def test_progress_on_a_terminal_while_stdout_goes_to_a_file(edf_file, tmp_path):
+    """``score a.edf b.edf > out.txt`` typed in a terminal: the bar on stderr, whole lines out."""
+    import shlex
+    import sys
+
+    import pexpect
+
+    deep = tmp_path / ("a_rather_long_directory_name_" * 3)
+    deep.mkdir()
+    files = []
+    for name in ("first", "second"):
+        f = deep / f"{name}_recording_with_a_long_name.edf"
+        f.write_bytes(edf_file.read_bytes())
+        files.append(shlex.quote(str(f)))
+    out_txt = tmp_path / "out.txt"
+    cmd = (
+        f"{shlex.quote(sys.executable)} -m staging.cli score {' '.join(files)} "
+        f"--out {shlex.quote(str(tmp_path / 'csv'))} > {shlex.quote(str(out_txt))}"
+    )
+    child = pexpect.spawn("/bin/bash", ["-c", cmd], cwd=str(Path(__file__).parents[1]),
+                          timeout=120, encoding="utf-8", dimensions=(24, 80))  # fmt: skip
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    lines = out_txt.read_text().splitlines()
+    assert len(lines) == 2 and all(line.startswith(str(deep)) for line in lines), lines

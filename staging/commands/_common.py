@@ -1,13 +1,31 @@
-"""Argument types shared by several subcommands."""
+"""Argument types and output checks shared by the subcommands.
+
+Outputs (DESIGN: the CLI contract): every command that writes files calls
+:func:`check_outputs` before it opens anything for writing, so an existing file is never
+replaced without ``--force`` and an output can never be one of the inputs (the same file,
+also through a symbolic or hard link). File names shown to the user go through
+:func:`printable`, so a name cannot write control characters to the terminal.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from ..errors import StagingError
 
 _DURATION_RE = re.compile(
     r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$"
 )
+#: Longest ``--duration`` any command accepts, seconds (two nights).
+MAX_DURATION_S = 48 * 3600.0
+#: Suffix of a file being written; renamed to its final name once complete.
+PARTIAL_SUFFIX = ".partial"
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def parse_duration(text: str) -> float:
@@ -21,8 +39,10 @@ def parse_duration(text: str) -> float:
     Returns
     -------
     float
-        Seconds, strictly positive.
+        Seconds, strictly positive and at most :data:`MAX_DURATION_S` (48 h).
     """
+    if (text or "").strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
     m = _DURATION_RE.match(text or "")
     if not text or m is None or not any(m.groups()):
         raise argparse.ArgumentTypeError(
@@ -32,11 +52,15 @@ def parse_duration(text: str) -> float:
     seconds = h * 3600 + mi * 60 + s
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
+    if seconds > MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(
+            f"duration must be at most {MAX_DURATION_S / 3600:g}h, got {text!r}"
+        )
     return seconds
 
 
 def nonnegative_int(text: str) -> int:
-    """Parse a non-negative integer (seeds, counts)."""
+    """Parse a non-negative integer (seeds, ports)."""
     try:
         value = int(text)
     except ValueError:
@@ -44,3 +68,141 @@ def nonnegative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return value
+
+
+def bounded_int(lo: int, hi: int):
+    """Return an argument type accepting integers in ``[lo, hi]`` (counts and sizes).
+
+    Parameters
+    ----------
+    lo, hi : int
+        Smallest and largest accepted value.
+
+    Returns
+    -------
+    callable
+        ``text -> int``; raises ``argparse.ArgumentTypeError`` naming the range.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer {lo}-{hi}, got {text!r}"
+            ) from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be {lo}-{hi}, got {text!r}")
+        return value
+
+    return parse
+
+
+def printable(text) -> str:
+    r"""Return ``text`` with every non-printable character escaped (``\n``, ``\x1b``...).
+
+    File names and messages pass through it before they reach the terminal, so a name holding
+    a newline, an ANSI escape sequence or a bidirectional override is shown, not obeyed.
+    Printable text (accents, µ) is unchanged.
+
+    Parameters
+    ----------
+    text : object
+        A string or path (``str()`` is applied).
+
+    Returns
+    -------
+    str
+        The escaped text, on one line.
+    """
+    out = []
+    for ch in str(text):
+        if ch.isprintable():
+            out.append(ch)
+        elif ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Return True if ``a`` and ``b`` name one file (same resolved path, or same inode)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist: not the same file
+        return False
+
+
+def check_outputs(
+    outputs: Iterable[tuple[str, str | os.PathLike]],
+    inputs: Iterable[tuple[str, str | os.PathLike]] = (),
+    *,
+    force: bool = False,
+) -> None:
+    """Refuse outputs that exist (unless ``force``), that are an input or another output.
+
+    Call it before anything is opened for writing.
+
+    Parameters
+    ----------
+    outputs : iterable of (label, path)
+        Every file the command would write, with the argument that names it (``"--out"``).
+    inputs : iterable of (label, path)
+        Every file the command reads, with its argument (``"--source"``, ``"FILE"``).
+    force : bool
+        Allow replacing existing outputs (``--force``); an output that is an input is refused
+        even then.
+
+    Raises
+    ------
+    StagingError
+        One line naming the argument, the file and the problem (exit code 2 at the CLI).
+    """
+    ins = [(label, Path(p)) for label, p in inputs if p is not None and str(p) != "-"]
+    seen: list[tuple[str, Path]] = []
+    for label, p in outputs:
+        if p is None or str(p) == "-":
+            continue
+        path = Path(p)
+        for in_label, src in ins:
+            if _same_file(path, src):
+                raise StagingError(
+                    f"{label} {printable(p)}: is the input {in_label} {printable(src)}; "
+                    "an output must not overwrite an input"
+                )
+        for out_label, other in seen:
+            if _same_file(path, other):
+                raise StagingError(f"{label} {printable(p)}: is also the output {out_label}")
+        seen.append((label, path))
+        if not force and (path.exists() or path.is_symlink()):
+            raise StagingError(f"{label} {printable(p)}: already exists (--force replaces it)")
+
+
+@contextlib.contextmanager
+def partial_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Write a file under ``NAME.partial`` and give it its name only once complete.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The final name.
+
+    Yields
+    ------
+    Path
+        Where to write (``NAME.partial``). On success it is renamed to ``path``; when the
+        block raises (an error, Ctrl-C) it is removed, so a failed run leaves no file that
+        looks complete. A run killed outright leaves ``NAME.partial``, marked by its name.
+    """
+    final = Path(path)
+    tmp = final.with_name(final.name + PARTIAL_SUFFIX)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, final)

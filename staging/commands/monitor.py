@@ -118,6 +118,16 @@ def add_parser(subparsers) -> None:
         "--report", default=None, metavar="DIR", help="write the morning report at the end"
     )
     p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing output files (--record, --events, the report's files)",
+    )
+    p.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help="replay the complete data records of a recording cut short (default: refuse it)",
+    )
+    p.add_argument(
         "--sleeper",
         default=None,
         metavar="FILE.json",
@@ -163,5 +173,7 @@ def run(args) -> int:
         key=args.key,
         grace_s=args.grace,
         tui=not args.no_tui,
+        force=args.force,
+        allow_truncated=args.allow_truncated,
     )
     return run_monitor(opts, stdout=sys.stdout, stderr=sys.stderr)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
+from ._common import check_outputs, printable
+
 
 def _age(text: str) -> float:
     try:
@@ -40,6 +42,12 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("file", help="recording (.edf/.bdf)")
     p.add_argument("--out", required=True, help="output directory (created)")
+    p.add_argument("--force", action="store_true", help="replace report files that exist")
+    p.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help="report on the complete data records of a recording cut short (default: refuse)",
+    )
     p.add_argument("--age", type=_age, help="sleeper's age in years (sleep duration for age)")
     p.add_argument("--events", help="the monitor's event stream of this session (JSON lines)")
     p.add_argument(
@@ -71,8 +79,14 @@ def run(args) -> int:
     """Build the report; print where it is."""
     from pathlib import Path
 
-    from staging.report import build_report
+    from staging.report import REPORT_FILES, build_report
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {printable(args.out)}: exists and is not a directory")
+    inputs = [("FILE", args.file), ("--events", args.events), ("--sleeper", args.sleeper)]
+    inputs += [("--previous", p) for p in args.previous]
+    check_outputs([("--out", out / name) for name in REPORT_FILES], inputs, force=args.force)
     res = build_report(
         args.file,
         args.out,
@@ -82,12 +96,18 @@ def run(args) -> int:
         immersive_end=args.immersive_end,
         sleeper_profile=args.sleeper,
         stages=args.stages,
+        allow_truncated=args.allow_truncated,
     )
     s = res.summary["stats"]
     n_rec = len(res.summary["recommendations"]["recommendations"])
     print(
-        f"{Path(args.file).name}: TST {s['tst_min']} min, SE {s['se_pct']} %, "
-        f"{s['n_nightmare_alerts']} nightmare alert(s), {n_rec} recommendation(s)"
+        printable(
+            f"{Path(args.file).name}: TST {s['tst_min']} min, SE {s['se_pct']} %, "
+            f"{s['n_nightmare_alerts']} nightmare alert(s), {n_rec} recommendation(s)"
+        )
     )
-    print(f"report: {res.html}")
+    for note in res.summary["notes"]:
+        if note.startswith("truncated file"):
+            print(printable(f"note: {note}"))
+    print(printable(f"report: {res.html}"))
     return 0

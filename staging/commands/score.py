@@ -7,6 +7,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from ._common import check_outputs, partial_output, printable
+
 
 def add_parser(subparsers) -> None:
     """Register ``dreamnet score``."""
@@ -36,6 +38,12 @@ def add_parser(subparsers) -> None:
         metavar="DIR|FILE.csv",
         help="output CSV (one input file) or directory (one NAME.csv per input)",
     )
+    p.add_argument("--force", action="store_true", help="replace CSV files that exist")
+    p.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help="score the complete data records of a recording cut short (default: refuse it)",
+    )
     p.set_defaults(func=run)
 
 
@@ -47,7 +55,8 @@ def _targets(files: list[str], out: str) -> list[Path]:
         if not o.parent.exists():
             raise ValueError(f"--out: directory {o.parent} does not exist")
         return [o]
-    o.mkdir(parents=True, exist_ok=True)
+    if o.exists() and not o.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a directory")
     names = [Path(f).stem for f in files]
     if len(set(names)) != len(names):
         raise ValueError("two input files have the same name; score them into separate --out dirs")
@@ -55,40 +64,82 @@ def _targets(files: list[str], out: str) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Score every file; stop at the first bad one (exit code 2, one line)."""
+    """Score every file; stop at the first bad one (exit code 2, one line naming it)."""
+    from headset.errors import HeadsetError
+    from staging.errors import StagingError
     from staging.stager.model import resolve_model
     from staging.stager.score import StagingWarning, score
 
     targets = _targets(args.files, args.out)
+    check_outputs(
+        [("--out", t) for t in targets],
+        [("FILE", f) for f in args.files],
+        force=args.force,
+    )
+    for directory in {t.parent for t in targets}:
+        directory.mkdir(parents=True, exist_ok=True)
     model = resolve_model(args.model)
-    show = len(args.files) > 1 and sys.stderr.isatty()
-    progress = None
-    if len(args.files) > 1:
-        from rich.progress import Progress
+    progress = _progress(len(args.files))
+    # lines go above a progress bar on a terminal; plain and never wrapped into a file or pipe
+    emit = print
+    if progress is not None and sys.stdout.isatty():
 
-        progress = Progress(transient=True, disable=not show)
-        progress.start()
-        task = progress.add_task("scoring", total=len(args.files))
+        def emit(text: str) -> None:
+            progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
     try:
+        if progress is not None:
+            task = progress.add_task("scoring", total=len(args.files))
         for f, target in zip(args.files, targets):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", StagingWarning)
-                hyp = score(
-                    f, eeg=args.eeg, eog=args.eog, emg=args.emg, mode=args.mode, model=model
-                )
+                try:
+                    hyp = score(
+                        f,
+                        eeg=args.eeg,
+                        eog=args.eog,
+                        emg=args.emg,
+                        mode=args.mode,
+                        model=model,
+                        allow_truncated=args.allow_truncated,
+                    )
+                except (HeadsetError, StagingError) as exc:
+                    raise _naming(exc, f) from None
             for w in caught:
                 if issubclass(w.category, StagingWarning):
-                    print(f"dreamnet: warning: {w.message}", file=sys.stderr)
-            hyp.to_csv(target)
+                    print(printable(f"dreamnet: warning: {w.message}"), file=sys.stderr)
+            with partial_output(target) as tmp:
+                hyp.to_csv(tmp)
             summary = hyp.summary()
             text = " ".join(f"{k} {v:.0f}m" for k, v in summary.items() if v > 0)
-            line = f"{f}: {len(hyp)} epochs -> {target}  [{text}]\n  {hyp.channel_line()}"
+            line = f"{f}: {len(hyp)} epochs -> {target}  [{text}]"
+            emit(printable(line))
+            emit(printable(f"  {hyp.channel_line()}"))
             if progress is not None:
-                progress.console.print(line, highlight=False)
                 progress.advance(task)
-            else:
-                print(line)
     finally:
         if progress is not None:
             progress.stop()
     return 0
+
+
+def _progress(n_files: int):
+    """Return a progress bar on stderr (several files, stderr a terminal), else None."""
+    if n_files < 2 or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    # with stdout on the terminal too, the bar shares its console so lines print above it
+    console = Console() if sys.stdout.isatty() else Console(stderr=True)
+    progress = Progress(console=console, transient=True, redirect_stdout=False)
+    progress.start()
+    return progress
+
+
+def _naming(exc: Exception, path: str) -> Exception:
+    """Return ``exc`` with its message starting with the recording's name (one line)."""
+    msg = str(exc)
+    if msg.startswith((str(path), Path(path).name)):
+        return exc
+    return type(exc)(f"{path}: {msg}")

@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections import Counter
 
-from ._common import nonnegative_int, parse_duration
+from ._common import check_outputs, nonnegative_int, parse_duration, partial_output, printable
 
 #: Reduced montage (``--montage reduced``): one EEG, one EOG and the chin EMG.
 REDUCED_MONTAGE = ("EEG C4-M1", "EOG E1-M2", "EMG chin")
@@ -99,8 +99,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default="full",
         help="full (default), reduced, or a comma-separated list of channel names",
     )
-    p.add_argument("--sfreq", type=float, default=256.0, help="sampling rate in Hz (default 256)")
-    p.add_argument("--out", required=True, metavar="FILE.edf", help="output EDF+ file")
+    p.add_argument(
+        "--sfreq", type=float, default=256.0, help="sampling rate in Hz, 100-2048 (default 256)"
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE.edf",
+        help="output EDF+ file; written as FILE.edf.partial and renamed when complete (a failed "
+        "or interrupted run removes it)",
+    )
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=run)
     return p
@@ -306,11 +315,13 @@ def run(args) -> int:
 
     faults = parse_faults(args.faults)
     montage = parse_montage(args.montage)
-    _check_writable(args.out)
     if not (args.sfreq > 0 and args.sfreq < float("inf")):
         raise ValueError(f"--sfreq must be a positive number of Hz, got {args.sfreq}")
+    _check_writable(args.out)
+    check_outputs([("--out", args.out)], force=args.force)
     show = not args.quiet and sys.stderr.isatty()
     if show:
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             Progress,
@@ -325,6 +336,7 @@ def run(args) -> int:
             TextColumn("{task.fields[night]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
+            console=Console(stderr=True),  # the bar on stderr, the summary on stdout
             transient=True,
         )
         with bar:
@@ -338,7 +350,7 @@ def run(args) -> int:
         result = _simulate(args, faults, montage, None)
     if not args.quiet:
         for line in summary_lines(result, args.out, args.profile, args.seed):
-            print(line)
+            print(printable(line))
     return 0
 
 
@@ -352,21 +364,22 @@ def _check_writable(out) -> None:
     path = Path(out)
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise HeadsetError(f"{out}: is a directory, cannot write the recording")
+        raise HeadsetError(f"--out {out}: is a directory, cannot write the recording")
     if not parent.is_dir():
-        raise HeadsetError(f"{out}: cannot write the recording (no directory {parent})")
+        raise HeadsetError(f"--out {out}: cannot write the recording (no directory {parent})")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise HeadsetError(f"{out}: cannot write the recording (permission denied)")
+        raise HeadsetError(f"--out {out}: cannot write the recording (permission denied)")
 
 
 def _simulate(args, faults, montage, progress) -> dict:
-    return simulate_to_edf(
-        args.out,
-        duration_s=args.duration,
-        seed=args.seed,
-        profile=args.profile,
-        faults=faults,
-        montage=montage,
-        sfreq=args.sfreq,
-        progress=progress,
-    )
+    with partial_output(args.out) as tmp:
+        return simulate_to_edf(
+            tmp,
+            duration_s=args.duration,
+            seed=args.seed,
+            profile=args.profile,
+            faults=faults,
+            montage=montage,
+            sfreq=args.sfreq,
+            progress=progress,
+        )

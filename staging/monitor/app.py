@@ -12,7 +12,10 @@ from pathlib import Path
 
 from headset.errors import HeadsetError
 from headset.faults import parse_faults
+from headset.replay import truncation_note
 
+from ..channels import pick_channels
+from ..commands._common import printable
 from .events import EventWriter
 from .session import MonitorSession, run_headless
 from .sources import open_source, parse_source
@@ -38,6 +41,10 @@ class MonitorOptions:
     key: str | None = None
     grace_s: float = 10.0
     tui: bool = True
+    #: Replace existing output files (``--force``); an output that is an input is never allowed.
+    force: bool = False
+    #: Replay the complete records of a truncated ``--source`` file instead of refusing it.
+    allow_truncated: bool = False
     #: Frames the headset process reads ahead (0: the headset runs in this process).
     read_ahead: int = 8
 
@@ -46,8 +53,26 @@ class MonitorOptions:
 EXIT_CODES = {"interrupt": 130, "terminated": 143, "hangup": 129}
 
 
-def _check_outputs(opts: MonitorOptions) -> None:
-    """Fail before the night starts if an output cannot be written (exit code 2)."""
+def _check_outputs(opts: MonitorOptions, source: Path | None) -> None:
+    """Fail before the night starts if an output cannot be written (exit code 2).
+
+    An existing output is refused unless ``opts.force``; an output that is the ``--source``
+    file or the ``--sleeper`` profile (also through a link) is always refused. With
+    ``--report DIR`` the report's files, and the recording and event stream it keeps there
+    unless named, count as outputs.
+    """
+    from ..commands._common import check_outputs
+    from ..report import REPORT_FILES
+
+    outputs = [("--record", opts.record), ("--events", opts.events)]
+    if opts.report is not None:
+        d = Path(opts.report)
+        outputs += [("--report", d / name) for name in REPORT_FILES]
+        outputs += [
+            ("--report", d / name)
+            for name, given in (("recording.edf", opts.record), ("events.jsonl", opts.events))
+            if given is None
+        ]
     for label, path in (("--record", opts.record), ("--events", opts.events)):
         if path is None or path == "-":
             continue
@@ -60,11 +85,18 @@ def _check_outputs(opts: MonitorOptions) -> None:
             raise HeadsetError(f"{label} {path}: is a directory")
     if opts.record is not None and not str(opts.record).lower().endswith((".edf", ".edf+")):
         raise ValueError(f"--record {opts.record}: the recording is EDF+, use a .edf file name")
+    inputs = [("--source", source), ("--sleeper", opts.sleeper)]
+    check_outputs(outputs, [i for i in inputs if i[1] is not None], force=opts.force)
     if opts.report is not None:
         p = Path(opts.report)
         if p.exists() and not p.is_dir():
             raise HeadsetError(f"--report {opts.report}: exists and is not a directory")
-        p.mkdir(parents=True, exist_ok=True)
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HeadsetError(
+                f"--report {opts.report}: cannot create the directory ({exc.strerror or exc})"
+            ) from None
         if not os.access(p, os.W_OK):
             raise HeadsetError(f"--report {opts.report}: directory is not writable")
     if opts.sleeper is not None:
@@ -73,6 +105,17 @@ def _check_outputs(opts: MonitorOptions) -> None:
             raise HeadsetError(f"--sleeper {opts.sleeper}: is a directory, expected a JSON file")
         if not p.resolve().parent.is_dir():
             raise HeadsetError(f"--sleeper {opts.sleeper}: directory does not exist")
+
+
+def _check_key(key: str) -> None:
+    """Load the pairing key once, so a missing or malformed ``--key`` fails for every source."""
+    from .sources import _load_key
+
+    try:
+        _load_key(key)
+    except HeadsetError as exc:
+        msg = str(exc)
+        raise HeadsetError(msg if msg.startswith("--key") else f"--key {msg}") from None
 
 
 def build_session(opts: MonitorOptions) -> MonitorSession:
@@ -96,14 +139,16 @@ def build_session(opts: MonitorOptions) -> MonitorSession:
     from .pipeline import Pipeline, finishers
 
     faults = parse_faults(opts.faults)
-    kind, _ = parse_source(opts.source)
+    kind, target = parse_source(opts.source)
     simulated = kind in ("synthetic", "drill")
     if not simulated and opts.faults:
         raise ValueError(
             "--faults applies to --source synthetic or drill only (a served headset takes its "
             "own --faults)"
         )
-    _check_outputs(opts)
+    _check_outputs(opts, target if kind == "file" else None)
+    if opts.key is not None:  # a bad key is an error whatever the source
+        _check_key(opts.key)
     if opts.report is not None:
         # the morning report is built from the recording (and the event stream): keep them
         # in the report's directory unless the technician named them
@@ -114,17 +159,29 @@ def build_session(opts: MonitorOptions) -> MonitorSession:
             events=opts.events or str(report_dir / "events.jsonl"),
         )
     night = opts.duration_s if opts.duration_s is not None else DEFAULT_NIGHT_S
-    source = open_source(
-        opts.source,
-        seed=opts.seed,
-        profile=opts.profile,
-        duration_s=night,
-        faults=faults,
-        key=opts.key,
-        read_ahead=opts.read_ahead,
-    )
+    if kind == "file" and opts.allow_truncated:
+        from headset.replay import Replay
+
+        from .sources import ReplaySource
+
+        source = ReplaySource(Replay(target, allow_truncated=True), f"file {target.name}")
+    else:
+        source = open_source(
+            opts.source,
+            seed=opts.seed,
+            profile=opts.profile,
+            duration_s=night,
+            faults=faults,
+            key=opts.key,
+            read_ahead=opts.read_ahead,
+        )
     recorder = events = None
     try:
+        if not pick_channels(source.ch_names, source.ch_types, "eeg"):
+            raise HeadsetError(
+                f"--source {opts.source}: no EEG channel, nothing to stage or watch "
+                f"(channels: {', '.join(source.ch_names)})"
+            )
         pipeline = Pipeline(
             source.ch_names,
             source.ch_types,
@@ -133,6 +190,9 @@ def build_session(opts: MonitorOptions) -> MonitorSession:
             sleeper_profile=opts.sleeper,
             grace_s=opts.grace_s,
         )
+        replay = getattr(source, "replay", None)
+        if replay is not None and replay.header.missing_records:
+            pipeline.notes.append(truncation_note(replay.header))  # into the event stream
         if opts.record is not None:
             from headset.recorder import Recorder
 
@@ -179,17 +239,24 @@ def _summary(session: MonitorSession, opts: MonitorOptions) -> str:
     ]
     files = []
     if opts.record:
-        files.append(f"recording {opts.record}")
+        files.append(f"recording {printable(opts.record)}")
     if opts.events and opts.events != "-":
-        files.append(f"events {opts.events}")
+        files.append(f"events {printable(opts.events)}")
     report = getattr(session, "report", None)
     if report is not None:
-        files.append(f"report {report.html}")
+        files.append(f"report {printable(report.html)}")
     if opts.sleeper:
-        files.append(f"sleeper profile {opts.sleeper}")
+        files.append(f"sleeper profile {printable(opts.sleeper)}")
     line = "dreamnet monitor: " + ", ".join(parts)
     if files:
         line += "; " + ", ".join(files)
+    elif opts.events != "-":
+        from .view import NOT_SAVED_HINT
+
+        line += f"; {NOT_SAVED_HINT}: no file written, typed notes are lost"
+    replay = getattr(session.source, "replay", None)
+    if replay is not None and replay.header.missing_records:
+        line += f"\ndreamnet monitor: {truncation_note(replay.header)}"
     for err in getattr(session, "errors", []):
         line += f"\ndreamnet monitor: warning: {err}"
     return line

@@ -140,6 +140,16 @@ def band_powers(x: np.ndarray, sfreq: float) -> np.ndarray:
     return p / tot if tot > 0 else p
 
 
+#: What the header shows when the session writes no file, and how to change that.
+NOT_SAVED = "NOT RECORDING"
+NOT_SAVED_HINT = "not recording (start with --record, --events or --report to keep notes)"
+
+
+def is_saving(session: MonitorSession) -> bool:
+    """Return True if the session writes a recording or an event stream to a file or stdout."""
+    return session.recorder is not None or session.events.path is not None
+
+
 class MonitorView:
     """Builds the screen from a session's state (never changes the session).
 
@@ -157,6 +167,8 @@ class MonitorView:
         self.wall_start = time.monotonic()
         self.note_prompt: str | None = None
         self.message = ""
+        #: Whether anything of the session reaches a file (a recording or an event stream).
+        self.saving = is_saving(session)
 
     # ---------------------------------------------------------------- panels
     def _header(self) -> Text:
@@ -174,6 +186,8 @@ class MonitorView:
         t.append(f"  night clock {_hms(clock)[:5]}")
         t.append(f"  elapsed {_hms(time.monotonic() - self.wall_start)}")
         t.append(f"  speed {speed}")
+        if not self.saving:
+            t.append(f"  {NOT_SAVED}", style="bold white on red")
         if st.paused:
             t.append("  PAUSED", style="bold black on yellow")
         if st.finished:
@@ -320,9 +334,10 @@ class MonitorView:
         t.append("\n")
         if self.note_prompt is not None:
             t.append(f"note: {self.note_prompt}_", style="bold black on cyan")
-            t.append("  (Enter save, Esc cancel)")
+            t.append("  (Enter save, Esc cancel)" if self.saving else "  (NOT SAVED: no file)")
         elif st.finished:
-            t.append(f"session ended ({st.end_reason}); files written.  q exit", style="bold")
+            written = "files written" if self.saving else "nothing written (not recording)"
+            t.append(f"session ended ({st.end_reason}); {written}.  q exit", style="bold")
         else:
             t.append(" " + KEY_HELP, style="bold")
         if self.message:
@@ -392,7 +407,7 @@ def apply_action(session: MonitorSession, view: MonitorView, action) -> bool:
         view.message = "intervention sent" if session.approve() else "nothing to approve"
     elif name == "note":
         session.note(action.text)
-        view.message = "note saved"
+        view.message = "note saved" if view.saving else f"note NOT saved: {NOT_SAVED_HINT}"
     elif name == "pause":
         session.set_paused(not session.state.paused)
         view.message = ""

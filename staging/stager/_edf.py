@@ -1,10 +1,10 @@
-"""Minimal, fast reader of continuous EDF/EDF+ signals for whole-recording scoring.
+"""Minimal, fast reader of continuous EDF/EDF+/BDF signals for whole-recording scoring.
 
 Maps the data records of the file into memory and converts only the channels that are asked
 for, which is several times faster than a general reader for an 8-h night. Only what
-:func:`staging.stager.score` needs is supported: 16-bit EDF or continuous EDF+ (``EDF+C``)
-whose chosen channels share one sampling rate. Anything else returns None and the caller falls
-back to MNE.
+:func:`staging.stager.score` needs is supported: 16-bit EDF, 24-bit BDF or their continuous
+``+C`` forms whose chosen channels share one sampling rate. Anything else returns None and the
+caller falls back to MNE.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headset.replay import VOLT_SCALE, read_header
+from headset.replay import VOLT_SCALE, digital_samples, read_header
 
 
 class EdfSignals:
@@ -23,12 +23,15 @@ class EdfSignals:
     ----------
     ch_names : tuple of str
         Signal labels (annotation signals excluded).
+    header : headset.replay.EdfHeader
+        The parsed header.
     """
 
-    def __init__(self, path: Path, header: dict):
+    def __init__(self, path: Path, layout: dict, header):
         self.path = path
-        self._h = header
-        self.ch_names = tuple(header["labels"][i] for i in header["signals"])
+        self.header = header
+        self._h = layout
+        self.ch_names = tuple(layout["labels"][i] for i in layout["signals"])
         self._mm = None
 
     def sfreq_of(self, picks: list[int]) -> float | None:
@@ -45,35 +48,37 @@ class EdfSignals:
     def read_uv(self, picks: list[int], start: int, stop: int) -> np.ndarray:
         """Read samples ``[start, stop)`` of same-rate signals ``picks`` in µV, (n_picks, n)."""
         h = self._h
+        bps = h["bytes_per_sample"]
         if self._mm is None:
             self._mm = np.memmap(
                 self.path,
-                dtype="<i2",
+                dtype=np.uint8,
                 mode="r",
                 offset=h["header_bytes"],
-                shape=(h["n_records"], h["record_len"]),
+                shape=(h["n_records"], h["record_len"] * bps),
             )
         out = np.empty((len(picks), stop - start))
         for row, p in enumerate(picks):
             i = h["signals"][p]
             ns = h["ns"][i]
             r0, r1 = start // ns, -(-stop // ns)
-            off = h["offsets"][i]
-            block = np.asarray(self._mm[r0:r1, off : off + ns], dtype=np.float64).reshape(-1)
+            off = h["offsets"][i] * bps
+            block = digital_samples(self._mm[r0:r1, off : off + ns * bps], bps).reshape(-1)
             seg = block[start - r0 * ns : stop - r0 * ns]
             out[row] = seg * h["gain"][i] + h["offset_uv"][i]
         return out
 
 
-def open_edf(path: str | Path) -> EdfSignals | None:
-    """Parse an EDF header; None when the file needs the general reader (BDF, EDF+D, odd).
+def open_edf(path: str | Path, allow_truncated: bool = False) -> EdfSignals | None:
+    """Parse an EDF/BDF header; None when the file needs the general reader (EDF+D, odd).
 
     The header is parsed by :func:`headset.replay.read_header` (the project's one EDF header
-    parser), so a file that is not EDF, is truncated or has a broken header raises
+    parser), so a file that is not EDF/BDF, is truncated (unless ``allow_truncated``: then
+    its complete records are read) or has a broken header raises
     :class:`headset.errors.HeadsetError` with one line naming the file and the problem.
     """
-    header = read_header(path)
-    if header.fmt != "EDF" or header.reserved.startswith("EDF+D") or header.n_records < 1:
+    header = read_header(path, allow_truncated=allow_truncated)
+    if header.reserved.endswith("+D") or header.n_records < 1:
         return None
     sigs = header.signals
     signals, gain, offset_uv = [], [], []
@@ -104,5 +109,7 @@ def open_edf(path: str | Path) -> EdfSignals | None:
             record_s=header.record_duration,
             record_len=sum(ns),
             header_bytes=header.header_bytes,
+            bytes_per_sample=header.bytes_per_sample,
         ),
+        header,
     )

@@ -152,6 +152,7 @@ class _RawSource:
         self.name = name
         self.ch_names = tuple(raw.ch_names)
         self.ch_types = tuple(raw.get_channel_types())
+        self.notes: list[str] = []
 
     def sfreq_of(self, picks) -> float:
         return float(self.raw.info["sfreq"])
@@ -175,13 +176,16 @@ class _RawSource:
 
 
 class _EdfSource:
-    """A plain EDF file read directly (see :mod:`staging.stager._edf`)."""
+    """An EDF or BDF file read directly (see :mod:`staging.stager._edf`)."""
 
     def __init__(self, edf, name: str):
+        from headset.replay import truncation_note
+
         self.edf = edf
         self.name = name
         self.ch_names = edf.ch_names
         self.ch_types = None
+        self.notes = [truncation_note(edf.header)] if edf.header.missing_records else []
 
     def sfreq_of(self, picks) -> float | None:
         return self.edf.sfreq_of(list(picks))
@@ -209,18 +213,22 @@ def _check_path(raw_or_path) -> Path:
     return path
 
 
-def _open(raw_or_path, fast: bool = True):
-    """Return a source for a Raw or a file (EDF read directly when possible, else by MNE)."""
+def _open(raw_or_path, fast: bool = True, allow_truncated: bool = False):
+    """Return a source for a Raw or a file (EDF/BDF read directly when possible, else by MNE).
+
+    A truncated EDF/BDF file is refused unless ``allow_truncated`` (then its complete records
+    are read, and the source's ``notes`` say so).
+    """
     if not isinstance(raw_or_path, str | Path):
         import mne
 
         if isinstance(raw_or_path, mne.io.BaseRaw):
             return _RawSource(raw_or_path, "<Raw>")
     path = _check_path(raw_or_path)
-    if fast and path.suffix.lower() == ".edf":
+    if fast and path.suffix.lower() in (".edf", ".bdf"):
         from ._edf import open_edf
 
-        edf = open_edf(path)
+        edf = open_edf(path, allow_truncated)
         if edf is not None:
             return _EdfSource(edf, path.name)
     import mne
@@ -228,7 +236,9 @@ def _open(raw_or_path, fast: bool = True):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if path.suffix.lower() in (".edf", ".bdf", ".rec"):
+            if path.suffix.lower() == ".bdf":
+                raw = mne.io.read_raw_bdf(path, preload=False, verbose="error")
+            elif path.suffix.lower() in (".edf", ".rec"):
                 raw = mne.io.read_raw_edf(path, preload=False, verbose="error")
             else:
                 raw = mne.io.read_raw(path, preload=False, verbose="error")
@@ -335,6 +345,7 @@ def score(
     emg: str | None = None,
     mode: str = "offline",
     model: StagingModel | str | Path | None = None,
+    allow_truncated: bool = False,
 ) -> Hypnogram:
     """Stage a recording into 30-s epochs.
 
@@ -354,6 +365,9 @@ def score(
         ``"online"`` gives what the live stager would have said at the end of each epoch.
     model : StagingModel or str or Path, optional
         Model to use (None: the shipped model).
+    allow_truncated : bool
+        Score the complete data records of an EDF/BDF file cut short (a warning says how
+        many) instead of refusing it.
 
     Returns
     -------
@@ -373,16 +387,17 @@ def score(
     """
     check_option("mode", mode, ("offline", "online"))
     model = resolve_model(model)
-    src = _open(raw_or_path)
+    src = _open(raw_or_path, allow_truncated=allow_truncated)
     source = src.name
     where = f"{source}: " if source != "<Raw>" else ""
-    notes: list[str] = []
+    notes: list[str] = list(src.notes)
     ignored: list[str] = []
     sel = _select(src, eeg, eog, emg, where, notes, ignored)
     sf = src.sfreq_of(sel.indices)
     if sf is None:  # channels at different rates: let MNE bring them to one rate
+        notes = list(src.notes)
         src = _open(raw_or_path, fast=False)
-        notes, ignored = [], []
+        ignored = []
         sel = _select(src, eeg, eog, emg, where, notes, ignored)
         sf = src.sfreq_of(sel.indices)
     if not np.isfinite(sf) or sf < MIN_SFREQ:
