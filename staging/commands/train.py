@@ -84,11 +84,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the training."""
     from pathlib import Path
 
+    from staging.stager.model import DEFAULT_MODEL, MODEL_DIR, SIMULATED_ONLY_MODEL
     from staging.stager.train import run as train_run
 
     from ._common import check_outputs
-
-    from staging.stager.model import DEFAULT_MODEL, MODEL_DIR, SIMULATED_ONLY_MODEL
 
     out = Path(args.out) if args.out else MODEL_DIR
     names = ([SIMULATED_ONLY_MODEL] if args.nights else []) + [DEFAULT_MODEL]
