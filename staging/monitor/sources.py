@@ -650,7 +650,7 @@ def _load_key(key) -> bytes | None:
 
 
 def _open_tcp(addr, key):
-    """Open a headset served over TCP; check the pairing with an authenticated command."""
+    """Open a headset served over TCP: an authenticated session, then a signed command."""
     from headset.driver import Headset
 
     host, port = addr
@@ -660,7 +660,8 @@ def _open_tcp(addr, key):
         try:
             hs.connect(timeout=5.0)
         except HeadsetError as exc:
-            raise HeadsetError(f"{url}: {exc}") from None
+            hint = " (check --key)" if "pairing key" in str(exc) else ""
+            raise HeadsetError(f"{url}: {exc}{hint}") from None
         try:
             hs.start()
             hs.configure()  # an authenticated no-op: a wrong or missing key is refused here
