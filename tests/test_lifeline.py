@@ -79,6 +79,7 @@ def _cleanup(proc, kids):
     proc.communicate()
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_monitor_ends_its_children(tmp_path):
     proc, kids, _ = _monitor(tmp_path)
     try:
@@ -89,6 +90,7 @@ def test_kill_9_of_the_monitor_ends_its_children(tmp_path):
         _cleanup(proc, kids)
 
 
+@pytest.mark.slow
 def test_the_headset_child_ends_on_sigterm(tmp_path):
     proc, kids, _ = _monitor(tmp_path)
     try:
@@ -102,6 +104,7 @@ def test_the_headset_child_ends_on_sigterm(tmp_path):
         _cleanup(proc, kids)
 
 
+@pytest.mark.slow
 def test_sigterm_of_the_monitor_still_finalises_and_ends_the_child(tmp_path):
     proc, kids, events = _monitor(tmp_path)
     try:

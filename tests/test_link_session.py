@@ -112,6 +112,41 @@ def test_a_tampered_frame_is_rejected_and_counted():
         _stop(server)
 
 
+def test_a_tampered_frame_from_the_device_is_rejected_and_counted_by_the_driver():
+    import threading
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    hello = P.encode_hello(Device(IndexSource(64, FS), key=KEY).hello_info())
+    connected = threading.Event()
+
+    def fake_device():  # one connection: a right handshake, a HELLO, then a flipped bit
+        conn, _ = srv.accept()
+        with conn:
+            nonce = P.new_nonce()
+            conn.sendall(P.encode_challenge(nonce))
+            host_nonce = P.check_auth(KEY, nonce, _recv_exactly(conn, P.AUTH_BYTES))
+            conn.sendall(P.encode_welcome(KEY, nonce, host_nonce, ok=True))
+            session = P.LinkSession(KEY, nonce, host_nonce, "device")
+            conn.sendall(session.seal(hello))
+            connected.wait(WAIT_S)
+            bad = bytearray(session.seal(P.encode_end(0)))
+            bad[-1] ^= 0x80
+            conn.sendall(bytes(bad))
+            conn.recv(1)  # until the driver hangs up
+        srv.close()
+
+    thread = threading.Thread(target=fake_device, daemon=True)
+    thread.start()
+    hs = Headset(TcpTransport("127.0.0.1", srv.getsockname()[1], connect_timeout=1.0), key=KEY,
+                 max_reconnects=1, backoff=0.01)  # fmt: skip
+    hs.connect()
+    connected.set()
+    with pytest.raises(HeadsetError, match="lost the connection"):
+        hs.read(1, timeout=WAIT_S)
+    thread.join(WAIT_S)
+    assert hs.counters["frames_rejected"] == 1 and not hs.ended
+
+
 def test_sealed_frames_refuse_tampering_replay_and_the_other_direction():
     d, h = P.new_nonce(), P.new_nonce()
     device, host = P.LinkSession(KEY, d, h, "device"), P.LinkSession(KEY, d, h, "host")
