@@ -118,42 +118,46 @@ def test_sigterm_of_the_monitor_still_finalises_and_ends_the_child(tmp_path):
         _cleanup(proc, kids)
 
 
-def _grandchild(parent_pid, out):
-    lifeline._PRCTL = None  # only the portable way: the watcher thread
+#: A parent started afresh (no threads of pytest's to fork with): it starts one child, prints
+#: its pid and waits. ``watcher``: a forked Python child without the parent-death signal (only
+#: its watcher thread); ``program``: a program run with subprocess (the signal outlives exec).
+_MIDDLE = """
+import multiprocessing as mp, os, subprocess, sys, time
+from headset import lifeline
+
+def child(parent_pid):
+    lifeline._PRCTL = None
     lifeline.follow_parent(parent_pid)
-    out.send(os.getpid())
-    time.sleep(WAIT_S)
+    time.sleep(60)
 
-
-def _program(out):
+if sys.argv[1] == "watcher":
+    proc = mp.get_context("fork").Process(target=child, args=(os.getpid(),))
+    proc.start()
+else:
     cmd = [sys.executable, "-c", "import time; time.sleep(60)"]
-    out.send(subprocess.Popen(cmd, **lifeline.child_popen_kwargs()).pid)
-    time.sleep(WAIT_S)
+    proc = subprocess.Popen(cmd, **lifeline.child_popen_kwargs())
+print(proc.pid, flush=True)
+time.sleep(60)
+"""
 
 
-def _middle(out):
-    ctx = mp.get_context("fork")
-    ctx.Process(target=_grandchild, args=(os.getpid(), out)).start()
-    time.sleep(WAIT_S)
-
-
-@pytest.mark.parametrize("start", [_middle, _program], ids=["watcher", "program"])
-def test_orphans_end_without_the_parent_signal_or_after_exec(start):
-    # a forked child with no parent-death signal (its watcher thread), and a program run
-    # with subprocess (the death signal outlives exec)
-    ctx = mp.get_context("fork")
-    a, b = ctx.Pipe()
-    middle = ctx.Process(target=start, args=(b,))
-    middle.start()
+@pytest.mark.parametrize("kind", ["watcher", "program"])
+def test_orphans_end_without_the_parent_signal_or_after_exec(kind):
+    middle = subprocess.Popen(
+        [sys.executable, "-c", _MIDDLE, kind], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    pid = None
     try:
-        assert a.poll(WAIT_S)
-        pid = a.recv()
+        pid = int(middle.stdout.readline())
         middle.kill()
-        middle.join()
+        middle.wait()
         _wait_for(lambda: not _alive(pid), "the orphan to end")
     finally:
-        if middle.is_alive():
+        if middle.poll() is None:
             middle.kill()
+        middle.communicate()
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _sleeper(parent_pid, out):
