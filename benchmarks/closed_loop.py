@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -277,7 +278,10 @@ def main(argv=None) -> int:
     jobs = [(seed, arm) for seed in seeds for arm in arms]
     t0 = time.time()
     if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as ex:
+        from headset.lifeline import follow_parent
+
+        workers = {"initializer": follow_parent, "initargs": (os.getpid(),)}
+        with ProcessPoolExecutor(args.jobs, **workers) as ex:
             results = list(ex.map(_job, jobs))
     else:
         results = [_job(j) for j in jobs]

@@ -7,7 +7,8 @@ an 8-channel 256-Hz headset (the simulated device with its sample-index source),
   large reads;
 * the driver (``Headset``: decode, ordering, gap logic, Chunks) over the recorded bytes in
   process, single stream and as N headsets read round robin, one second each;
-* the driver over TCP on 127.0.0.1 (a thread sends the recorded bytes as fast as possible);
+* the driver over TCP on 127.0.0.1: an authenticated, encrypted session (a thread plays the
+  device's side of the handshake, then seals and sends the recorded bytes as fast as possible);
 * the whole in-process simulation (device + firmware + driver) for context.
 
 Each figure is printed in samples/s (one sample = all 8 channels at one instant), per packet
@@ -30,7 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from headset.device import Device, IndexSource  # noqa: E402
 from headset.driver import Headset  # noqa: E402
-from headset.protocol import StreamParser  # noqa: E402
+from headset.protocol import (  # noqa: E402
+    AUTH_BYTES,
+    LinkSession,
+    StreamParser,
+    check_auth,
+    encode_challenge,
+    encode_welcome,
+    new_nonce,
+)
 from headset.transport import BytesTransport, TcpTransport, record  # noqa: E402
 
 SFREQ = 256.0
@@ -113,23 +122,31 @@ def bench_many(stream: bytes, n_headsets: int, seconds: int, per_second: int) ->
 
 
 def bench_tcp(stream: bytes, packets: int) -> float:
+    key = bytes(range(32))
     srv = socket.create_server(("127.0.0.1", 0))
     port = srv.getsockname()[1]
 
     def serve():
         conn, _ = srv.accept()
         with conn:
-            conn.sendall(stream)
+            nonce = new_nonce()
+            conn.sendall(encode_challenge(nonce))
+            auth = b""
+            while len(auth) < AUTH_BYTES:
+                auth += conn.recv(AUTH_BYTES - len(auth))
+            host_nonce = check_auth(key, nonce, auth)
+            conn.sendall(encode_welcome(key, nonce, host_nonce, ok=True))
+            conn.sendall(LinkSession(key, nonce, host_nonce, "device").seal(stream))
         srv.close()
 
     th = threading.Thread(target=serve, daemon=True)
     th.start()
-    hs = Headset(TcpTransport("127.0.0.1", port))
+    hs = Headset(TcpTransport("127.0.0.1", port), key=key)
     hs.connect()
     with Timer() as t:
         n = drain(hs)
     th.join()
-    return report("driver over TCP 127.0.0.1 (+ sender thread)", n, packets, t)
+    return report("driver over TCP 127.0.0.1, encrypted (+ sender thread)", n, packets, t)
 
 
 def bench_simulation(seconds: float) -> float:

@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from headset.lifeline import child_popen_kwargs  # noqa: E402
+
 FS = 256.0
 N_CH = 8
 FLOPS_PER_SECTION = 9  # 5 multiplications + 4 additions per sample and section
@@ -459,6 +461,7 @@ def _child(cache: str, *args: str) -> tuple[dict, float]:
         capture_output=True,
         text=True,
         check=True,
+        **child_popen_kwargs(),
     )
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     res = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -37,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from headset.lifeline import child_popen_kwargs  # noqa: E402
+
 TARGET_NIGHT_S = 30.0
 TARGET_VIEW_CPU = 0.10
 TARGET_HEADSETS = 1000
@@ -135,7 +137,7 @@ def bench_night(hours: float) -> dict:
     mark_h = 1.0 if hours > 1.0 else hours / 4
     cmd = [sys.executable, __file__, "--night-child", str(hours), "--mark", str(mark_h)]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, **child_popen_kwargs())
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"night run failed:\n{proc.stderr}")

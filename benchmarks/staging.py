@@ -43,6 +43,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from headset.chunk import Chunk  # noqa: E402
+from headset.lifeline import child_popen_kwargs  # noqa: E402
 from headset.sleeper import Sleeper  # noqa: E402
 from headset.stages import STAGE_NAMES  # noqa: E402
 from staging.stager.evaluate import (  # noqa: E402
@@ -173,7 +174,7 @@ def _wall(cmd: list[str], repeats: int) -> float:
     best = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+        subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT, **child_popen_kwargs())
         best.append(time.perf_counter() - t0)
     return float(np.median(best))
 

@@ -5,6 +5,13 @@ with the same ``read``/``apply_cue`` interface such as :class:`IndexSource`), ru
 :class:`headset.firmware.Firmware` on it and queues the bytes a transport carries to the host.
 It also parses the host's commands, checks their authentication and executes them.
 
+Sessions. Each :meth:`Device.connect` starts a session. On a network link the transport has
+authenticated the host first (:class:`headset.transport.TcpServer`) and hands over the
+session's command key: commands and ACKs are signed with it, and the command counter starts
+afresh, so a command of an earlier session is never accepted again. In process (no handshake)
+the pairing key signs and the counter runs over the device's life. In both, a counter above
+``MAX_COMMAND_COUNTER`` is refused: no command can leave a session without counters after it.
+
 Time. The device's crystal runs ``clockdrift`` ppm fast: sample ``k`` leaves the device at host
 time ``t_start + k / (sfreq * (1 + ppm * 1e-6))``. Transports move the device along host time with
 :meth:`Device.advance_to` (real-time pacing) or :meth:`Device.advance_block` (as fast as
@@ -38,8 +45,10 @@ from .protocol import (
     CMD_STOP,
     CMD_VIBRATION,
     CMD_WAKE,
+    MAX_COMMAND_COUNTER,
     PROTOCOL_VERSION,
     STATUS_BAD_ARGS,
+    STATUS_BAD_COUNTER,
     STATUS_BAD_TAG,
     STATUS_NO_TAG,
     STATUS_OK,
@@ -213,8 +222,8 @@ class Device:
         ``packets_reordered``, ``packets_truncated``, ``packets_unsent`` (during outages),
         ``disconnects``, ``acks_lost``, ``acks_corrupted``, ``commands_ok``, ``repeats``,
         ``rejected_no_tag``, ``rejected_bad_tag``, ``rejected_replay``, ``rejected_args``,
-        ``rejected_corrupt`` (command bytes that did not parse), ``commands_rejected`` (sum),
-        ``cues``.
+        ``rejected_counter`` (above ``MAX_COMMAND_COUNTER``), ``rejected_corrupt`` (command
+        bytes that did not parse), ``commands_rejected`` (sum), ``cues``, ``sessions``.
     """
 
     def __init__(
@@ -270,6 +279,7 @@ class Device:
         self._held: tuple[bytes, int, int] | None = None  # reordered packet
         self._stim_until = dict.fromkeys(STIM_BITS, -1)
         self._parser = StreamParser("host")
+        self._command_key = self.key  # the session's (network link) or the pairing key
         self._last_counter = -1
         self._last_raw = b""
         self._delivered: list[list[int]] = []  # [start, stop) runs of intact samples
@@ -291,9 +301,11 @@ class Device:
                 "rejected_bad_tag",
                 "rejected_replay",
                 "rejected_args",
+                "rejected_counter",
                 "rejected_corrupt",
                 "commands_rejected",
                 "cues",
+                "sessions",
             ),
             0,
         )
@@ -419,8 +431,15 @@ class Device:
 
     # -- connection -----------------------------------------------------------------------
 
-    def connect(self) -> None:
-        """Accept a host: queue HELLO (and END if the session is over).
+    def connect(self, session_key: bytes | None = None) -> None:
+        """Accept a host and start a session: queue HELLO (and END if the night is over).
+
+        Parameters
+        ----------
+        session_key : bytes or None
+            Command key of an authenticated session (from the transport's handshake): it signs
+            commands and ACKs, and the command counter starts afresh. None: the pairing key
+            signs and the counter goes on.
 
         Raises
         ------
@@ -430,6 +449,11 @@ class Device:
         if self.in_outage:
             raise ConnectionRefusedError("headset out of reach (simulated disconnect)")
         self._outage_stop = None
+        self._command_key = self.key if session_key is None else bytes(session_key)
+        if session_key is not None:
+            self._last_counter = -1
+            self._last_raw = b""
+        self.counters["sessions"] += 1
         self.connected = True
         self._out = [encode_hello(self.hello_info())] + self._control
         self._control = []
@@ -480,8 +504,10 @@ class Device:
     def _execute(self, cmd: Command) -> int:
         if cmd.tag == bytes(TAG_BYTES):
             return self._reject(STATUS_NO_TAG, "rejected_no_tag")
-        if not hmac.compare_digest(cmd.tag, command_tag(self.key, cmd.signed_bytes())):
+        if not hmac.compare_digest(cmd.tag, command_tag(self._command_key, cmd.signed_bytes())):
             return self._reject(STATUS_BAD_TAG, "rejected_bad_tag")
+        if cmd.counter > MAX_COMMAND_COUNTER:
+            return self._reject(STATUS_BAD_COUNTER, "rejected_counter")
         if cmd.counter <= self._last_counter:
             if cmd.raw == self._last_raw:
                 self.counters["repeats"] += 1
@@ -536,7 +562,7 @@ class Device:
                 self.stim_state,
                 max(self._last_counter, 0),
             ),
-            self.key,
+            self._command_key,
         )
         u = self._ack_rng.random(3)
         if u[0] < self.faults.loss:

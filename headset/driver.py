@@ -24,6 +24,11 @@ What the driver guarantees (DESIGN section 6):
   the host time of any sample (``host_time``).
 * Commands are signed with the pairing key and retried a bounded number of times if not
   acknowledged (a retry repeats the same bytes, which the device does not execute twice).
+  On a link with sessions (TCP) every connection first proves the key to the device
+  (:meth:`headset.transport.Transport.handshake`); commands and ACKs are then signed with the
+  session's key and counted from 1 again. A counter never goes past
+  ``headset.protocol.MAX_COMMAND_COUNTER``: a session that would need one is renegotiated
+  (reconnect: new nonces, new keys, fresh counters).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from .protocol import (
     CODE_MIN,
     COMMAND_NAMES,
     COUNTER_MODULUS,
+    MAX_COMMAND_COUNTER,
     SEQ_MODULUS,
     STATUS_REPLAY,
     STIM_BITS,
@@ -81,6 +87,7 @@ _COUNTERS = (
     "commands_failed",
     "commands_refused",
     "acks_unauthenticated",
+    "frames_rejected",
     "bytes",
 )
 
@@ -159,7 +166,8 @@ class Headset:
         ``truncated``, ``reconnects``, ``commands_sent``, ``commands_acked``,
         ``commands_failed``, ``commands_refused``, ``acks_unauthenticated`` (answers whose
         tag does not match the pairing key: an "accepted" among them is ignored, a refusal
-        still explains a failure but changes no state), ``bytes``.
+        still explains a failure but changes no state), ``frames_rejected`` (encrypted frames
+        that failed authentication; each ends the connection), ``bytes``.
     info : dict
         The device's HELLO (stream description).
     device : Device or None
@@ -183,6 +191,7 @@ class Headset:
             raise TypeError(f"transport must be a Transport, got {type(transport).__name__}.")
         self.transport = transport
         self.key = None if key is None else bytes(key)
+        self._command_key = self.key  # the session's on a link with sessions
         self.reorder_window = max(1, int(reorder_window))
         self.ack_timeout = check_positive("ack_timeout", ack_timeout)
         self.max_retries = max(0, int(max_retries))
@@ -338,7 +347,7 @@ class Headset:
             return self
         for attempt in range(3):
             try:
-                self.transport.open()
+                self._open_session()
                 break
             except ConnectionError as exc:
                 if attempt == 2:
@@ -351,6 +360,23 @@ class Headset:
         if self._hello.get("streaming"):
             self._state = "streaming"
         return self
+
+    def _open_session(self) -> None:
+        """Open the link and its session (if it has sessions: fresh keys, fresh counters).
+
+        Raises
+        ------
+        ConnectionError
+            If the link cannot be opened (worth another attempt).
+        HeadsetError
+            If the headset refuses the key or does not prove that it holds it.
+        """
+        self.transport.open()
+        session_key = self.transport.handshake(self.key)
+        if session_key is not None:
+            self._command_key = session_key
+            self._counter = 0
+            self._acks.clear()
 
     def start(self) -> None:
         """Start streaming (sends an authenticated START and waits for its ACK)."""
@@ -443,9 +469,8 @@ class Headset:
 
     def _command(self, opcode: int, payload: bytes = b"") -> Ack:
         name = COMMAND_NAMES.get(opcode, hex(opcode))
-        self._counter = max(self._counter, int(self.info.get("last_counter", 0))) + 1
-        counter = self._counter
-        packet = encode_command(opcode, counter, payload, self.key)
+        counter = self._next_counter(int(self.info.get("last_counter", 0)))
+        packet = encode_command(opcode, counter, payload, self._command_key)
         resynced = False
         for _ in range(1 + self.max_retries):
             try:
@@ -464,8 +489,8 @@ class Headset:
             if ack.status == STATUS_REPLAY and not resynced and ack.last_counter >= counter:
                 # another host moved the device's counter on: catch up once, sign anew
                 resynced = True
-                self._counter = counter = ack.last_counter + 1
-                packet = encode_command(opcode, counter, payload, self.key)
+                counter = self._next_counter(ack.last_counter)
+                packet = encode_command(opcode, counter, payload, self._command_key)
                 continue
             self.counters["commands_refused"] += 1
             raise HeadsetError(f"the headset refused {name}: {ack.status_name}")
@@ -473,6 +498,22 @@ class Headset:
         raise HeadsetError(
             f"the headset did not acknowledge {name} after {1 + self.max_retries} attempts"
         )
+
+    def _next_counter(self, device_last: int) -> int:
+        """Return the counter of the next command, after ours and the device's last.
+
+        A counter past ``MAX_COMMAND_COUNTER`` would be refused: on a link with sessions the
+        session is renegotiated (fresh counters); without, it is an error.
+        """
+        counter = max(self._counter, device_last) + 1
+        if counter > MAX_COMMAND_COUNTER:
+            if self._command_key is self.key:
+                raise HeadsetError("the headset's command counters are used up (no sessions)")
+            self.transport.close()
+            self._reconnect()  # a new session: the handshake reset self._counter
+            counter = self._counter + 1
+        self._counter = counter
+        return counter
 
     # -- reading --------------------------------------------------------------------------
 
@@ -559,7 +600,7 @@ class Headset:
             self.transport.sleep(delay)
             delay = min(delay * 2, self.max_backoff)
             try:
-                self.transport.open()
+                self._open_session()
             except ConnectionError:
                 continue
             if not self._read_hello(max(1.0, self.ack_timeout)):
@@ -638,6 +679,7 @@ class Headset:
     def _sync_parser_counters(self) -> None:
         for k in ("corrupt", "resyncs", "truncated"):
             self.counters[k] = self._parser.counters[k]
+        self.counters["frames_rejected"] = self.transport.frames_rejected
 
     def _process(self, result) -> None:
         self._sync_parser_counters()
@@ -652,7 +694,7 @@ class Headset:
         end = None
         for msg in result.messages:
             if isinstance(msg, Ack):
-                if self.key is not None and not msg.authentic(self.key):
+                if self.key is not None and not msg.authentic(self._command_key):
                     # Not from the paired device (or not for this key): never believe that
                     # a command was carried out, nor the stimulator state it claims.
                     self.counters["acks_unauthenticated"] += 1

@@ -57,8 +57,11 @@ Host -> device commands
 -----------------------
 Body: ``counter (u64) | payload | tag (16 bytes)``. The counter is the anti-replay nonce: the
 device accepts a command only if its counter is larger than that of every command it accepted
-before. The tag is the first 16 bytes of HMAC-SHA256(pairing key, type | length | counter |
-payload); a tag of zeros means "no key". Payloads:
+before in the session, and at most ``MAX_COMMAND_COUNTER`` (2**63, so that a session can never
+run out of counters: a larger one is refused with ``STATUS_BAD_COUNTER`` and changes nothing).
+The tag is the first 16 bytes of HMAC-SHA256(command key, type | length | counter | payload); a
+tag of zeros means "no key". The command key is the session's (below) on a network link, the
+pairing key itself in process. Payloads:
 
 =================  ======  =================================================================
 command            type    payload
@@ -76,7 +79,38 @@ WAKE               0x22    level, duration as AUDIO
 Every command is answered by an ``ACK`` whose status says whether it was executed
 (``STATUS_OK``), a repetition of the command last executed (``STATUS_REPEAT``: same bytes; not
 executed again, so a host may retry safely), or refused (no tag, bad tag, replayed counter,
-bad arguments, unknown command). Commands with a bad CRC are not answered.
+bad arguments, unknown command, counter out of range). Commands with a bad CRC are not answered.
+
+Sessions on a network link
+--------------------------
+Over TCP (``dreamnet headset serve``, :class:`headset.transport.TcpServer` and
+``TcpTransport``) no byte of the stream flows before both ends have proved that they hold the
+pairing key, and everything after that is encrypted and authenticated with keys of this session
+only. The handshake (fixed sizes, no framing)::
+
+    device -> host  CHALLENGE  "DNC1" | device nonce (16)                           20 bytes
+    host -> device  AUTH       "DNA1" | host nonce (16) | host proof (32)           52 bytes
+    device -> host  WELCOME    "DNW1" | status (u8: 0 ok, 1 refused) | device proof (32)
+
+A proof is HMAC-SHA256(pairing key, label | device nonce | host nonce) with the label
+``b"dreamnet host"`` or ``b"dreamnet device"`` (one side's proof is never the other's), compared
+in constant time. Nonces are 16 random bytes from the operating system, fresh on both sides for
+every connection. The device answers a wrong proof with status 1 (and a zero proof) and closes;
+the host gives up on a device whose proof is wrong. The session keys are HKDF-SHA256(pairing
+key, salt = device nonce | host nonce, info ``b"dreamnet session 1"``), 96 bytes: the device ->
+host key, the host -> device key, and the session's command key (commands and ACKs are signed
+with it, and its counters start afresh: a command recorded in one session is refused in any
+other).
+
+After WELCOME each direction is a series of sealed frames::
+
+    offset  size  field
+    0       4     L, uint32 LE, 16 < L <= MAX_SEALED_FRAME
+    4       L     ChaCha20-Poly1305 ciphertext of the protocol bytes, then its 16-byte tag
+
+The AEAD nonce is 4 zero bytes and the frame's number (u64 LE), counted from 0 in each
+direction; the associated data is the length field. A frame that does not authenticate (altered,
+replayed, reordered, cut) ends the connection. Inside, the packets are those above, unchanged.
 """
 
 from __future__ import annotations
@@ -146,6 +180,7 @@ STATUS_BAD_TAG = 3
 STATUS_REPLAY = 4
 STATUS_BAD_ARGS = 5
 STATUS_UNKNOWN = 6
+STATUS_BAD_COUNTER = 7
 #: Status names by code.
 STATUS_NAMES = {
     STATUS_OK: "ok",
@@ -155,10 +190,13 @@ STATUS_NAMES = {
     STATUS_REPLAY: "replayed counter",
     STATUS_BAD_ARGS: "bad arguments",
     STATUS_UNKNOWN: "unknown command",
+    STATUS_BAD_COUNTER: "counter out of range",
 }
 
 TAG_BYTES = 16
 COUNTER_BYTES = 8
+#: Largest command counter a device accepts (half the 64-bit range: a session never runs out).
+MAX_COMMAND_COUNTER = 1 << 63
 MAX_VARIABLE_BODY = 2048
 MAX_EXG_CHANNELS = 32
 SEQ_MODULUS = 1 << 16
@@ -396,7 +434,8 @@ def encode_command(opcode: int, counter: int, payload: bytes = b"", key: bytes |
     opcode : int
         ``CMD_*`` type byte.
     counter : int
-        Anti-replay counter, 0 <= counter < 2**64, larger than any accepted before.
+        Anti-replay counter, 0 <= counter < 2**64, larger than any accepted before in the
+        session (the device refuses any above ``MAX_COMMAND_COUNTER``).
     payload : bytes
         Arguments (see the module docstring).
     key : bytes or None
@@ -854,6 +893,187 @@ class StreamParser:
             tag=body[-TAG_BYTES:],
             raw=raw,
         )
+
+
+# --------------------------------------------------------------------------------------------
+# sessions on a network link
+# --------------------------------------------------------------------------------------------
+
+NONCE_BYTES = 16
+PROOF_BYTES = 32
+CHALLENGE_MAGIC = b"DNC1"
+AUTH_MAGIC = b"DNA1"
+WELCOME_MAGIC = b"DNW1"
+CHALLENGE_BYTES = len(CHALLENGE_MAGIC) + NONCE_BYTES
+AUTH_BYTES = len(AUTH_MAGIC) + NONCE_BYTES + PROOF_BYTES
+WELCOME_BYTES = len(WELCOME_MAGIC) + 1 + PROOF_BYTES
+#: Largest sealed frame (ciphertext and tag), bytes; longer data travels in several frames.
+MAX_SEALED_FRAME = 1 << 20
+_AEAD_TAG = 16
+_LENGTH = struct.Struct("<I")
+_PROOF_LABELS = {"host": b"dreamnet host", "device": b"dreamnet device"}
+
+
+def new_nonce() -> bytes:
+    """Draw a fresh 16-byte session nonce (from the operating system's secure source)."""
+    import secrets
+
+    return secrets.token_bytes(NONCE_BYTES)
+
+
+def session_proof(key: bytes, side: str, device_nonce: bytes, host_nonce: bytes) -> bytes:
+    """Return the proof that ``side`` (``"host"`` or ``"device"``) holds the pairing key.
+
+    Parameters
+    ----------
+    key : bytes
+        Pairing key.
+    side : {"host", "device"}
+        Who proves.
+    device_nonce, host_nonce : bytes
+        The session's nonces (16 bytes each).
+
+    Returns
+    -------
+    bytes
+        32 bytes: HMAC-SHA256(key, label | device nonce | host nonce).
+    """
+    label = _PROOF_LABELS[side]
+    return hmac.new(key, label + device_nonce + host_nonce, hashlib.sha256).digest()
+
+
+def encode_challenge(device_nonce: bytes) -> bytes:
+    """Encode the device's CHALLENGE (the first bytes of every connection)."""
+    return CHALLENGE_MAGIC + device_nonce
+
+
+def parse_challenge(data: bytes) -> bytes | None:
+    """Return the device nonce of a CHALLENGE (None if ``data`` is not one)."""
+    if len(data) != CHALLENGE_BYTES or not data.startswith(CHALLENGE_MAGIC):
+        return None
+    return bytes(data[len(CHALLENGE_MAGIC) :])
+
+
+def encode_auth(key: bytes, device_nonce: bytes, host_nonce: bytes) -> bytes:
+    """Encode the host's AUTH: its nonce and its proof of the pairing key."""
+    return AUTH_MAGIC + host_nonce + session_proof(key, "host", device_nonce, host_nonce)
+
+
+def check_auth(key: bytes, device_nonce: bytes, data: bytes) -> bytes | None:
+    """Return the host nonce of an AUTH whose proof is right (None: not an AUTH, wrong key)."""
+    if len(data) != AUTH_BYTES or not data.startswith(AUTH_MAGIC):
+        return None
+    host_nonce = bytes(data[len(AUTH_MAGIC) : len(AUTH_MAGIC) + NONCE_BYTES])
+    proof = bytes(data[len(AUTH_MAGIC) + NONCE_BYTES :])
+    expected = session_proof(key, "host", device_nonce, host_nonce)
+    return host_nonce if hmac.compare_digest(proof, expected) else None
+
+
+def encode_welcome(key: bytes, device_nonce: bytes, host_nonce: bytes, ok: bool) -> bytes:
+    """Encode the device's WELCOME: accepted with its own proof, or refused (zero proof)."""
+    if not ok:
+        return WELCOME_MAGIC + b"\x01" + bytes(PROOF_BYTES)
+    return WELCOME_MAGIC + b"\x00" + session_proof(key, "device", device_nonce, host_nonce)
+
+
+def check_welcome(key: bytes, device_nonce: bytes, host_nonce: bytes, data: bytes) -> str:
+    """Judge the device's WELCOME: ``"ok"``, ``"refused"``, or ``"forged"`` (wrong proof)."""
+    if len(data) != WELCOME_BYTES or not data.startswith(WELCOME_MAGIC):
+        return "forged"
+    status = data[len(WELCOME_MAGIC)]
+    if status == 1:
+        return "refused"
+    expected = session_proof(key, "device", device_nonce, host_nonce)
+    proof = bytes(data[len(WELCOME_MAGIC) + 1 :])
+    return "ok" if status == 0 and hmac.compare_digest(proof, expected) else "forged"
+
+
+class LinkSession:
+    """One end of an authenticated, encrypted session (keys and frame numbers).
+
+    Parameters
+    ----------
+    key : bytes
+        Pairing key.
+    device_nonce, host_nonce : bytes
+        The nonces of the handshake.
+    side : {"host", "device"}
+        Which end this is.
+
+    Attributes
+    ----------
+    command_key : bytes
+        Key that signs commands and ACKs in this session.
+    """
+
+    def __init__(self, key: bytes, device_nonce: bytes, host_nonce: bytes, side: str):
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        if side not in _PROOF_LABELS:
+            raise ValueError(f"side must be 'host' or 'device', got {side!r}.")
+        material = HKDF(
+            algorithm=hashes.SHA256(),
+            length=96,
+            salt=device_nonce + host_nonce,
+            info=b"dreamnet session 1",
+        ).derive(key)
+        to_host, to_device, self.command_key = material[:32], material[32:64], material[64:]
+        send, recv = (to_host, to_device) if side == "device" else (to_device, to_host)
+        self._seal = ChaCha20Poly1305(send)
+        self._open = ChaCha20Poly1305(recv)
+        self._sent = 0
+        self._received = 0
+        self._buf = b""
+
+    @staticmethod
+    def _nonce(number: int) -> bytes:
+        return bytes(4) + struct.pack("<Q", number)
+
+    def seal(self, data: bytes) -> bytes:
+        """Return ``data`` as sealed frames (empty for empty data)."""
+        out = []
+        step = MAX_SEALED_FRAME - _AEAD_TAG
+        for a in range(0, len(data), step):
+            piece = data[a : a + step]
+            head = _LENGTH.pack(len(piece) + _AEAD_TAG)
+            out.append(head + self._seal.encrypt(self._nonce(self._sent), piece, head))
+            self._sent += 1
+        return b"".join(out)
+
+    def open(self, data: bytes) -> bytes:
+        """Take received bytes; return the plaintext of the frames they complete.
+
+        Raises
+        ------
+        HeadsetError
+            If a frame does not authenticate or announces an impossible length: the link
+            cannot be trusted any more and must be closed.
+        """
+        from cryptography.exceptions import InvalidTag
+
+        from .errors import HeadsetError
+
+        buf = self._buf + bytes(data)
+        out = []
+        pos = 0
+        while len(buf) - pos >= _LENGTH.size:
+            (n,) = _LENGTH.unpack_from(buf, pos)
+            if not _AEAD_TAG < n <= MAX_SEALED_FRAME:
+                raise HeadsetError(f"sealed frame of impossible length {n}")
+            if len(buf) - pos - _LENGTH.size < n:
+                break
+            head = buf[pos : pos + _LENGTH.size]
+            body = buf[pos + _LENGTH.size : pos + _LENGTH.size + n]
+            try:
+                out.append(self._open.decrypt(self._nonce(self._received), body, head))
+            except InvalidTag:
+                raise HeadsetError("a sealed frame failed authentication") from None
+            self._received += 1
+            pos += _LENGTH.size + n
+        self._buf = buf[pos:]
+        return b"".join(out)
 
 
 # --------------------------------------------------------------------------------------------

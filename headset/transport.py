@@ -5,16 +5,31 @@ and writes bytes):
 
 * :class:`InProcessTransport` - the simulated device in the same process, no sockets (default).
 * :class:`TcpTransport` - a headset served over TCP, e.g. by ``dreamnet headset serve``
-  (:class:`TcpServer`), bound to 127.0.0.1 unless told otherwise.
+  (:class:`TcpServer`), bound to 127.0.0.1 unless told otherwise. Sessions are authenticated
+  and encrypted (see below).
 * :class:`BytesTransport` - a recorded byte stream (tests, benchmarks; see :func:`record`).
 
 Pacing: ``speed`` 1 is real time, 60 is a minute per second, ``"max"`` (stored as 0) is as fast
 as the reader takes the data. With ``"max"`` in-process, time is virtual: it is the device's
 clock, and waiting (a reconnect back-off) moves it on instead of sleeping.
 
+Sessions on TCP (layout in :mod:`headset.protocol`, "Sessions on a network link"). The server
+sends every new connection a challenge; nothing of the night flows until the client has proved
+that it holds the pairing key (HMAC-SHA256 over both sides' fresh nonces) and the server has
+proved the same to it. Then both directions are encrypted and authenticated (ChaCha20-Poly1305,
+keys of this session only), and commands are signed with the session's command key, with a fresh
+counter space. A wrong key is refused (WELCOME status 1) and counted (``auth_failures``); a frame
+that fails authentication ends the connection and is counted (``frames_rejected``) on the side
+that received it. The server keeps a state per connection and waits for none of them: a client
+that connects and sends nothing (or garbage) is dropped after ``auth_timeout`` seconds
+(``auth_timeouts``) while others are served. The device has one host at a time: when a second
+client authenticates while one is being served, **the newest takes over** (the older connection
+is closed, ``takeovers``; it is the one that holds the key too, typically the same monitor
+reconnecting after a network fault that the server has not noticed yet).
+
 Sample transports (Lab Streaming Layer, via pylsl): :class:`LslOutlet` publishes Chunks (raw or
 filtered) so other LSL tools see the stream; :class:`LslInlet` reads an LSL stream as a source
-of Chunks.
+of Chunks. LSL has neither authentication nor encryption: anyone on the network can read it.
 """
 
 from __future__ import annotations
@@ -30,7 +45,22 @@ import numpy as np
 
 from .chunk import FLAG_GAP, Annotation, Chunk
 from .errors import HeadsetError
-from .protocol import CMD_INFO, CMD_START, encode_command
+from .protocol import (
+    AUTH_BYTES,
+    CHALLENGE_BYTES,
+    CMD_INFO,
+    CMD_START,
+    WELCOME_BYTES,
+    LinkSession,
+    check_auth,
+    check_welcome,
+    encode_auth,
+    encode_challenge,
+    encode_command,
+    encode_welcome,
+    new_nonce,
+    parse_challenge,
+)
 
 #: Accepted speeds on the command line.
 SPEED_CHOICES = ("1", "60", "max")
@@ -79,9 +109,12 @@ class Transport(ABC):
         True if :meth:`clock` is in session seconds (the device's time scale, real or
         virtual); False if it is wall seconds (the driver then scales by the speed the
         device announces in HELLO).
+    frames_rejected : int
+        Received frames that failed authentication (links with sessions).
     """
 
     session_clock = True
+    frames_rejected = 0
 
     @abstractmethod
     def open(self) -> None:
@@ -106,6 +139,31 @@ class Transport(ABC):
     @abstractmethod
     def write(self, data: bytes) -> None:
         """Send bytes to the headset (``ConnectionError`` if the link is down)."""
+
+    def handshake(self, key: bytes | None) -> bytes | None:
+        """Open a session on the link just opened; return its command key.
+
+        The base link has no sessions: it returns None and commands are signed with the
+        pairing key itself.
+
+        Parameters
+        ----------
+        key : bytes or None
+            Pairing key.
+
+        Returns
+        -------
+        bytes or None
+            The session's command key, or None.
+
+        Raises
+        ------
+        ConnectionError
+            If the link is lost during the handshake.
+        HeadsetError
+            If the headset refuses the key or does not prove that it holds it.
+        """
+        return None
 
     def clock(self) -> float | None:
         """Host time in seconds (None if there is no meaningful clock)."""
@@ -286,7 +344,7 @@ class TcpTransport(Transport):
     port : int
         TCP port.
     connect_timeout : float
-        Seconds to wait for a connection.
+        Seconds to wait for a connection, and for each step of the handshake.
     """
 
     session_clock = False
@@ -296,7 +354,9 @@ class TcpTransport(Transport):
         self.port = int(port)
         self.connect_timeout = float(connect_timeout)
         self._sock: socket.socket | None = None
+        self._session: LinkSession | None = None
         self._t0 = time.monotonic()
+        self.frames_rejected = 0
 
     @classmethod
     def from_url(cls, url: str, **kwargs) -> TcpTransport:
@@ -315,8 +375,67 @@ class TcpTransport(Transport):
             raise ConnectionError(f"cannot reach {self.host}:{self.port}: {exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
+        self._session = None
+
+    def handshake(self, key: bytes | None) -> bytes:
+        """Prove the pairing key to the headset and check its proof; encrypt from now on.
+
+        See :meth:`Transport.handshake`; a headset served over TCP always needs the key.
+        """
+        where = f"{self.host}:{self.port}"
+        if key is None:
+            self.close()
+            raise HeadsetError(f"the headset at {where} needs the pairing key to open a session")
+        device_nonce = parse_challenge(self._recv_exactly(CHALLENGE_BYTES))
+        if device_nonce is None:
+            self.close()
+            raise HeadsetError(f"{where} is not a dreamnet headset (no session challenge)")
+        host_nonce = new_nonce()
+        self._send_raw(encode_auth(key, device_nonce, host_nonce))
+        verdict = check_welcome(key, device_nonce, host_nonce, self._recv_exactly(WELCOME_BYTES))
+        if verdict != "ok":
+            self.close()
+            if verdict == "refused":
+                raise HeadsetError("the headset refused the pairing key")
+            raise HeadsetError(
+                f"the headset at {where} did not prove that it holds the pairing key"
+            )
+        self._session = LinkSession(key, device_nonce, host_nonce, "host")
+        return self._session.command_key
+
+    def _recv_exactly(self, n: int) -> bytes:
+        if self._sock is None:
+            raise ConnectionError("not connected")
+        out = b""
+        deadline = time.monotonic() + self.connect_timeout
+        while len(out) < n:
+            left = deadline - time.monotonic()
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                self._sock.settimeout(left)
+                data = self._sock.recv(n - len(out))
+            except OSError as exc:  # TimeoutError included
+                self.close()
+                raise ConnectionError(f"no session with {self.host}:{self.port}: {exc}") from None
+            if not data:
+                self.close()
+                raise ConnectionError(f"{self.host}:{self.port} closed the connection")
+            out += data
+        return out
+
+    def _send_raw(self, data: bytes) -> None:
+        if self._sock is None:
+            raise ConnectionError("not connected")
+        try:
+            self._sock.settimeout(self.connect_timeout)
+            self._sock.sendall(data)
+        except OSError as exc:
+            self.close()
+            raise ConnectionError(f"connection to {self.host}:{self.port} lost: {exc}") from None
 
     def close(self) -> None:  # noqa: D102
+        self._session = None
         if self._sock is not None:
             try:
                 self._sock.close()
@@ -327,7 +446,7 @@ class TcpTransport(Transport):
         return time.monotonic() - self._t0
 
     def read(self, timeout: float) -> bytes:  # noqa: D102
-        if self._sock is None:
+        if self._sock is None or self._session is None:
             raise ConnectionError("not connected")
         try:
             self._sock.settimeout(max(timeout, 1e-4))
@@ -340,31 +459,55 @@ class TcpTransport(Transport):
         if not data:
             self.close()
             raise ConnectionError(f"connection to {self.host}:{self.port} closed by the headset")
-        return data
+        try:
+            return self._session.open(data)
+        except HeadsetError as exc:
+            self.frames_rejected += 1
+            self.close()
+            raise ConnectionError(f"connection to {self.host}:{self.port} dropped: {exc}") from None
 
     def write(self, data: bytes) -> None:  # noqa: D102
-        if self._sock is None:
+        if self._session is None:
             raise ConnectionError("not connected")
+        self._send_raw(self._session.seal(data))
+
+
+class _Link:
+    """One client connection of :class:`TcpServer`: its handshake, then its session."""
+
+    def __init__(self, conn: socket.socket, deadline: float):
+        self.conn = conn
+        self.deadline = deadline
+        self.nonce = new_nonce()
+        self.buf = b""
+        self.session: LinkSession | None = None
+
+    def send_small(self, data: bytes) -> bool:
+        """Send a handshake message without waiting (it fits any socket buffer)."""
         try:
-            self._sock.settimeout(self.connect_timeout)
-            self._sock.sendall(data)
-        except OSError as exc:
-            self.close()
-            raise ConnectionError(f"connection to {self.host}:{self.port} lost: {exc}") from None
+            self.conn.setblocking(False)
+            return self.conn.send(data) == len(data)
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 class TcpServer:
-    """Serve one simulated device over TCP, one client at a time; stops by itself.
+    """Serve one simulated device over TCP to authenticated clients; stops by itself.
 
-    The server streams until the device's session ends (it sends END, closes the connection
-    and returns), or until no client has connected for ``idle_timeout`` seconds, or
+    Every connection gets its own handshake state (module docstring); the device streams to
+    the one authenticated client, the newest if several are (the older is closed). The server
+    streams until the device's session ends (it sends END, closes the connection and returns),
+    or until no authenticated client has been served for ``idle_timeout`` seconds, or
     :meth:`stop` is called. A simulated disconnect closes the client's connection and refuses
-    new ones until the outage is over.
+    new sessions until the outage is over.
 
     Parameters
     ----------
     device : Device
-        The simulated headset.
+        The simulated headset (its pairing key authenticates the clients).
     host : str
         Address to bind; 127.0.0.1 by default (only this machine can connect).
     port : int
@@ -372,14 +515,30 @@ class TcpServer:
     speed : float or str
         1, 60 or ``"max"``.
     idle_timeout : float
-        Seconds without a client after which :meth:`serve` returns.
+        Seconds without an authenticated client after which :meth:`serve` returns.
+    auth_timeout : float
+        Seconds a new connection has to authenticate before it is dropped.
+
+    Attributes
+    ----------
+    counters : dict
+        ``connections`` (accepted), ``sessions`` (authenticated), ``auth_failures`` (wrong
+        key or not a handshake), ``auth_timeouts``, ``frames_rejected`` (client frames that
+        failed authentication), ``takeovers`` (a newer client replaced the one served),
+        ``refused_outage`` (authenticated during a simulated disconnect).
     """
 
-    def __init__(self, device, host="127.0.0.1", port=0, speed="max", idle_timeout=60.0):
+    #: Connections waiting to authenticate at most at once (the oldest is dropped).
+    MAX_PENDING = 16
+
+    def __init__(
+        self, device, host="127.0.0.1", port=0, speed="max", idle_timeout=60.0, auth_timeout=5.0
+    ):
         self.device = device
         self.speed = parse_speed(speed)
         device.speed = self.speed
         self.idle_timeout = float(idle_timeout)
+        self.auth_timeout = float(auth_timeout)
         try:
             self._sock = socket.create_server((host, int(port)))
         except OSError as exc:
@@ -388,7 +547,20 @@ class TcpServer:
         self.port = self._sock.getsockname()[1]
         self._stop = threading.Event()
         self._t0: float | None = None
-        self.connections = 0
+        self._pending: list[_Link] = []
+        self._active: _Link | None = None
+        self.counters = dict.fromkeys(
+            (
+                "connections",
+                "sessions",
+                "auth_failures",
+                "auth_timeouts",
+                "frames_rejected",
+                "takeovers",
+                "refused_outage",
+            ),
+            0,
+        )
         self.thread: threading.Thread | None = None
 
     def stop(self) -> None:
@@ -410,91 +582,153 @@ class TcpServer:
 
     def serve(self) -> bool:
         """Serve until the session ends (True) or the server idles or is stopped (False)."""
+        dev = self.device
         try:
             idle_since = time.monotonic()
             while not self._stop.is_set():
-                self._sock.settimeout(0.05)
-                try:
-                    conn, _ = self._sock.accept()
-                except TimeoutError:
-                    if self._t0 is not None and self.speed:
-                        self.device.advance_to(self._clock())
-                    if time.monotonic() - idle_since > self.idle_timeout:
-                        return False
-                    continue
-                try:
-                    self.device.connect()
-                except ConnectionRefusedError:
-                    conn.close()
-                    self._ride_outage()
-                    continue
-                self.connections += 1
-                if self._t0 is None:
-                    self._t0 = time.monotonic()
-                if self._stream(conn):
-                    return True
-                idle_since = time.monotonic()
-            return False
-        finally:
-            self._sock.close()
-
-    def _ride_outage(self) -> None:
-        dev = self.device
-        while dev.in_outage and not self._stop.is_set():
-            if self.speed:
-                time.sleep(self._tick())
-                dev.advance_to(self._clock())
-            else:
-                dev.advance_block()
-            self._refuse_pending()
-
-    def _refuse_pending(self) -> None:
-        self._sock.settimeout(0.0)
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            conn.close()
-
-    def _stream(self, conn: socket.socket) -> bool:
-        dev = self.device
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            while not self._stop.is_set():
-                wait = self._tick() if self.speed else (0.0 if dev.streaming else 0.02)
-                ready, _, _ = select.select([conn], [], [], wait)
-                if ready:
-                    try:
-                        data = conn.recv(65536)
-                    except OSError:
-                        data = b""
-                    if not data:
-                        dev.disconnect()
-                        return False
-                    dev.receive(data)
+                active = self._active
                 if self.speed:
+                    wait = self._tick()
+                else:
+                    busy = (active is not None and dev.streaming) or dev.in_outage
+                    wait = 0.0 if busy else 0.02
+                socks = [self._sock] + [link.conn for link in self._pending]
+                if active is not None:
+                    socks.append(active.conn)
+                ready, _, _ = select.select(socks, [], [], wait)
+                for sock in ready:
+                    if sock is self._sock:
+                        self._accept()
+                    elif active is not None and sock is active.conn:
+                        self._from_client(active)
+                    else:
+                        self._handshake(next(x for x in self._pending if x.conn is sock))
+                self._expire()
+                if self._t0 is not None and self.speed:
                     dev.advance_to(self._clock())
-                elif not dev.end_sent and dev.connected:
+                elif self._active is not None and dev.connected and not dev.end_sent:
                     dev.advance_block()
-                out = dev.take_output()
-                if out:
-                    try:
-                        conn.settimeout(30.0)
-                        conn.sendall(out)
-                    except OSError:
-                        dev.disconnect()
-                        return False
-                if dev.end_sent:
-                    conn.shutdown(socket.SHUT_WR)
-                    return True
-                if not dev.connected:
-                    conn.close()
-                    self._ride_outage()
+                elif dev.in_outage and not self.speed:
+                    dev.advance_block()
+                if self._active is not None:
+                    if self._to_client(self._active):
+                        return True
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > self.idle_timeout:
                     return False
             return False
         finally:
-            conn.close()
+            for link in self._pending:
+                link.close()
+            if self._active is not None:
+                self._active.close()
+            self._sock.close()
+
+    def _accept(self) -> None:
+        self._sock.settimeout(0.0)
+        try:
+            conn, _ = self._sock.accept()
+        except OSError:
+            return
+        self.counters["connections"] += 1
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        link = _Link(conn, time.monotonic() + self.auth_timeout)
+        if not link.send_small(encode_challenge(link.nonce)):
+            link.close()
+            return
+        if len(self._pending) >= self.MAX_PENDING:
+            self._pending.pop(0).close()
+            self.counters["auth_timeouts"] += 1
+        self._pending.append(link)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for link in [x for x in self._pending if x.deadline < now]:
+            self._pending.remove(link)
+            link.close()
+            self.counters["auth_timeouts"] += 1
+
+    def _handshake(self, link: _Link) -> None:
+        """Read a pending client's AUTH; refuse it, or make it the client served."""
+        try:
+            data = link.conn.recv(AUTH_BYTES - len(link.buf))
+        except OSError:
+            data = b""
+        if not data:
+            self._pending.remove(link)
+            link.close()
+            return
+        link.buf += data
+        if len(link.buf) < AUTH_BYTES:
+            return
+        self._pending.remove(link)
+        key = self.device.key
+        host_nonce = check_auth(key, link.nonce, link.buf)
+        if host_nonce is None:
+            self.counters["auth_failures"] += 1
+            link.send_small(encode_welcome(key, link.nonce, b"", ok=False))
+            link.close()
+            return
+        if self.device.in_outage:
+            self.counters["refused_outage"] += 1
+            link.close()
+            return
+        if not link.send_small(encode_welcome(key, link.nonce, host_nonce, ok=True)):
+            link.close()
+            return
+        link.session = LinkSession(key, link.nonce, host_nonce, "device")
+        if self._active is not None:
+            self.counters["takeovers"] += 1
+            self._drop_active()
+        self.device.connect(session_key=link.session.command_key)
+        self.counters["sessions"] += 1
+        self._active = link
+        if self._t0 is None:
+            self._t0 = time.monotonic()
+
+    def _drop_active(self) -> None:
+        if self._active is not None:
+            self._active.close()
+            self._active = None
+        if self.device.connected:
+            self.device.disconnect()
+
+    def _from_client(self, link: _Link) -> None:
+        """Commands from the client served: decrypt, hand them to the device."""
+        try:
+            data = link.conn.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop_active()
+            return
+        try:
+            plain = link.session.open(data)
+        except HeadsetError:
+            self.counters["frames_rejected"] += 1
+            self._drop_active()
+            return
+        if plain:
+            self.device.receive(plain)
+
+    def _to_client(self, link: _Link) -> bool:
+        """Send what the device queued; True once END has gone out."""
+        dev = self.device
+        out = dev.take_output()
+        if out:
+            try:
+                link.conn.settimeout(30.0)
+                link.conn.sendall(link.session.seal(out))
+            except OSError:
+                self._drop_active()
+                return False
+        if dev.end_sent:
+            link.conn.shutdown(socket.SHUT_WR)
+            return True
+        if not dev.connected:  # a simulated disconnect: the device hung up
+            self._active = None
+            link.close()
+        return False
 
 
 # --------------------------------------------------------------------------------------------

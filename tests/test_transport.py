@@ -108,17 +108,18 @@ def test_tcp_loopback_with_disconnects_and_commands():
     assert len(src.cues) == 1 and src.cues[0][1] == "vibration"
 
 
-def test_tcp_refuses_commands_without_the_key():
+def test_tcp_refuses_a_host_without_the_key():
     dev = Device(IndexSource(int(30 * FS), FS))
     server = _serve(dev)
     hs = Headset(TcpTransport("127.0.0.1", server.port), key=b"x" * 32)
-    hs.connect()
-    with pytest.raises(HeadsetError, match="refused start: bad tag"):
-        hs.start()
-    hs.close()
+    with pytest.raises(HeadsetError, match="refused the pairing key"):
+        hs.connect()
+    with pytest.raises(HeadsetError, match="needs the pairing key"):
+        Headset(TcpTransport("127.0.0.1", server.port)).connect()
     server.stop()
     server.thread.join(timeout=5)
-    assert dev.counters["rejected_bad_tag"] == 1 and not dev.streaming
+    assert server.counters["auth_failures"] == 1 and server.counters["sessions"] == 0
+    assert dev.counters["sessions"] == 0 and not dev.streaming and dev.position == 0
 
 
 def test_tcp_paced():

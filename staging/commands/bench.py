@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from headset.lifeline import child_popen_kwargs
+
 from ..errors import StagingError
 
 
@@ -90,7 +92,7 @@ def run(args) -> int:
         cmd = [sys.executable, str(scripts[name])] + ([] if args.full else ["--quick"])
         print(f"# benchmark: {name} ({'full' if args.full else 'quick'})\n", flush=True)
         t0 = time.perf_counter()
-        rc = subprocess.call(cmd, cwd=str(directory.parent))
+        rc = subprocess.call(cmd, cwd=str(directory.parent), **child_popen_kwargs())
         print(f"\n({name}: {time.perf_counter() - t0:.0f} s, exit code {rc})\n", flush=True)
         if rc != 0:
             failed.append(name)

@@ -24,9 +24,12 @@ def add_parser(subparsers) -> None:
         description=(
             "Serve a simulated night over TCP, bound to 127.0.0.1 unless --host says "
             "otherwise. Prints 'listening on HOST:PORT' once ready and exits when the night "
-            "has been sent, or when no client has connected for --idle-timeout seconds. "
-            "Stimulation and other commands must be signed with the pairing key in --key-file "
-            "(created, readable by its owner only, if it does not exist)."
+            "has been sent, or when no client has been served for --idle-timeout seconds. "
+            "A client must prove that it holds the pairing key in --key-file (created, "
+            "readable by its owner only, if it does not exist) before any sample flows; the "
+            "session is then encrypted (ChaCha20-Poly1305) and its commands signed. One "
+            "client is served at a time: the newest authenticated one. With --lsl the stream "
+            "is published on LSL instead, unencrypted."
         ),
         epilog="faults (--faults name=value,...):\n" + faults_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -47,7 +50,9 @@ def add_parser(subparsers) -> None:
     serve.add_argument("--faults", default="", help="simulated faults, e.g. loss=0.01,disconnect=3")
     serve.add_argument("--speed", default="1", help="1 (real time), 60, or max (1)")
     serve.add_argument(
-        "--key-file", default=None, help="pairing key file (hex); created if missing"
+        "--key-file",
+        default=None,
+        help="pairing key file (hex); created if missing; required for TCP",
     )
     serve.add_argument(
         "--lsl",
@@ -60,6 +65,12 @@ def add_parser(subparsers) -> None:
         type=float,
         default=60.0,
         help="exit after this many seconds without a client (60)",
+    )
+    serve.add_argument(
+        "--auth-timeout",
+        type=float,
+        default=5.0,
+        help="drop a connection that has not proved the pairing key after this many seconds (5)",
     )
     serve.set_defaults(func=run)
 
@@ -77,34 +88,71 @@ def run(args) -> int:
     speed = args.speed
     parse_speed(speed)  # a bad --speed stops here, before a key or a device is made
     faults = parse_faults(args.faults)
+    if not args.lsl and not args.key_file:
+        raise ValueError(
+            "--key-file is required: a client must prove the pairing key to receive the night"
+        )
+    for name in ("idle_timeout", "auth_timeout"):
+        value = getattr(args, name)
+        if not 0 < value < float("inf"):
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}")
     if args.key_file and Path(args.key_file).exists():
         key = load_key(args.key_file)
     else:
         key = new_key()
         if args.key_file:
             save_key(args.key_file, key)
-    if not args.idle_timeout > 0:
-        raise ValueError(f"--idle-timeout must be positive, got {args.idle_timeout}")
     device = Device.from_profile(args.profile, args.seed, args.duration, faults=faults, key=key)
     if args.lsl:
         return _serve_lsl(device, args.lsl, speed)
-    server = TcpServer(device, args.host, args.port, speed=speed, idle_timeout=args.idle_timeout)
+    server = TcpServer(
+        device,
+        args.host,
+        args.port,
+        speed=speed,
+        idle_timeout=args.idle_timeout,
+        auth_timeout=args.auth_timeout,
+    )
     print(f"listening on {server.host}:{server.port}", flush=True)
-    if args.key_file:
-        print(f"pairing key in {args.key_file}", flush=True)
+    print(
+        f"pairing key in {args.key_file}; sessions authenticated and encrypted",
+        file=sys.stderr,
+        flush=True,
+    )
+    if not _loopback(args.host):
+        print(
+            f"warning: --host {args.host} accepts connections from other machines; keep "
+            f"{args.key_file} private (it is all that protects the stream)",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         done = server.serve()
     except KeyboardInterrupt:
         server.stop()
         raise
-    c = device.counters
+    c, sc = device.counters, server.counters
     print(
         f"sent {device.position} samples in {c['packets_sent']} packets; "
         f"{c['disconnects']} disconnects; commands ok {c['commands_ok']}, "
-        f"rejected {c['commands_rejected']}",
+        f"rejected {c['commands_rejected']}; sessions {sc['sessions']}, refused keys "
+        f"{sc['auth_failures']}, timed out {sc['auth_timeouts']}, rejected frames "
+        f"{sc['frames_rejected']}",
         file=sys.stderr,
     )
     return 0 if done else 1
+
+
+def _loopback(host: str) -> bool:
+    """Return True if ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _serve_lsl(device, name: str, speed: str) -> int:
@@ -118,6 +166,12 @@ def _serve_lsl(device, name: str, speed: str) -> int:
     with hs:
         outlet = LslOutlet(name, hs.ch_names, hs.ch_types, hs.sfreq, source_id=f"dreamnet-{name}")
         print(f"publishing LSL stream {name!r}", flush=True)
+        print(
+            "note: LSL is neither authenticated nor encrypted: anyone on this network can "
+            "read the stream",
+            file=sys.stderr,
+            flush=True,
+        )
         n = 0
         for chunk in hs:
             outlet.push(chunk)

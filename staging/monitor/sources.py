@@ -212,17 +212,22 @@ class LslSource(_Base):
         self.inlet.close()
 
 
-def _serve(conn, factory) -> None:
-    """Child side of :class:`ProcessSource`: open the source, answer requests in order."""
-    import signal
+def _serve(conn, factory, parent_pid: int, parent_end) -> None:
+    """Child side of :class:`ProcessSource`: open the source, answer requests in order.
 
-    for name in ("SIGINT", "SIGHUP", "SIGTERM"):
-        sig = getattr(signal, name, None)
-        if sig is not None:  # the parent decides when this process ends (Ctrl-C hits both)
-            signal.signal(sig, signal.SIG_IGN)
+    The child follows its parent (:func:`headset.lifeline.follow_parent`, in a process group
+    of its own: Ctrl-C, a hang-up or a SIGTERM sent to the terminal's group reach only the
+    monitor, which finalises its files and then closes this process), ends cleanly on SIGTERM,
+    and also ends when the pipe to the parent reaches its end (its copy of the parent's end of
+    the pipe is closed first, so that the parent's death is seen as EOF).
+    """
+    from headset.lifeline import follow_parent
+
+    parent_end.close()
+    follow_parent(parent_pid, own_group=True)
     try:
         src = factory()
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
         conn.send(("error", _portable(exc)))
         conn.close()
         return
@@ -244,7 +249,7 @@ def _serve(conn, factory) -> None:
                     conn.send(("ok", (c, bool(src.done), src.counters)))
                 elif op == "cue":
                     conn.send(("ok", src.send_cue(*msg[1:])))
-            except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            except Exception as exc:  # noqa: BLE001 - reported to the parent
                 conn.send(("error", _portable(exc)))
     finally:
         try:
@@ -294,7 +299,8 @@ class ProcessSource(_Base):
 
         ctx = mp.get_context("fork")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, factory), daemon=True)
+        args = (child, factory, os.getpid(), self._conn)
+        self._proc = ctx.Process(target=_serve, args=args, daemon=True)
         with warnings.catch_warnings():
             # Python >= 3.12 warns about fork() in any process with threads (OpenBLAS has
             # some); the child only builds the headset and computes, it takes no lock of ours
@@ -330,14 +336,27 @@ class ProcessSource(_Base):
 
     def _request_reads(self) -> None:
         while self._outstanding < self.depth and not self._done_requested:
-            self._conn.send(("read", self.frame_n))
+            self._send(("read", self.frame_n))
             self._outstanding += 1
+
+    def _send(self, msg) -> None:
+        try:
+            self._conn.send(msg)
+        except OSError:
+            self._lost()
 
     def _recv(self):
         try:
             return self._conn.recv()
-        except EOFError:
-            raise HeadsetError("the headset process ended unexpectedly") from None
+        except (EOFError, OSError):
+            self._lost()
+
+    def _lost(self):
+        """Raise the error of a child that ended (killed, or its source failed hard)."""
+        self._proc.join(1.0)
+        raise HeadsetError(
+            f"the headset process ended unexpectedly (exit code {self._proc.exitcode})"
+        ) from None
 
     def read(self, n: int) -> Chunk | None:
         """Return the next frame read ahead by the child (``n`` is only a hint)."""
@@ -363,7 +382,7 @@ class ProcessSource(_Base):
 
     def send_cue(self, kind: str, level: float, duration_s: float) -> tuple[bool, str, int]:
         """Send a stimulus through the child's command path (after the frames requested)."""
-        self._conn.send(("cue", kind, level, duration_s))
+        self._send(("cue", kind, level, duration_s))
         while self._outstanding:
             self._ready.append(self._recv())
             self._outstanding -= 1
@@ -631,7 +650,7 @@ def _load_key(key) -> bytes | None:
 
 
 def _open_tcp(addr, key):
-    """Open a headset served over TCP; check the pairing with an authenticated command."""
+    """Open a headset served over TCP: an authenticated session, then a signed command."""
     from headset.driver import Headset
 
     host, port = addr
@@ -641,7 +660,8 @@ def _open_tcp(addr, key):
         try:
             hs.connect(timeout=5.0)
         except HeadsetError as exc:
-            raise HeadsetError(f"{url}: {exc}") from None
+            hint = " (check --key)" if "pairing key" in str(exc) else ""
+            raise HeadsetError(f"{url}: {exc}{hint}") from None
         try:
             hs.start()
             hs.configure()  # an authenticated no-op: a wrong or missing key is refused here
