@@ -221,7 +221,7 @@ def test_bdf_is_scored_like_edf(night, edf_file, tmp_path, capsys):
     bdf = write_bdf(tmp_path / "night.bdf", data, int(sf), names)
     rc, out, err = _cli(capsys, ["score", str(bdf), "--out", str(tmp_path / "b.csv")])
     assert rc == 0, err
-    assert "night.bdf: 120 epochs (EEG C4-M1)" in out
+    assert "night.bdf: 120 epochs -> " in out and "channels: EEG 'EEG C4-M1'" in out
     from_bdf, from_edf = score(bdf), score(edf_file)
     assert len(from_bdf) == truth.size
     assert np.mean(from_bdf.stages == from_edf.stages) > 0.95

@@ -113,8 +113,7 @@ def run(args: argparse.Namespace) -> int:
             summary = hyp.summary()
             text = " ".join(f"{k} {v:.0f}m" for k, v in summary.items() if v > 0)
             line = f"{f}: {len(hyp)} epochs -> {target}  [{text}]"
-            emit(printable(line))
-            emit(printable(f"  {hyp.channel_line()}"))
+            emit(printable(f"{line}  {hyp.channel_line()}"))
             if progress is not None:
                 progress.advance(task)
     finally:

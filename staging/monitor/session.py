@@ -95,6 +95,7 @@ class SessionState:
     confidence: float = 0.0
     probs: tuple[float, ...] = ()
     stage_since: float = 0.0
+    out_of_distribution: bool = False
     hypnogram: list[int] = field(default_factory=list)
     truth: list[int] = field(default_factory=list)
     true_stage: int = UNSCORED
@@ -621,6 +622,7 @@ class MonitorSession:
         st.stage = code
         st.confidence = float(est.confidence)
         st.probs = tuple(float(p) for p in probs)
+        self._check_distribution()
         name = stage_name(code)
         text = f"Scored stage {name}"
         self._emit(
@@ -636,6 +638,22 @@ class MonitorSession:
             annotation=text,
         )
         self._annotate(onset, EPOCH_S, text)
+
+    def _check_distribution(self) -> None:
+        """Warn once when the stream's features leave what the stager was trained on."""
+        stager = getattr(self.pipeline, "stager", None)
+        if self.state.out_of_distribution or stager is None:
+            return
+        if getattr(stager, "out_of_distribution", False):
+            self.state.out_of_distribution = True
+            self._emit(
+                "warning",
+                log="stager: these signals lie outside what the model was trained on; "
+                "treat the stages with caution",
+                what="out_of_distribution",
+                distance=round(float(stager.distance), 3),
+                threshold=round(float(stager.model.ood_threshold), 3),
+            )
 
     def _on_arousal(self, ev: dict) -> None:
         onset, duration = float(ev["onset"]), float(ev["duration"])

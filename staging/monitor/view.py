@@ -20,6 +20,7 @@ from rich.text import Text
 
 from headset.stages import N1, N2, N3, UNSCORED, R, W, stage_name
 
+from ..stager.model import LOW_CONFIDENCE
 from .keys import KEY_HELP, KeyInterpreter, KeyReader
 from .session import MonitorSession, Pacer
 
@@ -201,9 +202,15 @@ class MonitorView:
         head.append(f" {stage_name(st.stage)} ", style=STAGE_STYLE[st.stage] + " reverse")
         if st.stage != UNSCORED:
             head.append(f" {st.confidence:.2f}  {_dur(st.time_in_stage)}")
+            if st.confidence < LOW_CONFIDENCE:
+                head.append("  low confidence", style="bold yellow")
         else:
             head.append("  first epoch at 30 s", style="dim")
         lines.append(head)
+        if st.out_of_distribution:
+            lines.append(
+                Text(" signals unlike the training data: stages uncertain", style="bold red")
+            )
         if st.probs:
             lines.append(
                 Text(

@@ -49,6 +49,9 @@ SIMULATED_ONLY_MODEL = "simulated-only"
 OOD_MARGIN = 1.25
 #: Valid epochs needed before a distance is reported.
 OOD_MIN_EPOCHS = 20
+#: Below this probability of the chosen stage an epoch's stage is uncertain: the monitor shows
+#: "low confidence" and the intervention policy does not act on it.
+LOW_CONFIDENCE = 0.6
 #: Context offsets (epochs) of each mode.
 CONTEXT = {"online": (-2, -1, 0), "offline": (-2, -1, 0, 1, 2)}
 N_STAGES = 5
