@@ -295,7 +295,7 @@ def test_output_into_a_file_is_not_wrapped(edf_file, tmp_path, capsys):
     assert rc == 0, err
     lines = out.splitlines()
     assert len(lines) == 2 and all(line.startswith(str(deep)) for line in lines), lines
-    assert all(line.endswith("]") for line in lines)
+    assert all(line.endswith(")") and "] " in line for line in lines)
 
 
 def test_progress_on_a_terminal_while_stdout_goes_to_a_file(edf_file, tmp_path):
