@@ -324,3 +324,23 @@ def test_progress_on_a_terminal_while_stdout_goes_to_a_file(edf_file, tmp_path):
     assert child.exitstatus == 0, child.before
     lines = out_txt.read_text().splitlines()
     assert len(lines) == 2 and all(line.startswith(str(deep)) for line in lines), lines
+
+
+def test_a_recording_unlike_the_training_data_is_flagged():
+    """A 20-Hz sine in noise is no sleep EEG: the distance says so, in a warning."""
+    import mne
+
+    sf, n = 100.0, 100 * 3600
+    t = np.arange(n) / sf
+    eeg = 40 * np.sin(2 * np.pi * 20 * t) + 5 * np.random.default_rng(0).standard_normal(n)
+    raw = mne.io.RawArray(eeg[None] * 1e-6, mne.create_info(["EEG C4-M1"], sf, ["eeg"]))
+    with pytest.warns(StagingWarning, match="outside what the model was trained on"):
+        hyp = score(raw)
+    assert hyp.out_of_distribution and hyp.distance > hyp.ood_threshold
+
+
+def test_a_simulated_night_is_within_the_training_data():
+    data, sf, names, types, _ = simulated()
+    hyp = score(to_raw(data, sf, names, types))
+    assert not hyp.out_of_distribution and np.isfinite(hyp.distance)
+    assert hyp.modality == "eeg+eog+emg"
