@@ -31,7 +31,11 @@ def add_parser(subparsers) -> None:
         help="offline: whole-recording context (default); online: what the live stager "
         "says at the end of each epoch",
     )
-    p.add_argument("--model", help="model file (default: the shipped model)")
+    p.add_argument(
+        "--model",
+        help="'simulated-only' (trained on simulated nights alone) or a model file "
+        "(default: the shipped model, simulated nights plus one real scored night)",
+    )
     p.add_argument(
         "--out",
         required=True,
