@@ -642,8 +642,8 @@ class MonitorSession:
     def _check_distribution(self) -> None:
         """Warn once when the stream's features leave what the stager was trained on."""
         stager = getattr(self.pipeline, "stager", None)
-        if self.state.out_of_distribution or stager is None:
-            return
+        if self.state.out_of_distribution or stager is None or len(self.state.hypnogram) % 10:
+            return  # checked every 10th epoch (a median over the night so far)
         if getattr(stager, "out_of_distribution", False):
             self.state.out_of_distribution = True
             self._emit(
