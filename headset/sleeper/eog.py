@@ -32,7 +32,7 @@ MOVE_GAIN = np.array([-1.0, 0.9])
 BLINK_GAIN = np.array([-0.45, 1.0])
 #: Gain of the horizontal and vertical ocular sources at each EEG site (fractions of the EOG).
 SITE_MOVE = site_vector(F3=-0.1, F4=0.1, C3=-0.04, C4=0.04, M1=-0.12, M2=0.12)
-SITE_BLINK = site_vector(Fpz=0.55, Fz=0.22, F=0.2, Cz=0.06, C=0.05, Pz=0.02, M=0.03)
+SITE_BLINK = site_vector(Fpz=0.85, Fz=0.3, F=0.28, Cz=0.08, C=0.06, Pz=0.02, M=0.03)
 
 
 def ocular_gains(name: str) -> tuple[float, float]:
