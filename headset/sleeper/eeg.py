@@ -40,6 +40,8 @@ from .topography import difference_matrix, field_modes, site_vector
 AP_LEVEL = np.array([30.0, 40.0, 90.0, 160.0, 30.0])
 AP_STEEPER = np.array([0.0, 0.25, 0.6, 1.1, 0.35])
 
+#: Upper edge of the aperiodic background, Hz (steep but smooth: fewer noise bins to draw).
+AP_TOP = 48.0
 #: Components: the aperiodic background, then the rhythms.
 C_AP, C_SLOW, C_THETA, C_ALPHA, C_BETA, C_MUSCLE = range(6)
 #: Per-stage RMS (µV at a site of gain 1, before subject scaling) of slow-wave activity, theta,
@@ -130,13 +132,14 @@ class EEGGenerator(BankGenerator):
     def noise_psd(self, freqs: np.ndarray) -> np.ndarray:
         """Return the PSD of the field modes of each component, then of the alpha envelope.
 
-        The aperiodic modes are white (unit PSD): :meth:`generate` shapes them block by block to
-        the stage's power law. The rhythms have unit variance.
+        The aperiodic modes are white (unit PSD) up to ``AP_TOP`` (above it the scalp EEG is
+        muscle and noise): :meth:`generate` shapes them block by block to the stage's power
+        law. The rhythms have unit variance.
         """
         s = self.s
         hi = min(150.0, 0.45 * self.sfreq)
         shapes = [
-            np.ones_like(freqs),
+            1.0 / (1.0 + (freqs / AP_TOP) ** 24),
             slow_psd(freqs, 0.8),
             bump_psd(freqs, s.theta_freq, 1.3),
             bump_psd(freqs, s.alpha_freq, 0.7),
@@ -161,7 +164,7 @@ class EEGGenerator(BankGenerator):
         z[self.slices[C_AP]] *= np.sqrt(ctx.w.mean(axis=0) @ self.ap_psd).astype(np.float32)
         g = ctx.w @ self.gain  # (n, components)
         g[:, C_SLOW] *= ctx.homeostasis
-        gm = g.mean(axis=0)
+        gm = g.mean(axis=0).astype(np.float32)  # single precision, like the spectra
         gm[C_AP] = 1.0
         zr = z.view(np.float32)
 
@@ -170,7 +173,7 @@ class EEGGenerator(BankGenerator):
 
         alpha_modes = self.load[C_ALPHA] @ zr[self.slices[C_ALPHA]]
         mixed = [fold([C_AP, C_SLOW, C_THETA]), alpha_modes, fold([C_BETA, C_MUSCLE]), zr[-1:]]
-        x = self.bank.render(np.concatenate(mixed, dtype=np.float64).view(np.complex128))
+        x = self.bank.render(np.concatenate(mixed, dtype=np.float32).view(np.complex64))
         a, nm, eo = ctx.arousal, ctx.nightmare, ctx.eyes_open
         # alpha waxes and wanes (log-normal envelope of mean 1) and vanishes with the eyes open
         alpha = g[:, C_ALPHA] * np.exp(0.45 * x[-1] - 0.1) * (1.0 - 0.85 * eo)

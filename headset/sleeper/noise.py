@@ -143,9 +143,10 @@ class NoiseBank:
         # real and imaginary parts each carry half the power; single precision is plenty for
         # noise and halves the cost of drawing and transforming it
         self._amp = (amp / np.sqrt(2.0)).astype(np.float32)
-        # only bins that carry power are drawn (narrow-band streams need few)
+        # only bins that carry power are drawn (above 1e-4 of the peak power density: narrow-band
+        # streams need few)
         peak = self._amp.max(axis=1, keepdims=True)
-        self._active = np.flatnonzero((self._amp > 1e-3 * peak).ravel())
+        self._active = np.flatnonzero((self._amp > 1e-2 * peak).ravel())
         self._amp_active = self._amp.ravel()[self._active]
         self.n_streams = psd.shape[0]
         t = (np.arange(self.overlap) + 0.5) / max(self.overlap, 1)
