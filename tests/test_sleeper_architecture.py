@@ -75,7 +75,8 @@ def test_replan_prefix_and_phase():
     p = replan(
         PROFILES["healthy"], rng, 200, [(W, 2), (N1, 1)], cycle=2, phase="rem", rem_epochs=10
     )
-    assert list(p.stages[:13]) == [W, W, N1] + [R] * 10
+    # the resumed REM period lasts its 10 epochs, brief interruptions included
+    assert list(p.stages[:4]) == [W, W, N1, R] and np.sum(p.stages[3:13] == R) >= 7
     assert p.stages.size == 200 and set(np.unique(p.stages)) <= {W, N1, N2, N3, R}
     with pytest.raises(ValueError, match="phase"):
         replan(PROFILES["healthy"], rng, 10, [], 0, "deep")

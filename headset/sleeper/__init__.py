@@ -7,8 +7,9 @@
 Modules, one job each: :mod:`.profiles` (kinds of sleepers), :mod:`.subject` (the seeded
 person), :mod:`.architecture` (the night's plan and its statistics), :mod:`.noise` (seamless
 coloured noise), :mod:`.waveforms` (transient templates), :mod:`.eeg`, :mod:`.eog`, :mod:`.emg`,
-:mod:`.heart`, :mod:`.accel` (the channels), :mod:`.nightmare` (episodes and the cue response
-model), :mod:`.artifacts` (signal faults), :mod:`.sleeper` (the streaming ``Sleeper``).
+:mod:`.heart`, :mod:`.accel` (the channels), :mod:`.topography` (EEG sites and derivations),
+:mod:`.nightmare` (episodes and the cue response model), :mod:`.artifacts` (signal faults),
+:mod:`.sleeper` (the streaming ``Sleeper``).
 """
 
 from .architecture import HEALTHY_TARGETS, architecture_stats
@@ -19,7 +20,7 @@ from .subject import Subject
 
 #: Version of the generator's output: bumped whenever the same seed gives a different night
 #: (recorded fixtures name it and must be regenerated when it changes).
-GENERATOR_VERSION = "sleeper-3"
+GENERATOR_VERSION = "sleeper-4"
 
 __all__ = [
     "CHANNELS",

@@ -2,9 +2,12 @@
 
 The plan is built cycle by cycle. Each cycle is ``[N1] N2 N3 N2 R`` with the profile's cycle
 length (90-110 min for a healthy adult), N3 shrinking and REM growing from cycle to cycle (so N3
-sits in the first third of the night and REM periods lengthen toward morning). N3 is broken by
-short N2 interludes; brief awakenings (W then N1) follow some REM periods and occur at random in
-NREM; insomnia adds long awakenings. A REM period may hold a nightmare (profile
+sits in the first third of the night and REM periods lengthen toward morning). Real nights are
+fragmented, and so is the plan (rates from the 20 expert hypnograms of Sleep-EDF SC4001-SC4092:
+about 13 stage shifts per hour of sleep, N3 bouts of a few epochs, REM periods broken into 2-3
+bouts, ~10 awakenings a night): N3 is broken by short N2 interludes, REM by brief N1, N2 or W
+interruptions, N2 by N1 interludes; brief awakenings (W then N1) follow some REM periods and
+occur at random in NREM; insomnia adds long awakenings. A REM period may hold a nightmare (profile
 ``nightmare_p``): it is cut where the nightmare ends and an awakening follows.
 
 The same builder re-plans the rest of the night from any epoch after a cue (closed loop): only
@@ -69,7 +72,7 @@ class _Builder:
     def awakening(self, k: int, lo: int = 1, hi: int = 3) -> int:
         """Append a brief awakening (W then N1); return its length in epochs."""
         w = int(self.rng.integers(lo, hi + 1))
-        n1 = int(self.rng.integers(2, 4))
+        n1 = int(self.rng.integers(1, 3))
         self.add(W, w, k)
         self.add(N1, n1, k)
         return w + n1
@@ -98,8 +101,8 @@ class _Builder:
 
     def n3(self, count: int, k: int) -> None:
         """``count`` epochs of N3, broken by short N2 interludes (included in the count)."""
-        n_breaks = self.rng.poisson(count / 30.0) if count > 12 else 0
-        cuts = np.sort(self.rng.integers(4, count - 4, n_breaks)) if n_breaks else []
+        n_breaks = self.rng.poisson(count / 12.0) if count > 8 else 0
+        cuts = np.sort(self.rng.integers(2, count - 2, n_breaks)) if n_breaks else []
         used = 0
         for c in cuts:
             c = int(c)
@@ -110,6 +113,28 @@ class _Builder:
             self.add(N2, m, k)
             used = c + m
         self.add(N3, count - used, k)
+
+    def rem(self, count: int, k: int) -> None:
+        """``count`` epochs of R, broken by brief N1, N2 or W interruptions (included)."""
+        n_breaks = self.rng.poisson(count / 25.0) if count > 8 else 0
+        cuts = np.sort(self.rng.integers(2, count - 2, n_breaks)) if n_breaks else []
+        used = 0
+        for c in cuts:
+            c = int(c)
+            if c <= used:
+                continue
+            self.add(R, c - used, k)
+            kind = self.rng.random()
+            if kind < 0.4:
+                m = int(self.rng.integers(1, 3))
+                self.add(N1, m, k)
+            elif kind < 0.75:
+                m = int(self.rng.integers(1, 4))
+                self.add(N2, m, k)
+            else:
+                m = self.awakening(k, 1, 2)
+            used = c + m
+        self.add(R, count - used, k)
 
     def rem_len(self, k: int) -> int:
         r = self.p.rem_min[min(k, len(self.p.rem_min) - 1)]
@@ -197,7 +222,7 @@ class _Builder:
                 self.nightmare[start] = duration
             self.add(N1, rng.integers(1, 4), k)
             return
-        self.add(R, rem, k)
+        self.rem(rem, k)
         if rng.random() < p.wake_after_rem_p:
             self.awakening(k, 1, 3)
         elif rng.random() < 0.4:
@@ -321,8 +346,10 @@ def architecture_stats(hypnogram) -> dict[str, float]:
         ``N2_pct``, ``N3_pct``, ``R_pct`` (percent of sleep), ``n_cycles`` (REM periods),
         ``cycle_min`` (mean interval between the ends of successive REM periods, the first
         counted from sleep onset; NaN with fewer than one complete cycle), ``first_rem_min`` and
-        ``last_rem_min`` (length of the first and last REM periods), ``n_awakenings``, and
-        ``N3_first_third`` (fraction of N3 in the first third of the sleep period).
+        ``last_rem_min`` (length of the first and last REM periods), ``n_awakenings``,
+        ``N3_first_third`` (fraction of N3 in the first third of the sleep period), and over the
+        sleep period (first to last sleep epoch) ``SPE_pct`` (sleep-period efficiency: percent
+        of it asleep) and ``shifts_per_h`` (stage changes per hour of it).
     """
     h = np.asarray(hypnogram, dtype=np.int64)
     ep_min = EPOCH_S / 60.0
@@ -356,6 +383,9 @@ def architecture_stats(hypnogram) -> dict[str, float]:
         out["last_rem_min"] = float(lengths[-1])
     wake = (h[onset : last + 1] == W).astype(np.int8)
     out["n_awakenings"] = float(np.sum(np.diff(np.concatenate([[0], wake])) == 1))
+    out["SPE_pct"] = float(100.0 * tst / (last + 1 - onset))
+    spt_h = (last + 1 - onset) * EPOCH_S / 3600.0
+    out["shifts_per_h"] = float(np.sum(np.diff(h[onset : last + 1]) != 0) / spt_h)
     third = onset + (last + 1 - onset) // 3
     n3 = np.sum(h == N3)
     out["N3_first_third"] = float(np.sum(h[:third] == N3) / n3) if n3 else float("nan")

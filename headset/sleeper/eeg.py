@@ -1,11 +1,25 @@
-"""EEG generator: F4-M1, C4-M1, O2-M1 with the AASM signatures of each stage (DESIGN 4).
+"""EEG generator: every EEG derivation of the montage, with the AASM signatures of each stage.
 
-Background: aperiodic 1/f^x activity whose level and exponent follow the stage (steeper in deep
-sleep), the sum of three power-law bases (x = 1, 2, 3) fitted per stage. Rhythms: delta / slow
-waves (0.5-2 Hz, frontal, large in N3, scaled by the homeostatic slow-wave pressure), theta
-(drowsiness, REM), alpha (eyes-closed wake, occipital), beta (eyes-open wake, arousals,
-hyperarousal). Transients: spindles and K-complexes (N2), vertex sharp waves (N1), sawtooth
-bursts (REM). Arousals and nightmares push alpha and beta up and delta down.
+The EEG is a smooth aperiodic background plus rhythms and transients on top of it (DESIGN 4):
+
+- Aperiodic activity ``level / f^x`` (the sum of three power-law bases, ``x`` = 1, 2, 3, mixed to
+  the stage's exponent): the exponent steepens from wake (the subject's ``ap_exponent``, about
+  1.6) through N1 and REM to N2 and N3 (about 2.7), as fitted over 1-40 Hz by Lendner et al.
+  (eLife 2020) and Schneider et al. (Front. Neuroinform. 2022).
+- Slow-wave activity (a broad low-frequency component peaking below 1 Hz, frontal): N2 and N3,
+  scaled by the homeostatic pressure.
+- Theta (drowsiness and REM, central), alpha (occipital-parietal: eyes-closed wake, waxing and
+  waning with a slow random envelope, vanishing with the eyes open; weaker in REM), beta (eyes-open
+  wake, arousals, hyperarousal) and scalp-muscle activity (broadband above ~15 Hz, frontalis and
+  temporalis: wake, more with the eyes open, least in REM).
+- Transients with their own topography, jittered from event to event (slow waves are local,
+  Nir et al. 2011): sleep spindles (fast centro-parietal, slow frontal; N2, fewer in N3),
+  K-complexes (frontal, N2), vertex sharp waves (N1) and sawtooth bursts (REM).
+
+Each derivation is the difference of its two sites (:mod:`.topography`), so a bipolar lead
+between nearby sites carries less of a widespread rhythm. The eyes reach the EEG through the
+sleeper's mixing of the ocular sources (:mod:`.eog`). Rhythm spectra are smooth bumps on the
+background, with no band edges: the spectrum has no notches between bands.
 """
 
 from __future__ import annotations
@@ -15,72 +29,65 @@ import numpy as np
 from ..stages import N1, N2, N3, R, W
 from . import waveforms as wf
 from .context import BlockContext
-from .noise import BankGenerator, band_psd, bump_psd, powerlaw_psd
+from .montage import CHANNELS, EEG_ROWS
+from .noise import BankGenerator, band_psd, bump_psd, powerlaw_psd, slow_psd
 from .profiles import Profile
 from .subject import Subject
+from .topography import difference_matrix, field_modes, site_vector
 
-#: Internal rows of the EEG channels (F4, C4, O2).
-ROWS = (0, 1, 2)
-AP_EXPONENTS = (1.0, 2.0, 3.0)
-B_DELTA, B_THETA, B_ALPHA, B_BETA = 3, 4, 5, 6
-N_BASES = 7
+#: Per-stage (W, N1, N2, N3, R) aperiodic PSD at 1 Hz (µV^2/Hz, at a site of gain 1) and
+#: exponent offset from the subject's wake exponent.
+AP_LEVEL = np.array([30.0, 40.0, 90.0, 160.0, 30.0])
+AP_STEEPER = np.array([0.0, 0.25, 0.6, 1.1, 0.35])
 
-#: Per-stage aperiodic PSD at 1 Hz (µV^2/Hz) and exponent offset from the subject's wake value.
-AP_LEVEL = np.array([12.0, 24.0, 40.0, 70.0, 16.0])
-AP_STEEPER = np.array([0.0, 0.3, 0.7, 1.0, 0.6])
-#: Per-stage RMS (µV at C4, before subject scaling) of delta, theta, alpha, beta.
+#: Upper edge of the aperiodic background, Hz (steep but smooth: fewer noise bins to draw).
+AP_TOP = 48.0
+#: Components: the aperiodic background, then the rhythms.
+C_AP, C_SLOW, C_THETA, C_ALPHA, C_BETA, C_MUSCLE = range(6)
+#: Per-stage RMS (µV at a site of gain 1, before subject scaling) of slow-wave activity, theta,
+#: alpha (eyes closed), beta and scalp muscle.
 RHYTHM_RMS = np.array(
     [
-        # delta theta alpha beta
-        [2.0, 3.0, 16.0, 3.5],  # W (eyes closed)
-        [6.0, 6.0, 1.0, 1.5],  # N1
-        [12.0, 3.0, 1.0, 1.0],  # N2
-        [42.0, 6.0, 2.0, 1.5],  # N3
-        [5.0, 3.0, 1.5, 2.0],  # R
+        # slow theta alpha beta muscle
+        [0.0, 3.0, 9.0, 2.0, 2.5],  # W
+        [4.5, 6.5, 2.5, 1.2, 1.2],  # N1
+        [10.0, 5.0, 1.0, 0.8, 0.8],  # N2
+        [36.0, 4.5, 0.8, 0.7, 0.7],  # N3
+        [3.0, 5.0, 3.0, 1.2, 0.3],  # R
     ]
 )
-#: Channel factors (F4, C4, O2) for ap, delta, theta, alpha, beta.
-CHANNEL_FACTOR = np.array(
-    [
-        [1.0, 1.15, 1.0, 0.55, 1.0],
-        [1.0, 1.0, 1.0, 0.8, 1.0],
-        [0.95, 0.75, 0.9, 1.4, 0.9],
-    ]
+
+#: Per component: site gains and the correlation length of its field, cm.
+FIELDS: tuple[tuple[np.ndarray, float], ...] = (
+    # aperiodic background: everywhere; the mastoid is a nearly inactive reference
+    (site_vector(Fpz=0.9, Fz=1.0, F=1.0, Cz=1.05, C=1.0, Pz=1.0, Oz=0.9, O=0.9, M=0.45), 7.0),
+    # slow-wave activity: frontal maximum
+    (site_vector(Fpz=0.9, Fz=1.0, F=1.0, Cz=0.9, C=0.8, Pz=0.65, Oz=0.45, O=0.45, M=0.25), 8.0),
+    # theta: central
+    (site_vector(Fpz=0.6, Fz=0.9, F=0.8, Cz=1.0, C=0.85, Pz=0.8, Oz=0.55, O=0.55, M=0.2), 7.0),
+    # alpha: occipital-parietal
+    (site_vector(Fpz=0.12, Fz=0.2, F=0.2, Cz=0.4, C=0.35, Pz=0.75, Oz=1.0, O=1.0, M=0.3), 5.0),
+    # beta: fronto-central
+    (site_vector(Fpz=0.9, Fz=1.0, F=1.0, Cz=0.9, C=0.9, Pz=0.8, Oz=0.7, O=0.7, M=0.4), 5.0),
+    # scalp muscle: frontalis at the forehead, temporalis and neck near mastoids and occiput
+    (site_vector(Fpz=1.0, Fz=0.4, F=0.5, Cz=0.1, C=0.25, Pz=0.1, Oz=0.35, O=0.35, M=0.8), 3.0),
 )
-#: Spatial correlation of the three EEG sources.
-CORR = np.array([[1.0, 0.7, 0.45], [0.7, 1.0, 0.6], [0.45, 0.6, 1.0]])
-SPINDLE_CH = np.array([0.75, 1.0, 0.45])
-KC_CH = np.array([1.0, 0.8, 0.45])
-VERTEX_CH = np.array([0.6, 1.0, 0.3])
-SAW_CH = np.array([0.8, 1.0, 0.4])
 
+#: Site gains of the transients.
+FAST_SPINDLE = site_vector(Fpz=0.25, Fz=0.55, F=0.45, Cz=1.0, C=0.9, Pz=0.55, Oz=0.2, O=0.2, M=0.1)
+SLOW_SPINDLE = site_vector(Fpz=0.6, Fz=1.0, F=0.9, Cz=0.6, C=0.5, Pz=0.3, Oz=0.1, O=0.1, M=0.1)
+K_COMPLEX = site_vector(Fpz=0.85, Fz=1.0, F=0.95, Cz=0.85, C=0.75, Pz=0.55, Oz=0.35, O=0.35, M=0.1)
+VERTEX = site_vector(Fpz=0.3, Fz=0.7, F=0.5, Cz=1.0, C=0.7, Pz=0.6, Oz=0.2, O=0.2, M=0.1)
+SAWTOOTH = site_vector(Fpz=0.5, Fz=0.8, F=0.7, Cz=1.0, C=0.8, Pz=0.6, Oz=0.3, O=0.3, M=0.1)
+#: Event-to-event log-normal jitter of a transient's site gains (sd of the log).
+TOPO_JITTER = 0.3
 
-def fit_aperiodic(level: float, exponent: float) -> np.ndarray:
-    """Fit ``level / f^exponent`` (0.5-40 Hz) with the bases ``1/f``, ``1/f^2``, ``1/f^3``.
-
-    Parameters
-    ----------
-    level : float
-        Power density at 1 Hz, µV^2/Hz.
-    exponent : float
-        Power-law exponent.
-
-    Returns
-    -------
-    ndarray, shape (3,)
-        Non-negative amplitude gains of the three bases, µV/sqrt(Hz) at 1 Hz.
-    """
-    f = np.geomspace(0.5, 40.0, 60)
-    target = level * f ** (-exponent)
-    m = np.stack([f ** (-e) for e in AP_EXPONENTS], axis=1) / target[:, None]
-    from scipy.optimize import nnls  # imported here: keeps `dreamnet --help` fast
-
-    coef, _ = nnls(m, np.ones_like(f))
-    return np.sqrt(coef)
+#: The EEG derivations, in internal row order.
+NAMES: tuple[str, ...] = tuple(name for i, name in enumerate(CHANNELS) if i in EEG_ROWS)
 
 
 class EEGGenerator(BankGenerator):
-    """Streams the three EEG derivations block by block.
+    """Streams every EEG derivation of ``CHANNELS`` block by block.
 
     Parameters
     ----------
@@ -94,57 +101,96 @@ class EEGGenerator(BankGenerator):
 
     def __init__(self, subject: Subject, profile: Profile, sfreq: float, n: int, overlap: int):
         self.p = profile
+        self.diff = difference_matrix(NAMES)
+        # float32 loadings, applied to spectra viewed as interleaved (re, im) float32: a real
+        # matrix product, far cheaper than a complex one
+        self.load = [field_modes(self.diff, g, length).astype(np.float32) for g, length in FIELDS]
+        sizes = [m.shape[1] for m in self.load]
+        self.slices = [slice(a, a + k) for a, k in zip(np.cumsum([0] + sizes[:-1]), sizes)]
         super().__init__(subject, sfreq, n, overlap)
-        self.mix = np.linalg.cholesky(CORR)
-        # stage gain table (5 stages, 7 bases) at C4, subject-scaled
-        g = np.zeros((5, N_BASES))
-        for st in range(5):
-            g[st, :3] = fit_aperiodic(AP_LEVEL[st], subject.ap_exponent + AP_STEEPER[st])
-        g[:, 3:] = RHYTHM_RMS
-        g[:, B_DELTA] *= subject.sw_gain
-        g[:, B_ALPHA] *= subject.alpha_gain
-        g[:, B_BETA] *= profile.beta_scale
+        freqs = self.bank.freqs(sfreq, n, overlap)
+        scale2 = subject.eeg_scale**2
+        #: aperiodic PSD of each stage on the bank's grid, µV^2/Hz
+        self.ap_psd = np.stack(
+            [
+                AP_LEVEL[st] * scale2 * powerlaw_psd(freqs, subject.ap_exponent + AP_STEEPER[st])
+                for st in range(5)
+            ]
+        )
+        # stage gain table of the rhythms (5 stages, components; column C_AP unused), µV RMS
+        g = np.zeros((5, len(FIELDS)))
+        g[:, 1:] = RHYTHM_RMS
+        g[:, C_SLOW] *= subject.sw_gain
+        g[:, C_ALPHA] *= subject.alpha_gain
+        g[:, C_BETA] *= profile.beta_scale
+        g[:, C_MUSCLE] *= subject.emg_tone / 12.0
         self.gain = g * subject.eeg_scale
-        self.alpha_w = self.gain[W, B_ALPHA]
-        self.beta_w = self.gain[W, B_BETA]
-        self.theta_n1 = self.gain[N1, B_THETA]
-        cf = np.empty((3, N_BASES))
-        cf[:, :3] = CHANNEL_FACTOR[:, :1]
-        cf[:, 3:] = CHANNEL_FACTOR[:, 1:]
-        self.chf = cf
+        self.alpha_w = self.gain[W, C_ALPHA]
+        self.beta_w = self.gain[W, C_BETA]
+        self.muscle_w = self.gain[W, C_MUSCLE]
 
     def noise_psd(self, freqs: np.ndarray) -> np.ndarray:
-        """Per EEG source, the ``N_BASES`` aperiodic and rhythm bases (unit gain)."""
+        """Return the PSD of the field modes of each component, then of the alpha envelope.
+
+        The aperiodic modes are white (unit PSD) up to ``AP_TOP`` (above it the scalp EEG is
+        muscle and noise): :meth:`generate` shapes them block by block to the stage's power
+        law. The rhythms have unit variance.
+        """
         s = self.s
-        shapes = [powerlaw_psd(freqs, e) for e in AP_EXPONENTS]
-        shapes.append(band_psd(freqs, 0.5, 1.8, order=3))
-        shapes.append(bump_psd(freqs, s.theta_freq, 0.9))
-        shapes.append(bump_psd(freqs, s.alpha_freq, 0.45))
-        shapes.append(band_psd(freqs, 15.0, 28.0, order=3))
-        return np.tile(np.stack(shapes), (3, 1))
+        hi = min(150.0, 0.45 * self.sfreq)
+        shapes = [
+            1.0 / (1.0 + (freqs / AP_TOP) ** 24),
+            slow_psd(freqs, 0.8),
+            bump_psd(freqs, s.theta_freq, 1.3),
+            bump_psd(freqs, s.alpha_freq, 0.7),
+            band_psd(freqs, 14.0, 30.0, order=2),
+            band_psd(freqs, 18.0, hi, order=1),
+        ]
+        rows = [shapes[c] for c, sl in enumerate(self.slices) for _ in range(sl.stop - sl.start)]
+        rows.append(band_psd(freqs, 0.05, 0.3, order=2))
+        return np.stack(rows)
 
     def generate(self, ctx: BlockContext, buf: np.ndarray) -> None:
-        """Add the EEG of one block into ``buf`` rows ``ROWS``.
+        """Add the EEG of one block into the EEG rows of ``buf``.
 
-        See :meth:`~headset.sleeper.noise.BankGenerator.generate`.
+        The field modes are mixed into the derivations in the frequency domain, in three groups
+        rendered separately: the background (the aperiodic spectrum of the block's mean stage
+        mix, slow waves, theta), alpha, and the high-frequency group (beta and scalp muscle in
+        the block's mean ratio); each group then follows its per-sample gain (stage ramps,
+        arousals, eyes open). See :meth:`~headset.sleeper.noise.BankGenerator.generate`.
         """
-        n = ctx.n
-        x = self.bank.block(ctx.rng).reshape(3, N_BASES, n)
-        x = np.einsum("cs,sbn->cbn", self.mix, x)
-        g = ctx.w @ self.gain  # (n, bases)
-        a = ctx.arousal
-        nm = ctx.nightmare
-        closed = 1.0 - ctx.eyes_open
-        g[:, B_ALPHA] *= 0.25 + 0.75 * closed
-        g[:, B_BETA] *= 1.0 + 0.8 * ctx.eyes_open
-        g[:, B_ALPHA] = np.maximum(g[:, B_ALPHA], self.alpha_w * (0.8 * a + 0.45 * nm))
-        g[:, B_BETA] += self.beta_w * (1.2 * a + 1.3 * nm)
-        g[:, B_THETA] += self.theta_n1 * 0.3 * a
-        g[:, B_DELTA] *= ctx.homeostasis * (1.0 - 0.6 * a * (1.0 - ctx.confusion))
-        g[:, :3] *= (1.0 - 0.3 * a)[:, None]
-        for c, row in enumerate(ROWS):
-            buf[row, :n] += np.einsum("nb,bn->n", g * self.chf[c], x[c])
+        n, nd = ctx.n, len(NAMES)
+        z = self.bank.spectra(ctx.rng)
+        z[self.slices[C_AP]] *= np.sqrt(ctx.w.mean(axis=0) @ self.ap_psd).astype(np.float32)
+        g = ctx.w @ self.gain  # (n, components)
+        g[:, C_SLOW] *= ctx.homeostasis
+        gm = g.mean(axis=0).astype(np.float32)  # single precision, like the spectra
+        gm[C_AP] = 1.0
+        zr = z.view(np.float32)
+
+        def fold(components):
+            return sum(gm[c] * (self.load[c] @ zr[self.slices[c]]) for c in components)
+
+        alpha_modes = self.load[C_ALPHA] @ zr[self.slices[C_ALPHA]]
+        mixed = [fold([C_AP, C_SLOW, C_THETA]), alpha_modes, fold([C_BETA, C_MUSCLE]), zr[-1:]]
+        x = self.bank.render(np.concatenate(mixed, dtype=np.float32).view(np.complex64))
+        a, nm, eo = ctx.arousal, ctx.nightmare, ctx.eyes_open
+        # alpha waxes and wanes (log-normal envelope of mean 1) and vanishes with the eyes open
+        alpha = g[:, C_ALPHA] * np.exp(0.45 * x[-1] - 0.1) * (1.0 - 0.85 * eo)
+        alpha = np.maximum(alpha, self.alpha_w * (0.8 * a + 0.45 * nm))
+        beta = g[:, C_BETA] * (1.0 + eo) + self.beta_w * (1.2 * a + 1.3 * nm)
+        muscle = g[:, C_MUSCLE] * (1.0 + 1.5 * eo)
+        muscle += self.muscle_w * (a + 0.5 * nm + 2.0 * ctx.movement)
+        high = (beta + muscle) / (gm[C_BETA] + gm[C_MUSCLE])
+        out = x[:nd] * (1.0 - 0.3 * a) + x[nd : 2 * nd] * alpha + x[2 * nd : 3 * nd] * high
+        buf[list(EEG_ROWS), :n] += out
         self._events(ctx, buf)
+
+    def _add(self, buf: np.ndarray, i: int, topo: np.ndarray, wave: np.ndarray, rng) -> None:
+        """Add a transient with site gains ``topo`` (jittered) at sample ``i`` of ``buf``."""
+        coef = self.diff @ (topo * np.exp(rng.normal(0.0, TOPO_JITTER, topo.size)))
+        for c, row in enumerate(EEG_ROWS):
+            wf.add_at(buf[row], i, coef[c] * wave)
 
     def _events(self, ctx: BlockContext, buf: np.ndarray) -> None:
         s, rng, fs = self.s, ctx.rng, self.sfreq
@@ -160,32 +206,29 @@ class EEGGenerator(BankGenerator):
         for i in ctx.event_onsets(rate):
             amp = s.kc_amp * np.exp(rng.normal(0.0, 0.15)) * scale / self.p.eeg_scale
             amp *= np.sqrt(s.sw_gain)
-            kc = wf.k_complex(fs, amp, rng.uniform(0.9, 1.2))
-            for c, row in enumerate(ROWS):
-                wf.add_at(buf[row], int(i), KC_CH[c] * kc)
+            self._add(buf, int(i), K_COMPLEX, wf.k_complex(fs, amp, rng.uniform(0.9, 1.2)), rng)
             if rng.random() < 0.4:
                 self._spindle(buf, int(i) + int(0.7 * fs), rng, scale)
         # vertex sharp waves: N1
         rate = 3.0 * w[:, N1] * calm
         for i in ctx.event_onsets(rate):
-            vw = wf.vertex_wave(fs, rng.uniform(40.0, 90.0) * scale)
-            for c, row in enumerate(ROWS):
-                wf.add_at(buf[row], int(i), VERTEX_CH[c] * vw)
+            self._add(buf, int(i), VERTEX, wf.vertex_wave(fs, rng.uniform(40.0, 90.0) * scale), rng)
         # sawtooth bursts: REM
         rate = 2.5 * w[:, R]
         for i in ctx.event_onsets(rate):
             saw = wf.sawtooth_burst(
                 fs, rng.uniform(2.5, 4.5), rng.uniform(1.0, 4.0), rng.uniform(12.0, 30.0) * scale
             )
-            for c, row in enumerate(ROWS):
-                wf.add_at(buf[row], int(i), SAW_CH[c] * saw)
+            self._add(buf, int(i), SAWTOOTH, saw, rng)
 
     def _spindle(self, buf: np.ndarray, i: int, rng: np.random.Generator, scale: float) -> None:
+        """One spindle: fast and centro-parietal, or (40 %) slower by ~1.5 Hz and frontal."""
         s, fs = self.s, self.sfreq
         dur = rng.uniform(0.6, 1.8)
         amp = s.spindle_amp * np.exp(rng.normal(0.0, 0.25)) * scale
         freq = s.spindle_freq + rng.normal(0.0, 0.3)
-        ph = rng.uniform(0, 2 * np.pi)
-        for c, row in enumerate(ROWS):
-            f = freq - 1.0 if c == 0 else freq  # slower frontal spindles
-            wf.add_at(buf[row], i, SPINDLE_CH[c] * wf.spindle(fs, f, dur, amp, ph))
+        slow = rng.random() < 0.4
+        if slow:
+            freq -= 1.5
+        wave = wf.spindle(fs, freq, dur, amp, rng.uniform(0, 2 * np.pi))
+        self._add(buf, i, SLOW_SPINDLE if slow else FAST_SPINDLE, wave, rng)

@@ -1,4 +1,10 @@
-"""Channels the simulated sleeper can produce, and the default headset montage (DESIGN 3)."""
+"""Channels the simulated sleeper can produce, and the default headset montage (DESIGN 3).
+
+Besides the headset's own three EEG derivations, the sleeper renders the derivations of common
+PSG montages (Sleep-EDF's ``Fpz-Cz`` and ``Pz-Oz``, AASM's left-side ``F3-M2``, ``C3-M2``,
+``O1-M2``, and vertex-referenced ``Fz-Cz``, ``Cz-M1``), so that a stager can be trained across
+montages; their physiology is in :mod:`.topography`.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +22,18 @@ CHANNELS: dict[str, str] = {
     "ACC X": "misc",
     "ACC Y": "misc",
     "ACC Z": "misc",
+    "EEG Fpz-Cz": "eeg",
+    "EEG Pz-Oz": "eeg",
+    "EEG F3-M2": "eeg",
+    "EEG C3-M2": "eeg",
+    "EEG O1-M2": "eeg",
+    "EEG Fz-Cz": "eeg",
+    "EEG Cz-M1": "eeg",
 }
 
-#: The default headset montage (all channels above, in this order). exG channels are in
-#: microvolts; the accelerometer ``ACC X/Y/Z`` in milli-g, sampled slower and held.
-DEFAULT_MONTAGE: tuple[str, ...] = tuple(CHANNELS)
+#: The default headset montage (the first ten channels above, in this order). exG channels are
+#: in microvolts; the accelerometer ``ACC X/Y/Z`` in milli-g, sampled slower and held.
+DEFAULT_MONTAGE: tuple[str, ...] = tuple(CHANNELS)[:10]
 
 #: Row of each channel in the sleeper's internal (full) array.
 ROW: dict[str, int] = {name: i for i, name in enumerate(CHANNELS)}
@@ -28,6 +41,15 @@ ROW: dict[str, int] = {name: i for i, name in enumerate(CHANNELS)}
 #: Rows of the exG channels (everything but the accelerometer).
 EXG_ROWS: tuple[int, ...] = tuple(i for i, t in enumerate(CHANNELS.values()) if t != "misc")
 ACC_ROWS: tuple[int, ...] = tuple(i for i, t in enumerate(CHANNELS.values()) if t == "misc")
+#: Rows of the EEG derivations.
+EEG_ROWS: tuple[int, ...] = tuple(i for i, t in enumerate(CHANNELS.values()) if t == "eeg")
+
+#: Hidden internal rows after the channels: the horizontal and vertical ocular sources (the
+#: corneo-retinal dipole's movements and the blinks) that the EOG generator writes and the
+#: sleeper's mixing spreads to the EOG and (frontal) EEG channels.
+OCULAR_H, OCULAR_V = len(CHANNELS), len(CHANNELS) + 1
+#: Rows of the internal signal buffer (channels plus hidden sources).
+N_INTERNAL = len(CHANNELS) + 2
 
 
 def resolve_montage(montage: Sequence[str] | None) -> tuple[str, ...]:

@@ -61,6 +61,30 @@ def bump_psd(freqs: np.ndarray, center: float, width: float) -> np.ndarray:
     return g / (width * np.sqrt(2.0 * np.pi))
 
 
+def slow_psd(freqs: np.ndarray, corner: float) -> np.ndarray:
+    """Return a broad low-frequency shape with unit integral: ``u^2 / (1 + u^2)^2.5``.
+
+    With ``u = f / corner`` it rises as ``f^2`` below the corner (an AC-coupled slow wave has
+    little power at DC) and falls smoothly as ``f^-3`` above it, with no band edge.
+
+    Parameters
+    ----------
+    freqs : ndarray, shape (n_freqs,)
+        Frequencies, Hz.
+    corner : float
+        Corner frequency, Hz (the peak is at ``corner * sqrt(2/3)``).
+
+    Returns
+    -------
+    ndarray, shape (n_freqs,)
+        Power density, 1/Hz.
+    """
+    u2 = (np.asarray(freqs, dtype=np.float64) / corner) ** 2
+    shape = u2 / (1.0 + u2) ** 2.5
+    integral = np.trapezoid(shape, freqs)
+    return shape / integral if integral > 0 else shape
+
+
 def band_psd(freqs: np.ndarray, lo: float, hi: float, order: int = 4) -> np.ndarray:
     """Return a smooth band-pass power shape with unit integral (unit-variance process).
 
@@ -119,15 +143,16 @@ class NoiseBank:
         # real and imaginary parts each carry half the power; single precision is plenty for
         # noise and halves the cost of drawing and transforming it
         self._amp = (amp / np.sqrt(2.0)).astype(np.float32)
-        # only bins that carry power are drawn (narrow-band streams need few)
+        # only bins that carry power are drawn (above 1e-4 of the peak power density: narrow-band
+        # streams need few)
         peak = self._amp.max(axis=1, keepdims=True)
-        self._active = np.flatnonzero((self._amp > 1e-3 * peak).ravel())
+        self._active = np.flatnonzero((self._amp > 1e-2 * peak).ravel())
         self._amp_active = self._amp.ravel()[self._active]
         self.n_streams = psd.shape[0]
         t = (np.arange(self.overlap) + 0.5) / max(self.overlap, 1)
         self._up = np.sin(0.5 * np.pi * t)
         self._down = np.cos(0.5 * np.pi * t)
-        self._tail = np.zeros((self.n_streams, self.overlap))
+        self._tail = np.zeros((0, self.overlap))
         self._first = True
 
     @staticmethod
@@ -135,8 +160,52 @@ class NoiseBank:
         """Frequency grid (Hz) on which a bank of these parameters takes its PSD."""
         return np.fft.rfftfreq(int(n) + int(overlap), 1.0 / float(sfreq))
 
+    def spectra(self, rng: np.random.Generator) -> np.ndarray:
+        """Draw the spectra of the next block (to mix linearly, then :meth:`render`).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Randomness of this block (seeded per block for reproducibility).
+
+        Returns
+        -------
+        ndarray of complex64, shape (n_streams, n_freqs)
+            One-sided spectra of the streams (``norm="ortho"`` scaling).
+        """
+        k = self._amp.shape[1]
+        draw = rng.standard_normal(2 * self._active.size, dtype=np.float32).view(np.complex64)
+        draw *= self._amp_active
+        spec = np.zeros(self.n_streams * k, dtype=np.complex64)
+        spec[self._active] = draw
+        return spec.reshape(self.n_streams, k)
+
+    def render(self, spec: np.ndarray) -> np.ndarray:
+        """Turn spectra into the next block, cross-faded with the previous block's tail.
+
+        Parameters
+        ----------
+        spec : ndarray of complex, shape (n_out, n_freqs)
+            :meth:`spectra` or any linear mix of its rows (``n_out`` the same every block).
+
+        Returns
+        -------
+        ndarray, shape (n_out, n)
+            The streams.
+        """
+        seg = np.fft.irfft(spec, n=self.length, norm="ortho", axis=-1).astype(np.float64)
+        ov = self.overlap
+        out = seg[:, : self.n].copy()
+        if ov:
+            if not self._first:
+                out[:, :ov] *= self._up
+                out[:, :ov] += self._tail
+            self._tail = seg[:, self.n :] * self._down
+        self._first = False
+        return out
+
     def block(self, rng: np.random.Generator) -> np.ndarray:
-        """Return the next block.
+        """Return the next block (:meth:`render` of :meth:`spectra`).
 
         Parameters
         ----------
@@ -148,22 +217,7 @@ class NoiseBank:
         ndarray, shape (n_streams, n)
             The streams.
         """
-        k = self._amp.shape[1]
-        draw = rng.standard_normal(2 * self._active.size, dtype=np.float32).view(np.complex64)
-        draw *= self._amp_active
-        spec = np.zeros(self.n_streams * k, dtype=np.complex64)
-        spec[self._active] = draw
-        spec = spec.reshape(self.n_streams, k)
-        seg = np.fft.irfft(spec, n=self.length, norm="ortho", axis=-1).astype(np.float64)
-        ov = self.overlap
-        out = seg[:, : self.n].copy()
-        if ov:
-            if not self._first:
-                out[:, :ov] *= self._up
-                out[:, :ov] += self._tail
-            self._tail = seg[:, self.n :] * self._down
-        self._first = False
-        return out
+        return self.render(self.spectra(rng))
 
 
 class BankGenerator(ABC):

@@ -3,7 +3,8 @@
 ``healthy``
     Normal adult: sleep-onset latency 10-20 min, 4-6 ultradian cycles of 90-110 min, N3 in the
     first third, REM periods lengthening toward morning (first ~5-10 min, last 20-40 min), REM
-    latency 70-120 min, a few brief awakenings, N1 2-5 %, N2 45-55 %, N3 13-23 %, R 20-25 %.
+    latency 70-120 min, about ten brief awakenings (WASO 3-10 min), N1 2-5 %, N2 45-55 %, N3
+    13-23 %, R 20-25 %; fragmented like real nights (~13 stage shifts per hour of sleep).
 ``child``
     School-age child: more and larger slow waves (N3 ~25-30 % of sleep, slow-wave amplitude x1.6,
     EEG x1.3), shorter cycles (75-95 min), few awakenings, faster heart (+15 bpm).
@@ -74,15 +75,15 @@ class Profile:
     name: str
     description: str
     sol_min: tuple[float, float] = (10.0, 20.0)
-    onset_n1_epochs: tuple[int, int] = (6, 10)
+    onset_n1_epochs: tuple[int, int] = (4, 8)
     cycle_min: tuple[float, float] = (92.0, 108.0)
     n3_min: tuple[float, ...] = (43.0, 31.0, 15.0, 5.0)
     rem_min: tuple[float, ...] = (10.0, 26.0, 34.0, 38.0, 40.0)
-    rem_frac: float = 0.24
-    n3_frac: float = 0.22
-    n1_per_h: float = 1.6
+    rem_frac: float = 0.255
+    n3_frac: float = 0.235
+    n1_per_h: float = 1.2
     wake_after_rem_p: float = 0.35
-    awakenings_per_h: float = 0.4
+    awakenings_per_h: float = 1.0
     long_wakes: tuple[int, int] = (0, 0)
     long_wake_min: tuple[float, float] = (5.0, 20.0)
     arousals_per_h: float = 6.0

@@ -30,9 +30,9 @@ from .artifacts import FaultInjector
 from .context import BlockContext
 from .eeg import EEGGenerator
 from .emg import EMGGenerator
-from .eog import EOGGenerator
+from .eog import EOGGenerator, ocular_gains
 from .heart import Heart
-from .montage import CHANNELS, ROW, resolve_montage
+from .montage import CHANNELS, N_INTERNAL, OCULAR_H, OCULAR_V, ROW, resolve_montage
 from .nightmare import KIND_STRENGTH, Episode, respond
 from .profiles import get_profile
 from .subject import Subject, draw_subject
@@ -51,18 +51,15 @@ _RAMP_S[N2, N3] = 20.0
 _RAMP_S[N3, N2] = 12.0
 _RAMP_S[W, N1] = 10.0
 
-#: Linear leakage between the pure signals (rows: to, columns: from), added once per block.
+#: Linear leakage between the pure signals (rows: to, columns: from), added once per block:
+#: frontal EEG at the EOG electrodes, the heart at the chin and at every mastoid-referenced EEG
+#: derivation (less between two scalp sites). The eyes reach every channel through
+#: :func:`~headset.sleeper.eog.ocular_gains`.
 _LEAK: list[tuple[str, str, float]] = [
     ("EOG E1-M2", "EEG F4-M1", 0.55),
     ("EOG E2-M2", "EEG F4-M1", 0.65),
-    ("EEG F4-M1", "EOG E2-M2", 0.08),
-    ("EEG F4-M1", "EMG chin", 0.06),
-    ("EEG C4-M1", "EMG chin", 0.03),
     ("EMG chin", "ECG", 0.012),
-    ("EEG F4-M1", "ECG", 0.004),
-    ("EEG C4-M1", "ECG", 0.004),
-    ("EEG O2-M1", "ECG", 0.004),
-]
+] + [(c, "ECG", 0.004 if "-M" in c else 0.001) for c, t in CHANNELS.items() if t == "eeg"]
 
 
 def _ss(seed: int, *key: int) -> np.random.SeedSequence:
@@ -229,16 +226,18 @@ class Sleeper:
             np.random.default_rng(_ss(self.seed, _S_FAULT_PLAN)),
             exg_rows,
         )
-        n_all = len(CHANNELS)
-        leak = np.eye(n_all)
-        for to, frm, g in _LEAK:
-            leak[ROW[to], ROW[frm]] += g
-        self._leak = leak
+        # the leakage as (to, from, gain) row operations: a sparse matrix, and small dense matrix
+        # products can cost more than they compute (multi-threaded BLAS)
+        self._leak = [(ROW[to], ROW[frm], g) for to, frm, g in _LEAK]
+        for name, row in ROW.items():
+            for src, g in zip((OCULAR_H, OCULAR_V), ocular_gains(name)):
+                if g:
+                    self._leak.append((row, src, g))
 
         # generation state
         self._k = 0  # next block index
         self._gen_end = 0  # samples generated
-        self._carry = np.zeros((n_all, self._tail))
+        self._carry = np.zeros((N_INTERNAL, self._tail))
         self._blocks: deque[tuple[int, np.ndarray, np.ndarray]] = deque()
         self._pos = 0
         self._true = np.full(self.n_epochs, -1, dtype=np.int8)
@@ -508,10 +507,10 @@ class Sleeper:
                 if on - self._last_arousal_end >= 10 * fs:
                     dur = float(np.clip(3.0 + rng.exponential(4.0), 3.0, 15.0))
                     self._add_arousal(on, on + int(dur * fs))
-        # eyes open in wake
+        # eyes open in wake (about half of it: a recording at home starts before lights-off)
         if stage == W:
-            for on in np.sort(rng.integers(0, B, rng.poisson(1.2 * BLOCK_S / 60.0))):
-                self._eyes.append((start + int(on), start + int(on) + int(rng.uniform(3, 20) * fs)))
+            for on in np.sort(rng.integers(0, B, rng.poisson(1.8 * BLOCK_S / 60.0))):
+                self._eyes.append((start + int(on), start + int(on) + int(rng.uniform(4, 30) * fs)))
         # fault transients and movements
         moves, pops = self._faults.plan_block(start, B, frng)
         self._movements.extend(moves)
@@ -543,7 +542,7 @@ class Sleeper:
             rng=rng,
         )
         n_all = len(CHANNELS)
-        buf = np.zeros((n_all, B + self._tail))
+        buf = np.zeros((N_INTERNAL, B + self._tail))
         buf[:, : self._tail] += self._carry
         self._eeg.generate(ctx, buf)
         self._eog.generate(ctx, buf)
@@ -552,7 +551,9 @@ class Sleeper:
         self._acc.generate(ctx, buf, resp)
         for release, ann in self._faults.add_transients(buf, start, moves, pops, frng):
             self._announce(release, ann)
-        out = self._leak @ buf[:, :B]
+        out = buf[:n_all, :B].copy()
+        for to, frm, g in self._leak:
+            out[to] += g * buf[frm, :B]
         self._carry = buf[:, B:].copy()
         flags = np.zeros((n_all, B), dtype=np.uint8)
         self._faults.apply(out, flags, start)
