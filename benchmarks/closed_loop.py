@@ -167,7 +167,12 @@ def late_rem_night(seed: int, lead_s: float = 300.0, tail_s: float = 360.0) -> d
 
 
 def run_night(
-    seed: int, arm: str, duration_s: float = DURATION_S, night: dict | None = None
+    seed: int,
+    arm: str,
+    duration_s: float = DURATION_S,
+    night: dict | None = None,
+    grace_s: float | None = None,
+    offset_s: float = 0.0,
 ) -> dict:
     """Simulate one night in one arm; return its events and outcomes.
 
@@ -181,6 +186,16 @@ def run_night(
         Length of the night, seconds (ignored with ``night``).
     night : dict, optional
         Keyword arguments of ``Sleeper`` that force the night (e.g. :func:`late_rem_night`).
+    grace_s : float, optional
+        Run the policy as the monitor does (``staging.monitor.pipeline.PolicyHook``): each
+        cue is proposed and goes out once ``grace_s`` seconds pass without a veto. None: the
+        policy sends at once.
+    offset_s : float
+        Seconds of the night that pass before the session starts (the headset was on before
+        the monitor): the stager's epochs then start ``offset_s`` after the sleeper's, as a
+        real person's changes of state do not wait for the stager's epoch grid. The session
+        clock (alerts, cues' ``t``, the policy log, the episodes) starts at the offset. Not
+        with ``arm="none"`` (its arousal scoring uses the sleeper's epochs).
 
     Returns
     -------
@@ -188,12 +203,15 @@ def run_night(
         Events, alerts, cues (each with the true stage on both sides of the sample it was
         delivered at) and outcomes.
     """
+    from headset.chunk import Chunk
     from headset.sleeper import Sleeper
     from staging.arousal import ArousalDetector
     from staging.nightmare import NightmareDetector
     from staging.policy import InterventionPolicy
     from staging.stager.online import OnlineStager
 
+    if offset_s and arm == "none":
+        raise ValueError("offset_s is for the arms that act; the 'none' arm scores arousals.")
     t0 = time.process_time()
     if night is not None:
         s = Sleeper(profile="nightmare-prone", seed=seed, **night)
@@ -213,25 +231,34 @@ def run_night(
         ar_true.set_hypnogram(s.hypnogram)  # no cue: the plan is what happens
     if arm in ("none", "dreamnet"):
         ar_online = ArousalDetector(fs, s.ch_names, s.ch_types)
-    policy = watch = None
+    policy = watch = hook = None
 
     def send(kind, level, duration_s):
         pos = s.position
         # the truth on both sides of the delivery point (the last sample read, the next one)
         truth = (s.stage_at(max(pos - 1, 0)), s.stage_at(min(pos, s.n_samples - 1)))
         outcome = s.apply_cue(kind, level)
-        cues.append({"t": pos / fs, "kind": kind, "level": level, "outcome": outcome,
+        cues.append({"t": (pos - lag) / fs, "kind": kind, "level": level, "outcome": outcome,
                      "true_stage": truth[0], "true_stage_next": truth[1],
                      "policy_stage": latest_stage})  # fmt: skip
         return True
 
-    if arm == "dreamnet":
+    if arm == "dreamnet" and grace_s is not None:
+        from staging.monitor.pipeline import PolicyHook
+
+        hook = PolicyHook(lambda *cue: (send(*cue), "", 1), grace_s=grace_s)
+        policy = hook.policy
+    elif arm == "dreamnet":
         policy = InterventionPolicy(send)
     elif arm == "smartwatch":
         watch = SmartwatchPolicy(fs, s.ch_names, s.ch_types)
     n_steps = 0
+    lag = int(round(offset_s * fs))
+    s.read(lag)  # before the session: nobody listens
     while not s.done:
         chunk = s.read(CHUNK)
+        chunk = Chunk(chunk.data, chunk.first_sample - lag, fs, chunk.ch_names, chunk.ch_types,
+                      chunk.flags, chunk.annotations)  # fmt: skip
         for est in stager.push(chunk):
             latest_stage = est.stage
             latest_conf = est.confidence
@@ -250,7 +277,11 @@ def run_night(
                 policy.wake_sign(sign.t, sign.source)
             if len(det.trace) > n_steps:
                 n_steps = len(det.trace)
-                policy.update(chunk.stop_sample / fs, latest_stage, det.active_alert, det.risk,
+                t = chunk.stop_sample / fs
+                pending = policy.pending
+                if hook is not None and pending is not None and t - pending.t >= grace_s:
+                    hook.approve(t)  # no veto in the grace period (the monitor's session)
+                policy.update(t, latest_stage, det.active_alert, det.risk,
                               stage_as_of=stage_as_of, confidence=latest_conf)  # fmt: skip
         if watch is not None:
             cue = watch.push(chunk)
@@ -258,8 +289,9 @@ def run_night(
                 send(cue[0], cue[1], 2.0)
     events = s.events
     hyp = s.hypnogram
-    episodes = [(a.onset, a.onset + a.duration) for a in events if a.description == "Nightmare"]
-    w_starts = np.flatnonzero(hyp == W) * 30.0
+    episodes = [(a.onset - offset_s, a.onset + a.duration - offset_s)
+                for a in events if a.description == "Nightmare"]  # fmt: skip
+    w_starts = np.flatnonzero(hyp == W) * 30.0 - offset_s
     woke = [bool(np.any((w_starts >= end - 30.0) & (w_starts <= end + 60.0)))
             for _, end in episodes]  # fmt: skip
     out = {

@@ -384,13 +384,35 @@ def test_never_cues_soon_after_a_wake_sign_nor_before_sleep_scored_after_it(even
             signs.append(t - 0.5)
         scored.append((as_of, stage))
         pol.update(t, stage, True, 0.9, stage_as_of=as_of)
-    for d in pol.log:
-        if d.action != "sent":
-            continue
-        before = [s for s in signs if s <= d.t]
-        if not before:
-            continue
-        last = before[-1]
-        assert d.t - last >= cfg.wake_hold_s
-        assert any(a - 30.0 >= last and s in cfg.sleep_again_stages for a, s in scored
-                   if a <= d.t)  # fmt: skip
+    sent = [d.t for d in pol.log if d.action == "sent"]
+    for c in sent:
+        for s in (s for s in signs if s <= c):
+            after_cue = any(c0 <= s for c0 in sent if c0 < c)  # one episode: alert all along
+            if after_cue:  # strict: the hold, then a whole epoch after the sign is sleep
+                assert c - s >= cfg.wake_hold_s
+                need = 30.0
+            else:  # before any cue: half an epoch after the sign is sleep
+                need = 15.0
+            assert any(a - s >= need and st_ in cfg.sleep_again_stages
+                       for a, st_ in scored if a <= c), (c, s)  # fmt: skip
+
+
+def test_sign_before_any_cue_waits_for_half_an_epoch_of_sleep_after_it():
+    # the awakening that ends a REM period looks like a nightmare starting: the stager's last
+    # epoch still says R; a sign at 47 s, the epoch 30-60 holds only 13 s after it
+    dev = Device()
+    pol = InterventionPolicy(dev, PolicyConfig(cooldown_s=0, min_interval_s=0))
+    pol.update(45.0, R, None, 0.0, stage_as_of=30.0)
+    assert pol.wake_sign(47.0, "EEG shift") == []  # no episode yet: nothing to log
+    stages = {60.0: W, 90.0: W}  # she is awake
+    _epochs(pol, 50.0, 130.0, lambda a: stages.get(a, R))
+    sent = [d.t for d in pol.log if d.action == "sent"]
+    assert sent == [120.0]  # epoch 90-120 is sleep again
+    held = [d for d in pol.log if d.action == "held"]
+    assert "EEG shift at t=47 s" in held[0].reason and "15 s after it" in held[0].reason
+    # a passing arousal early in an epoch costs only that epoch
+    pol = InterventionPolicy(Device(), PolicyConfig(cooldown_s=0, min_interval_s=0))
+    pol.update(30.0, R, None, 0.0, stage_as_of=30.0)
+    pol.wake_sign(33.0, "arousal")
+    _epochs(pol, 35.0, 80.0, lambda a: R)
+    assert [d.t for d in pol.log if d.action == "sent"][:1] == [60.0]
