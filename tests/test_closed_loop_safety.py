@@ -150,3 +150,31 @@ def test_many_seeded_nights_nightmares_still_detected_cued_and_resolved(many_nig
     assert det["detected_before_awakening"] >= BEFORE["detected"]
     assert cued >= BEFORE["cued"]
     assert out["nightmares"] - out["nightmare_awakenings"] >= BEFORE["resolved"]
+
+
+def test_monitor_pipeline_gives_the_policy_its_wake_signs_and_the_stage_confidence():
+    from staging.monitor.pipeline import Pipeline
+
+    ch = _with_accelerometer(
+        sleep_chunk(90, seed=5, eeg_events=[(40.0, 5.0, 10.0, 40.0)]), moves=[(70.0, 3.0)]
+    )
+    pipe = Pipeline(ch.ch_names, ch.ch_types, ch.sfreq, send=lambda *cue: (True, "", 1))
+    seen, updates = [], []
+    policy = pipe.policy.policy
+    real_sign, real_update = policy.wake_sign, policy.update
+
+    def sign(t, source):
+        seen.append((round(t), source))
+        return real_sign(t, source)
+
+    def update(*args, **kwargs):
+        updates.append(kwargs)
+        return real_update(*args, **kwargs)
+
+    policy.wake_sign, policy.update = sign, update
+    for piece in split(ch, sizes_seed=1, max_len=1300):
+        pipe.process(piece)
+    sources = {src for _, src in seen}
+    assert {"EEG shift", "movement"} <= sources, seen
+    assert any(k.get("confidence") is not None for k in updates)  # once an epoch is scored
+    assert all(k.get("confidence") is None or 0 <= k["confidence"] <= 1 for k in updates)
