@@ -26,13 +26,16 @@ night until the first cue changes it (the closed loop goes through ``Sleeper.app
 ``dreamnet``
     The full pipeline: online stager (``staging.stager.online.OnlineStager``) -> nightmare detector
     (``staging.nightmare``) -> intervention policy (``staging.policy``, default ladder and
-    limits) -> ``apply_cue``.
+    limits, the stage's confidence, the wake signs of ``staging.arousal.ArousalDetector`` fed
+    with the online stages) -> ``apply_cue``.
 
 Outcomes per arm: nightmare episodes, those ending in an awakening (a W epoch starting within
 [end - 30 s, end + 60 s]), the share **resolved without awakening**, all awakenings
 (``Awakening`` annotations), cues per night, and cues whose *true* stage was W or N3 (wrong
-stage). Targets (issue 6): sensitivity >= 95 %, <= 0.5 false alerts per night, median latency
-<= 45 s, >= 70 % resolved without awakening for dreamnet, 0 cues in the wrong stage.
+stage: ``Sleeper.stage_at`` on either side of the sample the cue was delivered at; the
+stager's view of that moment does not count). Targets (issue 6): sensitivity >= 95 %,
+<= 0.5 false alerts per night, median latency <= 45 s, >= 70 % resolved without awakening for
+dreamnet, 0 cues in the wrong stage.
 """
 
 from __future__ import annotations
@@ -106,46 +109,161 @@ class SmartwatchPolicy:
         return None
 
 
-def run_night(seed: int, arm: str, duration_s: float = DURATION_S) -> dict:
-    """Simulate one night in one arm; return its events and outcomes."""
+def late_rem_night(seed: int, lead_s: float = 300.0, tail_s: float = 360.0) -> dict | None:
+    """Cut a short night around the first planned nightmare of a seed (the safety tests).
+
+    The seed's 8-h ``nightmare-prone`` night is planned (not simulated) and two stretches of
+    it are joined: the REM period before the nightmare's (a calm one: the nightmare detector
+    learns its REM baseline there, as it would on the whole night) with ``lead_s`` on each
+    side, then ``lead_s`` before the nightmare's REM period to ``tail_s`` after the nightmare's
+    planned end (the awakening it ends in when no cue changes it). About 50 min instead of
+    8 h, with the same stages around the nightmare; the NREM between the two REM periods is
+    left out.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the night.
+    lead_s, tail_s : float
+        Seconds kept before each REM period and after the nightmare.
+
+    Returns
+    -------
+    dict or None
+        ``hypnogram`` (stage per epoch of the cut) and ``nightmares`` (``[(onset_s,
+        duration_s)]`` in the cut's time), keyword arguments of ``Sleeper``; None when the
+        seed plans no nightmare after a REM period.
+    """
+    from headset.sleeper import Sleeper
+    from headset.stages import EPOCH_S, R
+
+    night = Sleeper(profile="nightmare-prone", seed=seed, duration_s=DURATION_S)
+    hyp = night.hypnogram
+    planned = night._plan.nightmare  # the plan's nightmares: ground truth, never simulated
+    ends = np.flatnonzero(planned)
+    if ends.size == 0:
+        return None
+    end = int(ends[0])
+    onset_s = end * EPOCH_S - float(planned[end])
+
+    def rem_start(k):
+        while k > 0 and hyp[k - 1] == R:
+            k -= 1
+        return k
+
+    nm_rem = rem_start(int(onset_s // EPOCH_S))
+    prev_end = nm_rem - 1
+    while prev_end >= 0 and hyp[prev_end] != R:
+        prev_end -= 1
+    if prev_end < 0:
+        return None
+    lead, tail = int(lead_s // EPOCH_S), int(tail_s // EPOCH_S)
+    first = (max(rem_start(prev_end) - lead, 0), prev_end + 1 + lead)
+    second = (max(nm_rem - lead, first[1]), min(end + tail, hyp.size))
+    cut = second[0] - first[1]  # epochs left out
+    return {
+        "hypnogram": np.concatenate([hyp[first[0] : first[1]], hyp[second[0] : second[1]]]),
+        "nightmares": [(onset_s - (first[0] + cut) * EPOCH_S, float(planned[end]))],
+    }
+
+
+def run_night(
+    seed: int,
+    arm: str,
+    duration_s: float = DURATION_S,
+    night: dict | None = None,
+    grace_s: float | None = None,
+    offset_s: float = 0.0,
+) -> dict:
+    """Simulate one night in one arm; return its events and outcomes.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the night.
+    arm : {"none", "smartwatch", "dreamnet"}
+        What reacts to the night (module docstring).
+    duration_s : float
+        Length of the night, seconds (ignored with ``night``).
+    night : dict, optional
+        Keyword arguments of ``Sleeper`` that force the night (e.g. :func:`late_rem_night`).
+    grace_s : float, optional
+        Run the policy as the monitor does (``staging.monitor.pipeline.PolicyHook``): each
+        cue is proposed and goes out once ``grace_s`` seconds pass without a veto. None: the
+        policy sends at once.
+    offset_s : float
+        Seconds of the night that pass before the session starts (the headset was on before
+        the monitor): the stager's epochs then start ``offset_s`` after the sleeper's, as a
+        real person's changes of state do not wait for the stager's epoch grid. The session
+        clock (alerts, cues' ``t``, the policy log, the episodes) starts at the offset. Not
+        with ``arm="none"`` (its arousal scoring uses the sleeper's epochs).
+
+    Returns
+    -------
+    dict
+        Events, alerts, cues (each with the true stage on both sides of the sample it was
+        delivered at) and outcomes.
+    """
+    from headset.chunk import Chunk
     from headset.sleeper import Sleeper
     from staging.arousal import ArousalDetector
     from staging.nightmare import NightmareDetector
     from staging.policy import InterventionPolicy
     from staging.stager.online import OnlineStager
 
+    if offset_s and arm == "none":
+        raise ValueError("offset_s is for the arms that act; the 'none' arm scores arousals.")
     t0 = time.process_time()
-    s = Sleeper(profile="nightmare-prone", seed=seed, duration_s=duration_s)
+    if night is not None:
+        s = Sleeper(profile="nightmare-prone", seed=seed, **night)
+    else:
+        s = Sleeper(profile="nightmare-prone", seed=seed, duration_s=duration_s)
     fs = s.sfreq
     stager = OnlineStager(ch_names=s.ch_names, ch_types=s.ch_types, sfreq=fs)
     det = NightmareDetector(fs, s.ch_names, s.ch_types)
     latest_stage = -1
+    latest_conf = None
+    stages = []
     stage_as_of = 0.0
     cues = []
     ar_true = ar_online = None
     if arm == "none":
         ar_true = ArousalDetector(fs, s.ch_names, s.ch_types)
         ar_true.set_hypnogram(s.hypnogram)  # no cue: the plan is what happens
+    if arm in ("none", "dreamnet"):
         ar_online = ArousalDetector(fs, s.ch_names, s.ch_types)
-    policy = watch = None
+    policy = watch = hook = None
 
     def send(kind, level, duration_s):
         pos = s.position
-        true_stage = s.stage_at(max(pos - 1, 0))
+        # the truth on both sides of the delivery point (the last sample read, the next one)
+        truth = (s.stage_at(max(pos - 1, 0)), s.stage_at(min(pos, s.n_samples - 1)))
         outcome = s.apply_cue(kind, level)
-        cues.append({"t": pos / fs, "kind": kind, "level": level, "outcome": outcome,
-                     "true_stage": true_stage, "policy_stage": latest_stage})  # fmt: skip
+        cues.append({"t": (pos - lag) / fs, "kind": kind, "level": level, "outcome": outcome,
+                     "true_stage": truth[0], "true_stage_next": truth[1],
+                     "policy_stage": latest_stage})  # fmt: skip
         return True
 
-    if arm == "dreamnet":
+    if arm == "dreamnet" and grace_s is not None:
+        from staging.monitor.pipeline import PolicyHook
+
+        hook = PolicyHook(lambda *cue: (send(*cue), "", 1), grace_s=grace_s)
+        policy = hook.policy
+    elif arm == "dreamnet":
         policy = InterventionPolicy(send)
     elif arm == "smartwatch":
         watch = SmartwatchPolicy(fs, s.ch_names, s.ch_types)
     n_steps = 0
+    lag = int(round(offset_s * fs))
+    s.read(lag)  # before the session: nobody listens
     while not s.done:
         chunk = s.read(CHUNK)
+        chunk = Chunk(chunk.data, chunk.first_sample - lag, fs, chunk.ch_names, chunk.ch_types,
+                      chunk.flags, chunk.annotations)  # fmt: skip
         for est in stager.push(chunk):
             latest_stage = est.stage
+            latest_conf = est.confidence
+            stages.append((int(est.stage), round(float(est.confidence), 3)))
             stage_as_of = est.onset_s + 30.0
             det.set_stage(est.epoch, est.stage)
             if ar_online is not None:
@@ -153,19 +271,28 @@ def run_night(seed: int, arm: str, duration_s: float = DURATION_S) -> dict:
         det.push(chunk)
         if ar_true is not None:
             ar_true.push(chunk)
+        if ar_online is not None:
             ar_online.push(chunk)
-        if policy is not None and len(det.trace) > n_steps:
-            n_steps = len(det.trace)
-            policy.update(chunk.stop_sample / fs, latest_stage, det.active_alert, det.risk,
-                          stage_as_of=stage_as_of)  # fmt: skip
+        if policy is not None:
+            for sign in ar_online.take_signs():  # the sleeper may be waking: the ladder stops
+                policy.wake_sign(sign.t, sign.source)
+            if len(det.trace) > n_steps:
+                n_steps = len(det.trace)
+                t = chunk.stop_sample / fs
+                pending = policy.pending
+                if hook is not None and pending is not None and t - pending.t >= grace_s:
+                    hook.approve(t)  # no veto in the grace period (the monitor's session)
+                policy.update(t, latest_stage, det.active_alert, det.risk,
+                              stage_as_of=stage_as_of, confidence=latest_conf)  # fmt: skip
         if watch is not None:
             cue = watch.push(chunk)
             if cue is not None:
                 send(cue[0], cue[1], 2.0)
     events = s.events
     hyp = s.hypnogram
-    episodes = [(a.onset, a.onset + a.duration) for a in events if a.description == "Nightmare"]
-    w_starts = np.flatnonzero(hyp == W) * 30.0
+    episodes = [(a.onset - offset_s, a.onset + a.duration - offset_s)
+                for a in events if a.description == "Nightmare"]  # fmt: skip
+    w_starts = np.flatnonzero(hyp == W) * 30.0 - offset_s
     woke = [bool(np.any((w_starts >= end - 30.0) & (w_starts <= end + 60.0)))
             for _, end in episodes]  # fmt: skip
     out = {
@@ -177,6 +304,8 @@ def run_night(seed: int, arm: str, duration_s: float = DURATION_S) -> dict:
         "alert_rising": [a.rising_since for a in det.alerts],
         "cues": cues,
         "awakenings": sum(1 for a in events if a.description == "Awakening"),
+        "online_stages": stages,
+        "true_hypnogram": [int(x) for x in hyp],
         "cpu_s": time.process_time() - t0,
     }
     if ar_true is not None:
@@ -188,7 +317,9 @@ def run_night(seed: int, arm: str, duration_s: float = DURATION_S) -> dict:
         out["arousal_true_stages"] = match_events([e.onset_s for e in ar_true.events], true_on)
         out["arousal_online_stages"] = match_events([e.onset_s for e in ar_online.events], true_on)
     if policy is not None:
-        out["policy_log"] = [d.to_dict() for d in policy.log if d.kind is not None]
+        out["policy_log"] = [
+            d.to_dict() for d in policy.log if d.kind is not None or d.action == "wake sign"
+        ]
     return out
 
 
@@ -225,13 +356,18 @@ def detection(nights: list[dict]) -> dict:
     }
 
 
+def wrong_stage(cue: dict) -> bool:
+    """Return True when a cue reached W or N3 by the simulator's truth (either side of it)."""
+    return cue["true_stage"] in (W, N3) or cue.get("true_stage_next") in (W, N3)
+
+
 def outcomes(nights: list[dict]) -> dict:
     """Closed-loop outcomes of one arm."""
     n = len(nights)
     eps = sum(len(r["episodes"]) for r in nights)
     woke = sum(sum(r["episode_woke"]) for r in nights)
     cues = [c for r in nights for c in r["cues"]]
-    wrong = sum(1 for c in cues if c["true_stage"] in (W, N3))
+    wrong = sum(1 for c in cues if wrong_stage(c))
     kinds: dict[str, int] = {}
     for c in cues:
         kinds[c["outcome"]] = kinds.get(c["outcome"], 0) + 1

@@ -23,6 +23,20 @@ The stage comes from outside (the online stager, or the true hypnogram in tests)
 with :meth:`ArousalDetector.push` or :meth:`ArousalDetector.set_stage`. Events are released
 once the stage of every epoch they depend on is known, so an online stager that scores an
 epoch after it ends delays the events by up to one epoch but does not change them.
+
+Wake signs (for the intervention policy, which must not cue a sleeper who may be waking) need
+no stage and come as soon as they are measured (:meth:`ArousalDetector.take_signs`):
+
+- ``EEG shift``: a run of shifted frames (step 2) reaches ``min_duration_s``, whatever the
+  stage and the sleep before it (an arousal candidate, before the AASM conditions of step 4);
+- ``chin EMG burst``: the chin-EMG RMS stays above ``emg_ratio`` times its background (the
+  median of the 0.25-s bins from 10 s to 2 s before) for ``emg_min_s``;
+- ``movement``: on the accelerometer (``misc`` channels named ``ACC...``, milli-g), the
+  peak-to-peak of any axis over 1 s exceeds ``movement_mg`` and 5 times its median of the
+  last minute (breathing rocks the head by a few milli-g, a body movement by hundreds);
+- ``arousal``: every released arousal event (step 4), at its onset.
+
+Each run above its threshold gives one sign, at the run's start.
 """
 
 from __future__ import annotations
@@ -43,6 +57,22 @@ from .channels import pick_channels
 from .errors import StagingError
 
 BAD_FLAGS = np.uint8(1 | 2 | 4 | 8)
+
+
+@dataclass(frozen=True)
+class WakeSign:
+    """A sign that the sleeper may be waking (module docstring).
+
+    Attributes
+    ----------
+    t : float
+        Seconds since the session start at which it began.
+    source : str
+        ``EEG shift``, ``chin EMG burst``, ``movement`` or ``arousal``.
+    """
+
+    t: float
+    source: str
 
 
 @dataclass(frozen=True)
@@ -272,6 +302,8 @@ class ArousalDetector(StageInput):
         Spectral window and hop, s.
     onset_lead_s : float
         Correction from the first shifted window's centre to the onset, s.
+    movement_mg : float
+        Smallest 1-s peak-to-peak of an accelerometer axis that is a movement, milli-g.
 
     Attributes
     ----------
@@ -294,6 +326,7 @@ class ArousalDetector(StageInput):
         win_s: float = 1.5,
         hop_s: float = 0.5,
         onset_lead_s: float = 0.5,
+        movement_mg: float = 50.0,
     ):
         self.sfreq = check_positive("sfreq", sfreq)
         if self.sfreq < 64:
@@ -304,12 +337,20 @@ class ArousalDetector(StageInput):
             raise StagingError("arousal detection needs an EEG channel; the recording has none")
         emg = pick_channels(self.ch_names, self.ch_types, "emg")
         self.emg = emg[0] if emg else None
+        self.acc = [
+            i
+            for i, (n, t) in enumerate(zip(self.ch_names, self.ch_types))
+            if t == "misc" and n.upper().startswith("ACC")
+        ]
         self.missing: list[str] = []
         if self.emg is None:
             self.missing.append("chin EMG: REM arousals cannot be confirmed (none reported)")
+        if not self.acc:
+            self.missing.append("accelerometer: movements are not seen (no ACC channel)")
         for name in ("shift_db", "theta_db", "min_duration_s", "stable_s", "emg_ratio"):
             check_positive(name, locals()[name])
         check_positive("emg_min_s", emg_min_s)
+        self.movement_mg = check_positive("movement_mg", movement_mg)
         self.shift = float(shift_db) / 10.0 * np.log(10.0)  # natural-log units of power
         self.theta_shift = float(theta_db) / 10.0 * np.log(10.0)
         self.min_duration_s = float(min_duration_s)
@@ -337,6 +378,14 @@ class ArousalDetector(StageInput):
             )
             self._emg_bin = max(1, round(0.25 * fs))
             self._emg_framer = _Framer(1, self._emg_bin, self._emg_bin)
+            self._emg_recent = np.zeros(0)  # RMS of the last 10 s of bins (NaN: flagged)
+            self._emg_run = 0  # consecutive bins above the background
+        if self.acc:
+            n_sec = max(1, round(fs))  # whole seconds, back to back
+            self._acc_framer = _Framer(len(self.acc), n_sec, n_sec)
+            self._acc_ptp = np.zeros(0)  # 1-s peak-to-peak of the last minute, still seconds
+            self._acc_keep = 60
+            self._acc_run = False
         n_bg = int(round(self.stable_s / (self.hop / fs)))
         self._n_bg = n_bg
         # background: log band powers of the last n_bg frames and whether each is usable
@@ -351,7 +400,19 @@ class ArousalDetector(StageInput):
         self._last_event_end = -np.inf
         self._next = None
         self._batch = ChunkBatcher(self.hop * 2)
+        self._signs: list[WakeSign] = []
         self.events: list[ArousalEvent] = []
+
+    def take_signs(self) -> list[WakeSign]:
+        """Return the wake signs measured since the last call (module docstring), in order.
+
+        Returns
+        -------
+        list of WakeSign
+            Signs of every source, sorted by time.
+        """
+        out, self._signs = sorted(self._signs, key=lambda x: x.t), []
+        return out
 
     # ---- signal input --------------------------------------------------------------------
     def push(self, chunk: Chunk, stage: int | None = None) -> list[ArousalEvent]:
@@ -393,6 +454,8 @@ class ArousalDetector(StageInput):
             return self._release()
         if self.emg is not None:
             self._push_emg(chunk)
+        if self.acc:
+            self._push_acc(chunk)
         x = chunk.data[self.eeg]
         fl = chunk.flags[self.eeg]
         frames, fflags, starts = self._framer.push(x, fl, chunk.first_sample)
@@ -421,6 +484,47 @@ class ArousalDetector(StageInput):
         rms[bflags[0].any(axis=1)] = np.nan
         for s, r in zip(starts, rms):
             self._emg_hist.append((int(s), float(r)))
+        self._emg_bursts(rms, starts)
+
+    def _emg_bursts(self, rms, starts):
+        """Chin-EMG bursts: ``emg_min_s`` above ``emg_ratio`` x the bins 10 s to 2 s before."""
+        n_bg = int(round(self.stable_s * self.sfreq / self._emg_bin))
+        gap = int(round(2.0 * self.sfreq / self._emg_bin))
+        past = np.concatenate([np.full(n_bg - self._emg_recent.size, np.nan), self._emg_recent])
+        allr = np.concatenate([past, rms])
+        self._emg_recent = allr[-n_bg:]
+        # background of bin i: allr[i : i + n_bg - gap] (allr[n_bg + i] is bin i itself)
+        win = np.lib.stride_tricks.sliding_window_view(allr[: -gap or None], n_bg - gap)
+        win = win[: rms.size]
+        n_ok = np.count_nonzero(np.isfinite(win), axis=1)
+        ok = n_ok >= n_bg // 2
+        srt = np.sort(win, axis=1)  # NaN last: the lower median of the finite bins
+        bg = srt[np.arange(rms.size), np.maximum(n_ok - 1, 0) // 2]
+        with np.errstate(invalid="ignore"):
+            above = ok & (rms > self.emg_ratio * bg)
+        need = max(1, int(np.ceil(self.emg_min_s * self.sfreq / self._emg_bin - 1e-9)))
+        for i in range(rms.size):
+            self._emg_run = self._emg_run + 1 if above[i] else 0
+            if self._emg_run == need:
+                first = int(starts[i]) - (need - 1) * self._emg_bin
+                self._signs.append(WakeSign(first / self.sfreq, "chin EMG burst"))
+
+    def _push_acc(self, chunk):
+        """Movements: 1-s peak-to-peak of an accelerometer axis over its threshold."""
+        frames, _, starts = self._acc_framer.push(
+            chunk.data[self.acc], chunk.flags[self.acc], chunk.first_sample
+        )
+        if frames is None:
+            return
+        ptp = np.max(frames.max(axis=-1) - frames.min(axis=-1), axis=0)
+        hist = self._acc_ptp
+        med = float(np.median(hist)) if hist.size >= 10 else np.inf  # once per block
+        moving = (ptp > self.movement_mg) & (ptp > 5.0 * med)
+        for m, s in zip(moving, starts):
+            if m and not self._acc_run:
+                self._signs.append(WakeSign(int(s) / self.sfreq, "movement"))
+            self._acc_run = bool(m)
+        self._acc_ptp = np.concatenate([hist, ptp[~moving]])[-self._acc_keep :]
 
     def _frames(self, frames, fflags, starts):
         spec = np.abs(np.fft.rfft(frames * self._taper, axis=-1)) ** 2  # (n_ch, n_fr, n_f)
@@ -459,6 +563,11 @@ class ArousalDetector(StageInput):
                 self._run["last"] = centre
                 if score[0] > self._run["peak"]:
                     self._run["peak"], self._run["band"] = score
+            run = self._run
+            hop_s = self.hop / self.sfreq
+            if not run.get("signed") and run["last"] - run["first"] + hop_s >= self.min_duration_s:
+                run["signed"] = True
+                self._signs.append(WakeSign(run["first"] - self.onset_lead_s, "EEG shift"))
         elif in_run:
             self._gap += 1
             if self._gap > 1 or bad:
@@ -511,6 +620,7 @@ class ArousalDetector(StageInput):
                 )
                 self._last_event_end = offset
                 out.append(ev)
+                self._signs.append(WakeSign(ev.onset_s, "arousal"))
         self._pending = keep
         self.events.extend(out)
         return out

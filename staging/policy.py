@@ -9,6 +9,30 @@ The policy turns nightmare alerts into stimulation commands:
 - **hard limits** that no configuration can lift: never a cue in N3 or W (nor in an unscored
   epoch), at least ``min_interval_s`` between cues, at most ``max_per_hour`` cues in any
   rolling hour and ``max_per_night`` in the session;
+- **no cue to a sleeper who may be waking**. The stage is known only at the end of each 30-s
+  epoch, so a sleeper who wakes (by herself, or from a cue) still looks asleep for up to a
+  minute. Every sign of waking the caller reports (:meth:`InterventionPolicy.wake_sign`: a
+  detected arousal, a movement, a chin-EMG burst, an EEG shift; see
+  :class:`staging.arousal.WakeSign`) therefore stops the ladder, and a cue pending
+  (proposed, acknowledged or being retried) is cancelled and logged with the sign as its
+  reason. How long it stays stopped depends on when the sign came:
+
+  * **after a cue** of the episode, or while one was pending (the cue may have woken her):
+    until **both** ``wake_hold_s`` seconds (60 by default) have passed since the sign **and**
+    an epoch that *starts after the sign* has been scored in ``sleep_again_stages`` (N2, N3
+    or R by default: never W, and not N1, which the stager confuses with W). With the
+    defaults that is at least 60 s, and until the first N2/N3/R epoch wholly after the sign
+    is scored (30-60 s after it when she did not wake);
+  * **otherwise** (a spontaneous arousal, or the awakening that ends a REM period and looks
+    like the start of a nightmare): until an epoch covering at least half an epoch (15 s)
+    after the sign has been scored in ``sleep_again_stages`` (15-45 s after the sign when she
+    did not wake), so a passing arousal costs the next nightmare little time.
+
+  Without ``stage_as_of`` the policy cannot tell when the given stage was measured and
+  assumes it may describe an epoch that ended one epoch before the update;
+- **no action on an unsure stage**: an update whose stage ``confidence`` (the online
+  stager's largest posterior) is below ``min_confidence`` holds the ladder (``held``, reason
+  ``low stage confidence``) and cancels a pending cue;
 - a **technician** hook: :meth:`InterventionPolicy.veto` blocks every cue (including retries)
   until lifted, and always wins; with ``require_ack`` each proposed cue waits for
   :meth:`InterventionPolicy.acknowledge`; an optional ``technician`` callable answers proposals
@@ -25,6 +49,7 @@ Time is the session clock in seconds (sample index / sfreq), passed by the calle
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -105,6 +130,21 @@ class PolicyConfig:
         Retries of a command the device did not acknowledge.
     retry_interval_s : float
         Seconds between retries.
+    min_confidence : float
+        Lowest stage confidence (the online stager's largest posterior, 0-1) the policy acts
+        on; below it the ladder holds. 0 turns the check off. The default, 0.6, was measured
+        against the online stager (``staging.stager.online``) on six simulated nightmare-prone
+        nights (seeds 7000-7005 cut by ``benchmarks/closed_loop.py``, 467 epochs): every REM
+        epoch scored 0.63 or more (median 1.00; 34 epochs of nightmares, all 1.00), so the
+        gate never stops a cue there; it acts where the model is unsure (recordings unlike its
+        training data). Its errors on those nights scored 0.92-1.00: the gate is no guard
+        against a confident mistake (the wake signs are). Re-check after retraining the model.
+    wake_hold_s : float
+        Minimum seconds between a wake sign that came after a cue (or during a pending one,
+        :meth:`InterventionPolicy.wake_sign`) and the next cue.
+    sleep_again_stages : tuple of int
+        Stages one of which an epoch scored wholly after a wake sign must have before cues
+        resume (N2, N3, R by default; W and unscored are refused).
     """
 
     ladder: tuple[LadderStep, ...] = DEFAULT_LADDER
@@ -119,6 +159,9 @@ class PolicyConfig:
     ack_timeout_s: float = 60.0
     max_retries: int = 2
     retry_interval_s: float = 2.0
+    min_confidence: float = 0.6
+    wake_hold_s: float = 60.0
+    sleep_again_stages: tuple[int, ...] = (N2, N3, R)
 
     def __post_init__(self):
         if not self.ladder:
@@ -134,8 +177,16 @@ class PolicyConfig:
         if bad:
             names = ", ".join(stage_name(s) for s in sorted(bad))
             raise ValueError(f"allowed_stages may not contain W, N3 or unscored, got {names}.")
-        for name in ("cooldown_s", "min_interval_s", "resolve_s", "ack_timeout_s"):
+        for name in ("cooldown_s", "min_interval_s", "resolve_s", "ack_timeout_s", "wake_hold_s"):
             check_positive(name, getattr(self, name), allow_zero=True)
+        if not 0.0 <= check_positive("min_confidence", self.min_confidence, allow_zero=True) < 1:
+            raise ValueError(f"min_confidence must be in [0, 1), got {self.min_confidence!r}.")
+        sleep = tuple(self.sleep_again_stages)
+        if not sleep or any(s not in (N1, N2, N3, R) for s in sleep):
+            raise ValueError(
+                "sleep_again_stages must name sleep stages (N1, N2, N3, R; never W or unscored), "
+                f"got {self.sleep_again_stages!r}."
+            )
         check_positive("retry_interval_s", self.retry_interval_s)
         for name in ("max_per_hour", "max_per_night", "max_retries"):
             v = getattr(self, name)
@@ -153,7 +204,8 @@ class Decision:
         Session time, seconds.
     action : str
         ``sent``, ``retry``, ``failed``, ``held``, ``proposed``, ``vetoed``, ``cancelled``,
-        ``acknowledged``, ``veto``, ``veto lifted``, ``episode start``, ``episode over``.
+        ``acknowledged``, ``veto``, ``veto lifted``, ``episode start``, ``episode over``,
+        ``wake sign`` (the ladder stops), ``resumed`` (the sleeper slept again after it).
     reason : str
         Why, in words.
     kind, level, duration_s : str, float, float or None
@@ -253,6 +305,10 @@ class InterventionPolicy:
         self._proposal: _Proposal | None = None
         self._last_key: tuple | None = None
         self._now = 0.0
+        # latest wake sign per rule: (time, source); "after a cue" is the strict one
+        self._wake: dict[bool, tuple[float, str]] = {}
+        self._stage_as_of: float | None = None
+        self._confidence: float | None = None
 
     # ---- technician ------------------------------------------------------------------------
     def veto(self, t: float | None = None, *, until_s: float | None = None, reason: str = ""):
@@ -310,6 +366,60 @@ class InterventionPolicy:
         self._log(t, "acknowledged", "technician acknowledged", cue=p.cue, step=p.step)
         return True
 
+    def wake_sign(self, t_sign: float, source: str) -> list[Decision]:
+        """Report a sign that the sleeper may be waking; the ladder stops (module docstring).
+
+        A cue pending (proposed, acknowledged or being retried) is cancelled at once. After a
+        cue of the episode or during a pending one, no cue goes out until ``wake_hold_s`` has
+        passed since ``t_sign`` and an epoch starting after it has been scored in
+        ``sleep_again_stages``; otherwise, until an epoch covering at least half an epoch
+        after ``t_sign`` has.
+
+        Parameters
+        ----------
+        t_sign : float
+            Session time at which the sign began, seconds (it may be reported later: an
+            arousal is confirmed once its epoch is scored).
+        source : str
+            What was seen, e.g. ``arousal``, ``movement``, ``chin EMG burst`` (logged).
+
+        Returns
+        -------
+        list of Decision
+            The decisions logged (the cancellation, the stop), possibly none.
+        """
+        t_sign = float(t_sign)
+        if not math.isfinite(t_sign):
+            raise ValueError(f"t_sign must be a finite time in seconds, got {t_sign!r}.")
+        n0 = len(self.log)
+        ep = self._episode
+        strict = self._command is not None or self._proposal is not None
+        strict |= ep is not None and ep.last_cue_t is not None and t_sign >= ep.last_cue_t
+        old = self._wake.get(strict)
+        if old is None or t_sign >= old[0]:
+            self._wake[strict] = (t_sign, str(source))
+        t = max(self._now, t_sign)
+        why = f"{source} at t={t_sign:.0f} s: the sleeper may be waking"
+        if self._command is not None:
+            self._log_cue(t, "cancelled", why, self._command)
+            self._command = None
+        if self._proposal is not None:
+            p = self._proposal
+            self._log(t, "cancelled", why, cue=p.cue, step=p.step)
+            self._proposal = None
+        if self._episode is not None:
+            self._log(t, "wake sign", f"{why}; {self._resume_rule(strict)}", force=True)
+        return self.log[n0:]
+
+    def _resume_rule(self, strict: bool) -> str:
+        cfg = self.config
+        names = "/".join(stage_name(s) for s in cfg.sleep_again_stages)
+        if strict:
+            return (
+                f"no cue for {cfg.wake_hold_s:.0f} s and until an epoch scored after it is {names}"
+            )
+        return f"no cue until an epoch covering {EPOCH_S / 2:.0f} s after it is {names}"
+
     @property
     def pending(self) -> Decision | None:
         """The proposal waiting for the technician, as a Decision (None if none)."""
@@ -327,6 +437,7 @@ class InterventionPolicy:
         alert=None,
         risk: float | None = None,
         stage_as_of: float | None = None,
+        confidence: float | None = None,
     ) -> list[Decision]:
         """Advance the policy to time ``t`` and act on the current alert.
 
@@ -346,7 +457,11 @@ class InterventionPolicy:
             Session time (s) at which the epoch described by ``stage`` ended. When given, the
             policy escalates only once a whole epoch scored after the last cue is known: an
             online stager scores an epoch at its end, so right after a cue that woke the
-            sleeper the latest stage can still say R.
+            sleeper the latest stage can still say R. It also tells whether the stage was
+            measured after a wake sign (:meth:`wake_sign`).
+        confidence : float, optional
+            Confidence of ``stage`` (0-1, the stager's largest posterior); below
+            ``min_confidence`` the policy does not act. None: not known (not checked).
 
         Returns
         -------
@@ -361,6 +476,12 @@ class InterventionPolicy:
         if isinstance(stage, bool) or int(stage) != stage or not -1 <= int(stage) <= 4:
             raise ValueError(f"stage must be an integer -1..4, got {stage!r}.")
         stage = int(stage)
+        if confidence is not None:
+            confidence = float(confidence)
+            if not 0.0 <= confidence <= 1.0:
+                raise ValueError(f"confidence must be within 0-1, got {confidence!r}.")
+        self._confidence = confidence
+        self._stage_as_of = None if stage_as_of is None else float(stage_as_of)
         if risk is None:
             risk = float(getattr(alert, "risk", 1.0 if alert else 0.0))
         if self._vetoed and self._veto_until is not None and t >= self._veto_until:
@@ -423,16 +544,47 @@ class InterventionPolicy:
                 self._log(t, "cancelled", "episode over", cue=p.cue, step=p.step)
                 self._proposal = None
 
-    def _blocked(self, t, stage) -> str | None:
-        """Reason a cue may not be sent now, or None."""
+    def _unsafe(self, t, stage) -> str | None:
+        """Reason the sleeper's state forbids a cue now (stage, confidence, wake sign), or None."""
         cfg = self.config
-        if self._vetoed:
-            return f"vetoed: {self._veto_reason}"
         if stage in FORBIDDEN_STAGES:
             return f"stage {stage_name(stage)}: never cue in W, N3 or an unscored epoch"
         if stage not in cfg.allowed_stages:
             allowed = ", ".join(stage_name(s) for s in cfg.allowed_stages)
             return f"stage {stage_name(stage)} not in the allowed stages ({allowed})"
+        conf = self._confidence
+        if conf is not None and conf < cfg.min_confidence:
+            return f"low stage confidence: {conf:.2f} < {cfg.min_confidence:.2f}"
+        return self._wake_lock(t, stage)
+
+    def _wake_lock(self, t, stage) -> str | None:
+        """Reason a wake sign still stops the ladder, or None (and the locks are lifted)."""
+        cfg = self.config
+        # how much of the epoch behind ``stage`` lies after the sign: the whole epoch for the
+        # strict rule, half of it otherwise; without stage_as_of the stage may describe an
+        # epoch that ended up to one epoch before t
+        end = self._stage_as_of if self._stage_as_of is not None else t - EPOCH_S
+        for strict in (True, False):
+            if strict not in self._wake:
+                continue
+            ts, source = self._wake[strict]
+            covered = EPOCH_S if strict else EPOCH_S / 2
+            held = strict and t - ts < cfg.wake_hold_s
+            if held or end - ts < covered or stage not in cfg.sleep_again_stages:
+                return f"{source} at t={ts:.0f} s: {self._resume_rule(strict)}"
+            del self._wake[strict]
+            self._log(t, "resumed", f"epoch scored {stage_name(stage)} after the {source} at "
+                      f"t={ts:.0f} s", stage=stage, force=True)  # fmt: skip
+        return None
+
+    def _blocked(self, t, stage) -> str | None:
+        """Reason a cue may not be sent now, or None."""
+        cfg = self.config
+        if self._vetoed:
+            return f"vetoed: {self._veto_reason}"
+        unsafe = self._unsafe(t, stage)
+        if unsafe is not None:
+            return unsafe
         if self.n_sent >= cfg.max_per_night:
             return f"per-night maximum of {cfg.max_per_night} cues reached"
         while self._sent_times and t - self._sent_times[0] >= 3600.0:
@@ -564,8 +716,9 @@ class InterventionPolicy:
             self._log_cue(t, "cancelled", f"vetoed: {self._veto_reason}", cmd, stage)
             self._command = None
             return
-        if stage in FORBIDDEN_STAGES or stage not in self.config.allowed_stages:
-            self._log_cue(t, "cancelled", f"stage is now {stage_name(stage)}", cmd, stage)
+        unsafe = self._unsafe(t, stage)
+        if unsafe is not None:
+            self._log_cue(t, "cancelled", unsafe, cmd, stage)
             self._command = None
             return
         self._attempt(t, stage)

@@ -7,11 +7,14 @@
 2. the online stager (:class:`staging.stager.online.OnlineStager`, fed raw chunks: it selects and
    filters its own channels), whose estimates also go to
 3. the arousal detector (:class:`staging.arousal.ArousalDetector`, AASM rule, stage-gated),
+   whose wake signs (arousals, movements, chin-EMG bursts, EEG shifts) stop the policy's
+   ladder (:meth:`staging.policy.InterventionPolicy.wake_sign`),
 4. the nightmare detector (:mod:`staging.nightmare`) and the heart rate (:mod:`dsp.ecg`),
 5. the intervention policy (:class:`staging.policy.InterventionPolicy`) in technician mode:
    every cue is *proposed* first; the session approves it when its grace period passes without
    a veto (``approve``) or cancels it on a veto (``veto``), and the policy sends it through the
-   source's authenticated command path with its own retries and hard limits.
+   source's authenticated command path with its own retries and hard limits. It is given the
+   stage's confidence and does not act on an unsure epoch.
 
 It returns what they concluded as a :class:`~staging.monitor.session.StepOutput`. A component
 that cannot be built (no model, module missing) is listed in :attr:`Pipeline.missing`, shown by
@@ -86,13 +89,20 @@ class PolicyHook:
         alert=None,
         risk: float | None = None,
         stage_as_of: float | None = None,
+        confidence: float | None = None,
     ) -> list[dict]:
         """Advance the policy to session time ``t``; return the decisions taken.
 
         ``stage_as_of`` is the end (s) of the epoch that ``stage`` describes, so the policy
-        does not escalate on a stage scored before its last cue took effect.
+        does not escalate on a stage scored before its last cue took effect; ``confidence``
+        is the stager's (0-1).
         """
-        self.policy.update(t, stage, alert, risk, stage_as_of=stage_as_of)
+        self.policy.update(t, stage, alert, risk, stage_as_of=stage_as_of, confidence=confidence)
+        return self._drain()
+
+    def wake_sign(self, t_sign: float, source: str) -> list[dict]:
+        """Report a sign of waking (the ladder stops); return the decisions taken."""
+        self.policy.wake_sign(t_sign, source)
         return self._drain()
 
     def approve(self, t: float) -> list[dict]:
@@ -146,6 +156,7 @@ class Pipeline:
         self.missing: list[str] = []
         self.notes: list[str] = []
         self.stage = UNSCORED
+        self.confidence: float | None = None
         self._stage_as_of: float | None = None
         self.mains = mains
         self.t = 0.0
@@ -245,16 +256,19 @@ class Pipeline:
             for est in self.stager.push(chunk):
                 out.stages.append(est)
                 self.stage = int(est.stage)
+                self.confidence = float(est.confidence)
                 self._stage_as_of = float(est.onset_s) + EPOCH_S
                 if self.arousal is not None:
                     self.arousal.set_stage(est.epoch, est.stage)
                 if self.nightmare is not None:
                     self.nightmare.set_stage(est.epoch, est.stage)
                 self._epochs.append((int(est.stage), self._alert is not None))
+        signs = []
         if self.arousal is not None:
             for ev in self.arousal.push(chunk):
                 out.arousals.append(_arousal_dict(ev))
                 self._n_arousals += 1
+            signs = self.arousal.take_signs()
         if self.nightmare is not None:
             for al in self.nightmare.push(chunk):
                 out.alerts.append(_alert_dict(al))
@@ -267,10 +281,17 @@ class Pipeline:
             if math.isfinite(rate):
                 out.heart_rate = rate
         if self.policy is not None:
+            for sign in signs:
+                out.decisions.extend(self.policy.wake_sign(sign.t, sign.source))
             risk = out.nightmare_risk
             out.decisions.extend(
                 self.policy.update(
-                    t_end, self.stage, self._alert, risk, stage_as_of=self._stage_as_of
+                    t_end,
+                    self.stage,
+                    self._alert,
+                    risk,
+                    stage_as_of=self._stage_as_of,
+                    confidence=self.confidence,
                 )
             )
             for d in out.decisions:
