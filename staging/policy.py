@@ -58,6 +58,8 @@ from dsp._validate import check_option, check_positive
 from headset.errors import HeadsetError
 from headset.stages import EPOCH_S, N1, N2, N3, UNSCORED, R, W, stage_name
 
+from .stager.model import LOW_CONFIDENCE
+
 #: Stages in which a cue is never sent, whatever the configuration.
 FORBIDDEN_STAGES = frozenset((W, N3, UNSCORED))
 KINDS = ("audio", "vibration", "wake")
@@ -159,7 +161,7 @@ class PolicyConfig:
     ack_timeout_s: float = 60.0
     max_retries: int = 2
     retry_interval_s: float = 2.0
-    min_confidence: float = 0.6
+    min_confidence: float = LOW_CONFIDENCE
     wake_hold_s: float = 60.0
     sleep_again_stages: tuple[int, ...] = (N2, N3, R)
 
