@@ -62,7 +62,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "driver) and lost data are written as gaps ('Gap' annotations):\n"
         f"{_faults_help()}\n\n"
         "montages: full (EEG F4/C4/O2-M1, EOG E1/E2-M2, EMG chin, ECG, ACC X/Y/Z), reduced\n"
-        f"({', '.join(REDUCED_MONTAGE)}), or a comma-separated list of those channel names.\n\n"
+        f"({', '.join(REDUCED_MONTAGE)}), or a comma-separated list of channel names, among\n"
+        "them the EEG derivations the sleeper renders beyond the headset's: EEG Fpz-Cz,\n"
+        "EEG Pz-Oz, EEG F3-M2, EEG C3-M2, EEG O1-M2, EEG Fz-Cz, EEG Cz-M1.\n\n"
         "example: dreamnet simulate --duration 8h --seed 7 --profile nightmare-prone "
         "--out night.edf"
     )
