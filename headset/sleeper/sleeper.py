@@ -62,6 +62,11 @@ _LEAK: list[tuple[str, str, float]] = [
 ] + [(c, "ECG", 0.004 if "-M" in c else 0.001) for c, t in CHANNELS.items() if t == "eeg"]
 
 
+#: Body movements per minute of wake (each 1-4 s, with its ``Movement`` annotation).
+WAKE_MOVES_PER_MIN = 0.5
+_WAKE_MOVES_STREAM = 10_000_000  # seed-sequence keys of the wake movements: one per block
+
+
 def _ss(seed: int, *key: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=tuple(key))
 
@@ -513,6 +518,13 @@ class Sleeper:
                 self._eyes.append((start + int(on), start + int(on) + int(rng.uniform(4, 30) * fs)))
         # fault transients and movements
         moves, pops = self._faults.plan_block(start, B, frng)
+        if stage == W:
+            # body movements while awake (turning over, scratching, reaching): large slow swings
+            # on every exG lead, a chin-EMG burst and the accelerometer
+            brng = np.random.default_rng(_ss(self.seed, _S_BODY, _WAKE_MOVES_STREAM + k))
+            for on in np.sort(brng.integers(0, B, brng.poisson(WAKE_MOVES_PER_MIN * BLOCK_S / 60))):
+                on = start + int(on)
+                moves.append((on, on + int(brng.uniform(1.0, 4.0) * fs)))
         self._movements.extend(moves)
 
         arousal = self._envelope(self._arousals, idx, 0.5, 1.5, fs)
