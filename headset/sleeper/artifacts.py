@@ -118,6 +118,8 @@ class FaultInjector:
             Block length, samples.
         rng : numpy.random.Generator
             The block's fault randomness.
+        rows : sequence of int, optional
+            Rows the movements reach (default: the montage's exG rows, as for faults).
 
         Returns
         -------
@@ -147,6 +149,7 @@ class FaultInjector:
         movements: list[tuple[int, int]],
         pops: list[tuple[int, int, float, float]],
         rng: np.random.Generator,
+        rows: Sequence[int] | None = None,
     ) -> list[tuple[int, Annotation]]:
         """Add movement swings and pops into the block buffer; return their annotations.
 
@@ -160,6 +163,8 @@ class FaultInjector:
             From :meth:`plan_block`.
         rng : numpy.random.Generator
             The block's fault randomness.
+        rows : sequence of int, optional
+            Rows the movements reach (default: the montage's exG rows, as for faults).
 
         Returns
         -------
@@ -172,7 +177,7 @@ class FaultInjector:
             m = stop - on
             t = np.arange(m) / fs
             env = np.sin(np.pi * np.arange(m) / m) ** 2
-            for row in self.rows:
+            for row in self.rows if rows is None else rows:
                 wave = np.zeros(m)
                 for _ in range(3):
                     f = rng.uniform(0.4, 3.0)

@@ -32,7 +32,7 @@ from .eeg import EEGGenerator
 from .emg import EMGGenerator
 from .eog import EOGGenerator, ocular_gains
 from .heart import Heart
-from .montage import CHANNELS, N_INTERNAL, OCULAR_H, OCULAR_V, ROW, resolve_montage
+from .montage import CHANNELS, EXG_ROWS, N_INTERNAL, OCULAR_H, OCULAR_V, ROW, resolve_montage
 from .nightmare import KIND_STRENGTH, Episode, respond
 from .profiles import get_profile
 from .subject import Subject, draw_subject
@@ -518,14 +518,15 @@ class Sleeper:
                 self._eyes.append((start + int(on), start + int(on) + int(rng.uniform(4, 30) * fs)))
         # fault transients and movements
         moves, pops = self._faults.plan_block(start, B, frng)
+        wake_moves = []
+        brng = np.random.default_rng(_ss(self.seed, _S_BODY, _WAKE_MOVES_STREAM + k))
         if stage == W:
             # body movements while awake (turning over, scratching, reaching): large slow swings
-            # on every exG lead, a chin-EMG burst and the accelerometer
-            brng = np.random.default_rng(_ss(self.seed, _S_BODY, _WAKE_MOVES_STREAM + k))
+            # on every exG lead (whatever the montage), a chin-EMG burst and the accelerometer
             for on in np.sort(brng.integers(0, B, brng.poisson(WAKE_MOVES_PER_MIN * BLOCK_S / 60))):
                 on = start + int(on)
-                moves.append((on, on + int(brng.uniform(1.0, 4.0) * fs)))
-        self._movements.extend(moves)
+                wake_moves.append((on, on + int(brng.uniform(1.0, 4.0) * fs)))
+        self._movements.extend(moves + wake_moves)
 
         arousal = self._envelope(self._arousals, idx, 0.5, 1.5, fs)
         confusion = self._envelope([a for a in self._arousals if a[2]], idx, 0.5, 1.5, fs)
@@ -562,6 +563,8 @@ class Sleeper:
         peaks, resp = self._heart.generate(ctx, buf)
         self._acc.generate(ctx, buf, resp)
         for release, ann in self._faults.add_transients(buf, start, moves, pops, frng):
+            self._announce(release, ann)
+        for release, ann in self._faults.add_transients(buf, start, wake_moves, [], brng, EXG_ROWS):
             self._announce(release, ann)
         out = buf[:n_all, :B].copy()
         for to, frm, g in self._leak:
