@@ -96,6 +96,8 @@ COHORT_COLUMNS = (
 WORKER_WAIT_S = 60.0
 #: Retries of a night whose task raised (a file-system error while writing its outputs).
 TASK_RETRIES = 2
+#: dask configuration of the local cluster: workers keep glibc's own malloc trimming.
+LOCAL_WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 _PATTERN_CHARS = re.compile(r"[*?\[]")
 _SCHEDULER_RE = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
 _MODELS: dict = {}  # per worker process: resolved models by specification
@@ -213,11 +215,12 @@ def plan(
     """
     absolute = [f.resolve() for f in recordings]
     root = Path(os.path.commonpath([a.parent for a in absolute]))
-    cohort = (out_dir / COHORT_FILE).resolve()
+    base = out_dir.resolve()
+    cohort = base / COHORT_FILE
     jobs: list[NightJob] = []
     owner: dict[Path, Path] = {}
     for shown, a in zip(recordings, absolute):
-        stem = out_dir.resolve() / a.relative_to(root).with_suffix("")
+        stem = base / a.relative_to(root).with_suffix("")
         csv_path = stem.with_name(stem.name + ".csv")
         if csv_path in owner:
             raise StagingError(
@@ -512,6 +515,11 @@ def scheduler_address(text: str) -> str:
 def dask_client(jobs: int | None, scheduler: str | None):
     """Yield a ``distributed.Client``: of an existing scheduler, else of a local cluster.
 
+    The local cluster's workers start without dask's ``MALLOC_TRIM_THRESHOLD_=65536``
+    (:data:`LOCAL_WORKER_CONFIG`): that setting turns off glibc's adaptive mmap threshold, so
+    every large array comes from fresh pages and a night costs about 2.4x the CPU (0.42 s ->
+    1.0 s for 8 h at 128 Hz, 220,000 page faults).
+
     Parameters
     ----------
     jobs : int or None
@@ -526,6 +534,7 @@ def dask_client(jobs: int | None, scheduler: str | None):
     """
     import logging
 
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
@@ -544,6 +553,7 @@ def dask_client(jobs: int | None, scheduler: str | None):
         return
     n = jobs if jobs is not None else default_jobs()
     with (
+        dask.config.set(LOCAL_WORKER_CONFIG),
         LocalCluster(
             n_workers=n,
             threads_per_worker=1,
