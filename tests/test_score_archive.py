@@ -289,3 +289,15 @@ def test_bad_usage_is_one_line_and_exit_2(archive, tmp_path, capsys):
         (twins / f"n{suffix}").write_bytes(b"x")
     assert "both give" in err(["score", str(twins), "--out", out])
     assert not Path(out).exists()
+
+
+def test_local_workers_keep_glibc_malloc_trimming(monkeypatch):
+    """dask's MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap threshold (2.4x the CPU)."""
+    from staging.archive import dask_client
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # a cluster started before
+    with dask_client(1, None) as client:
+        values = client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+        threads = client.run(os.environ.get, "OMP_NUM_THREADS")
+    assert list(values.values()) == [None]
+    assert list(threads.values()) == ["1"]  # dask's other settings stay
