@@ -18,7 +18,7 @@ Nothing lost, nothing twice:
 
 - every file is written under a temporary name and renamed once complete
   (:func:`staging.commands._common.partial_output`); a night's outputs become visible in the
-  order report, record, CSV, so a killed run never leaves a CSV that has no record;
+  order record, report, CSV, so a killed run never leaves a CSV that has no record;
 - a worker that dies mid-night has its night run again elsewhere (dask reschedules the tasks of
   a lost worker, ``distributed.scheduler.allowed-failures`` times; the task itself is submitted
   with ``retries=2`` for errors of the file system while writing);
@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .commands._common import check_outputs, partial_output, printable
+from .commands._common import PARTIAL_SUFFIX, check_outputs, partial_output, printable
 from .errors import StagingError
 
 #: Recording suffixes searched for in directories.
@@ -480,17 +480,18 @@ def score_night(job: NightJob) -> dict:
         return error_row(job, msg, digest, str(model.meta.get("name", "")))
     csv_path = Path(job.csv)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
+    if job.report is not None:  # built first: a night whose report fails shows nothing
+        final = Path(job.report)
+        tmp_report = final.with_name(final.name + PARTIAL_SUFFIX)
+        try:
+            _write_report(job, tmp_report)
+        except Exception as exc:  # noqa: BLE001 - the night fails as a whole
+            shutil.rmtree(tmp_report, ignore_errors=True)
+            return error_row(job, f"report: {exc}", digest, hyp.model)
+    # visible in this order: record, report, CSV (a killed run leaves no CSV without a record)
     with partial_output(csv_path) as tmp_csv:
         hyp.to_csv(tmp_csv)
         rec = night_record(job, hyp, digest, size, file_sha256(tmp_csv))
-        if job.report is not None:
-            final = Path(job.report)
-            tmp_report = final.with_name(final.name + ".partial")
-            try:
-                _write_report(job, tmp_report)
-            except Exception as exc:  # noqa: BLE001 - the night fails as a whole, nothing shown
-                shutil.rmtree(tmp_report, ignore_errors=True)
-                return error_row(job, f"report: {exc}", digest, hyp.model)
         with partial_output(job.record) as tmp_rec:
             tmp_rec.write_text(json.dumps(rec, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         if job.report is not None:

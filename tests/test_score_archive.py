@@ -229,6 +229,20 @@ def test_report_per_night(archive, cluster, tmp_path, capsys):
     assert rc == 0 and "1 skipped" in stdout
 
 
+def test_a_night_whose_report_fails_writes_nothing(archive, cluster, tmp_path, capsys):
+    c, _ = cluster
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "n0.report.partial").write_text("a file in the way of the report's folder")
+    night = str(archive / "a/n0.edf")
+    argv = ["score", night, "--out", str(out), "--report", "--scheduler", c.scheduler_address]
+    rc, stdout, err = _run(capsys, argv)
+    assert rc == 1 and "1 failed" in stdout
+    (row,) = _cohort(out)
+    assert row["status"] == "error" and row["error"].startswith("report: ")
+    assert sorted(p.name for p in out.iterdir()) == ["cohort.csv", "n0.report.partial"]
+
+
 def test_workers_end_with_the_run(archive, tmp_path):
     """``kill -9`` of a running ``dreamnet score --jobs 2``: its worker processes end too."""
     import psutil
