@@ -560,7 +560,7 @@ def dask_client(jobs: int | None, scheduler: str | None):
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL,  # stderr is the command's: problems are rows
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):
