@@ -126,7 +126,7 @@ def run_with_workers(n_workers: int, paths: list[Path], warm: list[Path], out: P
         run_archive([str(p) for p in warm], str(out / "warm"), scheduler=address,
                     options=OPTIONS, force=True)  # fmt: skip
         startup = time.perf_counter() - t0
-        cpu0 = sum(client.run(_cpu_s).values())
+        cpu0, own0 = sum(client.run(_cpu_s).values()), _cpu_s()
         t1 = time.perf_counter()
         summary, _ = run_archive(
             [str(paths[0].parent)],
@@ -137,6 +137,7 @@ def run_with_workers(n_workers: int, paths: list[Path], warm: list[Path], out: P
         )
         wall = time.perf_counter() - t1
         cores = (sum(client.run(_cpu_s).values()) - cpu0) / wall
+        own = (_cpu_s() - own0) / wall  # the client and the scheduler (this process)
         if summary.failed or summary.scored != len(paths):
             raise SystemExit(f"{n_workers} workers: {summary.line(out)}")
         rss = client.run(_peak_rss)
@@ -151,7 +152,7 @@ def run_with_workers(n_workers: int, paths: list[Path], warm: list[Path], out: P
             t = time.perf_counter()
             client.gather(client.map(_noop, range(m), pure=False))
             overhead["per_task_s"] = (time.perf_counter() - t) / m
-    return {"startup": startup, "wall": wall, "rss": rss, "cores": cores, **overhead}
+    return {"startup": startup, "wall": wall, "rss": rss, "cores": cores, "own": own, **overhead}
 
 
 def main(argv=None) -> int:
@@ -195,6 +196,17 @@ def main(argv=None) -> int:
         lo, hi = ks[0], ks[-1]
         ratio = res[lo]["wall"] / res[hi]["wall"]
         print(f"ratio {hi} vs {lo} worker(s): {ratio:.2f}x (target >= 1.8x for 2 vs 1 on 2 cores)")
+        # CPU per night of the workers, and of workers + client + scheduler: on `hi` free cores
+        # `hi` workers are bound by all of it, `lo` workers by their own CPU
+        w = {k: res[k]["cores"] * res[k]["wall"] / ARGS.nights for k in ks}
+        tot = {k: (res[k]["cores"] + res[k]["own"]) * res[k]["wall"] / ARGS.nights for k in ks}
+        projected = min(hi / w[hi], hi / tot[hi]) / (lo / w[lo])
+        print(
+            f"CPU per night: workers {w[lo]:.2f} s ({lo}) / {w[hi]:.2f} s ({hi}); with the client "
+            f"and scheduler {tot[lo]:.2f} s / {tot[hi]:.2f} s; the workers were busy "
+            f"{res[hi]['cores']:.2f} of {hi} cores: on {hi} free cores the ratio would be "
+            f"{projected:.2f}x"
+        )
         same = all(
             (tmp / f"w{lo}" / f"{pth.stem}.csv").read_bytes()
             == (tmp / f"w{hi}" / f"{pth.stem}.csv").read_bytes()
