@@ -560,6 +560,8 @@ def dask_client(jobs: int | None, scheduler: str | None):
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
+            # the scheduler's HTTP server (metrics) starts even so: on a free port, not 8787
+            scheduler_kwargs={"dashboard_address": ":0"},
             silence_logs=logging.CRITICAL,  # stderr is the command's: problems are rows
         ) as cluster,
         Client(cluster, set_as_default=False) as client,

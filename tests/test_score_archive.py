@@ -56,16 +56,11 @@ def serial(archive, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A local cluster of 2 worker processes started here, and a client of it."""
-    from distributed import Client, LocalCluster
+    """A local cluster of 2 worker processes started here: (its address, a client of it)."""
+    from staging.archive import dask_client
 
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as c,
-        Client(c, set_as_default=False) as client,
-    ):
-        yield c, client
+    with dask_client(2, None) as client:
+        yield client.scheduler.address, client
 
 
 def _run(capsys, argv):
@@ -121,9 +116,9 @@ def test_two_workers_give_the_serial_bytes_and_the_cohort_table(archive, serial,
 
 
 def test_scheduler_run_and_resume(archive, serial, cluster, tmp_path, capsys):
-    c, _ = cluster
+    address, _ = cluster
     out = tmp_path / "out"
-    argv = ["score", str(archive), "--out", str(out), "--scheduler", c.scheduler_address]
+    argv = ["score", str(archive), "--out", str(out), "--scheduler", address]
     rc, stdout, err = _run(capsys, argv)
     assert rc == 0, err
     _same_bytes(out, serial)
@@ -157,14 +152,14 @@ def test_scheduler_run_and_resume(archive, serial, cluster, tmp_path, capsys):
 
 
 def test_a_bad_file_is_an_error_row_and_the_others_go_on(archive, cluster, tmp_path, capsys):
-    c, _ = cluster
+    address, _ = cluster
     src = tmp_path / "mixed"
     src.mkdir()
     shutil.copy(archive / "a/n0.edf", src / "good.edf")
     (src / "junk.edf").write_text("this is not an EDF file")
     (src / "cut.edf").write_bytes((archive / "a/n1.edf").read_bytes()[:300])
     out = tmp_path / "out"
-    argv = ["score", str(src), "--out", str(out), "--scheduler", c.scheduler_address]
+    argv = ["score", str(src), "--out", str(out), "--scheduler", address]
     rc, stdout, err = _run(capsys, argv)
     assert rc == 1
     assert "3 nights: 1 scored, 0 skipped (done before), 2 failed" in stdout
@@ -183,7 +178,7 @@ def test_a_bad_file_is_an_error_row_and_the_others_go_on(archive, cluster, tmp_p
 
 
 def test_a_killed_worker_loses_no_night(archive, serial, cluster, tmp_path, capsys):
-    c, client = cluster
+    address, client = cluster
     before = set(client.run(os.getpid).values())
     killed = []
 
@@ -201,7 +196,7 @@ def test_a_killed_worker_loses_no_night(archive, serial, cluster, tmp_path, caps
     killer = threading.Thread(target=kill_a_busy_worker)
     killer.start()
     out = tmp_path / "out"
-    argv = ["score", str(archive), "--out", str(out), "--scheduler", c.scheduler_address]
+    argv = ["score", str(archive), "--out", str(out), "--scheduler", address]
     rc, stdout, err = _run(capsys, argv)
     killer.join()
     assert rc == 0, err
@@ -215,10 +210,10 @@ def test_a_killed_worker_loses_no_night(archive, serial, cluster, tmp_path, caps
 
 
 def test_report_per_night(archive, cluster, tmp_path, capsys):
-    c, _ = cluster
+    address, _ = cluster
     out = tmp_path / "out"
     night = str(archive / "a/n0.edf")
-    argv = ["score", night, "--out", str(out), "--report", "--scheduler", c.scheduler_address]
+    argv = ["score", night, "--out", str(out), "--report", "--scheduler", address]
     rc, stdout, err = _run(capsys, argv)
     assert rc == 0, err
     assert (out / "n0.report/report.html").is_file()
@@ -230,12 +225,12 @@ def test_report_per_night(archive, cluster, tmp_path, capsys):
 
 
 def test_a_night_whose_report_fails_writes_nothing(archive, cluster, tmp_path, capsys):
-    c, _ = cluster
+    address, _ = cluster
     out = tmp_path / "out"
     out.mkdir()
     (out / "n0.report.partial").write_text("a file in the way of the report's folder")
     night = str(archive / "a/n0.edf")
-    argv = ["score", night, "--out", str(out), "--report", "--scheduler", c.scheduler_address]
+    argv = ["score", night, "--out", str(out), "--report", "--scheduler", address]
     rc, stdout, err = _run(capsys, argv)
     assert rc == 1 and "1 failed" in stdout
     (row,) = _cohort(out)
@@ -305,13 +300,24 @@ def test_bad_usage_is_one_line_and_exit_2(archive, tmp_path, capsys):
     assert not Path(out).exists()
 
 
-def test_local_workers_keep_glibc_malloc_trimming(monkeypatch):
-    """dask's MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap threshold (2.4x the CPU)."""
+def test_local_cluster_settings(monkeypatch):
+    """No fixed port (8787 may be taken: a warning); workers without dask's malloc setting.
+
+    dask's MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap threshold: 2.4x the CPU.
+    """
+    import socket
+
     from staging.archive import dask_client
 
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # a cluster started before
-    with dask_client(1, None) as client:
-        values = client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
-        threads = client.run(os.environ.get, "OMP_NUM_THREADS")
+    with socket.socket() as blocker:
+        try:
+            blocker.bind(("0.0.0.0", 8787))
+            blocker.listen()
+        except OSError:  # another program holds it: the same situation
+            pass
+        with dask_client(1, None) as client:
+            values = client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+            threads = client.run(os.environ.get, "OMP_NUM_THREADS")
     assert list(values.values()) == [None]
     assert list(threads.values()) == ["1"]  # dask's other settings stay
