@@ -221,15 +221,17 @@ def main(argv=None) -> int:
             f"{r['per_task_s'] * 1e3:.2f} ms per task with 2000 in flight; "
             f"{lo}-worker wall minus summed compute: {per_night_overhead * 1e3:.0f} ms per night"
         )
-        # prediction: per-night cost on one worker as measured in the widest cluster
-        per_worker_night = r["wall"] * hi / ARGS.nights
+        # prediction: a worker with a core of its own costs what the narrowest run measured
+        # (wall per night, overhead included); the scheduler handles one task at a time
+        per_worker_night = res[lo]["wall"] * lo / ARGS.nights
         t_pred = PREDICT_NIGHTS * max(per_worker_night / PREDICT_WORKERS, r["per_task_s"])
         peak = max(r["rss"].values())
         print(
             f"\nprediction, {PREDICT_NIGHTS:,} such nights on {PREDICT_WORKERS} workers "
-            f"(one core each, {per_worker_night:.2f} s per night per worker as measured, "
+            f"(one core each, {per_worker_night:.2f} s per night per worker as measured with "
+            f"{lo}, "
             f"scheduler {r['per_task_s'] * 1e3:.2f} ms per task): "
-            f"{t_pred / 60:.0f} min, reading {PREDICT_NIGHTS * size / t_pred / 1e6:.0f} MB/s "
+            f"{t_pred / 60:.1f} min, reading {PREDICT_NIGHTS * size / t_pred / 1e6:.0f} MB/s "
             f"from the shared file system, {PREDICT_WORKERS * peak / 2**30:.1f} GiB of worker "
             f"memory; the scheduler alone would take {PREDICT_NIGHTS * r['per_task_s']:.0f} s"
         )
