@@ -81,7 +81,10 @@ def add_parser(subparsers) -> None:
         "inputs and write --out at the same paths (a shared file system)",
     )
     p.add_argument(
-        "--report", action="store_true", help="archive: also write each night's morning report"
+        "--report",
+        action="store_true",
+        help="archive: also write each night's morning report into NAME.report/ (as "
+        "`dreamnet report`, which stages with the default model whatever --model says)",
     )
     p.add_argument(
         "--allow-truncated",
