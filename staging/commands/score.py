@@ -7,7 +7,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from ._common import check_outputs, partial_output, printable
+from ..archive import is_pattern, scheduler_address
+from ._common import bounded_int, check_outputs, partial_output, printable
 
 
 def add_parser(subparsers) -> None:
@@ -18,9 +19,26 @@ def add_parser(subparsers) -> None:
         description="Stage EDF/BDF recordings (the project's own or real PSG) into 30-s epochs. "
         "Channels are chosen by name (C4, C3, Cz, F4, ... with or without a -M1/-A1 reference; "
         "EOG and chin EMG likewise) unless given. Output CSV columns: "
-        "epoch,onset_s,stage,confidence,p_W,p_N1,p_N2,p_N3,p_R.",
+        "epoch,onset_s,stage,confidence,p_W,p_N1,p_N2,p_N3,p_R. "
+        "Files given one by one are scored in this process, one after the other, and the first "
+        "bad one stops the run. An ARCHIVE (a PATH that is a directory, searched recursively "
+        "for .edf/.bdf, or a quoted glob such as 'data/**/*.edf', or any of --jobs, --scheduler, "
+        "--report) is scored on dask.distributed, one task per night: into DIR go NAME.csv "
+        "(byte-identical to scoring the night alone), NAME.json (its record: input sha256, "
+        "model and version, options, AASM statistics) and, with --report, NAME.report/; the "
+        "layout mirrors the inputs' folders. DIR/cohort.csv gets one row per night, with "
+        "status ok or error and the message (it is rewritten by every run). A bad night is an "
+        "error row and the others go on; exit code 1 when some nights failed. Re-running the "
+        "same command skips nights whose outputs exist for the same input sha256, model "
+        "version and options; outputs that exist but differ are refused (exit 2) unless "
+        "--force.",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="recordings to score")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="PATH",
+        help="recordings: files, directories (archive) or quoted glob patterns (archive)",
+    )
     p.add_argument("--eeg", help="EEG channel name (default: chosen by name)")
     p.add_argument("--eog", help="EOG channel(s), e.g. 'E1-M2,E2-M2', or 'none'")
     p.add_argument("--emg", help="chin EMG channel name, or 'none'")
@@ -42,7 +60,32 @@ def add_parser(subparsers) -> None:
         metavar="DIR|FILE.csv",
         help="output CSV (one input file) or directory (one NAME.csv per input)",
     )
-    p.add_argument("--force", action="store_true", help="replace CSV files that exist")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace CSV files that exist (archive: score again every night, done or not)",
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--jobs",
+        type=bounded_int(1, 64),
+        metavar="N",
+        help="archive: a local dask cluster of N single-threaded worker processes "
+        "(default: the number of cores)",
+    )
+    where.add_argument(
+        "--scheduler",
+        type=scheduler_address,
+        metavar="tcp://HOST:PORT",
+        help="archive: an existing dask.distributed scheduler; its workers must read the "
+        "inputs and write --out at the same paths (a shared file system)",
+    )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="archive: also write each night's morning report into NAME.report/ (as "
+        "`dreamnet report`, which stages with the default model whatever --model says)",
+    )
     p.add_argument(
         "--allow-truncated",
         action="store_true",
@@ -68,7 +111,12 @@ def _targets(files: list[str], out: str) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Score every file; stop at the first bad one (exit code 2, one line naming it)."""
+    """Score every file; stop at the first bad one (exit code 2, one line naming it).
+
+    An archive (see :func:`is_archive`) goes to :func:`run_archive_command` instead.
+    """
+    if is_archive(args):
+        return run_archive_command(args)
     from headset.errors import HeadsetError
     from staging.errors import StagingError
     from staging.stager.model import resolve_model
@@ -124,6 +172,38 @@ def run(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.stop()
     return 0
+
+
+def is_archive(args: argparse.Namespace) -> bool:
+    """Return True for an archive: a directory or glob PATH, or --jobs/--scheduler/--report."""
+    if args.jobs is not None or args.scheduler is not None or args.report:
+        return True
+    return any(Path(f).is_dir() or is_pattern(f) for f in args.files)
+
+
+def run_archive_command(args: argparse.Namespace) -> int:
+    """Score an archive on dask.distributed; exit code 0 if every night was scored, else 1."""
+    from staging.archive import COHORT_FILE, run_archive
+
+    options = {
+        "mode": args.mode,
+        "eeg": args.eeg,
+        "eog": args.eog,
+        "emg": args.emg,
+        "allow_truncated": args.allow_truncated,
+    }
+    summary, _ = run_archive(
+        args.files,
+        args.out,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        model=args.model,
+        options=options,
+        report=args.report,
+        force=args.force,
+    )
+    print(printable(summary.line(Path(args.out) / COHORT_FILE)))
+    return 1 if summary.failed else 0
 
 
 def _progress(n_files: int):
