@@ -99,31 +99,37 @@ class _Builder:
                 used += m
         self.add(N2, count - used, k)
 
-    def n3(self, count: int, k: int) -> None:
-        """``count`` epochs of N3, broken by short N2 interludes (included in the count)."""
-        n_breaks = self.rng.poisson(count / 12.0) if count > 8 else 0
+    def _broken(self, stage: int, count: int, k: int, per_break: float, interlude) -> None:
+        """Add ``count`` epochs of ``stage`` broken by interludes, about one per ``per_break``.
+
+        ``interlude()`` adds one interlude and returns its length in epochs (included in the
+        count).
+        """
+        n_breaks = self.rng.poisson(count / per_break) if count > 8 else 0
         cuts = np.sort(self.rng.integers(2, count - 2, n_breaks)) if n_breaks else []
         used = 0
         for c in cuts:
             c = int(c)
             if c <= used:
                 continue
-            self.add(N3, c - used, k)
+            self.add(stage, c - used, k)
+            used = c + interlude()
+        self.add(stage, count - used, k)
+
+    def n3(self, count: int, k: int) -> None:
+        """``count`` epochs of N3, broken by short N2 interludes (included in the count)."""
+
+        def n2() -> int:
             m = int(self.rng.integers(1, 4))
             self.add(N2, m, k)
-            used = c + m
-        self.add(N3, count - used, k)
+            return m
+
+        self._broken(N3, count, k, 12.0, n2)
 
     def rem(self, count: int, k: int) -> None:
         """``count`` epochs of R, broken by brief N1, N2 or W interruptions (included)."""
-        n_breaks = self.rng.poisson(count / 25.0) if count > 8 else 0
-        cuts = np.sort(self.rng.integers(2, count - 2, n_breaks)) if n_breaks else []
-        used = 0
-        for c in cuts:
-            c = int(c)
-            if c <= used:
-                continue
-            self.add(R, c - used, k)
+
+        def interruption() -> int:
             kind = self.rng.random()
             if kind < 0.4:
                 m = int(self.rng.integers(1, 3))
@@ -133,8 +139,9 @@ class _Builder:
                 self.add(N2, m, k)
             else:
                 m = self.awakening(k, 1, 2)
-            used = c + m
-        self.add(R, count - used, k)
+            return m
+
+        self._broken(R, count, k, 25.0, interruption)
 
     def rem_len(self, k: int) -> int:
         r = self.p.rem_min[min(k, len(self.p.rem_min) - 1)]
