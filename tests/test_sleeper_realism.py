@@ -194,7 +194,7 @@ def test_eyes_show_in_wake_at_the_eog_and_frontopolar_lead():
 def real_hypnograms():
     paths = sorted((DATA / "hypnograms").glob("*-Hypnogram.edf"))
     if not paths:
-        pytest.skip(f"no real hypnograms in {DATA / 'hypnograms'}")
+        pytest.skip(f"../shared/data absent: no real hypnograms in {DATA / 'hypnograms'}")
     return [h[scored_window(h)] for h in map(read_hypnogram, paths)]
 
 
@@ -226,7 +226,7 @@ def test_sleep_onset_latency_within_the_real_windows(simulated_healthy_stats):
 def real_night_contrasts():
     psg = DATA / "SC4001E0-PSG.edf"
     if not psg.exists():
-        pytest.skip(f"no real night at {psg}")
+        pytest.skip(f"../shared/data absent: no real night at {psg}")
     import mne
 
     h = read_hypnogram(DATA / "SC4001EC-Hypnogram.edf")
