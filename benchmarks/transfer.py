@@ -46,9 +46,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from headset.sleeper import CHANNELS, Sleeper  # noqa: E402
-from headset.stages import EPOCH_S, STAGE_NAMES, parse_stage_annotation  # noqa: E402
+from headset.stages import EPOCH_S, STAGE_NAMES  # noqa: E402
 from staging.errors import StagingError  # noqa: E402
-from staging.stager.evaluate import epoch_agreement  # noqa: E402
+from staging.stager.evaluate import (  # noqa: E402
+    epoch_agreement,
+    scored_window,
+    stage_labels,
+)
 from staging.stager.features import (  # noqa: E402
     COLUMN_NAMES,
     INPUT_NAMES,
@@ -70,7 +74,6 @@ SIM_LEAD_PREFERENCE = {
 SFREQ = 100.0  # Hz: the real night's rate, and the rate of the comparison
 SIM_RENDER_SFREQ = 200.0  # Hz: the sleeper renders here, then is resampled to SFREQ
 SEED_BASE = 7100  # outside the training (1000+) and validation (5000+) seeds
-WINDOW_PAD_EPOCHS = 60  # 30 min of wake either side of the sleep period
 MIN_EPOCHS = 3  # fewer epochs of a stage on either side: no shift measure
 TOP = 20
 #: Event amplitudes behind the recording-relative inputs (slow-wave coverage, eye-movement
@@ -125,17 +128,6 @@ class Night:
 # --------------------------------------------------------------------------------------
 
 
-def sleep_window(labels: np.ndarray) -> slice:
-    """Epochs from 30 min before the first to 30 min after the last sleep epoch (N1-R)."""
-    sleep = np.flatnonzero(labels >= 1)
-    if sleep.size == 0:
-        raise UsageError("the hypnogram has no sleep epoch (N1, N2, N3 or R)")
-    return slice(
-        max(int(sleep[0]) - WINDOW_PAD_EPOCHS, 0),
-        min(int(sleep[-1]) + WINDOW_PAD_EPOCHS + 1, labels.size),
-    )
-
-
 def load_real(folder: Path) -> Night:
     """Read the real night's window: EEG Fpz-Cz, Pz-Oz, horizontal EOG, expert stages."""
     import mne
@@ -162,15 +154,11 @@ def load_real(folder: Path) -> Night:
     t0 = 0.0
     if raw.info["meas_date"] is not None and ann.orig_time is not None:
         t0 = (ann.orig_time - raw.info["meas_date"]).total_seconds()
-    labels = np.full(n_epochs, -1, dtype=np.int64)
-    for onset, duration, text in zip(ann.onset, ann.duration, ann.description):
-        code = parse_stage_annotation(str(text))
-        if code is None:
-            continue
-        k0 = int(np.ceil((onset + t0) / EPOCH_S - 1e-6))
-        k1 = int(np.ceil((onset + t0 + max(duration, EPOCH_S)) / EPOCH_S - 1e-6))
-        labels[max(k0, 0) : min(k1, n_epochs)] = code
-    w = sleep_window(labels)
+    triples = zip(ann.onset + t0, ann.duration, ann.description)
+    labels = stage_labels(triples, n_epochs).astype(np.int64)
+    w = scored_window(labels)
+    if w.stop == 0:
+        raise UsageError("the hypnogram has no sleep epoch (N1, N2, N3 or R)")
     data = raw.get_data(picks=list(REAL_LEADS.values())) * 1e6  # V -> µV
     data = data[:, w.start * n_per : w.stop * n_per]
     leads = {role: data[i] for i, role in enumerate(REAL_LEADS)}
