@@ -177,10 +177,15 @@ def modality_inputs(modality: str) -> np.ndarray:
     )
 
 
+def modality_name(has_eog: bool, has_emg: bool) -> str:
+    """Return the modality (one of :data:`MODALITIES`) of EEG with or without EOG and EMG."""
+    return "eeg" + ("+eog" if has_eog else "") + ("+emg" if has_emg else "")
+
+
 def modality_of(indicators: np.ndarray) -> str:
     """Return the modality of a recording from its indicators (:data:`INDICATOR_NAMES`)."""
     ind = dict(zip(INDICATOR_NAMES, np.asarray(indicators) > 0.5))
-    return "eeg" + ("+eog" if ind["has_eog"] else "") + ("+emg" if ind["has_emg"] else "")
+    return modality_name(ind["has_eog"], ind["has_emg"])
 
 
 @dataclass

@@ -211,11 +211,7 @@ class StagingModel:
             Root mean square of the per-input medians (NaN with fewer than
             :data:`OOD_MIN_EPOCHS` valid epochs).
         """
-        if int(np.sum(valid)) < OOD_MIN_EPOCHS:
-            return float("nan")
-        cols = _raw_columns(modality)
-        med = np.median(inputs[valid][:, cols], axis=0)
-        return float(np.sqrt(np.mean(med**2)))
+        return rms_of_medians(inputs[valid][:, raw_columns(modality)])
 
     @property
     def ood_threshold(self) -> float:
@@ -407,11 +403,25 @@ def _context_columns(mode: str, modality: str) -> np.ndarray:
     return _COLS[key]
 
 
-def _raw_columns(modality: str) -> np.ndarray:
-    """Population-standardised (amplitude-invariant) inputs of a modality."""
+def raw_columns(modality: str) -> np.ndarray:
+    """Return the population-standardised (amplitude-invariant) inputs of a modality.
+
+    These are the columns :meth:`StagingModel.distance` measures.
+    """
     return np.array(
         [i for i in modality_inputs(modality) if not INPUT_NAMES[i].startswith(("z_", "has_"))]
     )
+
+
+def rms_of_medians(rows: np.ndarray) -> float:
+    """Root mean square of the column medians of ``rows`` (n_epochs, n_columns).
+
+    NaN with fewer than :data:`OOD_MIN_EPOCHS` rows.
+    """
+    if len(rows) < OOD_MIN_EPOCHS:
+        return float("nan")
+    med = np.median(rows, axis=0)
+    return float(np.sqrt(np.mean(med.astype(np.float64) ** 2)))
 
 
 _COLS: dict[tuple[str, str], np.ndarray] = {}
