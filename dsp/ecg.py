@@ -27,10 +27,7 @@ from scipy.signal import butter, sosfilt_zi
 
 from . import _ecg_kernels as _k
 from ._validate import check_option, check_positive
-
-#: Flag bits (``headset.chunk``) that make an ECG sample unusable. dsp may not import headset,
-#: so the values are repeated here: gap=1, lead-off=2, saturated=4, corrupt=8.
-BAD_FLAGS = np.uint8(1 | 2 | 4 | 8)
+from .flags import BAD_FLAGS
 
 
 def _as_1d(name, x):
@@ -165,7 +162,7 @@ class RPeakDetector:
         x : array_like, shape (n_samples,)
             ECG samples in microvolts.
         flags : array_like of uint8, shape (n_samples,), optional
-            Per-sample flag bits of the chunk (``headset.chunk.FLAG_*``); any of gap, lead-off,
+            Per-sample flag bits of the chunk (:mod:`dsp.flags`); any of gap, lead-off,
             saturated or corrupt marks the sample unusable.
         first_sample : int, optional
             Absolute index of ``x[0]``; defaults to the sample after the previous chunk (0 at

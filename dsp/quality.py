@@ -40,6 +40,7 @@ import numpy as np
 
 from . import _kernels
 from ._validate import check_option, check_positive
+from .flags import FLAG_LEAD_OFF, FLAG_SATURATED
 
 __all__ = [
     "FLAT",
@@ -69,10 +70,6 @@ _NAMES = {
     int(MOVEMENT): "movement",
     int(NONFINITE): "non-finite",
 }
-
-# Device flag bits (headset.chunk): dsp does not import headset, the values are the contract.
-_DEV_LEAD_OFF = 2
-_DEV_SATURATED = 4
 
 _TYPES = ("eeg", "eog", "emg", "ecg")
 
@@ -190,7 +187,7 @@ def epoch_quality(
     mains : {50.0, 60.0, None}
         Mains frequency (Hz); None skips the mains check.
     flags : array_like of uint8 or None
-        Device flags per sample (``headset.chunk`` bits), shape of ``data``.
+        Device flags per sample (:mod:`dsp.flags` bits), shape of ``data``.
     thresholds : QualityThresholds or None
         Thresholds; None uses the defaults.
 
@@ -265,8 +262,8 @@ def epoch_quality(
         if fl.shape != x.shape:
             raise ValueError(f"flags must have the shape of data {x.shape}, got {fl.shape}.")
         fl = fl.reshape(-1, n).astype(np.uint8, copy=False)
-        dev_lo = (fl & _DEV_LEAD_OFF).astype(bool).mean(axis=1)
-        dev_sat = (fl & _DEV_SATURATED).astype(bool).any(axis=1)
+        dev_lo = (fl & FLAG_LEAD_OFF).astype(bool).mean(axis=1)
+        dev_sat = (fl & FLAG_SATURATED).astype(bool).any(axis=1)
     else:
         dev_lo = np.zeros(m)
         dev_sat = np.zeros(m, dtype=bool)

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
+from dsp import flags
 from dsp._validate import check_option, check_positive, validate_type
+from headset import chunk as chunk_module
 from headset.chunk import FLAG_GAP, Annotation, Chunk
 from headset.errors import HeadsetError
 from headset.faults import FAULT_HELP, FaultConfig, faults_help, parse_faults
@@ -66,6 +68,15 @@ def test_chunk_rejects_inconsistent_fields(kwargs, match):
     base.update(kwargs)
     with pytest.raises(ValueError, match=match):
         Chunk(**base)
+
+
+def test_sample_flags_are_defined_once():
+    names = ("FLAG_GAP", "FLAG_LEAD_OFF", "FLAG_SATURATED", "FLAG_CORRUPT", "BAD_FLAGS")
+    for name in names:  # headset.chunk re-exports the very objects of dsp.flags
+        assert getattr(chunk_module, name) is getattr(flags, name)
+    bits = [int(getattr(flags, n)) for n in names[:-1]]
+    assert bits == [1, 2, 4, 8]  # the wire and file contract: one distinct bit each
+    assert int(flags.BAD_FLAGS) == 15 and flags.BAD_FLAGS.dtype == np.uint8
 
 
 @pytest.mark.parametrize(
