@@ -27,17 +27,74 @@ NaN policy
 
 from __future__ import annotations
 
+import importlib
+import os
+
 import numpy as np
 
-from . import _biquad
+from . import _biquad_ref as _layout
 from ._validate import check_option, validate_type
 
-__all__ = ["SOSFilter", "sosfilt", "sosfiltfilt", "steady_state_zi", "validate_sos"]
+__all__ = [
+    "KERNELS_ENV",
+    "SOSFilter",
+    "kernels",
+    "set_kernels",
+    "sosfilt",
+    "sosfiltfilt",
+    "steady_state_zi",
+    "validate_sos",
+]
 
 _F64 = np.dtype(np.float64)
 _SUPPORTED = (np.dtype(np.float32), _F64)
 _empty = np.empty
-_stream = _biquad.sos_stream
+
+#: Environment variable that chooses the kernels at import: ``simd`` (default) or ``reference``.
+KERNELS_ENV = "DREAMNET_DSP_KERNELS"
+_KERNEL_MODULES = {"simd": "._biquad", "reference": "._biquad_ref"}
+_kernels_name = "simd"  # set_kernels() below binds _offline and _stream
+
+
+def set_kernels(name: str) -> str:
+    """Choose the biquad kernels every filter of this process runs from now on.
+
+    Parameters
+    ----------
+    name : {"simd", "reference"}
+        ``"simd"``: the vector kernels of :mod:`dsp._biquad` (numba internals, fast).
+        ``"reference"``: the plain ``@njit`` kernels of :mod:`dsp._biquad_ref` (same output
+        bit for bit, slower on many channels; for checking a new numba, or running on one
+        that breaks the vector code). :mod:`dsp._biquad` is imported only when chosen.
+
+    Returns
+    -------
+    str
+        The kernels chosen before.
+    """
+    global _kernels_name, _offline, _stream
+    check_option("kernels", name, tuple(_KERNEL_MODULES))
+    module = importlib.import_module(_KERNEL_MODULES[name], __package__)
+    before, _kernels_name = _kernels_name, name
+    _offline, _stream = module.sosfilt_offline, module.sos_stream
+    return before
+
+
+def kernels() -> str:
+    """Return the name of the biquad kernels in use (``"simd"`` or ``"reference"``)."""
+    return _kernels_name
+
+
+def _kernels_from_env() -> str:
+    name = os.environ.get(KERNELS_ENV, "simd").strip().lower() or "simd"
+    if name not in _KERNEL_MODULES:
+        raise ValueError(
+            f"{KERNELS_ENV} must be 'simd' or 'reference', got {os.environ[KERNELS_ENV]!r}."
+        )
+    return name
+
+
+set_kernels(_kernels_from_env())
 
 
 def validate_sos(sos) -> np.ndarray:
@@ -236,7 +293,7 @@ def sosfilt(sos, x, axis=-1, zi=None, *, check_finite=True):
         z = np.zeros((m, ns, 2), dtype=dtype)
     else:
         z = np.moveaxis(zi, [0, ax + 1], [-2, -1]).reshape(m, ns, 2).astype(dtype, order="C")
-    _biquad.sosfilt_offline(sos.astype(dtype, copy=False), src, out, z, False)
+    _offline(sos.astype(dtype, copy=False), src, out, z, False)
     if check_finite and n:
         _raise_nonfinite(z, "x")
     y = np.moveaxis(out.reshape(lead + (n,)), -1, ax)
@@ -328,11 +385,11 @@ def sosfiltfilt(sos, x, axis=-1, padtype="odd", padlen=None, *, check_finite=Tru
     _pad(xm, buf, edge, padtype)
     sosd = sos.astype(dtype, copy=False)
     z = np.ascontiguousarray(zic[np.newaxis] * buf[:, :1, np.newaxis], dtype=dtype)
-    _biquad.sosfilt_offline(sosd, buf, buf, z, False)
+    _offline(sosd, buf, buf, z, False)
     if check_finite:
         _raise_nonfinite(z, "x")
     z = np.ascontiguousarray(zic[np.newaxis] * buf[:, -1:, np.newaxis], dtype=dtype)
-    _biquad.sosfilt_offline(sosd, buf, buf, z, True)
+    _offline(sosd, buf, buf, z, True)
     y = buf[:, edge : edge + n].reshape(lead + (n,))
     return np.moveaxis(y, -1, ax)
 
@@ -394,18 +451,18 @@ class SOSFilter:
         self._init = init
         self._sos = np.array(per)  # (n_ch, ns, 6)
         self._sos.setflags(write=False)
-        lanes = _biquad.LANES
+        lanes = _layout.LANES
         nt = -(-nch // lanes)
-        size = _biquad.stream_state_size(ns, nch)
-        raw = np.zeros(size + _biquad.ALIGN // 8)
-        off = (-raw.ctypes.data % _biquad.ALIGN) // 8
+        size = _layout.stream_state_size(ns, nch)
+        raw = np.zeros(size + _layout.ALIGN // 8)
+        off = (-raw.ctypes.data % _layout.ALIGN) // 8
         state = raw[off : off + size]  # aligned for the vector loads
         state[0] = ns
         state[2] = nt
         state[3] = nch
         # Views of the packed state, each (quantity, section, tile, lane); padding lanes
         # (channels nch .. nt * lanes - 1) keep zero coefficients.
-        o = _biquad.STREAM_HEADER
+        o = _layout.STREAM_HEADER
         views = []
         for q in (5, 2, 2):
             k = nt * ns * q * lanes
