@@ -26,16 +26,14 @@ import numpy as np
 from scipy.signal import butter, sosfilt_zi
 
 from . import _ecg_kernels as _k
-from ._validate import check_option, check_positive
 from .flags import BAD_FLAGS
+from .validate import as_signal, check_option, check_positive
 
 
 def _as_1d(name, x):
-    x = np.asarray(x)
+    x = as_signal(x, name)
     if x.ndim != 1:
         raise ValueError(f"{name} must be 1-D (n_samples,), got shape {x.shape}.")
-    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-        raise TypeError(f"{name} must be real numbers, got dtype {x.dtype}.")
     return np.ascontiguousarray(x, dtype=np.float64)
 
 

@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ._validate import check_option, check_positive, validate_type
 from .iir import SOSFilter, sosfiltfilt
+from .validate import check_ch_types, check_int, check_option, check_positive
 
 __all__ = ["DEFAULT_BANDS", "FilterBank", "design_chain"]
 
@@ -120,19 +120,11 @@ class FilterBank(SOSFilter):
         order: int = 4,
         notch_q: float = 30.0,
     ):
-        if isinstance(ch_types, str):
-            raise TypeError("ch_types must be a sequence of str, not a single str.")
-        self.ch_types = tuple(ch_types)
-        if not self.ch_types:
-            raise ValueError("ch_types is empty: a filter bank needs at least one channel.")
-        for t in self.ch_types:
-            validate_type("ch_types item", t, str)
+        self.ch_types = check_ch_types(ch_types)
         self.sfreq = check_positive("sfreq", sfreq)
         check_option("mains", mains, (50.0, 60.0, None))
         self.mains = None if mains is None else float(mains)
-        validate_type("order", order, (int, np.integer))
-        if not 1 <= order <= 10:
-            raise ValueError(f"order must be between 1 and 10, got {order}.")
+        order = check_int("order", order, low=1, high=10)
         self.bands = dict(DEFAULT_BANDS)
         if bands is not None:
             for key, val in bands.items():

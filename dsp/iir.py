@@ -33,7 +33,7 @@ import os
 import numpy as np
 
 from . import _biquad_ref as _layout
-from ._validate import check_option, validate_type
+from .validate import as_signal, check_int, check_option
 
 __all__ = [
     "KERNELS_ENV",
@@ -182,22 +182,6 @@ def steady_state_zi(sos) -> np.ndarray:
     return zi
 
 
-def _as_signal(x, name: str = "x") -> np.ndarray:
-    if x is None or isinstance(x, str | bytes):
-        raise TypeError(f"{name} must be a numeric array, got {x!r}.")
-    arr = np.asarray(x)
-    if arr.dtype.kind == "b":
-        arr = arr.astype(_F64)
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(
-            f"{name} must be a real numeric array, got dtype {arr.dtype} "
-            "(complex signals: use scipy.signal)."
-        )
-    if arr.ndim == 0:
-        raise ValueError(f"{name} must have at least one dimension, got a scalar.")
-    return arr
-
-
 def _axis(axis, ndim: int) -> int:
     if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
         raise TypeError(f"axis must be an int, got {type(axis).__name__}.")
@@ -262,11 +246,11 @@ def sosfilt(sos, x, axis=-1, zi=None, *, check_finite=True):
         Final state, shape of ``zi``; returned only when ``zi`` is given.
     """
     sos = validate_sos(sos)
-    x = _as_signal(x)
+    x = as_signal(x)
     ax = _axis(axis, x.ndim)
     ns = sos.shape[0]
     if zi is not None:
-        zi = _as_signal(zi, "zi")
+        zi = as_signal(zi, "zi")
         dtype = _work_dtype(sos, x, zi)
         expected = (ns,) + x.shape[:ax] + (2,) + x.shape[ax + 1 :]
         if zi.shape != expected:
@@ -352,13 +336,11 @@ def sosfiltfilt(sos, x, axis=-1, padtype="odd", padlen=None, *, check_finite=Tru
         ``scipy.signal.sosfilt_zi(sos)`` together (float32 or float64), as in scipy.
     """
     sos = validate_sos(sos)
-    x = _as_signal(x)
+    x = as_signal(x)
     ax = _axis(axis, x.ndim)
     check_option("padtype", padtype, ("odd", "even", "constant", None))
     if padlen is not None:
-        validate_type("padlen", padlen, (int, np.integer))
-        if padlen < 0:
-            raise ValueError(f"padlen must be >= 0, got {padlen}.")
+        padlen = check_int("padlen", padlen, low=0)
     ns = sos.shape[0]
     ntaps = 2 * ns + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
     if padtype is None:
@@ -430,11 +412,8 @@ class SOSFilter:
     """
 
     def __init__(self, sos, n_channels, *, init="steady"):
-        validate_type("n_channels", n_channels, (int, np.integer))
-        if isinstance(n_channels, bool) or n_channels < 1:
-            raise ValueError(f"n_channels must be a positive int, got {n_channels!r}.")
+        nch = check_int("n_channels", n_channels)
         check_option("init", init, ("steady", "zeros"))
-        nch = int(n_channels)
         arr = np.asarray(sos) if not isinstance(sos, str | bytes) else sos
         if isinstance(arr, np.ndarray) and arr.ndim == 3:
             if arr.shape[0] != nch:
@@ -528,7 +507,7 @@ class SOSFilter:
             or not x.flags.c_contiguous
             or not x.flags.writeable
         ):
-            x = _as_signal(x)
+            x = as_signal(x)
             if x.ndim == 2 and x.shape[0] == self._nch:
                 x = np.array(x, dtype=_F64, order="C")
         if x.ndim != 2:

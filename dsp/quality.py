@@ -39,8 +39,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _kernels
-from ._validate import check_option, check_positive
 from .flags import FLAG_LEAD_OFF, FLAG_SATURATED
+from .spectral import welch_psd
+from .validate import as_signal, check_ch_types, check_option, check_positive
 
 __all__ = [
     "FLAT",
@@ -199,9 +200,7 @@ def epoch_quality(
     sfreq = check_positive("sfreq", sfreq)
     check_option("mains", mains, (50.0, 60.0, None))
     th = QualityThresholds() if thresholds is None else thresholds
-    x = np.asarray(data)
-    if x.dtype.kind not in "iuf":
-        raise TypeError(f"data must be a real numeric array, got dtype {x.dtype}.")
+    x = as_signal(data, "data")
     if x.ndim not in (2, 3):
         raise ValueError(
             "data must be (n_channels, n_samples) or (n_epochs, n_channels, n_samples), got "
@@ -211,11 +210,8 @@ def epoch_quality(
     if n < 8:
         raise ValueError(f"an epoch needs at least 8 samples, got {n}.")
     n_ch = x.shape[-2]
-    if ch_types is None:
-        ch_types = ("eeg",) * n_ch
-    if isinstance(ch_types, str) or len(ch_types) != n_ch:
-        raise ValueError(f"ch_types must list one type per channel ({n_ch}), got {ch_types!r}.")
-    types = [str(t).lower() for t in ch_types]
+    ch_types = ("eeg",) * n_ch if ch_types is None else check_ch_types(ch_types, n_ch)
+    types = [t.lower() for t in ch_types]
     lead = x.shape[:-1]
     x2 = np.ascontiguousarray(x.reshape(-1, n), dtype=np.float64)
     m = x2.shape[0]
@@ -234,14 +230,10 @@ def epoch_quality(
     xd = xc - xc.mean(axis=1, keepdims=True)
     xd -= ((xd @ t) / (t @ t))[:, np.newaxis] * t  # remove the least-squares line
     ptp = xd.max(axis=-1) - xd.min(axis=-1)
-    win = np.hanning(n)
-    spec = np.fft.rfft(xd * win, axis=-1)
-    freqs = np.fft.rfftfreq(n, 1.0 / sfreq)
-    # one-sided power per bin, scaled so that all bins sum to the variance (Parseval)
-    pw = (spec.real**2 + spec.imag**2) / (n * np.sum(win**2))
-    pw[:, 1:] *= 2.0
-    if n % 2 == 0:
-        pw[:, -1] /= 2.0
+    # one Hann-windowed periodogram of the detrended epoch; density times bin width is the
+    # power per bin (µV²), which sums to the variance (Parseval)
+    freqs, pw = welch_psd(xd, sfreq, n, noverlap=0, window=np.hanning(n), detrend=False)
+    pw *= freqs[1] - freqs[0]
     if mains is not None:
         mains_rms = _line_rms(pw, freqs, mains - 1.0, mains + 1.0)
     else:

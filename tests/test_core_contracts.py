@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dsp import flags
-from dsp._validate import check_option, check_positive, validate_type
+from dsp.validate import check_option, check_positive, validate_type
 from headset import chunk as chunk_module
 from headset.chunk import FLAG_GAP, Annotation, Chunk
 from headset.errors import HeadsetError
