@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .docs import fill_doc
 from .iir import SOSFilter, sosfiltfilt
 from .validate import check_ch_types, check_int, check_option, check_positive
 
@@ -38,6 +39,7 @@ _IDENTITY = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
 _MAX_FRACTION = 0.45  # highest usable edge, as a fraction of sfreq (0.9 x Nyquist)
 
 
+@fill_doc
 def design_chain(band, sfreq, mains=50.0, *, order=4, notch_q=30.0) -> np.ndarray:
     """Design the band-pass + notch cascade of one channel type.
 
@@ -45,10 +47,8 @@ def design_chain(band, sfreq, mains=50.0, *, order=4, notch_q=30.0) -> np.ndarra
     ----------
     band : tuple of float or None
         ``(low, high)`` pass band in Hz; None gives an empty cascade (pass-through).
-    sfreq : float
-        Sampling rate in Hz.
-    mains : float or None
-        Mains frequency in Hz (50 or 60), None for no notch.
+    %(sfreq)s
+    %(mains)s
     order : int
         Butterworth order (``order`` sections for a band-pass).
     notch_q : float
@@ -62,6 +62,7 @@ def design_chain(band, sfreq, mains=50.0, *, order=4, notch_q=30.0) -> np.ndarra
     from scipy.signal import butter, iirnotch, tf2sos  # lazy: keeps `import dsp` light
 
     sfreq = check_positive("sfreq", sfreq)
+    check_option("mains", mains, (50.0, 60.0, None))
     if band is None:
         return np.empty((0, 6))
     lo, hi = (float(v) for v in band)
@@ -83,6 +84,7 @@ def design_chain(band, sfreq, mains=50.0, *, order=4, notch_q=30.0) -> np.ndarra
     return np.vstack(sections)
 
 
+@fill_doc
 class FilterBank(SOSFilter):
     """Streaming filter bank applying the standard chain of each channel's type.
 
@@ -95,13 +97,10 @@ class FilterBank(SOSFilter):
 
     Parameters
     ----------
-    ch_types : sequence of str
-        MNE channel type of every channel (``eeg``, ``eog``, ``emg``, ``ecg``; any other type
-        is passed through unchanged).
-    sfreq : float
-        Sampling rate in Hz.
-    mains : {50.0, 60.0, None}
-        Mains frequency for the notches (Hz); None disables them.
+    %(ch_types)s
+        A type without a chain (``misc``, ...) is passed through unchanged.
+    %(sfreq)s
+    %(mains)s
     bands : mapping of str to (float, float), optional
         Overrides of :data:`DEFAULT_BANDS` per type (Hz).
     order : int

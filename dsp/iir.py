@@ -33,6 +33,7 @@ import os
 import numpy as np
 
 from . import _biquad_ref as _layout
+from .docs import fill_doc
 from .validate import as_signal, check_int, check_option
 
 __all__ = [
@@ -213,6 +214,7 @@ def _raise_nonfinite(zf: np.ndarray, what: str) -> None:
         )
 
 
+@fill_doc
 def sosfilt(sos, x, axis=-1, zi=None, *, check_finite=True):
     """Filter data along one dimension with cascaded second-order sections.
 
@@ -223,19 +225,14 @@ def sosfilt(sos, x, axis=-1, zi=None, *, check_finite=True):
 
     Parameters
     ----------
-    sos : array_like, shape (n_sections, 6)
-        Second-order sections (``sos[:, 3] == 1``), e.g. from ``scipy.signal.butter(...,
-        output="sos")``. Must be stable.
+    %(sos)s
     x : array_like
         Signal, any number of dimensions (e.g. ``(n_channels, n_samples)`` in µV).
-    axis : int
-        Axis along which to filter (the time axis). Default -1.
+    %(axis)s
     zi : array_like or None
         Initial state, shape ``(n_sections, ..., 2, ...)`` where ``...`` is the shape of
         ``x`` with ``x.shape[axis]`` replaced by 2 (as in scipy).
-    check_finite : bool
-        Raise ``ValueError`` if ``x`` or ``zi`` holds NaN or infinity (default). With False,
-        non-finite values propagate through the output as in scipy.
+    %(check_finite)s
 
     Returns
     -------
@@ -307,6 +304,7 @@ def _pad(xm: np.ndarray, buf: np.ndarray, edge: int, padtype) -> None:
     buf[:, edge + n :] = right
 
 
+@fill_doc
 def sosfiltfilt(sos, x, axis=-1, padtype="odd", padlen=None, *, check_finite=True):
     """Zero-phase forward-backward filtering with cascaded second-order sections.
 
@@ -315,19 +313,16 @@ def sosfiltfilt(sos, x, axis=-1, padtype="odd", padlen=None, *, check_finite=Tru
 
     Parameters
     ----------
-    sos : array_like, shape (n_sections, 6)
-        Second-order sections (``sos[:, 3] == 1``), stable.
+    %(sos)s
     x : array_like
         Signal, any number of dimensions (e.g. ``(n_channels, n_samples)`` in µV).
-    axis : int
-        Axis along which to filter. Default -1.
+    %(axis)s
     padtype : {"odd", "even", "constant", None}
         Extension of the signal at both ends before filtering (as scipy). None: no padding.
     padlen : int or None
         Samples of extension each side. None: ``3 * (2 * n_sections + 1 - min(n_zeros_b2,
         n_zeros_a2))`` as scipy. The signal must be longer than ``padlen``.
-    check_finite : bool
-        Raise ``ValueError`` if ``x`` holds NaN or infinity (default); False propagates them.
+    %(check_finite)s
 
     Returns
     -------
@@ -376,6 +371,7 @@ def sosfiltfilt(sos, x, axis=-1, padtype="odd", padlen=None, *, check_finite=Tru
     return np.moveaxis(y, -1, ax)
 
 
+@fill_doc
 class SOSFilter:
     """Streaming cascade of second-order sections with its state carried between chunks.
 
@@ -388,8 +384,7 @@ class SOSFilter:
     sos : array_like, shape (n_sections, 6) or (n_channels, n_sections, 6)
         Second-order sections, shared by every channel or one cascade per channel (pad a
         shorter cascade with identity sections ``[1, 0, 0, 1, 0, 0]``). Must be stable.
-    n_channels : int
-        Number of channels (rows of every chunk).
+    %(n_channels)s
     init : {"steady", "zeros"}
         ``"steady"`` (default): each channel's state is set, at its first finite sample
         ``v``, to the steady state of a constant input ``v`` (:func:`steady_state_zi`, i.e.

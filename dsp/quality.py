@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _kernels
+from .docs import fill_doc
 from .flags import FLAG_LEAD_OFF, FLAG_SATURATED
 from .spectral import welch_psd
 from .validate import as_signal, check_ch_types, check_option, check_positive
@@ -165,6 +166,7 @@ def _line_rms(spec_pow, freqs, lo, hi):
     return np.sqrt(spec_pow[..., sel].sum(axis=-1))
 
 
+@fill_doc
 def epoch_quality(
     data,
     sfreq,
@@ -180,15 +182,12 @@ def epoch_quality(
     ----------
     data : array_like, shape (n_channels, n_samples) or (n_epochs, n_channels, n_samples)
         Raw epochs in µV (NaN allowed: flagged ``NONFINITE`` and ignored by the measurements).
-    sfreq : float
-        Sampling rate in Hz.
+    %(sfreq)s
     ch_types : sequence of str or None
         Type of each channel (``eeg``, ``eog``, ``emg``, ``ecg``; others get only
         ``NONFINITE``); None: all ``eeg``.
-    mains : {50.0, 60.0, None}
-        Mains frequency (Hz); None skips the mains check.
-    flags : array_like of uint8 or None
-        Device flags per sample (:mod:`dsp.flags` bits), shape of ``data``.
+    %(mains)s
+    %(sample_flags)s
     thresholds : QualityThresholds or None
         Thresholds; None uses the defaults.
 

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from . import _kernels
+from .docs import fill_doc
 from .iir import _axis
 from .validate import as_signal, check_int
 
@@ -53,6 +54,7 @@ def _n_out(n_in: int, up: int, down: int) -> int:
     return (n_in * up) // down + bool((n_in * up) % down)
 
 
+@fill_doc
 def resample_poly(x, up, down, axis=-1, window=("kaiser", 5.0)):
     """Resample ``x`` by ``up / down`` with a polyphase FIR filter (zero-padded edges).
 
@@ -64,8 +66,7 @@ def resample_poly(x, up, down, axis=-1, window=("kaiser", 5.0)):
         Signal (e.g. ``(n_channels, n_samples)`` in µV), real.
     up, down : int
         Up-sampling and down-sampling factors (e.g. 25, 64 for 256 -> 100 Hz).
-    axis : int
-        Time axis. Default -1.
+    %(axis)s
     window : str, tuple or array_like
         FIR window for ``scipy.signal.firwin`` (default Kaiser with beta 5), or the FIR taps
         themselves.
@@ -100,6 +101,7 @@ def resample_poly(x, up, down, axis=-1, window=("kaiser", 5.0)):
     return np.moveaxis(y, -1, ax)
 
 
+@fill_doc
 class Resampler:
     """Streaming polyphase resampler with state: ``y = rs(chunk)``.
 
@@ -108,8 +110,7 @@ class Resampler:
     up, down : int
         Rate factors (reduced by their gcd), e.g. ``Resampler(25, 64, 8)`` for 256 -> 100 Hz
         or ``Resampler(16, 25, 8)`` for 200 -> 128 Hz.
-    n_channels : int
-        Rows of every chunk.
+    %(n_channels)s
     window : str, tuple or array_like
         As in :func:`resample_poly`.
 

@@ -25,6 +25,16 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+__all__ = [
+    "as_signal",
+    "check_ch_types",
+    "check_channels",
+    "check_int",
+    "check_option",
+    "check_positive",
+    "validate_type",
+]
+
 
 def check_option(name: str, value, allowed: Iterable) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``allowed``.
