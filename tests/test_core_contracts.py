@@ -19,7 +19,17 @@ from headset import chunk as chunk_module
 from headset.chunk import FLAG_GAP, Annotation, Chunk
 from headset.errors import HeadsetError
 from headset.faults import FAULT_HELP, FaultConfig, faults_help, parse_faults
-from headset.stages import N2, N3, UNSCORED, R, W, parse_stage_annotation, stage_name
+from headset.stages import (
+    N2,
+    N3,
+    UNSCORED,
+    R,
+    W,
+    check_stage,
+    check_stages,
+    parse_stage_annotation,
+    stage_name,
+)
 from staging.cli import main
 from staging.commands._common import parse_duration
 
@@ -112,6 +122,29 @@ def test_stage_name():
     assert [stage_name(s) for s in (-1, 0, 1, 2, 3, 4)] == ["?", "W", "N1", "N2", "N3", "R"]
     with pytest.raises(ValueError, match="stage must be"):
         stage_name(7)
+
+
+def test_stage_checks():
+    assert [check_stage(v) for v in (-1, 0, np.int8(4), 2.0, np.float32(3))] == [-1, 0, 4, 2, 3]
+    for bad in (5, -2, 2.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="stage must be a stage code -1..4"):
+            check_stage(bad)
+    for bad in (True, "N2", None):
+        with pytest.raises(TypeError, match="stage must be an integer stage code"):
+            check_stage(bad)
+    with pytest.raises(ValueError, match=r"epoch_stage must be a stage code 0\.\.4 \(W=0, .*R=4\)"):
+        check_stage(-1, "epoch_stage", unscored=False)
+    h = check_stages([0, 1, 2.0, -1, 4])
+    assert h.dtype == np.int8 and list(h) == [0, 1, 2, -1, 4]
+    for bad, exc, match in [
+        ([[0, 1]], ValueError, "1-D"),
+        ([], ValueError, "empty"),
+        (["W"], TypeError, "integer stage codes"),
+        ([0.5], ValueError, "fractions"),
+        ([0, 1, 7], ValueError, "got 7 at epoch 2"),
+    ]:
+        with pytest.raises(exc, match=match):
+            check_stages(bad)
 
 
 def test_parse_faults():
