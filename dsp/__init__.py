@@ -14,8 +14,9 @@ FilterBank
 Resampler, resample_poly
     Streaming and offline polyphase resampling equal to :func:`scipy.signal.resample_poly`.
 spectral
-    Band power (Welch, multitaper), relative power, spectral edge and entropy, Hjorth,
-    band envelopes, per epoch and channel.
+    The one spectral engine: ``welch_psd`` (scipy's Welch plus segment weights),
+    ``multitaper_psd``, ``band_power`` (absolute or relative), and on top of them band power,
+    spectral edge and entropy, Hjorth, band envelopes, per epoch and channel.
 quality
     Per epoch and channel quality flags (flat, saturation, lead-off, mains, movement).
 flags

@@ -29,7 +29,9 @@ AVX-512 register, two AVX2 registers, four SSE2 registers), so the code is porta
 
 The intrinsics live in this file with the kernels that inline them on purpose: numba's
 ``cache=True`` invalidates a cached kernel when *its own* source file changes, not when a file
-it depends on does, so keeping them together means an edit here always recompiles.
+it depends on does, so keeping them together means an edit here always recompiles. The one
+exception is :mod:`dsp._biquad_ref` (the layout constants and the scalar loop, shared with the
+reference kernels): after editing it, touch this file too.
 
 Arithmetic
 ----------
