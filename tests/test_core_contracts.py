@@ -9,7 +9,7 @@ from headset.errors import HeadsetError
 from headset.faults import FAULT_HELP, FaultConfig, faults_help, parse_faults
 from headset.stages import N2, N3, UNSCORED, R, W, parse_stage_annotation, stage_name
 from staging.cli import main
-from staging.commands._common import parse_duration
+from staging.cli._common import parse_duration
 
 
 def _chunk(n_ch=2, n=4):

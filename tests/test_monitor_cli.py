@@ -261,7 +261,8 @@ DRILL = ["monitor", "--no-tui", "--speed", "max", "--source", "drill", "--durati
 
 @pytest.fixture(scope="module")
 def short_edf(tmp_path_factory):
-    from staging.commands.simulate import REDUCED_MONTAGE, simulate_to_edf
+    from headset.simulate import simulate_to_edf
+    from staging.cli.simulate import REDUCED_MONTAGE
 
     path = tmp_path_factory.mktemp("src") / "keep2.edf"
     simulate_to_edf(path, duration_s=120.0, seed=2, montage=REDUCED_MONTAGE, sfreq=128.0)

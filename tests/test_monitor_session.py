@@ -76,8 +76,8 @@ class ScriptedPipeline:
     notes = ["scripted"]
 
     def __init__(self, send):
+        from staging.closedloop.policy import LadderStep, PolicyConfig
         from staging.monitor.pipeline import PolicyHook
-        from staging.policy import LadderStep, PolicyConfig
 
         cfg = PolicyConfig(
             ladder=(LadderStep("audio", 0.1, 3.0), LadderStep("vibration", 0.4, 2.0)),

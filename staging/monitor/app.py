@@ -15,7 +15,7 @@ from headset.faults import parse_faults
 from headset.replay import truncation_note
 
 from ..channels import pick_channels
-from ..commands._common import printable
+from ..outputs import printable
 from .events import EventWriter
 from .session import MonitorSession, run_headless
 from .sources import open_source, parse_source
@@ -61,8 +61,8 @@ def _check_outputs(opts: MonitorOptions, source: Path | None) -> None:
     ``--report DIR`` the report's files, and the recording and event stream it keeps there
     unless named, count as outputs.
     """
-    from ..commands._common import check_outputs
-    from ..report import REPORT_FILES
+    from ..night.report import REPORT_FILES
+    from ..outputs import check_outputs
 
     outputs = [("--record", opts.record), ("--events", opts.events)]
     if opts.report is not None:

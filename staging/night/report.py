@@ -14,11 +14,12 @@ Where things come from (each stated in the report's ``sources``):
   them :func:`staging.stager.score` stages the recording. ``Sleep stage X`` annotations (the
   simulator's truth, or a human scorer's) are compared with them (agreement, Cohen's kappa);
   they are used directly only when the recording cannot be scored.
-- **arousals**: ``Detected arousal`` annotations, else :class:`staging.arousal.ArousalDetector`
-  run on the recording; ``Arousal`` annotations (truth) are compared with them.
+- **arousals**: ``Detected arousal`` annotations, else
+  :class:`staging.closedloop.arousal.ArousalDetector` run on the recording; ``Arousal``
+  annotations (truth) are compared with them.
 - **nightmare alerts**: ``Nightmare alert`` annotations (and the monitor's event stream when
-  given), else :class:`staging.nightmare.NightmareDetector` run on the recording; their outcome
-  ("settled" or "awakening") comes from the hypnogram that followed.
+  given), else :class:`staging.closedloop.nightmare.NightmareDetector` run on the recording;
+  their outcome ("settled" or "awakening") comes from the hypnogram that followed.
 - **heart rate**: R peaks of the ECG channel (:mod:`dsp.ecg`); without ECG the report says so.
 """
 
@@ -49,13 +50,13 @@ from headset.stages import (
     stage_name,
 )
 
-from .arousal import ArousalDetector, match_events
-from .channels import pick_channels
-from .errors import StagingError
-from .nightmare import NightmareDetector
+from ..channels import pick_channels
+from ..closedloop.arousal import ArousalDetector, match_events
+from ..closedloop.nightmare import NightmareDetector
+from ..closedloop.profile import SleeperProfile
+from ..errors import StagingError
+from ..stager.evaluate import epoch_agreement
 from .recommend import NightRecord, recommend
-from .sleeper_profile import SleeperProfile
-from .stager.evaluate import epoch_agreement
 from .stats import alert_outcomes, sleep_statistics
 
 #: Every file :func:`build_report` may write into its directory.

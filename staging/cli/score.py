@@ -7,8 +7,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from ..archive import is_pattern, scheduler_address
-from ._common import bounded_int, check_outputs, partial_output, printable
+from ..night.archive import is_pattern, scheduler_address
+from ..outputs import check_outputs, partial_output, printable
+from ._common import bounded_int
 
 
 def add_parser(subparsers) -> None:
@@ -183,7 +184,7 @@ def is_archive(args: argparse.Namespace) -> bool:
 
 def run_archive_command(args: argparse.Namespace) -> int:
     """Score an archive on dask.distributed; exit code 0 if every night was scored, else 1."""
-    from staging.archive import COHORT_FILE, run_archive
+    from staging.night.archive import COHORT_FILE, run_archive
 
     options = {
         "mode": args.mode,

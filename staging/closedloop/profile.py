@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from .errors import StagingError
+from ..errors import StagingError
 
 FORMAT = "dreamnet-sleeper-profile"
 VERSION = 1
@@ -288,7 +288,9 @@ class SleeperProfile:
 
     # ---- personalisation -------------------------------------------------------------------
     def detector_baseline(self) -> dict[str, float | None]:
-        """Baselines for :class:`staging.nightmare.NightmareDetector` (None: learn tonight).
+        """Baselines for the nightmare detector (None: learn tonight).
+
+        The detector is :class:`staging.closedloop.nightmare.NightmareDetector`.
 
         Returns
         -------

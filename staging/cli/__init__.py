@@ -1,7 +1,7 @@
 """The ``dreamnet`` command line: one entry point, one module per subcommand.
 
 Exit codes: 0 ok, 2 bad input or usage (one line on stderr, no traceback), 1 unexpected.
-Each subcommand lives in ``staging/commands/<name>.py`` and provides
+Each subcommand lives in ``staging/cli/<name>.py`` and provides
 ``add_parser(subparsers)``; heavy imports stay inside its ``run`` so ``--help`` is fast.
 """
 
@@ -14,10 +14,10 @@ import sys
 
 from headset.errors import HeadsetError
 
-from .commands._common import printable
-from .errors import StagingError
+from ..errors import StagingError
+from ..outputs import printable
 
-#: Subcommand modules under ``staging.commands``, in the order ``--help`` lists them.
+#: Subcommand modules under ``staging.cli``, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = ("simulate", "monitor", "score", "train", "headset", "bench", "report")
 
 
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS:
-        importlib.import_module(f"staging.commands.{name}").add_parser(sub)
+        importlib.import_module(f"staging.cli.{name}").add_parser(sub)
     return parser
 
 
@@ -82,7 +82,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dreamnet: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

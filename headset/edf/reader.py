@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headset.replay import VOLT_SCALE, digital_samples, read_header
+from ..replay import VOLT_SCALE, digital_samples, read_header
 
 
 class EdfSignals:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from ._common import check_outputs, printable
+from ..outputs import check_outputs, printable
 
 
 def _age(text: str) -> float:
@@ -79,7 +79,7 @@ def run(args) -> int:
     """Build the report; print where it is."""
     from pathlib import Path
 
-    from staging.report import REPORT_FILES, build_report
+    from staging.night.report import REPORT_FILES, build_report
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
