@@ -124,9 +124,8 @@ def partial_output(path: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(path)
     tmp = final.with_name(final.name + PARTIAL_SUFFIX)
-    try:
+    with contextlib.ExitStack() as on_error:
+        on_error.callback(tmp.unlink, missing_ok=True)
         yield tmp
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        on_error.pop_all()
     os.replace(tmp, final)

@@ -205,7 +205,7 @@ def test_report_files_are_never_overwritten_silently(tmp_path, capsys):
 
 
 def test_truncated_recording_and_unstageable_recording(tmp_path, capsys):
-    from headset.replay import read_header
+    from headset.edf.header import read_header
 
     f = tmp_path / "night.edf"
     _record(f, seed=9, scored=False, monitor_events=False)

@@ -1,6 +1,8 @@
 """The ``dreamnet`` command line: one entry point, one module per subcommand.
 
 Exit codes: 0 ok, 2 bad input or usage (one line on stderr, no traceback), 1 unexpected.
+Bad input is a :class:`~headset.errors.HeadsetError` or :class:`~staging.errors.StagingError`
+(a file, a device, an option value); any other exception is a bug and keeps its traceback.
 Each subcommand lives in ``staging/cli/<name>.py`` and provides
 ``add_parser(subparsers)``; heavy imports stay inside its ``run`` so ``--help`` is fast.
 """
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(printable(exc), file=sys.stderr)
         return 2
-    except (HeadsetError, StagingError, ValueError, TypeError) as exc:
+    except (HeadsetError, StagingError) as exc:
         print(printable(f"dreamnet: error: {exc}"), file=sys.stderr)
         return 2
     except OSError as exc:

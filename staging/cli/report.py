@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
+from ..errors import StagingError
 from ..outputs import check_outputs, printable
 
 
@@ -83,7 +84,7 @@ def run(args) -> int:
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {printable(args.out)}: exists and is not a directory")
+        raise StagingError(f"--out {printable(args.out)}: exists and is not a directory")
     inputs = [("FILE", args.file), ("--events", args.events), ("--sleeper", args.sleeper)]
     inputs += [("--previous", p) for p in args.previous]
     check_outputs([("--out", out / name) for name in REPORT_FILES], inputs, force=args.force)

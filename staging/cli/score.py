@@ -7,6 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..errors import StagingError
 from ..night.archive import is_pattern, scheduler_address
 from ..outputs import check_outputs, partial_output, printable
 from ._common import bounded_int
@@ -99,15 +100,19 @@ def _targets(files: list[str], out: str) -> list[Path]:
     o = Path(out)
     if o.suffix.lower() == ".csv" and not o.is_dir():
         if len(files) != 1:
-            raise ValueError(f"--out {out} is one CSV file but {len(files)} recordings were given")
+            raise StagingError(
+                f"--out {out} is one CSV file but {len(files)} recordings were given"
+            )
         if not o.parent.exists():
-            raise ValueError(f"--out: directory {o.parent} does not exist")
+            raise StagingError(f"--out: directory {o.parent} does not exist")
         return [o]
     if o.exists() and not o.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a directory")
+        raise StagingError(f"--out {out}: exists and is not a directory")
     names = [Path(f).stem for f in files]
     if len(set(names)) != len(names):
-        raise ValueError("two input files have the same name; score them into separate --out dirs")
+        raise StagingError(
+            "two input files have the same name; score them into separate --out dirs"
+        )
     return [o / f"{n}.csv" for n in names]
 
 

@@ -10,25 +10,18 @@ import argparse
 import sys
 from collections import Counter
 
+from ..errors import StagingError
 from ..outputs import check_outputs, partial_output, printable
 from ._common import nonnegative_int, parse_duration
 
 #: Reduced montage (``--montage reduced``): one EEG, one EOG and the chin EMG.
 REDUCED_MONTAGE = ("EEG C4-M1", "EOG E1-M2", "EMG chin")
-_FALLBACK_PROFILES = {
-    "healthy": "normal adult sleep architecture",
-    "nightmare-prone": "nightmares in late REM periods",
-    "insomnia": "long sleep-onset latency and awakenings",
-    "child": "more N3 with larger slow waves",
-}
 
 
 def _profiles() -> dict[str, str]:
-    """Profile name -> what it changes (from the sleeper, if it imports)."""
-    try:
-        from headset.sleeper.profiles import PROFILES
-    except ImportError:  # pragma: no cover - the sleeper package is missing
-        return dict(_FALLBACK_PROFILES)
+    """Profile name -> what it changes."""
+    from headset.sleeper.profiles import PROFILES
+
     return {name: p.description for name, p in PROFILES.items()}
 
 
@@ -133,10 +126,15 @@ def parse_montage(text: str) -> tuple[str, ...] | None:
         return None
     if key == "reduced":
         return REDUCED_MONTAGE
+    from headset.sleeper.montage import resolve_montage
+
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     if not names:
-        raise ValueError("--montage needs full, reduced or channel names")
-    return names
+        raise StagingError("--montage needs full, reduced or channel names")
+    try:
+        return resolve_montage(names)
+    except ValueError as exc:
+        raise StagingError(f"--montage: {exc}") from None
 
 
 def summary_lines(result: dict, out, profile: str, seed: int) -> list[str]:
@@ -201,7 +199,7 @@ def run(args) -> int:
     faults = parse_faults(args.faults)
     montage = parse_montage(args.montage)
     if not (args.sfreq > 0 and args.sfreq < float("inf")):
-        raise ValueError(f"--sfreq must be a positive number of Hz, got {args.sfreq}")
+        raise StagingError(f"--sfreq must be a positive number of Hz, got {args.sfreq}")
     _check_writable(args.out)
     check_outputs([("--out", args.out)], force=args.force)
     show = not args.quiet and sys.stderr.isatty()

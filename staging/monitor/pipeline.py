@@ -369,12 +369,16 @@ class Pipeline:
 
 
 def _try(missing: list[str], what: str, build):
-    """Build a component; on a missing module or model, note it and return None."""
+    """Build a component; when the stream cannot feed it or its model is missing, note why.
+
+    Only the project's own input errors (and a model file that cannot be read) are noted; a
+    failing import or a programming error is raised, with its traceback.
+    """
     from staging.errors import StagingError
 
     try:
         return build()
-    except (ImportError, StagingError, OSError) as exc:
+    except (StagingError, OSError) as exc:
         missing.append(f"{what} ({_short(exc)})")
         return None
 

@@ -38,7 +38,6 @@ import numpy as np
 from scipy.signal import welch
 
 from dsp.ecg import RPeakDetector, heart_rate, rr_intervals
-from headset.chunk import Annotation
 from headset.errors import HeadsetError
 from headset.stages import (
     EPOCH_S,
@@ -559,17 +558,12 @@ def build_report(
 
 def _score(path, n_epochs, notes, allow_truncated=False):
     """Return (stages, None), or (None, why the recording could not be scored)."""
-    import importlib
+    from ..stager.score import score
 
-    try:
-        score_mod = importlib.import_module("staging.stager.score")
-    except ImportError:  # pragma: no cover - the stager is part of the package
-        notes.append("no stager available: stages from the annotations")
-        return None, "no stager available"
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = score_mod.score(path, allow_truncated=allow_truncated)
+            res = score(path, allow_truncated=allow_truncated)
         for w in caught:
             notes.append(f"stager: {w.message}")
     except (StagingError, HeadsetError) as exc:
@@ -750,10 +744,4 @@ diagnosis.</p>
 """
 
 
-def annotations_of(result: ReportResult) -> list[Annotation]:
-    """EDF+ annotations of the report's nightmare alerts (for writing back into a file)."""
-    return [Annotation(float(a["t"]), 0.0, "Nightmare alert")
-            for a in result.summary["nightmares"]["alerts"]]  # fmt: skip
-
-
-__all__ = ["ReportResult", "build_report", "stages_from_annotations", "HeadsetError"]
+__all__ = ["ReportResult", "build_report", "stages_from_annotations"]

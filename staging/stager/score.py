@@ -179,7 +179,7 @@ class _EdfSource:
     """An EDF or BDF file read directly (see :mod:`headset.edf.reader`)."""
 
     def __init__(self, edf, name: str):
-        from headset.replay import truncation_note
+        from headset.edf.header import truncation_note
 
         self.edf = edf
         self.name = name
