@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.signal as ss
+from _constants import FS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dsp import spectral
 
-FS = 256.0
 N = int(30 * FS)
 T = np.arange(N) / FS
 
