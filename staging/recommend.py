@@ -7,7 +7,8 @@ rests on and the measured values. The rules are small functions, one per row of 
 (a rule returns a :class:`Recommendation` or None, and says through its :class:`RuleInput` why
 it passed or could not be evaluated). The rules, their triggers and sources:
 
-- ``sleep_duration``: mean TST below the range for age. AASM consensus (Paruthi et al.,
+- ``sleep_duration``: mean TST below the range for age, over the nights whose recording did not
+  stop during sleep (their TST is only a lower bound). AASM consensus (Paruthi et al.,
   J Clin Sleep Med 2016) for 4 months to 18 years; AASM/SRS (Watson et al., Sleep 2015) for
   18-60; NSF (Hirshkowitz et al., Sleep Health 2015) for 61 and over.
 - ``sleep_efficiency``: mean SE < 85 %. NSF sleep quality recommendations (Ohayon et al.,
@@ -255,9 +256,18 @@ def sleep_duration(inp: RuleInput) -> Recommendation | None:
         return None
     mn, mx, src = duration_range_for_age(inp.age_years)
     age = inp.age_years
-    tst_h = float(np.mean([r.stats.tst_min for r in inp.nights])) / 60.0
+    whole = [r for r in inp.nights if not r.stats.ended_asleep]
+    if not whole:
+        inp.not_evaluated["sleep_duration"] = (
+            f"the recording ended during sleep on {_fmt_nights(inp.n)}: the total sleep time "
+            "measured is a lower bound"
+        )
+        return None
+    tst_h = float(np.mean([r.stats.tst_min for r in whole])) / 60.0
     rng_txt = f"{mn:g}-{mx:g} h" if np.isfinite(mx) else f">= {mn:g} h"
-    measured = f"mean total sleep time {tst_h:.1f} h over {_fmt_nights(inp.n)}"
+    measured = f"mean total sleep time {tst_h:.1f} h over {_fmt_nights(len(whole))}"
+    if len(whole) < inp.n:
+        measured += f" ({inp.n - len(whole)} recording(s) that ended during sleep left out)"
     if tst_h >= mn:
         inp.passed["sleep_duration"] = measured
         return None
@@ -270,7 +280,7 @@ def sleep_duration(inp: RuleInput) -> Recommendation | None:
         f"< {mn:g} h per 24 h at age {age:g}",
         src,
         tst_h,
-        inp.n,
+        len(whole),
     )
 
 
@@ -351,9 +361,9 @@ def nightmares(inp: RuleInput) -> Recommendation | None:
     woke = sum(r.alerts_with_waking for r in inp.nights)
     nights_woke = sum(1 for r in inp.nights if r.alerts_with_waking > 0)
     measured = (
-        f"{n_alerts} nightmare alert(s) of the detector over {_fmt_nights(inp.n)}, "
-        f"{woke} followed by waking within 3 min, {n_alerts - woke} settled without waking; "
-        f"nights with an alert followed by waking: {nights_woke} of {inp.n}"
+        f"{n_alerts} alert(s) of the nightmare detector over {_fmt_nights(inp.n)} ({woke} "
+        f"followed by waking within 3 min, {n_alerts - woke} settled); nights with an alert "
+        f"followed by waking: {nights_woke} of {inp.n}"
     )
     if inp.n < NIGHTMARE_MIN_NIGHTS:
         inp.not_evaluated["nightmares"] = (

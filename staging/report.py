@@ -292,7 +292,9 @@ def _interventions_from(anns, stream) -> tuple[list[dict], str]:
             cue, _, resp = _after(a.description).partition("->")
             rows.append({"t": a.onset, "cue": cue.strip(), "status": "sent",
                          "outcome": f"simulated response: {resp.strip()}"})  # fmt: skip
-    return rows, "the simulator's Cue annotations (no monitor)" if rows else "none"
+    if rows:
+        return rows, "the simulator's Cue annotations (no monitor)"
+    return rows, "no intervention annotation in the recording (nor in an event stream)"
 
 
 def _recording_events(anns, events_path, sources) -> _Events:
@@ -569,11 +571,12 @@ def _interventions(ev: _Events, hyp) -> list[dict]:
         near = [e for e in stream if e.get("kind") == cue and prev_t < float(e["t"]) <= t + 1.0]
         sent = [e for e in near if e.get("type") == "intervention" and "level" in e]
         row["level"] = float(sent[-1]["level"]) if sent else None
-        approve = [e for e in near if e.get("type") == "approve"]
+        approve = [e.get("by") for e in near if e.get("type") == "approve"]
         row["approval"] = (
             "vetoed by the technician" if iv["status"] == "vetoed"
-            else f"approved by the {approve[-1].get('by', '?')}" if approve
-            else "not recorded"
+            else "not recorded" if not approve
+            else "approved by the technician" if approve[-1] == "technician"
+            else "not vetoed within the grace period"
         )  # fmt: skip
         judged = [e for e in stream if e.get("type") == "cue_outcome"
                   and abs(float(e.get("sent_t", -1e9)) - t) < 1.0]  # fmt: skip

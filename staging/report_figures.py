@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from headset.stages import EPOCH_S, STAGE_NAMES
+from headset.stages import EPOCH_S
 
 _STAGE_ROW = {0: 4, 4: 3, 1: 2, 2: 1, 3: 0}  # plot rows: W top, then R, N1, N2, N3
 _STAGE_COLOR = {0: "#e69f00", 1: "#56b4e9", 2: "#0072b2", 3: "#002b5c", 4: "#d55e00"}
+_STAGE_LABEL = {0: "wake", 1: "N1", 2: "N2", 3: "N3", 4: "REM", -1: "unscored"}
 _ALERT_COLOR = "#cc0000"
 _CUE_COLOR = "#8000ff"
 #: Candidate tick spacings of the clock axis, seconds.
@@ -128,7 +129,7 @@ def plot_hypnogram(path, hyp, events: dict, clock: ClockAxis, title: str, lights
     for e in np.flatnonzero(hyp == 4):
         ax.plot(t[e : e + 2], [3, 3], color=_STAGE_COLOR[4], lw=3, solid_capstyle="butt")
     for i, (on, dur) in enumerate(events.get("nightmares", [])):
-        ax.axvspan(on, on + dur, color="#cc79a7", alpha=0.25, lw=0,
+        ax.axvspan(on, on + dur, color="#cc79a7", alpha=0.35, lw=0,
                    label="nightmare (simulator truth)" if i == 0 else None)  # fmt: skip
     ar = events.get("arousals", [])
     if len(ar):
@@ -204,12 +205,13 @@ def plot_heart_rate(path, t, hr, hyp, alerts, clock: ClockAxis) -> None:
     ax = fig.add_subplot()
     ep = np.minimum((t // EPOCH_S).astype(int), hyp.size - 1)
     handles = []
-    for st in (0, 1, 2, 3, 4):
+    for st in (0, 4, 1, 2, 3, -1):
         m = hyp[ep] == st
         if np.any(m):
-            ax.plot(t[m], hr[m], ".", ms=1.5, color=_STAGE_COLOR[st])
-            handles.append(Line2D([], [], ls="", marker="o", ms=5, color=_STAGE_COLOR[st],
-                                  label=STAGE_NAMES[st]))  # fmt: skip
+            color = _STAGE_COLOR.get(st, "0.6")
+            ax.plot(t[m], hr[m], ".", ms=1.5, color=color)
+            handles.append(Line2D([], [], ls="", marker="o", ms=5, color=color,
+                                  label=_STAGE_LABEL[st]))  # fmt: skip
     for a in alerts:
         ax.axvline(a, color=_ALERT_COLOR, lw=0.8, ls="--")
     if len(alerts):

@@ -142,5 +142,6 @@ def render(summary: dict, figures: dict, clock) -> str:
         woke=sum(a["outcome"] == "awakening" for a in alerts),
         figures=[(f.title, f.caption, _img(f.path)) for f in figures.values()],
         start=clock.label(0.0, seconds=True) if clock.start else None,
+        date=f"{clock.start:%d %b %Y}" if clock.start else None,
         end=clock.label(s["duration_s"], seconds=True),
     )

@@ -140,6 +140,14 @@ class SleepStats:
 
         return {k: clean(v) for k, v in asdict(self).items()}
 
+    @property
+    def ended_asleep(self) -> bool:
+        """True when the last epoch is sleep: the recording stopped before the sleeper woke.
+
+        Total sleep time and sleep period time are then lower bounds of the night's.
+        """
+        return bool(np.isfinite(self.sol_min) and self.sol_min + self.spt_min >= self.tib_min)
+
     @classmethod
     def from_dict(cls, d: dict) -> SleepStats:
         """Return the statistics of :meth:`to_dict` (None becomes NaN).
