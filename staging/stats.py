@@ -13,8 +13,8 @@ as YASA's ``sleep_statistics`` except where noted):
   off, so it equals ``SOL + REM latency``).
 - **WASO** (wake after sleep onset): W epochs inside the SPT.
 - **Stage minutes** and **% of TST** for N1, N2, N3 and R.
-- **Stage latencies**: lights off to the first epoch of N1, N2, N3 and R (as YASA's ``Lat_*``;
-  NaN for a stage that never occurs).
+- **Stage latencies**: lights off to the first epoch of N1, N2, N3 and R (for R the same as
+  YASA's ``Lat_REM``; NaN for a stage that never occurs).
 - **Stage shifts**: changes of stage between consecutive scored epochs over the whole night
   (unscored epochs skipped; W counts as a stage).
 - **Awakenings**: W bouts inside the SPT (consecutive W epochs count once; the final wake after
