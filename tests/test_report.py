@@ -347,3 +347,35 @@ def test_technician_notes_are_in_the_report(tmp_path):
     ev.write_text('{"t": 12.5, "type": "note", "text": "lights flickering"}\n')
     res = build_report(g, tmp_path / "r2", events_path=ev)
     assert res.summary["technician_notes"] == [{"t": 12.5, "text": "lights flickering"}]
+
+
+def test_page_in_a_headless_browser(tmp_path):
+    """Chromium renders the page of a seeded night: every figure loads, every section is there."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("report_page", root / "benchmarks/report_page.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    exe = mod.find_chromium()
+    if exe is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium)")
+    f = tmp_path / "night.edf"
+    _record(f, extra=[Annotation(125.0, 0.0, "Note: child turned over")])
+    res = build_report(f, tmp_path / "out", events_path=_stream(tmp_path / "e.jsonl"))
+    seen = mod.check_page(res.html, tmp_path / "page.png", exe)
+    assert seen["problems"] == []
+    assert len(seen["imgs"]) == 3 and set(mod.SECTIONS) <= set(seen["ids"])
+    from matplotlib.image import imread
+
+    shot = imread(tmp_path / "page.png")
+    assert shot.shape[1] == 1200 and shot.shape[0] >= seen["height"]
+    # a page whose figure is broken is caught
+    broken = tmp_path / "broken.html"
+    broken.write_text(
+        res.html.read_text().replace("data:image/png;base64,", "data:image/png;base64,AA", 1)
+    )
+    assert any(
+        "did not load" in p for p in mod.check_page(broken, tmp_path / "b.png", exe)["problems"]
+    )
