@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from dsp import quality as dq
+from dsp._validate import check_option
 from dsp.ecg import RPeakDetector, heart_rate, rr_intervals
 from headset.chunk import FLAG_GAP
 from headset.errors import HeadsetError
@@ -626,8 +627,9 @@ def _night_from_summary(p) -> NightRecord:
 
 
 # ---- step 9: figures -----------------------------------------------------------------------------
-def _figures(out: Path, hyp, sp: _Pass, hr_data, arousals, alerts, ev, clock, sources, notes):
+def _figures(out: Path, n: _Night, hr_data, arousals, alerts, clock) -> dict[str, Figure]:
     """Write the PNG figures; return name -> :class:`Figure`."""
+    hyp, sp, ev, sources, notes = n.hyp, n.sp, n.ev, n.sources, n.notes
     figs: dict[str, Figure] = {}
     stager = sources["stages"].split(" (")[0]
     f = out / "hypnogram.png"
@@ -719,23 +721,64 @@ def build_report(
     StagingError
         No stage can be obtained, bad event stream or profile.
     """
-    from headset.replay import Replay
-
     from .report_page import render
 
-    if stages not in ("auto", "scored", "true"):
-        raise ValueError(
-            "Invalid value for the 'stages' parameter. Allowed values are 'auto', 'scored', "
-            f"'true', but got {stages!r} instead."
-        )
+    out = Path(out_dir)
+    n = _read_night(Path(path), stages, events_path, sleeper_profile, mains, allow_truncated)
+    arousals, arousal_check = _arousals(n.ev, n.sp, n.sources, n.notes)
+    alerts = _nightmare_alerts(n.ev, n.sp, n.hyp, n.sources, n.notes)
+    hr_summary, t_hr, hr = _heart_rate(n.sp, n.hyp, n.sources, n.notes)
+    st, rec, lights_off = _statistics(
+        n.hyp, arousals, alerts, n.ev.lights, n.start, immersive_end, previous, age_years
+    )
+    clock = ClockAxis(n.start)
+    out.mkdir(parents=True, exist_ok=True)
+    figs = _figures(out, n, (t_hr, hr), arousals, alerts, clock)
+    summary = {
+        **_header_summary(n, lights_off),
+        "stats": st.to_dict(),
+        "stage_agreement_with_annotations": _clean(n.agreement),
+        **_event_summary(n, arousals, arousal_check, alerts, mains),
+        "heart_rate": _clean(hr_summary),
+        "recommendations": rec.to_dict(),
+        "not_measured": list(NOT_MEASURED),
+        "notes": n.notes,
+        "figures": {k: v.path.name for k, v in figs.items()},
+    }
+    jpath, hpath = out / "report.json", out / "report.html"
+    jpath.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    hpath.write_text(render(summary, figs, clock), encoding="utf-8")
+    return ReportResult(hpath, jpath, {k: v.path for k, v in figs.items()}, summary)
+
+
+@dataclass
+class _Night:
+    """What the reading steps learned of one recording."""
+
+    path: Path
+    start: datetime | None
+    sfreq: float
+    n_samples: int
+    simulated: bool
+    hyp: np.ndarray
+    agreement: dict | None
+    ev: _Events
+    sp: _Pass
+    notes: list[str]
+    sources: dict[str, str]
+
+
+def _read_night(path: Path, stages, events_path, sleeper_profile, mains, allow_truncated):
+    """Run steps 1-3: stages, annotations and event stream, the pass over the samples."""
+    from headset.replay import Replay
+
+    check_option("stages", stages, ("auto", "scored", "true"))
     dq.epoch_quality(np.zeros((1, 8)), 100.0, mains=mains)  # checks `mains` before reading
-    path, out = Path(path), Path(out_dir)
     notes: list[str] = []
     sources: dict[str, str] = {}
     rep = Replay(path, speed="max", allow_truncated=allow_truncated)
     try:
-        fs = rep.sfreq
-        n_epochs = int(rep.n_samples // round(EPOCH_S * fs))  # a partial last epoch is dropped
+        n_epochs = int(rep.n_samples // round(EPOCH_S * rep.sfreq))  # a partial epoch is dropped
         if n_epochs < 1:
             raise StagingError(f"{path}: shorter than one 30-s epoch")
         anns = list(dict.fromkeys(rep.annotations))  # identical duplicates count once
@@ -748,51 +791,41 @@ def build_report(
         sp = _detection_pass(rep, hyp, ev, sleeper_profile, mains, notes)
     finally:
         rep.close()
-    arousals, arousal_check = _arousals(ev, sp, sources, notes)
-    alerts = _nightmare_alerts(ev, sp, hyp, sources, notes)
-    hr_summary, t_hr, hr = _heart_rate(sp, hyp, sources, notes)
-    start = rep.header.start
-    st, rec, lights_off = _statistics(
-        hyp, arousals, alerts, ev.lights, start, immersive_end, previous, age_years
-    )
-    clock = ClockAxis(start)
-    out.mkdir(parents=True, exist_ok=True)
-    figs = _figures(out, hyp, sp, (t_hr, hr), arousals, alerts, ev, clock, sources, notes)
-    summary = {
-        "file": path.name,
-        "recording_start": None if start is None else start.isoformat(),
-        "lights_off": None if lights_off is None else lights_off.isoformat(),
-        "lights": {k: round(v, 3) for k, v in ev.lights.items()},
-        "simulated": simulated,
-        "duration_s": round(rep.n_samples / fs, 3),
-        "sfreq": fs,
-        "channels": dict(zip(sp.names, sp.types)),
-        "sources": sources,
-        "hypnogram": [stage_name(int(s)) for s in hyp],
-        "stats": st.to_dict(),
-        "stage_agreement_with_annotations": _clean(agreement),
+    return _Night(path, rep.header.start, rep.sfreq, rep.n_samples, simulated, hyp, agreement,
+                  ev, sp, notes, sources)  # fmt: skip
+
+
+def _event_summary(n: _Night, arousals, arousal_check, alerts, mains) -> dict:
+    """Return the summary's events: arousals, nightmares, interventions, notes, quality."""
+    return {
         "arousals": {
             "count": None if arousals is None else len(arousals),
             "check_against_truth": _clean(arousal_check),
-        },  # fmt: skip
+        },
         "nightmares": {
-            "true_episodes": [{"onset_s": o, "duration_s": d} for o, d in ev.true_nightmares],
+            "true_episodes": [{"onset_s": o, "duration_s": d} for o, d in n.ev.true_nightmares],
             "alerts": _clean(alerts),
         },
-        "interventions": _clean(_interventions(ev, hyp)),
-        "signal_quality": _clean(_signal_quality(sp, ev, mains)),
-        "heart_rate": _clean(hr_summary),
-        "recommendations": rec.to_dict(),
-        "technician_notes": ev.notes,
-        "not_measured": list(NOT_MEASURED),
-        "notes": notes,
-        "figures": {k: v.path.name for k, v in figs.items()},
+        "interventions": _clean(_interventions(n.ev, n.hyp)),
+        "technician_notes": n.ev.notes,
+        "signal_quality": _clean(_signal_quality(n.sp, n.ev, mains)),
     }
-    jpath = out / "report.json"
-    jpath.write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    hpath = out / "report.html"
-    hpath.write_text(render(summary, figs, clock), encoding="utf-8")
-    return ReportResult(hpath, jpath, {k: v.path for k, v in figs.items()}, summary)
+
+
+def _header_summary(n: _Night, lights_off) -> dict:
+    """Return the summary's description of the recording."""
+    return {
+        "file": n.path.name,
+        "recording_start": None if n.start is None else n.start.isoformat(),
+        "lights_off": None if lights_off is None else lights_off.isoformat(),
+        "lights": {k: round(v, 3) for k, v in n.ev.lights.items()},
+        "simulated": n.simulated,
+        "duration_s": round(n.n_samples / n.sfreq, 3),
+        "sfreq": n.sfreq,
+        "channels": dict(zip(n.sp.names, n.sp.types)),
+        "sources": n.sources,
+        "hypnogram": [stage_name(int(s)) for s in n.hyp],
+    }
 
 
 def _clean(v):

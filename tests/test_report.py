@@ -257,6 +257,11 @@ def test_bad_inputs_exit_code_2(tmp_path, capsys):
     assert "line 1" in capsys.readouterr().err
     with pytest.raises(StagingError, match="report.json"):
         build_report(f, tmp_path / "o2", previous=[ev])
+    with pytest.raises(ValueError, match="'mains' parameter.*60.0, None, but got 55"):
+        build_report(f, tmp_path / "o3", mains=55)
+    with pytest.raises(ValueError, match="'stages' parameter"):
+        build_report(f, tmp_path / "o3", stages="best")
+    assert not (tmp_path / "o3").exists()
     assert main(["report", str(f), "--out", str(tmp_path / "o"), "--age", "-3"]) == 2
     assert np.isfinite(1.0)
 
