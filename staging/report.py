@@ -453,7 +453,12 @@ def _arousals(ev: _Events, sp: _Pass, sources, notes):
 
 
 def _nightmare_alerts(ev: _Events, sp: _Pass, hyp, sources, notes) -> list[dict]:
-    """Return one dict per alert: ``t``, ``risk``, ``evidence``, ``stage``, ``outcome``."""
+    """Return one dict per alert: ``t``, ``risk``, ``evidence``, stages, ``outcome``.
+
+    ``stage_when_raised`` is the detector's stage at the alert (the online stager's, "?" when
+    not recorded), ``stage`` the final hypnogram's epoch, which may differ when the epoch ended
+    in an awakening.
+    """
     if ev.alerts:
         by_t = {round(float(e["t"]), 1): e for e in ev.stream if e.get("type") == "nightmare_alert"}
         details = [dict(by_t.get(round(t, 1), {}), t=t) for t in ev.alerts]
@@ -472,9 +477,10 @@ def _nightmare_alerts(ev: _Events, sp: _Pass, hyp, sources, notes) -> list[dict]
     outcomes = alert_outcomes([d["t"] for d in details], hyp) if details else []
     keep = ("t", "risk", "evidence", "missing")
     return [
-        {**{k: d[k] for k in keep if k in d}, "stage": _stage_at(hyp, d["t"]), "outcome": o}
+        {**{k: d[k] for k in keep if k in d}, "stage_when_raised": d.get("stage", "?"),
+         "stage": _stage_at(hyp, d["t"]), "outcome": o}
         for d, o in zip(details, outcomes)
-    ]
+    ]  # fmt: skip
 
 
 def _stage_at(hyp, t: float) -> str:

@@ -73,7 +73,7 @@ def _text(page):
 
 def _stream(path):
     events = [
-        {"t": 365.0, "type": "nightmare_alert", "risk": 0.93,
+        {"t": 365.0, "type": "nightmare_alert", "risk": 0.93, "stage": "R",
          "evidence": {"heart_rate": {"value": 80.0, "baseline": 62.0, "unit": "bpm",
                                      "evidence": 3.0, "weight": 0.7},
                       "emg_tone": {"value": 4.2, "baseline": 1.5, "unit": "uV",
@@ -117,6 +117,7 @@ def test_monitored_session_report(tmp_path):
     assert s["arousals"]["count"] == 1
     alerts = s["nightmares"]["alerts"]
     assert len(alerts) == 1 and alerts[0]["t"] == 365.0 and alerts[0]["stage"] == "R"
+    assert alerts[0]["stage_when_raised"] == "R"
     assert alerts[0]["outcome"] == "awakening"  # W epoch follows within 3 min
     assert alerts[0]["evidence"]["heart_rate"]["value"] == 80.0
     assert s["nightmares"]["true_episodes"] == [{"onset_s": 330.0, "duration_s": 90.0}]
@@ -128,8 +129,8 @@ def test_monitored_session_report(tmp_path):
     # the page: clock times from the header's start (23:00:00), titles and words, not code names
     text = _text(page)
     assert "Hypnogram, dreamnet online stager" in page and "staging.score" not in page
-    assert "23:06:05" in _section(page, "nightmare-alerts")  # 365 s after 23:00:00
     ev = _section(page, "nightmare-alerts")
+    assert "23:06:05 REM REM 0.93" in ev  # 365 s after 23:00:00
     assert "heart rate 80 beats/min (calm-REM baseline 62 beats/min)" in ev
     assert "chin muscle tone (EMG RMS, 20-100 Hz) 4.2 µV (calm-REM baseline 1.5 µV)" in ev
     assert "emg_tone" not in text and "heart_rate" not in text and " uV" not in text
