@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -79,13 +80,19 @@ from .stats import SleepStats, alert_outcomes, sleep_statistics
 
 #: Every file :func:`build_report` may write into its directory.
 REPORT_FILES = ("report.html", "report.json", "hypnogram.png", "spectrogram.png", "heart_rate.png")
-#: What a dreamnet headset does not measure: the report says so instead of staying silent.
-NOT_MEASURED = (
-    "respiration (airflow, effort) and oxygen saturation (SpO2): apnoea and hypopnoea cannot be "
-    "scored",
-    "leg EMG: periodic limb movements cannot be scored",
-    "body position, snoring and video",
-)
+#: What a sleep study may measure that a dreamnet headset does not: (what, channel-name
+#: fragments that show it was recorded, what cannot be scored without it). The report lists
+#: those the recording lacks instead of staying silent about them.
+MEASURES = (
+    ("respiration (airflow, effort)", ("resp", "flow", "thor", "abdo", "effort", "nasal"),
+     "apnoea and hypopnoea cannot be scored"),
+    ("oxygen saturation (SpO2)", ("spo2", "sao2", "oxi", "pleth"),
+     "desaturations cannot be scored"),
+    ("leg EMG", ("leg", "tib", "lat"), "periodic limb movements cannot be scored"),
+    ("ECG", ("ecg", "ekg"), "no heart rate or heart-rate variability"),
+    ("body position", ("pos",), "sleep cannot be split by position"),
+    ("snoring (microphone)", ("snor", "mic"), "snoring cannot be scored"),
+)  # fmt: skip
 _BLOCK_S = 300.0  # seconds read at a time
 #: A cue's outcome from the recording alone: did the sleeper wake within this many seconds.
 _OUTCOME_WINDOW_S = 180.0
@@ -172,6 +179,31 @@ def _parse_events_jsonl(path) -> list[dict]:
             raise StagingError(f"{path}: line {i} lacks the 't' and 'type' fields")
         out.append(ev)
     return out
+
+
+def not_measured(ch_names, ch_types) -> list[str]:
+    """Return what the recording does not measure, and what that leaves unscored.
+
+    Parameters
+    ----------
+    ch_names, ch_types : sequence of str
+        The recording's channels and their MNE types.
+
+    Returns
+    -------
+    list of str
+        One line per row of :data:`MEASURES` that no word of a channel name or type begins
+        with, e.g.
+        ``"oxygen saturation (SpO2): desaturations cannot be scored"``.
+    """
+    words = re.split(
+        r"[^a-z0-9]+", " ".join(f"{n} {t}" for n, t in zip(ch_names, ch_types)).lower()
+    )
+    return [
+        f"{what}: {then}"
+        for what, keys, then in MEASURES
+        if not any(w.startswith(keys) for w in words if w)
+    ]
 
 
 def _is_simulated(header, anns) -> bool:
@@ -641,15 +673,19 @@ def _figures(out: Path, n: _Night, hr_data, arousals, alerts, clock) -> dict[str
     f = out / "hypnogram.png"
     cues = [r["t"] for r in ev.interventions if r["status"] == "sent"]
     al = [a["t"] for a in alerts]
+    marks = [text for text, shown in (
+        ("arousals (green ticks)", arousals), ("nightmare alerts (red triangles)", al),
+        ("cues sent (violet dashed lines)", cues),
+        ("nightmares of the simulated sleeper (pink bands, ground truth)", ev.true_nightmares),
+        ("lights off and on (dotted lines)", ev.lights),
+    ) if shown]  # fmt: skip
     plot_hypnogram(f, hyp, {"arousals": arousals or [], "alerts": al, "cues": cues,
                             "nightmares": ev.true_nightmares}, clock,
                    f"Hypnogram, {stager}", ev.lights)  # fmt: skip
     figs["hypnogram"] = Figure(
         f, f"Hypnogram, {stager}",
-        f"Sleep stage per 30-s epoch ({sources['stages']}); REM drawn in red. Marks: arousals "
-        "(green ticks), nightmare alerts (red triangles), cues sent (violet dashed lines)"
-        + (", nightmares of the simulated sleeper (pink bands, ground truth)"
-           if ev.true_nightmares else "") + ".",
+        f"Sleep stage per 30-s epoch ({sources['stages']}); REM drawn in red"
+        + (f". Marks: {', '.join(marks)}." if marks else "."),
     )  # fmt: skip
     if sp.psd_rows:
         f = out / "spectrogram.png"
@@ -747,7 +783,7 @@ def build_report(
         **_event_summary(n, arousals, arousal_check, alerts, mains),
         "heart_rate": _clean(hr_summary),
         "recommendations": rec.to_dict(),
-        "not_measured": list(NOT_MEASURED),
+        "not_measured": not_measured(n.sp.names, n.sp.types),
         "notes": n.notes,
         "figures": {k: v.path.name for k, v in figs.items()},
     }
@@ -847,7 +883,7 @@ def _clean(v):
 
 
 __all__ = [
-    "NOT_MEASURED",
+    "MEASURES",
     "REPORT_FILES",
     "ReportResult",
     "build_report",

@@ -385,3 +385,21 @@ def test_page_in_a_headless_browser(tmp_path):
     assert any(
         "did not load" in p for p in mod.check_page(broken, tmp_path / "b.png", exe)["problems"]
     )
+
+
+def test_not_measured_follows_the_channels():
+    from staging.report import MEASURES, not_measured
+
+    psg = ["EEG Fpz-Cz", "Resp oro-nasal", "EMG submental", "Temp rectal"]
+    lines = not_measured(psg, ["eeg", "misc", "emg", "misc"])
+    assert not any(line.startswith("respiration") for line in lines)
+    assert [line.split()[0].strip(":") for line in lines] == [
+        "oxygen",
+        "leg",
+        "ECG",
+        "body",
+        "snoring",
+    ]
+    full = ["EEG C4", "ECG", "Leg L", "SpO2", "Thorax", "Position", "Snore"]
+    assert not_measured(full, ["eeg", "ecg"] + ["misc"] * 5) == []
+    assert len(not_measured(["EEG C4"], ["eeg"])) == len(MEASURES)
