@@ -252,8 +252,38 @@ def _stage_sources(path, anns, n_epochs, stages, simulated, allow_truncated, not
         return hyp, None
     if true_h is None:
         return hyp, None
+    trained = None if simulated else _in_training_data(path)
+    if trained is not None:
+        notes.append(
+            f"agreement with the Sleep stage annotations not shown: this recording ({trained}) "
+            "is in the stager's training data, so it would be a training fit, not a check"
+        )
+        return hyp, None
     po, kappa, n_both = epoch_agreement(hyp, true_h)
     return hyp, {"accuracy": po, "kappa": kappa, "epochs": n_both, "reference": truth_name}
+
+
+def _in_training_data(path: Path) -> str | None:
+    """Return the training file the default stager learned from that ``path`` is, or None.
+
+    Matched by the file name or the first 16 hex digits of its SHA-256, as the model's
+    ``trained_on`` metadata lists them.
+    """
+    import hashlib
+
+    from .stager.model import default_model
+
+    files = default_model().meta.get("trained_on", {}).get("edf", [])
+    if not files:
+        return None
+    if any(f.get("file") == path.name for f in files):
+        return path.name
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()[:16]
+    return next((f.get("file") for f in files if f.get("sha256_16") == digest), None)
 
 
 def _score(path, n_epochs, notes, allow_truncated=False):

@@ -403,3 +403,26 @@ def test_not_measured_follows_the_channels():
     full = ["EEG C4", "ECG", "Leg L", "SpO2", "Thorax", "Position", "Snore"]
     assert not_measured(full, ["eeg", "ecg"] + ["misc"] * 5) == []
     assert len(not_measured(["EEG C4"], ["eeg"])) == len(MEASURES)
+
+
+def test_agreement_only_with_an_independent_scoring(tmp_path):
+    """A scorer's stages are compared with the stager's, unless the stager learned this file."""
+    import dataclasses
+
+    paths = [tmp_path / "scored.edf", tmp_path / "SC4001E0-PSG.edf"]  # the second: training data
+    for f in paths:
+        s = sleeper.Sleeper(profile="healthy", seed=11, hypnogram=HYPNO)
+        with Recorder(f, s.ch_names, s.ch_types, s.sfreq) as rec:
+            while not s.done:  # the signals only: no simulator truth in the file
+                rec.write(dataclasses.replace(s.read(2560), annotations=()))
+            for e, st in enumerate(HYPNO):
+                rec.annotate(Annotation(30.0 * e, 30.0, f"Sleep stage {st}"))
+    res = build_report(paths[0], tmp_path / "a")
+    agree = res.summary["stage_agreement_with_annotations"]
+    assert not res.summary["simulated"] and agree["epochs"] == len(HYPNO)
+    assert agree["reference"].startswith("the Sleep stage annotations in the file (a scorer's")
+    assert "Independent check" in res.html.read_text()
+    res = build_report(paths[1], tmp_path / "b")
+    assert res.summary["stage_agreement_with_annotations"] is None
+    assert any("training data" in n for n in res.summary["notes"])
+    assert "Independent check" not in res.html.read_text()
