@@ -232,23 +232,6 @@ class RuleInput:
         return len(self.nights)
 
 
-def _mean_rule(inp, rule, attr, limit, above, unit, make):
-    """Mean of one statistic over the nights against a limit; ``make(mean, measured)``."""
-    vals = [v for v in (getattr(r.stats, attr) for r in inp.nights) if np.isfinite(v)]
-    if not vals:
-        inp.not_evaluated[rule] = "no sleep recorded"
-        return None
-    mean = float(np.mean(vals))
-    n_bad = sum((v > limit) if above else (v < limit) for v in vals)
-    measured = f"mean {mean:.0f} {unit} over {_fmt_nights(len(vals))}"
-    if len(vals) > 1:
-        measured += f" ({n_bad} of {len(vals)} nights beyond the threshold)"
-    if (mean > limit) if above else (mean < limit):
-        return make(mean, measured, len(vals))
-    inp.passed[rule] = measured
-    return None
-
-
 def sleep_duration(inp: RuleInput) -> Recommendation | None:
     """Flag a mean total sleep time below the recommended range for the age."""
     if inp.age_years is None:
@@ -284,47 +267,68 @@ def sleep_duration(inp: RuleInput) -> Recommendation | None:
     )
 
 
-def sleep_efficiency(inp: RuleInput) -> Recommendation | None:
-    """Flag a mean sleep efficiency below ``SE_MIN_PCT``."""
-    return _mean_rule(
-        inp, "sleep_efficiency", "se_pct", SE_MIN_PCT, False, "%",
-        lambda v, m, n: Recommendation(
-            "sleep_efficiency",
-            "Low sleep efficiency: much of the time in bed is spent awake",
-            "Go to bed only when sleepy, get up if unable to sleep for about 20 minutes, and "
-            "keep the time in bed close to the time actually slept (stimulus control / sleep "
-            "restriction as used in CBT-I).",
-            m, f"< {SE_MIN_PCT:g} %", _SRC_QUALITY, v, n,
-        ),
-    )  # fmt: skip
+def _mean_rule(rule, attr, limit, above, unit, title, advice, source):
+    """Return a rule: the mean of one statistic over the nights against a limit.
+
+    Parameters
+    ----------
+    rule : str
+        The rule's name.
+    attr : str
+        The :class:`~staging.stats.SleepStats` attribute.
+    limit : float
+        The threshold, in ``unit``.
+    above : bool
+        True: a mean above ``limit`` triggers; False: below.
+    unit : str
+        Unit of the statistic.
+    title, advice, source : str
+        The recommendation's finding, advice and guideline.
+    """
+    threshold = f"{'>' if above else '<'} {limit:g} {unit}"
+
+    def check(inp: RuleInput) -> Recommendation | None:
+        vals = [v for v in (getattr(r.stats, attr) for r in inp.nights) if np.isfinite(v)]
+        if not vals:
+            inp.not_evaluated[rule] = "no sleep recorded"
+            return None
+        mean = float(np.mean(vals))
+        n_bad = sum((v > limit) if above else (v < limit) for v in vals)
+        measured = f"mean {mean:.0f} {unit} over {_fmt_nights(len(vals))}"
+        if len(vals) > 1:
+            measured += f" ({n_bad} of {len(vals)} nights beyond the threshold)"
+        if (mean > limit) if above else (mean < limit):
+            return Recommendation(rule, title, advice, measured, threshold, source, mean, len(vals))
+        inp.passed[rule] = measured
+        return None
+
+    check.__name__ = check.__qualname__ = rule
+    check.__doc__ = f"Flag a mean {attr} {threshold} over the nights."
+    return check
 
 
-def sleep_latency(inp: RuleInput) -> Recommendation | None:
-    """Flag a mean sleep-onset latency above ``SOL_MAX_MIN``."""
-    return _mean_rule(
-        inp, "sleep_latency", "sol_min", SOL_MAX_MIN, True, "min",
-        lambda v, m, n: Recommendation(
-            "sleep_latency",
-            "Long time to fall asleep",
-            "Keep a wind-down routine without screens, avoid caffeine after midday, and go to "
-            "bed when sleepy; a persistent pattern is worth discussing with a sleep clinician.",
-            m, f"> {SOL_MAX_MIN:g} min", _SRC_INSOMNIA, v, n,
-        ),
-    )  # fmt: skip
-
-
-def waso(inp: RuleInput) -> Recommendation | None:
-    """Flag a mean wake after sleep onset above ``WASO_MAX_MIN``."""
-    return _mean_rule(
-        inp, "waso", "waso_min", WASO_MAX_MIN, True, "min",
-        lambda v, m, n: Recommendation(
-            "waso",
-            "Long wake periods after falling asleep",
-            "Keep the bedroom dark, quiet and cool, limit fluids and alcohol in the evening; a "
-            "persistent pattern is worth discussing with a sleep clinician.",
-            m, f"> {WASO_MAX_MIN:g} min", _SRC_INSOMNIA, v, n,
-        ),
-    )  # fmt: skip
+sleep_efficiency = _mean_rule(
+    "sleep_efficiency", "se_pct", SE_MIN_PCT, False, "%",
+    "Low sleep efficiency: much of the time in bed is spent awake",
+    "Go to bed only when sleepy, get up if unable to sleep for about 20 minutes, and keep the "
+    "time in bed close to the time actually slept (stimulus control / sleep restriction as "
+    "used in CBT-I).",
+    _SRC_QUALITY,
+)  # fmt: skip
+sleep_latency = _mean_rule(
+    "sleep_latency", "sol_min", SOL_MAX_MIN, True, "min",
+    "Long time to fall asleep",
+    "Keep a wind-down routine without screens, avoid caffeine after midday, and go to bed when "
+    "sleepy; a persistent pattern is worth discussing with a sleep clinician.",
+    _SRC_INSOMNIA,
+)  # fmt: skip
+waso = _mean_rule(
+    "waso", "waso_min", WASO_MAX_MIN, True, "min",
+    "Long wake periods after falling asleep",
+    "Keep the bedroom dark, quiet and cool, limit fluids and alcohol in the evening; a "
+    "persistent pattern is worth discussing with a sleep clinician.",
+    _SRC_INSOMNIA,
+)  # fmt: skip
 
 
 def regularity(inp: RuleInput) -> Recommendation | None:
