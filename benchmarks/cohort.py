@@ -3,11 +3,11 @@
 Simulated 8-h nights (reduced montage: EEG C4-M1, EOG E1-M2, EMG chin at 128 Hz, about 26 MB
 each as EDF, written once by ``dreamnet simulate`` into a cache folder) are scored the way
 ``dreamnet score DIR --out OUT --scheduler ADDR --force`` scores them
-(:func:`staging.archive.run_archive`), on a local cluster of 1 and then 2 single-threaded worker
-processes started (and warmed up) beforehand. It prints:
+(:func:`staging.night.archive.run_archive`), on a local cluster of 1 and then 2 single-threaded
+worker processes started (and warmed up) beforehand. It prints:
 
 1. per-night compute: each night scored in this process by the archive's own task
-   (:func:`staging.archive.score_night`: hash, score, CSV, record), single-threaded;
+   (:func:`staging.night.archive.score_night`: hash, score, CSV, record), single-threaded;
 2. throughput in nights per minute with 1 and 2 workers and their ratio (target >= 1.8x on 2
    cores), and that the CSVs of both runs are the same bytes;
 3. scheduler overhead per night: the round trip of an empty task, the cost per task of many
@@ -46,14 +46,14 @@ from pathlib import Path  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from staging.archive import (  # noqa: E402
+from staging.cli import main as dreamnet  # noqa: E402
+from staging.night.archive import (  # noqa: E402
     dask_client,
     model_version,
     plan,
     run_archive,
     score_night,
 )
-from staging.cli import main as dreamnet  # noqa: E402
 from staging.stager.model import resolve_model  # noqa: E402
 
 SEED_BASE = 30000

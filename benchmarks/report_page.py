@@ -3,7 +3,7 @@
 1. Records a seeded simulated night through the monitor (``dreamnet monitor --no-tui --speed
    max``, nightmare-prone sleeper, a lead-off, electrode pops, a saturation episode and mains
    interference) with its event stream, unless a recording is given.
-2. Builds its morning report (:func:`staging.report.build_report`).
+2. Builds its morning report (:func:`staging.night.report.build_report`).
 3. Opens the page in headless Chromium (Debian's ``chromium`` package: ``apt-get install -y
    chromium``), takes a full-page screenshot, and checks in the browser that every figure
    loaded (``img.complete`` and a natural size of at least 300 x 100 pixels) and that every
@@ -153,7 +153,7 @@ def main(argv=None) -> int:
     if exe is None:
         print("chromium not found: apt-get install -y chromium", file=sys.stderr)
         return 2
-    from staging.report import build_report
+    from staging.night.report import build_report
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The report's page: the summary of :func:`staging.report.build_report` rendered as HTML.
+"""The report's page: the summary of :func:`staging.night.report.build_report` rendered as HTML.
 
 The layout is the jinja2 template ``templates/report.html`` (autoescaped); this module turns
 the summary into what a physician reads: clock times, numbers with units, the nightmare
@@ -110,9 +110,9 @@ def render(summary: dict, figures: dict, clock) -> str:
     ----------
     summary : dict
         The content of ``report.json``.
-    figures : dict of str to staging.report_figures.Figure
+    figures : dict of str to staging.night.report_figures.Figure
         The figures to embed.
-    clock : staging.report_figures.ClockAxis
+    clock : staging.night.report_figures.ClockAxis
         Turns seconds since the recording start into clock times.
 
     Returns

@@ -87,7 +87,7 @@ class NightRecord:
     Parameters
     ----------
     stats : SleepStats
-        The night's statistics (:func:`staging.stats.sleep_statistics`).
+        The night's statistics (:func:`staging.night.stats.sleep_statistics`).
     lights_off : datetime, optional
         Clock time of the recording start (lights off).
     immersive_end : sequence of datetime
@@ -275,7 +275,7 @@ def _mean_rule(rule, attr, limit, above, unit, title, advice, source):
     rule : str
         The rule's name.
     attr : str
-        The :class:`~staging.stats.SleepStats` attribute.
+        The :class:`~staging.night.stats.SleepStats` attribute.
     limit : float
         The threshold, in ``unit``.
     above : bool

@@ -7,7 +7,7 @@ blocks, and writes to a directory:
   ``templates/report.html``; figures embedded as base64 PNG, no external file),
 - ``hypnogram.png`` (stages with arousals, nightmare episodes, alerts and cues),
   ``spectrogram.png`` (one EEG channel, 0.5-30 Hz per 30-s epoch) and ``heart_rate.png``, all on
-  a clock-time axis (:mod:`staging.report_figures`),
+  a clock-time axis (:mod:`staging.night.report_figures`),
 - ``report.json``: the summary (statistics, events, signal quality, interventions, heart rate,
   recommendations, notes).
 
@@ -15,7 +15,7 @@ It is built in named steps: the stage sources (:func:`_stage_sources`), the reco
 annotations and event stream (:func:`_recording_events`), one detection pass over the samples
 (:class:`_Pass`: spectrogram, R peaks, signal quality, detectors when their annotations are
 absent), arousals and nightmare alerts, heart rate, signal quality, interventions, statistics and
-recommendations, figures, and the page (:mod:`staging.report_page`).
+recommendations, figures, and the page (:mod:`staging.night.report_page`).
 
 Where things come from (each stated in the report's ``sources``):
 
@@ -24,11 +24,12 @@ Where things come from (each stated in the report's ``sources``):
   ``Sleep stage X`` annotations (the simulator's truth, or a scorer's) are an independent
   scoring of the same night: the agreement with them is shown, saying which they are. They are
   used directly only when the recording cannot be scored (and then no agreement is shown).
-- **arousals**: ``Detected arousal`` annotations, else :class:`staging.arousal.ArousalDetector`
-  run on the recording; ``Arousal`` annotations (truth) are compared with them.
+- **arousals**: ``Detected arousal`` annotations, else
+  :class:`staging.closedloop.arousal.ArousalDetector` run on the recording; ``Arousal``
+  annotations (truth) are compared with them.
 - **nightmare alerts**: ``Nightmare alert`` annotations (and the monitor's event stream when
-  given), else :class:`staging.nightmare.NightmareDetector` run on the recording; whether the
-  sleeper woke within 3 minutes comes from the hypnogram that followed.
+  given), else :class:`staging.closedloop.nightmare.NightmareDetector` run on the recording;
+  whether the sleeper woke within 3 minutes comes from the hypnogram that followed.
 - **interventions**: ``Intervention: <cue>``, ``Intervention failed: <cue>`` and ``Intervention
   vetoed: <cue>`` annotations (one row each); the event stream adds the intensity, who approved
   and the monitor's judgement of the outcome. A simulated night without a monitor has the
@@ -68,14 +69,14 @@ from headset.stages import (
     stage_name,
 )
 
-from .arousal import ArousalDetector, match_events
-from .channels import pick_channels
-from .errors import StagingError
-from .nightmare import NightmareDetector
+from ..channels import pick_channels
+from ..closedloop.arousal import ArousalDetector, match_events
+from ..closedloop.nightmare import NightmareDetector
+from ..closedloop.profile import SleeperProfile
+from ..errors import StagingError
+from ..stager.evaluate import epoch_agreement
 from .recommend import NightRecord, recommend
 from .report_figures import ClockAxis, Figure, plot_heart_rate, plot_hypnogram, plot_spectrogram
-from .sleeper_profile import SleeperProfile
-from .stager.evaluate import epoch_agreement
 from .stats import SleepStats, alert_outcomes, sleep_statistics
 
 #: Every file :func:`build_report` may write into its directory.
@@ -271,7 +272,7 @@ def _in_training_data(path: Path) -> str | None:
     """
     import hashlib
 
-    from .stager.model import default_model
+    from ..stager.model import default_model
 
     files = default_model().meta.get("trained_on", {}).get("edf", [])
     if not files:
@@ -288,7 +289,7 @@ def _in_training_data(path: Path) -> str | None:
 
 def _score(path, n_epochs, notes, allow_truncated=False):
     """Return (stages, None), or (None, why the recording could not be scored)."""
-    from .stager.score import score
+    from ..stager.score import score
 
     try:
         with warnings.catch_warnings(record=True) as caught:
