@@ -185,6 +185,8 @@ def test_interventions_notes_and_quality_sections(tmp_path):
     assert s["signal_quality"]["gaps"] == 1 and s["signal_quality"]["gap_s"] == 2.0
     sec = _section(page, "signal-quality")
     assert "1 gap in the data (2.0 s in total)" in sec
+    assert "EEG spectrogram, EEG C4-M1" in page  # the spectrogram's channel went off:
+    assert "EEG C4-M1 was off its electrode from 23:03 for 1 min (dark band)" in page
     assert f"EEG C4-M1 {c4['usable_min']:.1f} min of 8.0 min 1 episode, 1.0 min" in sec
 
 

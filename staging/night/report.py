@@ -725,7 +725,10 @@ def _figures(out: Path, n: _Night, hr_data, arousals, alerts, clock) -> dict[str
         figs["spectrogram"] = Figure(
             f, f"EEG spectrogram, {name}",
             "Power spectral density (Welch, 4-s windows) of each 30-s epoch, 0.5-30 Hz, in dB; "
-            "slow-wave sleep shows as bright low frequencies, wake and REM as alpha/beta power.",
+            "slow-wave sleep shows as bright low frequencies, wake and REM as alpha/beta power"
+            + "".join(f"; {name} was off its electrode from {clock.label(a.onset)} for "
+                      f"{a.duration / 60:.0f} min (dark band)"
+                      for a in ev.quality if a.description == f"Lead off: {name}") + ".",
         )  # fmt: skip
     else:
         notes.append("no EEG channel: no spectrogram")
