@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
+from _constants import REPO
 
 from headset import sleeper
 from headset.chunk import Annotation
@@ -360,10 +361,8 @@ def test_technician_notes_are_in_the_report(tmp_path, make_sleeper):
 def test_page_in_a_headless_browser(tmp_path):
     """Chromium renders the page of a seeded night: every figure loads, every section is there."""
     import importlib.util
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("report_page", root / "benchmarks/report_page.py")
+    spec = importlib.util.spec_from_file_location("report_page", REPO / "benchmarks/report_page.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     exe = mod.find_chromium()
