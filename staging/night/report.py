@@ -55,8 +55,8 @@ from pathlib import Path
 import numpy as np
 
 from dsp import quality as dq
-from dsp._validate import check_option
 from dsp.ecg import RPeakDetector, heart_rate, rr_intervals
+from dsp.validate import check_option
 from headset.chunk import FLAG_GAP
 from headset.errors import HeadsetError
 from headset.stages import (
