@@ -18,7 +18,16 @@ from .commands._common import printable
 from .errors import StagingError
 
 #: Subcommand modules under ``staging.commands``, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("simulate", "monitor", "score", "train", "headset", "bench", "report")
+COMMANDS: tuple[str, ...] = (
+    "simulate",
+    "monitor",
+    "ward",
+    "score",
+    "train",
+    "headset",
+    "bench",
+    "report",
+)
 
 
 class UsageError(Exception):
