@@ -169,6 +169,9 @@ class Ward:
         self.reports: dict[str, str | None] = {}
         self.counts = {"disturbance": 0, "room_noise": 0}
         self._queued: dict[str, list[tuple]] = {}
+        #: The bed opened in the full monitor view (its snapshot comes with every round).
+        self.focus: str | None = None
+        self.snapshot: dict | None = None
         self._lsl = lsl
         self._fh = open(events, "w", encoding="utf-8") if events else None  # noqa: SIM115
         self.events_path = events
@@ -235,10 +238,14 @@ class Ward:
                 self.log.append((tn, "ward", "room noise (simulated)"))
         for g in self.groups:
             if isinstance(g, WorkerGroup):
-                g.send_advance(t1, commands)
+                g.send_advance(t1, commands, self.focus)
         results: dict = {}
+        snapshot = None
         for g in self.groups:
-            results.update(g.result() if isinstance(g, WorkerGroup) else g.advance(t1, commands))
+            res = g.result() if isinstance(g, WorkerGroup) else g.advance(t1, commands, self.focus)
+            snapshot = res.pop(None) or snapshot
+            results.update(res)
+        self.snapshot = snapshot
         self.t = t1
         lines = pre + self._merge(results)
         if abs(t1 / ROUND_S - round(t1 / ROUND_S)) < 1e-9:  # the room at block ends only

@@ -291,6 +291,19 @@ class Bed:
                 self._prev_stage = ev["stage"]
         return lines, self.row(), arousals
 
+    def snapshot(self) -> dict | None:
+        """Return what the full monitor view needs of this bed: its state and recent trace."""
+        s = self.session
+        if s is None:
+            return None
+        s.refresh_quality()
+        return {
+            "state": s.state,
+            "trace": s.trace(),
+            "recording": s.recorder is not None,
+            "frame_s": s.frame_s,
+        }
+
     def row(self) -> dict:
         """Return the bed's row of the ward view (plain data)."""
         from headset.stages import UNSCORED, stage_name
@@ -299,6 +312,7 @@ class Bed:
         s = self.session
         if s is None:
             return r
+        s.refresh_quality()
         st = s.state
         worst = max(st.quality, key=lambda q: ("ok", "warn", "bad").index(q.level), default=None)
         iv = st.pending
@@ -336,7 +350,7 @@ class BedGroup:
             if b.session is not None:
                 b.session.start()
 
-    def advance(self, t_end: float, commands: dict[str, list[tuple]]) -> dict:
+    def advance(self, t_end: float, commands: dict[str, list[tuple]], focus=None) -> dict:
         """Apply each bed's commands, then run every bed to session time ``t_end``.
 
         Parameters
@@ -348,16 +362,22 @@ class BedGroup:
             end, n_beds, hold_s)``, ``("ack",)``, ``("veto",)``, ``("approve",)``,
             ``("note", text)``.
 
+        focus : str or None
+            A bed opened in the full monitor view: its :meth:`Bed.snapshot` comes along.
+
         Returns
         -------
         dict
-            Bed name -> (event lines, row, arousals as (onset, duration)).
+            Bed name -> (event lines, row, arousals as (onset, duration)); under the key
+            ``None``, the snapshot of ``focus`` (or None).
         """
         for b in self.beds:
             for cmd in commands.get(b.name, ()):
                 b.command(cmd)
             b.advance(t_end)
-        return {b.name: b.take() for b in self.beds}
+        out: dict = {b.name: b.take() for b in self.beds}
+        out[None] = next((b.snapshot() for b in self.beds if b.name == focus), None)
+        return out
 
     def finish(self, reason: str, report: bool) -> dict:
         """End every session; write the reports; return what :meth:`advance` returns + reports."""
@@ -391,7 +411,7 @@ def _serve(conn, specs, cfg, parent_pid: int, parent_end) -> None:
             except (EOFError, OSError):
                 break
             if msg[0] == "advance":
-                conn.send(("ok", group.advance(msg[1], msg[2])))
+                conn.send(("ok", group.advance(*msg[1:])))
             elif msg[0] == "finish":
                 conn.send(("ok", group.finish(msg[1], msg[2])))
                 group = None
@@ -444,10 +464,10 @@ class WorkerGroup:
             raise StagingError(f"a ward worker failed: {payload}")
         return payload
 
-    def send_advance(self, t_end: float, commands: dict) -> None:
+    def send_advance(self, t_end: float, commands: dict, focus=None) -> None:
         """Ask the worker to advance its beds (answer with :meth:`result`)."""
         mine = {k: v for k, v in commands.items() if k in self.names}
-        self._conn.send(("advance", t_end, mine))
+        self._conn.send(("advance", t_end, mine, focus if focus in self.names else None))
 
     def result(self) -> dict:
         """Return the answer to the last request."""
