@@ -308,3 +308,28 @@ def test_ward_events_name_their_bed_in_the_cli_run(tmp_path, capsys):
     assert "dreamnet ward: end: 2 beds" in err
     lines = ev.read_text().splitlines()
     assert all(json.loads(x)["bed"] in ("ward", "bed01", "bed02") for x in lines)
+
+
+def test_ward_events_as_an_lsl_marker_stream(tmp_path):
+    pylsl = pytest.importorskip("pylsl")
+    from staging.ward.app import Ward
+    from staging.ward.lsl import MarkerOutlet
+    from staging.ward.worker import BedConfig
+
+    name = f"dreamnet-ward-test-{os.getpid()}"
+    outlet = MarkerOutlet(name)
+    found = pylsl.resolve_byprop("name", name, 1, 10.0)
+    assert found, "the marker stream was not found"
+    inlet = pylsl.StreamInlet(found[0])
+    inlet.open_stream(timeout=10.0)
+    ward = Ward(simulated_beds(2, 0), BedConfig(duration_s=60.0), workers=0, lsl=outlet,
+                events=str(tmp_path / "w.jsonl"))  # fmt: skip
+    run_headless(ward, None)
+    markers = []
+    deadline = time.monotonic() + 10
+    while len(markers) < outlet.count and time.monotonic() < deadline:
+        sample, _ = inlet.pull_sample(timeout=0.5)
+        if sample:
+            markers.append(json.loads(sample[0]))
+    written = read_events(tmp_path / "w.jsonl")
+    assert markers == written and {m["bed"] for m in markers} == {"ward", "bed01", "bed02"}

@@ -29,6 +29,7 @@ def test_keys_are_decoded():
 def test_sixteen_beds_fit_160x48_and_degrade_when_smaller():
     ward = build_ward(WardOptions(n_beds=16, seed=3, speed=None, duration_s=600.0, tui=False,
                                  workers=0))  # fmt: skip
+    ward.want_rows = True
     try:
         for _ in range(13):
             ward.step(5.0)

@@ -171,6 +171,8 @@ class Ward:
         self._queued: dict[str, list[tuple]] = {}
         #: The bed opened in the full monitor view (its snapshot comes with every round).
         self.focus: str | None = None
+        #: Whether the beds' rows are computed every round (a view is attached).
+        self.want_rows = False
         self.snapshot: dict | None = None
         self._lsl = lsl
         self._fh = open(events, "w", encoding="utf-8") if events else None  # noqa: SIM115
@@ -238,11 +240,14 @@ class Ward:
                 self.log.append((tn, "ward", "room noise (simulated)"))
         for g in self.groups:
             if isinstance(g, WorkerGroup):
-                g.send_advance(t1, commands, self.focus)
+                g.send_advance(t1, commands, self.focus, self.want_rows)
         results: dict = {}
         snapshot = None
         for g in self.groups:
-            res = g.result() if isinstance(g, WorkerGroup) else g.advance(t1, commands, self.focus)
+            if isinstance(g, WorkerGroup):
+                res = g.result()
+            else:
+                res = g.advance(t1, commands, self.focus, self.want_rows)
             snapshot = res.pop(None) or snapshot
             results.update(res)
         self.snapshot = snapshot

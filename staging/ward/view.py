@@ -297,6 +297,7 @@ def run_live(ward: Ward, speed: float | None, console: Console | None = None) ->
 
     console = console or Console()
     view = WardView(ward, speed)
+    ward.want_rows = True
     pacer = Pacer(speed)
     min_frame = 1.0 / MAX_FPS
     with KeyReader() as keys:

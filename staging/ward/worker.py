@@ -270,11 +270,12 @@ class Bed:
             return f"error: {exc}"
         return str(res.html)
 
-    def take(self) -> tuple[list[str], dict, list[tuple[float, float]]]:
+    def take(self, full: bool = True) -> tuple[list[str], dict, list[tuple[float, float]]]:
         """Return the bed's new event lines, its row for the view, and its new arousals.
 
         The arousals are the detector's, and the awakenings (an epoch scored W after sleep):
-        what the ward's disturbance rule counts.
+        what the ward's disturbance rule counts. Without ``full`` the row says only whether
+        the bed runs (headless: the view's fields are not computed).
         """
         lines = self._sink.take() + self._extra
         self._extra = []
@@ -289,7 +290,7 @@ class Bed:
                 if ev["stage"] == "W" and self._prev_stage in _SLEEP:
                     arousals.append((float(ev["onset"]), float(ev["duration"])))
                 self._prev_stage = ev["stage"]
-        return lines, self.row(), arousals
+        return lines, self.row() if full else self._brief(), arousals
 
     def snapshot(self) -> dict | None:
         """Return what the full monitor view needs of this bed: its state and recent trace."""
@@ -303,6 +304,11 @@ class Bed:
             "recording": s.recorder is not None,
             "frame_s": s.frame_s,
         }
+
+    def _brief(self) -> dict:
+        s = self.session
+        finished = s is None or s.finished
+        return {"name": self.name, "down": self.down, "finished": finished}
 
     def row(self) -> dict:
         """Return the bed's row of the ward view (plain data)."""
@@ -350,7 +356,9 @@ class BedGroup:
             if b.session is not None:
                 b.session.start()
 
-    def advance(self, t_end: float, commands: dict[str, list[tuple]], focus=None) -> dict:
+    def advance(
+        self, t_end: float, commands: dict[str, list[tuple]], focus=None, rows: bool = True
+    ) -> dict:
         """Apply each bed's commands, then run every bed to session time ``t_end``.
 
         Parameters
@@ -364,6 +372,8 @@ class BedGroup:
 
         focus : str or None
             A bed opened in the full monitor view: its :meth:`Bed.snapshot` comes along.
+        rows : bool
+            Compute each bed's row for the view (False: only whether it runs).
 
         Returns
         -------
@@ -375,7 +385,7 @@ class BedGroup:
             for cmd in commands.get(b.name, ()):
                 b.command(cmd)
             b.advance(t_end)
-        out: dict = {b.name: b.take() for b in self.beds}
+        out: dict = {b.name: b.take(rows) for b in self.beds}
         out[None] = next((b.snapshot() for b in self.beds if b.name == focus), None)
         return out
 
@@ -464,10 +474,10 @@ class WorkerGroup:
             raise StagingError(f"a ward worker failed: {payload}")
         return payload
 
-    def send_advance(self, t_end: float, commands: dict, focus=None) -> None:
+    def send_advance(self, t_end: float, commands: dict, focus=None, rows=True) -> None:
         """Ask the worker to advance its beds (answer with :meth:`result`)."""
         mine = {k: v for k, v in commands.items() if k in self.names}
-        self._conn.send(("advance", t_end, mine, focus if focus in self.names else None))
+        self._conn.send(("advance", t_end, mine, focus if focus in self.names else None, rows))
 
     def result(self) -> dict:
         """Return the answer to the last request."""
