@@ -333,3 +333,18 @@ def test_ward_events_as_an_lsl_marker_stream(tmp_path):
             markers.append(json.loads(sample[0]))
     written = read_events(tmp_path / "w.jsonl")
     assert markers == written and {m["bed"] for m in markers} == {"ward", "bed01", "bed02"}
+
+
+@pytest.mark.skipif(not LINUX, reason="fork")
+def test_a_dead_worker_takes_only_its_beds_down(tmp_path):
+    opts = WardOptions(n_beds=4, seed=2, duration_s=90.0, speed=None, tui=False, workers=2,
+                       events=str(tmp_path / "w.jsonl"))  # fmt: skip
+    ward = build_ward(opts)
+    ward.step()
+    os.kill(ward.groups[1].pid, signal.SIGKILL)  # beds 2 and 4
+    assert run_headless(ward, None) == "end"
+    ev = read_events(tmp_path / "w.jsonl")
+    assert sorted(e["bed"] for e in ev if e["type"] == "bed_down") == ["bed02", "bed04"]
+    for bed in ("bed01", "bed03"):
+        end = [e for e in ev if e["bed"] == bed and e["type"] == "session_end"]
+        assert end and end[0]["duration_s"] == 90.0

@@ -243,12 +243,15 @@ class Ward:
                 g.send_advance(t1, commands, self.focus, self.want_rows)
         results: dict = {}
         snapshot = None
-        for g in self.groups:
+        for g in list(self.groups):
             if isinstance(g, WorkerGroup):
-                res = g.result()
+                try:
+                    res = g.result()
+                except StagingError as exc:  # the worker died: its beds are down, not the ward
+                    res = self._lost(g, exc, t0)
             else:
                 res = g.advance(t1, commands, self.focus, self.want_rows)
-            snapshot = res.pop(None) or snapshot
+            snapshot = res.pop(None, None) or snapshot
             results.update(res)
         self.snapshot = snapshot
         self.t = t1
@@ -261,9 +264,22 @@ class Ward:
             return False
         return True
 
+    def _lost(self, group, exc: Exception, t: float) -> dict:
+        """Take a dead worker out of the ward; return its beds' answers (down)."""
+        self.groups.remove(group)
+        group.close()
+        out = {}
+        for name in group.names:
+            row = {"name": name, "down": str(exc), "finished": True}
+            out[name] = ([format_event(t, "bed_down", error=str(exc), log=f"DOWN: {exc}")],
+                         row, [])  # fmt: skip
+        return out
+
     def _merge(self, results: dict) -> list[str]:
         lines = []
         for name in self.names:  # ward order, whatever the worker
+            if name not in results:  # its worker died earlier
+                continue
             bed_lines, row, arousals = results[name][:3]
             self.rows[name] = row
             lines += [_bed_line(name, ln) for ln in bed_lines]

@@ -460,9 +460,15 @@ class WorkerGroup:
         self.names = [s.name for s in specs]
         self.pid = self._proc.pid
         self._closed = False
+        self._dead = False
         self._result()
 
     def _result(self):
+        if self._dead:
+            self._proc.join(1.0)
+            raise StagingError(
+                f"a ward worker ended unexpectedly (exit code {self._proc.exitcode})"
+            )
         try:
             status, payload = self._conn.recv()
         except (EOFError, OSError):
@@ -477,7 +483,13 @@ class WorkerGroup:
     def send_advance(self, t_end: float, commands: dict, focus=None, rows=True) -> None:
         """Ask the worker to advance its beds (answer with :meth:`result`)."""
         mine = {k: v for k, v in commands.items() if k in self.names}
-        self._conn.send(("advance", t_end, mine, focus if focus in self.names else None, rows))
+        self._send(("advance", t_end, mine, focus if focus in self.names else None, rows))
+
+    def _send(self, msg) -> None:
+        try:
+            self._conn.send(msg)
+        except OSError:  # the worker is gone: result() says so
+            self._dead = True
 
     def result(self) -> dict:
         """Return the answer to the last request."""
@@ -485,7 +497,7 @@ class WorkerGroup:
 
     def send_finish(self, reason: str, report: bool) -> None:
         """Ask the worker to finish its beds (answer with :meth:`result`)."""
-        self._conn.send(("finish", reason, report))
+        self._send(("finish", reason, report))
 
     def close(self) -> None:
         """Wait for the worker to end (it ends after ``finish``), else end it."""
