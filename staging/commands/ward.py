@@ -14,7 +14,8 @@ heart rate, nightmare risk, pending or last intervention, recording), the rows t
 person on top. Each bed is a complete monitored session (as 'dreamnet monitor'), and the beds
 are spread over worker processes.
 
-When 3 or more beds are aroused within 30 s, the ward calls it a disturbance of the room:
+When 3 or more beds, and a quarter of the ward, are aroused within 30 s, the ward calls it a
+disturbance of the room:
 'Disturbance' is written into each affected bed's recording, it is shown once, and those beds
 get no nightmare cue for it.
 
@@ -42,6 +43,16 @@ def _positive_s(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
     if not 0 < value <= 600:
         raise argparse.ArgumentTypeError(f"must be within 0-600 seconds, got {text!r}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share 0-1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be within 0-1, got {text!r}")
     return value
 
 
@@ -127,6 +138,13 @@ def add_parser(subparsers) -> None:
         help="seconds within which their arousals start (default 30)",
     )
     p.add_argument(
+        "--disturbance-quorum",
+        type=_share,
+        default=0.25,
+        metavar="F",
+        help="share of the running beds a disturbance must also reach (default 0.25)",
+    )
+    p.add_argument(
         "--lsl-events",
         action="store_true",
         help="also publish every event on an LSL marker stream 'dreamnet-ward' (needs pylsl)",
@@ -156,6 +174,7 @@ def run(args) -> int:
         force=args.force,
         min_beds=args.disturbance_beds,
         window_s=args.disturbance_window,
+        quorum=args.disturbance_quorum,
         lsl_events=args.lsl_events,
     )
     return run_ward(opts, stdout=sys.stdout, stderr=sys.stderr)

@@ -41,7 +41,7 @@ from .beds import (
     simulated_beds,
     split_faults,
 )
-from .detect import MIN_BEDS, WINDOW_S, DisturbanceDetector
+from .detect import MIN_BEDS, QUORUM, WINDOW_S, DisturbanceDetector
 from .worker import BedConfig, BedGroup, WorkerGroup
 
 #: Session seconds per headless round: one block of the monitor (its decisions' granularity).
@@ -74,6 +74,7 @@ class WardOptions:
     force: bool = False
     min_beds: int = MIN_BEDS
     window_s: float = WINDOW_S
+    quorum: float = QUORUM
     lsl_events: bool = False
 
 
@@ -133,7 +134,7 @@ class Ward:
         The ward's seed (the noise schedule).
     events : str or None
         The ward's event stream (JSON lines); None writes none.
-    min_beds, window_s : int, float
+    min_beds, window_s, quorum : int, float, float
         The disturbance rule (:class:`~staging.ward.detect.DisturbanceDetector`).
     lsl : object or None
         An LSL marker outlet (``push(line)``) that also receives every event.
@@ -150,6 +151,7 @@ class Ward:
         events: str | None = None,
         min_beds: int = MIN_BEDS,
         window_s: float = WINDOW_S,
+        quorum: float = QUORUM,
         lsl=None,
     ):
         if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers:
@@ -161,7 +163,7 @@ class Ward:
         self.stop_request: str | None = None
         self.finished = False
         self.end_reason = ""
-        self.detector = DisturbanceDetector(min_beds, window_s)
+        self.detector = DisturbanceDetector(min_beds, window_s, quorum=quorum)
         night = cfg.duration_s if cfg.duration_s is not None else 8 * 3600.0
         self.noise = noise_times(n_noise, night, seed) if any(b.simulated for b in beds) else []
         self.rows: dict[str, dict] = {b.name: {"name": b.name, "down": None} for b in beds}
@@ -289,7 +291,8 @@ class Ward:
 
     def _room(self, t: float) -> list[str]:
         lines = []
-        for d, new in self.detector.update(t):
+        running = sum(1 for r in self.rows.values() if not r.get("down") and not r.get("finished"))
+        for d, new in self.detector.update(t, running):
             fresh = len(d.beds) == len(new)
             for name in new:
                 cmd = ("disturbance", d.id, d.onset, d.end, len(d.beds), HOLD_S)
@@ -413,7 +416,8 @@ class Ward:
             f"<h1>Ward night: {len(self.names)} beds, {self.t / 3600:.2f} h</h1>"
             f"<p>Ended: {html.escape(self.end_reason)}. Room noises (simulated): "
             f"{self.counts['room_noise']}; disturbances found: {self.counts['disturbance']} "
-            f"(at least {self.detector.min_beds} beds aroused within "
+            f"(at least {self.detector.min_beds} beds and {self.detector.quorum:.0%} of the "
+            f"ward aroused within "
             f"{self.detector.window_s:g} s).</p>"
             "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
             + "".join(rows) + "</table>"
@@ -497,6 +501,7 @@ def build_ward(opts: WardOptions) -> Ward:
         seed=opts.seed,
         events=opts.events,
         min_beds=opts.min_beds,
+        quorum=opts.quorum,
         window_s=opts.window_s,
         lsl=lsl,
     )

@@ -12,12 +12,15 @@ is asked about a time ``window_s + latency_s`` after them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 #: Default: beds aroused together that make a disturbance of the room.
 MIN_BEDS = 3
 #: Default: seconds within which their arousals must start.
 WINDOW_S = 30.0
+#: Default: share of the ward's running beds a disturbance must also reach.
+QUORUM = 0.25
 
 
 @dataclass
@@ -59,15 +62,28 @@ class DisturbanceDetector:
     latency_s : float
         Seconds an arousal may be reported after its onset (the bed detectors' delay); the
         detector keeps arousals this long beyond the window.
+    quorum : float
+        Share of the ward's running beds that must also be reached (0-1): in a large ward,
+        a few spontaneous arousals fall within any 30 s, a noise arouses most sleepers.
+        The beds needed are ``max(min_beds, ceil(quorum * n_beds))``.
     """
 
-    def __init__(self, min_beds: int = MIN_BEDS, window_s: float = WINDOW_S, latency_s=60.0):
+    def __init__(
+        self,
+        min_beds: int = MIN_BEDS,
+        window_s: float = WINDOW_S,
+        latency_s: float = 60.0,
+        quorum: float = QUORUM,
+    ):
         if isinstance(min_beds, bool) or not isinstance(min_beds, int) or min_beds < 2:
             raise ValueError(f"min_beds must be an int >= 2, got {min_beds!r}")
         if not window_s > 0:
             raise ValueError(f"window_s must be > 0 seconds, got {window_s!r}")
         if not latency_s >= 0:
             raise ValueError(f"latency_s must be >= 0 seconds, got {latency_s!r}")
+        if not 0.0 <= quorum <= 1.0:
+            raise ValueError(f"quorum must be within 0-1, got {quorum!r}")
+        self.quorum = float(quorum)
         self.min_beds = min_beds
         self.window_s = float(window_s)
         self.latency_s = float(latency_s)
@@ -78,8 +94,16 @@ class DisturbanceDetector:
         """Take one detected arousal of ``bed`` (session seconds)."""
         self._arousals.append((float(onset), float(onset) + max(float(duration), 0.0), bed))
 
-    def update(self, t: float) -> list[tuple[Disturbance, list[str]]]:
+    def needed(self, n_beds: int | None) -> int:
+        """Return the beds that make a disturbance in a ward of ``n_beds`` running beds."""
+        if n_beds is None:
+            return self.min_beds
+        return max(self.min_beds, math.ceil(self.quorum * n_beds - 1e-9))
+
+    def update(self, t: float, n_beds: int | None = None) -> list[tuple[Disturbance, list[str]]]:
         """Decide what the arousals received so far show, as of session time ``t``.
+
+        ``n_beds`` is the number of beds running (for the quorum; None: ``min_beds`` only).
 
         Returns
         -------
@@ -108,7 +132,7 @@ class DisturbanceDetector:
             beds: dict[str, tuple[float, float]] = {}
             for onset, end, bed in group:
                 beds.setdefault(bed, (onset, end))
-            if len(beds) >= self.min_beds:
+            if len(beds) >= self.needed(n_beds):
                 d = Disturbance(len(self.found) + 1, first, max(a[1] for a in group), beds)
                 self.found.append(d)
                 out[d.id] = (d, list(beds))
