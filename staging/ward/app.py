@@ -13,6 +13,23 @@ The room's noise (``--faults noise=K``) is a fault of the simulated ward: K loud
 over the night, each delivered at the same moment to every simulated sleeper through the
 sleeper's cue-response model (an ``audio`` cue at full level): sleepers in N1, N2 or REM arouse
 or wake, in N3 they have a confusion arousal, awake ones are unaffected.
+
+The event stream is the monitor's (:mod:`staging.monitor.events`) with ``bed`` first in every
+event, in rounds (within a round: the room's noise, then the beds in ward order, then the room's
+decisions), and the ward's own events under ``"bed": "ward"``:
+
+``ward_start``
+    ``beds`` (names), ``seed``, ``noise`` (room noises planned).
+``room_noise``
+    A simulated room noise (``level``, ``truth``: it is the simulator's ground truth).
+``disturbance``
+    ``id``, ``status`` (``new``, or ``grown`` when a later arousal joins it), ``onset``,
+    ``duration``, ``beds`` (all so far), ``added`` (the beds new to it). Each added bed's own
+    stream has a ``disturbance`` event (annotation ``Disturbance``) and the policy's hold.
+``bed_down``
+    (under the bed's name) ``error``: its source or its worker failed; the bed stays down.
+``ward_end``
+    ``reason``, ``duration_s``, ``errors``, ``disturbance`` and ``room_noise`` counts.
 """
 
 from __future__ import annotations
