@@ -104,6 +104,11 @@ def test_three_beds_within_the_window_make_one_disturbance():
     d.add("c", 128.0, 4.0)
     ((found, new),) = d.update(140.0)
     assert sorted(new) == ["a", "b", "c"] and found.onset == 100.0 and found.end == 132.0
+    early = DisturbanceDetector(min_beds=3, window_s=30.0, latency_s=1e6)
+    for bed, onset in (("p", 70.0), ("q", 99.0), ("r", 100.0), ("s", 101.0), ("t", 102.0)):
+        early.add(bed, onset, 2.0)
+    ((dense, _),) = early.update(200.0)  # p, q, r qualify from 70 s; the noise is at 99 s
+    assert dense.onset == 99.0 and sorted(dense.beds) == ["q", "r", "s", "t"]
     d.add("e", 129.0, 2.0)  # a late report within the window joins it
     ((grown, new),) = d.update(150.0)
     assert grown is found and new == ["e"] and len(d.found) == 1
@@ -113,9 +118,10 @@ def test_three_beds_within_the_window_make_one_disturbance():
     assert d.update(500.0) == [] and len(d.found) == 1
     with pytest.raises(ValueError, match="min_beds"):
         DisturbanceDetector(min_beds=1)
-    # in a large ward a third of the running beds must be reached too
-    big = DisturbanceDetector(min_beds=3, window_s=30.0)
+    # in a large ward half of the running beds must be reached too
+    big = DisturbanceDetector(min_beds=3, window_s=30.0, quorum=1 / 3)
     assert (big.needed(4), big.needed(8), big.needed(16), big.needed(64)) == (3, 3, 6, 22)
+    assert DisturbanceDetector().needed(16) == 8
     for i in range(10):
         big.add(f"b{i}", 1000.0 + i, 3.0)
     assert big.update(1020.0, 64) == []  # 10 of 64 beds: spontaneous arousals, not the room

@@ -14,7 +14,7 @@ heart rate, nightmare risk, pending or last intervention, recording), the rows t
 person on top. Each bed is a complete monitored session (as 'dreamnet monitor'), and the beds
 are spread over worker processes.
 
-When 3 or more beds, and a third of the ward, are aroused within 30 s, the ward calls it a
+When 3 or more beds, and half of the ward, are aroused within 30 s, the ward calls it a
 disturbance of the room:
 'Disturbance' is written into each affected bed's recording, it is shown once, and those beds
 get no nightmare cue for it.
@@ -140,9 +140,9 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--disturbance-quorum",
         type=_share,
-        default=1.0 / 3.0,
+        default=0.5,
         metavar="F",
-        help="share of the running beds a disturbance must also reach (default 1/3)",
+        help="share of the running beds a disturbance must also reach (default 0.5)",
     )
     p.add_argument(
         "--lsl-events",
