@@ -105,7 +105,7 @@ def ward_beds(opts: WardOptions) -> list[BedSpec]:
     if opts.beds_file is not None:
         beds += read_beds_file(opts.beds_file, opts.seed)
     if not beds:
-        raise ValueError("no beds: give --beds N, --bed NAME=SOURCE or --beds-file FILE")
+        raise StagingError("no beds: give --beds N, --bed NAME=SOURCE or --beds-file FILE")
     return check_beds(beds)
 
 
@@ -446,7 +446,7 @@ class Ward:
 
 def _check_outputs(opts: WardOptions, beds: list[BedSpec]) -> None:
     """Fail before the night if an output exists (unless --force) or cannot be written."""
-    from ..commands._common import check_outputs
+    from ..outputs import check_outputs
 
     outputs = [("--events", opts.events)]
     for flag, d in (("--record", opts.record), ("--report", opts.report)):
@@ -461,7 +461,7 @@ def _check_outputs(opts: WardOptions, beds: list[BedSpec]) -> None:
             raise HeadsetError(f"{flag} {d}: cannot create the directory ({exc})") from None
         if not os.access(p, os.W_OK):
             raise HeadsetError(f"{flag} {d}: directory is not writable")
-    from ..report import REPORT_FILES
+    from ..night.report import REPORT_FILES
 
     for b in beds:
         if opts.record is not None:
@@ -491,9 +491,9 @@ def default_workers(n_beds: int) -> int:
 def build_ward(opts: WardOptions) -> Ward:
     """Check the options and outputs, open every bed, and return the ward (not yet run)."""
     if opts.events == "-":
-        raise ValueError("--events -: the ward writes its event stream to a file")
+        raise StagingError("--events -: the ward writes its event stream to a file")
     if opts.workers is not None and not 0 <= opts.workers <= MAX_WORKERS:
-        raise ValueError(f"--workers must be within 0-{MAX_WORKERS}, got {opts.workers}")
+        raise StagingError(f"--workers must be within 0-{MAX_WORKERS}, got {opts.workers}")
     n_noise, faults = split_faults(opts.faults)
     beds = ward_beds(opts)
     _check_outputs(opts, beds)

