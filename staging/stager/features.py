@@ -19,12 +19,14 @@ features ("amp" columns) enter the model only after per-recording robust scaling
 inter-quartile range), and amplitude-invariant ones ("inv" columns) also enter as they are.
 :class:`RunningNormalizer` scales with statistics of the past epochs only (online mode; during a
 burn-in of about :data:`BURN_IN_EPOCHS` epochs the statistics are blended with population priors
-stored in the model); :func:`normalize_offline` uses the whole recording. Both produce the same
-vector layout (:data:`INPUT_NAMES`).
+stored in the model); :func:`normalize_offline` uses the recording's sleep period
+(:func:`sleep_period`: the whole recording, unless it holds hours of daytime wake). Both
+produce the same vector layout (:data:`INPUT_NAMES`).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -767,8 +769,69 @@ def _assemble(f: EpochFeatures, med, scale, deferred, prior: NormPrior) -> np.nd
     return out
 
 
+#: Recordings shorter than this (epochs, 2 h) are scaled with all their epochs.
+SLEEP_PERIOD_MIN_EPOCHS = 240
+#: Epochs of wake kept on each side of the estimated sleep period (30 min, as the scored window).
+SLEEP_PERIOD_MARGIN = 60
+_ACTIVITY_SMOOTH = 21  # epochs (10.5 min) of the running median of the activity
+_ACTIVITY_COLUMNS = ("log_hi", "log_eog_low", "log_emg_hi")  # muscle, eyes, chin tone
+
+
+def sleep_period(f: EpochFeatures) -> slice:
+    """Estimate the in-bed sleep period of a long recording from its muscle and eye activity.
+
+    A recording of a day and a night (Sleep-EDF's last 22 h, 16 of them awake) has its
+    per-recording statistics dominated by wake; the statistics of the night itself are what the
+    models expect. Waking people have fast scalp-muscle activity, eye movements and chin tone
+    that fall for as long as they sleep (AASM). The activity of an epoch is the mean, over the
+    signals present (30-45 Hz EEG power, 0.3-2 Hz EOG power, 20-45 Hz chin EMG power; 16-30 Hz
+    EEG power when none of these is available), of its log power relative to the recording's
+    median; after a running median over 10.5 min, an epoch is quiet below the midpoint of the
+    5th and 95th percentiles. The period runs from the first to the last quiet epoch, widened
+    by :data:`SLEEP_PERIOD_MARGIN` epochs on each side.
+
+    Parameters
+    ----------
+    f : EpochFeatures
+        Raw features of the whole recording.
+
+    Returns
+    -------
+    slice
+        Epochs of the period; the whole recording when it is shorter than
+        :data:`SLEEP_PERIOD_MIN_EPOCHS` or has too few valid epochs.
+    """
+    whole = slice(0, f.n_epochs)
+    if f.n_epochs < SLEEP_PERIOD_MIN_EPOCHS or f.valid.sum() < SLEEP_PERIOD_MIN_EPOCHS // 2:
+        return whole
+    from scipy.ndimage import median_filter
+
+    good = f.values[f.valid]
+    cols = [_COL[c] for c in _ACTIVITY_COLUMNS if np.isfinite(good[:, _COL[c]]).mean() > 0.5]
+    cols = cols or [_COL["log_beta"]]
+    v = f.values[:, cols]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no activity estimate
+        act = np.nanmean(v - np.nanmedian(v[f.valid], axis=0), axis=1)
+    ok = f.valid & np.isfinite(act)
+    if ok.sum() < SLEEP_PERIOD_MIN_EPOCHS // 2:
+        return whole
+    act = median_filter(np.where(ok, act, np.median(act[ok])), _ACTIVITY_SMOOTH, mode="nearest")
+    lo, hi = np.percentile(act, [5.0, 95.0])
+    quiet = np.flatnonzero(act < (lo + hi) / 2.0)
+    if quiet.size == 0:
+        return whole
+    return slice(
+        max(int(quiet[0]) - SLEEP_PERIOD_MARGIN, 0),
+        min(int(quiet[-1]) + 1 + SLEEP_PERIOD_MARGIN, f.n_epochs),
+    )
+
+
 def normalize_offline(f: EpochFeatures, prior: NormPrior) -> np.ndarray:
-    """Scale features with whole-recording statistics (offline mode).
+    """Scale features with the statistics of the recording's sleep period (offline mode).
+
+    The statistics come from the epochs of :func:`sleep_period` (the whole recording unless it
+    holds long stretches of daytime activity) and scale every epoch.
 
     Parameters
     ----------
@@ -782,8 +845,9 @@ def normalize_offline(f: EpochFeatures, prior: NormPrior) -> np.ndarray:
     ndarray, shape (n_epochs, N_INPUTS)
         Model inputs (columns :data:`INPUT_NAMES`); rows of invalid epochs are meaningless.
     """
-    s = np.sort(f.values[f.valid], axis=0)  # NaN sorts last
-    n = np.sum(np.isfinite(f.values[f.valid]), axis=0)
+    period = f.take(sleep_period(f))
+    s = np.sort(period.values[period.valid], axis=0)  # NaN sorts last
+    n = np.sum(np.isfinite(period.values[period.valid]), axis=0)
     if s.shape[0] == 0:
         s = np.full((1, N_COLUMNS), np.nan)
     med, scale = _stats_from_sorted(s, n, prior)
