@@ -181,3 +181,16 @@ def test_offline_scaling_of_the_night_does_not_depend_on_the_hours_of_day():
     assert np.max(np.abs(np.median(short[:, z], 0) - np.median(long[:, z], 0))) < 0.15
     # whole-recording scaling would have put the night 3-5 SD below a day-dominated median
     assert np.median(long[:, z[0]]) > -1.5
+
+
+def test_online_scaling_moves_to_the_night_after_hours_of_day():
+    f = _day_and_night(1200, 900, 0, seed=2)
+    prior = F.NormPrior.neutral()
+    on = F.normalize_online(f, prior)
+    zi = F.INPUT_NAMES.index("z_log_hi")
+    # before the night: scaled with the day so far; late in the night: with the night so far
+    assert abs(np.median(on[900:1200, zi])) < 1.0
+    assert abs(np.median(on[1800:2100, zi])) < 1.0
+    # still causal: a row never depends on later epochs
+    part = F.normalize_online(f.take(slice(0, 1500)), prior)
+    assert np.array_equal(on[:1500], part)

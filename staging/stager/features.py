@@ -773,6 +773,8 @@ def _assemble(f: EpochFeatures, med, scale, deferred, prior: NormPrior) -> np.nd
 SLEEP_PERIOD_MIN_EPOCHS = 240
 #: Epochs of wake kept on each side of the estimated sleep period (30 min, as the scored window).
 SLEEP_PERIOD_MARGIN = 60
+#: Epochs between two online re-estimates of the sleep period (:class:`RunningNormalizer`).
+PERIOD_UPDATE_EPOCHS = 10
 _ACTIVITY_SMOOTH = 21  # epochs (10.5 min) of the running median of the activity
 _ACTIVITY_COLUMNS = ("log_hi", "log_eog_low", "log_emg_hi")  # muscle, eyes, chin tone
 
@@ -857,9 +859,13 @@ def normalize_offline(f: EpochFeatures, prior: NormPrior) -> np.ndarray:
 class RunningNormalizer:
     """Causal per-recording robust scaling: each epoch is scaled with the epochs up to it.
 
-    Keeps every column of the past valid epochs sorted (insertion costs O(n_past) per epoch;
-    about 300 KiB for a 24-h recording). For the first epochs the statistics are blended with the
-    population prior (weight ``n / (n + BURN_IN_EPOCHS)`` on the recording's own statistics).
+    Keeps every column of the past valid epochs sorted (insertion costs O(n_past) per epoch) and
+    the past raw rows (about 1 MiB for a 24-h recording together). For the first epochs the
+    statistics are blended with the population prior (weight ``n / (n + BURN_IN_EPOCHS)`` on the
+    recording's own statistics). From :data:`SLEEP_PERIOD_MIN_EPOCHS` epochs on, every
+    :data:`PERIOD_UPDATE_EPOCHS` epochs, the sleep period of the epochs so far is estimated
+    (:func:`sleep_period`); once it starts after hours of daytime activity, the statistics come
+    from the period's epochs (the night so far and its margin) instead of the whole past.
 
     Parameters
     ----------
@@ -871,11 +877,36 @@ class RunningNormalizer:
         self.prior = prior
         self._sorted = np.full((64, N_COLUMNS), np.inf)
         self._n = np.zeros(N_COLUMNS, dtype=np.int64)
+        self._values: list[np.ndarray] = []  # every epoch's raw row, for the sleep period
+        self._valid: list[bool] = []
+        self._period_stats = None  # statistics of the sleep period so far, or None
 
     def reset(self) -> None:
         """Forget the recording's history."""
         self._sorted[:] = np.inf
         self._n[:] = 0
+        self._values.clear()
+        self._valid.clear()
+        self._period_stats = None
+
+    def _update_period(self) -> None:
+        """Re-estimate the sleep period of the epochs so far (:func:`sleep_period`).
+
+        Once the history holds daytime activity before a quiet stretch (the period starts after
+        the first epoch), the period's statistics replace those of all past epochs.
+        """
+        n = len(self._values)
+        values, valid = np.array(self._values), np.array(self._valid)
+        empty = np.zeros((n, 0))
+        hist = EpochFeatures(values, valid, empty, empty, empty, np.zeros(len(INDICATOR_NAMES)))
+        p = sleep_period(hist)
+        if p.start == 0:
+            self._period_stats = None
+            return
+        rows = values[p][valid[p]]
+        self._period_stats = _stats_from_sorted(
+            np.sort(rows, axis=0), np.sum(np.isfinite(rows), axis=0), self.prior
+        )
 
     def _insert(self, row: np.ndarray) -> None:
         ok = np.isfinite(row)
@@ -914,7 +945,15 @@ class RunningNormalizer:
         for i in range(f.n_epochs):
             if f.valid[i]:
                 self._insert(f.values[i])
-            med, scale = _stats_from_sorted(self._sorted, self._n, self.prior)
+            self._values.append(f.values[i])
+            self._valid.append(bool(f.valid[i]))
+            n = len(self._values)
+            if n >= SLEEP_PERIOD_MIN_EPOCHS and n % PERIOD_UPDATE_EPOCHS == 0:
+                self._update_period()
+            if self._period_stats is not None:
+                med, scale = self._period_stats
+            else:
+                med, scale = _stats_from_sorted(self._sorted, self._n, self.prior)
             fi = f.take(slice(i, i + 1))
             out[i] = _assemble(fi, med, scale, _deferred(fi, med), self.prior)[0]
         return out
