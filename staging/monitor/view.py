@@ -112,7 +112,7 @@ class Hypnogram:
         first = -self.start_s % step
         for t in np.arange(first, span_s, step):
             col = int(t / span_s * width)
-            label = "|" + _hms(self.start_s + t)[:5]
+            label = "|" + _hms((self.start_s + t) % 86400)[:5]
             if col + len(label) <= width:
                 line[col : col + len(label)] = label
         return "".join(line)
