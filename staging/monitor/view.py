@@ -420,16 +420,17 @@ class MonitorView:
             f"alerts {c.get('nightmare_alert', 0)}  cues {cues} "
         )
         t.append("\n")
+        # the answer to the last key comes first, so a long key help never hides it
         if self.note_prompt is not None:
             t.append(f"note: {self.note_prompt}_", style="bold black on cyan")
             t.append("  (Enter save, Esc cancel)" if self.saving else "  (NOT SAVED: no file)")
         elif st.finished:
             written = "files written" if self.saving else "nothing written (not recording)"
             t.append(f"session ended ({st.end_reason}); {written}.  q exit", style="bold")
-        else:
-            t.append(" " + KEY_HELP, style="bold")
         if self.message:
-            t.append(f"  {self.message}", style="italic")
+            t.append(f" {self.message} ", style="bold black on white")
+        if self.note_prompt is None and not st.finished:
+            t.append(" " + KEY_HELP, style="bold")
         if st.missing:
             t.append(f"  [not available: {', '.join(st.missing)}]", style="dim")
         return t
@@ -442,8 +443,8 @@ class MonitorView:
         height : int or None
             Terminal height in lines (sizes the panels); None assumes 45.
         width : int or None
-            Terminal width in columns (narrow terminals drop the electrodes and band-power
-            panels); None assumes 140.
+            Terminal width in columns (under 110 the electrodes panel is left out; the EEG
+            band powers need 170); None assumes 140.
 
         Returns
         -------
@@ -478,8 +479,8 @@ class MonitorView:
         else:  # narrow: the traces only
             root["mid"].update(self._trace_panel(rows))
         log_h = max(1, height - 1 - top_h - trace_h - 2 - 2)
-        bottom = [Layout(self._alerts_panel(), ratio=3), Layout(self._log_panel(log_h), ratio=5)]
-        if width >= 130:
+        bottom = [Layout(self._alerts_panel(), ratio=2), Layout(self._log_panel(log_h), ratio=3)]
+        if width >= 170:
             bottom.append(Layout(self._bands_panel(), size=SIDE_W))
         root["bottom"].split_row(*bottom)
         return root
