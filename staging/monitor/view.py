@@ -310,7 +310,10 @@ class MonitorView:
             lines.append(Text("no stage yet", style="dim"))
         for at, text in list(st.truth_log)[-max(0, height - 1) :]:
             lines.append(Text(f"{self.clock(at)} {text}", no_wrap=True, overflow="ellipsis"))
-        return Panel(Group(*lines), title="simulator truth (t hides)", box=box.ROUNDED, style="dim")
+        # a replayed file's annotations stand where a simulator's truth would
+        replay = hasattr(self.session.source, "replay")
+        title = "annotations in the file" if replay else "simulator truth"
+        return Panel(Group(*lines), title=f"{title} (t hides)", box=box.ROUNDED, style="dim")
 
     def _trace_panel(self, rows: int) -> Panel:
         s = self.session
