@@ -98,7 +98,7 @@ def test_trace_settings_keys_change_scale_page_and_channels():
     s = TraceSettings()
     assert s.scale_uv("eeg") == 50.0 and s.page_s == PAGES_S[-1]
     assert s.change_zoom(1) and s.scale_uv("eeg") == 20.0 and s.scale_uv("eog") == 50.0
-    assert "EEG 20 µV/div" in s.title(TYPES)
+    assert "EEG 20, EOG 50, EMG 10 µV/div" in s.title(TYPES)
     while s.change_zoom(1):
         pass
     assert min(s.scale_uv(t) for t in ("eeg", "eog", "emg", "ecg")) == SCALES_UV[0]
@@ -239,11 +239,11 @@ def test_view_folds_policy_lines_counts_down_and_toggles(tmp_path):
     hidden = _screen(view)
     assert "simulator truth" not in hidden.split("traces:")[0] and "Arousal" not in hidden
     # scale and page keys change the trace panel's title
-    assert "traces: last 30 s, filtered; 1 div = 1 row; EEG 50 µV/div" in text
+    assert "traces: last 30 s, filtered; EEG 50, EOG 100, EMG 20 µV/div; 1 div = 1 row" in text
     for key in "+<":
         for action in KeyInterpreter().feed(key):
             apply_action(s, view, action)
-    assert "traces: last 20 s, filtered; 1 div = 1 row; EEG 20 µV/div" in _screen(view)
+    assert "traces: last 20 s, filtered; EEG 20, EOG 50, EMG 10 µV/div" in _screen(view)
     # lights off, then on: events and EDF+ annotations
     apply_action(s, view, Action("lights"))
     assert "lights off at 23:00:21" in _screen(view)

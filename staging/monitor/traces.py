@@ -180,8 +180,8 @@ class TraceSettings:
     def title(self, present_types) -> str:
         """Return the panel's title: page, scale of every type shown, and the filtering."""
         shown = [t for t in self.types if t in set(present_types)]
-        scales = ", ".join(f"{t.upper()} {self.scale_uv(t):g} µV/div" for t in shown)
-        return f"traces: last {self.page_s:g} s, filtered; 1 div = 1 row; {scales or 'none'}"
+        scales = ", ".join(f"{t.upper()} {self.scale_uv(t):g}" for t in shown) or "none"
+        return f"traces: last {self.page_s:g} s, filtered; {scales} µV/div; 1 div = 1 row"
 
 
 class TracePanel:

@@ -108,7 +108,7 @@ class Hypnogram:
     def axis(self, width: int, span_s: float) -> str:
         """Return the tick line under the hypnogram: ``|HH:MM`` where each tick falls."""
         line = [" "] * width
-        step = next((m for m in TICK_MIN if width * m * 60 / span_s >= 8), TICK_MIN[-1]) * 60
+        step = next((m for m in TICK_MIN if width * m * 60 / span_s >= 7), TICK_MIN[-1]) * 60
         first = -self.start_s % step
         for t in np.arange(first, span_s, step):
             col = int(t / span_s * width)
@@ -274,7 +274,7 @@ class MonitorView:
             lines.append(Text(" signals unlike the training data", style="bold red"))
         if st.probs:
             probs = " ".join(f"{stage_name(i)} {p * 100:.0f}" for i, p in enumerate(st.probs))
-            lines.append(Text(f" prob. %: {probs}", style="dim", no_wrap=True))
+            lines.append(Text(f" prob. %: {probs}", style="dim", no_wrap=True, overflow="ellipsis"))
         hr = "--" if st.heart_rate is None else f"{st.heart_rate:.0f}"
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(" heart rate ", style="red")
@@ -299,16 +299,15 @@ class MonitorView:
         st = self.session.state
         lines = []
         if st.true_stage != UNSCORED:
-            t = Text(f"stage {stage_name(st.true_stage)}", no_wrap=True)
+            lines.append(Text(f"stage {stage_name(st.true_stage)}", no_wrap=True))
             m = min(len(st.hypnogram), len(st.truth))
             pairs = [(a, b) for a, b in zip(st.hypnogram[:m], st.truth[:m]) if a >= 0 and b >= 0]
             if pairs:
                 agree = sum(a == b for a, b in pairs) / len(pairs)
-                t.append(f"; scored agree {agree:.0%} of {len(pairs)} epochs")
-            lines.append(t)
+                lines.append(Text(f"scored agrees: {agree:.0%} of {len(pairs)} epochs"))
         else:
             lines.append(Text("no stage yet", style="dim"))
-        for at, text in list(st.truth_log)[-max(0, height - 1) :]:
+        for at, text in list(st.truth_log)[-max(0, height - len(lines)) :]:
             lines.append(Text(f"{self.clock(at)} {text}", no_wrap=True, overflow="ellipsis"))
         # a replayed file's annotations stand where a simulator's truth would
         replay = hasattr(self.session.source, "replay")
@@ -470,9 +469,11 @@ class MonitorView:
             Layout(name="bottom"),
             Layout(self._footer(), size=2),
         )
-        top = [Layout(self._stage_panel(), size=34), Layout(self._hypno_panel(), ratio=1)]
+        wide = width >= 120
+        top = [Layout(self._stage_panel(), size=37 if wide else 30)]
+        top.append(Layout(self._hypno_panel(), ratio=1))
         if self.show_truth and self.session.state.simulated:
-            top.append(Layout(self._truth_panel(top_h - 2), size=44 if width >= 120 else 30))
+            top.append(Layout(self._truth_panel(top_h - 2), size=40 if wide else 24))
         root["top"].split_row(*top)
         if width >= 110:
             root["mid"].split_row(
