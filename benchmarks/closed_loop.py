@@ -24,10 +24,11 @@ night until the first cue changes it (the closed loop goes through ``Sleeper.app
     median of the last 10 minutes by 10 bpm while the wrist (accelerometer) is still; 60-s
     cooldown, at most 20 per night. It does not know the sleep stage.
 ``dreamnet``
-    The full pipeline: online stager (``staging.stager.online.OnlineStager``) -> nightmare detector
-    (``staging.nightmare``) -> intervention policy (``staging.policy``, default ladder and
-    limits, the stage's confidence, the wake signs of ``staging.arousal.ArousalDetector`` fed
-    with the online stages) -> ``apply_cue``.
+    The full pipeline: online stager (``staging.stager.online.OnlineStager``) -> nightmare
+    detector (``staging.closedloop.nightmare``) -> intervention policy
+    (``staging.closedloop.policy``, default ladder and limits, the stage's confidence, the wake
+    signs of ``staging.closedloop.arousal.ArousalDetector`` fed with the online stages) ->
+    ``apply_cue``.
 
 Outcomes per arm: nightmare episodes, those ending in an awakening (a W epoch starting within
 [end - 30 s, end + 60 s]), the share **resolved without awakening**, all awakenings
@@ -206,9 +207,9 @@ def run_night(
     """
     from headset.chunk import Chunk
     from headset.sleeper import Sleeper
-    from staging.arousal import ArousalDetector
-    from staging.nightmare import NightmareDetector
-    from staging.policy import InterventionPolicy
+    from staging.closedloop.arousal import ArousalDetector
+    from staging.closedloop.nightmare import NightmareDetector
+    from staging.closedloop.policy import InterventionPolicy
     from staging.stager.online import OnlineStager
 
     if offset_s and arm == "none":
@@ -309,7 +310,7 @@ def run_night(
         "cpu_s": time.process_time() - t0,
     }
     if ar_true is not None:
-        from staging.arousal import match_events
+        from staging.closedloop.arousal import match_events
 
         ar_true.flush()
         ar_online.flush()

@@ -268,7 +268,7 @@ class _Headset:
         from dsp.filterbank import FilterBank
         from headset.driver import Headset
         from headset.transport import BytesTransport
-        from staging.arousal import ArousalDetector
+        from staging.closedloop.arousal import ArousalDetector
         from staging.stager.online import OnlineStager
 
         self.hs = Headset(BytesTransport(stream, read_size=65536))  # a TCP read

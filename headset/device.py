@@ -70,6 +70,9 @@ from .protocol import (
 )
 
 _STIM_KIND = {CMD_AUDIO: "audio", CMD_VIBRATION: "vibration", CMD_WAKE: "wake"}
+#: The ``device`` field of this device's HELLO: a host that reads it knows the stream is
+#: simulated and carries the simulator's ground truth (EVENT packets).
+SIMULATED_DEVICE = "dreamnet simulated headset"
 #: Battery drain, percent per hour of streaming.
 BATTERY_DRAIN_PER_HOUR = 3.0
 #: Disconnect durations are drawn uniformly within these bounds (seconds).
@@ -400,7 +403,7 @@ class Device:
         info = self.fw.describe()
         info.update(
             protocol=PROTOCOL_VERSION,
-            device="dreamnet simulated headset",
+            device=SIMULATED_DEVICE,
             firmware="1.0",
             streaming=self.streaming,
             position=self.position,

@@ -77,6 +77,7 @@ import numpy as np
 from dsp._validate import check_positive, validate_type
 
 from .chunk import FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk
+from .edf.header import FIXED_BYTES, FIXED_SPAN, SIGNAL_BYTES, SIGNAL_FIELDS
 from .errors import HeadsetError
 
 #: Physical range (min, max) of each channel type, in the channel's unit (µV for exG).
@@ -97,7 +98,9 @@ LEAD_OFF_PREFIX = "Lead off: "
 
 _EXG_TYPES = ("eeg", "eog", "emg", "ecg")
 _TRANSDUCER = {t: "AgAgCl electrode" for t in _EXG_TYPES}
-_HEADER_NRECORDS_OFFSET = 236  # byte offset of the 8-character "number of data records" field
+#: Byte span of the header's "number of data records" field (rewritten on every flush).
+_N_RECORDS_SPAN = FIXED_SPAN["n_records"]
+_FIELD_WIDTH = dict(SIGNAL_FIELDS)
 _MAX_BUFFER_BYTES = 8 * 1024 * 1024
 _TAL_FORBIDDEN = str.maketrans({"\x00": " ", "\x14": " ", "\x15": " "})
 
@@ -257,7 +260,7 @@ class Recorder:
         if len(set(self.ch_names)) != n_ch:
             raise ValueError(f"Recorder channel names must be unique, got {self.ch_names}.")
         for name in self.ch_names:
-            _check_ascii("channel label", name, 16)
+            _check_ascii("channel label", name, _FIELD_WIDTH["label"])
         for t in self.ch_types:
             if t not in PHYSICAL_RANGES:
                 raise ValueError(
@@ -294,14 +297,14 @@ class Recorder:
             raise ValueError(f"Recorder got {n_ch} channels but {len(self.units)} units.")
         self.units = tuple(u.replace("µ", "u").replace("μ", "u") for u in self.units)
         for u in self.units:
-            _check_ascii("physical dimension", u, 8)
+            _check_ascii("physical dimension", u, _FIELD_WIDTH["dimension"])
         prefilters = (
             (prefiltering,) * n_ch if isinstance(prefiltering, str) else tuple(prefiltering)
         )
         if len(prefilters) != n_ch:
             raise ValueError(f"Recorder got {n_ch} channels but {len(prefilters)} prefilterings.")
         for pf in prefilters:
-            _check_ascii("prefiltering", pf, 80)
+            _check_ascii("prefiltering", pf, _FIELD_WIDTH["prefiltering"])
         for what, v in (
             ("patient_code", patient_code),
             ("patient_name", patient_name),
@@ -442,11 +445,12 @@ class Recorder:
         )
         template = edf.to_bytes()
         n_signals = len(signals) + 1
-        header_len = 256 * (n_signals + 1)
+        header_len = FIXED_BYTES + SIGNAL_BYTES * n_signals
         header = bytearray(template[:header_len])
         if len(template) != header_len + self._record_bytes:  # pragma: no cover - edfio change
             raise HeadsetError("edfio built an unexpected EDF template")
-        header[_HEADER_NRECORDS_OFFSET : _HEADER_NRECORDS_OFFSET + 8] = b"0       "
+        a, b = _N_RECORDS_SPAN
+        header[a:b] = b"0".ljust(b - a)
         return bytes(header)
 
     @property
@@ -665,8 +669,9 @@ class Recorder:
             self._write_all(bytes(self._buffer))
             self._buffer.clear()
             self._sync()
-            count = f"{self.stats['records']:<8d}".encode()
-            os.pwrite(self._fd, count, _HEADER_NRECORDS_OFFSET)
+            a, b = _N_RECORDS_SPAN
+            count = f"{self.stats['records']:<{b - a}d}".encode()
+            os.pwrite(self._fd, count, a)
             self._sync()
             self._records_buffered = 0
         self.stats["flushes"] += 1

@@ -44,7 +44,6 @@ What a replayed stream looks like
 
 from __future__ import annotations
 
-import datetime
 import math
 import re
 import time
@@ -58,6 +57,7 @@ import numpy as np
 from dsp._validate import check_option
 
 from .chunk import FLAG_CORRUPT, FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk
+from .edf.header import VOLT_SCALE, digital_samples, edf_error, read_header, truncation_note
 from .errors import HeadsetError
 from .labels import infer_ch_type
 from .transport import parse_speed
@@ -66,349 +66,9 @@ from .transport import parse_speed
 PLAUSIBLE_SD_UV: tuple[float, float] = (0.1, 1000.0)
 
 _EXG = ("eeg", "eog", "emg", "ecg")
-#: Physical dimension (lower case) -> factor to microvolts.
-VOLT_SCALE = {
-    "uv": 1.0,
-    "µv": 1.0,
-    "μv": 1.0,
-    "microvolt": 1.0,
-    "microvolts": 1.0,
-    "mv": 1e3,
-    "millivolt": 1e3,
-    "millivolts": 1e3,
-    "v": 1e6,
-    "volt": 1e6,
-    "volts": 1e6,
-    "nv": 1e-3,
-}
 _TAL_RE = re.compile(rb"([+-]\d+(?:\.\d*)?)(?:\x15(\d+(?:\.\d*)?))?\x14([^\x00]*?)\x14\x00")
-_MONTHS = ("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC").split()
 _SCAN_BLOCK_BYTES = 16 * 1024 * 1024
 _MAX_RESAMPLE_FACTOR = 1000  # largest up or down factor of the polyphase resampler
-
-
-@dataclass(frozen=True)
-class SignalHeader:
-    """Header fields of one signal of an EDF/BDF file.
-
-    Attributes
-    ----------
-    label, transducer, dimension, prefiltering : str
-        Text fields (stripped).
-    physical_min, physical_max : float
-        Physical range in ``dimension`` units.
-    digital_min, digital_max : int
-        Digital range.
-    samples_per_record : int
-        Samples of this signal in one data record.
-    offset : int
-        Byte offset of the signal inside a data record.
-    """
-
-    label: str
-    transducer: str
-    dimension: str
-    physical_min: float
-    physical_max: float
-    digital_min: int
-    digital_max: int
-    prefiltering: str
-    samples_per_record: int
-    offset: int
-
-    @property
-    def is_annotation(self) -> bool:
-        """True for an ``EDF Annotations`` / ``BDF Annotations`` signal."""
-        return self.label in ("EDF Annotations", "BDF Annotations")
-
-    @property
-    def gain(self) -> float:
-        """Physical units per digital step."""
-        return (self.physical_max - self.physical_min) / (self.digital_max - self.digital_min)
-
-    @property
-    def physical_offset(self) -> float:
-        """Physical value of digital 0."""
-        return self.physical_min - self.digital_min * self.gain
-
-
-@dataclass(frozen=True)
-class EdfHeader:
-    """The parsed header of an EDF/BDF file (see :func:`read_header`).
-
-    Attributes
-    ----------
-    path : Path
-        The file.
-    fmt : str
-        ``"EDF"`` or ``"BDF"``.
-    reserved : str
-        The reserved field: ``"EDF+C"``, ``"EDF+D"``, ``"BDF+C"``... or ``""`` for plain EDF.
-    patient, recording : str
-        Local patient and recording identification.
-    start : datetime.datetime or None
-        Start of the recording (None when the header's date/time is unreadable).
-    header_bytes : int
-        Size of the header.
-    n_records : int
-        Complete data records used (from the header, or from the file size when the header
-        says -1).
-    n_records_header : int
-        The header's own count (-1 while a recording is in progress).
-    record_duration : float
-        Seconds per data record.
-    bytes_per_sample : int
-        2 (EDF) or 3 (BDF).
-    signals : tuple of SignalHeader
-        Every signal, annotation signals included.
-    """
-
-    path: Path
-    fmt: str
-    reserved: str
-    patient: str
-    recording: str
-    start: datetime.datetime | None
-    header_bytes: int
-    n_records: int
-    n_records_header: int
-    record_duration: float
-    bytes_per_sample: int
-    signals: tuple[SignalHeader, ...]
-
-    @property
-    def missing_records(self) -> int:
-        """Data records the header declares but the file does not hold (truncated file)."""
-        return max(0, self.n_records_header - self.n_records)
-
-    @property
-    def record_bytes(self) -> int:
-        """Bytes per data record."""
-        return sum(s.samples_per_record for s in self.signals) * self.bytes_per_sample
-
-    @property
-    def data_signals(self) -> tuple[int, ...]:
-        """Indices of the signals that are not annotation signals."""
-        return tuple(i for i, s in enumerate(self.signals) if not s.is_annotation)
-
-    @property
-    def annotation_signals(self) -> tuple[int, ...]:
-        """Indices of the annotation signals."""
-        return tuple(i for i, s in enumerate(self.signals) if s.is_annotation)
-
-
-def digital_samples(raw: np.ndarray, bytes_per_sample: int) -> np.ndarray:
-    """Decode little-endian EDF (16-bit) or BDF (24-bit) samples to int32.
-
-    Parameters
-    ----------
-    raw : ndarray of uint8
-        Bytes whose last axis holds whole samples (e.g. a slice of mapped data records).
-    bytes_per_sample : {2, 3}
-        2 for EDF, 3 for BDF.
-
-    Returns
-    -------
-    ndarray of int32
-        The digital values; the last axis has ``raw.shape[-1] // bytes_per_sample`` samples.
-    """
-    raw = np.ascontiguousarray(raw)
-    if bytes_per_sample == 2:
-        return raw.view("<i2").astype(np.int32)
-    b = raw.reshape(*raw.shape[:-1], -1, 3).astype(np.int32)
-    v = b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16)
-    return np.where(v >= 1 << 23, v - (1 << 24), v)
-
-
-def truncation_note(header: EdfHeader) -> str:
-    """Return the line saying that a truncated file is used up to its last complete record."""
-    return (
-        f"truncated file: the {header.n_records} complete data records of the "
-        f"{header.n_records_header} declared are used "
-        f"({header.n_records * header.record_duration:g} s)"
-    )
-
-
-def _fail(path, problem: str) -> HeadsetError:
-    return HeadsetError(f"{path}: {problem}")
-
-
-def _parse_start(date: str, time_: str, recording: str) -> datetime.datetime | None:
-    try:
-        d, m, y = (int(x) for x in date.split("."))
-        hh, mm, ss = (int(x) for x in time_.split("."))
-        year = 1900 + y if y >= 85 else 2000 + y
-        fields = recording.split()
-        if len(fields) > 1 and fields[0] == "Startdate":  # EDF+: full year
-            parts = fields[1].split("-")
-            if len(parts) == 3 and parts[1] in _MONTHS and parts[2].isdigit():
-                year = int(parts[2])
-        return datetime.datetime(year, m, d, hh, mm, ss)
-    except ValueError:
-        return None
-
-
-def read_header(path, *, allow_truncated: bool = False) -> EdfHeader:
-    """Read and check the header of an EDF/EDF+/BDF/BDF+ file.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The file.
-    allow_truncated : bool
-        Accept a file that holds fewer complete data records than its header says (a copy
-        cut short): the complete records are used (``n_records`` counts them,
-        :attr:`EdfHeader.missing_records` the others). By default such a file is refused,
-        with a message that says how many records are complete.
-
-    Returns
-    -------
-    EdfHeader
-        The parsed header.
-
-    Raises
-    ------
-    HeadsetError
-        With one line naming the file and the problem, for a missing or unreadable file, a
-        file that is not EDF/BDF, a truncated header or truncated data, no signals, no data
-        records, or malformed header fields.
-    """
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            fixed = f.read(256)
-            if len(fixed) < 256:
-                if fixed[:1] not in (b"0", b"\xff"):
-                    raise _fail(path, "not an EDF/BDF file (too short for a header)")
-                raise _fail(path, f"truncated header ({size} bytes; an EDF header has 256+)")
-            version = fixed[:8]
-            if version == b"\xffBIOSEMI":
-                fmt, bps = "BDF", 3
-            elif version.strip(b" ") == b"0":
-                fmt, bps = "EDF", 2
-            else:
-                raise _fail(path, f"not an EDF/BDF file (the version field is {version[:8]!r})")
-            text = fixed.decode("latin-1")
-
-            def number(field: str, value: str, kind=int):
-                try:
-                    v = kind(value.strip())
-                except ValueError:
-                    raise _fail(
-                        path, f"header field {field!r} is not a number: {value.strip()!r}"
-                    ) from None
-                if kind is float and not math.isfinite(v):
-                    raise _fail(path, f"header field {field!r} is not finite: {value.strip()!r}")
-                return v
-
-            patient = text[8:88].strip()
-            recording = text[88:168].strip()
-            start = _parse_start(text[168:176], text[176:184], recording)
-            header_bytes = number("number of bytes in header", text[184:192])
-            reserved = text[192:236].strip()
-            n_records_header = number("number of data records", text[236:244])
-            record_duration = number("duration of a data record", text[244:252], float)
-            ns = number("number of signals", text[252:256])
-            if ns <= 0:
-                raise _fail(path, "no signals (the header declares 0)")
-            if header_bytes != 256 * (ns + 1):
-                raise _fail(
-                    path,
-                    f"corrupt header: {ns} signals need {256 * (ns + 1)} header bytes, "
-                    f"the header says {header_bytes}",
-                )
-            rest = f.read(256 * ns)
-            if len(rest) < 256 * ns:
-                raise _fail(
-                    path,
-                    f"truncated header ({size} bytes; the header of {ns} signals "
-                    f"needs {header_bytes})",
-                )
-    except FileNotFoundError:
-        raise _fail(path, "no such file") from None
-    except IsADirectoryError:
-        raise _fail(path, "is a directory, not a recording") from None
-    except PermissionError:
-        raise _fail(path, "permission denied") from None
-    except OSError as exc:
-        raise _fail(path, f"cannot read ({exc.strerror or exc})") from None
-
-    sig_text = rest.decode("latin-1")
-    widths = (16, 80, 8, 8, 8, 8, 8, 80, 8, 32)
-    cols = []
-    pos = 0
-    for w in widths:
-        cols.append([sig_text[pos + i * w : pos + (i + 1) * w] for i in range(ns)])
-        pos += w * ns
-    signals = []
-    offset = 0
-    for i in range(ns):
-        label = cols[0][i].strip()
-        name = f"signal {i + 1} ({label!r})"
-        pmin = number(f"{name} physical minimum", cols[3][i], float)
-        pmax = number(f"{name} physical maximum", cols[4][i], float)
-        dmin = number(f"{name} digital minimum", cols[5][i])
-        dmax = number(f"{name} digital maximum", cols[6][i])
-        spr = number(f"{name} samples per record", cols[8][i])
-        if spr <= 0:
-            raise _fail(path, f"{name} has {spr} samples per record")
-        if dmax <= dmin:
-            raise _fail(path, f"{name}: digital maximum {dmax} is not above minimum {dmin}")
-        if pmax == pmin:
-            raise _fail(path, f"{name}: physical minimum equals maximum ({pmin})")
-        signals.append(
-            SignalHeader(
-                label=label,
-                transducer=cols[1][i].strip(),
-                dimension=cols[2][i].strip(),
-                physical_min=pmin,
-                physical_max=pmax,
-                digital_min=dmin,
-                digital_max=dmax,
-                prefiltering=cols[7][i].strip(),
-                samples_per_record=spr,
-                offset=offset,
-            )
-        )
-        offset += spr * bps
-    record_bytes = offset
-    available = (size - header_bytes) // record_bytes
-    if n_records_header == -1:
-        n_records = available
-    elif n_records_header < 0:
-        raise _fail(path, f"header says {n_records_header} data records")
-    elif available < n_records_header and not allow_truncated:
-        raise _fail(
-            path,
-            f"truncated: {available} of the {n_records_header} data records the header "
-            f"declares are complete ({size} bytes); --allow-truncated uses them",
-        )
-    elif available < n_records_header:
-        n_records = available
-    else:
-        n_records = n_records_header
-    header = EdfHeader(
-        path=path,
-        fmt=fmt,
-        reserved=reserved,
-        patient=patient,
-        recording=recording,
-        start=start,
-        header_bytes=header_bytes,
-        n_records=n_records,
-        n_records_header=n_records_header,
-        record_duration=record_duration,
-        bytes_per_sample=bps,
-        signals=tuple(signals),
-    )
-    if not header.data_signals:
-        raise _fail(path, "no signals (only annotations)")
-    if not record_duration > 0:
-        raise _fail(path, f"data record duration must be positive, got {record_duration}")
-    if n_records == 0:
-        raise _fail(path, "no data records")
-    return header
 
 
 def _main_rate(rates: Sequence[float], types: Sequence[str]) -> float:
@@ -535,7 +195,9 @@ class Replay:
             picked = []
             for name in channels:
                 if name not in labels:
-                    raise _fail(self.path, f"no channel {name!r} (channels: {', '.join(labels)})")
+                    raise edf_error(
+                        self.path, f"no channel {name!r} (channels: {', '.join(labels)})"
+                    )
                 picked.append(data_idx[labels.index(name)])
             data_idx = picked
         types = [infer_ch_type(sigs[i].label) for i in data_idx]
@@ -555,7 +217,7 @@ class Replay:
                 continue
             if ratio != 1:
                 if max(ratio.numerator, ratio.denominator) > _MAX_RESAMPLE_FACTOR:
-                    raise _fail(
+                    raise edf_error(
                         self.path,
                         f"unsupported rate: channel {sigs[i].label!r} at {r:g} Hz cannot be "
                         f"resampled to {target:g} Hz (ratio {ratio}); pick channels or sfreq",
@@ -567,9 +229,9 @@ class Replay:
                 )
             )
         if not chans:
-            raise _fail(self.path, f"no channel at {target:g} Hz (resample=False)")
+            raise edf_error(self.path, f"no channel at {target:g} Hz (resample=False)")
         if len({c.name for c in chans}) != len(chans):
-            raise _fail(self.path, "duplicate channel labels")
+            raise edf_error(self.path, "duplicate channel labels")
         self._chans = chans
         self.n_samples = int(math.floor(hdr.n_records * rd * target + 1e-6))
 
@@ -665,7 +327,7 @@ class Replay:
                 if bad.any():
                     k = int(np.flatnonzero(bad)[0])
                     t = (r0 + k // s.samples_per_record) * hdr.record_duration
-                    raise _fail(
+                    raise edf_error(
                         self.path,
                         f"channel {s.label!r} has NaN-like digital values ({int(bad.sum())} in "
                         f"records {r0}-{r1 - 1}, first {int(dig[k])} at {t:g} s; digital range "
@@ -694,7 +356,7 @@ class Replay:
                 ch.factor, ch.unit = declared, "uV"
                 sd_uv = sd * declared
                 if check and not flat and not (lo <= sd_uv <= hi):
-                    raise _fail(
+                    raise edf_error(
                         self.path,
                         f"channel {s.label!r}: implausible amplitude for {s.dimension!r} "
                         f"(trimmed SD {sd_uv:.3g} µV, expected {lo:g}-{hi:g} µV): wrong units?",
@@ -703,7 +365,7 @@ class Replay:
             fits = [f for f in (1.0, 1e3, 1e6) if lo <= sd * f <= hi]
             if flat or not fits:
                 if check and not flat:
-                    raise _fail(
+                    raise edf_error(
                         self.path,
                         f"channel {s.label!r}: unknown unit {s.dimension!r} and its amplitude "
                         f"(trimmed SD {sd:.3g}) fits none of µV, mV, V",
@@ -738,7 +400,7 @@ class Replay:
                         if offset is None:
                             offset = onset
                         elif abs(onset - offset - r * rd) > 1e-6:
-                            raise _fail(
+                            raise edf_error(
                                 self.path,
                                 f"discontinuous EDF+D recording (record {r} starts at "
                                 f"{onset - offset:g} s, expected {r * rd:g} s): not supported",

@@ -1,4 +1,4 @@
-"""Streaming AASM arousal detector (staging/arousal.py)."""
+"""Streaming AASM arousal detector (staging/closedloop/arousal.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from _events_synth import sleep_chunk, split
 
 from headset.chunk import Chunk
-from staging.arousal import ArousalDetector, detect_arousals, match_events
 from staging.channels import pick_channels
+from staging.closedloop.arousal import ArousalDetector, detect_arousals, match_events
 from staging.errors import StagingError
 
 FS = 256.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from staging import cli
-from staging.commands import bench
+from staging.cli import bench
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 from _events_synth import sleep_chunk, split
 
 from headset.chunk import Chunk
-from staging.arousal import ArousalDetector
+from staging.closedloop.arousal import ArousalDetector
 
 ROOT = Path(__file__).resolve().parent.parent
 GRACE_S = 10.0  # the monitor's default grace period

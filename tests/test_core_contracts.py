@@ -9,7 +9,7 @@ from headset.errors import HeadsetError
 from headset.faults import FAULT_HELP, FaultConfig, faults_help, parse_faults
 from headset.stages import N2, N3, UNSCORED, R, W, parse_stage_annotation, stage_name
 from staging.cli import main
-from staging.commands._common import parse_duration
+from staging.cli._common import parse_duration
 
 
 def _chunk(n_ch=2, n=4):
@@ -152,3 +152,24 @@ def test_cli_usage_errors_are_one_line(capsys):
     assert main(["no-such-command"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("dreamnet:") and "\n" not in err
+
+
+def test_cli_exit_2_only_for_input_errors_a_bug_keeps_its_traceback(monkeypatch, capsys):
+    from staging.cli import bench
+    from staging.errors import StagingError
+
+    def bad_input(args):
+        raise StagingError("--out x: already exists")
+
+    monkeypatch.setattr(bench, "run", bad_input)
+    assert main(["bench"]) == 2
+    assert capsys.readouterr().err.strip() == "dreamnet: error: --out x: already exists"
+
+    for bug in (ValueError("a bug"), TypeError("another bug")):
+
+        def buggy(args, bug=bug):
+            raise bug
+
+        monkeypatch.setattr(bench, "run", buggy)
+        with pytest.raises(type(bug), match="bug"):  # not turned into "bad input", exit 2
+            main(["bench"])

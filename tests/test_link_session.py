@@ -244,7 +244,7 @@ def test_in_process_counters_are_bounded_too():
 
 def test_serve_needs_a_key_file_and_warns_off_loopback(capsys):
     from staging.cli import main
-    from staging.commands.headset import _loopback
+    from staging.cli.headset import _loopback
 
     assert main(["headset", "serve", "--port", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

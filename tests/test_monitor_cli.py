@@ -261,7 +261,8 @@ DRILL = ["monitor", "--no-tui", "--speed", "max", "--source", "drill", "--durati
 
 @pytest.fixture(scope="module")
 def short_edf(tmp_path_factory):
-    from staging.commands.simulate import REDUCED_MONTAGE, simulate_to_edf
+    from headset.simulate import simulate_to_edf
+    from staging.cli.simulate import REDUCED_MONTAGE
 
     path = tmp_path_factory.mktemp("src") / "keep2.edf"
     simulate_to_edf(path, duration_s=120.0, seed=2, montage=REDUCED_MONTAGE, sfreq=128.0)
@@ -332,7 +333,7 @@ def test_monitor_messages_name_the_problem(tmp_path, capsys):
 
 
 def test_truncated_source_refused_or_its_complete_records_replayed(short_edf, tmp_path, capsys):
-    from headset.replay import read_header
+    from headset.edf.header import read_header
 
     h = read_header(short_edf)
     cut = tmp_path / "cut.edf"
@@ -354,3 +355,39 @@ def test_not_recording_is_said_plainly(capsys):
     assert main(DRILL) == 0
     err = capsys.readouterr().err
     assert "not recording" in err and "typed notes are lost" in err
+
+
+def test_quiet_liblsl_writes_no_file_and_leaves_the_environment(monkeypatch, tmp_path):
+    import os
+    import tempfile
+
+    from staging.monitor.sources import _quiet_liblsl
+
+    monkeypatch.delenv("LSLAPICFG", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    before = dict(os.environ)
+    _quiet_liblsl()
+    assert dict(os.environ) == before
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tcp_source_is_simulated_only_when_its_hello_says_so(monkeypatch):
+    from headset.device import SIMULATED_DEVICE, Device
+    from headset.transport import TcpServer
+    from staging.monitor.sources import open_source
+
+    key = bytes(range(32))
+    hello = Device.hello_info
+    seen = {}
+    for name, simulated in ((SIMULATED_DEVICE, True), ("a real headset", False)):
+        monkeypatch.setattr(Device, "hello_info", lambda self, n=name: {**hello(self), "device": n})
+        dev = Device.from_profile("healthy", 1, 60.0, key=key)
+        srv = TcpServer(dev, port=0, speed="max", idle_timeout=30)
+        srv.start_thread()
+        try:
+            src = open_source(f"tcp://127.0.0.1:{srv.port}", key=key)
+            seen[name] = src.simulated
+            src.close()
+        finally:
+            srv.stop()
+        assert seen[name] is simulated, seen

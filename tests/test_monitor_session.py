@@ -76,8 +76,8 @@ class ScriptedPipeline:
     notes = ["scripted"]
 
     def __init__(self, send):
+        from staging.closedloop.policy import LadderStep, PolicyConfig
         from staging.monitor.pipeline import PolicyHook
-        from staging.policy import LadderStep, PolicyConfig
 
         cfg = PolicyConfig(
             ladder=(LadderStep("audio", 0.1, 3.0), LadderStep("vibration", 0.4, 2.0)),
@@ -348,3 +348,25 @@ def test_real_recorder_and_replay(tmp_path):
     rsrc.close()
     assert "Sleep stage N2" in got and "Gap" in got
     assert not any(t.startswith(("Scored", "Detected", "Nightmare", "Note", "Interv")) for t in got)
+
+
+def test_pipeline_notes_what_the_stream_cannot_feed_but_raises_a_failing_import(monkeypatch):
+    from staging.errors import StagingError
+    from staging.monitor import pipeline as P
+
+    names, types = ("EEG C4-M1", "EOG E1-M2", "EMG chin"), ("eeg", "eog", "emg")
+
+    def too_slow(*args):
+        raise StagingError("rate 32 Hz is below 64 Hz")
+
+    monkeypatch.setattr(P, "_arousal", too_slow)
+    pipe = P.Pipeline(names, types, 256.0)
+    assert pipe.arousal is None and pipe.stager is not None
+    assert "arousal detector (rate 32 Hz is below 64 Hz)" in pipe.missing
+
+    def broken(*args):
+        raise ImportError("cannot import name 'ArousalDetector'")
+
+    monkeypatch.setattr(P, "_arousal", broken)
+    with pytest.raises(ImportError, match="ArousalDetector"):
+        P.Pipeline(names, types, 256.0)

@@ -1,4 +1,4 @@
-"""REM nightmare risk and alerts (staging/nightmare.py) on the simulated sleeper."""
+"""REM nightmare risk and alerts (staging/closedloop/nightmare.py) on the simulated sleeper."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from headset import sleeper
-from staging.nightmare import DetectorSettings, NightmareAlert, NightmareDetector
+from staging.closedloop.nightmare import DetectorSettings, NightmareAlert, NightmareDetector
 
 N2, R = 2, 4
 #: 5 min of N2 then 20 min of REM; a 2-min nightmare starts 8 min into REM.

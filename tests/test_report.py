@@ -1,4 +1,4 @@
-"""The morning report (staging/report.py, ``dreamnet report``)."""
+"""The morning report (staging/night/report.py, ``dreamnet report``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from headset.chunk import Annotation
 from headset.recorder import Recorder
 from staging.cli import main
 from staging.errors import StagingError
-from staging.report import build_report, stages_from_annotations
+from staging.night.report import build_report, stages_from_annotations
 
 HYPNO = ["W", "W", "N1", "N2", "N2", "N2", "N3", "N3", "N2", "R", "R", "R", "R", "R", "R", "W"]
 NM = (330.0, 90.0)  # nightmare 330-420 s, in the REM period
@@ -205,7 +205,7 @@ def test_report_files_are_never_overwritten_silently(tmp_path, capsys):
 
 
 def test_truncated_recording_and_unstageable_recording(tmp_path, capsys):
-    from headset.replay import read_header
+    from headset.edf.header import read_header
 
     f = tmp_path / "night.edf"
     _record(f, seed=9, scored=False, monitor_events=False)

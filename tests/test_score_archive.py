@@ -1,4 +1,4 @@
-"""``dreamnet score`` over an archive of nights on dask.distributed (staging.archive)."""
+"""``dreamnet score`` over an archive of nights on dask.distributed (staging.night.archive)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from _staging_sim import simulated, to_raw
 
-from staging.archive import COHORT_COLUMNS
 from staging.cli import main
-from staging.stats import sleep_statistics
+from staging.night.archive import COHORT_COLUMNS
+from staging.night.stats import sleep_statistics
 
 NIGHTS = ("a/n0", "a/n1", "b/n2", "b/n3")
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ def serial(archive, tmp_path_factory):
 @pytest.fixture(scope="module")
 def cluster():
     """A local cluster of 2 worker processes started here: (its address, a client of it)."""
-    from staging.archive import dask_client
+    from staging.night.archive import dask_client
 
     with dask_client(2, None) as client:
         yield client.scheduler.address, client
@@ -307,7 +307,7 @@ def test_local_cluster_settings(monkeypatch):
     """
     import socket
 
-    from staging.archive import dask_client
+    from staging.night.archive import dask_client
 
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # a cluster started before
     with socket.socket() as blocker:

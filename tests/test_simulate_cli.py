@@ -1,4 +1,4 @@
-"""Tests of ``dreamnet simulate`` (staging/commands/simulate.py)."""
+"""Tests of ``dreamnet simulate`` (staging/cli/simulate.py)."""
 
 import os
 import subprocess
@@ -130,7 +130,7 @@ def test_short_night_is_written_with_ground_truth(capsys, tmp_path):
 
 
 def test_same_arguments_same_bytes(tmp_path):
-    from staging.commands.simulate import simulate_to_edf
+    from headset.simulate import simulate_to_edf
 
     kw = dict(duration_s=60.0, seed=3, montage=("EEG C4-M1", "EMG chin"), sfreq=128.0)
     a = simulate_to_edf(tmp_path / "a.edf", **kw)

@@ -1,4 +1,4 @@
-"""The sleeper's profile (staging/sleeper_profile.py)."""
+"""The sleeper's profile (staging/closedloop/profile.py)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from datetime import datetime
 
 import pytest
 
-from staging.errors import StagingError
-from staging.policy import DEFAULT_LADDER
-from staging.sleeper_profile import (
+from staging.closedloop.policy import DEFAULT_LADDER
+from staging.closedloop.profile import (
     POPULATION,
     NightSummary,
     SleeperProfile,
     cue_key,
     outcome_class,
 )
+from staging.errors import StagingError
 
 
 def test_first_night_uses_population_defaults_and_says_so(tmp_path):

@@ -248,7 +248,7 @@ def test_existing_csv_is_refused_unless_force(edf_file, tmp_path, capsys):
 
 
 def test_truncated_recording_refused_or_complete_records_used(edf_file, tmp_path, capsys):
-    from headset.replay import read_header
+    from headset.edf.header import read_header
 
     h = read_header(edf_file)
     cut = tmp_path / "cut.edf"

@@ -1,4 +1,4 @@
-"""AASM sleep statistics (staging/stats.py) against hand-computed hypnograms and YASA."""
+"""AASM sleep statistics (staging/night/stats.py) against hand-computed hypnograms and YASA."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from staging.stats import alert_outcomes, as_hypnogram, sleep_statistics
+from staging.night.stats import alert_outcomes, as_hypnogram, sleep_statistics
 
 W, N1, N2, N3, R, U = 0, 1, 2, 3, 4, -1
 

@@ -33,7 +33,7 @@ from .emg import EMGGenerator
 from .eog import EOGGenerator, ocular_gains
 from .heart import Heart
 from .montage import CHANNELS, EXG_ROWS, N_INTERNAL, OCULAR_H, OCULAR_V, ROW, resolve_montage
-from .nightmare import KIND_STRENGTH, Episode, respond
+from .nightmare_episodes import KIND_STRENGTH, Episode, respond
 from .profiles import get_profile
 from .subject import Subject, draw_subject
 
@@ -381,7 +381,8 @@ class Sleeper:
 
         The cue acts at the current position; its effect starts with the next generated block
         and the plan of every epoch not generated yet is redrawn (model in
-        :mod:`headset.sleeper.nightmare`). A ``Cue: <kind> -> <outcome>`` annotation is added.
+        :mod:`headset.sleeper.nightmare_episodes`). A ``Cue: <kind> -> <outcome>`` annotation is
+        added.
 
         Parameters
         ----------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -10,12 +11,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from headset.edf.header import truncation_note
 from headset.errors import HeadsetError
 from headset.faults import parse_faults
-from headset.replay import truncation_note
 
 from ..channels import pick_channels
-from ..commands._common import printable
+from ..errors import StagingError
+from ..outputs import printable
 from .events import EventWriter
 from .session import MonitorSession, run_headless
 from .sources import open_source, parse_source
@@ -61,8 +63,8 @@ def _check_outputs(opts: MonitorOptions, source: Path | None) -> None:
     ``--report DIR`` the report's files, and the recording and event stream it keeps there
     unless named, count as outputs.
     """
-    from ..commands._common import check_outputs
-    from ..report import REPORT_FILES
+    from ..night.report import REPORT_FILES
+    from ..outputs import check_outputs
 
     outputs = [("--record", opts.record), ("--events", opts.events)]
     if opts.report is not None:
@@ -84,7 +86,7 @@ def _check_outputs(opts: MonitorOptions, source: Path | None) -> None:
         if Path(path).is_dir():
             raise HeadsetError(f"{label} {path}: is a directory")
     if opts.record is not None and not str(opts.record).lower().endswith((".edf", ".edf+")):
-        raise ValueError(f"--record {opts.record}: the recording is EDF+, use a .edf file name")
+        raise StagingError(f"--record {opts.record}: the recording is EDF+, use a .edf file name")
     inputs = [("--source", source), ("--sleeper", opts.sleeper)]
     check_outputs(outputs, [i for i in inputs if i[1] is not None], force=opts.force)
     if opts.report is not None:
@@ -133,7 +135,7 @@ def build_session(opts: MonitorOptions) -> MonitorSession:
 
     Raises
     ------
-    HeadsetError, StagingError, ValueError
+    HeadsetError, StagingError
         Bad source, options or outputs (the command line turns them into exit code 2).
     """
     from .pipeline import Pipeline, finishers
@@ -142,7 +144,7 @@ def build_session(opts: MonitorOptions) -> MonitorSession:
     kind, target = parse_source(opts.source)
     simulated = kind in ("synthetic", "drill")
     if not simulated and opts.faults:
-        raise ValueError(
+        raise StagingError(
             "--faults applies to --source synthetic or drill only (a served headset takes its "
             "own --faults)"
         )
@@ -175,8 +177,9 @@ def build_session(opts: MonitorOptions) -> MonitorSession:
             key=opts.key,
             read_ahead=opts.read_ahead,
         )
-    recorder = events = None
-    try:
+    recorder = None
+    with contextlib.ExitStack() as on_error:  # on an error, close what was opened (newest first)
+        on_error.callback(_close_quietly, source)
         if not pick_channels(source.ch_names, source.ch_types, "eeg"):
             raise HeadsetError(
                 f"--source {opts.source}: no EEG channel, nothing to stage or watch "
@@ -197,7 +200,9 @@ def build_session(opts: MonitorOptions) -> MonitorSession:
             from headset.recorder import Recorder
 
             recorder = Recorder(opts.record, source.ch_names, source.ch_types, source.sfreq)
+            on_error.callback(_close_quietly, recorder)
         events = EventWriter(opts.events)
+        on_error.callback(_close_quietly, events)
         meta = {
             "seed": opts.seed if simulated else None,
             "profile": opts.profile if kind == "synthetic" else None,
@@ -216,15 +221,8 @@ def build_session(opts: MonitorOptions) -> MonitorSession:
             on_finish=finishers(opts, pipeline),
         )
         session.options = opts  # as completed here (report -> recording and events paths)
+        on_error.pop_all()
         return session
-    except BaseException:
-        for closer in (recorder, events, source):
-            if closer is not None:
-                try:
-                    closer.close()
-                except Exception:  # noqa: BLE001, S110 - already failing; report the first error
-                    pass
-        raise
 
 
 def _summary(session: MonitorSession, opts: MonitorOptions) -> str:
@@ -282,32 +280,37 @@ def run_monitor(opts: MonitorOptions, stdout=None, stderr=None) -> int:
     stderr = stderr or sys.stderr
     tui = opts.tui
     if tui and opts.events == "-":
-        raise ValueError("--events - writes to stdout: use it with --no-tui")
+        raise StagingError("--events - writes to stdout: use it with --no-tui")
     session = build_session(opts)
     if tui and not (sys.stdin.isatty() and stdout.isatty()):
         print("dreamnet monitor: not a terminal, running headless (--no-tui)", file=stderr)
         tui = False
     # a live source (TCP, LSL) is paced by the far end: process samples as they arrive
     speed = None if getattr(session.source, "live", False) else opts.speed
-    restore = _install_signals(session)
-    try:
-        if tui:
-            from .view import run_live
+    with contextlib.ExitStack() as stack:
+        stack.callback(_install_signals(session))  # restores the handlers, last
+        on_error = stack.enter_context(contextlib.ExitStack())
+        on_error.callback(session.finish, "error")
+        try:
+            if tui:
+                from .view import run_live
 
-            reason = run_live(session, speed)
-        else:
-            reason = run_headless(session, speed)
-    except KeyboardInterrupt:  # a second Ctrl-C: stop now, still closing the files
-        session.finish("interrupt")
-        reason = "interrupt"
-    except BaseException:
-        session.finish("error")
-        raise
-    finally:
-        restore()
+                reason = run_live(session, speed)
+            else:
+                reason = run_headless(session, speed)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now, still closing the files
+            session.finish("interrupt")
+            reason = "interrupt"
+        on_error.pop_all()
     summary = _summary(session, getattr(session, "options", opts))
     print(summary, file=stderr if (not tui or opts.events == "-") else stdout)
     return EXIT_CODES.get(reason, 0)
+
+
+def _close_quietly(closer) -> None:
+    """Close ``closer`` while an error unwinds: the first error is the one reported."""
+    with contextlib.suppress(Exception):
+        closer.close()
 
 
 def _install_signals(session: MonitorSession):

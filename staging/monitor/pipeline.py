@@ -6,12 +6,12 @@
    block-level quality check;
 2. the online stager (:class:`staging.stager.online.OnlineStager`, fed raw chunks: it selects and
    filters its own channels), whose estimates also go to
-3. the arousal detector (:class:`staging.arousal.ArousalDetector`, AASM rule, stage-gated),
-   whose wake signs (arousals, movements, chin-EMG bursts, EEG shifts) stop the policy's
-   ladder (:meth:`staging.policy.InterventionPolicy.wake_sign`),
-4. the nightmare detector (:mod:`staging.nightmare`) and the heart rate (:mod:`dsp.ecg`),
-5. the intervention policy (:class:`staging.policy.InterventionPolicy`) in technician mode:
-   every cue is *proposed* first; the session approves it when its grace period passes without
+3. the arousal detector (:class:`staging.closedloop.arousal.ArousalDetector`, AASM rule,
+   stage-gated), whose wake signs (arousals, movements, chin-EMG bursts, EEG shifts) stop the
+   policy's ladder (:meth:`staging.closedloop.policy.InterventionPolicy.wake_sign`),
+4. the nightmare detector (:mod:`staging.closedloop.nightmare`) and the heart rate (:mod:`dsp.ecg`),
+5. the intervention policy (:class:`staging.closedloop.policy.InterventionPolicy`) in technician
+   mode: every cue is *proposed* first; the session approves it when its grace period passes without
    a veto (``approve``) or cancels it on a veto (``veto``), and the policy sends it through the
    source's authenticated command path with its own retries and hard limits. It is given the
    stage's confidence and does not act on an unsure epoch.
@@ -44,7 +44,7 @@ class PolicyHook:
     send : callable
         ``send(kind, level, duration_s) -> (acknowledged, outcome, attempts)``; may raise
         :class:`headset.errors.HeadsetError` (the policy retries, then logs a failure).
-    config : staging.policy.PolicyConfig or None
+    config : staging.closedloop.policy.PolicyConfig or None
         Policy settings; ``require_ack`` is forced on (the monitor's grace period approves).
     grace_s : float
         The session's grace period, seconds (the policy's acknowledgement timeout is set
@@ -54,7 +54,7 @@ class PolicyHook:
     def __init__(self, send, config=None, grace_s: float = 10.0):
         import dataclasses
 
-        from staging.policy import InterventionPolicy, PolicyConfig
+        from staging.closedloop.policy import InterventionPolicy, PolicyConfig
 
         config = config if config is not None else PolicyConfig()
         config = dataclasses.replace(
@@ -165,7 +165,7 @@ class Pipeline:
         self._n_arousals = 0
         self._alert = None
 
-        from staging.sleeper_profile import SleeperProfile
+        from staging.closedloop.profile import SleeperProfile
 
         self.profile = SleeperProfile.load_or_default(sleeper_profile)
         self.profile_path = sleeper_profile
@@ -209,7 +209,7 @@ class Pipeline:
             )
 
     def _policy(self, send, grace_s):
-        from staging.policy import PolicyConfig
+        from staging.closedloop.policy import PolicyConfig
 
         cfg = PolicyConfig()
         step, why = self.profile.first_step(cfg.ladder)
@@ -350,10 +350,10 @@ class Pipeline:
 
         Returns
         -------
-        staging.sleeper_profile.NightSummary
+        staging.closedloop.profile.NightSummary
             Calm-REM heart rate and chin-EMG tone, arousal index, cue outcomes.
         """
-        from staging.sleeper_profile import NightSummary
+        from staging.closedloop.profile import NightSummary
 
         base = self.nightmare.baselines() if self.nightmare is not None else {}
         sleep_h = sum(1 for stage, _ in self._epochs if stage in (1, 2, 3, 4)) * EPOCH_S / 3600
@@ -369,12 +369,16 @@ class Pipeline:
 
 
 def _try(missing: list[str], what: str, build):
-    """Build a component; on a missing module or model, note it and return None."""
+    """Build a component; when the stream cannot feed it or its model is missing, note why.
+
+    Only the project's own input errors (and a model file that cannot be read) are noted; a
+    failing import or a programming error is raised, with its traceback.
+    """
     from staging.errors import StagingError
 
     try:
         return build()
-    except (ImportError, StagingError, OSError) as exc:
+    except (StagingError, OSError) as exc:
         missing.append(f"{what} ({_short(exc)})")
         return None
 
@@ -397,7 +401,7 @@ def _online_stager(ch_names, ch_types, sfreq):
 
 
 def _arousal(ch_names, ch_types, sfreq):
-    from staging.arousal import ArousalDetector
+    from staging.closedloop.arousal import ArousalDetector
 
     return ArousalDetector(sfreq, ch_names, ch_types)
 
@@ -409,7 +413,7 @@ def _hr(sfreq):
 
 
 def _nightmare(ch_names, ch_types, sfreq, profile):
-    from staging.nightmare import NightmareDetector
+    from staging.closedloop.nightmare import NightmareDetector
 
     return NightmareDetector(sfreq, ch_names, ch_types, baseline=profile.detector_baseline())
 
@@ -457,7 +461,7 @@ def finishers(opts, pipeline: Pipeline | None = None) -> list:
         def write_report(session):
             from pathlib import Path
 
-            from staging.report import build_report
+            from staging.night.report import build_report
 
             events = opts.events if opts.events not in (None, "-") else None
             prof = opts.sleeper if opts.sleeper and Path(opts.sleeper).exists() else None

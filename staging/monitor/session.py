@@ -777,8 +777,6 @@ class MonitorSession:
             **al,
         )
         self._annotate(t, 0.0, text)
-        if self.pipeline is not None and hasattr(self.pipeline, "on_alert_raised"):
-            self.pipeline.on_alert_raised(alert)
 
     def _raise_alert(self, kind: str, text: str, t: float) -> Alert:
         alert = Alert(self._id(), float(t), kind, text)

@@ -13,6 +13,7 @@ served by ``dreamnet headset serve``), ``lsl:NAME`` (an LSL stream).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -430,11 +431,13 @@ def parse_source(spec: str) -> tuple[str, object]:
 
     Raises
     ------
-    ValueError
+    StagingError
         For a malformed spec.
     """
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError("--source must be synthetic, drill, FILE.edf, tcp://HOST:PORT or lsl:NAME")
+        raise StagingError(
+            "--source must be synthetic, drill, FILE.edf, tcp://HOST:PORT or lsl:NAME"
+        )
     spec = spec.strip()
     if spec == "synthetic":
         return "synthetic", None
@@ -443,18 +446,18 @@ def parse_source(spec: str) -> tuple[str, object]:
     if spec.startswith("tcp:"):
         m = _TCP_RE.match(spec)
         if m is None:
-            raise ValueError(f"bad TCP source {spec!r}: expected tcp://HOST:PORT")
+            raise StagingError(f"bad TCP source {spec!r}: expected tcp://HOST:PORT")
         port = int(m.group("port"))
         if not 0 < port < 65536:
-            raise ValueError(f"bad TCP source {spec!r}: port must be 1-65535")
+            raise StagingError(f"bad TCP source {spec!r}: port must be 1-65535")
         return "tcp", (m.group("host").strip("[]"), port)
     if spec.startswith("lsl:"):
         name = spec[4:].strip()
         if not name:
-            raise ValueError(f"bad LSL source {spec!r}: expected lsl:NAME")
+            raise StagingError(f"bad LSL source {spec!r}: expected lsl:NAME")
         return "lsl", name
     if "://" in spec:
-        raise ValueError(
+        raise StagingError(
             f"unknown source {spec!r}: expected synthetic, drill, FILE.edf, tcp://HOST:PORT "
             "or lsl:NAME"
         )
@@ -515,8 +518,8 @@ def open_source(
     ------
     HeadsetError
         Missing or unreadable file, unreachable address, refused pairing key.
-    ValueError
-        Malformed spec or options.
+    StagingError
+        Malformed spec.
     """
     kind, target = parse_source(spec)
     faults = faults if faults is not None else FaultConfig()
@@ -556,6 +559,15 @@ def _device_kw(sfreq: float) -> dict:
     }
 
 
+@contextlib.contextmanager
+def _closed_on_error(resource):
+    """Close ``resource`` when the block raises (any exception, Ctrl-C too); else keep it open."""
+    with contextlib.ExitStack() as on_error:
+        on_error.callback(resource.close)
+        yield resource
+        on_error.pop_all()
+
+
 def _open_synthetic(seed, profile, duration_s, faults, key, sfreq):
     """Open the embedded headset: sleeper -> firmware -> packets -> driver, in process.
 
@@ -569,12 +581,9 @@ def _open_synthetic(seed, profile, duration_s, faults, key, sfreq):
     hs = Headset.simulated(
         profile, seed, duration_s, faults=faults, speed="max", device_kw=_device_kw(sfreq)
     )
-    try:
+    with _closed_on_error(hs):
         hs.connect()
         hs.start()
-    except BaseException:
-        hs.close()
-        raise
     label = f"synthetic {profile} seed {seed}"
     return HeadsetSource(hs, label, simulated=True, live=False)
 
@@ -622,12 +631,9 @@ def _open_drill(seed, faults, sfreq):
     hs = Headset.simulated(
         seed=seed, faults=faults, speed="max", source=sleeper, device_kw=_device_kw(sfreq)
     )
-    try:
+    with _closed_on_error(hs):
         hs.connect()
         hs.start()
-    except BaseException:
-        hs.close()
-        raise
     return HeadsetSource(hs, f"drill seed {seed}", simulated=True, live=False)
 
 
@@ -657,13 +663,18 @@ def _load_key(key) -> bytes | None:
 
 
 def _open_tcp(addr, key):
-    """Open a headset served over TCP: an authenticated session, then a signed command."""
+    """Open a headset served over TCP: an authenticated session, then a signed command.
+
+    The source is ``simulated`` (ground truth in the stream) only when the device's HELLO
+    names the simulated headset.
+    """
+    from headset.device import SIMULATED_DEVICE
     from headset.driver import Headset
 
     host, port = addr
     url = f"tcp://{host}:{port}"
     hs = Headset.tcp(url, key=_load_key(key), max_reconnects=5)
-    try:
+    with _closed_on_error(hs):
         try:
             hs.connect(timeout=5.0)
         except HeadsetError as exc:
@@ -674,25 +685,28 @@ def _open_tcp(addr, key):
             hs.configure()  # an authenticated no-op: a wrong or missing key is refused here
         except HeadsetError as exc:
             raise HeadsetError(f"{url}: {exc} (check --key)") from None
-    except BaseException:
-        hs.close()
-        raise
-    return HeadsetSource(hs, url, simulated=True, live=True)
+    simulated = hs.info.get("device") == SIMULATED_DEVICE
+    return HeadsetSource(hs, url, simulated=simulated, live=True)
 
 
 def _quiet_liblsl() -> None:
-    """Keep liblsl's start-up log off stderr (errors stay one line); a user config wins."""
-    import tempfile
+    """Keep liblsl's start-up log off stderr (errors stay one line); a user's LSLAPICFG wins.
 
+    The setting goes to liblsl in memory (``pylsl.set_config_content``): no file is written
+    and the environment is left alone. It counts only before liblsl's first call.
+    """
     if "LSLAPICFG" in os.environ:
         return
-    cfg = Path(tempfile.gettempdir()) / "dreamnet-lsl_api.cfg"
     try:
-        if not cfg.exists():
-            cfg.write_text("[log]\nlevel = -2\n")
-    except OSError:
+        import pylsl
+    except (ImportError, RuntimeError):  # no pylsl or no liblsl: LslInlet says so
         return
-    os.environ["LSLAPICFG"] = str(cfg)
+    set_content = getattr(pylsl, "set_config_content", None)
+    try:
+        if set_content is not None:
+            set_content("[log]\nlevel = -2\n")
+    except NotImplementedError:  # liblsl < 1.17.7: its log stays on
+        return
 
 
 def _open_lsl(name):

@@ -716,7 +716,7 @@ def _rank_index(p: float, n: np.ndarray) -> np.ndarray:
     return np.round(p * (np.maximum(n, 1) - 1)).astype(np.int64)
 
 
-def _stats_from_sorted(s: np.ndarray, n: np.ndarray, prior: NormPrior):
+def stats_from_sorted(s: np.ndarray, n: np.ndarray, prior: NormPrior):
     """Blend nearest-rank quartiles of sorted columns with the prior (burn-in)."""
     cols = np.arange(s.shape[1])
     q25 = s[_rank_index(0.25, n), cols]
@@ -736,7 +736,7 @@ def _stats_from_sorted(s: np.ndarray, n: np.ndarray, prior: NormPrior):
     return med, scale
 
 
-def _deferred(f: EpochFeatures, med: np.ndarray) -> np.ndarray:
+def deferred_columns(f: EpochFeatures, med: np.ndarray) -> np.ndarray:
     """Recording-relative slow-wave coverage and eye-movement density, shape (n, 4)."""
     out = np.zeros((f.n_epochs, len(DEFERRED_NAMES)))
     ref_rms = 10.0 ** (med[_COL["log_total"]] / 2.0)
@@ -786,8 +786,8 @@ def normalize_offline(f: EpochFeatures, prior: NormPrior) -> np.ndarray:
     n = np.sum(np.isfinite(f.values[f.valid]), axis=0)
     if s.shape[0] == 0:
         s = np.full((1, N_COLUMNS), np.nan)
-    med, scale = _stats_from_sorted(s, n, prior)
-    return _assemble(f, med, scale, _deferred(f, med), prior)
+    med, scale = stats_from_sorted(s, n, prior)
+    return _assemble(f, med, scale, deferred_columns(f, med), prior)
 
 
 class RunningNormalizer:
@@ -850,9 +850,9 @@ class RunningNormalizer:
         for i in range(f.n_epochs):
             if f.valid[i]:
                 self._insert(f.values[i])
-            med, scale = _stats_from_sorted(self._sorted, self._n, self.prior)
+            med, scale = stats_from_sorted(self._sorted, self._n, self.prior)
             fi = f.take(slice(i, i + 1))
-            out[i] = _assemble(fi, med, scale, _deferred(fi, med), self.prior)[0]
+            out[i] = _assemble(fi, med, scale, deferred_columns(fi, med), self.prior)[0]
         return out
 
 

@@ -178,7 +178,7 @@ class StagingModel:
         modality : str
             One of :data:`~staging.stager.features.MODALITIES`.
         """
-        cols = _context_columns(mode, modality)
+        cols = context_columns(mode, modality)
         p = self.net(mode, modality).predict_proba(x[:, cols])
         lik = (p / self.class_prior) ** self.gamma[mode]
         return lik / lik.sum(-1, keepdims=True)
@@ -369,7 +369,7 @@ class StagingModel:
             raise StagingError(f"model {stem} lacks the network {exc.args[0]!r}") from None
         for key, net in nets.items():
             mode, modality = key.split("/")
-            if net.w1.shape[0] != _context_columns(mode, modality).size:
+            if net.w1.shape[0] != context_columns(mode, modality).size:
                 raise StagingError(f"model {stem}: {key} network has the wrong input size")
         prior = NormPrior(a["prior_median"], a["prior_scale"], a["raw_mean"], a["raw_std"])
         return cls(
@@ -394,7 +394,7 @@ def _model_stem(path: str | Path) -> Path:
     return p.with_suffix("")
 
 
-def _context_columns(mode: str, modality: str) -> np.ndarray:
+def context_columns(mode: str, modality: str) -> np.ndarray:
     """Columns of a context-stacked input row that the networks of a modality see."""
     key = (mode, modality)
     if key not in _COLS:

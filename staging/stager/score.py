@@ -176,10 +176,10 @@ class _RawSource:
 
 
 class _EdfSource:
-    """An EDF or BDF file read directly (see :mod:`staging.stager._edf`)."""
+    """An EDF or BDF file read directly (see :mod:`headset.edf.reader`)."""
 
     def __init__(self, edf, name: str):
-        from headset.replay import truncation_note
+        from headset.edf.header import truncation_note
 
         self.edf = edf
         self.name = name
@@ -213,7 +213,7 @@ def _check_path(raw_or_path) -> Path:
     return path
 
 
-def _open(raw_or_path, fast: bool = True, allow_truncated: bool = False):
+def open_recording(raw_or_path, fast: bool = True, allow_truncated: bool = False):
     """Return a source for a Raw or a file (EDF/BDF read directly when possible, else by MNE).
 
     A truncated EDF/BDF file is refused unless ``allow_truncated`` (then its complete records
@@ -226,7 +226,7 @@ def _open(raw_or_path, fast: bool = True, allow_truncated: bool = False):
             return _RawSource(raw_or_path, "<Raw>")
     path = _check_path(raw_or_path)
     if fast and path.suffix.lower() in (".edf", ".bdf"):
-        from ._edf import open_edf
+        from headset.edf.reader import open_edf
 
         edf = open_edf(path, allow_truncated)
         if edf is not None:
@@ -278,7 +278,25 @@ def _check_signal(src, idx: int) -> str | None:
     return None
 
 
-def _features(src, sel: ChannelSelection, n_epochs: int, sf: float) -> EpochFeatures:
+def recording_features(src, sel: ChannelSelection, n_epochs: int, sf: float) -> EpochFeatures:
+    """Return the epoch features of the selected signals, read in blocks of a few hours.
+
+    Parameters
+    ----------
+    src : source
+        What :func:`open_recording` returned.
+    sel : ChannelSelection
+        The chosen signals (:func:`select_signals`).
+    n_epochs : int
+        Epochs to compute (30 s each).
+    sf : float
+        Sampling rate of the selected signals, Hz.
+
+    Returns
+    -------
+    EpochFeatures
+        One row per epoch.
+    """
     n_per = epoch_length(sf)
     parts = []
     picks = sel.indices
@@ -298,7 +316,7 @@ def _features(src, sel: ChannelSelection, n_epochs: int, sf: float) -> EpochFeat
     return EpochFeatures.concatenate(parts)
 
 
-def _select(
+def select_signals(
     src, eeg, eog, emg, where: str, notes: list[str], ignored: list[str] | None = None
 ) -> ChannelSelection:
     """Choose channels, skipping unusable ones when choosing automatically.
@@ -387,18 +405,18 @@ def score(
     """
     check_option("mode", mode, ("offline", "online"))
     model = resolve_model(model)
-    src = _open(raw_or_path, allow_truncated=allow_truncated)
+    src = open_recording(raw_or_path, allow_truncated=allow_truncated)
     source = src.name
     where = f"{source}: " if source != "<Raw>" else ""
     notes: list[str] = list(src.notes)
     ignored: list[str] = []
-    sel = _select(src, eeg, eog, emg, where, notes, ignored)
+    sel = select_signals(src, eeg, eog, emg, where, notes, ignored)
     sf = src.sfreq_of(sel.indices)
     if sf is None:  # channels at different rates: let MNE bring them to one rate
         notes = list(src.notes)
-        src = _open(raw_or_path, fast=False)
+        src = open_recording(raw_or_path, fast=False)
         ignored = []
-        sel = _select(src, eeg, eog, emg, where, notes, ignored)
+        sel = select_signals(src, eeg, eog, emg, where, notes, ignored)
         sf = src.sfreq_of(sel.indices)
     if not np.isfinite(sf) or sf < MIN_SFREQ:
         raise StagingError(f"{where}sampling rate {sf:g} Hz is below the {MIN_SFREQ:g} Hz needed")
@@ -411,7 +429,7 @@ def score(
             f"{where}recording is {n_times / sf:.1f} s long, shorter than one {EPOCH_S:g}-s epoch"
         )
     names = src.ch_names
-    feats = _features(src, sel, n_epochs, sf)
+    feats = recording_features(src, sel, n_epochs, sf)
     if not feats.valid.any():
         raise StagingError(
             f"{where}no epoch of EEG channel {names[sel.eeg]!r} is usable "

@@ -49,12 +49,12 @@ from .features import (
     N_COLUMNS,
     EpochFeatures,
     NormPrior,
-    _deferred,
-    _stats_from_sorted,
     continuous_features,
+    deferred_columns,
     modality_of,
     normalize_offline,
     normalize_online,
+    stats_from_sorted,
 )
 from .model import (
     CONTEXT,
@@ -64,7 +64,7 @@ from .model import (
     OOD_MARGIN,
     SIMULATED_ONLY_MODEL,
     StagingModel,
-    _context_columns,
+    context_columns,
     stack_context,
 )
 
@@ -314,10 +314,10 @@ def edf_recording(
     """
     import mne
 
-    from .score import _features, _open, _select
+    from .score import open_recording, recording_features, select_signals
 
     path = Path(path)
-    src = _open(path, fast=False)  # MNE: annotations and one common rate
+    src = open_recording(path, fast=False)  # MNE: annotations and one common rate
     raw = src.raw
     sf = float(raw.info["sfreq"])
     n_epochs = int(raw.n_times // round(EPOCH_S * sf))
@@ -340,8 +340,8 @@ def edf_recording(
     labels = stage_labels(triples, n_epochs)
     if not np.any(labels >= 0):
         raise StagingError(f"{path}: no 'Sleep stage' annotations found (hypnogram: {hyp})")
-    sel = _select(src, eeg, eog, emg, f"{path.name}: ", [])
-    feats = _features(src, sel, n_epochs, sf)
+    sel = select_signals(src, eeg, eog, emg, f"{path.name}: ", [])
+    feats = recording_features(src, sel, n_epochs, sf)
     if trim_wake_min >= 0:
         sleep = np.flatnonzero(labels > 0)
         if sleep.size:
@@ -385,10 +385,8 @@ def fit_prior(recordings: list[Recording]) -> NormPrior:
         f = r.features
         s = np.sort(f.values[f.valid], axis=0)
         n = np.sum(np.isfinite(f.values[f.valid]), axis=0)
-        med, _ = _stats_from_sorted(
-            s if s.shape[0] else np.full((1, N_COLUMNS), np.nan), n, neutral
-        )
-        raw = np.concatenate([f.values[:, INV_COLUMNS], _deferred(f, med)], axis=1)
+        med, _ = stats_from_sorted(s if s.shape[0] else np.full((1, N_COLUMNS), np.nan), n, neutral)
+        raw = np.concatenate([f.values[:, INV_COLUMNS], deferred_columns(f, med)], axis=1)
         rows.append(raw[f.valid])
     allraw = np.concatenate(rows)
     with warnings.catch_warnings():
@@ -693,7 +691,7 @@ def train_model(
             sel = (sig & need) == need
             if not sel.any():
                 raise StagingError(f"no training recording holds the signals {m}")
-            xm = x[sel][:, _context_columns(mode, m)]
+            xm = x[sel][:, context_columns(mode, m)]
             nets[f"{mode}/{m}"] = fit_mlp(
                 xm, y[sel], n_hidden=n_hidden, epochs=epochs, seed=seed, weights=w[sel]
             )

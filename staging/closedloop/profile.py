@@ -20,6 +20,7 @@ profile follows slow changes (a growing child) without being thrown by one odd n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from .errors import StagingError
+from ..errors import StagingError
 
 FORMAT = "dreamnet-sleeper-profile"
 VERSION = 1
@@ -248,14 +249,13 @@ class SleeperProfile:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
+        with contextlib.ExitStack() as on_error:
+            on_error.callback(Path(tmp).unlink, missing_ok=True)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(self.to_dict(), f, indent=1)
                 f.write("\n")
             os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            on_error.pop_all()
         self.source = str(path)
 
     # ---- learning ------------------------------------------------------------------------
@@ -288,7 +288,9 @@ class SleeperProfile:
 
     # ---- personalisation -------------------------------------------------------------------
     def detector_baseline(self) -> dict[str, float | None]:
-        """Baselines for :class:`staging.nightmare.NightmareDetector` (None: learn tonight).
+        """Baselines for the nightmare detector (None: learn tonight).
+
+        The detector is :class:`staging.closedloop.nightmare.NightmareDetector`.
 
         Returns
         -------

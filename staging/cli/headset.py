@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import StagingError
 from ._common import nonnegative_int, parse_duration
 
 
@@ -86,16 +87,19 @@ def run(args) -> int:
     from headset.transport import TcpServer, parse_speed
 
     speed = args.speed
-    parse_speed(speed)  # a bad --speed stops here, before a key or a device is made
+    try:  # a bad --speed stops here, before a key or a device is made
+        parse_speed(speed)
+    except ValueError as exc:
+        raise StagingError(f"--speed: {exc}") from None
     faults = parse_faults(args.faults)
     if not args.lsl and not args.key_file:
-        raise ValueError(
+        raise StagingError(
             "--key-file is required: a client must prove the pairing key to receive the night"
         )
     for name in ("idle_timeout", "auth_timeout"):
         value = getattr(args, name)
         if not 0 < value < float("inf"):
-            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}")
+            raise StagingError(f"--{name.replace('_', '-')} must be positive, got {value}")
     if args.key_file and Path(args.key_file).exists():
         key = load_key(args.key_file)
     else:

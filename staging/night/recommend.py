@@ -78,7 +78,7 @@ class NightRecord:
     Parameters
     ----------
     stats : SleepStats
-        The night's statistics (:func:`staging.stats.sleep_statistics`).
+        The night's statistics (:func:`staging.night.stats.sleep_statistics`).
     lights_off : datetime, optional
         Clock time of the recording start (lights off).
     immersive_end : sequence of datetime

@@ -8,8 +8,10 @@ gives, under ``DIR`` (the layout mirrors the inputs' folders below their common 
 - ``NAME.csv``: the hypnogram, byte-identical to ``dreamnet score NAME.edf --out NAME.csv``;
 - ``NAME.json``: the night's record: input path, size and sha256, model name and version
   (sha256 of the model's JSON file), scoring options, the CSV's sha256, channels, AASM
-  statistics (:func:`staging.stats.sleep_statistics`), stage shifts, mean confidence, warnings;
-- ``NAME.report/`` with ``--report``: the morning report (:func:`staging.report.build_report`).
+  statistics (:func:`staging.night.stats.sleep_statistics`), stage shifts, mean confidence,
+  warnings;
+- ``NAME.report/`` with ``--report``: the morning report
+  (:func:`staging.night.report.build_report`).
 
 and the run writes ``DIR/cohort.csv``, one row per night (:data:`COHORT_COLUMNS`), in the order
 the inputs were given, the failed nights included (status ``error`` and the one-line message).
@@ -17,7 +19,7 @@ the inputs were given, the failed nights included (status ``error`` and the one-
 Nothing lost, nothing twice:
 
 - every file is written under a temporary name and renamed once complete
-  (:func:`staging.commands._common.partial_output`); a night's outputs become visible in the
+  (:func:`staging.outputs.partial_output`); a night's outputs become visible in the
   order record, report, CSV, so a killed run never leaves a CSV that has no record;
 - a worker that dies mid-night has its night run again elsewhere (dask reschedules the tasks of
   a lost worker, ``distributed.scheduler.allowed-failures`` times; the task itself is submitted
@@ -55,8 +57,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .commands._common import PARTIAL_SUFFIX, check_outputs, partial_output, printable
-from .errors import StagingError
+from ..errors import StagingError
+from ..outputs import PARTIAL_SUFFIX, check_outputs, partial_output, printable
 
 #: Recording suffixes searched for in directories.
 RECORDING_SUFFIXES = (".edf", ".bdf")
@@ -283,7 +285,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 # ---- one night (runs on a worker) --------------------------------------------------------
 def _worker_model(job: NightJob):
     """Return the job's model, loaded once per worker process, checked against its version."""
-    from .stager.model import resolve_model
+    from ..stager.model import resolve_model
 
     if job.model not in _MODELS:
         m = resolve_model(job.model)
@@ -454,7 +456,7 @@ def score_night(job: NightJob) -> dict:
     """
     from headset.errors import HeadsetError
 
-    from .stager.score import score
+    from ..stager.score import score
 
     try:
         model = _worker_model(job)
@@ -711,7 +713,7 @@ def run_archive(
     """
     from distributed import as_completed
 
-    from .stager.model import resolve_model
+    from ..stager.model import resolve_model
 
     t0 = time.monotonic()
     out = Path(out_dir)

@@ -1,7 +1,9 @@
 """The ``dreamnet`` command line: one entry point, one module per subcommand.
 
 Exit codes: 0 ok, 2 bad input or usage (one line on stderr, no traceback), 1 unexpected.
-Each subcommand lives in ``staging/commands/<name>.py`` and provides
+Bad input is a :class:`~headset.errors.HeadsetError` or :class:`~staging.errors.StagingError`
+(a file, a device, an option value); any other exception is a bug and keeps its traceback.
+Each subcommand lives in ``staging/cli/<name>.py`` and provides
 ``add_parser(subparsers)``; heavy imports stay inside its ``run`` so ``--help`` is fast.
 """
 
@@ -14,10 +16,10 @@ import sys
 
 from headset.errors import HeadsetError
 
-from .commands._common import printable
-from .errors import StagingError
+from ..errors import StagingError
+from ..outputs import printable
 
-#: Subcommand modules under ``staging.commands``, in the order ``--help`` lists them.
+#: Subcommand modules under ``staging.cli``, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = ("simulate", "monitor", "score", "train", "headset", "bench", "report")
 
 
@@ -49,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS:
-        importlib.import_module(f"staging.commands.{name}").add_parser(sub)
+        importlib.import_module(f"staging.cli.{name}").add_parser(sub)
     return parser
 
 
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(printable(exc), file=sys.stderr)
         return 2
-    except (HeadsetError, StagingError, ValueError, TypeError) as exc:
+    except (HeadsetError, StagingError) as exc:
         print(printable(f"dreamnet: error: {exc}"), file=sys.stderr)
         return 2
     except OSError as exc:
@@ -82,7 +84,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dreamnet: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

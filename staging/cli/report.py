@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from ._common import check_outputs, printable
+from ..errors import StagingError
+from ..outputs import check_outputs, printable
 
 
 def _age(text: str) -> float:
@@ -79,11 +80,11 @@ def run(args) -> int:
     """Build the report; print where it is."""
     from pathlib import Path
 
-    from staging.report import REPORT_FILES, build_report
+    from staging.night.report import REPORT_FILES, build_report
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {printable(args.out)}: exists and is not a directory")
+        raise StagingError(f"--out {printable(args.out)}: exists and is not a directory")
     inputs = [("FILE", args.file), ("--events", args.events), ("--sleeper", args.sleeper)]
     inputs += [("--previous", p) for p in args.previous]
     check_outputs([("--out", out / name) for name in REPORT_FILES], inputs, force=args.force)

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from staging.stager.model import DEFAULT_MODEL, MODEL_DIR, SIMULATED_ONLY_MODEL
     from staging.stager.train import run as train_run
 
-    from ._common import check_outputs
+    from ..outputs import check_outputs
 
     out = Path(args.out) if args.out else MODEL_DIR
     names = ([SIMULATED_ONLY_MODEL] if args.nights else []) + [DEFAULT_MODEL]

@@ -46,8 +46,8 @@ from dsp.iir import SOSFilter
 from headset.chunk import Annotation, Chunk
 from headset.stages import EPOCH_S, R, stage_name
 
-from .arousal import BAD_FLAGS, ChunkBatcher, StageInput
-from .channels import pick_channels
+from ..channels import pick_channels
+from .stream import BAD_FLAGS, ChunkBatcher, StageInput
 
 MARKERS = ("heart_rate", "emg_tone", "emg_twitches", "eeg_alpha_beta", "eye_movements")
 _MARKER_CHANNEL = {

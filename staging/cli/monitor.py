@@ -79,11 +79,14 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--seed", type=nonnegative_int, default=0, help="seed of the simulated night (default 0)"
     )
+    from headset.sleeper.profiles import PROFILES
+
     p.add_argument(
         "--profile",
         default="healthy",
+        choices=tuple(PROFILES),
         metavar="P",
-        help="simulated sleeper: healthy (default), nightmare-prone, insomnia, child",
+        help=f"simulated sleeper: {', '.join(PROFILES)} (default healthy)",
     )
     p.add_argument(
         "--speed",

@@ -14,11 +14,12 @@ Where things come from (each stated in the report's ``sources``):
   them :func:`staging.stager.score` stages the recording. ``Sleep stage X`` annotations (the
   simulator's truth, or a human scorer's) are compared with them (agreement, Cohen's kappa);
   they are used directly only when the recording cannot be scored.
-- **arousals**: ``Detected arousal`` annotations, else :class:`staging.arousal.ArousalDetector`
-  run on the recording; ``Arousal`` annotations (truth) are compared with them.
+- **arousals**: ``Detected arousal`` annotations, else
+  :class:`staging.closedloop.arousal.ArousalDetector` run on the recording; ``Arousal``
+  annotations (truth) are compared with them.
 - **nightmare alerts**: ``Nightmare alert`` annotations (and the monitor's event stream when
-  given), else :class:`staging.nightmare.NightmareDetector` run on the recording; their outcome
-  ("settled" or "awakening") comes from the hypnogram that followed.
+  given), else :class:`staging.closedloop.nightmare.NightmareDetector` run on the recording;
+  their outcome ("settled" or "awakening") comes from the hypnogram that followed.
 - **heart rate**: R peaks of the ECG channel (:mod:`dsp.ecg`); without ECG the report says so.
 """
 
@@ -37,7 +38,6 @@ import numpy as np
 from scipy.signal import welch
 
 from dsp.ecg import RPeakDetector, heart_rate, rr_intervals
-from headset.chunk import Annotation
 from headset.errors import HeadsetError
 from headset.stages import (
     EPOCH_S,
@@ -49,13 +49,13 @@ from headset.stages import (
     stage_name,
 )
 
-from .arousal import ArousalDetector, match_events
-from .channels import pick_channels
-from .errors import StagingError
-from .nightmare import NightmareDetector
+from ..channels import pick_channels
+from ..closedloop.arousal import ArousalDetector, match_events
+from ..closedloop.nightmare import NightmareDetector
+from ..closedloop.profile import SleeperProfile
+from ..errors import StagingError
+from ..stager.evaluate import epoch_agreement
 from .recommend import NightRecord, recommend
-from .sleeper_profile import SleeperProfile
-from .stager.evaluate import epoch_agreement
 from .stats import alert_outcomes, sleep_statistics
 
 #: Every file :func:`build_report` may write into its directory.
@@ -558,17 +558,12 @@ def build_report(
 
 def _score(path, n_epochs, notes, allow_truncated=False):
     """Return (stages, None), or (None, why the recording could not be scored)."""
-    import importlib
+    from ..stager.score import score
 
-    try:
-        score_mod = importlib.import_module("staging.stager.score")
-    except ImportError:  # pragma: no cover - the stager is part of the package
-        notes.append("no stager available: stages from the annotations")
-        return None, "no stager available"
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = score_mod.score(path, allow_truncated=allow_truncated)
+            res = score(path, allow_truncated=allow_truncated)
         for w in caught:
             notes.append(f"stager: {w.message}")
     except (StagingError, HeadsetError) as exc:
@@ -749,10 +744,4 @@ diagnosis.</p>
 """
 
 
-def annotations_of(result: ReportResult) -> list[Annotation]:
-    """EDF+ annotations of the report's nightmare alerts (for writing back into a file)."""
-    return [Annotation(float(a["t"]), 0.0, "Nightmare alert")
-            for a in result.summary["nightmares"]["alerts"]]  # fmt: skip
-
-
-__all__ = ["ReportResult", "build_report", "stages_from_annotations", "HeadsetError"]
+__all__ = ["ReportResult", "build_report", "stages_from_annotations"]

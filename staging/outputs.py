@@ -1,101 +1,25 @@
-"""Argument types and output checks shared by the subcommands.
+"""Output safety shared by every command and library step that writes files or names them.
 
 Outputs (DESIGN: the CLI contract): every command that writes files calls
 :func:`check_outputs` before it opens anything for writing, so an existing file is never
 replaced without ``--force`` and an output can never be one of the inputs (the same file,
-also through a symbolic or hard link). File names shown to the user go through
-:func:`printable`, so a name cannot write control characters to the terminal.
+also through a symbolic or hard link); :func:`partial_output` gives a file its name only once
+it is complete. File names shown to the user go through :func:`printable`, so a name cannot
+write control characters to the terminal.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..errors import StagingError
+from .errors import StagingError
 
-_DURATION_RE = re.compile(
-    r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$"
-)
-#: Longest ``--duration`` any command accepts, seconds (two nights).
-MAX_DURATION_S = 48 * 3600.0
 #: Suffix of a file being written; renamed to its final name once complete.
 PARTIAL_SUFFIX = ".partial"
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def parse_duration(text: str) -> float:
-    """Parse ``8h``, ``90m``, ``1h30m``, ``45s`` or plain seconds into seconds.
-
-    Parameters
-    ----------
-    text : str
-        The duration as typed on the command line.
-
-    Returns
-    -------
-    float
-        Seconds, strictly positive and at most :data:`MAX_DURATION_S` (48 h).
-    """
-    if (text or "").strip().startswith("-"):
-        raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
-    m = _DURATION_RE.match(text or "")
-    if not text or m is None or not any(m.groups()):
-        raise argparse.ArgumentTypeError(
-            f"invalid duration {text!r}: expected e.g. 8h, 90m, 1h30m or 45s"
-        )
-    h, mi, s = (float(g) if g else 0.0 for g in m.groups())
-    seconds = h * 3600 + mi * 60 + s
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
-    if seconds > MAX_DURATION_S:
-        raise argparse.ArgumentTypeError(
-            f"duration must be at most {MAX_DURATION_S / 3600:g}h, got {text!r}"
-        )
-    return seconds
-
-
-def nonnegative_int(text: str) -> int:
-    """Parse a non-negative integer (seeds, ports)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
-def bounded_int(lo: int, hi: int):
-    """Return an argument type accepting integers in ``[lo, hi]`` (counts and sizes).
-
-    Parameters
-    ----------
-    lo, hi : int
-        Smallest and largest accepted value.
-
-    Returns
-    -------
-    callable
-        ``text -> int``; raises ``argparse.ArgumentTypeError`` naming the range.
-    """
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected an integer {lo}-{hi}, got {text!r}"
-            ) from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be {lo}-{hi}, got {text!r}")
-        return value
-
-    return parse
 
 
 def printable(text) -> str:
@@ -200,9 +124,8 @@ def partial_output(path: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(path)
     tmp = final.with_name(final.name + PARTIAL_SUFFIX)
-    try:
+    with contextlib.ExitStack() as on_error:
+        on_error.callback(tmp.unlink, missing_ok=True)
         yield tmp
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        on_error.pop_all()
     os.replace(tmp, final)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headset.replay import VOLT_SCALE, digital_samples, read_header
+from .header import VOLT_SCALE, digital_samples, read_header
 
 
 class EdfSignals:
@@ -23,7 +23,7 @@ class EdfSignals:
     ----------
     ch_names : tuple of str
         Signal labels (annotation signals excluded).
-    header : headset.replay.EdfHeader
+    header : headset.edf.header.EdfHeader
         The parsed header.
     """
 
@@ -72,7 +72,7 @@ class EdfSignals:
 def open_edf(path: str | Path, allow_truncated: bool = False) -> EdfSignals | None:
     """Parse an EDF/BDF header; None when the file needs the general reader (EDF+D, odd).
 
-    The header is parsed by :func:`headset.replay.read_header` (the project's one EDF header
+    The header is parsed by :func:`headset.edf.header.read_header` (the project's one EDF header
     parser), so a file that is not EDF/BDF, is truncated (unless ``allow_truncated``: then
     its complete records are read) or has a broken header raises
     :class:`headset.errors.HeadsetError` with one line naming the file and the problem.

@@ -1,10 +1,7 @@
 """``dreamnet simulate``: a simulated night written to EDF+ with its ground truth (DESIGN 3).
 
-The simulated sleeper (:class:`headset.sleeper.Sleeper`) produces the night chunk by chunk and
-the recorder (:class:`headset.recorder.Recorder`, the project's one EDF writer) writes it
-incrementally: every signal in physical units (µV for EEG/EOG/EMG/ECG, milli-g for the
-accelerometer), every ground-truth event as an EDF+ annotation. The file's start date and time
-are fixed, so the same arguments give the same bytes.
+The night is simulated and recorded by :func:`headset.simulate.simulate_to_edf`; this module
+parses the options, shows the progress and prints the summary.
 """
 
 from __future__ import annotations
@@ -13,24 +10,18 @@ import argparse
 import sys
 from collections import Counter
 
-from ._common import check_outputs, nonnegative_int, parse_duration, partial_output, printable
+from ..errors import StagingError
+from ..outputs import check_outputs, partial_output, printable
+from ._common import nonnegative_int, parse_duration
 
 #: Reduced montage (``--montage reduced``): one EEG, one EOG and the chin EMG.
 REDUCED_MONTAGE = ("EEG C4-M1", "EOG E1-M2", "EMG chin")
-_FALLBACK_PROFILES = {
-    "healthy": "normal adult sleep architecture",
-    "nightmare-prone": "nightmares in late REM periods",
-    "insomnia": "long sleep-onset latency and awakenings",
-    "child": "more N3 with larger slow waves",
-}
 
 
 def _profiles() -> dict[str, str]:
-    """Profile name -> what it changes (from the sleeper, if it imports)."""
-    try:
-        from headset.sleeper.profiles import PROFILES
-    except ImportError:  # pragma: no cover - the sleeper package is missing
-        return dict(_FALLBACK_PROFILES)
+    """Profile name -> what it changes."""
+    from headset.sleeper.profiles import PROFILES
+
     return {name: p.description for name, p in PROFILES.items()}
 
 
@@ -135,125 +126,15 @@ def parse_montage(text: str) -> tuple[str, ...] | None:
         return None
     if key == "reduced":
         return REDUCED_MONTAGE
+    from headset.sleeper.montage import resolve_montage
+
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     if not names:
-        raise ValueError("--montage needs full, reduced or channel names")
-    return names
-
-
-def simulate_to_edf(
-    out,
-    *,
-    duration_s: float,
-    seed: int = 0,
-    profile: str = "healthy",
-    faults=None,
-    montage=None,
-    sfreq: float = 256.0,
-    chunk_s: float = 30.0,
-    progress=None,
-    recorder_kwargs: dict | None = None,
-    sleeper_kwargs: dict | None = None,
-) -> dict:
-    """Simulate a night and record it to an EDF+ file.
-
-    Parameters
-    ----------
-    out : str or path-like
-        Output file.
-    duration_s : float
-        Length of the night, seconds.
-    seed : int
-        Seed of the night.
-    profile : str
-        Sleeper profile.
-    faults : FaultConfig or None
-        Simulated faults: signal faults act in the sleeper; packet faults send the night
-        through the simulated device link and driver (gaps are flagged and annotated).
-    montage : sequence of str or None
-        Channels; None is the sleeper's default montage.
-    sfreq : float
-        Sampling rate, Hz.
-    chunk_s : float
-        Seconds of signal per step (the output does not depend on it).
-    progress : callable or None
-        Called as ``progress(seconds_done)`` after each step.
-    recorder_kwargs, sleeper_kwargs : dict or None
-        Extra arguments of :class:`headset.recorder.Recorder` and
-        :class:`headset.sleeper.Sleeper` (e.g. a forced stage sequence for fixtures).
-
-    Returns
-    -------
-    dict
-        ``ch_names``, ``sfreq``, ``duration_s``, ``hypnogram`` (np.int8, one stage per 30-s
-        epoch), ``events`` (Counter of annotation texts, stages excluded), ``annotations``
-        (list of every Annotation written), ``stats`` (the recorder's).
-    """
-    from headset.faults import FaultConfig
-    from headset.recorder import Recorder
-    from headset.sleeper import Sleeper
-
-    faults = FaultConfig() if faults is None else faults
-    sleeper = Sleeper(
-        profile=profile,
-        seed=seed,
-        duration_s=duration_s,
-        sfreq=sfreq,
-        faults=faults,
-        montage=montage,
-        **(sleeper_kwargs or {}),
-    )
-    kwargs = {
-        "patient_code": f"SIM-{profile}-seed{seed}",
-        "patient_name": "Simulated_sleeper",
-        "equipment": "dreamnet_simulator",
-        # The sleeper's ground truth already names lead-off episodes; flags add nothing.
-        "annotate_flags": False,
-    }
-    kwargs.update(recorder_kwargs or {})
-    step = max(1, int(round(chunk_s * sleeper.sfreq)))
-    annotations = []
-    with Recorder(out, sleeper.ch_names, sleeper.ch_types, sleeper.sfreq, **kwargs) as rec:
-        for chunk in _chunks(sleeper, step, faults, seed):
-            annotations.extend(chunk.annotations)
-            rec.write(chunk)
-            if progress is not None:
-                progress(chunk.stop_sample / sleeper.sfreq)
-    events = Counter(
-        a.description for a in annotations if not a.description.startswith("Sleep stage ")
-    )
-    return {
-        "ch_names": tuple(sleeper.ch_names),
-        "sfreq": float(sleeper.sfreq),
-        "duration_s": rec.duration,
-        "hypnogram": sleeper.hypnogram,
-        "events": events,
-        "annotations": annotations,
-        "stats": rec.stats,
-    }
-
-
-def _chunks(sleeper, step: int, faults, seed: int):
-    """Chunks of the night: straight from the sleeper, or through the simulated device link.
-
-    With packet faults on, the sleeper feeds the simulated device (firmware, packets, the
-    in-process transport) and the driver decodes the stream, so lost and corrupt packets and
-    disconnects become ``FLAG_GAP`` samples with ``"Gap"`` / ``"Connection lost"``
-    annotations, exactly as in a live session.
-    """
-    if not faults.any_packet_fault:
-        while not sleeper.done:
-            chunk = sleeper.read(step)
-            if chunk.n_samples == 0:
-                return
-            yield chunk
-        return
-    from headset.driver import Headset
-
-    with Headset.simulated(source=sleeper, seed=seed, faults=faults, speed="max") as hs:
-        while (chunk := hs.read(step)) is not None:
-            if chunk.n_samples or chunk.annotations:
-                yield chunk
+        raise StagingError("--montage needs full, reduced or channel names")
+    try:
+        return resolve_montage(names)
+    except ValueError as exc:
+        raise StagingError(f"--montage: {exc}") from None
 
 
 def summary_lines(result: dict, out, profile: str, seed: int) -> list[str]:
@@ -262,7 +143,7 @@ def summary_lines(result: dict, out, profile: str, seed: int) -> list[str]:
     Parameters
     ----------
     result : dict
-        What :func:`simulate_to_edf` returned.
+        What :func:`headset.simulate.simulate_to_edf` returned.
     out : str or path-like
         The written file.
     profile : str
@@ -318,7 +199,7 @@ def run(args) -> int:
     faults = parse_faults(args.faults)
     montage = parse_montage(args.montage)
     if not (args.sfreq > 0 and args.sfreq < float("inf")):
-        raise ValueError(f"--sfreq must be a positive number of Hz, got {args.sfreq}")
+        raise StagingError(f"--sfreq must be a positive number of Hz, got {args.sfreq}")
     _check_writable(args.out)
     check_outputs([("--out", args.out)], force=args.force)
     show = not args.quiet and sys.stderr.isatty()
@@ -374,6 +255,8 @@ def _check_writable(out) -> None:
 
 
 def _simulate(args, faults, montage, progress) -> dict:
+    from headset.simulate import simulate_to_edf
+
     with partial_output(args.out) as tmp:
         return simulate_to_edf(
             tmp,

@@ -7,8 +7,10 @@ import sys
 import warnings
 from pathlib import Path
 
-from ..archive import is_pattern, scheduler_address
-from ._common import bounded_int, check_outputs, partial_output, printable
+from ..errors import StagingError
+from ..night.archive import is_pattern, scheduler_address
+from ..outputs import check_outputs, partial_output, printable
+from ._common import bounded_int
 
 
 def add_parser(subparsers) -> None:
@@ -98,15 +100,19 @@ def _targets(files: list[str], out: str) -> list[Path]:
     o = Path(out)
     if o.suffix.lower() == ".csv" and not o.is_dir():
         if len(files) != 1:
-            raise ValueError(f"--out {out} is one CSV file but {len(files)} recordings were given")
+            raise StagingError(
+                f"--out {out} is one CSV file but {len(files)} recordings were given"
+            )
         if not o.parent.exists():
-            raise ValueError(f"--out: directory {o.parent} does not exist")
+            raise StagingError(f"--out: directory {o.parent} does not exist")
         return [o]
     if o.exists() and not o.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a directory")
+        raise StagingError(f"--out {out}: exists and is not a directory")
     names = [Path(f).stem for f in files]
     if len(set(names)) != len(names):
-        raise ValueError("two input files have the same name; score them into separate --out dirs")
+        raise StagingError(
+            "two input files have the same name; score them into separate --out dirs"
+        )
     return [o / f"{n}.csv" for n in names]
 
 
@@ -183,7 +189,7 @@ def is_archive(args: argparse.Namespace) -> bool:
 
 def run_archive_command(args: argparse.Namespace) -> int:
     """Score an archive on dask.distributed; exit code 0 if every night was scored, else 1."""
-    from staging.archive import COHORT_FILE, run_archive
+    from staging.night.archive import COHORT_FILE, run_archive
 
     options = {
         "mode": args.mode,

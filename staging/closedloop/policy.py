@@ -13,7 +13,7 @@ The policy turns nightmare alerts into stimulation commands:
   epoch, so a sleeper who wakes (by herself, or from a cue) still looks asleep for up to a
   minute. Every sign of waking the caller reports (:meth:`InterventionPolicy.wake_sign`: a
   detected arousal, a movement, a chin-EMG burst, an EEG shift; see
-  :class:`staging.arousal.WakeSign`) therefore stops the ladder, and a cue pending
+  :class:`staging.closedloop.arousal.WakeSign`) therefore stops the ladder, and a cue pending
   (proposed, acknowledged or being retried) is cancelled and logged with the sign as its
   reason. How long it stays stopped depends on when the sign came:
 
@@ -58,7 +58,7 @@ from dsp._validate import check_option, check_positive
 from headset.errors import HeadsetError
 from headset.stages import EPOCH_S, N1, N2, N3, UNSCORED, R, W, stage_name
 
-from .stager.model import LOW_CONFIDENCE
+from ..stager.model import LOW_CONFIDENCE
 
 #: Stages in which a cue is never sent, whatever the configuration.
 FORBIDDEN_STAGES = frozenset((W, N3, UNSCORED))
@@ -451,7 +451,7 @@ class InterventionPolicy:
             Current stage estimate (W=0 ... R=4, unscored -1).
         alert : object, optional
             The nightmare alert in force (anything truthy, e.g. a
-            :class:`staging.nightmare.NightmareAlert`), or None when there is none.
+            :class:`staging.closedloop.nightmare.NightmareAlert`), or None when there is none.
         risk : float, optional
             Current risk (0-1); defaults to ``alert.risk`` when present, used to decide
             escalation (no escalation while the risk falls).

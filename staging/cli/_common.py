@@ -1,0 +1,85 @@
+"""Argument types shared by the subcommands (durations, bounded counts).
+
+The output checks every command runs before writing live in :mod:`staging.outputs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+_DURATION_RE = re.compile(
+    r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$"
+)
+#: Longest ``--duration`` any command accepts, seconds (two nights).
+MAX_DURATION_S = 48 * 3600.0
+
+
+def parse_duration(text: str) -> float:
+    """Parse ``8h``, ``90m``, ``1h30m``, ``45s`` or plain seconds into seconds.
+
+    Parameters
+    ----------
+    text : str
+        The duration as typed on the command line.
+
+    Returns
+    -------
+    float
+        Seconds, strictly positive and at most :data:`MAX_DURATION_S` (48 h).
+    """
+    if (text or "").strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
+    m = _DURATION_RE.match(text or "")
+    if not text or m is None or not any(m.groups()):
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: expected e.g. 8h, 90m, 1h30m or 45s"
+        )
+    h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+    seconds = h * 3600 + mi * 60 + s
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
+    if seconds > MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(
+            f"duration must be at most {MAX_DURATION_S / 3600:g}h, got {text!r}"
+        )
+    return seconds
+
+
+def nonnegative_int(text: str) -> int:
+    """Parse a non-negative integer (seeds, ports)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def bounded_int(lo: int, hi: int):
+    """Return an argument type accepting integers in ``[lo, hi]`` (counts and sizes).
+
+    Parameters
+    ----------
+    lo, hi : int
+        Smallest and largest accepted value.
+
+    Returns
+    -------
+    callable
+        ``text -> int``; raises ``argparse.ArgumentTypeError`` naming the range.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer {lo}-{hi}, got {text!r}"
+            ) from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be {lo}-{hi}, got {text!r}")
+        return value
+
+    return parse

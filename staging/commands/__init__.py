@@ -1,1 +1,0 @@
-"""One module per ``dreamnet`` subcommand (see ``staging.cli``)."""
