@@ -270,3 +270,22 @@ def test_view_fits_small_terminals():
         assert max(len(ln) for ln in lines) <= w
         assert any("traces: last" in ln for ln in lines)
     s.finish("quit")
+
+
+def test_view_clock_follows_the_recording_or_the_replayed_file():
+    """Clock time: a replayed file's start; without a file the recorder's default, 23:00."""
+    import datetime
+    from types import SimpleNamespace
+
+    src = _Source()
+    s = MonitorSession(src, pipeline=_Pipeline())
+    assert MonitorView(s, 1.0).clock(90.0) == "23:01:30"
+    src.replay = SimpleNamespace(
+        header=SimpleNamespace(start=datetime.datetime(2024, 3, 1, 22, 15))
+    )
+    view = MonitorView(s, 1.0)
+    assert view.clock(3600.0 * 2) == "00:15:00"
+    while s.t < 6:
+        s.step()
+    assert "annotations in the file (t hides)" in _screen(view)
+    s.finish("quit")
