@@ -199,7 +199,7 @@ def test_a_session_that_writes_nothing_says_so(tmp_path, screen_factory):
 
 def test_trace_panel_scale_keys_and_truth_toggle(tmp_path, screen_factory):
     """The filtered traces in braille at a fixed scale; keys change it; truth is switchable."""
-    scr = screen_factory("--source", "drill", "--speed", "30", "--duration", "3m")
+    scr = screen_factory("--source", "drill", "--speed", "10", "--duration", "10m")
     scr.wait_for(r"traces: last 30 s, filtered; EEG 50, EOG 100, EMG 20 µV/div; 1 div = 1 row")
     scr.wait_for(r"│ EEG F4-M1 ")
     scr.wait_for(r"[\u2801-\u28ff]{40}")  # a trace drawn in braille

@@ -55,6 +55,10 @@ BAND_S = 8.0
 TICK_MIN = (5, 10, 15, 30, 60, 120, 180)
 #: Width of the side column (electrodes and settings), characters.
 SIDE_W = 46
+#: Actions that change only the view (they still work on the final screen of a night).
+VIEW_ACTIONS = frozenset(
+    ("quit", "zoom_in", "zoom_out", "page_longer", "page_shorter", "channels", "truth")
+)
 
 
 def _hms(seconds: float) -> str:
@@ -654,7 +658,7 @@ def run_live(
                     before = interp.note_buffer
                     quit_ = False
                     for action in interp.feed(chars):
-                        if st.finished and action.name != "quit":
+                        if st.finished and action.name not in VIEW_ACTIONS:
                             continue
                         quit_ = apply_action(session, view, action) or quit_
                     if interp.note_buffer != before:
