@@ -98,6 +98,9 @@ class Alert:
     kind: str
     text: str
     acked: bool = False
+    #: A nightmare alert's evidence: marker -> ``value``, ``baseline``, ``unit``, ``evidence``,
+    #: ``weight`` (as in the ``nightmare_alert`` event).
+    evidence: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -765,6 +768,7 @@ class MonitorSession:
         evidence = al.pop("evidence", {})
         text = "Nightmare alert"
         alert = self._raise_alert("nightmare", f"NIGHTMARE ALERT, risk {risk:.2f} (0-1)", t=self.t)
+        alert.evidence = dict(evidence)
         self._emit(
             "nightmare_alert",
             log=f"nightmare alert, nightmare risk {risk:.2f} (0-1)",

@@ -29,6 +29,7 @@ from rich.text import Text
 from headset.recorder import DEFAULT_START
 from headset.stages import EPOCH_S, N1, N2, N3, UNSCORED, R, W, stage_name
 
+from ..closedloop.nightmare import MARKER_NAMES
 from ..stager.model import LOW_CONFIDENCE
 from .keys import KEY_HELP, KeyInterpreter, KeyReader
 from .session import MonitorSession, Pacer, cue_text
@@ -196,6 +197,34 @@ def settings_lines(session: MonitorSession) -> list[str]:
         out.append(f"front end: gain {dev['gain']:g}{rng}{lsb}, {session.sfreq:g} Hz")
     else:
         out.append(f"front end: not reported by this source; {session.sfreq:g} Hz")
+    return out
+
+
+def evidence_lines(evidence: dict, n: int = 3) -> list[str]:
+    """Return the markers that weigh most in a nightmare alert, in words against baseline.
+
+    Parameters
+    ----------
+    evidence : dict
+        Marker -> ``value``, ``baseline``, ``unit``, ``evidence`` (standardised, -1..4),
+        ``weight`` (the ``nightmare_alert`` event's field).
+    n : int
+        Most lines.
+
+    Returns
+    -------
+    list of str
+        E.g. ``chin EMG tone 7.7 µV (baseline 0.8 µV)``, largest weighted evidence first; markers
+        that did not rise (evidence <= 0.2) are left out.
+    """
+    top = sorted(evidence.items(), key=lambda kv: -kv[1]["evidence"] * kv[1]["weight"])
+    out = []
+    for name, v in top[:n]:
+        if v["evidence"] <= 0.2:
+            continue
+        unit = str(v["unit"]).replace("uV", "µV").replace("/min", "per min")
+        value, base = f"{v['value']:.1f} {unit}", f"{v['baseline']:.1f} {unit}"
+        out.append(f"{MARKER_NAMES.get(name, name)} {value} (baseline {base})")
     return out
 
 
@@ -384,6 +413,9 @@ class MonitorView:
         open_alerts = st.open_alerts
         for a in open_alerts[-6:]:
             body.append(f"! {self.clock(a.t)} {a.text}\n", style="bold white on red")
+            if a is open_alerts[-1]:
+                for line in evidence_lines(a.evidence):
+                    body.append(f"  {line}\n", style="bold")
         if not open_alerts and iv is None:
             body.append("no open alerts\n", style="green")
         acked = [a for a in st.alerts if a.acked][-3:]

@@ -289,3 +289,21 @@ def test_view_clock_follows_the_recording_or_the_replayed_file():
         s.step()
     assert "annotations in the file (t hides)" in _screen(view)
     s.finish("quit")
+
+
+def test_alert_evidence_in_words_against_baseline():
+    from staging.monitor.view import evidence_lines
+
+    ev = {
+        "heart_rate": {"value": 75.4, "baseline": 72.3, "unit": "bpm", "evidence": 0.5,
+                       "weight": 0.7},
+        "emg_tone": {"value": 7.7, "baseline": 0.8, "unit": "uV", "evidence": 2.0, "weight": 2.0},
+        "eye_movements": {"value": 10.0, "baseline": 18.0, "unit": "/min", "evidence": -0.4,
+                          "weight": 0.2},
+    }  # fmt: skip
+    assert evidence_lines(ev) == [
+        "chin EMG tone 7.7 µV (baseline 0.8 µV)",
+        "heart rate 75.4 bpm (baseline 72.3 bpm)",
+    ]
+    assert evidence_lines(ev, n=1) == ["chin EMG tone 7.7 µV (baseline 0.8 µV)"]
+    assert evidence_lines({}) == []
