@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from dsp._validate import check_positive
+from dsp.validate import check_positive
 from headset.stages import EPOCH_S, N1, N2, N3, UNSCORED, R, W
 
 #: Outcome labels of a nightmare alert.
