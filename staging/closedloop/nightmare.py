@@ -50,6 +50,14 @@ from ..channels import pick_channels
 from .stream import BAD_FLAGS, ChunkBatcher, StageInput
 
 MARKERS = ("heart_rate", "emg_tone", "emg_twitches", "eeg_alpha_beta", "eye_movements")
+#: Each marker in words, for people (the live view, reports).
+MARKER_NAMES = {
+    "heart_rate": "heart rate",
+    "emg_tone": "chin EMG tone",
+    "emg_twitches": "chin EMG twitches",
+    "eeg_alpha_beta": "EEG alpha-beta power",
+    "eye_movements": "eye movements",
+}
 _MARKER_CHANNEL = {
     "heart_rate": "ECG",
     "emg_tone": "chin EMG",

@@ -30,7 +30,7 @@ import numpy as np
 from headset.chunk import Chunk
 from headset.stages import EPOCH_S, UNSCORED, W, stage_name
 
-from .session import StepOutput
+from .session import StepOutput, cue_text
 
 #: Seconds after a cue at which its outcome is judged (awake by then: ``woke``).
 OUTCOME_WINDOW_S = 120.0
@@ -327,7 +327,7 @@ class Pipeline:
                 out.notes.append(
                     {
                         "type": "cue_outcome",
-                        "log": f"cue {cue['kind']} {cue['level']:.2f} -> {cue['outcome']}",
+                        "log": f"cue {cue_text(cue['kind'], cue['level'])}: {cue['outcome']}",
                         "kind": cue["kind"],
                         "level": cue["level"],
                         "sent_t": cue["t"],
