@@ -14,12 +14,13 @@ What a replayed stream looks like
   electrode names such as ``C4-M1`` -> eeg, respiration, SpO2, position, accelerometer... ->
   misc).
 - **Units.** exG channels (eeg, eog, emg, ecg) are converted to microvolts from the header's
-  physical dimension (``uV``/``µV``, ``mV``, ``V``, ``nV``). A channel with no or an unknown
-  dimension gets the scale among µV, mV and V that puts its trimmed standard deviation (10 %
-  cut at each end, as YASA's sanity check; the median over up to 60 records spread over the
-  file, so that a few records of artifact do not count) in 0.1-1000 µV. With
-  ``check_units=True`` (the default) a declared unit whose converted trimmed SD falls outside
-  0.1-1000 µV is an error (a file in volts labelled µV shows 1e-5 "µV"); flat channels (SD
+  physical dimension (``uV``/``µV``, ``mV``, ``V``, ``nV``; spaces ignored) and checked by the
+  project's one unit check, :func:`headset.edf.units.check_units`, on the median over up to 60
+  records spread over the file of the trimmed standard deviation (10 % cut at each end, as
+  YASA's sanity check), so that a few records of artifact do not count. A channel with no or
+  an unknown dimension gets the scale among µV, mV and V that puts it in 0.1-1000 µV. With
+  ``check_units=True`` (the default) a declared unit whose converted level falls outside
+  0.1-1000 µV is an error (a file in volts labelled µV shows 1e-5 "µV"); flat channels (level
   below two quantisation steps, e.g. lead-off) are exempt. Other channels keep their physical
   values and units.
 - **Rates.** The stream has one rate: ``sfreq`` if given, else the main rate (the rate of most
@@ -57,13 +58,11 @@ import numpy as np
 from dsp._validate import check_option
 
 from .chunk import FLAG_CORRUPT, FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk
-from .edf.header import VOLT_SCALE, digital_samples, edf_error, read_header, truncation_note
+from .edf.header import digital_samples, edf_error, read_header, truncation_note
+from .edf.units import check_units
 from .errors import HeadsetError
 from .labels import infer_ch_type
 from .transport import parse_speed
-
-#: Plausible trimmed standard deviation of an exG channel, microvolts (YASA's check).
-PLAUSIBLE_SD_UV: tuple[float, float] = (0.1, 1000.0)
 
 _EXG = ("eeg", "eog", "emg", "ecg")
 _TAL_RE = re.compile(rb"([+-]\d+(?:\.\d*)?)(?:\x15(\d+(?:\.\d*)?))?\x14([^\x00]*?)\x14\x00")
@@ -79,13 +78,6 @@ def _main_rate(rates: Sequence[float], types: Sequence[str]) -> float:
             best = counts.max()
             return float(values[counts == best].max())
     raise ValueError("no channels")  # pragma: no cover
-
-
-def _trimmed_sd(x: np.ndarray, cut: float = 0.1) -> float:
-    x = np.sort(x[np.isfinite(x)])
-    k = int(cut * x.size)
-    x = x[k : x.size - k] if x.size - 2 * k > 1 else x
-    return float(x.std()) if x.size > 1 else 0.0
 
 
 @dataclass
@@ -335,47 +327,31 @@ class Replay:
                     )
 
     def _set_units(self, check: bool) -> None:
+        """Convert exG channels to µV and check their amplitude (:func:`check_units`)."""
         hdr = self.header
         n_rec = hdr.n_records
         picks = np.unique(np.linspace(0, n_rec - 1, min(n_rec, 60)).astype(int))
-        lo, hi = PLAUSIBLE_SD_UV
         for ch in self._chans:
             if ch.ch_type not in _EXG:
                 continue
             s = hdr.signals[ch.index]
-            # Median over records of the per-record trimmed SD: a few records of artifact
-            # (saturation, movement) do not move it.
-            sds = []
-            for r in picks:
-                dig = np.clip(self._digital(ch.index, r, r + 1), s.digital_min, s.digital_max)
-                sds.append(_trimmed_sd(dig * s.gain + s.physical_offset))
-            sd = float(np.median(sds))  # in the declared unit
-            flat = sd <= 2 * abs(s.gain)
-            declared = VOLT_SCALE.get(s.dimension.lower())
-            if declared is not None:
-                ch.factor, ch.unit = declared, "uV"
-                sd_uv = sd * declared
-                if check and not flat and not (lo <= sd_uv <= hi):
-                    raise edf_error(
-                        self.path,
-                        f"channel {s.label!r}: implausible amplitude for {s.dimension!r} "
-                        f"(trimmed SD {sd_uv:.3g} µV, expected {lo:g}-{hi:g} µV): wrong units?",
-                    )
-                continue
-            fits = [f for f in (1.0, 1e3, 1e6) if lo <= sd * f <= hi]
-            if flat or not fits:
-                if check and not flat:
-                    raise edf_error(
-                        self.path,
-                        f"channel {s.label!r}: unknown unit {s.dimension!r} and its amplitude "
-                        f"(trimmed SD {sd:.3g}) fits none of µV, mV, V",
-                    )
-                ch.factor, ch.unit = 1.0, "uV"
-                self.notes.append(f"{s.label}: unit {s.dimension!r} unknown, taken as µV")
-            else:
-                ch.factor, ch.unit = fits[0], "uV"
-                guess = {1.0: "µV", 1e3: "mV", 1e6: "V"}[fits[0]]
-                self.notes.append(f"{s.label}: unit {s.dimension!r} unknown, taken as {guess}")
+            # the median over records of the per-record level: a few records of artifact
+            # (saturation, movement) do not move it
+            records = [
+                np.clip(self._digital(ch.index, r, r + 1), s.digital_min, s.digital_max) * s.gain
+                + s.physical_offset
+                for r in picks
+            ]
+            verdict = check_units(
+                s.label, records, dimension=s.dimension, flat_below=2 * abs(s.gain)
+            )
+            if check and not verdict.ok:
+                raise edf_error(self.path, verdict.message)
+            ch.factor, ch.unit = verdict.scale, "uV"
+            if verdict.source != "declared":
+                self.notes.append(
+                    f"{s.label}: unit {s.dimension!r} unknown, taken as {verdict.unit_name}"
+                )
 
     def _read_annotations(self) -> list[Annotation]:
         hdr = self.header

@@ -59,21 +59,6 @@ FIXED_SPAN: dict[str, tuple[int, int]] = _offsets(FIXED_FIELDS)
 FIXED_BYTES = sum(w for _, w in FIXED_FIELDS)
 SIGNAL_BYTES = sum(w for _, w in SIGNAL_FIELDS)
 
-#: Physical dimension (lower case) -> factor to microvolts.
-VOLT_SCALE = {
-    "uv": 1.0,
-    "µv": 1.0,
-    "μv": 1.0,
-    "microvolt": 1.0,
-    "microvolts": 1.0,
-    "mv": 1e3,
-    "millivolt": 1e3,
-    "millivolts": 1e3,
-    "v": 1e6,
-    "volt": 1e6,
-    "volts": 1e6,
-    "nv": 1e-3,
-}
 _MONTHS = ("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC").split()
 
 
