@@ -180,51 +180,11 @@ class Replay:
         if hdr.reserved.endswith("+D"):
             self.notes.append("EDF+D file: checked to be continuous")
 
-        sigs = hdr.signals
-        data_idx = list(hdr.data_signals)
-        if channels is not None:
-            labels = [sigs[i].label for i in data_idx]
-            picked = []
-            for name in channels:
-                if name not in labels:
-                    raise edf_error(
-                        self.path, f"no channel {name!r} (channels: {', '.join(labels)})"
-                    )
-                picked.append(data_idx[labels.index(name)])
-            data_idx = picked
-        types = [infer_ch_type(sigs[i].label) for i in data_idx]
-        rates = [sigs[i].samples_per_record / rd for i in data_idx]
-        if sfreq is None:
-            target = _main_rate(rates, types)
-        else:
-            if not (isinstance(sfreq, int | float) and math.isfinite(sfreq) and sfreq > 0):
-                raise ValueError(f"sfreq must be a positive number, got {sfreq!r}.")
-            target = float(sfreq)
-        self.sfreq = target
-        chans: list[_Channel] = []
-        for i, t, r in zip(data_idx, types, rates):
-            ratio = Fraction(target).limit_denominator(10**6) / Fraction(r).limit_denominator(10**6)
-            if ratio != 1 and not resample:
-                self.notes.append(f"{sigs[i].label}: dropped ({r:g} Hz, stream at {target:g} Hz)")
-                continue
-            if ratio != 1:
-                if max(ratio.numerator, ratio.denominator) > _MAX_RESAMPLE_FACTOR:
-                    raise edf_error(
-                        self.path,
-                        f"unsupported rate: channel {sigs[i].label!r} at {r:g} Hz cannot be "
-                        f"resampled to {target:g} Hz (ratio {ratio}); pick channels or sfreq",
-                    )
-                self.notes.append(f"{sigs[i].label}: resampled {r:g} -> {target:g} Hz")
-            chans.append(
-                _Channel(
-                    i, sigs[i].label, t, sigs[i].dimension, 1.0, ratio.numerator, ratio.denominator
-                )
-            )
-        if not chans:
-            raise edf_error(self.path, f"no channel at {target:g} Hz (resample=False)")
-        if len({c.name for c in chans}) != len(chans):
-            raise edf_error(self.path, "duplicate channel labels")
-        self._chans = chans
+        data_idx = self._pick_signals(channels)
+        types = [infer_ch_type(hdr.signals[i].label) for i in data_idx]
+        rates = [hdr.signals[i].samples_per_record / rd for i in data_idx]
+        self.sfreq = target = _main_rate(rates, types) if sfreq is None else _check_rate(sfreq)
+        self._chans = chans = self._plan_channels(data_idx, types, rates, resample)
         self.n_samples = int(math.floor(hdr.n_records * rd * target + 1e-6))
 
         self._mm = np.memmap(
@@ -250,6 +210,51 @@ class Replay:
         self._next_ann = 0
         self._wall0: float | None = None
         self._pos0 = 0
+
+    # ----------------------------------------------------------------- opening
+    def _pick_signals(self, channels: Sequence[str] | None) -> list[int]:
+        """Return the signal indices to stream: every data signal, or those named."""
+        sigs = self.header.signals
+        data_idx = list(self.header.data_signals)
+        if channels is None:
+            return data_idx
+        labels = [sigs[i].label for i in data_idx]
+        picked = []
+        for name in channels:
+            if name not in labels:
+                raise edf_error(self.path, f"no channel {name!r} (channels: {', '.join(labels)})")
+            picked.append(data_idx[labels.index(name)])
+        return picked
+
+    def _plan_channels(
+        self, data_idx: list[int], types: list[str], rates: list[float], resample: bool
+    ) -> list[_Channel]:
+        """Return the streamed channels with their resampling ratios to :attr:`sfreq`."""
+        sigs, target = self.header.signals, self.sfreq
+        chans: list[_Channel] = []
+        for i, t, r in zip(data_idx, types, rates):
+            ratio = Fraction(target).limit_denominator(10**6) / Fraction(r).limit_denominator(10**6)
+            if ratio != 1 and not resample:
+                self.notes.append(f"{sigs[i].label}: dropped ({r:g} Hz, stream at {target:g} Hz)")
+                continue
+            if ratio != 1:
+                if max(ratio.numerator, ratio.denominator) > _MAX_RESAMPLE_FACTOR:
+                    raise edf_error(
+                        self.path,
+                        f"unsupported rate: channel {sigs[i].label!r} at {r:g} Hz cannot be "
+                        f"resampled to {target:g} Hz (ratio {ratio}); pick channels or sfreq",
+                    )
+                self.notes.append(f"{sigs[i].label}: resampled {r:g} -> {target:g} Hz")
+            chans.append(
+                _Channel(
+                    i, sigs[i].label, t, sigs[i].dimension, 1.0, ratio.numerator, ratio.denominator
+                )
+            )
+        if not chans:
+            raise edf_error(self.path, f"no channel at {target:g} Hz (resample=False)")
+        if len({c.name for c in chans}) != len(chans):
+            raise edf_error(self.path, "duplicate channel labels")
+        return chans
 
     # --------------------------------------------------------------- low level
     def _prepare_fast(self) -> None:
@@ -560,6 +565,12 @@ class Replay:
             f"<Replay {self.path.name!r} {len(self.ch_names)} ch at {self.sfreq:g} Hz, "
             f"{self.duration:g} s, {len(self.annotations)} annotations>"
         )
+
+
+def _check_rate(sfreq) -> float:
+    if not (isinstance(sfreq, int | float) and math.isfinite(sfreq) and sfreq > 0):
+        raise ValueError(f"sfreq must be a positive number, got {sfreq!r}.")
+    return float(sfreq)
 
 
 def _positive_int(n, allow_zero: bool = False) -> int:
