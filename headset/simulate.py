@@ -75,14 +75,7 @@ def simulate_to_edf(
         montage=montage,
         **(sleeper_kwargs or {}),
     )
-    kwargs = {
-        "patient_code": f"SIM-{profile}-seed{seed}",
-        "patient_name": "Simulated_sleeper",
-        "equipment": "dreamnet_simulator",
-        # The sleeper's ground truth already names lead-off episodes; flags add nothing.
-        "annotate_flags": False,
-    }
-    kwargs.update(recorder_kwargs or {})
+    kwargs = {**_recorder_defaults(profile, seed), **(recorder_kwargs or {})}
     step = max(1, int(round(chunk_s * sleeper.sfreq)))
     annotations = []
     with Recorder(out, sleeper.ch_names, sleeper.ch_types, sleeper.sfreq, **kwargs) as rec:
@@ -91,6 +84,22 @@ def simulate_to_edf(
             rec.write(chunk)
             if progress is not None:
                 progress(chunk.stop_sample / sleeper.sfreq)
+    return _summary(sleeper, rec, annotations)
+
+
+def _recorder_defaults(profile: str, seed: int) -> dict:
+    """Return the recorder's arguments for a simulated night (patient fields, no flag notes)."""
+    return {
+        "patient_code": f"SIM-{profile}-seed{seed}",
+        "patient_name": "Simulated_sleeper",
+        "equipment": "dreamnet_simulator",
+        # The sleeper's ground truth already names lead-off episodes; flags add nothing.
+        "annotate_flags": False,
+    }
+
+
+def _summary(sleeper: Sleeper, rec: Recorder, annotations: list) -> dict:
+    """Return what :func:`simulate_to_edf` returns, from the finished recording."""
     events = Counter(
         a.description for a in annotations if not a.description.startswith("Sleep stage ")
     )
