@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dsp._validate import check_option
+
 #: Physical dimension (lower case) -> factor to microvolts.
 VOLT_SCALE = {
     "uv": 1.0,
@@ -199,15 +201,14 @@ def check_units(
         :data:`SPREAD_RANGE_UV`).
     flat_below : float
         A measured value at or below this, in the declared dimension, is flat (e.g. two
-        quantisation steps): not judged. Default 0: only a constant channel is flat.
+        quantisation steps): not judged. Default 0: only a measure of exactly 0 is flat.
 
     Returns
     -------
     UnitCheck
         The verdict: :attr:`UnitCheck.ok` and :attr:`UnitCheck.message`.
     """
-    if measure not in _MEASURES:
-        raise ValueError(f"measure must be 'level' or 'spread', got {measure!r}.")
+    check_option("measure", measure, _MEASURES)
     name, fn, expected = _MEASURES[measure]
     parts = [segments] if isinstance(segments, np.ndarray) else list(segments)
     if not parts:

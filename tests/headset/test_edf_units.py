@@ -107,5 +107,5 @@ def test_spread_check_ignores_slow_drift_and_catches_wrong_units():
     volts_read_as_uv = check_units("EEG C4", rng.normal(0, 30.0, t.size) * 1e6, measure="spread")
     assert not volts_read_as_uv.ok
     assert "sample-to-sample spread" in volts_read_as_uv.message
-    with pytest.raises(ValueError, match="'level' or 'spread'"):
+    with pytest.raises(ValueError, match="'measure' parameter"):
         check_units("EEG C4", drift, measure="rms")
