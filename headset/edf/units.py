@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp._validate import check_option
+from dsp.validate import check_option
 
 #: Physical dimension (lower case) -> factor to microvolts.
 VOLT_SCALE = {

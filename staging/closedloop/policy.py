@@ -54,7 +54,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from dsp._validate import check_option, check_positive
+from dsp.validate import check_option, check_positive
 from headset.errors import HeadsetError
 from headset.stages import EPOCH_S, N1, N2, N3, UNSCORED, R, W, stage_name
 
