@@ -13,7 +13,9 @@
 Simulated nights come from the project's sleeper (``headset.sleeper.Sleeper``), every profile,
 a fresh subject per seed, with domain randomisation so that no nuisance of montage, amplifier or
 recording protocol is learnt as a stage cue (see :func:`simulate_recording`): EEG derivation
-(any EEG lead the sleeper renders, or a bipolar difference of two), amplitude gain 0.3-3x per
+(any EEG lead the sleeper renders, or a bipolar difference of two), in half the nights the eyes'
+dipole leaking into that lead at 0.1-0.6 of the EOG difference (as at Fpz-Cz, where blinks and
+saccades give real wake a slow-wave share like sleep's), amplitude gain 0.3-3x per
 signal, amplifier high-pass 0.1-0.7 Hz and low-pass 25-45 Hz, mains 50/60 Hz, white noise,
 clipping, 128/100/64 Hz, EOG as two channels, one, or one bipolar derivation, and long wake
 before lights-off and after the final awakening (recordings of up to a day, as in Sleep-EDF)
@@ -75,7 +77,7 @@ PROFILE_NAMES = ("healthy", "child", "insomnia", "nightmare-prone")
 SEED_BASE = 1000
 VAL_SEED_BASE = 5000
 #: Bump when :func:`simulate_recording` changes what it produces (invalidates caches).
-AUGMENT_VERSION = 4
+AUGMENT_VERSION = 5
 #: Share of the training weight carried by the scored (real) recordings in the default model.
 REAL_WEIGHT_SHARE = 0.5
 #: Rate (Hz) the training nights are simulated at (everything the features use, to 47 Hz).
@@ -209,6 +211,12 @@ def simulate_recording(
     sfreq = SIM_RATE
     eog_kind = "E1,E2"
     if augment:
+        if rng.random() < 0.5:
+            # the eyes' dipole leaking into the EEG lead, as at Fpz-Cz, where blinks, saccades
+            # and slow eye movements give real wake a slow-wave share like sleep's
+            g = rng.uniform(0.1, 0.6)
+            eeg = eeg + g * (eog[0] - eog[1]) / 2
+            info["ocular_leak"] = round(float(g), 3)
         r = rng.random()
         if r < 0.3:
             eog, eog_kind = eog[:1], "E1"
