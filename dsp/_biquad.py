@@ -145,6 +145,97 @@ def _biquad(builder, coefs, x, z0, z1):
     return y, n0, n1
 
 
+class _CascadeIR:
+    """LLVM IR of :func:`cascade`: one unrolled loop per cascade length, a generic one beyond."""
+
+    def __init__(self, context, builder, signature, args):
+        self.builder = builder
+        cty = signature.args[0]
+        self.vty, self.align = _vector_type(context, cty)
+        self.cp = _data(context, builder, cty, args[0])
+        self.zp = _data(context, builder, signature.args[1], args[1])
+        self.bp = _data(context, builder, signature.args[2], args[2])
+        self.n_samples, self.n_sections = args[3], args[4]
+        self.intp = context.get_value_type(types.intp)
+
+    def const(self, v):
+        return ir.Constant(self.intp, v)
+
+    def load(self, base, offset):
+        return self.builder.load(_vptr(self.builder, base, offset, self.vty), align=self.align)
+
+    def store(self, value, base, offset):
+        self.builder.store(value, _vptr(self.builder, base, offset, self.vty), align=self.align)
+
+    def section_coefs(self, s):  # s: an LLVM integer
+        co = self.builder.mul(s, self.const(5 * LANES))
+        return [self.load(self.cp, self.builder.add(co, self.const(q * LANES))) for q in range(5)]
+
+    def unrolled(self, ns):
+        """Emit the loop of a cascade of ``ns`` sections."""
+        builder, const, load = self.builder, self.const, self.load
+        # State in allocas that LLVM promotes to registers: no store-to-load forwarding
+        # on the recurrence, and no memory traffic but the signal.
+        zs = [cgutils.alloca_once(builder, self.vty) for _ in range(2 * ns)]
+        for j, slot in enumerate(zs):
+            builder.store(load(self.zp, const(j * LANES)), slot)
+        with cgutils.for_range(builder, self.n_samples) as sample:
+            bo = builder.mul(sample.index, const(LANES))
+            x = load(self.bp, bo)
+            for s in range(ns):
+                x, z0, z1 = _biquad(
+                    builder,
+                    self.section_coefs(const(s)),
+                    x,
+                    builder.load(zs[2 * s]),
+                    builder.load(zs[2 * s + 1]),
+                )
+                builder.store(z0, zs[2 * s])
+                builder.store(z1, zs[2 * s + 1])
+            self.store(x, self.bp, bo)
+        for j, slot in enumerate(zs):
+            self.store(builder.load(slot), self.zp, const(j * LANES))
+
+    def generic(self):
+        """Emit the loop of a cascade of any length, its state in memory."""
+        builder, const, load, zp = self.builder, self.const, self.load, self.zp
+        xs = cgutils.alloca_once(builder, self.vty)
+        with cgutils.for_range(builder, self.n_samples) as sample:
+            bo = builder.mul(sample.index, const(LANES))
+            builder.store(load(self.bp, bo), xs)
+            with cgutils.for_range(builder, self.n_sections) as section:
+                zo = builder.mul(section.index, const(2 * LANES))
+                z1o = builder.add(zo, const(LANES))
+                y, z0, z1 = _biquad(
+                    builder,
+                    self.section_coefs(section.index),
+                    builder.load(xs),
+                    load(zp, zo),
+                    load(zp, z1o),
+                )
+                self.store(z0, zp, zo)
+                self.store(z1, zp, z1o)
+                builder.store(y, xs)
+            self.store(builder.load(xs), self.bp, bo)
+
+    def emit(self):
+        """Emit the switch on the number of sections and its loops."""
+        builder = self.builder
+        done = builder.append_basic_block("cascade.done")
+        fallback = builder.append_basic_block("cascade.generic")
+        switch = builder.switch(self.n_sections, fallback)
+        for ns in range(1, MAX_UNROLLED + 1):
+            block = builder.append_basic_block(f"cascade.ns{ns}")
+            switch.add_case(ir.Constant(self.n_sections.type, ns), block)
+            builder.position_at_end(block)
+            self.unrolled(ns)
+            builder.branch(done)
+        builder.position_at_end(fallback)
+        self.generic()
+        builder.branch(done)
+        builder.position_at_end(done)
+
+
 @intrinsic
 def cascade(typingctx, coef, z, buf, n_samples, n_sections):
     """Run ``buf`` (n_samples, LANES) in place through the cascade; update ``z``."""
@@ -153,83 +244,7 @@ def cascade(typingctx, coef, z, buf, n_samples, n_sections):
     sig = types.void(coef, z, buf, n_samples, n_sections)
 
     def codegen(context, builder, signature, args):
-        cty = signature.args[0]
-        vty, align = _vector_type(context, cty)
-        cp = _data(context, builder, cty, args[0])
-        zp = _data(context, builder, signature.args[1], args[1])
-        bp = _data(context, builder, signature.args[2], args[2])
-        n_samples, n_sections = args[3], args[4]
-        intp = context.get_value_type(types.intp)
-
-        def const(v):
-            return ir.Constant(intp, v)
-
-        def load(base, offset):
-            return builder.load(_vptr(builder, base, offset, vty), align=align)
-
-        def store(value, base, offset):
-            builder.store(value, _vptr(builder, base, offset, vty), align=align)
-
-        def section_coefs(s):  # s: an LLVM integer
-            co = builder.mul(s, const(5 * LANES))
-            return [load(cp, builder.add(co, const(q * LANES))) for q in range(5)]
-
-        def unrolled(ns):
-            # State in allocas that LLVM promotes to registers: no store-to-load forwarding
-            # on the recurrence, and no memory traffic but the signal.
-            zs = [cgutils.alloca_once(builder, vty) for _ in range(2 * ns)]
-            for j, slot in enumerate(zs):
-                builder.store(load(zp, const(j * LANES)), slot)
-            with cgutils.for_range(builder, n_samples) as sample:
-                bo = builder.mul(sample.index, const(LANES))
-                x = load(bp, bo)
-                for s in range(ns):
-                    x, z0, z1 = _biquad(
-                        builder,
-                        section_coefs(const(s)),
-                        x,
-                        builder.load(zs[2 * s]),
-                        builder.load(zs[2 * s + 1]),
-                    )
-                    builder.store(z0, zs[2 * s])
-                    builder.store(z1, zs[2 * s + 1])
-                store(x, bp, bo)
-            for j, slot in enumerate(zs):
-                store(builder.load(slot), zp, const(j * LANES))
-
-        def generic():
-            xs = cgutils.alloca_once(builder, vty)
-            with cgutils.for_range(builder, n_samples) as sample:
-                bo = builder.mul(sample.index, const(LANES))
-                builder.store(load(bp, bo), xs)
-                with cgutils.for_range(builder, n_sections) as section:
-                    zo = builder.mul(section.index, const(2 * LANES))
-                    z1o = builder.add(zo, const(LANES))
-                    y, z0, z1 = _biquad(
-                        builder,
-                        section_coefs(section.index),
-                        builder.load(xs),
-                        load(zp, zo),
-                        load(zp, z1o),
-                    )
-                    store(z0, zp, zo)
-                    store(z1, zp, z1o)
-                    builder.store(y, xs)
-                store(builder.load(xs), bp, bo)
-
-        done = builder.append_basic_block("cascade.done")
-        fallback = builder.append_basic_block("cascade.generic")
-        switch = builder.switch(n_sections, fallback)
-        for ns in range(1, MAX_UNROLLED + 1):
-            block = builder.append_basic_block(f"cascade.ns{ns}")
-            switch.add_case(ir.Constant(n_sections.type, ns), block)
-            builder.position_at_end(block)
-            unrolled(ns)
-            builder.branch(done)
-        builder.position_at_end(fallback)
-        generic()
-        builder.branch(done)
-        builder.position_at_end(done)
+        _CascadeIR(context, builder, signature, args).emit()
         return context.get_dummy_value()
 
     return sig, codegen

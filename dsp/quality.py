@@ -166,6 +166,79 @@ def _line_rms(spec_pow, freqs, lo, hi):
     return np.sqrt(spec_pow[..., sel].sum(axis=-1))
 
 
+def _check_epochs(data, ch_types):
+    """Validate the signals: (x of 2 or 3 dimensions, lower-case type of each channel)."""
+    x = as_signal(data, "data")
+    if x.ndim not in (2, 3):
+        raise ValueError(
+            "data must be (n_channels, n_samples) or (n_epochs, n_channels, n_samples), got "
+            f"shape {x.shape}."
+        )
+    n = x.shape[-1]
+    if n < 8:
+        raise ValueError(f"an epoch needs at least 8 samples, got {n}.")
+    n_ch = x.shape[-2]
+    ch_types = ("eeg",) * n_ch if ch_types is None else check_ch_types(ch_types, n_ch)
+    return x, [t.lower() for t in ch_types]
+
+
+def _detrended(x2):
+    """Rows of ``x2`` without their least-squares line, non-finite samples at the row mean."""
+    n = x2.shape[-1]
+    finite = np.isfinite(x2)
+    xc = np.where(finite, x2, 0.0)
+    if not finite.all():  # fill non-finite samples with the row mean of the finite ones
+        cnt = np.maximum(finite.sum(axis=1, keepdims=True), 1)
+        mean = xc.sum(axis=1, keepdims=True) / cnt
+        xc = np.where(finite, x2, mean)
+    t = np.arange(n) - (n - 1) / 2.0
+    xd = xc - xc.mean(axis=1, keepdims=True)
+    xd -= ((xd @ t) / (t @ t))[:, np.newaxis] * t  # remove the least-squares line
+    return xd
+
+
+def _line_and_hf_rms(xd, sfreq, mains):
+    """RMS (µV) at the mains line (+-1 Hz) and from 30 Hz to 0.45 sfreq off its harmonics."""
+    n = xd.shape[-1]
+    m = xd.shape[0]
+    # one Hann-windowed periodogram of the detrended epoch; density times bin width is the
+    # power per bin (µV²), which sums to the variance (Parseval)
+    freqs, pw = welch_psd(xd, sfreq, n, noverlap=0, window=np.hanning(n), detrend=False)
+    pw *= freqs[1] - freqs[0]
+    if mains is not None:
+        mains_rms = _line_rms(pw, freqs, mains - 1.0, mains + 1.0)
+    else:
+        mains_rms = np.zeros(m)
+    hf_sel = (freqs >= 30.0) & (freqs <= 0.45 * sfreq)
+    if mains is not None:
+        k = 1
+        while k * mains <= sfreq / 2:
+            hf_sel &= np.abs(freqs - k * mains) > 2.0
+            k += 1
+    hf_rms = np.sqrt(pw[:, hf_sel].sum(axis=-1)) if hf_sel.any() else np.zeros(m)
+    return mains_rms, hf_rms
+
+
+def _unusable(th, sd, run, railed, flags, x):
+    """Per row: (flat, saturated, lead-off) from the amplitude stats and the device flags."""
+    n = x.shape[-1]
+    m = x.size // n
+    if flags is not None:
+        fl = np.asarray(flags)
+        if fl.shape != x.shape:
+            raise ValueError(f"flags must have the shape of data {x.shape}, got {fl.shape}.")
+        fl = fl.reshape(-1, n).astype(np.uint8, copy=False)
+        dev_lo = (fl & FLAG_LEAD_OFF).astype(bool).mean(axis=1)
+        dev_sat = (fl & FLAG_SATURATED).astype(bool).any(axis=1)
+    else:
+        dev_lo = np.zeros(m)
+        dev_sat = np.zeros(m, dtype=bool)
+    flat = (sd < th.flat_sd_uv) | (run >= th.flat_run)
+    sat = (railed >= th.saturated_fraction) | dev_sat
+    lo = (dev_lo >= th.leadoff_fraction) | (railed >= th.leadoff_railed_fraction)
+    return flat, sat, lo
+
+
 @fill_doc
 def epoch_quality(
     data,
@@ -199,18 +272,8 @@ def epoch_quality(
     sfreq = check_positive("sfreq", sfreq)
     check_option("mains", mains, (50.0, 60.0, None))
     th = QualityThresholds() if thresholds is None else thresholds
-    x = as_signal(data, "data")
-    if x.ndim not in (2, 3):
-        raise ValueError(
-            "data must be (n_channels, n_samples) or (n_epochs, n_channels, n_samples), got "
-            f"shape {x.shape}."
-        )
+    x, types = _check_epochs(data, ch_types)
     n = x.shape[-1]
-    if n < 8:
-        raise ValueError(f"an epoch needs at least 8 samples, got {n}.")
-    n_ch = x.shape[-2]
-    ch_types = ("eeg",) * n_ch if ch_types is None else check_ch_types(ch_types, n_ch)
-    types = [t.lower() for t in ch_types]
     lead = x.shape[:-1]
     x2 = np.ascontiguousarray(x.reshape(-1, n), dtype=np.float64)
     m = x2.shape[0]
@@ -219,48 +282,14 @@ def epoch_quality(
     _kernels.amplitude_stats(x2, float(th.rail_uv), stats)
     sd, _, railed, run, nonfin, _ = stats.T
 
-    finite = np.isfinite(x2)
-    xc = np.where(finite, x2, 0.0)
-    if not finite.all():  # fill non-finite samples with the row mean of the finite ones
-        cnt = np.maximum(finite.sum(axis=1, keepdims=True), 1)
-        mean = xc.sum(axis=1, keepdims=True) / cnt
-        xc = np.where(finite, x2, mean)
-    t = np.arange(n) - (n - 1) / 2.0
-    xd = xc - xc.mean(axis=1, keepdims=True)
-    xd -= ((xd @ t) / (t @ t))[:, np.newaxis] * t  # remove the least-squares line
+    xd = _detrended(x2)
     ptp = xd.max(axis=-1) - xd.min(axis=-1)
-    # one Hann-windowed periodogram of the detrended epoch; density times bin width is the
-    # power per bin (µV²), which sums to the variance (Parseval)
-    freqs, pw = welch_psd(xd, sfreq, n, noverlap=0, window=np.hanning(n), detrend=False)
-    pw *= freqs[1] - freqs[0]
-    if mains is not None:
-        mains_rms = _line_rms(pw, freqs, mains - 1.0, mains + 1.0)
-    else:
-        mains_rms = np.zeros(m)
-    hf_sel = (freqs >= 30.0) & (freqs <= 0.45 * sfreq)
-    if mains is not None:
-        k = 1
-        while k * mains <= sfreq / 2:
-            hf_sel &= np.abs(freqs - k * mains) > 2.0
-            k += 1
-    hf_rms = np.sqrt(pw[:, hf_sel].sum(axis=-1)) if hf_sel.any() else np.zeros(m)
+    mains_rms, hf_rms = _line_and_hf_rms(xd, sfreq, mains)
 
-    tcol = np.tile(np.array(types, dtype=object), m // n_ch)
     out = np.zeros(m, dtype=np.uint8)
     out[nonfin > 0] |= NONFINITE
-    if flags is not None:
-        fl = np.asarray(flags)
-        if fl.shape != x.shape:
-            raise ValueError(f"flags must have the shape of data {x.shape}, got {fl.shape}.")
-        fl = fl.reshape(-1, n).astype(np.uint8, copy=False)
-        dev_lo = (fl & FLAG_LEAD_OFF).astype(bool).mean(axis=1)
-        dev_sat = (fl & FLAG_SATURATED).astype(bool).any(axis=1)
-    else:
-        dev_lo = np.zeros(m)
-        dev_sat = np.zeros(m, dtype=bool)
-    flat = (sd < th.flat_sd_uv) | (run >= th.flat_run)
-    sat = (railed >= th.saturated_fraction) | dev_sat
-    lo = (dev_lo >= th.leadoff_fraction) | (railed >= th.leadoff_railed_fraction)
+    flat, sat, lo = _unusable(th, sd, run, railed, flags, x)
+    tcol = np.tile(np.array(types, dtype=object), m // len(types))
     for t in _TYPES:
         rows = tcol == t
         if not rows.any():

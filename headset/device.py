@@ -196,6 +196,32 @@ class IndexSource:
         return "noted"
 
 
+#: Names of the :attr:`Device.counters`.
+_COUNTERS = (
+    "packets_sent",
+    "packets_lost",
+    "packets_corrupted",
+    "packets_duplicated",
+    "packets_reordered",
+    "packets_truncated",
+    "packets_unsent",
+    "disconnects",
+    "acks_lost",
+    "acks_corrupted",
+    "commands_ok",
+    "repeats",
+    "rejected_no_tag",
+    "rejected_bad_tag",
+    "rejected_replay",
+    "rejected_args",
+    "rejected_counter",
+    "rejected_corrupt",
+    "commands_rejected",
+    "cues",
+    "sessions",
+)
+
+
 class Device:
     """The simulated headset: source + firmware + link faults + command handling.
 
@@ -268,6 +294,11 @@ class Device:
         self.rate = self.sfreq * (1.0 + self.faults.clockdrift * 1e-6)
         self.speed = 0.0  # set by the transport; 0 = as fast as possible (reported in HELLO)
 
+        self._init_link_state()
+        self.counters = dict.fromkeys(_COUNTERS, 0)
+
+    def _init_link_state(self) -> None:
+        """Stream position, connection and command state of a device just switched on."""
         self.position = 0  # device sample counter of the next sample to frame
         self.now = 0.0  # host seconds
         self._anchor = (0.0, 0)  # (host time, sample) at the last START
@@ -286,32 +317,6 @@ class Device:
         self._last_counter = -1
         self._last_raw = b""
         self._delivered: list[list[int]] = []  # [start, stop) runs of intact samples
-        self.counters = dict.fromkeys(
-            (
-                "packets_sent",
-                "packets_lost",
-                "packets_corrupted",
-                "packets_duplicated",
-                "packets_reordered",
-                "packets_truncated",
-                "packets_unsent",
-                "disconnects",
-                "acks_lost",
-                "acks_corrupted",
-                "commands_ok",
-                "repeats",
-                "rejected_no_tag",
-                "rejected_bad_tag",
-                "rejected_replay",
-                "rejected_args",
-                "rejected_counter",
-                "rejected_corrupt",
-                "commands_rejected",
-                "cues",
-                "sessions",
-            ),
-            0,
-        )
 
     # -- construction ---------------------------------------------------------------------
 

@@ -787,21 +787,60 @@ class Headset:
             }
         )
 
+    def _take_pending(self):
+        """Empty the pending packets: (start, len, behind, mask, vals, flags) of them all."""
+        if len(self._pend) == 1:
+            p = self._pend[0]
+            out = p["start"], p["len"], p["behind"], p["mask"], p["vals"], p["flags"]
+        else:
+            out = tuple(
+                np.concatenate([p[k] for p in self._pend], axis=-1)
+                for k in ("start", "len", "behind", "mask", "vals", "flags")
+            )
+        self._pend = []
+        return out
+
+    def _new_in_order(self, start, behind, base):
+        """Return the undelivered packets in start order; count duplicates and late ones."""
+        old = start < base  # already delivered: duplicates, or late if their slot became a gap
+        if old.any():
+            for a in start[old].tolist():
+                if any(g0 <= a < g1 for g0, g1 in self._recent_gaps):
+                    self.counters["late"] += 1
+                else:
+                    self.counters["duplicates"] += 1
+        order = np.flatnonzero(~old)
+        if order.size > 1 and (np.diff(start[order]) <= 0).any():
+            order = order[np.argsort(start[order], kind="stable")]
+            s_sorted = start[order]
+            dup = np.concatenate(([False], s_sorted[1:] == s_sorted[:-1]))
+            self.counters["duplicates"] += int(dup.sum())
+            order = order[~dup]
+        self.counters["reordered"] += int(behind[order].sum())
+        behind[order] = False
+        return order
+
+    def _hold_back(self, rest, start, lens, behind, mask, vals, flags, off) -> None:
+        """Keep the packets ``rest`` (after an unconfirmed hole) pending for the next call."""
+        self._pend.append(
+            {
+                "start": start[rest],
+                "len": lens[rest],
+                "behind": behind[rest],
+                "mask": mask[rest],
+                "vals": np.concatenate(
+                    [vals[:, off[i] : off[i] + lens[i]] for i in rest.tolist()], axis=1
+                ),
+                "flags": np.concatenate(
+                    [flags[:, off[i] : off[i] + lens[i]] for i in rest.tolist()], axis=1
+                ),
+            }
+        )
+
     def _emit(self, force: bool = False) -> None:
         if not self._pend:
             return
-        if len(self._pend) == 1:
-            p = self._pend[0]
-            start, lens, behind, mask = p["start"], p["len"], p["behind"], p["mask"]
-            vals, flags = p["vals"], p["flags"]
-        else:
-            start = np.concatenate([p["start"] for p in self._pend])
-            lens = np.concatenate([p["len"] for p in self._pend])
-            behind = np.concatenate([p["behind"] for p in self._pend])
-            mask = np.concatenate([p["mask"] for p in self._pend])
-            vals = np.concatenate([p["vals"] for p in self._pend], axis=1)
-            flags = np.concatenate([p["flags"] for p in self._pend], axis=1)
-        self._pend = []
+        start, lens, behind, mask, vals, flags = self._take_pending()
         base = self._next
         n = start.shape[0]
         if (
@@ -816,24 +855,7 @@ class Headset:
                 self._lead_off_changes(start, mask)
             return
         off = np.concatenate(([0], np.cumsum(lens)[:-1]))
-        # already delivered: duplicates, or late if their slot became a gap
-        old = start < base
-        if old.any():
-            for a in start[old].tolist():
-                if any(g0 <= a < g1 for g0, g1 in self._recent_gaps):
-                    self.counters["late"] += 1
-                else:
-                    self.counters["duplicates"] += 1
-        keep = ~old
-        order = np.flatnonzero(keep)
-        if order.size > 1 and (np.diff(start[order]) <= 0).any():
-            order = order[np.argsort(start[order], kind="stable")]
-            s_sorted = start[order]
-            dup = np.concatenate(([False], s_sorted[1:] == s_sorted[:-1]))
-            self.counters["duplicates"] += int(dup.sum())
-            order = order[~dup]
-        self.counters["reordered"] += int(behind[order].sum())
-        behind[order] = False
+        order = self._new_in_order(start, behind, base)
         st, ln = start[order], lens[order]
         n = order.size
         if n == 0:
@@ -852,21 +874,7 @@ class Headset:
             if unconfirmed.size:
                 n_emit = int(unconfirmed[0])
         if n_emit < n:
-            rest = order[n_emit:]
-            self._pend.append(
-                {
-                    "start": start[rest],
-                    "len": lens[rest],
-                    "behind": behind[rest],
-                    "mask": mask[rest],
-                    "vals": np.concatenate(
-                        [vals[:, off[i] : off[i] + lens[i]] for i in rest.tolist()], axis=1
-                    ),
-                    "flags": np.concatenate(
-                        [flags[:, off[i] : off[i] + lens[i]] for i in rest.tolist()], axis=1
-                    ),
-                }
-            )
+            self._hold_back(order[n_emit:], start, lens, behind, mask, vals, flags, off)
         if n_emit == 0:
             return
         sel = order[:n_emit]

@@ -250,61 +250,14 @@ class Recorder:
         annotate_flags: bool = True,
     ):
         self.path = Path(path)
-        self.ch_names = tuple(str(c) for c in ch_names)
-        self.ch_types = tuple(str(t) for t in ch_types)
-        n_ch = len(self.ch_names)
-        if n_ch == 0:
-            raise ValueError("Recorder needs at least one channel.")
-        if len(self.ch_types) != n_ch:
-            raise ValueError(f"Recorder got {n_ch} channel names but {len(self.ch_types)} types.")
-        if len(set(self.ch_names)) != n_ch:
-            raise ValueError(f"Recorder channel names must be unique, got {self.ch_names}.")
-        for name in self.ch_names:
-            _check_ascii("channel label", name, _FIELD_WIDTH["label"])
-        for t in self.ch_types:
-            if t not in PHYSICAL_RANGES:
-                raise ValueError(
-                    f"Invalid channel type {t!r}. Allowed types are {', '.join(PHYSICAL_RANGES)}."
-                )
-        self.sfreq = check_positive("sfreq", sfreq)
-        self.record_duration = check_positive("record_duration", record_duration)
-        spr = Fraction(self.sfreq).limit_denominator(10**6) * Fraction(
-            self.record_duration
-        ).limit_denominator(10**6)
-        if spr.denominator != 1:
-            raise ValueError(
-                f"sfreq * record_duration must be a whole number of samples, got "
-                f"{self.sfreq} Hz * {self.record_duration} s."
-            )
-        self.samples_per_record = int(spr)
-        validate_type("annotation_bytes", annotation_bytes, (int, np.integer))
-        if annotation_bytes < 32 or annotation_bytes % 2:
-            raise ValueError(f"annotation_bytes must be even and >= 32, got {annotation_bytes}.")
-        self.annotation_bytes = int(annotation_bytes)
-        self.flush_interval = check_positive("flush_interval", flush_interval)
-        validate_type("first_sample", first_sample, (int, np.integer))
-        self.first_sample = int(first_sample)
+        self._set_channels(ch_names, ch_types)
+        self._set_timing(sfreq, record_duration, annotation_bytes, flush_interval, first_sample)
         self.annotate_flags = bool(annotate_flags)
         self._fsync = bool(fsync)
 
         self.physical_ranges = self._resolve_ranges(physical_range)
-        self.units = (
-            tuple(_default_unit(n, t) for n, t in zip(self.ch_names, self.ch_types))
-            if units is None
-            else tuple(str(u) for u in units)
-        )
-        if len(self.units) != n_ch:
-            raise ValueError(f"Recorder got {n_ch} channels but {len(self.units)} units.")
-        self.units = tuple(u.replace("µ", "u").replace("μ", "u") for u in self.units)
-        for u in self.units:
-            _check_ascii("physical dimension", u, _FIELD_WIDTH["dimension"])
-        prefilters = (
-            (prefiltering,) * n_ch if isinstance(prefiltering, str) else tuple(prefiltering)
-        )
-        if len(prefilters) != n_ch:
-            raise ValueError(f"Recorder got {n_ch} channels but {len(prefilters)} prefilterings.")
-        for pf in prefilters:
-            _check_ascii("prefiltering", pf, _FIELD_WIDTH["prefiltering"])
+        self.units = self._resolve_units(units)
+        prefilters = self._resolve_prefilters(prefiltering)
         for what, v in (
             ("patient_code", patient_code),
             ("patient_name", patient_name),
@@ -331,6 +284,91 @@ class Recorder:
             technician,
             admin_code,
         )
+        self._init_state()
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError as exc:
+            raise HeadsetError(
+                f"{self.path}: cannot write the recording ({exc.strerror or exc})"
+            ) from None
+        self._header_len = len(header)
+        self._write_all(header)
+        self._sync()
+        self._last_flush = time.monotonic()
+
+    # ------------------------------------------------------------------ set-up
+    def _set_channels(self, ch_names, ch_types) -> None:
+        """Check and keep the channel names and types."""
+        self.ch_names = tuple(str(c) for c in ch_names)
+        self.ch_types = tuple(str(t) for t in ch_types)
+        n_ch = len(self.ch_names)
+        if n_ch == 0:
+            raise ValueError("Recorder needs at least one channel.")
+        if len(self.ch_types) != n_ch:
+            raise ValueError(f"Recorder got {n_ch} channel names but {len(self.ch_types)} types.")
+        if len(set(self.ch_names)) != n_ch:
+            raise ValueError(f"Recorder channel names must be unique, got {self.ch_names}.")
+        for name in self.ch_names:
+            _check_ascii("channel label", name, _FIELD_WIDTH["label"])
+        for t in self.ch_types:
+            if t not in PHYSICAL_RANGES:
+                raise ValueError(
+                    f"Invalid channel type {t!r}. Allowed types are {', '.join(PHYSICAL_RANGES)}."
+                )
+
+    def _set_timing(
+        self, sfreq, record_duration, annotation_bytes, flush_interval, first_sample
+    ) -> None:
+        """Check and keep the sampling, record and flush settings."""
+        self.sfreq = check_positive("sfreq", sfreq)
+        self.record_duration = check_positive("record_duration", record_duration)
+        spr = Fraction(self.sfreq).limit_denominator(10**6) * Fraction(
+            self.record_duration
+        ).limit_denominator(10**6)
+        if spr.denominator != 1:
+            raise ValueError(
+                f"sfreq * record_duration must be a whole number of samples, got "
+                f"{self.sfreq} Hz * {self.record_duration} s."
+            )
+        self.samples_per_record = int(spr)
+        validate_type("annotation_bytes", annotation_bytes, (int, np.integer))
+        if annotation_bytes < 32 or annotation_bytes % 2:
+            raise ValueError(f"annotation_bytes must be even and >= 32, got {annotation_bytes}.")
+        self.annotation_bytes = int(annotation_bytes)
+        self.flush_interval = check_positive("flush_interval", flush_interval)
+        validate_type("first_sample", first_sample, (int, np.integer))
+        self.first_sample = int(first_sample)
+
+    def _resolve_units(self, units) -> tuple[str, ...]:
+        """Physical dimension of each channel, ASCII (``µ`` written ``u``)."""
+        n_ch = len(self.ch_names)
+        out = (
+            tuple(_default_unit(n, t) for n, t in zip(self.ch_names, self.ch_types))
+            if units is None
+            else tuple(str(u) for u in units)
+        )
+        if len(out) != n_ch:
+            raise ValueError(f"Recorder got {n_ch} channels but {len(out)} units.")
+        out = tuple(u.replace("µ", "u").replace("μ", "u") for u in out)
+        for u in out:
+            _check_ascii("physical dimension", u, _FIELD_WIDTH["dimension"])
+        return out
+
+    def _resolve_prefilters(self, prefiltering) -> tuple[str, ...]:
+        """Prefiltering text of each channel."""
+        n_ch = len(self.ch_names)
+        prefilters = (
+            (prefiltering,) * n_ch if isinstance(prefiltering, str) else tuple(prefiltering)
+        )
+        if len(prefilters) != n_ch:
+            raise ValueError(f"Recorder got {n_ch} channels but {len(prefilters)} prefilterings.")
+        for pf in prefilters:
+            _check_ascii("prefiltering", pf, _FIELD_WIDTH["prefiltering"])
+        return prefilters
+
+    def _init_state(self) -> None:
+        """Statistics, record buffer and flag tracking of an empty recording."""
+        n_ch = len(self.ch_names)
         self.stats: dict = {
             "records": 0,
             "samples": 0,
@@ -354,18 +392,7 @@ class Recorder:
         self._leadoff_start: list[int | None] = [None] * n_ch
         self._closed = False
         self._last_tal = b""
-        try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        except OSError as exc:
-            raise HeadsetError(
-                f"{self.path}: cannot write the recording ({exc.strerror or exc})"
-            ) from None
-        self._header_len = len(header)
-        self._write_all(header)
-        self._sync()
-        self._last_flush = time.monotonic()
 
-    # ------------------------------------------------------------------ set-up
     def _resolve_ranges(self, physical_range) -> tuple[tuple[float, float], ...]:
         n_ch = len(self.ch_names)
         if physical_range is None:

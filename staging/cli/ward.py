@@ -56,17 +56,10 @@ def _share(text: str) -> float:
     return value
 
 
-def add_parser(subparsers) -> None:
-    """Register ``dreamnet ward``."""
-    from ..ward import MAX_BEDS, MAX_WORKERS
+def _add_bed_options(p) -> None:
+    """Add the options of the beds, their nights and their faults."""
+    from ..ward import MAX_BEDS
 
-    p = subparsers.add_parser(
-        "ward",
-        help="many beds at once: live ward view (or --no-tui: one event stream)",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
     p.add_argument(
         "--beds",
         type=bounded_int(1, MAX_BEDS),
@@ -100,6 +93,12 @@ def add_parser(subparsers) -> None:
         help="noise=K (K room noises in the night) and any fault of 'dreamnet simulate' "
         "(applied to every simulated bed)",
     )
+
+
+def _add_output_options(p) -> None:
+    """Add the options of the outputs, the grace period and the workers."""
+    from ..ward import MAX_WORKERS
+
     p.add_argument("--record", default=None, metavar="DIR", help="one EDF+ per bed: DIR/NAME.edf")
     p.add_argument("--events", default=None, metavar="FILE.jsonl", help="the ward's event stream")
     p.add_argument(
@@ -123,6 +122,12 @@ def add_parser(subparsers) -> None:
         metavar="N",
         help="worker processes (default: one per core; 0 runs every bed in this process)",
     )
+
+
+def _add_disturbance_options(p) -> None:
+    """Add the options saying when simultaneous arousals make a disturbance."""
+    from ..ward import MAX_BEDS
+
     p.add_argument(
         "--disturbance-beds",
         type=bounded_int(2, MAX_BEDS),
@@ -144,6 +149,20 @@ def add_parser(subparsers) -> None:
         metavar="F",
         help="share of the running beds a disturbance must also reach (default 0.5)",
     )
+
+
+def add_parser(subparsers) -> None:
+    """Register ``dreamnet ward``."""
+    p = subparsers.add_parser(
+        "ward",
+        help="many beds at once: live ward view (or --no-tui: one event stream)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_bed_options(p)
+    _add_output_options(p)
+    _add_disturbance_options(p)
     p.add_argument(
         "--lsl-events",
         action="store_true",

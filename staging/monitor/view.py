@@ -588,6 +588,59 @@ def _effective_speed(st, speed: float | None) -> float | None:
     return speed
 
 
+def _finalise(session, view, live, console, reason) -> None:
+    """Show that the session is being finalised, then finish it (even if drawing fails)."""
+    view.message = "finalising: closing the recording, writing the report..."
+    try:
+        live.update(view.render(*_size(console)), refresh=True)
+    finally:
+        session.finish(reason)
+
+
+def _advance(session, pacer, speed, min_frame) -> None:
+    """Step the session up to the paced target, for one frame's wall time at most."""
+    st = session.state
+    eff = _effective_speed(st, speed)
+    target = pacer.target(session.t, st.paused, eff)
+    frame_end = time.monotonic() + min_frame
+    pending_before = st.pending
+    while (
+        not st.finished
+        and not st.paused
+        and session.t + session.frame_s <= target + 1e-9
+        and time.monotonic() < frame_end
+    ):
+        session.step()
+        if st.pending is not pending_before:
+            break  # re-pace at once (a proposal slows the clock)
+
+
+def _key_timeout(session, pacer, speed, min_frame) -> float:
+    """Wall seconds to wait for keys: until the next block is due, one frame at most."""
+    st = session.state
+    if st.finished or st.paused:
+        return min_frame
+    eff = _effective_speed(st, speed)
+    if eff is None:
+        return 0.0
+    due = (session.t + session.frame_s - pacer.budget) / eff
+    return min(max(due, 0.0), min_frame)
+
+
+def _apply_keys(session, view, interp, chars) -> bool:
+    """Apply the actions of the typed characters; return whether the technician quits."""
+    st = session.state
+    before = interp.note_buffer
+    quit_ = False
+    for action in interp.feed(chars):
+        if st.finished and action.name not in VIEW_ACTIONS:
+            continue
+        quit_ = apply_action(session, view, action) or quit_
+    if interp.note_buffer != before:
+        st.version += 1
+    return quit_
+
+
 def run_live(
     session: MonitorSession,
     speed: float | None,
@@ -629,14 +682,6 @@ def run_live(
     last_render = -1.0
     rendered = -1
     session.start()
-
-    def finalise(live, reason):
-        view.message = "finalising: closing the recording, writing the report..."
-        try:
-            live.update(view.render(*_size(console)), refresh=True)
-        finally:
-            session.finish(reason)
-
     with KeyReader() as keys:
         live = Live(
             console=console,
@@ -650,21 +695,9 @@ def run_live(
                 while True:
                     st = session.state
                     if session.stop_request is not None and not st.finished:
-                        finalise(live, session.stop_request)
+                        _finalise(session, view, live, console, session.stop_request)
                     if not st.finished:
-                        eff = _effective_speed(st, speed)
-                        target = pacer.target(session.t, st.paused, eff)
-                        frame_end = time.monotonic() + min_frame
-                        pending_before = st.pending
-                        while (
-                            not st.finished
-                            and not st.paused
-                            and session.t + session.frame_s <= target + 1e-9
-                            and time.monotonic() < frame_end
-                        ):
-                            session.step()
-                            if st.pending is not pending_before:
-                                break  # re-pace at once (a proposal slows the clock)
+                        _advance(session, pacer, speed, min_frame)
                     now = time.monotonic()
                     if st.version != rendered or now - last_render >= 1.0:
                         if now - last_render >= min_frame:
@@ -674,30 +707,12 @@ def run_live(
                     natural_end = st.end_reason in ("end", "duration")
                     if st.finished and not (stay_open and keys.is_tty and natural_end):
                         break
-                    # wait for keys until the next block is due or the next frame
-                    if st.finished or st.paused:
-                        timeout = min_frame
-                    else:
-                        eff = _effective_speed(st, speed)
-                        if eff is None:
-                            timeout = 0.0
-                        else:
-                            due = (session.t + session.frame_s - pacer.budget) / eff
-                            timeout = min(max(due, 0.0), min_frame)
-                    chars = keys.wait(timeout)
+                    chars = keys.wait(_key_timeout(session, pacer, speed, min_frame))
                     if not chars:
                         continue
-                    before = interp.note_buffer
-                    quit_ = False
-                    for action in interp.feed(chars):
-                        if st.finished and action.name not in VIEW_ACTIONS:
-                            continue
-                        quit_ = apply_action(session, view, action) or quit_
-                    if interp.note_buffer != before:
-                        st.version += 1
-                    if quit_:
+                    if _apply_keys(session, view, interp, chars):
                         if not st.finished:
-                            finalise(live, "quit")
+                            _finalise(session, view, live, console, "quit")
                         break
             except KeyboardInterrupt:
                 if not session.state.finished:

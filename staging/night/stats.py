@@ -234,6 +234,52 @@ def alert_outcomes(alert_times_s, hypnogram, epoch_s: float = EPOCH_S, window_s:
     return out
 
 
+def _sleep_period(h, is_sleep, stage_min, tst, to_min):
+    """Return the sleep period measures (NaN, first None, without sleep).
+
+    (first sleep epoch, SPT, WASO, SOL, REM latency, awakenings, stage % of TST, SME).
+    """
+    nan = float("nan")
+    idx = np.flatnonzero(is_sleep)
+    if not idx.size:
+        return None, 0.0, nan, nan, nan, 0, dict.fromkeys(("N1", "N2", "N3", "R"), nan), nan
+    first, last = int(idx[0]), int(idx[-1])
+    spt_h = h[first : last + 1]
+    spt = spt_h.size * to_min
+    waso = np.count_nonzero(spt_h == W) * to_min
+    sol = first * to_min
+    rem = np.flatnonzero(h == R)
+    rem_lat = (int(rem[0]) - first) * to_min if rem.size else nan
+    n_awak = _bouts(spt_h == W)
+    pct = {k: stage_min[k] / tst * 100.0 for k in ("N1", "N2", "N3", "R")}
+    return first, spt, waso, sol, rem_lat, n_awak, pct, tst / spt * 100.0
+
+
+def _arousals(arousal_onsets_s, epoch_s, is_sleep, tst):
+    """Arousals in sleep epochs and their index per hour of TST: (None, NaN) without onsets."""
+    if arousal_onsets_s is None:
+        return None, float("nan")
+    on = np.asarray(arousal_onsets_s, dtype=float).ravel()
+    if not np.all(np.isfinite(on)):
+        raise ValueError("arousal_onsets_s must be finite seconds.")
+    ep = np.floor(on / epoch_s).astype(np.int64)
+    inside = (ep >= 0) & (ep < is_sleep.size)
+    n_arousals = int(np.count_nonzero(is_sleep[ep[inside]]))
+    return n_arousals, n_arousals / (tst / 60.0) if tst > 0 else float("nan")
+
+
+def _alert_counts(nightmare_alert_outcomes):
+    """Count of each nightmare alert outcome and the number of alerts."""
+    outcomes = {k: 0 for k in OUTCOMES}
+    n_alerts = 0
+    for o in nightmare_alert_outcomes or ():
+        if o not in OUTCOMES:
+            raise ValueError(f"nightmare outcome must be one of {OUTCOMES}, got {o!r}.")
+        outcomes[o] += 1
+        n_alerts += 1
+    return outcomes, n_alerts
+
+
 def sleep_statistics(
     hypnogram,
     epoch_s: float = EPOCH_S,
@@ -264,7 +310,6 @@ def sleep_statistics(
     epoch_s = check_positive("epoch_s", epoch_s)
     to_min = epoch_s / 60.0
     is_sleep = (h >= N1) & (h <= R)
-    idx = np.flatnonzero(is_sleep)
     tib = h.size * to_min
     stage_min = {
         "W": np.count_nonzero(h == W) * to_min,
@@ -275,47 +320,15 @@ def sleep_statistics(
         "?": np.count_nonzero(h == UNSCORED) * to_min,
     }
     tst = float(np.count_nonzero(is_sleep)) * to_min
-    nan = float("nan")
-    if idx.size:
-        first, last = int(idx[0]), int(idx[-1])
-        spt_h = h[first : last + 1]
-        spt = spt_h.size * to_min
-        waso = np.count_nonzero(spt_h == W) * to_min
-        sol = first * to_min
-        rem = np.flatnonzero(h == R)
-        rem_lat = (int(rem[0]) - first) * to_min if rem.size else nan
-        n_awak = _bouts(spt_h == W)
-        pct = {k: stage_min[k] / tst * 100.0 for k in ("N1", "N2", "N3", "R")}
-        sme = tst / spt * 100.0
-    else:
-        first = None
-        spt = 0.0
-        waso = sol = rem_lat = nan
-        n_awak = 0
-        pct = dict.fromkeys(("N1", "N2", "N3", "R"), nan)
-        sme = nan
+    first, spt, waso, sol, rem_lat, n_awak, pct, sme = _sleep_period(
+        h, is_sleep, stage_min, tst, to_min
+    )
     latency = {}
     for name, code in (("N1", N1), ("N2", N2), ("N3", N3), ("R", R)):
         at = np.flatnonzero(h == code)
-        latency[name] = float(at[0]) * to_min if at.size else nan
-    n_arousals = None
-    arousal_index = nan
-    if arousal_onsets_s is not None:
-        on = np.asarray(arousal_onsets_s, dtype=float).ravel()
-        if not np.all(np.isfinite(on)):
-            raise ValueError("arousal_onsets_s must be finite seconds.")
-        ep = np.floor(on / epoch_s).astype(np.int64)
-        inside = (ep >= 0) & (ep < h.size)
-        n_arousals = int(np.count_nonzero(is_sleep[ep[inside]]))
-        if tst > 0:
-            arousal_index = n_arousals / (tst / 60.0)
-    outcomes = {k: 0 for k in OUTCOMES}
-    n_alerts = 0
-    for o in nightmare_alert_outcomes or ():
-        if o not in OUTCOMES:
-            raise ValueError(f"nightmare outcome must be one of {OUTCOMES}, got {o!r}.")
-        outcomes[o] += 1
-        n_alerts += 1
+        latency[name] = float(at[0]) * to_min if at.size else float("nan")
+    n_arousals, arousal_index = _arousals(arousal_onsets_s, epoch_s, is_sleep, tst)
+    outcomes, n_alerts = _alert_counts(nightmare_alert_outcomes)
     return SleepStats(
         tib_min=float(tib),
         spt_min=float(spt),
