@@ -145,6 +145,67 @@ class CueResponse:
     settle: bool = False
 
 
+def _respond_nightmare(s: float, progress: float, wake_prefix: list, rng) -> CueResponse:
+    """Response to a cue of strength ``s`` during a nightmare ``progress`` (0-1) of the way in."""
+    if rng.random() >= s / 0.1:
+        return CueResponse("no effect")
+    if rng.random() < _sigmoid(6.0 * (s + 0.8 * progress) - 4.5):
+        return CueResponse(
+            "woke",
+            arousal_s=float(rng.uniform(15, 30)),
+            prefix=wake_prefix,
+            phase="n2a",
+            next_cycle=True,
+        )
+    if rng.random() < 0.65:
+        return CueResponse(
+            "settled REM",
+            settle=True,
+            prefix=[],
+            phase="rem",
+            rem_epochs=int(rng.integers(6, 20)),
+        )
+    return CueResponse(
+        "settled N2",
+        settle=True,
+        prefix=[(N2, int(rng.integers(6, 16)))],
+        phase="n2a",
+        next_cycle=True,
+    )
+
+
+def _respond_n3(s: float, wake_prefix: list, rng) -> CueResponse:
+    """Response to a cue of strength ``s`` in N3: waking, a confusion arousal or nothing."""
+    if s >= 1.2:
+        return CueResponse(
+            "woke", arousal_s=float(rng.uniform(15, 30)), prefix=wake_prefix, phase="n2b"
+        )
+    if s >= 0.15:
+        return CueResponse(
+            "confusion arousal",
+            arousal_s=float(rng.uniform(10, 40)),
+            confusion=True,
+            prefix=[(W, 1), (N1, int(rng.integers(1, 3)))],
+            phase="n2b",
+        )
+    return CueResponse("no effect")
+
+
+def _respond_light(s: float, stage: int, wake_prefix: list, rng) -> CueResponse:
+    """Response to a cue of strength ``s`` in N1, N2 or REM (``stage``)."""
+    if rng.random() < _sigmoid(6.0 * s - 4.5):
+        return CueResponse(
+            "woke",
+            arousal_s=float(rng.uniform(15, 30)),
+            prefix=wake_prefix,
+            phase="n2a" if stage == R else "n2b",
+            next_cycle=stage == R,
+        )
+    if rng.random() < _sigmoid(6.0 * s - 2.0):
+        return CueResponse("arousal", arousal_s=float(rng.uniform(3, 12)))
+    return CueResponse("no effect")
+
+
 def respond(
     kind: str, level: float, stage: int, episode: Episode | None, sample: int, rng
 ) -> CueResponse:
@@ -175,57 +236,11 @@ def respond(
         return CueResponse("no effect")
     wake_prefix = [(W, int(rng.integers(2, 5))), (N1, int(rng.integers(1, 3)))]
     if episode is not None and episode.settle_at is None:
-        p = episode.progress(sample)
-        if rng.random() >= s / 0.1:
-            return CueResponse("no effect")
-        if rng.random() < _sigmoid(6.0 * (s + 0.8 * p) - 4.5):
-            return CueResponse(
-                "woke",
-                arousal_s=float(rng.uniform(15, 30)),
-                prefix=wake_prefix,
-                phase="n2a",
-                next_cycle=True,
-            )
-        if rng.random() < 0.65:
-            return CueResponse(
-                "settled REM",
-                settle=True,
-                prefix=[],
-                phase="rem",
-                rem_epochs=int(rng.integers(6, 20)),
-            )
-        return CueResponse(
-            "settled N2",
-            settle=True,
-            prefix=[(N2, int(rng.integers(6, 16)))],
-            phase="n2a",
-            next_cycle=True,
-        )
+        return _respond_nightmare(s, episode.progress(sample), wake_prefix, rng)
     if stage == W:
         return CueResponse("already awake")
     if stage == N3:
-        if s >= 1.2:
-            return CueResponse(
-                "woke", arousal_s=float(rng.uniform(15, 30)), prefix=wake_prefix, phase="n2b"
-            )
-        if s >= 0.15:
-            return CueResponse(
-                "confusion arousal",
-                arousal_s=float(rng.uniform(10, 40)),
-                confusion=True,
-                prefix=[(W, 1), (N1, int(rng.integers(1, 3)))],
-                phase="n2b",
-            )
-        return CueResponse("no effect")
+        return _respond_n3(s, wake_prefix, rng)
     if stage in (N1, N2, R):
-        if rng.random() < _sigmoid(6.0 * s - 4.5):
-            return CueResponse(
-                "woke",
-                arousal_s=float(rng.uniform(15, 30)),
-                prefix=wake_prefix,
-                phase="n2a" if stage == R else "n2b",
-                next_cycle=stage == R,
-            )
-        if rng.random() < _sigmoid(6.0 * s - 2.0):
-            return CueResponse("arousal", arousal_s=float(rng.uniform(3, 12)))
+        return _respond_light(s, stage, wake_prefix, rng)
     return CueResponse("no effect")

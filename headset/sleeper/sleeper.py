@@ -87,6 +87,40 @@ def _parse_stage(value) -> int:
     return v
 
 
+def _check_seed(seed) -> int:
+    """Return ``seed`` as an int, or raise TypeError/ValueError if it is not a usable seed."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} instead.")
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}.")
+    return int(seed)
+
+
+def _check_sfreq(sfreq) -> float:
+    """Return ``sfreq`` (Hz) as a float, or raise if outside 100-2048 Hz or not block-aligned."""
+    if isinstance(sfreq, bool) or not isinstance(sfreq, int | float | np.number):
+        raise TypeError(f"sfreq must be a number, got {type(sfreq).__name__} instead.")
+    sfreq = float(sfreq)
+    n_block = sfreq * BLOCK_S
+    if not (100.0 <= sfreq <= 2048.0) or abs(n_block - round(n_block)) > 1e-9:
+        raise ValueError(
+            f"sfreq must be within 100-2048 Hz with sfreq * {BLOCK_S:g} an integer, got {sfreq}."
+        )
+    return sfreq
+
+
+def _forced_stages(hypnogram) -> np.ndarray | None:
+    """Stage codes of a forced hypnogram, shape (n_epochs,), or None when none is given."""
+    if hypnogram is None:
+        return None
+    if isinstance(hypnogram, str):
+        raise TypeError("hypnogram must be a sequence of stages, not a str.")
+    forced = np.array([_parse_stage(v) for v in hypnogram], dtype=np.int8)
+    if forced.size == 0:
+        raise ValueError("hypnogram must hold at least one epoch.")
+    return forced
+
+
 class Sleeper:
     """A simulated person sleeping one night, read as a stream of :class:`~headset.chunk.Chunk`.
 
@@ -167,21 +201,8 @@ class Sleeper:
         daytime: tuple[int, int] = (0, 0),
     ):
         self.profile = get_profile(profile)
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-            raise TypeError(f"seed must be an int, got {type(seed).__name__} instead.")
-        if seed < 0:
-            raise ValueError(f"seed must be non-negative, got {seed}.")
-        self.seed = int(seed)
-        if isinstance(sfreq, bool) or not isinstance(sfreq, int | float | np.number):
-            raise TypeError(f"sfreq must be a number, got {type(sfreq).__name__} instead.")
-        sfreq = float(sfreq)
-        n_block = sfreq * BLOCK_S
-        if not (100.0 <= sfreq <= 2048.0) or abs(n_block - round(n_block)) > 1e-9:
-            raise ValueError(
-                f"sfreq must be within 100-2048 Hz with sfreq * {BLOCK_S:g} an integer, "
-                f"got {sfreq}."
-            )
-        self.sfreq = sfreq
+        self.seed = _check_seed(seed)
+        self.sfreq = _check_sfreq(sfreq)
         if faults is None:
             faults = FaultConfig()
         if not isinstance(faults, FaultConfig):
@@ -190,14 +211,16 @@ class Sleeper:
         self.ch_names = resolve_montage(montage)
         self.ch_types = tuple(CHANNELS[c] for c in self.ch_names)
         self._rows = np.array([ROW[c] for c in self.ch_names])
+        self._plan_night(hypnogram, duration_s)
+        self._daytime = self._daytime_intervals(daytime)
+        self.subject: Subject = draw_subject(_ss(self.seed, _S_SUBJECT), self.profile)
+        self._build_generators()
+        self._reset_generation(nightmares)
 
-        forced = None
-        if hypnogram is not None:
-            if isinstance(hypnogram, str):
-                raise TypeError("hypnogram must be a sequence of stages, not a str.")
-            forced = np.array([_parse_stage(v) for v in hypnogram], dtype=np.int8)
-            if forced.size == 0:
-                raise ValueError("hypnogram must hold at least one epoch.")
+    def _plan_night(self, hypnogram, duration_s) -> None:
+        """Set the night's length (samples, epochs, block sizes) and its stage plan."""
+        sfreq = self.sfreq
+        forced = _forced_stages(hypnogram)
         if duration_s is None:
             duration_s = forced.size * EPOCH_S if forced is not None else 8 * 3600.0
         if isinstance(duration_s, bool) or not isinstance(duration_s, int | float | np.number):
@@ -228,9 +251,9 @@ class Sleeper:
             rng = np.random.default_rng(_ss(self.seed, _S_PLAN))
             self._plan = draw_night(self.profile, rng, self.n_epochs)
 
-        self._daytime = self._daytime_intervals(daytime)
-        self.subject: Subject = draw_subject(_ss(self.seed, _S_SUBJECT), self.profile)
-        s, fs, B, ov = self.subject, sfreq, self._block, self._overlap
+    def _build_generators(self) -> None:
+        """Create the signal generators, the fault injector and the leakage operations."""
+        s, fs, B, ov = self.subject, self.sfreq, self._block, self._overlap
         self._eeg = EEGGenerator(s, self.profile, fs, B, ov)
         self._eog = EOGGenerator(s, fs, B, ov)
         self._emg = EMGGenerator(s, fs, B, ov)
@@ -238,7 +261,7 @@ class Sleeper:
         self._acc = Accelerometer(fs, B, np.random.default_rng(_ss(self.seed, _S_BODY)))
         exg_rows = [ROW[c] for c in self.ch_names if CHANNELS[c] != "misc"]
         self._faults = FaultInjector(
-            faults,
+            self.faults,
             fs,
             self.n_samples,
             np.random.default_rng(_ss(self.seed, _S_FAULT_PLAN)),
@@ -252,7 +275,9 @@ class Sleeper:
                 if g:
                     self._leak.append((row, src, g))
 
-        # generation state
+    def _reset_generation(self, nightmares) -> None:
+        """Set the generation state to the start of the night and announce planned faults."""
+        fs = self.sfreq
         self._k = 0  # next block index
         self._gen_end = 0  # samples generated
         self._carry = np.zeros((N_INTERNAL, self._tail))
@@ -553,8 +578,42 @@ class Sleeper:
 
         # nightmares that begin in this block
         self._start_nightmares(start, B)
+        self._plan_arousals_and_eyes(start, stage, int(self._true[max(hyp_e - 1, 0)]), rng)
+        # fault transients and movements
+        moves, pops = self._faults.plan_block(start, B, frng)
+        brng = np.random.default_rng(_ss(self.seed, _S_BODY, _WAKE_MOVES_STREAM + k))
+        wake_moves = self._plan_wake_moves(start, stage, brng)
+        daytime = self._envelope(self._daytime, idx, 5.0, 5.0, fs)
+        if daytime.any():
+            wake_moves += self._plan_daytime(start, B, k)
+        self._movements.extend(moves + wake_moves)
+
+        ctx = self._block_context(start, stage, idx, daytime, rng)
+        buf = np.zeros((N_INTERNAL, B + self._tail))
+        buf[:, : self._tail] += self._carry
+        self._eeg.generate(ctx, buf)
+        self._eog.generate(ctx, buf)
+        self._emg.generate(ctx, buf)
+        peaks, resp = self._heart.generate(ctx, buf)
+        self._acc.generate(ctx, buf, resp)
+        for release, ann in self._faults.add_transients(buf, start, moves, pops, frng):
+            self._announce(release, ann)
+        for release, ann in self._faults.add_transients(buf, start, wake_moves, [], brng, EXG_ROWS):
+            self._announce(release, ann)
+        out, flags = self._output_block(buf, start)
+        self._beats.append(peaks[peaks < self.n_samples])
+        self._blocks.append((start, out, flags))
+        self._end_nightmares(start, B)
+        self._prune(start)
+        self._k += 1
+        self._gen_end = min(start + B, self.n_samples)
+        if self._gen_end >= self.n_samples and self._wake_start is not None:
+            self._close_awakening(self.n_samples - 1, self.n_samples)
+
+    def _plan_arousals_and_eyes(self, start: int, stage: int, prev_stage: int, rng) -> None:
+        """Draw the spontaneous arousals and the eyes-open spells of the block at ``start``."""
+        B, fs = self._block, self.sfreq
         # spontaneous arousals (AASM: after >= 10 s of stable sleep)
-        prev_stage = int(self._true[max(hyp_e - 1, 0)])
         if stage != W and prev_stage != W:
             count = rng.poisson(self.profile.arousals_per_h * BLOCK_S / 3600.0)
             for on in np.sort(rng.integers(0, B, count)):
@@ -566,21 +625,24 @@ class Sleeper:
         if stage == W:
             for on in np.sort(rng.integers(0, B, rng.poisson(1.8 * BLOCK_S / 60.0))):
                 self._eyes.append((start + int(on), start + int(on) + int(rng.uniform(4, 30) * fs)))
-        # fault transients and movements
-        moves, pops = self._faults.plan_block(start, B, frng)
+
+    def _plan_wake_moves(self, start: int, stage: int, brng) -> list[tuple[int, int]]:
+        """Body movements while awake in the block at ``start``, as (onset, stop) samples.
+
+        Turning over, scratching, reaching: large slow swings on every exG lead (whatever the
+        montage), a chin-EMG burst and the accelerometer.
+        """
+        B, fs = self._block, self.sfreq
         wake_moves = []
-        brng = np.random.default_rng(_ss(self.seed, _S_BODY, _WAKE_MOVES_STREAM + k))
         if stage == W:
-            # body movements while awake (turning over, scratching, reaching): large slow swings
-            # on every exG lead (whatever the montage), a chin-EMG burst and the accelerometer
             for on in np.sort(brng.integers(0, B, brng.poisson(WAKE_MOVES_PER_MIN * BLOCK_S / 60))):
                 on = start + int(on)
                 wake_moves.append((on, on + int(brng.uniform(1.0, 4.0) * fs)))
-        daytime = self._envelope(self._daytime, idx, 5.0, 5.0, fs)
-        if daytime.any():
-            wake_moves += self._plan_daytime(start, B, k)
-        self._movements.extend(moves + wake_moves)
+        return wake_moves
 
+    def _block_context(self, start: int, stage: int, idx, daytime, rng) -> BlockContext:
+        """Envelopes of the planned events over the block's samples ``idx``, as a context."""
+        B, fs = self._block, self.sfreq
         arousal = self._envelope(self._arousals, idx, 0.5, 1.5, fs)
         confusion = self._envelope([a for a in self._arousals if a[2]], idx, 0.5, 1.5, fs)
         movement = self._envelope(self._movements, idx, 0.2, 0.5, fs)
@@ -594,8 +656,8 @@ class Sleeper:
         for on, off, gain in self._talks:
             talk = np.maximum(talk, gain * self._envelope([(on, off)], idx, 0.3, 0.5, fs))
         t_h = start / fs / 3600.0
-        ctx = BlockContext(
-            index=k,
+        return BlockContext(
+            index=self._k,
             start=start,
             n=B,
             tail=self._tail,
@@ -612,32 +674,21 @@ class Sleeper:
             homeostasis=0.78 + 0.22 * math.exp(-t_h / 3.0),
             rng=rng,
         )
-        n_all = len(CHANNELS)
-        buf = np.zeros((N_INTERNAL, B + self._tail))
-        buf[:, : self._tail] += self._carry
-        self._eeg.generate(ctx, buf)
-        self._eog.generate(ctx, buf)
-        self._emg.generate(ctx, buf)
-        peaks, resp = self._heart.generate(ctx, buf)
-        self._acc.generate(ctx, buf, resp)
-        for release, ann in self._faults.add_transients(buf, start, moves, pops, frng):
-            self._announce(release, ann)
-        for release, ann in self._faults.add_transients(buf, start, wake_moves, [], brng, EXG_ROWS):
-            self._announce(release, ann)
+
+    def _output_block(self, buf: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mix the internal sources into the output channels and apply the faults.
+
+        Keeps the generators' tail as the carry into the next block. Returns the data
+        ``(n_channels, n_block)`` and its flags.
+        """
+        n_all, B = len(CHANNELS), self._block
         out = buf[:n_all, :B].copy()
         for to, frm, g in self._leak:
             out[to] += g * buf[frm, :B]
         self._carry = buf[:, B:].copy()
         flags = np.zeros((n_all, B), dtype=np.uint8)
         self._faults.apply(out, flags, start)
-        self._beats.append(peaks[peaks < self.n_samples])
-        self._blocks.append((start, out, flags))
-        self._end_nightmares(start, B)
-        self._prune(start)
-        self._k += 1
-        self._gen_end = min(start + B, self.n_samples)
-        if self._gen_end >= self.n_samples and self._wake_start is not None:
-            self._close_awakening(self.n_samples - 1, self.n_samples)
+        return out, flags
 
     def _begin_epoch(self, e: int, start: int) -> None:
         stage = int(self._plan.stages[e])

@@ -446,7 +446,6 @@ def _epoch_features(eeg, sfreq, eog, emg, eeg_bad, eog_bad, emg_bad) -> EpochFea
     has_beta = band_limit >= 30.0
     has_hi = band_limit >= 45.0
 
-    # --- EEG -------------------------------------------------------------------------
     bad = _bad_mask(eeg, eeg_bad)
     bad_frac = bad.mean(-1)
     spec, flat = _to_internal(eeg, bad, sfreq)
@@ -455,9 +454,32 @@ def _epoch_features(eeg, sfreq, eog, emg, eeg_bad, eog_bad, emg_bad) -> EpochFea
     # Welch over the good 4-s segments (50 % overlap); a row without one is NaN
     freqs, psd = welch_psd(y, INTERNAL_SFREQ, _SEG, window=_HANN, weights=seg_ok)
     valid = (bad_frac <= MAX_BAD_FRACTION) & (seg_ok.sum(-1) >= 4) & ~flat
+    _eeg_band_features(vals, freqs, psd)
+    _eeg_spectrum_shape(vals, freqs, psd)
+    sw_p2p, sw_dur = _eeg_waveform_features(vals, spec)
+    if not has_beta:
+        for c in ("log_beta", "rel_beta", "lr_delta_beta", "lr_slow_fast"):
+            vals[:, _COL[c]] = np.nan
+    if not has_hi:
+        vals[:, _COL["log_hi"]] = np.nan
+    n_eog, em_slopes = _eog_features(vals, eog, eog_bad, spec, sfreq)
+    if emg is not None:
+        _emg_features(vals, emg, emg_bad, eeg.shape, sfreq, band_limit, has_hi)
+
+    vals[~np.isfinite(vals)] = np.nan
+    vals[~valid] = np.nan
+    sw_p2p[~valid] = 0.0
+    sw_dur[~valid] = 0.0
+    indicators = np.array(
+        [n_eog > 0, n_eog == 2, emg is not None, has_beta, has_hi], dtype=np.float64
+    )
+    return EpochFeatures(vals, valid, sw_p2p, sw_dur, em_slopes, indicators)
+
+
+def _eeg_band_features(vals: np.ndarray, freqs: np.ndarray, psd: np.ndarray) -> None:
+    """Fill the EEG band powers, relative powers and log ratios into ``vals`` (in place)."""
     bp = dict(zip(EEG_BANDS, band_power(psd, freqs, EEG_BANDS).T))
     total, hi_pow = band_power(psd, freqs, [(0.5, 30.0), (30.0, 45.0)]).T
-    tot_m = band_slice(freqs, 0.5, 30.0)
     for name in EEG_BANDS:
         vals[:, _COL[f"log_{name}"]] = _log10(bp[name])
         vals[:, _COL[f"rel_{name}"]] = bp[name] / total
@@ -468,6 +490,11 @@ def _epoch_features(eeg, sfreq, eog, emg, eeg_bad, eog_bad, emg_bad) -> EpochFea
     vals[:, _COL["lr_theta_alpha"]] = _log10(bp["theta"]) - _log10(bp["alpha"])
     vals[:, _COL["lr_slow_fast"]] = _log10(delta + bp["theta"]) - _log10(bp["alpha"] + bp["beta"])
     vals[:, _COL["lr_sigma_alpha"]] = _log10(bp["sigma"]) - _log10(bp["alpha"])
+
+
+def _eeg_spectrum_shape(vals: np.ndarray, freqs: np.ndarray, psd: np.ndarray) -> None:
+    """Fill spectral entropy, edge frequencies and Hjorth parameters (0.5-30 Hz) into ``vals``."""
+    tot_m = band_slice(freqs, 0.5, 30.0)
     p = psd[:, tot_m]
     f = freqs[tot_m]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -484,6 +511,14 @@ def _epoch_features(eeg, sfreq, eog, emg, eeg_bad, eog_bad, emg_bad) -> EpochFea
         mob = np.sqrt(m2 / m0)
         vals[:, _COL["mobility"]] = mob / (2 * np.pi)
         vals[:, _COL["complexity"]] = np.sqrt(m4 / m2) / mob
+
+
+def _eeg_waveform_features(vals: np.ndarray, spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fill the time-domain EEG features (amplitude, spindles, slow waves) into ``vals``.
+
+    Returns the slow-wave peak-to-peak amplitudes and durations of :func:`_slow_waves`.
+    """
+    n_ep = spec.shape[0]
     bb = _irfft_band(spec, 0.5, 30.0)
     sgn = bb >= 0
     vals[:, _COL["zero_cross"]] = np.count_nonzero(sgn[:, 1:] != sgn[:, :-1], -1) / EPOCH_S
@@ -506,83 +541,73 @@ def _epoch_features(eeg, sfreq, eog, emg, eeg_bad, eog_bad, emg_bad) -> EpochFea
     d = _irfft_band(spec, 0.3, 2.0)
     sw_p2p, sw_dur = _slow_waves(d, N_SLOW_WAVES)
     vals[:, _COL["log_sw_p2p"]] = _log10(sw_p2p[:, 2] + 1.0)
-    if not has_beta:
-        for c in ("log_beta", "rel_beta", "lr_delta_beta", "lr_slow_fast"):
-            vals[:, _COL[c]] = np.nan
-    if not has_hi:
-        vals[:, _COL["log_hi"]] = np.nan
+    return sw_p2p, sw_dur
 
-    # --- EOG -------------------------------------------------------------------------
+
+def _eog_features(vals, eog, eog_bad, eeg_spec, sfreq) -> tuple[int, np.ndarray]:
+    """Fill the EOG features into ``vals``; return the EOG channel count and the sorted slopes."""
+    n_ep = vals.shape[0]
     em_slopes = np.full((n_ep, EPOCH_SAMPLES // _EM_WIN), np.nan)
-    n_eog = 0
-    if eog is not None:
-        eog = np.asarray(eog, dtype=np.float64)
-        if eog.ndim == 2:
-            eog = eog[:, None, :]
-        n_eog = eog.shape[1]
-        if eog.shape[0] != n_ep or n_eog not in (1, 2):
-            raise ValueError(
-                f"eog must have shape (n_epochs, 1 or 2, n_per_epoch), got {eog.shape}."
-            )
-        ebad_all = _bad_mask(eog, eog_bad)
-        specs, ok = [], np.ones(n_ep, dtype=bool)
-        for i in range(n_eog):
-            s_i, flat_i = _to_internal(eog[:, i], ebad_all[:, i], sfreq)
-            specs.append(s_i)
-            ok &= ~flat_i & (ebad_all[:, i].mean(-1) <= MAX_BAD_FRACTION)
-        es = specs[0] - specs[1] if n_eog == 2 else specs[0]
-        low = _fine_power(es, 0.3, 2.0)
-        vals[:, _COL["log_eog_low"]] = _log10(low)
-        vals[:, _COL["log_eog_mid"]] = _log10(_fine_power(es, 2.0, 5.0))
-        vals[:, _COL["lr_eog_eeg"]] = _log10(low) - _log10(_fine_power(spec, 0.3, 2.0))
-        if n_eog == 2:
-            m = band_slice(_FINE_FREQS, 0.3, 5.0)
-            a, b = specs[0][:, m], specs[1][:, m]
-            num = np.real(np.sum(a * np.conj(b), -1))
-            den = np.sqrt(np.sum(np.abs(a) ** 2, -1) * np.sum(np.abs(b) ** 2, -1))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                vals[:, _COL["eog_corr"]] = num / den
-        eo = _irfft_band(es, 0.3, 5.0)
-        slope = np.abs(np.diff(eo, axis=-1, append=eo[:, -1:])) * INTERNAL_SFREQ
-        em = slope.reshape(n_ep, -1, _EM_WIN).max(-1)
-        em = -np.sort(-em, axis=-1)
-        em_slopes = em
-        vals[:, _COL["log_em_med"]] = _log10(em[:, em.shape[1] // 2])
-        vals[:, _COL["log_em_max"]] = _log10(em[:, 2])
-        eog_cols = [
-            _COL[c]
-            for c in ("log_eog_low", "log_eog_mid", "lr_eog_eeg", "eog_corr")
-            + ("log_em_med", "log_em_max")
-        ]
-        vals[np.ix_(~ok, eog_cols)] = np.nan
-        em_slopes[~ok] = np.nan
+    if eog is None:
+        return 0, em_slopes
+    eog = np.asarray(eog, dtype=np.float64)
+    if eog.ndim == 2:
+        eog = eog[:, None, :]
+    n_eog = eog.shape[1]
+    if eog.shape[0] != n_ep or n_eog not in (1, 2):
+        raise ValueError(f"eog must have shape (n_epochs, 1 or 2, n_per_epoch), got {eog.shape}.")
+    ebad_all = _bad_mask(eog, eog_bad)
+    specs, ok = [], np.ones(n_ep, dtype=bool)
+    for i in range(n_eog):
+        s_i, flat_i = _to_internal(eog[:, i], ebad_all[:, i], sfreq)
+        specs.append(s_i)
+        ok &= ~flat_i & (ebad_all[:, i].mean(-1) <= MAX_BAD_FRACTION)
+    es = specs[0] - specs[1] if n_eog == 2 else specs[0]
+    low = _fine_power(es, 0.3, 2.0)
+    vals[:, _COL["log_eog_low"]] = _log10(low)
+    vals[:, _COL["log_eog_mid"]] = _log10(_fine_power(es, 2.0, 5.0))
+    vals[:, _COL["lr_eog_eeg"]] = _log10(low) - _log10(_fine_power(eeg_spec, 0.3, 2.0))
+    if n_eog == 2:
+        m = band_slice(_FINE_FREQS, 0.3, 5.0)
+        a, b = specs[0][:, m], specs[1][:, m]
+        num = np.real(np.sum(a * np.conj(b), -1))
+        den = np.sqrt(np.sum(np.abs(a) ** 2, -1) * np.sum(np.abs(b) ** 2, -1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vals[:, _COL["eog_corr"]] = num / den
+    eo = _irfft_band(es, 0.3, 5.0)
+    slope = np.abs(np.diff(eo, axis=-1, append=eo[:, -1:])) * INTERNAL_SFREQ
+    em = slope.reshape(n_ep, -1, _EM_WIN).max(-1)
+    em_slopes = -np.sort(-em, axis=-1)
+    vals[:, _COL["log_em_med"]] = _log10(em_slopes[:, em_slopes.shape[1] // 2])
+    vals[:, _COL["log_em_max"]] = _log10(em_slopes[:, 2])
+    eog_cols = [
+        _COL[c]
+        for c in ("log_eog_low", "log_eog_mid", "lr_eog_eeg", "eog_corr")
+        + ("log_em_med", "log_em_max")
+    ]
+    vals[np.ix_(~ok, eog_cols)] = np.nan
+    em_slopes[~ok] = np.nan
+    return n_eog, em_slopes
 
-    # --- EMG -------------------------------------------------------------------------
-    if emg is not None:
-        emg = np.asarray(emg, dtype=np.float64)
-        if emg.shape != eeg.shape:
-            raise ValueError(f"emg shape {emg.shape} differs from eeg shape {eeg.shape}.")
-        mbad = _bad_mask(emg, emg_bad)
-        ms, mflat = _to_internal(emg, mbad, sfreq)
-        ok = ~mflat & (mbad.mean(-1) <= MAX_BAD_FRACTION)
-        vals[:, _COL["log_emg_lo"]] = _log10(_fine_power(ms, 10.0, 20.0))
-        if has_hi:
-            vals[:, _COL["log_emg_hi"]] = _log10(_fine_power(ms, 20.0, 45.0))
-        e = _irfft_band(ms, 10.0, min(45.0, band_limit))
-        rms = np.sqrt((e**2).reshape(n_ep, 30, -1).mean(-1))
-        rms.sort(axis=-1)
-        vals[:, _COL["emg_phasic"]] = _log10(rms[:, 28]) - _log10(rms[:, 15])
-        for c in ("log_emg_lo", "log_emg_hi", "emg_phasic"):
-            vals[~ok, _COL[c]] = np.nan
 
-    vals[~np.isfinite(vals)] = np.nan
-    vals[~valid] = np.nan
-    sw_p2p[~valid] = 0.0
-    sw_dur[~valid] = 0.0
-    indicators = np.array(
-        [n_eog > 0, n_eog == 2, emg is not None, has_beta, has_hi], dtype=np.float64
-    )
-    return EpochFeatures(vals, valid, sw_p2p, sw_dur, em_slopes, indicators)
+def _emg_features(vals, emg, emg_bad, eeg_shape, sfreq, band_limit, has_hi) -> None:
+    """Fill the chin-EMG features into ``vals`` (in place)."""
+    emg = np.asarray(emg, dtype=np.float64)
+    if emg.shape != eeg_shape:
+        raise ValueError(f"emg shape {emg.shape} differs from eeg shape {eeg_shape}.")
+    n_ep = vals.shape[0]
+    mbad = _bad_mask(emg, emg_bad)
+    ms, mflat = _to_internal(emg, mbad, sfreq)
+    ok = ~mflat & (mbad.mean(-1) <= MAX_BAD_FRACTION)
+    vals[:, _COL["log_emg_lo"]] = _log10(_fine_power(ms, 10.0, 20.0))
+    if has_hi:
+        vals[:, _COL["log_emg_hi"]] = _log10(_fine_power(ms, 20.0, 45.0))
+    e = _irfft_band(ms, 10.0, min(45.0, band_limit))
+    rms = np.sqrt((e**2).reshape(n_ep, 30, -1).mean(-1))
+    rms.sort(axis=-1)
+    vals[:, _COL["emg_phasic"]] = _log10(rms[:, 28]) - _log10(rms[:, 15])
+    for c in ("log_emg_lo", "log_emg_hi", "emg_phasic"):
+        vals[~ok, _COL[c]] = np.nan
 
 
 def continuous_features(

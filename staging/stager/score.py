@@ -343,6 +343,58 @@ def select_signals(
     return ChannelSelection(sel.eeg, eog_ok, emg_ok, names, ref_ok)
 
 
+def _open_signals(raw_or_path, eeg, eog, emg, allow_truncated: bool):
+    """Open a recording and choose its channels, at one sampling rate.
+
+    Returns the source, the :class:`ChannelSelection`, the rate (Hz), the notes and the
+    ignored channels.
+    """
+    src = open_recording(raw_or_path, allow_truncated=allow_truncated)
+    where = f"{src.name}: " if src.name != "<Raw>" else ""
+    notes: list[str] = list(src.notes)
+    ignored: list[str] = []
+    sel = select_signals(src, eeg, eog, emg, where, notes, ignored)
+    sf = src.sfreq_of(sel.indices)
+    if sf is None:  # channels at different rates: let MNE bring them to one rate
+        notes = list(src.notes)
+        src = open_recording(raw_or_path, fast=False)
+        ignored = []
+        sel = select_signals(src, eeg, eog, emg, where, notes, ignored)
+        sf = src.sfreq_of(sel.indices)
+    if not np.isfinite(sf) or sf < MIN_SFREQ:
+        raise StagingError(f"{where}sampling rate {sf:g} Hz is below the {MIN_SFREQ:g} Hz needed")
+    return src, sel, sf, notes, ignored
+
+
+def _count_epochs(n_times: int, sf: float, where: str) -> int:
+    """Count the complete 30-s epochs in ``n_times`` samples at ``sf`` Hz (at least one)."""
+    n_epochs = int(np.floor(n_times / (EPOCH_S * sf) + 1e-9))
+    while n_epochs > 0 and int(round((n_epochs - 1) * EPOCH_S * sf)) + epoch_length(sf) > n_times:
+        n_epochs -= 1
+    if n_epochs < 1:
+        raise StagingError(
+            f"{where}recording is {n_times / sf:.1f} s long, shorter than one {EPOCH_S:g}-s epoch"
+        )
+    return n_epochs
+
+
+def _quality_notes(feats: EpochFeatures, staged, n_epochs: int) -> list[str]:
+    """Describe unscorable epochs and features outside the training distribution."""
+    notes = []
+    n_bad = int(np.sum(~feats.valid))
+    if n_bad:
+        notes.append(
+            f"{n_bad} of {n_epochs} epochs could not be scored (NaN, flat or bad EEG) "
+            "and are marked '?'"
+        )
+    if staged.out_of_distribution:
+        notes.append(
+            f"the recording's features lie outside what the model was trained on (distance "
+            f"{staged.distance:.2f} > {staged.ood_threshold:.2f}): treat the stages with caution"
+        )
+    return notes
+
+
 def score(
     raw_or_path,
     eeg: str | None = None,
@@ -392,48 +444,18 @@ def score(
     """
     check_option("mode", mode, ("offline", "online"))
     model = resolve_model(model)
-    src = open_recording(raw_or_path, allow_truncated=allow_truncated)
+    src, sel, sf, notes, ignored = _open_signals(raw_or_path, eeg, eog, emg, allow_truncated)
     source = src.name
     where = f"{source}: " if source != "<Raw>" else ""
-    notes: list[str] = list(src.notes)
-    ignored: list[str] = []
-    sel = select_signals(src, eeg, eog, emg, where, notes, ignored)
-    sf = src.sfreq_of(sel.indices)
-    if sf is None:  # channels at different rates: let MNE bring them to one rate
-        notes = list(src.notes)
-        src = open_recording(raw_or_path, fast=False)
-        ignored = []
-        sel = select_signals(src, eeg, eog, emg, where, notes, ignored)
-        sf = src.sfreq_of(sel.indices)
-    if not np.isfinite(sf) or sf < MIN_SFREQ:
-        raise StagingError(f"{where}sampling rate {sf:g} Hz is below the {MIN_SFREQ:g} Hz needed")
-    n_times = src.n_times_of(sel.eeg)
-    n_epochs = int(np.floor(n_times / (EPOCH_S * sf) + 1e-9))
-    while n_epochs > 0 and int(round((n_epochs - 1) * EPOCH_S * sf)) + epoch_length(sf) > n_times:
-        n_epochs -= 1
-    if n_epochs < 1:
-        raise StagingError(
-            f"{where}recording is {n_times / sf:.1f} s long, shorter than one {EPOCH_S:g}-s epoch"
-        )
-    names = src.ch_names
+    n_epochs = _count_epochs(src.n_times_of(sel.eeg), sf, where)
     feats = recording_features(src, sel, n_epochs, sf)
     if not feats.valid.any():
         raise StagingError(
-            f"{where}no epoch of EEG channel {names[sel.eeg]!r} is usable "
+            f"{where}no epoch of EEG channel {src.ch_names[sel.eeg]!r} is usable "
             "(flat, NaN or flagged throughout)"
         )
     staged = stage_epochs(feats, model, mode)
-    n_bad = int(np.sum(~feats.valid))
-    if n_bad:
-        notes.append(
-            f"{n_bad} of {n_epochs} epochs could not be scored (NaN, flat or bad EEG) "
-            "and are marked '?'"
-        )
-    if staged.out_of_distribution:
-        notes.append(
-            f"the recording's features lie outside what the model was trained on (distance "
-            f"{staged.distance:.2f} > {staged.ood_threshold:.2f}): treat the stages with caution"
-        )
+    notes += _quality_notes(feats, staged, n_epochs)
     for note in notes:
         warnings.warn(f"{where}{note}", StagingWarning, stacklevel=2)
     onset = np.round(np.arange(n_epochs) * EPOCH_S * sf) / sf

@@ -489,6 +489,47 @@ def build_rows(
     return rows
 
 
+def _class_weights(y: np.ndarray, sw: np.ndarray) -> np.ndarray:
+    """Weight per stage, shape (N_STAGES,): mild re-weighting toward rare stages (N1).
+
+    Inverse square root of the (sample-weighted) frequency, scaled to a weighted mean of 1.
+    """
+    counts = np.bincount(y, weights=sw, minlength=N_STAGES)
+    cw = 1.0 / np.sqrt(np.maximum(counts, 1.0) / counts.sum())
+    return cw / np.sum(cw * counts / counts.sum())
+
+
+def _loss_grads(net: MLP, xb, yb, wb, l2: float) -> tuple[float, tuple]:
+    """Weighted cross-entropy of a minibatch and its gradients (w1, b1, w2, b2)."""
+    hpre = xb @ net.w1 + net.b1
+    h = np.maximum(hpre, 0.0)
+    z = h @ net.w2 + net.b2
+    z -= z.max(-1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(-1, keepdims=True)
+    loss = float(-np.sum(wb * np.log(p[np.arange(len(yb)), yb] + 1e-12)))
+    g = p
+    g[np.arange(len(yb)), yb] -= 1.0
+    g *= (wb / wb.sum())[:, None]
+    gw2 = h.T @ g + l2 * net.w2
+    gb2 = g.sum(0)
+    gh = (g @ net.w2.T) * (hpre > 0)
+    gw1 = xb.T @ gh + l2 * net.w1
+    gb1 = gh.sum(0)
+    return loss, (gw1, gb1, gw2, gb2)
+
+
+def _adam_step(params: list, grads: tuple, m: list, v: list, step: int, rate) -> None:
+    """One Adam update of ``params`` in place (moments ``m``, ``v`` updated too)."""
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    for j, gr in enumerate(grads):
+        m[j] = b1 * m[j] + (1 - b1) * gr
+        v[j] = b2 * v[j] + (1 - b2) * gr * gr
+        mh = m[j] / (1 - b1**step)
+        vh = v[j] / (1 - b2**step)
+        params[j] -= rate * mh / (np.sqrt(vh) + np.float32(eps))
+
+
 def fit_mlp(
     x: np.ndarray,
     y: np.ndarray,
@@ -542,12 +583,8 @@ def fit_mlp(
     params = [net.w1, net.b1, net.w2, net.b2]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
-    b1, b2, eps = 0.9, 0.999, 1e-8
     sw = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    counts = np.bincount(y, weights=sw, minlength=N_STAGES)
-    # mild re-weighting toward rare stages (N1): inverse square root of frequency
-    cw = 1.0 / np.sqrt(np.maximum(counts, 1.0) / counts.sum())
-    cw = cw / np.sum(cw * counts / counts.sum())
+    cw = _class_weights(y, sw)
     step = 0
     n_steps = epochs * int(np.ceil(n / batch))
     for ep in range(epochs):
@@ -560,29 +597,11 @@ def fit_mlp(
                 xb = xb + np.float32(noise) * rng.standard_normal(xb.shape, dtype=np.float32)
             yb = y[idx]
             wb = (cw[yb] * sw[idx]).astype(np.float32)
-            hpre = xb @ net.w1 + net.b1
-            h = np.maximum(hpre, 0.0)
-            z = h @ net.w2 + net.b2
-            z -= z.max(-1, keepdims=True)
-            p = np.exp(z)
-            p /= p.sum(-1, keepdims=True)
-            total += float(-np.sum(wb * np.log(p[np.arange(len(yb)), yb] + 1e-12)))
-            g = p
-            g[np.arange(len(yb)), yb] -= 1.0
-            g *= (wb / wb.sum())[:, None]
-            gw2 = h.T @ g + l2 * net.w2
-            gb2 = g.sum(0)
-            gh = (g @ net.w2.T) * (hpre > 0)
-            gw1 = xb.T @ gh + l2 * net.w1
-            gb1 = gh.sum(0)
+            loss, grads = _loss_grads(net, xb, yb, wb, l2)
+            total += loss
             step += 1
             rate = np.float32(lr * (1.0 - 0.9 * step / n_steps))
-            for j, gr in enumerate((gw1, gb1, gw2, gb2)):
-                m[j] = b1 * m[j] + (1 - b1) * gr
-                v[j] = b2 * v[j] + (1 - b2) * gr * gr
-                mh = m[j] / (1 - b1**step)
-                vh = v[j] / (1 - b2**step)
-                params[j] -= rate * mh / (np.sqrt(vh) + np.float32(eps))
+            _adam_step(params, grads, m, v, step, rate)
         if verbose:
             print(f"    pass {ep + 1}/{epochs}: loss {total / n:.4f}", flush=True)
     return MLP(*(a.astype(np.float64) for a in params))
@@ -653,6 +672,54 @@ def _distances(model: StagingModel, recordings: list[Recording]) -> list[float]:
     return [d for d in out if np.isfinite(d)]
 
 
+def _fit_networks(rows: dict, n_hidden: int, epochs: int, seed: int, verbose: bool, t0: float):
+    """Fit one MLP per context mode and signal modality on the rows of :func:`build_rows`."""
+    nets = {}
+    for mode in CONTEXT:
+        x, y, w, sig = rows[mode]
+        for m in MODALITIES:
+            need = (_HAS_EOG if "eog" in m else 0) | (_HAS_EMG if "emg" in m else 0)
+            sel = (sig & need) == need
+            if not sel.any():
+                raise StagingError(f"no training recording holds the signals {m}")
+            xm = x[sel][:, context_columns(mode, m)]
+            nets[f"{mode}/{m}"] = fit_mlp(
+                xm, y[sel], n_hidden=n_hidden, epochs=epochs, seed=seed, weights=w[sel]
+            )
+            if verbose:
+                print(
+                    f"  {mode}/{m} MLP fitted on {int(sel.sum())} rows "
+                    f"({time.perf_counter() - t0:.0f} s)",
+                    flush=True,
+                )
+    return nets
+
+
+def _calibrate(model: StagingModel, val: list[Recording], mode: str, verbose: bool) -> dict:
+    """Choose the HMM exponent and the temperature of ``mode`` on the validation nights.
+
+    Without validation nights the exponent is 0.6 and the temperature 1. Returns the
+    validation scores of the chosen exponent.
+    """
+    best = None
+    for g in (0.5, 0.75, 1.0, 1.25, 1.5):
+        model.gamma[mode] = g
+        sc = evaluate(model, val, mode) if val else {"kappa": float("nan")}
+        if best is None or sc["kappa"] > best[1]["kappa"]:
+            best = (g, sc)
+        if not val:
+            break
+    model.gamma[mode] = best[0] if val else 0.6
+    model.temperature[mode] = _fit_temperature(model, val, mode) if val else 1.0
+    if verbose:
+        print(
+            f"  {mode}: gamma {model.gamma[mode]}, temperature {model.temperature[mode]}, "
+            f"validation {best[1]}",
+            flush=True,
+        )
+    return best[1]
+
+
 def train_model(
     train: list[Recording],
     val: list[Recording],
@@ -699,46 +766,10 @@ def train_model(
             f"({time.perf_counter() - t0:.0f} s)",
             flush=True,
         )
-    nets = {}
-    for mode in CONTEXT:
-        x, y, w, sig = rows[mode]
-        for m in MODALITIES:
-            need = (_HAS_EOG if "eog" in m else 0) | (_HAS_EMG if "emg" in m else 0)
-            sel = (sig & need) == need
-            if not sel.any():
-                raise StagingError(f"no training recording holds the signals {m}")
-            xm = x[sel][:, context_columns(mode, m)]
-            nets[f"{mode}/{m}"] = fit_mlp(
-                xm, y[sel], n_hidden=n_hidden, epochs=epochs, seed=seed, weights=w[sel]
-            )
-            if verbose:
-                print(
-                    f"  {mode}/{m} MLP fitted on {int(sel.sum())} rows "
-                    f"({time.perf_counter() - t0:.0f} s)",
-                    flush=True,
-                )
+    nets = _fit_networks(rows, n_hidden, epochs, seed, verbose, t0)
     model = StagingModel(prior, nets, trans, initial, class_prior, meta=dict(meta or {}))
-    scores = {}
-    for mode in CONTEXT:
-        best = None
-        for g in (0.5, 0.75, 1.0, 1.25, 1.5):
-            model.gamma[mode] = g
-            sc = evaluate(model, val, mode) if val else {"kappa": float("nan")}
-            if best is None or sc["kappa"] > best[1]["kappa"]:
-                best = (g, sc)
-            if not val:
-                break
-        model.gamma[mode] = best[0] if val else 0.6
-        model.temperature[mode] = _fit_temperature(model, val, mode) if val else 1.0
-        scores[mode] = best[1]
-        if verbose:
-            print(
-                f"  {mode}: gamma {model.gamma[mode]}, temperature {model.temperature[mode]}, "
-                f"validation {best[1]}",
-                flush=True,
-            )
+    model.meta["validation"] = {mode: _calibrate(model, val, mode, verbose) for mode in CONTEXT}
     dist = _distances(model, train + val)
-    model.meta["validation"] = scores
     model.meta["ood"] = {
         "threshold": round(OOD_MARGIN * max(dist), 4) if dist else None,
         "largest_training_distance": round(max(dist), 4) if dist else None,
