@@ -208,39 +208,68 @@ def simulate_recording(
     eeg = data[0] - data[1] if k == 2 else data[0]
     eog = data[k : k + 2]
     emg = data[k + 2]
-    sfreq = SIM_RATE
-    eog_kind = "E1,E2"
+    sfreq, eog_kind = SIM_RATE, "E1,E2"
     if augment:
-        if rng.random() < 0.5:
-            # the eyes' dipole leaking into the EEG lead, as at Fpz-Cz, where blinks, saccades
-            # and slow eye movements give real wake a slow-wave share like sleep's
-            g = rng.uniform(0.1, 0.6)
-            eeg = eeg + g * (eog[0] - eog[1]) / 2
-            info["ocular_leak"] = round(float(g), 3)
-        r = rng.random()
-        if r < 0.3:
-            eog, eog_kind = eog[:1], "E1"
-        elif r < 0.6:
-            eog, eog_kind = (eog[0] - eog[1])[None], "E1-E2"
-        if rng.random() < 0.5:  # people with few or small eye movements, electrode placement
-            common, diff = (eog.sum(0) / len(eog)), eog - eog.sum(0) / len(eog)
-            a = rng.uniform(0.2, 1.2)
-            eog = (common + a * diff) if len(eog) == 2 else eog * a
-            info["eye_movement_gain"] = round(float(a), 3)
-        eeg = _amplifier(eeg, sfreq, rng, info, "eeg_amp")
-        eog = _amplifier(eog, sfreq, rng, info, "eog_amp")
-        emg = _amplifier(emg, sfreq, rng, info, "emg_amp")
-        if rng.random() < 0.1:
-            lim = rng.uniform(50, 150) * info["eeg_amp"]["gain"]
-            eeg = np.clip(eeg, -lim, lim)
-            info["clip_uv"] = round(float(lim), 1)
-        sfreq = float(rng.choice([128.0, 100.0, 64.0], p=[0.45, 0.45, 0.1]))
-        if sfreq != SIM_RATE:
-            eeg, eog, emg = (_resample(v, SIM_RATE, sfreq) for v in (eeg, eog, emg))
+        eeg, eog, emg, sfreq, eog_kind = _acquire(eeg, eog, emg, rng, info)
     info.update(eeg="-".join(leads), eog=eog_kind, sfreq=sfreq)
     feats = continuous_features(eeg, sfreq, eog=eog, emg=emg)
     n = min(feats.n_epochs, labels.size)
     return Recording(feats.take(slice(0, n)), labels[:n], f"sim:{profile}:{seed}", info)
+
+
+def _acquire(eeg, eog, emg, rng, info: dict):
+    """Randomise how the simulated signals were acquired (module docstring).
+
+    Parameters
+    ----------
+    eeg : ndarray, shape (n_samples,)
+        The EEG derivation in microvolts at ``SIM_RATE``.
+    eog : ndarray, shape (2, n_samples)
+        E1-M2 and E2-M2 in microvolts.
+    emg : ndarray, shape (n_samples,)
+        Chin EMG in microvolts.
+    rng : numpy.random.Generator
+        The recording's augmentation stream (drawn in a fixed order).
+    info : dict
+        What was drawn, filled in.
+
+    Returns
+    -------
+    eeg, eog, emg : ndarray
+        The signals as recorded, at ``sfreq``; ``eog`` has 1 or 2 rows.
+    sfreq : float
+        Sampling rate in Hz.
+    eog_kind : str
+        ``"E1,E2"``, ``"E1"`` or ``"E1-E2"``.
+    """
+    sfreq, eog_kind = SIM_RATE, "E1,E2"
+    if rng.random() < 0.5:
+        # the eyes' dipole leaking into the EEG lead, as at Fpz-Cz, where blinks, saccades
+        # and slow eye movements give real wake a slow-wave share like sleep's
+        g = rng.uniform(0.1, 0.6)
+        eeg = eeg + g * (eog[0] - eog[1]) / 2
+        info["ocular_leak"] = round(float(g), 3)
+    r = rng.random()
+    if r < 0.3:
+        eog, eog_kind = eog[:1], "E1"
+    elif r < 0.6:
+        eog, eog_kind = (eog[0] - eog[1])[None], "E1-E2"
+    if rng.random() < 0.5:  # people with few or small eye movements, electrode placement
+        common, diff = (eog.sum(0) / len(eog)), eog - eog.sum(0) / len(eog)
+        a = rng.uniform(0.2, 1.2)
+        eog = (common + a * diff) if len(eog) == 2 else eog * a
+        info["eye_movement_gain"] = round(float(a), 3)
+    eeg = _amplifier(eeg, sfreq, rng, info, "eeg_amp")
+    eog = _amplifier(eog, sfreq, rng, info, "eog_amp")
+    emg = _amplifier(emg, sfreq, rng, info, "emg_amp")
+    if rng.random() < 0.1:
+        lim = rng.uniform(50, 150) * info["eeg_amp"]["gain"]
+        eeg = np.clip(eeg, -lim, lim)
+        info["clip_uv"] = round(float(lim), 1)
+    sfreq = float(rng.choice([128.0, 100.0, 64.0], p=[0.45, 0.45, 0.1]))
+    if sfreq != SIM_RATE:
+        eeg, eog, emg = (_resample(v, SIM_RATE, sfreq) for v in (eeg, eog, emg))
+    return eeg, eog, emg, sfreq, eog_kind
 
 
 # --------------------------------------------------------------------------------------
