@@ -46,16 +46,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import butter
 
-from dsp._validate import check_channels, check_positive
-from dsp.iir import SOSFilter
-from headset.chunk import Annotation, Chunk
-from headset.stages import EPOCH_S, UNSCORED, R, W, stage_name
+from dsp._validate import check_positive
+from headset.chunk import Annotation, Chunk, StreamInfo
+from headset.stages import EPOCH_S, UNSCORED, R, W
 
 from ..channels import pick_channels
 from ..errors import StagingError
-from .stream import BAD_FLAGS, ChunkBatcher, Framer, StageInput, split_chunk
+from ..events import ANNOTATIONS, arousal_record, to_event
+from .stream import BAD_FLAGS, ChunkBatcher, EmgRms, Framer, StageInput, split_chunk
 
 
 @dataclass(frozen=True)
@@ -106,18 +105,11 @@ class ArousalEvent:
 
     def to_annotation(self) -> Annotation:
         """Return the EDF+ annotation ``Detected arousal`` (DESIGN 3)."""
-        return Annotation(self.onset_s, self.duration_s, "Detected arousal")
+        return Annotation(self.onset_s, self.duration_s, ANNOTATIONS["arousal"])
 
     def to_event(self) -> dict:
-        """Return the event-stream object (DESIGN 3): ``{"t", "type": "arousal", ...}``."""
-        return {
-            "t": round(self.onset_s, 3),
-            "type": "arousal",
-            "duration_s": round(self.duration_s, 3),
-            "stage": stage_name(self.stage),
-            "band": self.band,
-            "shift_db": round(self.shift_db, 1),
-        }
+        """Return the event-stream object at the onset (:mod:`staging.events`)."""
+        return to_event(self.onset_s, "arousal", arousal_record(self))
 
 
 class ArousalDetector(StageInput):
@@ -125,9 +117,10 @@ class ArousalDetector(StageInput):
 
     Parameters
     ----------
-    sfreq : float
-        Sampling rate, Hz (at least 64).
-    ch_names, ch_types : sequence of str
+    sfreq : float or None
+        Sampling rate, Hz (at least 64, :data:`staging.checks.MIN_SFREQ`); None (with
+        ``ch_names`` and ``ch_types``): the stream is taken from the first chunk.
+    ch_names, ch_types : sequence of str or None
         Channels of the chunks that will be pushed.
     shift_db : float
         Alpha or beta rise over the background that marks a shifted frame, dB.
@@ -154,11 +147,13 @@ class ArousalDetector(StageInput):
         Evidence not available (e.g. ``"chin EMG: REM arousals cannot be confirmed"``).
     """
 
+    consumer = "arousal detection"
+
     def __init__(
         self,
-        sfreq: float,
-        ch_names: Sequence[str],
-        ch_types: Sequence[str],
+        sfreq: float | None = None,
+        ch_names: Sequence[str] | None = None,
+        ch_types: Sequence[str] | None = None,
         *,
         shift_db: float = 6.5,
         theta_db: float = 9.0,
@@ -171,39 +166,64 @@ class ArousalDetector(StageInput):
         onset_lead_s: float = 0.5,
         movement_mg: float = 50.0,
     ):
-        self.sfreq = check_positive("sfreq", sfreq)
-        if self.sfreq < 64:
-            raise StagingError(f"arousal detection needs at least 64 Hz, got {sfreq:g} Hz")
-        self.ch_names, self.ch_types = check_channels(ch_names, ch_types)
-        self.eeg = pick_channels(self.ch_names, self.ch_types, "eeg")
-        if not self.eeg:
-            raise StagingError("arousal detection needs an EEG channel; the recording has none")
-        emg = pick_channels(self.ch_names, self.ch_types, "emg")
-        self.emg = emg[0] if emg else None
-        self.acc = [
-            i
-            for i, (n, t) in enumerate(zip(self.ch_names, self.ch_types))
-            if t == "misc" and n.upper().startswith("ACC")
-        ]
-        self.missing: list[str] = []
-        if self.emg is None:
-            self.missing.append("chin EMG: REM arousals cannot be confirmed (none reported)")
-        if not self.acc:
-            self.missing.append("accelerometer: movements are not seen (no ACC channel)")
         for name in ("shift_db", "theta_db", "min_duration_s", "stable_s", "emg_ratio"):
             check_positive(name, locals()[name])
-        check_positive("emg_min_s", emg_min_s)
+        self.emg_min_s = check_positive("emg_min_s", emg_min_s)
         self.movement_mg = check_positive("movement_mg", movement_mg)
+        self.hop_s = check_positive("hop_s", hop_s)
+        self.win_s = check_positive("win_s", win_s)
         self.shift = float(shift_db) / 10.0 * np.log(10.0)  # natural-log units of power
         self.theta_shift = float(theta_db) / 10.0 * np.log(10.0)
         self.min_duration_s = float(min_duration_s)
         self.stable_s = float(stable_s)
         self.emg_ratio = float(emg_ratio)
-        self.emg_min_s = float(emg_min_s)
-        self.hop = max(1, round(check_positive("hop_s", hop_s) * self.sfreq))
-        self.win = max(self.hop, round(check_positive("win_s", win_s) * self.sfreq))
         self.onset_lead_s = float(onset_lead_s)
-        fs = self.sfreq
+        self.missing: list[str] = []
+        self._run: dict | None = None
+        self._gap = 0
+        self._pending: list[dict] = []
+        self._last_event_end = -np.inf
+        self._signs: list[WakeSign] = []
+        self.events: list[ArousalEvent] = []
+        self._init_input(sfreq, ch_names, ch_types)
+
+    def _bind(self, info: StreamInfo) -> None:
+        """Set up what depends on the stream: channels, frames, filters, backgrounds."""
+        self.eeg = pick_channels(info.ch_names, info.ch_types, "eeg")
+        if not self.eeg:
+            raise StagingError("arousal detection needs an EEG channel; the recording has none")
+        emg = pick_channels(info.ch_names, info.ch_types, "emg")
+        self.emg = emg[0] if emg else None
+        self.acc = [i for i, u in enumerate(info.units) if u == "mg"]
+        if self.emg is None:
+            self.missing.append("chin EMG: REM arousals cannot be confirmed (none reported)")
+        if not self.acc:
+            self.missing.append("accelerometer: movements are not seen (no ACC channel)")
+        fs = info.sfreq
+        self.hop = max(1, round(self.hop_s * fs))
+        self.win = max(self.hop, round(self.win_s * fs))
+        self._bind_bands(fs)
+        if self.emg is not None:
+            self._emg_rms = EmgRms(fs, 0.25)
+            self._emg_bin = self._emg_rms.bin
+            self._emg_recent = np.zeros(0)  # RMS of the last 10 s of bins (NaN: flagged)
+            self._emg_run = 0  # consecutive bins above the background
+        if self.acc:
+            n_sec = max(1, round(fs))  # whole seconds, back to back
+            self._acc_framer = Framer(len(self.acc), n_sec, n_sec)
+            self._acc_ptp = np.zeros(0)  # 1-s peak-to-peak of the last minute, still seconds
+            self._acc_keep = 60
+            self._acc_run = False
+        # background: log band powers of the last n_bg frames and whether each is usable
+        self._n_bg = int(round(self.stable_s / (self.hop / fs)))
+        self._ring = np.zeros((self._n_bg, 4))
+        self._ring_ok = np.zeros(self._n_bg, dtype=bool)
+        self._ring_pos = 0
+        self._emg_hist: deque = deque(maxlen=int(60 / 0.25))  # (bin start, rms)
+        self._batch = ChunkBatcher(self.hop * 2)
+
+    def _bind_bands(self, fs: float) -> None:
+        """Set up the EEG frames and the masks of the theta, alpha, sigma and beta bands."""
         freqs = np.fft.rfftfreq(self.win, 1.0 / fs)
         edges = {"theta": (4.0, 8.0), "alpha": (8.0, 11.5), "sigma": (11.5, 16.0)}
         edges["beta"] = (16.0, min(30.0, 0.45 * fs))
@@ -213,38 +233,6 @@ class ArousalDetector(StageInput):
         ).astype(float)
         self._taper = np.hanning(self.win)
         self._framer = Framer(len(self.eeg), self.win, self.hop)
-        # EMG: 20-100 Hz (or up to 0.45 fs), RMS per 0.25-s bin
-        if self.emg is not None:
-            hi = min(100.0, 0.45 * fs)
-            self._emg_filt = SOSFilter(
-                butter(4, [20.0, hi], btype="bandpass", fs=fs, output="sos"), 1
-            )
-            self._emg_bin = max(1, round(0.25 * fs))
-            self._emg_framer = Framer(1, self._emg_bin, self._emg_bin)
-            self._emg_recent = np.zeros(0)  # RMS of the last 10 s of bins (NaN: flagged)
-            self._emg_run = 0  # consecutive bins above the background
-        if self.acc:
-            n_sec = max(1, round(fs))  # whole seconds, back to back
-            self._acc_framer = Framer(len(self.acc), n_sec, n_sec)
-            self._acc_ptp = np.zeros(0)  # 1-s peak-to-peak of the last minute, still seconds
-            self._acc_keep = 60
-            self._acc_run = False
-        n_bg = int(round(self.stable_s / (self.hop / fs)))
-        self._n_bg = n_bg
-        # background: log band powers of the last n_bg frames and whether each is usable
-        self._ring = np.zeros((n_bg, 4))
-        self._ring_ok = np.zeros(n_bg, dtype=bool)
-        self._ring_pos = 0
-        self._emg_hist: deque = deque(maxlen=int(60 / 0.25))  # (bin start, rms, in_event)
-        self._stages: dict[int, int] = {}
-        self._run: dict | None = None
-        self._gap = 0
-        self._pending: list[dict] = []
-        self._last_event_end = -np.inf
-        self._next = None
-        self._batch = ChunkBatcher(self.hop * 2)
-        self._signs: list[WakeSign] = []
-        self.events: list[ArousalEvent] = []
 
     def take_signs(self) -> list[WakeSign]:
         """Return the wake signs measured since the last call (module docstring), in order.
@@ -308,6 +296,8 @@ class ArousalDetector(StageInput):
 
     def flush(self) -> list[ArousalEvent]:
         """End of the session: close a run in progress and release what can be released."""
+        if self.info is None:  # no chunk came
+            return []
         block = self._batch.take()
         out = self._process(block) if block is not None else []
         if self._run is not None:
@@ -315,16 +305,10 @@ class ArousalDetector(StageInput):
         return out + self._release(final=True)
 
     def _push_emg(self, chunk):
-        x = chunk.data[self.emg]
-        y = self._emg_filt(x[None, :])[0]
         bad = (chunk.flags[self.emg] & BAD_FLAGS) != 0
-        bins, bflags, starts = self._emg_framer.push(
-            y[None, :], bad[None, :].astype(np.uint8), chunk.first_sample
-        )
-        if bins is None:
+        rms, starts = self._emg_rms.push(chunk.data[self.emg], bad, chunk.first_sample)
+        if not rms.size:
             return
-        rms = np.sqrt(np.mean(bins[0] ** 2, axis=1))
-        rms[bflags[0].any(axis=1)] = np.nan
         for s, r in zip(starts, rms):
             self._emg_hist.append((int(s), float(r)))
         self._emg_bursts(rms, starts)

@@ -54,7 +54,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from dsp._validate import check_option, check_positive
+from dsp._validate import check_option, check_positive, validate_type
 from headset.errors import HeadsetError
 from headset.stages import EPOCH_S, N1, N2, N3, UNSCORED, R, W, stage_name
 
@@ -169,8 +169,7 @@ class PolicyConfig:
         if not self.ladder:
             raise ValueError("ladder must have at least one step.")
         for st in self.ladder:
-            if not isinstance(st, LadderStep):
-                raise TypeError(f"ladder steps must be LadderStep, got {type(st).__name__}.")
+            validate_type("ladder step", st, LadderStep)
         if not 0 <= int(self.first_step) < len(self.ladder):
             raise ValueError(
                 f"first_step must be 0..{len(self.ladder) - 1}, got {self.first_step!r}."
@@ -291,8 +290,7 @@ class InterventionPolicy:
             raise TypeError(f"send must be callable, got {type(send).__name__}.")
         self.send = send
         self.config = config if config is not None else PolicyConfig()
-        if not isinstance(self.config, PolicyConfig):
-            raise TypeError(f"config must be PolicyConfig, got {type(self.config).__name__}.")
+        validate_type("config", self.config, PolicyConfig)
         self.technician = technician
         self.on_decision = on_decision
         self.log: list[Decision] = []
