@@ -175,3 +175,26 @@ def test_eye_movements_are_counted_per_minute_from_the_settings():
         eyes.push(eog, np.zeros(n, bool), 0)
         expect = np.count_nonzero(onsets >= 60.0 - window)
         assert eyes.per_minute(n) == pytest.approx(expect * 60.0 / window)
+
+
+def test_the_monitor_runs_what_the_stream_can_feed_and_refuses_a_foreign_chunk():
+    from staging.monitor.pipeline import Pipeline
+
+    names = ("EEG C4-M1", "EOG E1-M2", "EMG chin", "ECG")
+    info = StreamInfo.create(80.0, names, ("eeg", "eog", "emg", "ecg"))
+    pipe = Pipeline(info)  # the nightmare detector and the heart rate need 100 Hz
+    assert pipe.stager is not None and pipe.arousal is not None
+    assert pipe.nightmare is None and pipe.hr is None
+    assert pipe.missing == [
+        "nightmare detector (nightmare detection: the stream's 80 Hz is below the 100 Hz it needs)",
+        "heart rate (heart rate: the stream's 80 Hz is below the 100 Hz it needs)",
+    ]
+    ch = Chunk(np.zeros((4, 80)), 0, 80.0, names, info.ch_types, np.zeros((4, 80), np.uint8))
+    pipe.process(ch)
+    wrong = Chunk(
+        np.zeros((3, 80)), 80, 80.0, names[:3], info.ch_types[:3], np.zeros((3, 80), np.uint8)
+    )
+    with pytest.raises(StagingError, match="monitor: the channels changed"):
+        pipe.process(wrong)
+    with pytest.raises(StagingError, match="monitor: the stream's 40 Hz"):
+        Pipeline(StreamInfo.create(40.0, names, info.ch_types))

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dsp._validate import check_option
+
 from ..chunk import Annotation, Chunk
 from ..faults import FaultConfig
 from ..stages import EPOCH_S, N1, N2, N3, STAGE_NAMES, R, W, stage_name
@@ -398,12 +400,7 @@ class Sleeper:
             ``"confusion arousal"``, ``"arousal"``, ``"no effect"``, ``"already awake"`` or
             ``"night over"``.
         """
-        if kind not in KIND_STRENGTH:
-            options = ", ".join(repr(k) for k in KIND_STRENGTH)
-            raise ValueError(
-                f"Invalid value for the 'kind' parameter. Allowed values are {options}, "
-                f"but got {kind!r} instead."
-            )
+        check_option("kind", kind, KIND_STRENGTH)
         if isinstance(level, bool) or not isinstance(level, int | float | np.number):
             raise TypeError(f"level must be a number, got {type(level).__name__} instead.")
         level = float(level)

@@ -140,6 +140,18 @@ class ArousalDetector(StageInput):
         Correction from the first shifted window's centre to the onset, s.
     movement_mg : float
         Smallest 1-s peak-to-peak of an accelerometer axis that is a movement, milli-g.
+    movement_factor : float
+        ... and how many times its median over the still seconds of the last
+        ``movement_history_s`` it must be (no unit).
+    movement_history_s : float
+        Seconds of still 1-s peak-to-peaks kept for that median.
+    emg_bin_s : float
+        Chin-EMG RMS bin, s (20-100 Hz, :class:`~staging.closedloop.stream.EmgRms`).
+    emg_gap_s : float
+        The background of a chin-EMG burst ends this many seconds before the bin, s.
+    spindle_margin : float
+        A frame is a spindle, not a shift, when sigma rose more than alpha and beta by this
+        fraction of ``shift_db`` (no unit).
 
     Attributes
     ----------
@@ -165,11 +177,21 @@ class ArousalDetector(StageInput):
         hop_s: float = 0.5,
         onset_lead_s: float = 0.5,
         movement_mg: float = 50.0,
+        movement_factor: float = 5.0,
+        movement_history_s: float = 60.0,
+        emg_bin_s: float = 0.25,
+        emg_gap_s: float = 2.0,
+        spindle_margin: float = 0.5,
     ):
         for name in ("shift_db", "theta_db", "min_duration_s", "stable_s", "emg_ratio"):
             check_positive(name, locals()[name])
         self.emg_min_s = check_positive("emg_min_s", emg_min_s)
         self.movement_mg = check_positive("movement_mg", movement_mg)
+        self.movement_factor = check_positive("movement_factor", movement_factor)
+        self.movement_history_s = check_positive("movement_history_s", movement_history_s)
+        self.emg_bin_s = check_positive("emg_bin_s", emg_bin_s)
+        self.emg_gap_s = check_positive("emg_gap_s", emg_gap_s, allow_zero=True)
+        self.spindle_margin = check_positive("spindle_margin", spindle_margin, allow_zero=True)
         self.hop_s = check_positive("hop_s", hop_s)
         self.win_s = check_positive("win_s", win_s)
         self.shift = float(shift_db) / 10.0 * np.log(10.0)  # natural-log units of power
@@ -204,7 +226,7 @@ class ArousalDetector(StageInput):
         self.win = max(self.hop, round(self.win_s * fs))
         self._bind_bands(fs)
         if self.emg is not None:
-            self._emg_rms = EmgRms(fs, 0.25)
+            self._emg_rms = EmgRms(fs, self.emg_bin_s)
             self._emg_bin = self._emg_rms.bin
             self._emg_recent = np.zeros(0)  # RMS of the last 10 s of bins (NaN: flagged)
             self._emg_run = 0  # consecutive bins above the background
@@ -212,14 +234,15 @@ class ArousalDetector(StageInput):
             n_sec = max(1, round(fs))  # whole seconds, back to back
             self._acc_framer = Framer(len(self.acc), n_sec, n_sec)
             self._acc_ptp = np.zeros(0)  # 1-s peak-to-peak of the last minute, still seconds
-            self._acc_keep = 60
+            self._acc_keep = int(round(self.movement_history_s))
             self._acc_run = False
         # background: log band powers of the last n_bg frames and whether each is usable
         self._n_bg = int(round(self.stable_s / (self.hop / fs)))
         self._ring = np.zeros((self._n_bg, 4))
         self._ring_ok = np.zeros(self._n_bg, dtype=bool)
         self._ring_pos = 0
-        self._emg_hist: deque = deque(maxlen=int(60 / 0.25))  # (bin start, rms)
+        # (bin start, rms) of the last minute: the background and the event of _emg_rise
+        self._emg_hist: deque = deque(maxlen=int(60 / self.emg_bin_s))
         self._batch = ChunkBatcher(self.hop * 2)
 
     def _bind_bands(self, fs: float) -> None:
@@ -316,7 +339,7 @@ class ArousalDetector(StageInput):
     def _emg_bursts(self, rms, starts):
         """Chin-EMG bursts: ``emg_min_s`` above ``emg_ratio`` x the bins 10 s to 2 s before."""
         n_bg = int(round(self.stable_s * self.sfreq / self._emg_bin))
-        gap = int(round(2.0 * self.sfreq / self._emg_bin))
+        gap = int(round(self.emg_gap_s * self.sfreq / self._emg_bin))
         past = np.concatenate([np.full(n_bg - self._emg_recent.size, np.nan), self._emg_recent])
         allr = np.concatenate([past, rms])
         self._emg_recent = allr[-n_bg:]
@@ -346,7 +369,7 @@ class ArousalDetector(StageInput):
         ptp = np.max(frames.max(axis=-1) - frames.min(axis=-1), axis=0)
         hist = self._acc_ptp
         med = float(np.median(hist)) if hist.size >= 10 else np.inf  # once per block
-        moving = (ptp > self.movement_mg) & (ptp > 5.0 * med)
+        moving = (ptp > self.movement_mg) & (ptp > self.movement_factor * med)
         for m, s in zip(moving, starts):
             if m and not self._acc_run:
                 self._signs.append(WakeSign(int(s) / self.sfreq, "movement"))
@@ -371,7 +394,7 @@ class ArousalDetector(StageInput):
             bg = np.partition(a, (n_ok - 1) // 2, axis=0)[(n_ok - 1) // 2]  # lower median
             th, al, si, be = logp - bg
             cand = max((al, "alpha"), (be, "beta"))
-            spindle = si > max(al, be) + 0.5 * self.shift
+            spindle = si > max(al, be) + self.spindle_margin * self.shift
             if not spindle and (cand[0] > self.shift or th > self.theta_shift):
                 shifted = True
                 score = cand if cand[0] >= th else (th, "theta")

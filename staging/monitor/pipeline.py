@@ -3,7 +3,8 @@
 ``Pipeline.process(chunk)`` runs one block of samples through
 
 1. the filter bank (:class:`dsp.filterbank.FilterBank`): the signals the view shows and the
-   block-level quality check;
+   block-level quality check (the stager and the detectors take the raw chunk and filter their
+   own bands: why is in :mod:`staging.closedloop.stream`);
 2. the online stager (:class:`staging.stager.online.OnlineStager`, fed raw chunks: it selects and
    filters its own channels), whose estimates also go to
 3. the arousal detector (:class:`staging.closedloop.arousal.ArousalDetector`, AASM rule,
