@@ -1,6 +1,6 @@
 """Small synthetic signals with known truth for the events tests (ECG, EEG bursts, hypnograms).
 
-Owned by the "events" helper; used by tests/test_ecg.py, test_arousal.py, test_nightmare.py.
+Owned by the "events" helper; used by tests/dsp/test_ecg.py, test_arousal.py, test_nightmare.py.
 """
 
 from __future__ import annotations

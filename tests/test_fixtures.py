@@ -3,16 +3,16 @@
 import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _constants import REPO
 from scipy.signal import welch
 
 from headset.chunk import FLAG_LEAD_OFF
 from headset.replay import Replay
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = REPO / "fixtures"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
 ENTRIES = {e["file"]: e for e in MANIFEST["files"]}
 

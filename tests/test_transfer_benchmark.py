@@ -8,22 +8,20 @@ same file and channel names, an annotations-only hypnogram) stands in for it, so
 import csv
 import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _constants import REPO
 from edfio import Edf, EdfAnnotation, EdfSignal
 
 from headset.sleeper import Sleeper
 from headset.stages import STAGE_NAMES
 from staging.stager.features import COLUMN_NAMES, INPUT_NAMES
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def transfer():
-    spec = importlib.util.spec_from_file_location("transfer_bench", ROOT / "benchmarks/transfer.py")
+    spec = importlib.util.spec_from_file_location("transfer_bench", REPO / "benchmarks/transfer.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # its dataclasses look their module up there
     spec.loader.exec_module(mod)

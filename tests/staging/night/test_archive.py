@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _constants import REPO
 from _staging_sim import simulated, to_raw
 
 from staging.cli import main
@@ -23,7 +24,6 @@ from staging.night.archive import COHORT_COLUMNS
 from staging.night.stats import sleep_statistics
 
 NIGHTS = ("a/n0", "a/n1", "b/n2", "b/n3")
-ROOT = Path(__file__).resolve().parents[1]
 #: Seconds to wait for a process to appear or to end (a bound on a hang, not a timing check).
 WAIT_S = 60.0
 
@@ -244,7 +244,7 @@ def test_workers_end_with_the_run(archive, tmp_path):
 
     cmd = [sys.executable, "-m", "staging.cli", "score", str(archive)]
     cmd += ["--out", str(tmp_path / "out"), "--jobs", "2"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         parent = psutil.Process(proc.pid)
         workers: list = []

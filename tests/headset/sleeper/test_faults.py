@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _constants import FS
 from scipy import signal
 
 from headset.chunk import FLAG_LEAD_OFF, FLAG_SATURATED
@@ -9,7 +10,6 @@ from headset.faults import FaultConfig, parse_faults
 from headset.sleeper import DEFAULT_MONTAGE, Sleeper
 from headset.sleeper.artifacts import RAIL_UV
 
-FS = 256.0
 EXG = list(range(7))
 ACC = [7, 8, 9]
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 import sys
 import time
-from pathlib import Path
 
 import pexpect
 import pytest
+from _constants import REPO
 
 from staging.monitor.events import read_events
 
-ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>78]")
 HEADER = "dreamnet monitor "
 
@@ -24,7 +23,7 @@ class Screen:
         self.child = pexpect.spawn(
             sys.executable,
             ["-m", "staging.cli", "monitor", *args],
-            cwd=str(ROOT),
+            cwd=str(REPO),
             dimensions=(rows, cols),
             encoding="utf-8",
             codec_errors="replace",

@@ -11,22 +11,21 @@ when the 10-s grace period passes without a veto).
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _constants import REPO
 from _events_synth import sleep_chunk, split
 
 from headset.chunk import Chunk
 from staging.closedloop.arousal import ArousalDetector
 
-ROOT = Path(__file__).resolve().parent.parent
 GRACE_S = 10.0  # the monitor's default grace period
 
 
 def _benchmark():
     spec = importlib.util.spec_from_file_location(
-        "closed_loop", ROOT / "benchmarks" / "closed_loop.py"
+        "closed_loop", REPO / "benchmarks" / "closed_loop.py"
     )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -9,11 +9,10 @@ import edfio
 import mne
 import numpy as np
 import pytest
+from _constants import REPO
 
 from headset.replay import Replay
 from staging.cli import main
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _run(capsys, *argv):

@@ -9,14 +9,13 @@ import sys
 import numpy as np
 import pytest
 import scipy.signal as ss
+from _constants import FS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dsp
 from dsp import FilterBank, SOSFilter, sosfilt, sosfiltfilt
 from dsp.filterbank import design_chain
-
-FS = 256.0
 
 
 def _random_filters(n: int, seed: int = 20240607):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _constants import FS
 from _events_synth import ecg, match_beats
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,7 +20,6 @@ from dsp.ecg import (
     rr_intervals,
 )
 
-FS = 256.0
 TOL = round(0.050 * FS)  # 50 ms
 
 
@@ -205,11 +205,10 @@ def test_bad_input():
 
 
 @pytest.mark.parametrize("faults", ["", "mains=30,movement=30,pops=20,drift=300,leadoff=4"])
-def test_against_simulated_sleeper_beats(faults):
-    from headset import sleeper
+def test_against_simulated_sleeper_beats(faults, make_sleeper):
     from headset.faults import parse_faults
 
-    s = sleeper.Sleeper(profile="healthy", seed=77, duration_s=900.0, faults=parse_faults(faults))
+    s = make_sleeper(77, profile="healthy", duration_s=900.0, faults=parse_faults(faults))
     det = RPeakDetector(s.sfreq)
     peaks, flags = [], []
     while not s.done:

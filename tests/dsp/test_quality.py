@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _constants import FS
 
 from dsp import _kernels, quality
 from dsp.quality import (
@@ -18,7 +19,6 @@ from dsp.quality import (
     epoch_quality,
 )
 
-FS = 256.0
 N = int(30 * FS)
 T = np.arange(N) / FS
 

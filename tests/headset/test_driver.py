@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _constants import FS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,8 +15,6 @@ from headset.driver import Headset
 from headset.errors import HeadsetError
 from headset.faults import FaultConfig
 from headset.transport import BytesTransport, InProcessTransport, record
-
-FS = 256.0
 
 
 def _collect(hs):
@@ -278,13 +277,11 @@ def test_lifecycle():
         Headset("tcp://x")
 
 
-def test_real_sleeper_only_quantised():
-    from headset.sleeper import Sleeper
-
+def test_real_sleeper_only_quantised(make_sleeper):
     dur = 90.0
     with Headset.simulated("healthy", seed=3, duration_s=dur) as hs:
         _, data, flags, ann = _collect(hs)
-    ref = Sleeper(profile="healthy", seed=3, duration_s=dur).read(10**6)
+    ref = make_sleeper(3, profile="healthy", duration_s=dur).read(10**6)
     assert data.shape == ref.data.shape and hs.ch_names == ref.ch_names
     lsb = hs.info["lsb_uv"]
     exg = [i for i, t in enumerate(ref.ch_types) if t != "misc"]

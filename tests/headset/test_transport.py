@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from _constants import FS
 
 from headset.chunk import FLAG_GAP
 from headset.device import Device, IndexSource
@@ -17,8 +18,6 @@ from headset.errors import HeadsetError
 from headset.faults import FaultConfig
 from headset.protocol import load_key
 from headset.transport import InProcessTransport, TcpServer, TcpTransport, parse_speed
-
-FS = 256.0
 
 
 def _read_all(hs):

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from _constants import REPO
 
 from headset import lifeline
 
-ROOT = Path(__file__).resolve().parents[1]
 LINUX = sys.platform.startswith("linux")
 pytestmark = pytest.mark.skipif(not LINUX, reason="reads /proc")
 
@@ -59,7 +59,7 @@ def _monitor(tmp_path, *extra):
     cmd = [sys.executable, "-m", "staging.cli", "monitor", "--no-tui", "--speed", "1"]
     cmd += ["--duration", "20m", "--events", str(events), *extra]
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     # the events stream starts once the source described itself: the child is serving
     _wait_for(lambda: events.exists() and events.stat().st_size > 0 or proc.poll() is not None,
@@ -144,7 +144,7 @@ time.sleep(60)
 @pytest.mark.parametrize("kind", ["watcher", "program"])
 def test_orphans_end_without_the_parent_signal_or_after_exec(kind):
     middle = subprocess.Popen(
-        [sys.executable, "-c", _MIDDLE, kind], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _MIDDLE, kind], cwd=REPO, stdout=subprocess.PIPE, text=True
     )
     pid = None
     try:

@@ -233,9 +233,9 @@ def test_truncated_recording_and_unstageable_recording(tmp_path, capsys):
     assert "cannot be staged: no usable EEG channel" in err
 
 
-def test_technician_notes_are_in_the_report(tmp_path):
+def test_technician_notes_are_in_the_report(tmp_path, make_sleeper):
     f = tmp_path / "night.edf"
-    s = sleeper.Sleeper(profile="healthy", seed=2, hypnogram=HYPNO)
+    s = make_sleeper(2, profile="healthy", hypnogram=HYPNO)
     with Recorder(f, s.ch_names, s.ch_types, s.sfreq) as rec:
         while not s.done:
             rec.write(s.read(2560))

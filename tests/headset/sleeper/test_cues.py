@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+from _constants import FS
 from scipy import signal
 
 from headset.sleeper import Sleeper
 from headset.stages import N1, N2, R, W
 
-FS = 256.0
 EMG = 5
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _constants import FS
 from _events_synth import sleep_chunk, split
 
 from headset.chunk import Chunk
@@ -11,7 +12,6 @@ from staging.channels import pick_channels
 from staging.closedloop.arousal import ArousalDetector, detect_arousals, match_events
 from staging.errors import StagingError
 
-FS = 256.0
 W, N1, N2, N3, R = 0, 1, 2, 3, 4
 
 
@@ -107,10 +107,8 @@ def test_flagged_samples_do_not_make_arousals():
 
 
 @pytest.mark.slow
-def test_against_simulated_arousals():
-    from headset import sleeper
-
-    s = sleeper.Sleeper(profile="nightmare-prone", seed=2024, duration_s=2 * 3600.0)
+def test_against_simulated_arousals(make_sleeper):
+    s = make_sleeper(2024, profile="nightmare-prone", duration_s=2 * 3600.0)
     det = ArousalDetector(s.sfreq, s.ch_names, s.ch_types)
     det.set_hypnogram(s.hypnogram)
     while not s.done:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _constants import FS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -10,7 +11,6 @@ from headset.faults import FaultConfig
 from headset.sleeper import CHANNELS, DEFAULT_MONTAGE, PROFILES, Sleeper, Subject
 from headset.stages import EPOCH_S, parse_stage_annotation
 
-FS = 256.0
 FAULTS = FaultConfig(mains=3, movement=60, pops=60, leadoff=2, saturation=2, drift=30)
 
 

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from _constants import FS
 from scipy import signal
 
 from headset.sleeper import DEFAULT_MONTAGE, Sleeper
 
-FS = 256.0
 EP = int(30 * FS)
 F4, C4, O2, E1, E2, EMG, ECG = range(7)
 STAGES = ("W", "N1", "N2", "N3", "R")

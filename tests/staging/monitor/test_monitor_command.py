@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _constants import REPO
 
 from staging.cli import main
 from staging.monitor.events import read_events
 
-ROOT = Path(__file__).resolve().parents[1]
 HEADLESS = ["monitor", "--no-tui", "--speed", "max", "--duration", "20m", "--seed", "3"]
 CONCLUSIONS = ("Scored stage", "Detected arousal", "Nightmare alert", "Intervention", "Note:")
 
@@ -61,7 +61,7 @@ def test_headless_night_is_deterministic_and_matches_recording(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "staging.cli", *HEADLESS, "--events", str(a_ev),
          "--record", str(a_edf)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=REPO, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "recording" in proc.stderr and proc.stdout == ""
@@ -211,19 +211,18 @@ def test_events_to_stdout(capsys):
     assert np.isclose(lines[-1]["duration_s"], 90.0)
 
 
-def test_lsl_stream_is_monitored(tmp_path, capsys):
+def test_lsl_stream_is_monitored(tmp_path, capsys, make_sleeper):
     import os
     import threading
     import time
 
-    from headset.sleeper import Sleeper
     from staging.monitor.sources import _quiet_liblsl
 
     _quiet_liblsl()
     from headset.transport import LslOutlet
 
     name = f"dreamnet-test-{os.getpid()}"
-    sl = Sleeper(seed=1, duration_s=150.0)
+    sl = make_sleeper(1, duration_s=150.0)
     outlet = LslOutlet(name, sl.ch_names, sl.ch_types, sl.sfreq)
     stop = threading.Event()
 

@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _constants import SHARED_DATA
 from scipy.signal import welch
 
 from headset.labels import infer_ch_type
 from headset.sleeper import CHANNELS, DEFAULT_MONTAGE, Sleeper, architecture_stats
 from headset.stages import N2, N3, R, W
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "sleep-edf"
+DATA = SHARED_DATA / "real" / "sleep-edf"
 RK = {
     "Sleep stage W": W,
     "Sleep stage 1": 1,
@@ -52,8 +53,8 @@ ARCH_KEYS = (
 )
 BANDS = ((0.5, 2), (2, 4), (4, 8), (8, 12), (12, 16), (16, 30))
 MAX_CONTRAST_DISTANCE = 0.25
-FS = 100.0
-EP = int(30 * FS)
+SLEEP_EDF_FS = 100.0
+EP = int(30 * SLEEP_EDF_FS)
 
 
 def read_hypnogram(path: Path) -> np.ndarray:
@@ -89,7 +90,7 @@ def stage_contrasts(x: np.ndarray, stages: np.ndarray, sfreq: float) -> np.ndarr
     return m - m.mean(axis=0, keepdims=True)
 
 
-def forced(stages, seed, montage, sfreq=FS):
+def forced(stages, seed, montage, sfreq=SLEEP_EDF_FS):
     s = Sleeper(seed=seed, sfreq=sfreq, hypnogram=stages, montage=montage)
     return s, s.read(s.n_samples).data
 
@@ -111,7 +112,7 @@ def test_spectrum_has_no_notches(stage):
     for seed in (1, 2, 3):
         _, x = forced([stage] * 9, seed, ["EEG C4-M1", "EEG O2-M1", "EEG Fpz-Cz"])
         for row in x:
-            f, lp = log_psd(row, FS)
+            f, lp = log_psd(row, SLEEP_EDF_FS)
             sel = (f >= 1.0) & (f <= 30.0)
             lf, ly = np.log10(f[sel]), lp[sel]
             fit = np.polyfit(lf, ly, 1)
@@ -128,12 +129,12 @@ def test_no_alpha_line_in_n3(seed):
     s, x = forced(["N3"] * 9, seed, ["EEG O2-M1", "EEG Pz-Oz"])
     fa = s.subject.alpha_freq
     for row in x:
-        f, lp = log_psd(row, FS)
+        f, lp = log_psd(row, SLEEP_EDF_FS)
         lo, mid, hi = (np.argmin(np.abs(f - v)) for v in (fa / 1.4, fa, fa * 1.4))
         assert lp[mid] - 0.5 * (lp[lo] + lp[hi]) < np.log10(2.0)
 
 
-def band_power(x: np.ndarray, lo: float, hi: float, sfreq: float = FS) -> float:
+def band_power(x: np.ndarray, lo: float, hi: float, sfreq: float = SLEEP_EDF_FS) -> float:
     f, p = welch(x, sfreq, nperseg=int(4 * sfreq))
     return float(p[(f >= lo) & (f < hi)].sum())
 
@@ -169,11 +170,15 @@ def test_eyes_show_in_wake_at_the_eog_and_frontopolar_lead():
         s, x = forced(["W"] * 10 + ["N2"] * 10, seed, names)
         # the eyes alone: body movements in wake reach every lead alike, so 4-s stretches
         # with a movement are left out
-        seg = int(4 * FS)
+        seg = int(4 * SLEEP_EDF_FS)
         keep = np.ones(x.shape[1] // seg, dtype=bool)
         for a in s.events:
             if a.description == "Movement":
-                keep[int(a.onset * FS) // seg : int((a.onset + a.duration) * FS) // seg + 1] = False
+                keep[
+                    int(a.onset * SLEEP_EDF_FS) // seg : int((a.onset + a.duration) * SLEEP_EDF_FS)
+                    // seg
+                    + 1
+                ] = False
         x = np.concatenate([x[:, k * seg : (k + 1) * seg] for k in np.flatnonzero(keep)], axis=1)
         n_w = int(np.sum(keep[: 10 * EP // seg]))
         w, n2 = x[:, seg : n_w * seg], x[:, n_w * seg + seg :]
@@ -241,10 +246,12 @@ def real_night_contrasts():
 
 def test_stage_contrasts_close_to_the_real_night(real_night_contrasts):
     leads = list(real_night_contrasts)
-    s = Sleeper(seed=11, sfreq=FS, duration_s=5 * 3600.0, montage=leads)
+    s = Sleeper(seed=11, sfreq=SLEEP_EDF_FS, duration_s=5 * 3600.0, montage=leads)
     x = s.read(s.n_samples).data
     for k, lead in enumerate(leads):
         d = np.sqrt(
-            np.mean((stage_contrasts(x[k], s.hypnogram, FS) - real_night_contrasts[lead]) ** 2)
+            np.mean(
+                (stage_contrasts(x[k], s.hypnogram, SLEEP_EDF_FS) - real_night_contrasts[lead]) ** 2
+            )
         )
         assert d <= MAX_CONTRAST_DISTANCE, (lead, d)

@@ -7,12 +7,12 @@ import sys
 import textwrap
 import time
 import warnings
-from pathlib import Path
 
 import edfio
 import mne
 import numpy as np
 import pytest
+from _constants import FS, REPO
 
 from headset.chunk import FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk
 from headset.errors import HeadsetError
@@ -24,10 +24,8 @@ from headset.recorder import (
     record_chunks,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 NAMES = ("EEG C4-M1", "EOG E1-M2", "EMG chin", "ECG", "ACC X")
 TYPES = ("eeg", "eog", "emg", "ecg", "misc")
-SFREQ = 256.0
 
 
 def _signals(n, seed=0):
@@ -45,7 +43,7 @@ def _chunks(data, flags=None, size=100, annotations=None, first=0):
     for s in range(0, n, size):
         anns = tuple(annotations.get(s, ()))
         yield Chunk(
-            data[:, s : s + size], first + s, SFREQ, NAMES, TYPES, flags[:, s : s + size], anns
+            data[:, s : s + size], first + s, FS, NAMES, TYPES, flags[:, s : s + size], anns
         )
 
 
@@ -83,13 +81,13 @@ def test_round_trip_mne_and_edfio(tmp_path, size):
     for s, a in anns.items():
         by_chunk.setdefault(s // size * size, []).extend(a)
     path = tmp_path / "rt.edf"
-    with Recorder(path, NAMES, TYPES, SFREQ) as rec:
+    with Recorder(path, NAMES, TYPES, FS) as rec:
         for chunk in _chunks(data, size=size, annotations=by_chunk):
             rec.write(chunk)
         rec.annotate(Annotation(1.0, 12.0, "Nightmare"))  # onset in the past
     raw = _mne(path)
     assert raw.ch_names == list(NAMES)
-    assert raw.info["sfreq"] == SFREQ
+    assert raw.info["sfreq"] == FS
     assert raw.n_times == n
     back = _uv(raw)
     for i in range(len(NAMES)):
@@ -125,14 +123,14 @@ def test_flags_become_annotations_across_chunks(tmp_path):
     flags[1, 1000:1300] |= FLAG_LEAD_OFF
     flags[0, 2000:] |= FLAG_LEAD_OFF  # still open at close
     path = tmp_path / "f.edf"
-    with Recorder(path, NAMES, TYPES, SFREQ) as rec:
+    with Recorder(path, NAMES, TYPES, FS) as rec:
         for c in _chunks(data, flags, size=128):
             rec.write(c)
     got = _mne_annotations(_mne(path))
     assert got == [
-        (300 / SFREQ, 400 / SFREQ, "Gap"),
-        (1000 / SFREQ, 300 / SFREQ, "Lead off: EOG E1-M2"),
-        (2000 / SFREQ, (n - 2000) / SFREQ, "Lead off: EEG C4-M1"),
+        (300 / FS, 400 / FS, "Gap"),
+        (1000 / FS, 300 / FS, "Lead off: EOG E1-M2"),
+        (2000 / FS, (n - 2000) / FS, "Lead off: EEG C4-M1"),
     ]
 
 
@@ -147,18 +145,18 @@ def test_flag_annotations_not_duplicated_when_passed_through(tmp_path, annotate_
     lead = "Lead off: " + NAMES[1]
     passed = {
         256: [Annotation(1.0, 1.0, "Gap"), Annotation(1.0, 0.0, "Note")],
-        512: [Annotation(600 / SFREQ, 0.0, lead), Annotation(2.35, 1.2, lead)],
+        512: [Annotation(600 / FS, 0.0, lead), Annotation(2.35, 1.2, lead)],
     }
     path = tmp_path / "d.edf"
-    with Recorder(path, NAMES, TYPES, SFREQ, annotate_flags=annotate_flags) as rec:
+    with Recorder(path, NAMES, TYPES, FS, annotate_flags=annotate_flags) as rec:
         for c in _chunks(data, flags, size=256, annotations=passed):
             rec.write(c)
     got = _mne_annotations(_mne(path))
     if annotate_flags:
-        assert got == [(1.0, 0.0, "Note"), (1.0, 1.0, "Gap"), (600 / SFREQ, 300 / SFREQ, lead)]
+        assert got == [(1.0, 0.0, "Note"), (1.0, 1.0, "Gap"), (600 / FS, 300 / FS, lead)]
     else:
         assert sorted(got) == sorted(
-            [(1.0, 1.0, "Gap"), (1.0, 0.0, "Note"), (600 / SFREQ, 0.0, lead), (2.35, 1.2, lead)]
+            [(1.0, 1.0, "Gap"), (1.0, 0.0, "Note"), (600 / FS, 0.0, lead), (2.35, 1.2, lead)]
         )
 
 
@@ -166,7 +164,7 @@ def test_flag_annotations_not_duplicated_when_passed_through(tmp_path, annotate_
 def test_hole_is_filled_and_overlap_dropped(tmp_path, annotate_flags):
     data = _signals(8 * 256)
     path = tmp_path / "h.edf"
-    with Recorder(path, NAMES, TYPES, SFREQ, annotate_flags=annotate_flags) as rec:
+    with Recorder(path, NAMES, TYPES, FS, annotate_flags=annotate_flags) as rec:
         rec.write(next(_chunks(data[:, :256], size=256)))
         # samples 256..511 never arrive; the next chunk starts at 512
         rec.write(next(_chunks(data[:, 512:1024], size=512, first=512)))
@@ -185,7 +183,7 @@ def test_hole_is_filled_and_overlap_dropped(tmp_path, annotate_flags):
 def test_long_hole_is_one_gap(tmp_path):
     data = _signals(2 * 256)
     path = tmp_path / "long.edf"
-    with Recorder(path, NAMES, TYPES, SFREQ) as rec:
+    with Recorder(path, NAMES, TYPES, FS) as rec:
         rec.write(next(_chunks(data[:, :256], size=256)))
         rec.write(next(_chunks(data[:, 256:], size=256, first=200 * 256)))
     raw = _mne(path)
@@ -200,7 +198,7 @@ def test_clipping_and_nonfinite_are_counted(tmp_path):
     data[1, 5] = np.nan
     path = tmp_path / "c.edf"
     record_chunks(path, _chunks(data, size=512))
-    with Recorder(tmp_path / "c2.edf", NAMES, TYPES, SFREQ) as rec:
+    with Recorder(tmp_path / "c2.edf", NAMES, TYPES, FS) as rec:
         for c in _chunks(data, size=512):
             rec.write(c)
     assert rec.stats["clipped"]["EEG C4-M1"] == 2
@@ -213,7 +211,7 @@ def test_clipping_and_nonfinite_are_counted(tmp_path):
 def test_annotation_after_last_sample_goes_into_last_record(tmp_path):
     data = _signals(3 * 256)
     path = tmp_path / "late.edf"
-    with Recorder(path, NAMES, TYPES, SFREQ) as rec:
+    with Recorder(path, NAMES, TYPES, FS) as rec:
         for c in _chunks(data, size=256):
             rec.write(c)
         rec.annotate(Annotation(0.5, 2.25, "Nightmare"))
@@ -228,7 +226,7 @@ def test_many_annotations_wait_for_room_and_long_text_is_truncated(tmp_path):
     many = [Annotation(0.125 * k, 0.0, f"Electrode pop: EEG C4-M1 #{k}") for k in range(12)]
     long = Annotation(2.0, 1.0, "x" * 300)
     path = tmp_path / "many.edf"
-    with Recorder(path, NAMES, TYPES, SFREQ, annotation_bytes=64) as rec:
+    with Recorder(path, NAMES, TYPES, FS, annotation_bytes=64) as rec:
         for a in many:
             rec.annotate(a)
         rec.annotate(long)
@@ -247,7 +245,7 @@ def test_many_annotations_wait_for_room_and_long_text_is_truncated(tmp_path):
 def test_partial_last_record_is_padded_with_last_value(tmp_path):
     data = _signals(256 + 100)
     path = tmp_path / "p.edf"
-    with Recorder(path, NAMES, TYPES, SFREQ) as rec:
+    with Recorder(path, NAMES, TYPES, FS) as rec:
         for c in _chunks(data, size=50):
             rec.write(c)
     assert rec.stats["padded"] == 156
@@ -259,7 +257,7 @@ def test_partial_last_record_is_padded_with_last_value(tmp_path):
 def test_header_count_follows_flushes(tmp_path):
     data = _signals(6 * 256)
     path = tmp_path / "live.edf"
-    rec = Recorder(path, NAMES, TYPES, SFREQ, flush_interval=3600)
+    rec = Recorder(path, NAMES, TYPES, FS, flush_interval=3600)
     chunks = list(_chunks(data, size=256))
     for c in chunks[:4]:
         rec.write(c)
@@ -278,19 +276,19 @@ def test_header_count_follows_flushes(tmp_path):
 
 def test_bad_arguments(tmp_path):
     with pytest.raises(HeadsetError, match="cannot write"):
-        Recorder(tmp_path / "no" / "such" / "dir.edf", NAMES, TYPES, SFREQ)
+        Recorder(tmp_path / "no" / "such" / "dir.edf", NAMES, TYPES, FS)
     with pytest.raises(ValueError, match="whole number"):
         Recorder(tmp_path / "x.edf", NAMES, TYPES, 100.5)
     with pytest.raises(ValueError, match="16 characters"):
-        Recorder(tmp_path / "x.edf", ("A very long channel label",), ("eeg",), SFREQ)
+        Recorder(tmp_path / "x.edf", ("A very long channel label",), ("eeg",), FS)
     with pytest.raises(ValueError, match="printable ASCII"):
-        Recorder(tmp_path / "x.edf", ("EEG Cé",), ("eeg",), SFREQ)
+        Recorder(tmp_path / "x.edf", ("EEG Cé",), ("eeg",), FS)
     with pytest.raises(ValueError, match="channel type"):
-        Recorder(tmp_path / "x.edf", ("A",), ("brain",), SFREQ)
+        Recorder(tmp_path / "x.edf", ("A",), ("brain",), FS)
     with pytest.raises(ValueError, match="physical range"):
-        Recorder(tmp_path / "x.edf", ("A",), ("eeg",), SFREQ, physical_range=(5, 5))
-    with Recorder(tmp_path / "x.edf", NAMES, TYPES, SFREQ) as rec:
-        wrong = Chunk(np.zeros((1, 4)), 0, SFREQ, ("A",), ("eeg",), np.zeros((1, 4), np.uint8))
+        Recorder(tmp_path / "x.edf", ("A",), ("eeg",), FS, physical_range=(5, 5))
+    with Recorder(tmp_path / "x.edf", NAMES, TYPES, FS) as rec:
+        wrong = Chunk(np.zeros((1, 4)), 0, FS, ("A",), ("eeg",), np.zeros((1, 4), np.uint8))
         with pytest.raises(ValueError, match="differ"):
             rec.write(wrong)
         with pytest.raises(ValueError, match="finite onset"):
@@ -401,7 +399,7 @@ def test_the_header_table_describes_what_the_recorder_writes(tmp_path):
 
     assert FIXED_BYTES == SIGNAL_BYTES == 256  # the EDF specification
     path = tmp_path / "t.edf"
-    with Recorder(path, NAMES, TYPES, SFREQ) as rec:
+    with Recorder(path, NAMES, TYPES, FS) as rec:
         for c in _chunks(_signals(3 * 256)):
             rec.write(c)
         rec.flush()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.signal as ss
+from _constants import FS
 
 from dsp import spectral
 
-FS = 256.0
 N = int(30 * FS)
 T = np.arange(N) / FS
 

