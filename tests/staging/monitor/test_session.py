@@ -11,6 +11,7 @@ import pytest
 from headset.chunk import FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk, StreamInfo
 from staging.closedloop.arousal import ArousalEvent
 from staging.closedloop.nightmare import NightmareAlert
+from staging.events import ArousalRecord, NightmareAlertRecord
 from staging.monitor.events import EventWriter, format_event, read_events
 from staging.monitor.keys import Action, KeyInterpreter
 from staging.monitor.session import MonitorSession, Pacer, StepOutput, run_headless
@@ -369,3 +370,18 @@ def test_pipeline_notes_what_the_stream_cannot_feed_but_raises_a_failing_import(
     monkeypatch.setattr(P, "_arousal", broken)
     with pytest.raises(ImportError, match="ArousalDetector"):
         P.Pipeline(StreamInfo.create(256.0, names, types))
+
+
+def test_monitor_stream_writes_the_schema(tmp_path):
+    _, events, rec, *_ = _run(tmp_path, "s.jsonl")
+    arousals = [e for e in events if e["type"] == "arousal"]
+    alerts = [e for e in events if e["type"] == "nightmare_alert"]
+    assert len(arousals) == len(alerts) == 2
+    for e in arousals:
+        assert list(e) == ["t", "type", *ArousalRecord.__annotations__]
+        assert e["t"] - e["onset"] == 5.0 and e["stage"] == "N2"  # reported at the block's end
+    for e in alerts:
+        assert list(e) == ["t", "type", "alert", *NightmareAlertRecord.__annotations__]
+        assert e["evidence"]["heart_rate"]["value"] == 80.0 and e["stage"] == "R"
+    written = {(a.onset, a.description) for a in rec.annotations}
+    assert {(e["onset"], e["annotation"]) for e in arousals + alerts} <= written
