@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dsp._validate import check_option
+from dsp._validate import check_option, validate_type
 
 from ..chunk import Annotation, Chunk
 from ..faults import FaultConfig
@@ -174,8 +174,7 @@ class Sleeper:
         self.sfreq = sfreq
         if faults is None:
             faults = FaultConfig()
-        if not isinstance(faults, FaultConfig):
-            raise TypeError(f"faults must be a FaultConfig, got {type(faults).__name__} instead.")
+        validate_type("faults", faults, FaultConfig)
         self.faults = faults
         self.ch_names = resolve_montage(montage)
         self.ch_types = tuple(CHANNELS[c] for c in self.ch_names)

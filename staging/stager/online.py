@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dsp._validate import validate_type
 from headset.chunk import Chunk, StreamInfo
 from headset.stages import EPOCH_S, UNSCORED, stage_name
 
@@ -191,8 +192,7 @@ class OnlineStager:
         list of StageEstimate
             One per epoch whose last sample is in this chunk (usually zero or one).
         """
-        if not isinstance(chunk, Chunk):
-            raise TypeError(f"push() expects a Chunk, got {type(chunk).__name__}.")
+        validate_type("chunk", chunk, Chunk)
         if self.info is None:
             self._first_chunk(chunk.info)
         else:
