@@ -155,6 +155,8 @@ class ArousalDetector(StageInput):
 
     Attributes
     ----------
+    info : StreamInfo or None
+        The stream (None until the first chunk when none was given).
     missing : list of str
         Evidence not available (e.g. ``"chin EMG: REM arousals cannot be confirmed"``).
     """

@@ -332,8 +332,12 @@ class NightmareDetector(StageInput):
 
     Attributes
     ----------
+    info : StreamInfo or None
+        The stream (None until the first chunk when none was given).
     missing : list of str
         Evidence that cannot be measured with these channels, and why.
+    hr : dsp.ecg.HeartRateTracker or None
+        The heart-rate tracker (None without ECG); the monitor shows its rate.
     alerts : list of NightmareAlert
         Every alert raised so far.
     trace : list of tuple
@@ -397,7 +401,6 @@ class NightmareDetector(StageInput):
         self.eog = pick_channels(info.ch_names, info.ch_types, "eog")[:2]
         self.eeg = pick_channels(info.ch_names, info.ch_types, "eeg")
         self._check_markers()
-        #: The heart-rate tracker (:class:`dsp.ecg.HeartRateTracker`), None without ECG.
         self.hr = HeartRateTracker(fs, keep_s=cfg.hr_keep_s) if self.ecg is not None else None
         if self.emg is not None:
             self._emg = EmgRms(fs, cfg.emg_bin_s)
