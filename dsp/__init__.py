@@ -14,12 +14,18 @@ FilterBank
 Resampler, resample_poly
     Streaming and offline polyphase resampling equal to :func:`scipy.signal.resample_poly`.
 spectral
-    Band power (Welch, multitaper), relative power, spectral edge and entropy, Hjorth,
-    band envelopes, per epoch and channel.
+    The one spectral engine: ``welch_psd`` (scipy's Welch plus segment weights),
+    ``multitaper_psd``, ``band_power`` (absolute or relative), and on top of them band power,
+    spectral edge and entropy, Hjorth, band envelopes, per epoch and channel.
 quality
     Per epoch and channel quality flags (flat, saturation, lead-off, mains, movement).
+flags
+    The per-sample flag bits of a stream (gap, lead-off, saturated, corrupt).
+validate, docs
+    Input checks used at every boundary (also by ``headset`` and ``staging``) and the shared
+    parameter documentation (``docdict``, ``fill_doc``).
 
-The names are loaded on first use (PEP 562), so ``import dsp._validate`` (used by every
+The names are loaded on first use (PEP 562), so ``import dsp.validate`` (used by every
 package) does not import numba; the numba kernels load from the on-disk cache the first time
 a filter runs.
 """
@@ -30,7 +36,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover - for static analysers only
-    from . import filterbank, iir, quality, resample, spectral
+    from . import docs, filterbank, flags, iir, quality, resample, spectral, validate
     from .filterbank import FilterBank, design_chain
     from .iir import SOSFilter, sosfilt, sosfiltfilt, validate_sos
     from .quality import EpochQuality, QualityThresholds, epoch_quality
@@ -51,7 +57,7 @@ _EXPORTS = {
     "EpochQuality": "quality",
     "QualityThresholds": "quality",
 }
-_SUBMODULES = ("filterbank", "iir", "quality", "resample", "spectral")
+_SUBMODULES = ("docs", "filterbank", "flags", "iir", "quality", "resample", "spectral", "validate")
 
 __all__ = [  # noqa: F822 - resolved lazily by __getattr__
     "EpochQuality",
@@ -61,8 +67,10 @@ __all__ = [  # noqa: F822 - resolved lazily by __getattr__
     "SOSFilter",
     "bandpower",
     "design_chain",
+    "docs",
     "epoch_quality",
     "filterbank",
+    "flags",
     "iir",
     "quality",
     "resample",
@@ -70,6 +78,7 @@ __all__ = [  # noqa: F822 - resolved lazily by __getattr__
     "sosfilt",
     "sosfiltfilt",
     "spectral",
+    "validate",
     "validate_sos",
 ]
 

@@ -6,8 +6,17 @@ transposed buffer ``(block, LANES)`` (8x8 register transposes), the cascade runs
 place, and the buffer is copied back. A tile with fewer channels repeats its last row in the
 spare lanes (offline) or gives them zero coefficients (streaming); their results are never
 written. Offline, a lone channel (a 1-D signal, or the ninth of nine) runs the scalar loop
-instead, which is faster for one chain. The numba kernels (``sosfilt_offline``,
-``sos_stream``) trust their inputs: :mod:`dsp.iir` checks them.
+(:func:`dsp._biquad_ref.filter_row`) instead, which is faster for one chain. The numba kernels
+(``sosfilt_offline``, ``sos_stream``) trust their inputs: :mod:`dsp.iir` checks them.
+
+Reference kernels
+-----------------
+The intrinsics use numba's internals (``numba.extending.intrinsic``, ``numba.core.cgutils``,
+``llvmlite.ir``), which change between numba releases; ``pyproject.toml`` therefore pins numba
+and llvmlite to the tested range. :mod:`dsp._biquad_ref` holds plain ``@njit`` kernels with the
+same contracts and the same results, bit for bit: the tests' oracle for these, and the
+fallback (``DREAMNET_DSP_KERNELS=reference`` or :func:`dsp.iir.set_kernels`) when a new numba
+breaks this file. The layout constants (:data:`LANES`, the packed stream state) live there.
 
 Vector code
 -----------
@@ -20,7 +29,9 @@ AVX-512 register, two AVX2 registers, four SSE2 registers), so the code is porta
 
 The intrinsics live in this file with the kernels that inline them on purpose: numba's
 ``cache=True`` invalidates a cached kernel when *its own* source file changes, not when a file
-it depends on does, so keeping them together means an edit here always recompiles.
+it depends on does, so keeping them together means an edit here always recompiles. The one
+exception is :mod:`dsp._biquad_ref` (the layout constants and the scalar loop, shared with the
+reference kernels): after editing it, touch this file too.
 
 Arithmetic
 ----------
@@ -52,9 +63,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-#: Channels per vector. Eight float64 fill one AVX-512 register; the 8x8 transposes of
-#: :func:`gather` and :func:`scatter` are written for eight.
-LANES = 8
+from ._biquad_ref import ALIGN, BLOCK, LANES, STREAM_HEADER, filter_row
 
 _I32 = ir.IntType(32)
 _ROWS = types.Array(types.int64, 1, "C")
@@ -306,17 +315,6 @@ def scatter(typingctx, out, rows, start, n_blocks, reverse, buf):
     return types.void(out, rows, start, n_blocks, reverse, buf), _block_transfer(False)
 
 
-#: Samples per block of the transposed working buffer (a multiple of 8; fits in L1).
-_BLOCK = 64
-
-#: Layout of the packed state of :func:`sos_stream` (see :func:`stream_state_size`).
-STREAM_HEADER = 8  # [n_sections, n_restarts, n_tiles, n_channels, 0, 0, 0, 0]: 64 bytes
-
-#: Alignment (bytes) of the vector buffers: a 64-byte vector that straddles two cache lines
-#: costs two loads.
-ALIGN = 64
-
-
 @njit(cache=True)
 def _aligned_empty(k, like):  # pragma: no cover - compiled
     """Return an uninitialised 1-D array of ``k`` items of ``like``'s dtype aligned to ALIGN."""
@@ -353,39 +351,6 @@ def _store_block(buf, rows, n_real, i0, nb, n, reverse, out):  # pragma: no cove
 
 
 @njit(cache=True)
-def _filter_row(sos, x, out, zi, r, reverse):  # pragma: no cover - compiled
-    """Filter the single row ``r`` with scalar arithmetic (the scipy loop).
-
-    A lone channel would fill one lane of eight: the scalar recurrence, whose sections the
-    processor overlaps, is faster for it.
-    """
-    n = x.shape[1]
-    ns = sos.shape[0]
-    cf = np.empty(5 * ns, dtype=out.dtype)
-    z = np.empty(2 * ns, dtype=out.dtype)
-    for s in range(ns):
-        cf[5 * s] = sos[s, 0]
-        cf[5 * s + 1] = sos[s, 1]
-        cf[5 * s + 2] = sos[s, 2]
-        cf[5 * s + 3] = sos[s, 4]
-        cf[5 * s + 4] = sos[s, 5]
-        z[2 * s] = zi[r, s, 0]
-        z[2 * s + 1] = zi[r, s, 1]
-    for i in range(n):
-        j = n - 1 - i if reverse else i
-        v = x[r, j]
-        for s in range(ns):
-            y = cf[5 * s] * v + z[2 * s]
-            z[2 * s] = cf[5 * s + 1] * v - cf[5 * s + 3] * y + z[2 * s + 1]
-            z[2 * s + 1] = cf[5 * s + 2] * v - cf[5 * s + 4] * y
-            v = y
-        out[r, j] = v
-    for s in range(ns):
-        zi[r, s, 0] = z[2 * s]
-        zi[r, s, 1] = z[2 * s + 1]
-
-
-@njit(cache=True)
 def sosfilt_offline(sos, x, out, zi, reverse):  # pragma: no cover - compiled
     """Filter every row of ``x`` through the cascade ``sos`` into ``out``.
 
@@ -416,12 +381,12 @@ def sosfilt_offline(sos, x, out, zi, reverse):  # pragma: no cover - compiled
             coef[o + 3 * LANES] = sos[s, 4]
             coef[o + 4 * LANES] = sos[s, 5]
     z = _aligned_empty(ns * 2 * LANES, out)
-    buf = _aligned_empty(_BLOCK * LANES, out)
+    buf = _aligned_empty(BLOCK * LANES, out)
     rows = np.empty(LANES, dtype=np.int64)
     for c0 in range(0, m, LANES):
         nc = min(LANES, m - c0)
         if nc == 1:
-            _filter_row(sos, x, out, zi, c0, reverse)
+            filter_row(sos, x, out, zi, c0, reverse)  # a lone channel: the scalar loop
             continue
         for c in range(LANES):
             rows[c] = c0 + min(c, nc - 1)
@@ -429,8 +394,8 @@ def sosfilt_offline(sos, x, out, zi, reverse):  # pragma: no cover - compiled
             for c in range(LANES):
                 z[2 * s * LANES + c] = zi[rows[c], s, 0]
                 z[(2 * s + 1) * LANES + c] = zi[rows[c], s, 1]
-        for i0 in range(0, n, _BLOCK):
-            nb = min(_BLOCK, n - i0)
+        for i0 in range(0, n, BLOCK):
+            nb = min(BLOCK, n - i0)
             _load_block(x, rows, i0, nb, n, reverse, buf)
             cascade(coef, z, buf, nb, ns)
             _store_block(buf, rows, nc, i0, nb, n, reverse, out)
@@ -438,27 +403,6 @@ def sosfilt_offline(sos, x, out, zi, reverse):  # pragma: no cover - compiled
             for c in range(nc):
                 zi[c0 + c, s, 0] = z[2 * s * LANES + c]
                 zi[c0 + c, s, 1] = z[(2 * s + 1) * LANES + c]
-
-
-def stream_state_size(n_sections: int, n_channels: int) -> int:
-    """Return the length of the packed float64 state of :func:`sos_stream`.
-
-    Channels are grouped in ``n_tiles = ceil(n_channels / LANES)`` tiles of LANES lanes;
-    lanes past the last channel have zero coefficients. Every block is a multiple of 64
-    bytes long, so an array aligned to :data:`ALIGN` keeps them all aligned. Layout, each
-    block C-ordered::
-
-        header  8                              [n_sections, n_restarts, n_tiles, n_channels,
-                                                0, 0, 0, 0]
-        coef    (n_tiles, n_sections, 5, L)    b0, b1, b2, a1, a2 per section and lane
-        zic     (n_tiles, n_sections, 2, L)    steady-state state for a unit step
-        z       (n_tiles, n_sections, 2, L)    filter state
-        hold    (n_tiles * L,)                 last finite input sample
-        started (n_tiles * L,)                 1.0 once the channel saw a finite sample
-        work    (_BLOCK * L,)                  scratch buffer of the kernel
-    """
-    n_lanes = -(-n_channels // LANES) * LANES
-    return STREAM_HEADER + n_lanes * (9 * n_sections + 2) + _BLOCK * LANES
 
 
 @njit(cache=True)
@@ -581,7 +525,7 @@ def sos_stream(state, lanes, x, out):  # pragma: no cover - compiled
     o_hold = o_z + n_tiles * kz
     o_started = o_hold + n_tiles * LANES
     o_work = o_started + n_tiles * LANES
-    buf = state[o_work : o_work + _BLOCK * LANES]
+    buf = state[o_work : o_work + BLOCK * LANES]
     rows = lanes[:LANES]
     start_at = lanes[LANES:]
     start_at[:] = -1
@@ -597,8 +541,8 @@ def sos_stream(state, lanes, x, out):  # pragma: no cover - compiled
         hold = state[o_hold + c0 : o_hold + c0 + LANES]
         started = state[o_started + c0 : o_started + c0 + LANES]
         all_started = _all_started(started, nc)
-        for i0 in range(0, n, _BLOCK):
-            nb = min(_BLOCK, n - i0)
+        for i0 in range(0, n, BLOCK):
+            nb = min(BLOCK, n - i0)
             # Fast path: every channel started and every sample finite.
             _load_block(x, rows, i0, nb, n, False, buf)
             if all_started and _all_finite(buf, nb * LANES):

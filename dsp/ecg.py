@@ -26,19 +26,24 @@ import numpy as np
 from scipy.signal import butter, sosfilt_zi
 
 from . import _ecg_kernels as _k
-from ._validate import check_option, check_positive
+from .docs import fill_doc
+from .flags import BAD_FLAGS
+from .validate import as_signal, check_option, check_positive
 
-#: Flag bits (``headset.chunk``) that make an ECG sample unusable. dsp may not import headset,
-#: so the values are repeated here: gap=1, lead-off=2, saturated=4, corrupt=8.
-BAD_FLAGS = np.uint8(1 | 2 | 4 | 8)
+__all__ = [
+    "HeartRateTracker",
+    "RPeakDetector",
+    "detect_r_peaks",
+    "heart_rate",
+    "rmssd",
+    "rr_intervals",
+]
 
 
 def _as_1d(name, x):
-    x = np.asarray(x)
+    x = as_signal(x, name)
     if x.ndim != 1:
         raise ValueError(f"{name} must be 1-D (n_samples,), got shape {x.shape}.")
-    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-        raise TypeError(f"{name} must be real numbers, got dtype {x.dtype}.")
     return np.ascontiguousarray(x, dtype=np.float64)
 
 
@@ -157,6 +162,7 @@ class RPeakDetector:
         """Absolute index of the sample expected next (None before the first chunk)."""
         return self._next
 
+    @fill_doc
     def push(self, x, flags=None, first_sample: int | None = None, *, _mwi_out=None) -> np.ndarray:
         """Feed the next chunk and return the R peaks confirmed in it.
 
@@ -164,9 +170,7 @@ class RPeakDetector:
         ----------
         x : array_like, shape (n_samples,)
             ECG samples in microvolts.
-        flags : array_like of uint8, shape (n_samples,), optional
-            Per-sample flag bits of the chunk (``headset.chunk.FLAG_*``); any of gap, lead-off,
-            saturated or corrupt marks the sample unusable.
+        %(sample_flags)s
         first_sample : int, optional
             Absolute index of ``x[0]``; defaults to the sample after the previous chunk (0 at
             the start). A jump forward is treated as a gap (the detector restarts).
@@ -273,6 +277,7 @@ class RPeakDetector:
         return out[:n_out].copy()
 
 
+@fill_doc
 def detect_r_peaks(x, sfreq: float, flags=None, **kwargs) -> np.ndarray:
     """Detect R peaks in a whole recording (offline).
 
@@ -280,10 +285,8 @@ def detect_r_peaks(x, sfreq: float, flags=None, **kwargs) -> np.ndarray:
     ----------
     x : array_like, shape (n_samples,)
         ECG in microvolts.
-    sfreq : float
-        Sampling rate in Hz.
-    flags : array_like of uint8, shape (n_samples,), optional
-        Per-sample flag bits; flagged samples are unusable (see :class:`RPeakDetector`).
+    %(sfreq)s
+    %(sample_flags)s
     **kwargs
         Options of :class:`RPeakDetector`.
 
@@ -298,6 +301,7 @@ def detect_r_peaks(x, sfreq: float, flags=None, **kwargs) -> np.ndarray:
     return np.concatenate([peaks, det.flush()])
 
 
+@fill_doc
 def rr_intervals(
     peaks,
     sfreq: float,
@@ -313,8 +317,7 @@ def rr_intervals(
     ----------
     peaks : array_like of int, shape (n_beats,)
         R-peak sample indices, increasing.
-    sfreq : float
-        Sampling rate in Hz.
+    %(sfreq)s
     min_rr_s, max_rr_s : float
         Plausible range of an interval in seconds (defaults 0.3-2.0 s = 30-200 bpm).
     max_change : float
@@ -359,6 +362,7 @@ def rr_intervals(
     return t, rr, ok
 
 
+@fill_doc
 def heart_rate(peaks, sfreq: float, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     """Beat-to-beat heart rate from accepted intervals.
 
@@ -366,8 +370,7 @@ def heart_rate(peaks, sfreq: float, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     ----------
     peaks : array_like of int, shape (n_beats,)
         R-peak sample indices.
-    sfreq : float
-        Sampling rate in Hz.
+    %(sfreq)s
     **kwargs
         Options of :func:`rr_intervals`.
 
@@ -382,6 +385,7 @@ def heart_rate(peaks, sfreq: float, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     return t[ok], 60.0 / rr[ok]
 
 
+@fill_doc
 def rmssd(peaks, sfreq: float, **kwargs) -> float:
     """Root mean square of successive differences of accepted intervals.
 
@@ -389,8 +393,7 @@ def rmssd(peaks, sfreq: float, **kwargs) -> float:
     ----------
     peaks : array_like of int, shape (n_beats,)
         R-peak sample indices.
-    sfreq : float
-        Sampling rate in Hz.
+    %(sfreq)s
     **kwargs
         Options of :func:`rr_intervals`.
 
@@ -442,13 +445,13 @@ class _RRFilter:
         self.rejected.clear()
 
 
+@fill_doc
 class HeartRateTracker:
     """Streaming heart rate and RMSSD over sliding windows.
 
     Parameters
     ----------
-    sfreq : float
-        Sampling rate in Hz.
+    %(sfreq)s
     keep_s : float
         Seconds of beats kept (the longest window that can be asked for).
     **detector_kwargs

@@ -21,8 +21,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ._validate import check_option, check_positive, validate_type
+from .docs import fill_doc
 from .iir import SOSFilter, sosfiltfilt
+from .validate import check_ch_types, check_int, check_option, check_positive
 
 __all__ = ["DEFAULT_BANDS", "FilterBank", "design_chain"]
 
@@ -38,6 +39,7 @@ _IDENTITY = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
 _MAX_FRACTION = 0.45  # highest usable edge, as a fraction of sfreq (0.9 x Nyquist)
 
 
+@fill_doc
 def design_chain(band, sfreq, mains=50.0, *, order=4, notch_q=30.0) -> np.ndarray:
     """Design the band-pass + notch cascade of one channel type.
 
@@ -45,10 +47,8 @@ def design_chain(band, sfreq, mains=50.0, *, order=4, notch_q=30.0) -> np.ndarra
     ----------
     band : tuple of float or None
         ``(low, high)`` pass band in Hz; None gives an empty cascade (pass-through).
-    sfreq : float
-        Sampling rate in Hz.
-    mains : float or None
-        Mains frequency in Hz (50 or 60), None for no notch.
+    %(sfreq)s
+    %(mains)s
     order : int
         Butterworth order (``order`` sections for a band-pass).
     notch_q : float
@@ -62,6 +62,7 @@ def design_chain(band, sfreq, mains=50.0, *, order=4, notch_q=30.0) -> np.ndarra
     from scipy.signal import butter, iirnotch, tf2sos  # lazy: keeps `import dsp` light
 
     sfreq = check_positive("sfreq", sfreq)
+    check_option("mains", mains, (50.0, 60.0, None))
     if band is None:
         return np.empty((0, 6))
     lo, hi = (float(v) for v in band)
@@ -83,6 +84,7 @@ def design_chain(band, sfreq, mains=50.0, *, order=4, notch_q=30.0) -> np.ndarra
     return np.vstack(sections)
 
 
+@fill_doc
 class FilterBank(SOSFilter):
     """Streaming filter bank applying the standard chain of each channel's type.
 
@@ -95,13 +97,10 @@ class FilterBank(SOSFilter):
 
     Parameters
     ----------
-    ch_types : sequence of str
-        MNE channel type of every channel (``eeg``, ``eog``, ``emg``, ``ecg``; any other type
-        is passed through unchanged).
-    sfreq : float
-        Sampling rate in Hz.
-    mains : {50.0, 60.0, None}
-        Mains frequency for the notches (Hz); None disables them.
+    %(ch_types)s
+        A type without a chain (``misc``, ...) is passed through unchanged.
+    %(sfreq)s
+    %(mains)s
     bands : mapping of str to (float, float), optional
         Overrides of :data:`DEFAULT_BANDS` per type (Hz).
     order : int
@@ -120,19 +119,11 @@ class FilterBank(SOSFilter):
         order: int = 4,
         notch_q: float = 30.0,
     ):
-        if isinstance(ch_types, str):
-            raise TypeError("ch_types must be a sequence of str, not a single str.")
-        self.ch_types = tuple(ch_types)
-        if not self.ch_types:
-            raise ValueError("ch_types is empty: a filter bank needs at least one channel.")
-        for t in self.ch_types:
-            validate_type("ch_types item", t, str)
+        self.ch_types = check_ch_types(ch_types)
         self.sfreq = check_positive("sfreq", sfreq)
         check_option("mains", mains, (50.0, 60.0, None))
         self.mains = None if mains is None else float(mains)
-        validate_type("order", order, (int, np.integer))
-        if not 1 <= order <= 10:
-            raise ValueError(f"order must be between 1 and 10, got {order}.")
+        order = check_int("order", order, low=1, high=10)
         self.bands = dict(DEFAULT_BANDS)
         if bands is not None:
             for key, val in bands.items():

@@ -27,17 +27,75 @@ NaN policy
 
 from __future__ import annotations
 
+import importlib
+import os
+
 import numpy as np
 
-from . import _biquad
-from ._validate import check_option, validate_type
+from . import _biquad_ref as _layout
+from .docs import fill_doc
+from .validate import as_signal, check_int, check_option
 
-__all__ = ["SOSFilter", "sosfilt", "sosfiltfilt", "steady_state_zi", "validate_sos"]
+__all__ = [
+    "KERNELS_ENV",
+    "SOSFilter",
+    "kernels",
+    "set_kernels",
+    "sosfilt",
+    "sosfiltfilt",
+    "steady_state_zi",
+    "validate_sos",
+]
 
 _F64 = np.dtype(np.float64)
 _SUPPORTED = (np.dtype(np.float32), _F64)
 _empty = np.empty
-_stream = _biquad.sos_stream
+
+#: Environment variable that chooses the kernels at import: ``simd`` (default) or ``reference``.
+KERNELS_ENV = "DREAMNET_DSP_KERNELS"
+_KERNEL_MODULES = {"simd": "._biquad", "reference": "._biquad_ref"}
+_kernels_name = "simd"  # set_kernels() below binds _offline and _stream
+
+
+def set_kernels(name: str) -> str:
+    """Choose the biquad kernels every filter of this process runs from now on.
+
+    Parameters
+    ----------
+    name : {"simd", "reference"}
+        ``"simd"``: the vector kernels of :mod:`dsp._biquad` (numba internals, fast).
+        ``"reference"``: the plain ``@njit`` kernels of :mod:`dsp._biquad_ref` (same output
+        bit for bit, slower on many channels; for checking a new numba, or running on one
+        that breaks the vector code). :mod:`dsp._biquad` is imported only when chosen.
+
+    Returns
+    -------
+    str
+        The kernels chosen before.
+    """
+    global _kernels_name, _offline, _stream
+    check_option("kernels", name, tuple(_KERNEL_MODULES))
+    module = importlib.import_module(_KERNEL_MODULES[name], __package__)
+    before, _kernels_name = _kernels_name, name
+    _offline, _stream = module.sosfilt_offline, module.sos_stream
+    return before
+
+
+def kernels() -> str:
+    """Return the name of the biquad kernels in use (``"simd"`` or ``"reference"``)."""
+    return _kernels_name
+
+
+def _kernels_from_env() -> str:
+    name = os.environ.get(KERNELS_ENV, "simd").strip().lower() or "simd"
+    if name not in _KERNEL_MODULES:
+        raise ValueError(
+            f"{KERNELS_ENV} must be 'simd' or 'reference', got {os.environ[KERNELS_ENV]!r}."
+        )
+    return name
+
+
+set_kernels(_kernels_from_env())
 
 
 def validate_sos(sos) -> np.ndarray:
@@ -125,22 +183,6 @@ def steady_state_zi(sos) -> np.ndarray:
     return zi
 
 
-def _as_signal(x, name: str = "x") -> np.ndarray:
-    if x is None or isinstance(x, str | bytes):
-        raise TypeError(f"{name} must be a numeric array, got {x!r}.")
-    arr = np.asarray(x)
-    if arr.dtype.kind == "b":
-        arr = arr.astype(_F64)
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(
-            f"{name} must be a real numeric array, got dtype {arr.dtype} "
-            "(complex signals: use scipy.signal)."
-        )
-    if arr.ndim == 0:
-        raise ValueError(f"{name} must have at least one dimension, got a scalar.")
-    return arr
-
-
 def _axis(axis, ndim: int) -> int:
     if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
         raise TypeError(f"axis must be an int, got {type(axis).__name__}.")
@@ -172,6 +214,7 @@ def _raise_nonfinite(zf: np.ndarray, what: str) -> None:
         )
 
 
+@fill_doc
 def sosfilt(sos, x, axis=-1, zi=None, *, check_finite=True):
     """Filter data along one dimension with cascaded second-order sections.
 
@@ -182,19 +225,14 @@ def sosfilt(sos, x, axis=-1, zi=None, *, check_finite=True):
 
     Parameters
     ----------
-    sos : array_like, shape (n_sections, 6)
-        Second-order sections (``sos[:, 3] == 1``), e.g. from ``scipy.signal.butter(...,
-        output="sos")``. Must be stable.
+    %(sos)s
     x : array_like
         Signal, any number of dimensions (e.g. ``(n_channels, n_samples)`` in µV).
-    axis : int
-        Axis along which to filter (the time axis). Default -1.
+    %(axis)s
     zi : array_like or None
         Initial state, shape ``(n_sections, ..., 2, ...)`` where ``...`` is the shape of
         ``x`` with ``x.shape[axis]`` replaced by 2 (as in scipy).
-    check_finite : bool
-        Raise ``ValueError`` if ``x`` or ``zi`` holds NaN or infinity (default). With False,
-        non-finite values propagate through the output as in scipy.
+    %(check_finite)s
 
     Returns
     -------
@@ -205,11 +243,11 @@ def sosfilt(sos, x, axis=-1, zi=None, *, check_finite=True):
         Final state, shape of ``zi``; returned only when ``zi`` is given.
     """
     sos = validate_sos(sos)
-    x = _as_signal(x)
+    x = as_signal(x)
     ax = _axis(axis, x.ndim)
     ns = sos.shape[0]
     if zi is not None:
-        zi = _as_signal(zi, "zi")
+        zi = as_signal(zi, "zi")
         dtype = _work_dtype(sos, x, zi)
         expected = (ns,) + x.shape[:ax] + (2,) + x.shape[ax + 1 :]
         if zi.shape != expected:
@@ -236,7 +274,7 @@ def sosfilt(sos, x, axis=-1, zi=None, *, check_finite=True):
         z = np.zeros((m, ns, 2), dtype=dtype)
     else:
         z = np.moveaxis(zi, [0, ax + 1], [-2, -1]).reshape(m, ns, 2).astype(dtype, order="C")
-    _biquad.sosfilt_offline(sos.astype(dtype, copy=False), src, out, z, False)
+    _offline(sos.astype(dtype, copy=False), src, out, z, False)
     if check_finite and n:
         _raise_nonfinite(z, "x")
     y = np.moveaxis(out.reshape(lead + (n,)), -1, ax)
@@ -266,6 +304,7 @@ def _pad(xm: np.ndarray, buf: np.ndarray, edge: int, padtype) -> None:
     buf[:, edge + n :] = right
 
 
+@fill_doc
 def sosfiltfilt(sos, x, axis=-1, padtype="odd", padlen=None, *, check_finite=True):
     """Zero-phase forward-backward filtering with cascaded second-order sections.
 
@@ -274,19 +313,16 @@ def sosfiltfilt(sos, x, axis=-1, padtype="odd", padlen=None, *, check_finite=Tru
 
     Parameters
     ----------
-    sos : array_like, shape (n_sections, 6)
-        Second-order sections (``sos[:, 3] == 1``), stable.
+    %(sos)s
     x : array_like
         Signal, any number of dimensions (e.g. ``(n_channels, n_samples)`` in µV).
-    axis : int
-        Axis along which to filter. Default -1.
+    %(axis)s
     padtype : {"odd", "even", "constant", None}
         Extension of the signal at both ends before filtering (as scipy). None: no padding.
     padlen : int or None
         Samples of extension each side. None: ``3 * (2 * n_sections + 1 - min(n_zeros_b2,
         n_zeros_a2))`` as scipy. The signal must be longer than ``padlen``.
-    check_finite : bool
-        Raise ``ValueError`` if ``x`` holds NaN or infinity (default); False propagates them.
+    %(check_finite)s
 
     Returns
     -------
@@ -295,13 +331,11 @@ def sosfiltfilt(sos, x, axis=-1, padtype="odd", padlen=None, *, check_finite=Tru
         ``scipy.signal.sosfilt_zi(sos)`` together (float32 or float64), as in scipy.
     """
     sos = validate_sos(sos)
-    x = _as_signal(x)
+    x = as_signal(x)
     ax = _axis(axis, x.ndim)
     check_option("padtype", padtype, ("odd", "even", "constant", None))
     if padlen is not None:
-        validate_type("padlen", padlen, (int, np.integer))
-        if padlen < 0:
-            raise ValueError(f"padlen must be >= 0, got {padlen}.")
+        padlen = check_int("padlen", padlen, low=0)
     ns = sos.shape[0]
     ntaps = 2 * ns + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
     if padtype is None:
@@ -328,15 +362,16 @@ def sosfiltfilt(sos, x, axis=-1, padtype="odd", padlen=None, *, check_finite=Tru
     _pad(xm, buf, edge, padtype)
     sosd = sos.astype(dtype, copy=False)
     z = np.ascontiguousarray(zic[np.newaxis] * buf[:, :1, np.newaxis], dtype=dtype)
-    _biquad.sosfilt_offline(sosd, buf, buf, z, False)
+    _offline(sosd, buf, buf, z, False)
     if check_finite:
         _raise_nonfinite(z, "x")
     z = np.ascontiguousarray(zic[np.newaxis] * buf[:, -1:, np.newaxis], dtype=dtype)
-    _biquad.sosfilt_offline(sosd, buf, buf, z, True)
+    _offline(sosd, buf, buf, z, True)
     y = buf[:, edge : edge + n].reshape(lead + (n,))
     return np.moveaxis(y, -1, ax)
 
 
+@fill_doc
 class SOSFilter:
     """Streaming cascade of second-order sections with its state carried between chunks.
 
@@ -349,8 +384,7 @@ class SOSFilter:
     sos : array_like, shape (n_sections, 6) or (n_channels, n_sections, 6)
         Second-order sections, shared by every channel or one cascade per channel (pad a
         shorter cascade with identity sections ``[1, 0, 0, 1, 0, 0]``). Must be stable.
-    n_channels : int
-        Number of channels (rows of every chunk).
+    %(n_channels)s
     init : {"steady", "zeros"}
         ``"steady"`` (default): each channel's state is set, at its first finite sample
         ``v``, to the steady state of a constant input ``v`` (:func:`steady_state_zi`, i.e.
@@ -373,11 +407,8 @@ class SOSFilter:
     """
 
     def __init__(self, sos, n_channels, *, init="steady"):
-        validate_type("n_channels", n_channels, (int, np.integer))
-        if isinstance(n_channels, bool) or n_channels < 1:
-            raise ValueError(f"n_channels must be a positive int, got {n_channels!r}.")
+        nch = check_int("n_channels", n_channels)
         check_option("init", init, ("steady", "zeros"))
-        nch = int(n_channels)
         arr = np.asarray(sos) if not isinstance(sos, str | bytes) else sos
         if isinstance(arr, np.ndarray) and arr.ndim == 3:
             if arr.shape[0] != nch:
@@ -394,18 +425,18 @@ class SOSFilter:
         self._init = init
         self._sos = np.array(per)  # (n_ch, ns, 6)
         self._sos.setflags(write=False)
-        lanes = _biquad.LANES
+        lanes = _layout.LANES
         nt = -(-nch // lanes)
-        size = _biquad.stream_state_size(ns, nch)
-        raw = np.zeros(size + _biquad.ALIGN // 8)
-        off = (-raw.ctypes.data % _biquad.ALIGN) // 8
+        size = _layout.stream_state_size(ns, nch)
+        raw = np.zeros(size + _layout.ALIGN // 8)
+        off = (-raw.ctypes.data % _layout.ALIGN) // 8
         state = raw[off : off + size]  # aligned for the vector loads
         state[0] = ns
         state[2] = nt
         state[3] = nch
         # Views of the packed state, each (quantity, section, tile, lane); padding lanes
         # (channels nch .. nt * lanes - 1) keep zero coefficients.
-        o = _biquad.STREAM_HEADER
+        o = _layout.STREAM_HEADER
         views = []
         for q in (5, 2, 2):
             k = nt * ns * q * lanes
@@ -471,7 +502,7 @@ class SOSFilter:
             or not x.flags.c_contiguous
             or not x.flags.writeable
         ):
-            x = _as_signal(x)
+            x = as_signal(x)
             if x.ndim == 2 and x.shape[0] == self._nch:
                 x = np.array(x, dtype=_F64, order="C")
         if x.ndim != 2:

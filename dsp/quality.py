@@ -39,7 +39,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _kernels
-from ._validate import check_option, check_positive
+from .docs import fill_doc
+from .flags import FLAG_LEAD_OFF, FLAG_SATURATED
+from .spectral import welch_psd
+from .validate import as_signal, check_ch_types, check_option, check_positive
 
 __all__ = [
     "FLAT",
@@ -69,10 +72,6 @@ _NAMES = {
     int(MOVEMENT): "movement",
     int(NONFINITE): "non-finite",
 }
-
-# Device flag bits (headset.chunk): dsp does not import headset, the values are the contract.
-_DEV_LEAD_OFF = 2
-_DEV_SATURATED = 4
 
 _TYPES = ("eeg", "eog", "emg", "ecg")
 
@@ -167,6 +166,7 @@ def _line_rms(spec_pow, freqs, lo, hi):
     return np.sqrt(spec_pow[..., sel].sum(axis=-1))
 
 
+@fill_doc
 def epoch_quality(
     data,
     sfreq,
@@ -182,15 +182,12 @@ def epoch_quality(
     ----------
     data : array_like, shape (n_channels, n_samples) or (n_epochs, n_channels, n_samples)
         Raw epochs in µV (NaN allowed: flagged ``NONFINITE`` and ignored by the measurements).
-    sfreq : float
-        Sampling rate in Hz.
+    %(sfreq)s
     ch_types : sequence of str or None
         Type of each channel (``eeg``, ``eog``, ``emg``, ``ecg``; others get only
         ``NONFINITE``); None: all ``eeg``.
-    mains : {50.0, 60.0, None}
-        Mains frequency (Hz); None skips the mains check.
-    flags : array_like of uint8 or None
-        Device flags per sample (``headset.chunk`` bits), shape of ``data``.
+    %(mains)s
+    %(sample_flags)s
     thresholds : QualityThresholds or None
         Thresholds; None uses the defaults.
 
@@ -202,9 +199,7 @@ def epoch_quality(
     sfreq = check_positive("sfreq", sfreq)
     check_option("mains", mains, (50.0, 60.0, None))
     th = QualityThresholds() if thresholds is None else thresholds
-    x = np.asarray(data)
-    if x.dtype.kind not in "iuf":
-        raise TypeError(f"data must be a real numeric array, got dtype {x.dtype}.")
+    x = as_signal(data, "data")
     if x.ndim not in (2, 3):
         raise ValueError(
             "data must be (n_channels, n_samples) or (n_epochs, n_channels, n_samples), got "
@@ -214,11 +209,8 @@ def epoch_quality(
     if n < 8:
         raise ValueError(f"an epoch needs at least 8 samples, got {n}.")
     n_ch = x.shape[-2]
-    if ch_types is None:
-        ch_types = ("eeg",) * n_ch
-    if isinstance(ch_types, str) or len(ch_types) != n_ch:
-        raise ValueError(f"ch_types must list one type per channel ({n_ch}), got {ch_types!r}.")
-    types = [str(t).lower() for t in ch_types]
+    ch_types = ("eeg",) * n_ch if ch_types is None else check_ch_types(ch_types, n_ch)
+    types = [t.lower() for t in ch_types]
     lead = x.shape[:-1]
     x2 = np.ascontiguousarray(x.reshape(-1, n), dtype=np.float64)
     m = x2.shape[0]
@@ -237,14 +229,10 @@ def epoch_quality(
     xd = xc - xc.mean(axis=1, keepdims=True)
     xd -= ((xd @ t) / (t @ t))[:, np.newaxis] * t  # remove the least-squares line
     ptp = xd.max(axis=-1) - xd.min(axis=-1)
-    win = np.hanning(n)
-    spec = np.fft.rfft(xd * win, axis=-1)
-    freqs = np.fft.rfftfreq(n, 1.0 / sfreq)
-    # one-sided power per bin, scaled so that all bins sum to the variance (Parseval)
-    pw = (spec.real**2 + spec.imag**2) / (n * np.sum(win**2))
-    pw[:, 1:] *= 2.0
-    if n % 2 == 0:
-        pw[:, -1] /= 2.0
+    # one Hann-windowed periodogram of the detrended epoch; density times bin width is the
+    # power per bin (µV²), which sums to the variance (Parseval)
+    freqs, pw = welch_psd(xd, sfreq, n, noverlap=0, window=np.hanning(n), detrend=False)
+    pw *= freqs[1] - freqs[0]
     if mains is not None:
         mains_rms = _line_rms(pw, freqs, mains - 1.0, mains + 1.0)
     else:
@@ -265,8 +253,8 @@ def epoch_quality(
         if fl.shape != x.shape:
             raise ValueError(f"flags must have the shape of data {x.shape}, got {fl.shape}.")
         fl = fl.reshape(-1, n).astype(np.uint8, copy=False)
-        dev_lo = (fl & _DEV_LEAD_OFF).astype(bool).mean(axis=1)
-        dev_sat = (fl & _DEV_SATURATED).astype(bool).any(axis=1)
+        dev_lo = (fl & FLAG_LEAD_OFF).astype(bool).mean(axis=1)
+        dev_sat = (fl & FLAG_SATURATED).astype(bool).any(axis=1)
     else:
         dev_lo = np.zeros(m)
         dev_sat = np.zeros(m, dtype=bool)

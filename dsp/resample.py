@@ -18,19 +18,17 @@ import math
 import numpy as np
 
 from . import _kernels
-from ._validate import validate_type
-from .iir import _as_signal, _axis
+from .docs import fill_doc
+from .iir import _axis
+from .validate import as_signal, check_int
 
 __all__ = ["Resampler", "resample_poly"]
 
 
 def _factors(up, down) -> tuple[int, int]:
-    for name, v in (("up", up), ("down", down)):
-        validate_type(name, v, (int, np.integer))
-        if isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}.")
-    g = math.gcd(int(up), int(down))
-    return int(up) // g, int(down) // g
+    up, down = check_int("up", up), check_int("down", down)
+    g = math.gcd(up, down)
+    return up // g, down // g
 
 
 def _design(up: int, down: int, window, dtype) -> tuple[np.ndarray, int]:
@@ -56,6 +54,7 @@ def _n_out(n_in: int, up: int, down: int) -> int:
     return (n_in * up) // down + bool((n_in * up) % down)
 
 
+@fill_doc
 def resample_poly(x, up, down, axis=-1, window=("kaiser", 5.0)):
     """Resample ``x`` by ``up / down`` with a polyphase FIR filter (zero-padded edges).
 
@@ -67,8 +66,7 @@ def resample_poly(x, up, down, axis=-1, window=("kaiser", 5.0)):
         Signal (e.g. ``(n_channels, n_samples)`` in µV), real.
     up, down : int
         Up-sampling and down-sampling factors (e.g. 25, 64 for 256 -> 100 Hz).
-    axis : int
-        Time axis. Default -1.
+    %(axis)s
     window : str, tuple or array_like
         FIR window for ``scipy.signal.firwin`` (default Kaiser with beta 5), or the FIR taps
         themselves.
@@ -84,7 +82,7 @@ def resample_poly(x, up, down, axis=-1, window=("kaiser", 5.0)):
     The default ``axis`` is -1 (time last, as everywhere in dreamnet), where scipy's is 0.
     Non-finite samples propagate to the outputs whose filter span covers them, as in scipy.
     """
-    x = _as_signal(x)
+    x = as_signal(x)
     ax = _axis(axis, x.ndim)
     up, down = _factors(up, down)
     out_dtype = np.float32 if x.dtype == np.float32 else np.float64
@@ -103,6 +101,7 @@ def resample_poly(x, up, down, axis=-1, window=("kaiser", 5.0)):
     return np.moveaxis(y, -1, ax)
 
 
+@fill_doc
 class Resampler:
     """Streaming polyphase resampler with state: ``y = rs(chunk)``.
 
@@ -111,8 +110,7 @@ class Resampler:
     up, down : int
         Rate factors (reduced by their gcd), e.g. ``Resampler(25, 64, 8)`` for 256 -> 100 Hz
         or ``Resampler(16, 25, 8)`` for 200 -> 128 Hz.
-    n_channels : int
-        Rows of every chunk.
+    %(n_channels)s
     window : str, tuple or array_like
         As in :func:`resample_poly`.
 
@@ -128,10 +126,7 @@ class Resampler:
 
     def __init__(self, up, down, n_channels, *, window=("kaiser", 5.0)):
         self.up, self.down = _factors(up, down)
-        validate_type("n_channels", n_channels, (int, np.integer))
-        if isinstance(n_channels, bool) or n_channels < 1:
-            raise ValueError(f"n_channels must be a positive int, got {n_channels!r}.")
-        self.n_channels = int(n_channels)
+        self.n_channels = check_int("n_channels", n_channels)
         self._h, self.half_len = _design(self.up, self.down, window, np.float64)
         # inputs needed by one output span (2 * half_len) / up + 1 samples
         self._keep = (2 * self.half_len) // self.up + 2
@@ -193,7 +188,7 @@ class Resampler:
         """
         if self._done:
             raise ValueError("this Resampler was flushed; call reset() to start a new stream.")
-        x = _as_signal(x)
+        x = as_signal(x)
         if x.ndim != 2 or x.shape[0] != self.n_channels:
             raise ValueError(
                 f"chunk must have shape ({self.n_channels}, n_samples), got {x.shape}."

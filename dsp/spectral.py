@@ -1,45 +1,59 @@
-"""Spectral and time-domain features per epoch and channel.
+"""The spectral engine: Welch and multitaper PSDs, band powers, and features built on them.
 
-Every function takes either one epoch ``(n_channels, n_samples)`` or a whole night of epochs
-``(n_epochs, n_channels, n_samples)`` (any leading shape: the last axis is time) in µV and
-returns one value per row, so the same call serves the offline whole-night computation and the
-incremental one (call it on each new epoch: the rows are identical). Large inputs are processed
-in batches to bound memory.
+Every spectrum in dreamnet comes from here (the stager's features, the signal-quality flags,
+and, after the issue 13 follow-up, the detectors, the report and the monitor view). The engine
+is three functions:
 
-Power spectral density
-----------------------
-``method="welch"``: :func:`scipy.signal.welch` with a Hann window of ``window_s`` seconds
-(default 4 s, clipped to the epoch), 50 % overlap, constant detrend, mean of segments.
-``method="multitaper"``: DPSS tapers (:func:`scipy.signal.windows.dpss`, time-half-bandwidth
-``nw``, ``2 nw - 1`` tapers, eigenvalue-weighted) over the whole epoch after removing its mean:
-a lower-variance estimate at a resolution of ``2 nw / epoch`` Hz, worth it for short epochs and
-narrow bands (sigma, spindles). Both are one-sided densities in µV²/Hz.
+* :func:`welch_psd` -- Welch's average of windowed periodograms, scipy's
+  :func:`scipy.signal.welch` definition (one-sided density in µV²/Hz, constant detrend per
+  segment, DC and Nyquist bins not doubled), plus what scipy lacks: a weight per segment (the
+  stager averages only the segments free of bad samples) and any window array.
+* :func:`multitaper_psd` -- DPSS tapers (:func:`scipy.signal.windows.dpss`,
+  time-half-bandwidth ``nw``, ``2 nw - 1`` tapers, eigenvalue-weighted) over the whole row
+  after removing its mean: a lower-variance estimate at a resolution of ``2 nw / duration``
+  Hz, worth it for short epochs and narrow bands (sigma, spindles).
+* :func:`band_power` -- the integral of a PSD over half-open bands ``[low, high)`` by the
+  rectangle rule (sum of the bins times the bin width, µV²), absolute or relative to the
+  span of the bands; :func:`band_slice` gives the bins of one band.
 
-Band power is the sum of PSD bins with ``low <= f < high`` times the bin width (µV²): the
-integral of a rectangle rule, so a sinusoid of amplitude ``A`` inside a band gives ``A**2 / 2``
-(half-open bands never count a bin twice).
+A sinusoid of amplitude ``A`` inside a band gives ``A**2 / 2``; half-open bands never count a
+bin twice. Every function takes any leading shape (the last axis is time, or frequency), so
+the same call serves one epoch ``(n_channels, n_samples)``, a whole night
+``(n_epochs, n_channels, n_samples)`` and the incremental computation (call it on each new
+epoch: the rows are identical). Large inputs are processed in batches of rows to bound memory.
+
+On top of the engine: :func:`psd` and :func:`bandpower` (from the signal, by method),
+:func:`spectral_edge`, :func:`spectral_entropy`, :func:`features` (all of them from one PSD),
+:func:`hjorth` (time domain, numba) and :func:`band_envelope` (band-passed RMS).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from . import _kernels
-from ._validate import check_option, check_positive
-from .iir import _as_signal, sosfiltfilt
+from .docs import fill_doc
+from .iir import sosfiltfilt
+from .validate import as_signal, check_int, check_option, check_positive
 
 __all__ = [
     "DEFAULT_BANDS",
     "band_envelope",
-    "epochs",
+    "band_power",
+    "band_slice",
     "bandpower",
+    "epochs",
     "features",
     "hjorth",
+    "multitaper_psd",
     "psd",
     "spectral_edge",
     "spectral_entropy",
+    "welch_psd",
 ]
 
 #: (name, low Hz, high Hz) as in YASA.
@@ -56,8 +70,13 @@ _BATCH_BYTES = 64 * 2**20  # working memory of one PSD batch
 
 
 def _check_bands(bands, sfreq: float) -> tuple[tuple[str, float, float], ...]:
+    if isinstance(bands, Mapping):
+        bands = [(name, *edges) for name, edges in bands.items()]
     if isinstance(bands, str) or not hasattr(bands, "__iter__"):
-        raise TypeError("bands must be a sequence of (name, low, high) or (low, high) tuples.")
+        raise TypeError(
+            "bands must be a mapping {name: (low, high)} or a sequence of (name, low, high) "
+            f"or (low, high) tuples, got {bands!r}."
+        )
     out = []
     for i, b in enumerate(bands):
         b = tuple(b)
@@ -78,12 +97,12 @@ def _check_bands(bands, sfreq: float) -> tuple[tuple[str, float, float], ...]:
     return tuple(out)
 
 
-def _rows(data, min_samples: int = 1) -> tuple[np.ndarray, tuple[int, ...]]:
-    x = _as_signal(data, "data")
+def _rows(data, min_samples: int = 1, finite: bool = True) -> tuple[np.ndarray, tuple[int, ...]]:
+    x = as_signal(data, "data")
     n = x.shape[-1]
     if n < min_samples:
         raise ValueError(f"data needs at least {min_samples} samples per row, got {n}.")
-    if not np.isfinite(x).all():
+    if finite and not np.isfinite(x).all():
         raise ValueError(
             "data contains NaN or infinite values; hold or interpolate them first (see "
             "dsp.quality for flagging bad epochs)."
@@ -92,6 +111,7 @@ def _rows(data, min_samples: int = 1) -> tuple[np.ndarray, tuple[int, ...]]:
     return x.reshape(-1, n), lead
 
 
+@fill_doc
 def epochs(data, sfreq, epoch_s=30.0) -> np.ndarray:
     """Cut continuous data into consecutive epochs (a view, no copy).
 
@@ -99,8 +119,7 @@ def epochs(data, sfreq, epoch_s=30.0) -> np.ndarray:
     ----------
     data : ndarray, shape (n_channels, n_samples)
         Continuous signals in µV.
-    sfreq : float
-        Sampling rate in Hz.
+    %(sfreq)s
     epoch_s : float
         Epoch length in seconds (default 30, aligned to the first sample). The samples of an
         incomplete last epoch are dropped.
@@ -120,6 +139,97 @@ def epochs(data, sfreq, epoch_s=30.0) -> np.ndarray:
     return x[:, : n_ep * per].reshape(x.shape[0], n_ep, per).transpose(1, 0, 2)
 
 
+def _window(window, nperseg: int) -> np.ndarray:
+    if isinstance(window, str | tuple):
+        from scipy.signal import get_window
+
+        return get_window(window, nperseg)  # periodic, as scipy.signal.welch
+    win = as_signal(window, "window").astype(np.float64)
+    if win.shape != (nperseg,):
+        raise ValueError(f"window must have shape ({nperseg},) (nperseg), got {win.shape}.")
+    if not np.isfinite(win).all() or not (win**2).sum() > 0:
+        raise ValueError("window must be finite and not all zero.")
+    return win
+
+
+@fill_doc
+def welch_psd(data, sfreq, nperseg, *, noverlap=None, window="hann", detrend=True, weights=None):
+    """Welch power spectral density of every row (scipy's definition, segment weights).
+
+    Parameters
+    ----------
+    %(data_rows)s
+    %(sfreq)s
+    nperseg : int
+        Samples per segment, 2 to ``n_samples``.
+    noverlap : int or None
+        Samples shared by consecutive segments, 0 to ``nperseg - 1``; None: ``nperseg // 2``.
+        Segments start at 0 and every ``nperseg - noverlap`` samples; samples after the last
+        whole segment are not used (as scipy).
+    window : str, tuple or array_like, shape (nperseg,)
+        Window name for :func:`scipy.signal.get_window` (periodic; default ``"hann"``) or the
+        window itself.
+    detrend : bool
+        Remove each segment's mean before windowing (scipy's ``detrend="constant"``, the
+        default); False: no detrending.
+    weights : array_like, shape (..., n_segments), optional
+        Non-negative weight of each segment of each row (e.g. 0 for a segment with bad
+        samples), broadcast against the leading shape of ``data``; None: the plain mean.
+        A row whose weights sum to 0 gets NaN.
+
+    Returns
+    -------
+    freqs : ndarray, shape (nperseg // 2 + 1,)
+        Frequencies in Hz.
+    psd : ndarray, shape (..., nperseg // 2 + 1)
+        One-sided PSD in µV²/Hz (DC and, for even ``nperseg``, Nyquist not doubled); equal to
+        ``scipy.signal.welch(data, sfreq, window, nperseg, noverlap)`` to rounding. A
+        non-finite sample makes its row NaN (as scipy; :func:`psd` refuses them instead).
+    """
+    sfreq = check_positive("sfreq", sfreq)
+    x2, lead = _rows(data, 2, finite=False)
+    n = x2.shape[1]
+    nperseg = check_int("nperseg", nperseg, low=2, high=n)
+    noverlap = nperseg // 2 if noverlap is None else check_int("noverlap", noverlap, 0, nperseg - 1)
+    win = _window(window, nperseg)
+    step = nperseg - noverlap
+    nseg = (n - nperseg) // step + 1
+    if weights is None:
+        w = np.ones((x2.shape[0], nseg))
+    else:
+        w = as_signal(weights, "weights").astype(np.float64)
+        if w.shape[-1:] != (nseg,):
+            raise ValueError(
+                f"weights must have {nseg} segments on the last axis, got shape {w.shape}."
+            )
+        if not (np.isfinite(w) & (w >= 0)).all():
+            raise ValueError("weights must be finite and non-negative.")
+        w = np.broadcast_to(w, lead + (nseg,)).reshape(-1, nseg)
+    freqs = np.fft.rfftfreq(nperseg, 1.0 / sfreq)
+    scale = 2.0 / (sfreq * np.sum(win**2))
+    out = np.empty((x2.shape[0], freqs.size))
+    step_rows = max(1, _BATCH_BYTES // (nseg * (16 * nperseg + 16 * freqs.size)))
+    for a in range(0, x2.shape[0], step_rows):
+        # (rows, nseg, nperseg) views, time contiguous: every reduction below runs along a
+        # row's own samples, so a row's bits never depend on the other rows of the batch
+        segs = sliding_window_view(x2[a : a + step_rows], nperseg, axis=-1)[:, ::step][:, :nseg]
+        if detrend:
+            segs = segs - segs.mean(-1, keepdims=True)
+        p = np.abs(np.fft.rfft(segs * win, axis=-1)) ** 2
+        wb = w[a : a + step_rows]
+        # the weighted mean, summed segment after segment (no einsum: its order of summation
+        # depends on the batch)
+        acc = p[:, 0] * wb[:, :1]
+        for s in range(1, nseg):
+            acc += p[:, s] * wb[:, s : s + 1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[a : a + step_rows] = acc / wb.sum(-1)[:, None] * scale
+    out[:, 0] *= 0.5  # the DC bin and the Nyquist bin have no mirror image
+    if nperseg % 2 == 0:
+        out[:, -1] *= 0.5
+    return freqs, out.reshape(lead + (freqs.size,))
+
+
 @lru_cache(maxsize=16)
 def _tapers(n: int, nw: float) -> tuple[np.ndarray, np.ndarray]:
     from scipy.signal.windows import dpss
@@ -133,23 +243,28 @@ def _tapers(n: int, nw: float) -> tuple[np.ndarray, np.ndarray]:
     return tap, w
 
 
-def _psd_rows(x2: np.ndarray, sfreq: float, method: str, window_s: float, nw: float):
-    """PSD of every row of ``x2`` (m, n) -> freqs (f,), psd (m, f)."""
-    m, n = x2.shape
-    if method == "welch":
-        from scipy.signal import welch as _scipy_welch
+@fill_doc
+def multitaper_psd(data, sfreq, *, nw=4.0):
+    """Multitaper power spectral density of every row (whole row, DPSS tapers).
 
-        nperseg = max(1, min(n, int(round(window_s * sfreq))))
-        freqs = np.fft.rfftfreq(nperseg, 1.0 / sfreq)
-        out = np.empty((m, freqs.size))
-        per_row = 8 * n * 4 + 16 * freqs.size * max(1, 2 * n // nperseg)
-        step = max(1, _BATCH_BYTES // per_row)
-        for a in range(0, m, step):
-            _, out[a : a + step] = _scipy_welch(
-                x2[a : a + step], sfreq, window="hann", nperseg=nperseg, axis=-1
-            )
-        return freqs, out
-    tap, w = _tapers(n, float(nw))
+    Parameters
+    ----------
+    %(data_rows)s
+    %(sfreq)s
+    %(nw)s
+
+    Returns
+    -------
+    freqs : ndarray, shape (n_samples // 2 + 1,)
+        Frequencies in Hz.
+    psd : ndarray, shape (..., n_samples // 2 + 1)
+        One-sided PSD in µV²/Hz, the eigenvalue-weighted mean of the tapered periodograms.
+    """
+    sfreq = check_positive("sfreq", sfreq)
+    nw = check_positive("nw", nw)
+    x2, lead = _rows(data, 2)
+    m, n = x2.shape
+    tap, w = _tapers(n, nw)
     freqs = np.fft.rfftfreq(n, 1.0 / sfreq)
     out = np.empty((m, freqs.size))
     scale = np.full(freqs.size, 2.0 / sfreq)
@@ -164,24 +279,85 @@ def _psd_rows(x2: np.ndarray, sfreq: float, method: str, window_s: float, nw: fl
         spec = np.fft.rfft(xb[:, np.newaxis, :] * tap[np.newaxis], axis=-1)
         p = spec.real**2 + spec.imag**2  # (b, k, f)
         out[a : a + step] = np.einsum("bkf,k->bf", p, w) * scale
-    return freqs, out
+    return freqs, out.reshape(lead + (freqs.size,))
 
 
-def psd(data, sfreq, *, method="welch", window_s=4.0, nw=4.0):
-    """Power spectral density of every row.
+def _bin_width(freqs) -> float:
+    freqs = np.asarray(freqs, dtype=np.float64)
+    if freqs.ndim != 1 or freqs.size < 2 or freqs[0] != 0.0 or not freqs[1] > 0:
+        raise ValueError(
+            "freqs must be the evenly spaced frequencies of a PSD from 0 Hz (at least 2), got "
+            f"shape {freqs.shape}."
+        )
+    return float(freqs[1] - freqs[0])
+
+
+def band_slice(freqs, low: float, high: float) -> slice:
+    """Return the bins of an evenly spaced frequency axis with ``low <= f < high``.
 
     Parameters
     ----------
-    data : array_like, shape (..., n_samples)
-        Signals in µV, e.g. ``(n_channels, n)`` or ``(n_epochs, n_channels, n)``.
-    sfreq : float
-        Sampling rate in Hz.
-    method : {"welch", "multitaper"}
-        Estimator (see the module notes).
-    window_s : float
-        Welch segment length in seconds (clipped to the signal length).
-    nw : float
-        Multitaper time-half-bandwidth product (``2 nw - 1`` tapers).
+    freqs : ndarray, shape (n_freqs,)
+        Frequencies from 0 Hz in equal steps (``np.fft.rfftfreq``).
+    low, high : float
+        Band edges in Hz (an edge within 1e-9 bin of a bin counts as on it).
+
+    Returns
+    -------
+    slice
+        Indices into the frequency axis.
+    """
+    df = _bin_width(freqs)
+    n = len(freqs)
+    lo = min(n, int(np.ceil(low / df - 1e-9)))
+    return slice(lo, max(lo, min(n, int(np.ceil(high / df - 1e-9)))))
+
+
+@fill_doc
+def band_power(psd, freqs, bands, *, relative=False) -> np.ndarray:
+    """Power in frequency bands from a PSD: the sum of the bins in each band times their width.
+
+    Parameters
+    ----------
+    %(psd_freqs)s
+    %(bands)s
+    relative : bool
+        Divide by the power between the lowest and the highest band edge (dimensionless);
+        NaN for a row without power.
+
+    Returns
+    -------
+    ndarray, shape (..., n_bands)
+        Band power in µV² (absolute) or fraction (relative), in the order of ``bands``.
+    """
+    p = as_signal(psd, "psd")
+    df = _bin_width(freqs)
+    if p.shape[-1] != len(freqs):
+        raise ValueError(f"psd has {p.shape[-1]} bins on its last axis but freqs {len(freqs)}.")
+    bands = _check_bands(bands, 2.0 * float(freqs[-1]) + df)
+    out = np.empty(p.shape[:-1] + (len(bands),))
+    for j, (_, lo, hi) in enumerate(bands):
+        out[..., j] = p[..., band_slice(freqs, lo, hi)].sum(-1) * df
+    if relative:
+        lo = min(b[1] for b in bands)
+        hi = max(b[2] for b in bands)
+        total = p[..., band_slice(freqs, lo, hi)].sum(-1, keepdims=True) * df
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(total > 0, out / np.where(total > 0, total, 1.0), np.nan)
+    return out
+
+
+@fill_doc
+def psd(data, sfreq, *, method="welch", window_s=4.0, nw=4.0):
+    """Power spectral density of every row, by method.
+
+    Parameters
+    ----------
+    %(data_rows)s
+    %(sfreq)s
+    %(method)s
+    %(window_s)s
+    %(nw)s
 
     Returns
     -------
@@ -193,33 +369,16 @@ def psd(data, sfreq, *, method="welch", window_s=4.0, nw=4.0):
     sfreq = check_positive("sfreq", sfreq)
     check_option("method", method, ("welch", "multitaper"))
     window_s = check_positive("window_s", window_s)
-    nw = check_positive("nw", nw)
     x2, lead = _rows(data, 2)
-    freqs, p = _psd_rows(x2, sfreq, method, window_s, nw)
+    if method == "multitaper":
+        freqs, p = multitaper_psd(x2, sfreq, nw=nw)
+    else:
+        n = x2.shape[1]
+        freqs, p = welch_psd(x2, sfreq, max(2, min(n, int(round(window_s * sfreq)))))
     return freqs, p.reshape(lead + (freqs.size,))
 
 
-def _band_matrix(freqs: np.ndarray, bands) -> np.ndarray:
-    df = freqs[1] - freqs[0] if freqs.size > 1 else 1.0
-    mat = np.zeros((freqs.size, len(bands)))
-    for j, (_, lo, hi) in enumerate(bands):
-        mat[(freqs >= lo) & (freqs < hi), j] = df
-    return mat
-
-
-def _bandpower_from_psd(freqs, p, bands, relative):
-    mat = _band_matrix(freqs, bands)
-    bp = p @ mat
-    if relative:
-        lo = min(b[1] for b in bands)
-        hi = max(b[2] for b in bands)
-        total = p[..., (freqs >= lo) & (freqs < hi)].sum(axis=-1, keepdims=True)
-        total = total * (freqs[1] - freqs[0] if freqs.size > 1 else 1.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            bp = np.where(total > 0, bp / np.where(total > 0, total, 1.0), np.nan)
-    return bp
-
-
+@fill_doc
 def bandpower(
     data,
     sfreq,
@@ -230,23 +389,22 @@ def bandpower(
     window_s=4.0,
     nw=4.0,
 ):
-    """Power in frequency bands, per row (channel, or epoch and channel).
+    """Power in frequency bands of every row (channel, or epoch and channel).
+
+    :func:`psd` then :func:`band_power`.
 
     Parameters
     ----------
-    data : array_like, shape (..., n_samples)
-        ``(n_channels, n)`` for one epoch or ``(n_epochs, n_channels, n)`` for a night, in µV.
-    sfreq : float
-        Sampling rate in Hz.
-    bands : sequence of (name, low, high) or (low, high)
-        Bands in Hz, half-open ``[low, high)``. Default :data:`DEFAULT_BANDS`.
-    method : {"welch", "multitaper"}
-        PSD estimator.
+    %(data_rows)s
+    %(sfreq)s
+    %(bands)s
+        Default :data:`DEFAULT_BANDS`.
+    %(method)s
     relative : bool
         Divide by the power between the lowest and the highest band edge (dimensionless);
         NaN for a row without power.
-    window_s, nw : float
-        See :func:`psd`.
+    %(window_s)s
+    %(nw)s
 
     Returns
     -------
@@ -256,14 +414,14 @@ def bandpower(
     sfreq = check_positive("sfreq", sfreq)
     bands = _check_bands(bands, sfreq)
     freqs, p = psd(data, sfreq, method=method, window_s=window_s, nw=nw)
-    return _bandpower_from_psd(freqs, p, bands, bool(relative))
+    return band_power(p, freqs, bands, relative=bool(relative))
 
 
 def _edge_entropy(freqs, p, fmin, fmax, edge):
-    sel = (freqs >= fmin) & (freqs < fmax)
-    if not sel.any():
-        raise ValueError(f"no PSD bin between fmin={fmin} and fmax={fmax} Hz.")
+    sel = band_slice(freqs, fmin, fmax)
     f = freqs[sel]
+    if not f.size:
+        raise ValueError(f"no PSD bin between fmin={fmin} and fmax={fmax} Hz.")
     q = p[..., sel]
     tot = q.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -277,6 +435,7 @@ def _edge_entropy(freqs, p, fmin, fmax, edge):
     return sef, ent, f.size
 
 
+@fill_doc
 def spectral_edge(
     data, sfreq, edge=0.95, *, fmin=0.5, fmax=35.0, method="welch", window_s=4.0, nw=4.0
 ):
@@ -284,16 +443,15 @@ def spectral_edge(
 
     Parameters
     ----------
-    data : array_like, shape (..., n_samples)
-        Signals in µV.
-    sfreq : float
-        Sampling rate in Hz.
+    %(data_rows)s
+    %(sfreq)s
     edge : float
         Fraction of power, in (0, 1]. Default 0.95 (SEF95).
     fmin, fmax : float
         Band considered, Hz.
-    method, window_s, nw
-        See :func:`psd`.
+    %(method)s
+    %(window_s)s
+    %(nw)s
 
     Returns
     -------
@@ -306,6 +464,7 @@ def spectral_edge(
     return _edge_entropy(freqs, p, fmin, fmax, float(edge))[0]
 
 
+@fill_doc
 def spectral_entropy(
     data, sfreq, *, fmin=0.5, fmax=35.0, normalize=True, method="welch", window_s=4.0, nw=4.0
 ):
@@ -313,16 +472,15 @@ def spectral_entropy(
 
     Parameters
     ----------
-    data : array_like, shape (..., n_samples)
-        Signals in µV.
-    sfreq : float
-        Sampling rate in Hz.
+    %(data_rows)s
+    %(sfreq)s
     fmin, fmax : float
         Band considered, Hz.
     normalize : bool
         Divide by ``log2(n_bins)`` so that white noise gives about 1 and a pure tone about 0.
-    method, window_s, nw
-        See :func:`psd`.
+    %(method)s
+    %(window_s)s
+    %(nw)s
 
     Returns
     -------
@@ -357,6 +515,7 @@ def hjorth(data):
     return out.reshape(lead + (3,))
 
 
+@fill_doc
 def band_envelope(data, sfreq, bands=DEFAULT_BANDS, *, order=4):
     """RMS amplitude of each band-passed row (the band's envelope level), in µV.
 
@@ -369,12 +528,11 @@ def band_envelope(data, sfreq, bands=DEFAULT_BANDS, *, order=4):
     ----------
     data : array_like, shape (..., n_samples)
         Signals in µV (longer than the filter padding, ``6 * order + 3`` samples).
-    sfreq : float
-        Sampling rate in Hz.
-    bands : sequence of (name, low, high) or (low, high)
-        Bands in Hz; a high edge at or above Nyquist makes a high-pass.
+    %(sfreq)s
+    %(bands)s
+        A high edge at or above Nyquist makes a high-pass.
     order : int
-        Butterworth order.
+        Butterworth order, 1 to 10.
 
     Returns
     -------
@@ -385,6 +543,7 @@ def band_envelope(data, sfreq, bands=DEFAULT_BANDS, *, order=4):
 
     sfreq = check_positive("sfreq", sfreq)
     bands = _check_bands(bands, sfreq)
+    order = check_int("order", order, low=1, high=10)
     x2, lead = _rows(data, 1)
     out = np.empty((x2.shape[0], len(bands)))
     nyq = sfreq / 2
@@ -400,6 +559,7 @@ def band_envelope(data, sfreq, bands=DEFAULT_BANDS, *, order=4):
     return out.reshape(lead + (len(bands),))
 
 
+@fill_doc
 def features(
     data,
     sfreq,
@@ -416,16 +576,15 @@ def features(
 
     Parameters
     ----------
-    data : array_like, shape (..., n_samples)
-        One epoch ``(n_channels, n)`` or a night ``(n_epochs, n_channels, n)``, µV.
-    sfreq : float
-        Sampling rate in Hz.
-    bands : sequence
-        See :func:`bandpower`.
-    method, window_s, nw
-        See :func:`psd`.
+    %(data_rows)s
+    %(sfreq)s
+    %(bands)s
+        Default :data:`DEFAULT_BANDS`.
+    %(method)s
     fmin, fmax, edge : float
         See :func:`spectral_edge` and :func:`spectral_entropy`.
+    %(window_s)s
+    %(nw)s
 
     Returns
     -------
@@ -438,12 +597,11 @@ def features(
     bands = _check_bands(bands, sfreq)
     freqs, p = psd(data, sfreq, method=method, window_s=window_s, nw=nw)
     sef, ent, nbins = _edge_entropy(freqs, p, fmin, fmax, float(edge))
-    df = freqs[1] - freqs[0] if freqs.size > 1 else 1.0
     return {
-        "bandpower": _bandpower_from_psd(freqs, p, bands, False),
-        "relative": _bandpower_from_psd(freqs, p, bands, True),
+        "bandpower": band_power(p, freqs, bands),
+        "relative": band_power(p, freqs, bands, relative=True),
         "edge": sef,
         "entropy": ent / np.log2(nbins) if nbins > 1 else np.zeros_like(ent),
         "hjorth": hjorth(data),
-        "total": p[..., (freqs >= fmin) & (freqs < fmax)].sum(axis=-1) * df,
+        "total": band_power(p, freqs, [(fmin, fmax)])[..., 0],
     }

@@ -8,11 +8,18 @@ from functools import cached_property
 
 import numpy as np
 
-#: Per-sample flag bits (``Chunk.flags``).
-FLAG_GAP = np.uint8(1)  # sample was not received; value is filled (with the last good value)
-FLAG_LEAD_OFF = np.uint8(2)  # electrode reported off
-FLAG_SATURATED = np.uint8(4)  # ADC at the rail
-FLAG_CORRUPT = np.uint8(8)  # value not trustworthy (NaN in a file, ...)
+# Per-sample flag bits (``Chunk.flags``), defined once in dsp.flags and re-exported here.
+from dsp.flags import BAD_FLAGS, FLAG_CORRUPT, FLAG_GAP, FLAG_LEAD_OFF, FLAG_SATURATED
+
+__all__ = [
+    "BAD_FLAGS",
+    "FLAG_CORRUPT",
+    "FLAG_GAP",
+    "FLAG_LEAD_OFF",
+    "FLAG_SATURATED",
+    "Annotation",
+    "Chunk",
+]
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,8 @@ class Chunk:
     ch_types : tuple of str
         MNE channel types (``eeg``, ``eog``, ``emg``, ``ecg``, ``misc``).
     flags : ndarray of uint8, shape (n_channels, n_samples)
-        Bitwise OR of ``FLAG_GAP``, ``FLAG_LEAD_OFF``, ``FLAG_SATURATED``, ``FLAG_CORRUPT``.
+        Bitwise OR of ``FLAG_GAP``, ``FLAG_LEAD_OFF``, ``FLAG_SATURATED``, ``FLAG_CORRUPT``
+        (:mod:`dsp.flags`).
     annotations : tuple of Annotation
         Events that became known while this chunk was produced (ground truth of a simulator,
         annotations of a replayed file, gaps and lead-off seen by the driver).

@@ -39,7 +39,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from dsp._validate import check_option, check_positive, validate_type
+from dsp.validate import check_option, check_positive, validate_type
 
 from .chunk import FLAG_GAP, FLAG_LEAD_OFF, FLAG_SATURATED, Annotation, Chunk
 from .errors import HeadsetError

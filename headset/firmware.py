@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dsp._validate import check_channels, check_positive
+from dsp.validate import check_channels, check_positive
 
 from .protocol import (
     AUX_MAX,

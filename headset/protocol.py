@@ -123,7 +123,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dsp._validate import check_option
+from dsp.validate import check_option
 
 from ._crc import (
     CRC_TABLE,

@@ -74,7 +74,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dsp._validate import check_option, check_positive, validate_type
+from dsp.validate import check_option, check_positive, validate_type
 
 from .chunk import EXG_TYPES, FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk, default_unit
 from .edf.header import FIXED_BYTES, FIXED_SPAN, SIGNAL_BYTES, SIGNAL_FIELDS

@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dsp._validate import check_option
+from dsp.validate import check_option
 
 from .chunk import FLAG_CORRUPT, FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk
 from .edf.header import VOLT_SCALE, digital_samples, edf_error, read_header, truncation_note

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsp._validate import validate_type
+from dsp.validate import validate_type
 from headset.chunk import StreamInfo
 
 from .errors import StagingError

@@ -1,13 +1,35 @@
 """Tests of the shared contracts: Chunk, stage codes, fault specs, validation, CLI plumbing."""
 
+import importlib
+
 import numpy as np
 import pytest
 
-from dsp._validate import check_option, check_positive, validate_type
+from dsp import flags
+from dsp.docs import docdict, fill_doc
+from dsp.validate import (
+    as_signal,
+    check_ch_types,
+    check_int,
+    check_option,
+    check_positive,
+    validate_type,
+)
+from headset import chunk as chunk_module
 from headset.chunk import FLAG_GAP, Annotation, Chunk
 from headset.errors import HeadsetError
 from headset.faults import FAULT_HELP, FaultConfig, faults_help, parse_faults
-from headset.stages import N2, N3, UNSCORED, R, W, parse_stage_annotation, stage_name
+from headset.stages import (
+    N2,
+    N3,
+    UNSCORED,
+    R,
+    W,
+    check_stage,
+    check_stages,
+    parse_stage_annotation,
+    stage_name,
+)
 from staging.cli import main
 from staging.cli._common import parse_duration
 
@@ -68,6 +90,15 @@ def test_chunk_rejects_inconsistent_fields(kwargs, match):
         Chunk(**base)
 
 
+def test_sample_flags_are_defined_once():
+    names = ("FLAG_GAP", "FLAG_LEAD_OFF", "FLAG_SATURATED", "FLAG_CORRUPT", "BAD_FLAGS")
+    for name in names:  # headset.chunk re-exports the very objects of dsp.flags
+        assert getattr(chunk_module, name) is getattr(flags, name)
+    bits = [int(getattr(flags, n)) for n in names[:-1]]
+    assert bits == [1, 2, 4, 8]  # the wire and file contract: one distinct bit each
+    assert int(flags.BAD_FLAGS) == 15 and flags.BAD_FLAGS.dtype == np.uint8
+
+
 @pytest.mark.parametrize(
     "text, stage",
     [
@@ -91,6 +122,29 @@ def test_stage_name():
     assert [stage_name(s) for s in (-1, 0, 1, 2, 3, 4)] == ["?", "W", "N1", "N2", "N3", "R"]
     with pytest.raises(ValueError, match="stage must be"):
         stage_name(7)
+
+
+def test_stage_checks():
+    assert [check_stage(v) for v in (-1, 0, np.int8(4), 2.0, np.float32(3))] == [-1, 0, 4, 2, 3]
+    for bad in (5, -2, 2.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="stage must be a stage code -1..4"):
+            check_stage(bad)
+    for bad in (True, "N2", None):
+        with pytest.raises(TypeError, match="stage must be an integer stage code"):
+            check_stage(bad)
+    with pytest.raises(ValueError, match=r"epoch_stage must be a stage code 0\.\.4 \(W=0, .*R=4\)"):
+        check_stage(-1, "epoch_stage", unscored=False)
+    h = check_stages([0, 1, 2.0, -1, 4])
+    assert h.dtype == np.int8 and list(h) == [0, 1, 2, -1, 4]
+    for bad, exc, match in [
+        ([[0, 1]], ValueError, "1-D"),
+        ([], ValueError, "empty"),
+        (["W"], TypeError, "integer stage codes"),
+        ([0.5], ValueError, "fractions"),
+        ([0, 1, 7], ValueError, "got 7 at epoch 2"),
+    ]:
+        with pytest.raises(exc, match=match):
+            check_stages(bad)
 
 
 def test_parse_faults():
@@ -131,6 +185,93 @@ def test_validation_helpers():
             check_positive("sfreq", bad)
     with pytest.raises(TypeError):
         check_positive("sfreq", "1")
+
+
+@pytest.mark.parametrize(
+    "value, kwargs, exc, match",
+    [
+        (0, {}, ValueError, "n must be a positive int, got 0"),
+        (-1, {"low": 0}, ValueError, "n must be a non-negative int, got -1"),
+        (11, {"high": 10}, ValueError, "n must be an int between 1 and 10, got 11"),
+        (1, {"low": 2}, ValueError, "n must be an int >= 2, got 1"),
+        (5, {"low": None, "high": 4}, ValueError, "n must be an int <= 4, got 5"),
+        (True, {}, TypeError, "n must be an int, got bool"),
+        (2.0, {}, TypeError, "n must be an int, got float"),
+    ],
+)
+def test_check_int_rejects(value, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        check_int("n", value, **kwargs)
+
+
+def test_check_int_accepts_numpy_integers():
+    assert check_int("n", np.int16(7), high=7) == 7 and type(check_int("n", np.int64(3))) is int
+    assert check_int("n", -5, low=None) == -5
+
+
+def test_as_signal_and_ch_types():
+    assert as_signal([True, False]).dtype == np.float64
+    assert as_signal(np.arange(3, dtype=np.int16)).dtype == np.int16  # kept, no copy needed
+    for bad, exc, match in [
+        (None, TypeError, "x must be a numeric array, got None"),
+        ("abc", TypeError, "numeric array"),
+        (np.zeros(3, complex), TypeError, "real numeric array, got dtype complex128"),
+        (3.0, ValueError, "at least one dimension"),
+    ]:
+        with pytest.raises(exc, match=match):
+            as_signal(bad)
+    assert check_ch_types(["eeg", "emg"], 2) == ("eeg", "emg")
+    with pytest.raises(TypeError, match="sequence of str"):
+        check_ch_types("eeg")
+    with pytest.raises(TypeError, match="ch_types item must be str, got int"):
+        check_ch_types(["eeg", 3])
+    with pytest.raises(ValueError, match=r"one type per channel \(3\), got 2"):
+        check_ch_types(["eeg", "eog"], 3)
+    with pytest.raises(ValueError, match="empty"):
+        check_ch_types([])
+
+
+def _public_docstrings():
+    for mod in ("ecg", "filterbank", "iir", "quality", "resample", "spectral", "validate"):
+        obj = importlib.import_module(f"dsp.{mod}")
+        for name in obj.__all__:
+            item = getattr(obj, name)
+            yield f"{mod}.{name}", getattr(item, "__doc__", None) or ""
+            for attr, member in vars(item).items() if isinstance(item, type) else ():
+                if callable(member) and not attr.startswith("_"):
+                    yield f"{mod}.{name}.{attr}", member.__doc__ or ""
+
+
+def test_docdict_is_filled_everywhere_and_every_entry_is_used():
+    docs = dict(_public_docstrings())
+    assert "spectral.welch_psd" in docs and "iir.SOSFilter" in docs
+    leftover = [name for name, doc in docs.items() if "%(" in doc]
+    assert not leftover, leftover
+    text = "\n".join(docs.values())
+    for key, entry in docdict.items():  # no dead entry: each one appears in some docstring
+        assert entry.strip().splitlines()[0] in text, key
+
+
+def test_fill_doc_indents_and_rejects_unknown_keys():
+    def f():
+        """Do nothing.
+
+        Parameters
+        ----------
+        %(sfreq)s
+        """
+
+    fill_doc(f)
+    assert "\n        sfreq : float\n            Sampling rate in Hz" in f.__doc__
+
+    def g():
+        """Do nothing.
+
+        %(no_such_key)s
+        """
+
+    with pytest.raises(KeyError, match="no entry 'no_such_key'"):
+        fill_doc(g)
 
 
 @pytest.mark.parametrize(

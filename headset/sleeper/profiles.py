@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dsp._validate import check_option, validate_type
+from dsp.validate import check_option, validate_type
 
 
 @dataclass(frozen=True)

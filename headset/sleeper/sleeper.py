@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dsp._validate import check_option, validate_type
+from dsp.validate import check_option, validate_type
 
 from ..chunk import Annotation, Chunk
 from ..faults import FaultConfig

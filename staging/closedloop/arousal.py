@@ -47,14 +47,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp._validate import check_positive
-from headset.chunk import Annotation, Chunk, StreamInfo
+from dsp.validate import check_positive
+from headset.chunk import BAD_FLAGS, Annotation, Chunk, StreamInfo
 from headset.stages import EPOCH_S, UNSCORED, R, W
 
 from ..channels import pick_channels
 from ..errors import StagingError
 from ..events import ANNOTATIONS, arousal_record, to_event
-from .stream import BAD_FLAGS, ChunkBatcher, EmgRms, Framer, StageInput, split_chunk
+from .stream import ChunkBatcher, EmgRms, Framer, StageInput, split_chunk
 
 
 @dataclass(frozen=True)

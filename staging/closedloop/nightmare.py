@@ -42,12 +42,12 @@ from scipy.signal import butter
 
 from dsp.ecg import HeartRateTracker
 from dsp.iir import SOSFilter
-from headset.chunk import Annotation, Chunk, StreamInfo
+from headset.chunk import BAD_FLAGS, Annotation, Chunk, StreamInfo
 from headset.stages import EPOCH_S, R
 
 from ..channels import pick_channels
 from ..events import ANNOTATIONS, nightmare_alert_record, to_event
-from .stream import BAD_FLAGS, ChunkBatcher, EmgRms, Framer, StageInput
+from .stream import ChunkBatcher, EmgRms, Framer, StageInput
 
 MARKERS = ("heart_rate", "emg_tone", "emg_twitches", "eeg_alpha_beta", "eye_movements")
 _MARKER_CHANNEL = {

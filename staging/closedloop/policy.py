@@ -54,9 +54,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from dsp._validate import check_option, check_positive, validate_type
+from dsp.validate import check_option, check_positive, validate_type
 from headset.errors import HeadsetError
-from headset.stages import EPOCH_S, N1, N2, N3, UNSCORED, R, W, stage_name
+from headset.stages import EPOCH_S, N1, N2, N3, UNSCORED, R, W, check_stage, stage_name
 
 from ..stager.model import LOW_CONFIDENCE
 
@@ -473,9 +473,7 @@ class InterventionPolicy:
             raise ValueError(f"time went backwards: t={t} after {self._now}.")
         self._now = t
         n0 = len(self.log)
-        if isinstance(stage, bool) or int(stage) != stage or not -1 <= int(stage) <= 4:
-            raise ValueError(f"stage must be an integer -1..4, got {stage!r}.")
-        stage = int(stage)
+        stage = check_stage(stage)
         if confidence is not None:
             confidence = float(confidence)
             if not 0.0 <= confidence <= 1.0:

@@ -1,6 +1,5 @@
 """Streaming helpers shared by the closed-loop detectors (arousal, nightmare).
 
-- :data:`BAD_FLAGS`: the sample flags that make a sample unusable;
 - :func:`split_chunk` and :class:`ChunkBatcher`: cut long chunks into pieces, gather short ones
   into blocks;
 - :class:`Framer`: overlapping frames of a multichannel stream (the one framer: spectral
@@ -21,14 +20,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import butter
 
-from dsp._validate import validate_type
 from dsp.iir import SOSFilter
+from dsp.validate import validate_type
 from headset.chunk import Chunk, StreamInfo
-from headset.stages import EPOCH_S
+from headset.stages import EPOCH_S, check_stage, check_stages
 
 from ..checks import check_stream
-
-BAD_FLAGS = np.uint8(1 | 2 | 4 | 8)
 
 
 def split_chunk(chunk: Chunk, max_samples: int):
@@ -229,10 +226,7 @@ class StageInput:
         stage : int
             Stage code (W=0 ... R=4, -1 unscored).
         """
-        stage = int(stage)
-        if not -1 <= stage <= 4:
-            raise ValueError(f"stage must be -1..4, got {stage}.")
-        self._stages[int(epoch)] = stage
+        self._stages[int(epoch)] = check_stage(stage)
 
     def set_hypnogram(self, hypnogram, first_epoch: int = 0) -> None:
         """Give the stages of many epochs at once (e.g. the true hypnogram in a test).
@@ -244,8 +238,8 @@ class StageInput:
         first_epoch : int
             Epoch index of ``hypnogram[0]``.
         """
-        for i, s in enumerate(np.asarray(hypnogram).ravel()):
-            self.set_stage(first_epoch + i, int(s))
+        for i, s in enumerate(check_stages(np.asarray(hypnogram).ravel())):
+            self._stages[int(first_epoch) + i] = int(s)
 
     def _check_chunk(self, chunk: Chunk, gap_hint: str = ".") -> None:
         """Raise unless ``chunk`` is a :class:`Chunk` of this stream, consecutive to the last.

@@ -343,16 +343,9 @@ def night_state(job: NightJob) -> tuple[str, dict | str]:
     return "done", cohort_row(rec)
 
 
-def stage_shifts(stages: np.ndarray) -> int:
-    """Return the number of stage changes between consecutive scored epochs (``?`` skipped)."""
-    s = np.asarray(stages)
-    s = s[s >= 0]
-    return int(np.count_nonzero(np.diff(s))) if s.size > 1 else 0
-
-
 def night_record(job: NightJob, hyp, digest: str, size: int, csv_digest: str) -> dict:
     """Return the record (``NAME.json``) of a night scored into ``hyp``."""
-    from .stats import sleep_statistics
+    from .stats import sleep_statistics, stage_shifts
 
     scored = hyp.stages >= 0
     mean_conf = float(np.mean(hyp.confidence[scored])) if scored.any() else float("nan")

@@ -2,9 +2,13 @@
 
 Nothing is recommended without a measured reason: a rule whose inputs were not measured is
 listed in ``not_evaluated`` with what was missing, never guessed; recordings shorter than
-``MIN_TIB_MIN`` (3 h in bed) do not count as nights. The rules, their triggers and sources:
+``MIN_TIB_MIN`` (3 h in bed) do not count as nights. Every statement says how many nights it
+rests on and the measured values. The rules are small functions, one per row of :data:`RULES`
+(a rule returns a :class:`Recommendation` or None, and says through its :class:`RuleInput` why
+it passed or could not be evaluated). The rules, their triggers and sources:
 
-- ``sleep_duration``: mean TST below the range for age. AASM consensus (Paruthi et al.,
+- ``sleep_duration``: mean TST below the range for age, over the nights whose recording did not
+  stop during sleep (their TST is only a lower bound). AASM consensus (Paruthi et al.,
   J Clin Sleep Med 2016) for 4 months to 18 years; AASM/SRS (Watson et al., Sleep 2015) for
   18-60; NSF (Hirshkowitz et al., Sleep Health 2015) for 61 and over.
 - ``sleep_efficiency``: mean SE < 85 %. NSF sleep quality recommendations (Ohayon et al.,
@@ -15,9 +19,12 @@ listed in ``not_evaluated`` with what was missing, never guessed; recordings sho
 - ``regularity``: SD of the sleep-onset clock time > 60 min over >= 3 nights. NSF consensus on
   sleep regularity (Sletten et al., Sleep Health 2023); the 60-min threshold is dreamnet's
   operational choice (the consensus gives no number).
-- ``nightmares``: >= 1 night with nightmares per week (nights with alerts / nights x 7).
-  ICSD-3 / DSM-5 severity (moderate: >= 1 per week); AASM position paper on nightmare
-  disorder (Morgenthaler et al., J Clin Sleep Med 2018).
+- ``nightmares``: nights on which a nightmare alert was followed by waking, at least once a
+  week, over at least ``NIGHTMARE_MIN_NIGHTS`` (7) recorded nights. ICSD-3 / DSM-5 severity
+  (moderate: >= 1 per week); AASM position paper on nightmare disorder (Morgenthaler et al.,
+  J Clin Sleep Med 2018). A detector alert is not a nightmare: an alert that settled without
+  waking does not count, and fewer than 7 nights give no weekly rate (one night is never
+  scaled up to a week); the alerts are then listed as ``not_evaluated`` with their counts.
 - ``late_immersive``: an immersive session ending < 60 min before lights off. AASM healthy
   sleep habits (no electronic devices before bed); AAP (screens off 1 h before bedtime for
   children).
@@ -25,9 +32,9 @@ listed in ``not_evaluated`` with what was missing, never guessed; recordings sho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -51,6 +58,8 @@ WASO_MAX_MIN = 30.0
 REGULARITY_SD_MAX_MIN = 60.0
 REGULARITY_MIN_NIGHTS = 3
 NIGHTMARE_NIGHTS_PER_WEEK = 1.0
+#: Nights needed before nightmare frequency is stated as a weekly rate.
+NIGHTMARE_MIN_NIGHTS = 7
 IMMERSIVE_GAP_MIN = 60.0
 #: Nights with less time in bed do not measure a night's sleep: they are left out.
 MIN_TIB_MIN = 180.0
@@ -83,27 +92,25 @@ class NightRecord:
         Clock time of the recording start (lights off).
     immersive_end : sequence of datetime
         End times of immersive sessions (VR, games) in the evening before this night.
-    n_nightmares : int, optional
-        Nightmare episodes of the night; defaults to ``stats.n_nightmare_alerts``.
+
+    The night's nightmare alerts and whether each was followed by waking are in ``stats``
+    (``n_nightmare_alerts``, ``nightmare_outcomes``).
     """
 
     stats: SleepStats
     lights_off: datetime | None = None
     immersive_end: Sequence[datetime] = field(default_factory=tuple)
-    n_nightmares: int | None = None
 
     @property
-    def nightmares(self) -> int:
-        """Nightmares of the night (alerts when not given)."""
-        return self.stats.n_nightmare_alerts if self.n_nightmares is None else self.n_nightmares
+    def alerts_with_waking(self) -> int:
+        """Nightmare alerts of the night followed by waking (outcome ``awakening``)."""
+        return int(self.stats.nightmare_outcomes.get("awakening", 0))
 
     @property
     def sleep_onset(self) -> datetime | None:
         """Clock time of sleep onset, or None when lights off or sleep onset is unknown."""
         if self.lights_off is None or not np.isfinite(self.stats.sol_min):
             return None
-        from datetime import timedelta
-
         return self.lights_off + timedelta(minutes=self.stats.sol_min)
 
 
@@ -200,29 +207,244 @@ def _fmt_nights(n):
     return "1 night" if n == 1 else f"{n} nights"
 
 
-def _mean_rule(records, attr, name, title, advice, threshold, source, limit, above, unit, out):
-    vals = [getattr(r.stats, attr) for r in records]
-    vals = [v for v in vals if np.isfinite(v)]
-    if not vals:
-        out.not_evaluated[name] = f"{attr} undefined (no sleep recorded)"
-        return
-    mean = float(np.mean(vals))
-    n_bad = sum((v > limit) if above else (v < limit) for v in vals)
-    measured = f"mean {mean:.0f} {unit} over {_fmt_nights(len(vals))}"
-    if len(vals) > 1:
-        measured += f" ({n_bad} of {len(vals)} nights beyond the threshold)"
-    if (mean > limit) if above else (mean < limit):
-        out.recommendations.append(
-            Recommendation(name, title, advice, measured, threshold, source, mean, len(vals))
+@dataclass
+class RuleInput:
+    """What every rule reads, and where it says why it passed or could not be evaluated.
+
+    Parameters
+    ----------
+    nights : list of NightRecord
+        The nights that count (at least ``MIN_TIB_MIN`` in bed), oldest first; not empty.
+    age_years : float, optional
+        Age of the sleeper.
+    """
+
+    nights: list[NightRecord]
+    age_years: float | None = None
+    #: rule -> the measurement that was within the threshold.
+    passed: dict[str, str] = field(default_factory=dict)
+    #: rule -> what was missing.
+    not_evaluated: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        """Number of nights."""
+        return len(self.nights)
+
+
+def sleep_duration(inp: RuleInput) -> Recommendation | None:
+    """Flag a mean total sleep time below the recommended range for the age."""
+    if inp.age_years is None:
+        inp.not_evaluated["sleep_duration"] = "age not given"
+        return None
+    mn, mx, src = duration_range_for_age(inp.age_years)
+    age = inp.age_years
+    whole = [r for r in inp.nights if not r.stats.ended_asleep]
+    if not whole:
+        inp.not_evaluated["sleep_duration"] = (
+            f"the recording ended during sleep on {_fmt_nights(inp.n)}: the total sleep time "
+            "measured is a lower bound"
         )
-    else:
-        out.passed[name] = measured
+        return None
+    tst_h = float(np.mean([r.stats.tst_min for r in whole])) / 60.0
+    rng_txt = f"{mn:g}-{mx:g} h" if np.isfinite(mx) else f">= {mn:g} h"
+    measured = f"mean total sleep time {tst_h:.1f} h over {_fmt_nights(len(whole))}"
+    if len(whole) < inp.n:
+        measured += f" ({inp.n - len(whole)} recording(s) that ended during sleep left out)"
+    if tst_h >= mn:
+        inp.passed["sleep_duration"] = measured
+        return None
+    return Recommendation(
+        "sleep_duration",
+        f"Sleep duration below the recommended {rng_txt} for age {age:g}",
+        "Move bedtime earlier or wake later to give more time for sleep; keep the schedule the "
+        "same on all days (for children, naps count toward the total).",
+        measured,
+        f"< {mn:g} h per 24 h at age {age:g}",
+        src,
+        tst_h,
+        len(whole),
+    )
+
+
+def _mean_rule(rule, attr, limit, above, unit, title, advice, source):
+    """Return a rule: the mean of one statistic over the nights against a limit.
+
+    Parameters
+    ----------
+    rule : str
+        The rule's name.
+    attr : str
+        The :class:`~staging.night.stats.SleepStats` attribute.
+    limit : float
+        The threshold, in ``unit``.
+    above : bool
+        True: a mean above ``limit`` triggers; False: below.
+    unit : str
+        Unit of the statistic.
+    title, advice, source : str
+        The recommendation's finding, advice and guideline.
+    """
+    threshold = f"{'>' if above else '<'} {limit:g} {unit}"
+
+    def check(inp: RuleInput) -> Recommendation | None:
+        vals = [v for v in (getattr(r.stats, attr) for r in inp.nights) if np.isfinite(v)]
+        if not vals:
+            inp.not_evaluated[rule] = "no sleep recorded"
+            return None
+        mean = float(np.mean(vals))
+        n_bad = sum((v > limit) if above else (v < limit) for v in vals)
+        measured = f"mean {mean:.0f} {unit} over {_fmt_nights(len(vals))}"
+        if len(vals) > 1:
+            measured += f" ({n_bad} of {len(vals)} nights beyond the threshold)"
+        if (mean > limit) if above else (mean < limit):
+            return Recommendation(rule, title, advice, measured, threshold, source, mean, len(vals))
+        inp.passed[rule] = measured
+        return None
+
+    check.__name__ = check.__qualname__ = rule
+    check.__doc__ = f"Flag a mean {attr} {threshold} over the nights."
+    return check
+
+
+sleep_efficiency = _mean_rule(
+    "sleep_efficiency", "se_pct", SE_MIN_PCT, False, "%",
+    "Low sleep efficiency: much of the time in bed is spent awake",
+    "Go to bed only when sleepy, get up if unable to sleep for about 20 minutes, and keep the "
+    "time in bed close to the time actually slept (stimulus control / sleep restriction as "
+    "used in CBT-I).",
+    _SRC_QUALITY,
+)  # fmt: skip
+sleep_latency = _mean_rule(
+    "sleep_latency", "sol_min", SOL_MAX_MIN, True, "min",
+    "Long time to fall asleep",
+    "Keep a wind-down routine without screens, avoid caffeine after midday, and go to bed when "
+    "sleepy; a persistent pattern is worth discussing with a sleep clinician.",
+    _SRC_INSOMNIA,
+)  # fmt: skip
+waso = _mean_rule(
+    "waso", "waso_min", WASO_MAX_MIN, True, "min",
+    "Long wake periods after falling asleep",
+    "Keep the bedroom dark, quiet and cool, limit fluids and alcohol in the evening; a "
+    "persistent pattern is worth discussing with a sleep clinician.",
+    _SRC_INSOMNIA,
+)  # fmt: skip
+
+
+def regularity(inp: RuleInput) -> Recommendation | None:
+    """Flag an SD of the sleep-onset clock time above ``REGULARITY_SD_MAX_MIN`` (>= 3 nights)."""
+    onsets = [r.sleep_onset for r in inp.nights if r.sleep_onset is not None]
+    if len(onsets) < REGULARITY_MIN_NIGHTS:
+        inp.not_evaluated["regularity"] = (
+            f"needs sleep-onset clock times on >= {REGULARITY_MIN_NIGHTS} nights, "
+            f"have {len(onsets)}"
+        )
+        return None
+    # minutes relative to noon so that 23:30 and 00:30 are an hour apart
+    mins = np.array([((o.hour - 12) % 24) * 60 + o.minute + o.second / 60 for o in onsets])
+    sd = float(np.std(mins, ddof=1))
+    measured = f"SD of sleep-onset time {sd:.0f} min over {_fmt_nights(len(onsets))}"
+    if sd <= REGULARITY_SD_MAX_MIN:
+        inp.passed["regularity"] = measured
+        return None
+    return Recommendation(
+        "regularity",
+        "Irregular sleep timing across nights",
+        "Go to bed and get up at the same times every day, weekends included.",
+        measured,
+        f"SD > {REGULARITY_SD_MAX_MIN:g} min over >= {REGULARITY_MIN_NIGHTS} nights",
+        _SRC_REGULAR,
+        sd,
+        len(onsets),
+    )
+
+
+def nightmares(inp: RuleInput) -> Recommendation | None:
+    """Flag nights with an alert followed by waking, >= 1 a week over >= 7 recorded nights."""
+    n_alerts = sum(r.stats.n_nightmare_alerts for r in inp.nights)
+    woke = sum(r.alerts_with_waking for r in inp.nights)
+    nights_woke = sum(1 for r in inp.nights if r.alerts_with_waking > 0)
+    measured = (
+        f"{n_alerts} alert(s) of the nightmare detector over {_fmt_nights(inp.n)} ({woke} "
+        f"followed by waking within 3 min, {n_alerts - woke} settled); nights with an alert "
+        f"followed by waking: {nights_woke} of {inp.n}"
+    )
+    if inp.n < NIGHTMARE_MIN_NIGHTS:
+        inp.not_evaluated["nightmares"] = (
+            f"{measured}; a weekly frequency needs >= {NIGHTMARE_MIN_NIGHTS} recorded nights, "
+            f"have {inp.n}"
+        )
+        return None
+    per_week = nights_woke / inp.n * 7.0
+    measured += f" (= {per_week:.1f} per 7 nights)"
+    if per_week < NIGHTMARE_NIGHTS_PER_WEEK:
+        inp.passed["nightmares"] = measured
+        return None
+    return Recommendation(
+        "nightmares",
+        "Repeated nightmare alerts followed by waking",
+        "Discuss with a clinician whether these are nightmares (the detector's alerts are not a "
+        "diagnosis): image rehearsal therapy is the recommended first treatment for nightmare "
+        "disorder; keep a regular schedule and a calm bedtime routine.",
+        measured,
+        f">= {NIGHTMARE_NIGHTS_PER_WEEK:g} night per 7 with an alert followed by waking, over "
+        f">= {NIGHTMARE_MIN_NIGHTS} nights",
+        _SRC_NIGHTMARE,
+        per_week,
+        inp.n,
+    )
+
+
+def late_immersive(inp: RuleInput) -> Recommendation | None:
+    """Flag an immersive session ending less than ``IMMERSIVE_GAP_MIN`` before lights off."""
+    known = [r for r in inp.nights if r.lights_off is not None]
+    if not any(r.immersive_end for r in known):
+        have = "no lights-off time" if not known else "no immersive session logged"
+        inp.not_evaluated["late_immersive"] = have
+        return None
+    gaps = []
+    for r in known:
+        for end in r.immersive_end:
+            gap = (r.lights_off - end).total_seconds() / 60.0
+            if -5.0 <= gap < 24 * 60:  # ended before (or just at) lights off
+                gaps.append(gap)
+    late = [g for g in gaps if g < IMMERSIVE_GAP_MIN]
+    measured = (
+        f"{len(late)} of {len(gaps)} immersive session(s) ended < {IMMERSIVE_GAP_MIN:g} min "
+        f"before lights off, over {_fmt_nights(len(known))}"
+    )
+    if not late:
+        inp.passed["late_immersive"] = measured
+        return None
+    return Recommendation(
+        "late_immersive",
+        "Immersive sessions late in the evening",
+        f"End immersive sessions (VR, games) at least {IMMERSIVE_GAP_MIN:g} minutes before "
+        "lights off and keep the last hour calm.",
+        f"{measured} (closest {min(late):.0f} min)",
+        f"session end < {IMMERSIVE_GAP_MIN:g} min before lights off",
+        _SRC_SCREENS,
+        float(min(late)),
+        len(known),
+    )
+
+
+#: The rules, most important first (the order of the recommendations).
+RULES: tuple[Callable[[RuleInput], Recommendation | None], ...] = (
+    nightmares,
+    sleep_duration,
+    sleep_efficiency,
+    sleep_latency,
+    waso,
+    regularity,
+    late_immersive,
+)
 
 
 def recommend(
     nights: Sequence[NightRecord | SleepStats], age_years: float | None = None
 ) -> RecommendationResult:
-    """Evaluate every rule on the measured nights.
+    """Evaluate every rule of :data:`RULES` on the measured nights.
 
     Parameters
     ----------
@@ -234,8 +456,8 @@ def recommend(
     Returns
     -------
     RecommendationResult
-        Triggered recommendations (each citing its measured number and guideline), rules that
-        passed, and rules not evaluated with the reason.
+        Triggered recommendations (each citing its measured number, its number of nights and
+        its guideline), rules that passed, and rules not evaluated with the reason.
     """
     if not len(nights):
         raise ValueError("recommend needs at least one night.")
@@ -243,187 +465,21 @@ def recommend(
     for r in records:
         if not isinstance(r.stats, SleepStats):
             raise TypeError(f"stats must be SleepStats, got {type(r.stats).__name__}.")
-    out = RecommendationResult([], {}, {})
+    if age_years is not None:
+        duration_range_for_age(age_years)  # checks the age even when no night counts
+    inp = RuleInput([r for r in records if r.stats.tib_min >= MIN_TIB_MIN], age_years)
     short = [r for r in records if not r.stats.tib_min >= MIN_TIB_MIN]
-    records = [r for r in records if r.stats.tib_min >= MIN_TIB_MIN]
     if short:
-        out.not_evaluated["short_recordings"] = (
+        inp.not_evaluated["short_recordings"] = (
             f"{len(short)} recording(s) shorter than {MIN_TIB_MIN / 60:g} h in bed left out "
             f"(shortest {min(r.stats.tib_min for r in short):.0f} min)"
         )
-    if not records:
-        for rule in ("sleep_duration", "sleep_efficiency", "sleep_latency", "waso",
-                     "regularity", "nightmares", "late_immersive"):  # fmt: skip
-            out.not_evaluated[rule] = f"no recording of at least {MIN_TIB_MIN / 60:g} h in bed"
-        return out
-    n = len(records)
-
-    # sleep duration for age
-    if age_years is None:
-        out.not_evaluated["sleep_duration"] = "age not given"
-    else:
-        mn, mx, src = duration_range_for_age(age_years)
-        tst_h = float(np.mean([r.stats.tst_min for r in records])) / 60.0
-        rng_txt = f"{mn:g}-{mx:g} h" if np.isfinite(mx) else f">= {mn:g} h"
-        measured = f"mean total sleep time {tst_h:.1f} h over {_fmt_nights(n)}"
-        if tst_h < mn:
-            out.recommendations.append(
-                Recommendation(
-                    "sleep_duration",
-                    f"Sleep duration below the recommended {rng_txt} for age {age_years:g}",
-                    "Move bedtime earlier or wake later to give more time for sleep; keep the "
-                    "schedule the same on all days (for children, naps count toward the total).",
-                    measured,
-                    f"< {mn:g} h per 24 h at age {age_years:g}",
-                    src,
-                    tst_h,
-                    n,
-                )
+    found = []
+    for rule in RULES:
+        if not inp.nights:
+            inp.not_evaluated[rule.__name__] = (
+                f"no recording of at least {MIN_TIB_MIN / 60:g} h in bed"
             )
-        else:
-            out.passed["sleep_duration"] = measured
-
-    _mean_rule(
-        records,
-        "se_pct",
-        "sleep_efficiency",
-        "Low sleep efficiency: much of the time in bed is spent awake",
-        "Go to bed only when sleepy, get up if unable to sleep for about 20 minutes, and keep "
-        "the time in bed close to the time actually slept (stimulus control / sleep restriction "
-        "as used in CBT-I).",
-        f"< {SE_MIN_PCT:g} %",
-        _SRC_QUALITY,
-        SE_MIN_PCT,
-        False,
-        "%",
-        out,
-    )
-    _mean_rule(
-        records,
-        "sol_min",
-        "sleep_latency",
-        "Long time to fall asleep",
-        "Keep a wind-down routine without screens, avoid caffeine after midday, and go to bed "
-        "when sleepy; a persistent pattern is worth discussing with a sleep clinician.",
-        f"> {SOL_MAX_MIN:g} min",
-        _SRC_INSOMNIA,
-        SOL_MAX_MIN,
-        True,
-        "min",
-        out,
-    )
-    _mean_rule(
-        records,
-        "waso_min",
-        "waso",
-        "Long wake periods after falling asleep",
-        "Keep the bedroom dark, quiet and cool, limit fluids and alcohol in the evening; "
-        "a persistent pattern is worth discussing with a sleep clinician.",
-        f"> {WASO_MAX_MIN:g} min",
-        _SRC_INSOMNIA,
-        WASO_MAX_MIN,
-        True,
-        "min",
-        out,
-    )
-
-    # regularity across nights
-    onsets = [r.sleep_onset for r in records if r.sleep_onset is not None]
-    if len(onsets) < REGULARITY_MIN_NIGHTS:
-        out.not_evaluated["regularity"] = (
-            f"needs sleep-onset clock times on >= {REGULARITY_MIN_NIGHTS} nights, "
-            f"have {len(onsets)}"
-        )
-    else:
-        # minutes relative to noon so that 23:30 and 00:30 are an hour apart
-        mins = np.array([((o.hour - 12) % 24) * 60 + o.minute + o.second / 60 for o in onsets])
-        sd = float(np.std(mins, ddof=1))
-        measured = f"SD of sleep-onset time {sd:.0f} min over {_fmt_nights(len(onsets))}"
-        if sd > REGULARITY_SD_MAX_MIN:
-            out.recommendations.append(
-                Recommendation(
-                    "regularity",
-                    "Irregular sleep timing across nights",
-                    "Go to bed and get up at the same times every day, weekends included.",
-                    measured,
-                    f"SD > {REGULARITY_SD_MAX_MIN:g} min over >= {REGULARITY_MIN_NIGHTS} nights",
-                    _SRC_REGULAR,
-                    sd,
-                    len(onsets),
-                )
-            )
-        else:
-            out.passed["regularity"] = measured
-
-    # nightmare frequency
-    with_nm = sum(1 for r in records if r.nightmares > 0)
-    total_nm = sum(r.nightmares for r in records)
-    per_week = with_nm / n * 7.0
-    measured = (
-        f"{total_nm} nightmare alert(s) on {with_nm} of {_fmt_nights(n)} "
-        f"(= {per_week:.1f} nights per week)"
-    )
-    if with_nm and per_week >= NIGHTMARE_NIGHTS_PER_WEEK:
-        out.recommendations.append(
-            Recommendation(
-                "nightmares",
-                "Frequent nightmares",
-                "Discuss with a clinician: image rehearsal therapy is the recommended first "
-                "treatment for nightmare disorder; keep a regular schedule and a calm bedtime "
-                "routine.",
-                measured,
-                f">= {NIGHTMARE_NIGHTS_PER_WEEK:g} night with nightmares per week",
-                _SRC_NIGHTMARE,
-                per_week,
-                n,
-            )
-        )
-    else:
-        out.passed["nightmares"] = measured
-
-    # late-night immersive sessions
-    known = [r for r in records if r.lights_off is not None]
-    if not any(r.immersive_end for r in known):
-        have = "no lights-off time" if not known else "no immersive session logged"
-        out.not_evaluated["late_immersive"] = have
-    else:
-        gaps = []
-        for r in known:
-            for end in r.immersive_end:
-                gap = (r.lights_off - end).total_seconds() / 60.0
-                if -5.0 <= gap < 24 * 60:  # ended before (or just at) lights off
-                    gaps.append(gap)
-        late = [g for g in gaps if g < IMMERSIVE_GAP_MIN]
-        measured = (
-            f"{len(late)} of {len(gaps)} immersive session(s) ended < {IMMERSIVE_GAP_MIN:g} min "
-            "before lights off"
-        )
-        if late:
-            measured += f" (closest {min(late):.0f} min)"
-            out.recommendations.append(
-                Recommendation(
-                    "late_immersive",
-                    "Immersive sessions late in the evening",
-                    f"End immersive sessions (VR, games) at least {IMMERSIVE_GAP_MIN:g} minutes "
-                    "before lights off and keep the last hour calm.",
-                    measured,
-                    f"session end < {IMMERSIVE_GAP_MIN:g} min before lights off",
-                    _SRC_SCREENS,
-                    float(min(late)),
-                    len(known),
-                )
-            )
-        else:
-            out.passed["late_immersive"] = measured
-
-    order = [
-        "nightmares",
-        "sleep_duration",
-        "sleep_efficiency",
-        "sleep_latency",
-        "waso",
-        "regularity",
-        "late_immersive",
-    ]
-    out.recommendations.sort(key=lambda r: order.index(r.rule))
-    return out
+        elif (rec := rule(inp)) is not None:
+            found.append(rec)
+    return RecommendationResult(found, inp.not_evaluated, inp.passed)

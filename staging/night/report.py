@@ -1,43 +1,63 @@
-"""The morning report: sleep statistics, events, heart rate and recommendations of one night.
+"""The morning report: sleep statistics, events, signal quality and recommendations of one night.
 
 :func:`build_report` reads a recording (EDF/EDF+/BDF, the project's own or real PSG) in
 blocks, and writes to a directory:
 
-- ``report.html``: one self-contained page (figures embedded as base64 PNG, no external file),
+- ``report.html``: one self-contained page (rendered from the jinja2 template
+  ``templates/report.html``; figures embedded as base64 PNG, no external file),
 - ``hypnogram.png`` (stages with arousals, nightmare episodes, alerts and cues),
-  ``spectrogram.png`` (one EEG channel, 0.5-30 Hz per 30-s epoch) and ``heart_rate.png``,
-- ``report.json``: the summary (statistics, events, heart rate, recommendations, notes).
+  ``spectrogram.png`` (one EEG channel, 0.5-30 Hz per 30-s epoch) and ``heart_rate.png``, all on
+  a clock-time axis (:mod:`staging.night.report_figures`),
+- ``report.json``: the summary (statistics, events, signal quality, interventions, heart rate,
+  recommendations, notes).
+
+It is built in named steps: the stage sources (:func:`_stage_sources`), the recording's
+annotations and event stream (:func:`_recording_events`), one detection pass over the samples
+(:class:`_Pass`: spectrogram, R peaks, signal quality, detectors when their annotations are
+absent), arousals and nightmare alerts, heart rate, signal quality, interventions, statistics and
+recommendations, figures, and the page (:mod:`staging.night.report_page`).
 
 Where things come from (each stated in the report's ``sources``):
 
-- **stages**: the pipeline's ``Scored stage X`` annotations (a monitored session); without
-  them :func:`staging.stager.score` stages the recording. ``Sleep stage X`` annotations (the
-  simulator's truth, or a human scorer's) are compared with them (agreement, Cohen's kappa);
-  they are used directly only when the recording cannot be scored.
+- **stages**: the pipeline's ``Scored stage X`` annotations (the online stager of a monitored
+  session); without them :func:`staging.stager.score` (the offline stager) stages the recording.
+  ``Sleep stage X`` annotations (the simulator's truth, or a scorer's) are an independent
+  scoring of the same night: the agreement with them is shown, saying which they are. They are
+  used directly only when the recording cannot be scored (and then no agreement is shown).
 - **arousals**: ``Detected arousal`` annotations, else
   :class:`staging.closedloop.arousal.ArousalDetector` run on the recording; ``Arousal``
   annotations (truth) are compared with them.
 - **nightmare alerts**: ``Nightmare alert`` annotations (and the monitor's event stream when
   given), else :class:`staging.closedloop.nightmare.NightmareDetector` run on the recording;
-  their outcome ("settled" or "awakening") comes from the hypnogram that followed.
+  whether the sleeper woke within 3 minutes comes from the hypnogram that followed.
+- **interventions**: ``Intervention: <cue>``, ``Intervention failed: <cue>`` and ``Intervention
+  vetoed: <cue>`` annotations (one row each); the event stream adds the intensity, who approved
+  and the monitor's judgement of the outcome. A simulated night without a monitor has the
+  simulator's ``Cue: <cue> -> <response>`` annotations instead.
+- **signal quality**: per 30-s epoch and channel, :func:`dsp.quality.epoch_quality` on the raw
+  samples (flat, saturated, lead-off, mains, movement), the device's gap and lead-off flags, and
+  the ``Lead off``, ``Gap``, ``Connection lost`` and (simulated) ``Electrode pop`` annotations.
 - **heart rate**: R peaks of the ECG channel (:mod:`dsp.ecg`); without ECG the report says so.
+- **lights off / on**: ``Lights off`` / ``Lights on`` annotations when the technician marked
+  them (the statistics then cover that interval), else the recording's start and end.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import welch
 
+from dsp import quality as dq
 from dsp.ecg import RPeakDetector, heart_rate, rr_intervals
+from dsp.validate import check_option
+from headset.chunk import FLAG_GAP
 from headset.errors import HeadsetError
 from headset.stages import (
     EPOCH_S,
@@ -56,13 +76,29 @@ from ..closedloop.profile import SleeperProfile
 from ..errors import StagingError
 from ..stager.evaluate import epoch_agreement
 from .recommend import NightRecord, recommend
-from .stats import alert_outcomes, sleep_statistics
+from .report_figures import ClockAxis, Figure, plot_heart_rate, plot_hypnogram, plot_spectrogram
+from .stats import SleepStats, alert_outcomes, sleep_statistics
 
 #: Every file :func:`build_report` may write into its directory.
 REPORT_FILES = ("report.html", "report.json", "hypnogram.png", "spectrogram.png", "heart_rate.png")
+#: What a sleep study may measure that a dreamnet headset does not: (what, channel-name
+#: fragments that show it was recorded, what cannot be scored without it). The report lists
+#: those the recording lacks instead of staying silent about them.
+MEASURES = (
+    ("respiration (airflow, effort)", ("resp", "flow", "thor", "abdo", "effort", "nasal"),
+     "apnoea and hypopnoea cannot be scored"),
+    ("oxygen saturation (SpO2)", ("spo2", "sao2", "oxi", "pleth"),
+     "desaturations cannot be scored"),
+    ("leg EMG", ("leg", "tib", "lat"), "periodic limb movements cannot be scored"),
+    ("ECG", ("ecg", "ekg"), "no heart rate or heart-rate variability"),
+    ("body position", ("pos",), "sleep cannot be split by position"),
+    ("snoring (microphone)", ("snor", "mic"), "snoring cannot be scored"),
+)  # fmt: skip
 _BLOCK_S = 300.0  # seconds read at a time
-_STAGE_ROW = {0: 4, 4: 3, 1: 2, 2: 1, 3: 0}  # plot rows: W top, then R, N1, N2, N3
-_STAGE_COLOR = {0: "#e69f00", 1: "#56b4e9", 2: "#0072b2", 3: "#002b5c", 4: "#d55e00"}
+#: A cue's outcome from the recording alone: did the sleeper wake within this many seconds.
+_OUTCOME_WINDOW_S = 180.0
+#: Quality flags that make an epoch of a channel unusable (mains is removed by the notch filter).
+_UNUSABLE = dq.FLAT | dq.SATURATED | dq.LEAD_OFF | dq.NONFINITE | dq.MOVEMENT
 
 
 @dataclass
@@ -87,7 +123,7 @@ class ReportResult:
     summary: dict = field(default_factory=dict)
 
 
-# ---- reading ---------------------------------------------------------------------------------
+# ---- reading -------------------------------------------------------------------------------------
 def stages_from_annotations(annotations, n_epochs: int, prefix: str) -> np.ndarray | None:
     """Hypnogram from stage annotations with a given prefix.
 
@@ -146,20 +182,244 @@ def _parse_events_jsonl(path) -> list[dict]:
     return out
 
 
-class _Pass:
-    """One streaming pass over the recording: spectrogram, R peaks, detectors."""
+def not_measured(ch_names, ch_types) -> list[str]:
+    """Return what the recording does not measure, and what that leaves unscored.
 
-    def __init__(self, rep, hyp, run_arousal, run_nightmare, baseline):
+    Parameters
+    ----------
+    ch_names, ch_types : sequence of str
+        The recording's channels and their MNE types.
+
+    Returns
+    -------
+    list of str
+        One line per row of :data:`MEASURES` that no word of a channel name or type begins
+        with, e.g.
+        ``"oxygen saturation (SpO2): desaturations cannot be scored"``.
+    """
+    words = re.split(
+        r"[^a-z0-9]+", " ".join(f"{n} {t}" for n, t in zip(ch_names, ch_types)).lower()
+    )
+    return [
+        f"{what}: {then}"
+        for what, keys, then in MEASURES
+        if not any(w.startswith(keys) for w in words if w)
+    ]
+
+
+def _is_simulated(header, anns) -> bool:
+    """Return True when the recording comes from the simulated sleeper (header or truth)."""
+    ident = f"{header.patient} {header.recording}".lower()
+    if "simulated" in ident or "dreamnet_simulator" in ident:
+        return True
+    truth_only = ("Nightmare", "Awakening", "Arousal", "Movement")
+    return any(
+        a.description in truth_only or a.description.startswith(("Cue: ", "Electrode pop: "))
+        for a in anns
+    )
+
+
+# ---- step 1: stage sources -----------------------------------------------------------------------
+def _stage_sources(path, anns, n_epochs, stages, simulated, allow_truncated, notes, sources):
+    """Return the stages the report uses and their agreement with an independent scoring.
+
+    The agreement is None when there is no independent scoring (no ``Sleep stage``
+    annotations, or they are the stages used).
+    """
+    true_h = stages_from_annotations(anns, n_epochs, TRUE_STAGE_PREFIX)
+    scored_h = stages_from_annotations(anns, n_epochs, SCORED_STAGE_PREFIX)
+    truth_name = (
+        "the simulator's ground truth (Sleep stage annotations of this synthetic recording)"
+        if simulated
+        else "the Sleep stage annotations in the file (a scorer's; the file does not say whom)"
+    )
+    hyp, why = None, "no stager"
+    if stages in ("auto", "scored") and scored_h is not None:
+        hyp = scored_h
+        sources["stages"] = "dreamnet online stager (Scored stage annotations of the session)"
+    elif stages == "scored" or (stages == "auto" and scored_h is None):
+        hyp, why = _score(path, n_epochs, notes, allow_truncated)
+        if hyp is not None:
+            sources["stages"] = "dreamnet offline stager (staging.stager.score) on this recording"
+        elif stages == "scored":
+            raise StagingError(f"{path}: no Scored stage annotations and the stager failed: {why}")
+    if hyp is None:
+        if true_h is None:
+            raise StagingError(
+                f"{path}: no stage annotations and the recording cannot be staged: {why}"
+            )
+        hyp = true_h
+        sources["stages"] = truth_name[0].upper() + truth_name[1:]
+        return hyp, None
+    if true_h is None:
+        return hyp, None
+    trained = None if simulated else _in_training_data(path)
+    if trained is not None:
+        notes.append(
+            f"agreement with the Sleep stage annotations not shown: this recording ({trained}) "
+            "is in the stager's training data, so it would be a training fit, not a check"
+        )
+        return hyp, None
+    po, kappa, n_both = epoch_agreement(hyp, true_h)
+    return hyp, {"accuracy": po, "kappa": kappa, "epochs": n_both, "reference": truth_name}
+
+
+def _in_training_data(path: Path) -> str | None:
+    """Return the training file the default stager learned from that ``path`` is, or None.
+
+    Matched by the file name or the first 16 hex digits of its SHA-256, as the model's
+    ``trained_on`` metadata lists them.
+    """
+    import hashlib
+
+    from ..stager.model import default_model
+
+    files = default_model().meta.get("trained_on", {}).get("edf", [])
+    if not files:
+        return None
+    if any(f.get("file") == path.name for f in files):
+        return path.name
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()[:16]
+    return next((f.get("file") for f in files if f.get("sha256_16") == digest), None)
+
+
+def _score(path, n_epochs, notes, allow_truncated=False):
+    """Return (stages, None), or (None, why the recording could not be scored)."""
+    from ..stager.score import score
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = score(path, allow_truncated=allow_truncated)
+        for w in caught:
+            notes.append(f"stager: {w.message}")
+    except (StagingError, HeadsetError) as exc:
+        why = str(exc).removeprefix(f"{path.name}: ").removeprefix(f"{path}: ")
+        notes.append(f"stager failed: {why}")
+        return None, why
+    h = np.full(n_epochs, UNSCORED, dtype=np.int8)
+    k = min(n_epochs, len(res.stages))
+    h[:k] = res.stages[:k]
+    return h, None
+
+
+# ---- step 2: annotations and the event stream ----------------------------------------------------
+@dataclass
+class _Events:
+    """What the recording's annotations (and the monitor's event stream) say happened."""
+
+    detected_arousals: list[float]
+    true_arousals: list[float]
+    true_nightmares: list[tuple[float, float]]
+    alerts: list[float]
+    stream: list[dict]
+    interventions: list[dict]
+    notes: list[dict]
+    quality: list  # Annotation: Lead off, Gap, Connection lost, Electrode pop, Saturation
+    lights: dict
+
+
+def _after(text: str) -> str:
+    return text.split(":", 1)[1].strip()
+
+
+def _interventions_from(anns, stream) -> tuple[list[dict], str]:
+    """Interventions (one per annotation, else per stream event) and where they come from."""
+    status = {"Intervention: ": "sent", "Intervention failed: ": "failed",
+              "Intervention vetoed: ": "vetoed"}  # fmt: skip
+    rows = [
+        {"t": a.onset, "cue": _after(a.description), "status": s}
+        for a in anns
+        for p, s in status.items()
+        if a.description.startswith(p)
+    ]
+    if rows:
+        return rows, "Intervention annotations of the recording"
+    rows = [
+        {"t": float(e["t"]), "cue": str(e.get("kind", "?")), "status": e["status"]}
+        for e in stream
+        if e.get("type") == "intervention" and e.get("status") in ("sent", "failed")
+    ] + [
+        {"t": float(e["t"]), "cue": str(e.get("kind", "?")), "status": "vetoed"}
+        for e in stream
+        if e.get("type") == "veto"
+    ]
+    if rows:
+        return sorted(rows, key=lambda r: r["t"]), "the monitor's event stream"
+    rows = []
+    for a in anns:
+        if a.description.startswith("Cue: "):
+            cue, _, resp = _after(a.description).partition("->")
+            rows.append({"t": a.onset, "cue": cue.strip(), "status": "sent",
+                         "outcome": f"simulated response: {resp.strip()}"})  # fmt: skip
+    if rows:
+        return rows, "the simulator's Cue annotations (no monitor)"
+    return rows, "no intervention annotation in the recording (nor in an event stream)"
+
+
+def _recording_events(anns, events_path, sources) -> _Events:
+    """Sort the annotations (and the event stream) into what the report uses."""
+    stream = _parse_events_jsonl(events_path) if events_path else []
+
+    def onsets(text):
+        return [a.onset for a in anns if a.description == text]
+
+    notes = [{"t": a.onset, "text": _after(a.description)}
+             for a in anns if a.description.startswith("Note:")]  # fmt: skip
+    if not notes:  # not in the recording: the event stream has them
+        notes = [{"t": float(e["t"]), "text": str(e.get("text", ""))}
+                 for e in stream if e.get("type") == "note"]  # fmt: skip
+    alerts = onsets("Nightmare alert") or [
+        float(e["t"]) for e in stream if e.get("type") == "nightmare_alert"
+    ]
+    interventions, sources["interventions"] = _interventions_from(anns, stream)
+    quality_prefix = ("Lead off: ", "Electrode pop: ", "Saturation: ")
+    lights = {}
+    for key, text in (("off_s", "lights off"), ("on_s", "lights on")):
+        at = [a.onset for a in anns if a.description.strip().lower() == text]
+        if at:
+            lights[key] = at[0]
+    return _Events(
+        detected_arousals=onsets("Detected arousal"),
+        true_arousals=onsets("Arousal"),
+        true_nightmares=[(a.onset, a.duration) for a in anns if a.description == "Nightmare"],
+        alerts=sorted(alerts),
+        stream=stream,
+        interventions=interventions,
+        notes=notes,
+        quality=[
+            a
+            for a in anns
+            if a.description in ("Gap", "Connection lost")
+            or a.description.startswith(quality_prefix)
+        ],  # fmt: skip
+        lights=lights,
+    )
+
+
+# ---- step 3: one pass over the samples -----------------------------------------------------------
+class _Pass:
+    """One streaming pass over the recording: spectrogram, R peaks, quality, detectors."""
+
+    def __init__(self, rep, hyp, run_arousal, run_nightmare, baseline, mains):
         self.sfreq = fs = rep.sfreq
         self.names, self.types = rep.ch_names, rep.ch_types
         eeg = pick_channels(self.names, self.types, "eeg")
         self.eeg = eeg[0] if eeg else None
         ecg = pick_channels(self.names, self.types, "ecg")
         self.ecg = ecg[0] if ecg else None
+        self.mains = mains
         self.epoch_n = int(round(EPOCH_S * fs))
         self.psd_rows: list[np.ndarray] = []
         self.freqs = None
-        self._eeg_buf = np.zeros(0)
+        self.qflags: list[np.ndarray] = []  # per epoch: (n_channels,) dsp.quality bits
+        self.gaps: list[np.ndarray] = []  # per epoch: (n_channels,) True if a sample was missing
+        self._buf = np.zeros((len(self.names), 0))
+        self._fbuf = np.zeros((len(self.names), 0), np.uint8)
         self.rpeaks = RPeakDetector(fs) if self.ecg is not None and fs >= 100 else None
         self.peaks: list[np.ndarray] = []
         self.arousal = self.nightmare = None
@@ -178,18 +438,13 @@ class _Pass:
                 self.notes.append(f"nightmares not detected: {exc}")
 
     def push(self, chunk):
-        if self.eeg is not None:
-            x = chunk.data[self.eeg]
-            x = np.where(np.isfinite(x), x, 0.0)
-            self._eeg_buf = np.concatenate([self._eeg_buf, x])
-            while self._eeg_buf.size >= self.epoch_n:
-                seg = self._eeg_buf[: self.epoch_n]
-                self._eeg_buf = self._eeg_buf[self.epoch_n :]
-                nper = min(self.epoch_n, int(4 * self.sfreq))
-                f, p = welch(seg, self.sfreq, nperseg=nper)
-                keep = (f >= 0.5) & (f <= 30.0)
-                self.freqs = f[keep]
-                self.psd_rows.append(p[keep])
+        self._buf = np.concatenate([self._buf, chunk.data], axis=1)
+        self._fbuf = np.concatenate([self._fbuf, chunk.flags], axis=1)
+        k = self._buf.shape[1] // self.epoch_n
+        if k:
+            n = k * self.epoch_n
+            self._epochs(self._buf[:, :n], self._fbuf[:, :n], k)
+            self._buf, self._fbuf = self._buf[:, n:], self._fbuf[:, n:]
         if self.rpeaks is not None:
             self.peaks.append(
                 self.rpeaks.push(chunk.data[self.ecg], chunk.flags[self.ecg], chunk.first_sample)
@@ -199,6 +454,24 @@ class _Pass:
         if self.nightmare is not None:
             self.nightmare.push(chunk)
 
+    def _epochs(self, data, flags, k):
+        """Spectrogram rows and quality flags of ``k`` whole epochs."""
+        from scipy.signal import welch
+
+        ep = data.reshape(len(self.names), k, self.epoch_n).transpose(1, 0, 2)
+        fl = flags.reshape(len(self.names), k, self.epoch_n).transpose(1, 0, 2)
+        q = dq.epoch_quality(ep, self.sfreq, self.types, mains=self.mains, flags=fl)
+        self.qflags.extend(q.flags)
+        self.gaps.extend((fl & FLAG_GAP).any(axis=2))
+        if self.eeg is not None:
+            x = ep[:, self.eeg]
+            x = np.where(np.isfinite(x), x, 0.0)
+            nper = min(self.epoch_n, int(4 * self.sfreq))
+            f, p = welch(x, self.sfreq, nperseg=nper, axis=-1)
+            keep = (f >= 0.5) & (f <= 30.0)
+            self.freqs = f[keep]
+            self.psd_rows.extend(p[:, keep])
+
     def finish(self):
         if self.rpeaks is not None:
             self.peaks.append(self.rpeaks.flush())
@@ -206,83 +479,272 @@ class _Pass:
             self.arousal.flush()
 
 
-# ---- figures -----------------------------------------------------------------------------------
-def _fig():
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(11, 3.2), dpi=100, layout="constrained")
-
-
-def _hours(t_s):
-    return np.asarray(t_s, dtype=float) / 3600.0
-
-
-def _plot_hypnogram(path, hyp, events, title):
-    fig = _fig()
-    ax = fig.add_subplot()
-    n = hyp.size
-    t = _hours(np.arange(n + 1) * EPOCH_S)
-    rows = np.array([_STAGE_ROW.get(int(s), np.nan) for s in hyp], dtype=float)
-    ax.step(t[:-1], rows, where="post", color="0.3", lw=1.0)
-    for e in np.flatnonzero(hyp == 4):
-        ax.plot(t[e : e + 2], [3, 3], color=_STAGE_COLOR[4], lw=3, solid_capstyle="butt")
-    for on, dur in events.get("nightmares", []):
-        ax.axvspan(_hours(on), _hours(on + dur), color="#cc79a7", alpha=0.25, lw=0)
-    ar = events.get("arousals", [])
-    if ar:
-        ax.plot(_hours(ar), np.full(len(ar), 4.55), "|", color="#009e73", ms=8, label="arousal")
-    al = events.get("alerts", [])
-    if al:
-        ax.plot(_hours(al), np.full(len(al), 3.5), "v", color="#cc0000", ms=7,
-                label="nightmare alert")  # fmt: skip
-    for i, (tc, _kind) in enumerate(events.get("cues", [])):
-        ax.axvline(_hours(tc), color="#8000ff", lw=0.8, ls="--", label="cue" if i == 0 else None)
-    ax.set_yticks([0, 1, 2, 3, 4], ["N3", "N2", "N1", "R", "W"])
-    ax.set_ylim(-0.5, 4.9)
-    ax.set_xlim(0, t[-1])
-    ax.set_xlabel("time since lights off (h)")
-    ax.set_title(title)
-    if ar or al or events.get("cues"):
-        ax.legend(loc="lower right", fontsize=8, ncol=3)
-    fig.savefig(path)
+def _detection_pass(rep, hyp, ev: _Events, sleeper_profile, mains, notes) -> _Pass:
+    """Run the one pass over the samples; detectors only where the annotations lack them."""
+    baseline = None
+    if sleeper_profile is not None:
+        prof = SleeperProfile.load(sleeper_profile)
+        baseline = prof.detector_baseline()
+        notes.append(prof.notice)
+    sp = _Pass(rep, hyp, not ev.detected_arousals, not ev.alerts, baseline, mains)
+    notes += sp.notes
+    block = max(1, int(_BLOCK_S * rep.sfreq))
+    while not rep.done:
+        sp.push(rep.read(block))
+    sp.finish()
+    return sp
 
 
-def _plot_spectrogram(path, freqs, psd, ch_name):
-    fig = _fig()
-    ax = fig.add_subplot()
-    db = 10 * np.log10(np.maximum(psd, 1e-6)).T
-    t = _hours(np.arange(psd.shape[0] + 1) * EPOCH_S)
-    lo, hi = np.percentile(db, [2, 98])
-    df = freqs[1] - freqs[0] if freqs.size > 1 else 1.0
-    f_edges = np.concatenate([freqs - df / 2, [freqs[-1] + df / 2]])
-    im = ax.pcolormesh(t, f_edges, db, shading="flat", cmap="viridis", vmin=lo, vmax=hi)
-    fig.colorbar(im, ax=ax, label="dB (µV²/Hz)")
-    ax.set_ylabel("Hz")
-    ax.set_xlabel("time since lights off (h)")
-    ax.set_title(f"Spectrogram, {ch_name} (30-s epochs)")
-    fig.savefig(path)
+# ---- step 4: arousals and nightmare alerts -------------------------------------------------------
+def _arousals(ev: _Events, sp: _Pass, sources, notes):
+    """Return ``(arousal onsets or None, check against the true arousals or None)``."""
+    if ev.detected_arousals:
+        arousals = ev.detected_arousals
+        sources["arousals"] = "Detected arousal annotations (the monitor's arousal detector)"
+    elif sp.arousal is not None:
+        arousals = [e.onset_s for e in sp.arousal.events]
+        sources["arousals"] = "dreamnet arousal detector run on this recording"
+        notes += sp.arousal.missing
+    else:
+        sources["arousals"] = "not available (no EEG)"
+        return None, None
+    if not ev.true_arousals:
+        return arousals, None
+    tp, fp, fn = match_events(arousals, ev.true_arousals, 3.0)
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+    return arousals, {"true": len(ev.true_arousals), "tp": tp, "fp": fp, "fn": fn, "f1": f1}
 
 
-def _plot_hr(path, t, hr, hyp, alerts):
-    fig = _fig()
-    ax = fig.add_subplot()
-    ep = np.minimum((t // EPOCH_S).astype(int), hyp.size - 1)
-    for st in (0, 1, 2, 3, 4):
+def _nightmare_alerts(ev: _Events, sp: _Pass, hyp, sources, notes) -> list[dict]:
+    """Return one dict per alert: ``t``, ``risk``, ``evidence``, stages, ``outcome``.
+
+    ``stage_when_raised`` is the detector's stage at the alert (the online stager's, "?" when
+    not recorded), ``stage`` the final hypnogram's epoch, which may differ when the epoch ended
+    in an awakening.
+    """
+    if ev.alerts:
+        by_t = {round(float(e["t"]), 1): e for e in ev.stream if e.get("type") == "nightmare_alert"}
+        details = [dict(by_t.get(round(t, 1), {}), t=t) for t in ev.alerts]
+        sources["nightmare_alerts"] = "Nightmare alert annotations" + (
+            " and the monitor's event stream" if by_t else ""
+        )
+    elif sp.nightmare is not None:
+        details = [a.to_event() for a in sp.nightmare.alerts]
+        sources["nightmare_alerts"] = "dreamnet nightmare detector run on this recording"
+        missing = [m for m in sp.nightmare.missing if not m.startswith("respiration")]
+        if missing:
+            notes.append("nightmare detection without: " + "; ".join(missing))
+    else:
+        sources["nightmare_alerts"] = "not available"
+        return []
+    outcomes = alert_outcomes([d["t"] for d in details], hyp) if details else []
+    keep = ("t", "risk", "evidence", "missing")
+    return [
+        {**{k: d[k] for k in keep if k in d}, "stage_when_raised": d.get("stage", "?"),
+         "stage": _stage_at(hyp, d["t"]), "outcome": o}
+        for d, o in zip(details, outcomes)
+    ]  # fmt: skip
+
+
+def _stage_at(hyp, t: float) -> str:
+    e = int(t // EPOCH_S)
+    return stage_name(int(hyp[e])) if 0 <= e < hyp.size else "?"
+
+
+# ---- step 5: heart rate --------------------------------------------------------------------------
+def _heart_rate(sp: _Pass, hyp, sources, notes):
+    """Return ``(summary, beat times s, heart rate bpm)``."""
+    if sp.rpeaks is None:
+        sources["heart_rate"] = "not available: no ECG channel"
+        notes.append("no ECG channel: heart rate, heart-rate variability and the heart-rate "
+                     "marker of the nightmare detector are not available")  # fmt: skip
+        return {}, np.zeros(0), np.zeros(0)
+    fs = sp.sfreq
+    peaks = np.concatenate(sp.peaks) if sp.peaks else np.zeros(0, np.int64)
+    t_hr, hr = heart_rate(peaks, fs, breaks=sp.rpeaks.restarts)
+    _, _, ok = rr_intervals(peaks, fs, breaks=sp.rpeaks.restarts)
+    summary = {"beats": int(peaks.size), "accepted_intervals": int(np.count_nonzero(ok))}
+    ep = (t_hr // EPOCH_S).astype(int).clip(0, hyp.size - 1)
+    per = {}
+    for st in range(5):
         m = hyp[ep] == st
-        if np.any(m):
-            ax.plot(_hours(t[m]), hr[m], ".", ms=1.5, color=_STAGE_COLOR[st], label=STAGE_NAMES[st])
-    if alerts:
-        y = np.nanmax(hr) if hr.size else 100
-        ax.plot(_hours(alerts), np.full(len(alerts), y), "v", color="#cc0000", ms=7,
-                label="nightmare alert")  # fmt: skip
-    ax.set_ylabel("heart rate (bpm)")
-    ax.set_xlabel("time since lights off (h)")
-    ax.set_title("Beat-to-beat heart rate (accepted intervals), coloured by stage")
-    ax.legend(loc="upper right", fontsize=8, ncol=6, markerscale=6)
-    fig.savefig(path)
+        if np.count_nonzero(m) >= 10:
+            d = np.diff(60.0 / hr[m]) * 1000.0
+            d = d[np.abs(d) < 300]
+            per[STAGE_NAMES[st]] = {
+                "mean_bpm": float(np.mean(hr[m])),
+                "rmssd_ms": float(np.sqrt(np.mean(d * d))) if d.size > 2 else None,
+            }
+    summary["by_stage"] = per
+    if sp.rpeaks.n_invalid:
+        summary["unusable_ecg_s"] = round(sp.rpeaks.n_invalid / fs, 1)
+    sources["heart_rate"] = f"R peaks of {sp.names[sp.ecg]}"
+    return summary, t_hr, hr
 
 
-# ---- main ------------------------------------------------------------------------------------
+# ---- step 6: signal quality ----------------------------------------------------------------------
+def _episodes(anns, text: str) -> tuple[int, float]:
+    """Merge overlapping annotations with this text: ``(episodes, total seconds)``."""
+    spans = sorted((a.onset, a.onset + a.duration) for a in anns if a.description == text)
+    n, total, end = 0, 0.0, -math.inf
+    for a, b in spans:
+        if a > end:
+            n += 1
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    return n, total
+
+
+def _signal_quality(sp: _Pass, ev: _Events, mains) -> dict:
+    """Per channel: usable minutes and what spoiled the rest; per night: gaps, link losses."""
+    q = np.array(sp.qflags, np.uint8).reshape(-1, len(sp.names))
+    gaps = np.array(sp.gaps, bool).reshape(q.shape)
+    usable = ((q & _UNUSABLE) == 0) & ~gaps
+    ep_min = EPOCH_S / 60.0
+    channels = []
+    for i, (name, typ) in enumerate(zip(sp.names, sp.types)):
+        n_lo, s_lo = _episodes(ev.quality, f"Lead off: {name}")
+        channels.append({
+            "channel": name, "type": typ,
+            "usable_min": float(np.count_nonzero(usable[:, i]) * ep_min),
+            "recorded_min": float(q.shape[0] * ep_min),
+            "lead_off_episodes": n_lo, "lead_off_min": s_lo / 60.0,
+            "pops": sum(a.description == f"Electrode pop: {name}" for a in ev.quality),
+            **{f"{k}_epochs": int(np.count_nonzero(q[:, i] & bit)) for k, bit in (
+                ("lead_off", dq.LEAD_OFF), ("saturated", dq.SATURATED), ("flat", dq.FLAT),
+                ("mains", dq.MAINS), ("movement", dq.MOVEMENT), ("nonfinite", dq.NONFINITE))},
+            "gap_epochs": int(np.count_nonzero(gaps[:, i])),
+        })  # fmt: skip
+    n_gap, s_gap = _episodes(ev.quality, "Gap")
+    return {
+        "channels": channels,
+        "gaps": n_gap,
+        "gap_s": s_gap,
+        "connection_lost": sum(a.description == "Connection lost" for a in ev.quality),
+        "mains_hz": mains,
+        "pops_annotated": any(a.description.startswith("Electrode pop: ") for a in ev.quality),
+    }
+
+
+# ---- step 7: interventions -----------------------------------------------------------------------
+def _interventions(ev: _Events, hyp) -> list[dict]:
+    """One row per intervention: cue, time, stage, intensity, approval, outcome."""
+    stream = ev.stream
+    rows = []
+    prev_t = -math.inf
+    for iv in ev.interventions:
+        t, cue = iv["t"], iv["cue"]
+        row = {"t": t, "cue": cue, "status": iv["status"], "stage": _stage_at(hyp, t)}
+        near = [e for e in stream if e.get("kind") == cue and prev_t < float(e["t"]) <= t + 1.0]
+        sent = [e for e in near if e.get("type") == "intervention" and "level" in e]
+        row["level"] = float(sent[-1]["level"]) if sent else None
+        approve = [e.get("by") for e in near if e.get("type") == "approve"]
+        row["approval"] = (
+            "vetoed by the technician" if iv["status"] == "vetoed"
+            else "not recorded" if not approve
+            else "approved by the technician" if approve[-1] == "technician"
+            else "not vetoed within the grace period"
+        )  # fmt: skip
+        judged = [e for e in stream if e.get("type") == "cue_outcome"
+                  and abs(float(e.get("sent_t", -1e9)) - t) < 1.0]  # fmt: skip
+        if iv["status"] != "sent":
+            row["outcome"] = "not sent"
+        elif judged:
+            row["outcome"] = f"{judged[0]['outcome']} (monitor)"
+        elif "outcome" in iv:
+            row["outcome"] = iv["outcome"]
+        else:
+            woke = alert_outcomes([t], hyp, window_s=_OUTCOME_WINDOW_S)[0] == "awakening"
+            row["outcome"] = ("woke" if woke else "did not wake") + " within 3 min (hypnogram)"
+        rows.append(row)
+        prev_t = t
+    return rows
+
+
+# ---- step 8: statistics and recommendations ------------------------------------------------------
+def _statistics(hyp, arousals, alerts, lights, start, immersive_end, previous, age_years):
+    """Return ``(SleepStats, recommendations, lights-off clock time)`` of lights off .. on."""
+    e0 = int(lights.get("off_s", 0.0) // EPOCH_S)
+    e1 = int(math.ceil(lights.get("on_s", hyp.size * EPOCH_S) / EPOCH_S))
+    e1 = min(max(e1, e0 + 1), hyp.size)
+    t0, t1 = e0 * EPOCH_S, e1 * EPOCH_S
+    inside = [a - t0 for a in arousals or () if t0 <= a < t1]
+    st = sleep_statistics(
+        hyp[e0:e1],
+        arousal_onsets_s=None if arousals is None else inside,
+        nightmare_alert_outcomes=[a["outcome"] for a in alerts if t0 <= a["t"] < t1],
+    )
+    lights_off = None if start is None else start + timedelta(seconds=t0)
+    night = NightRecord(st, lights_off=lights_off, immersive_end=list(immersive_end))
+    history = [_night_from_summary(p) for p in previous]
+    return st, recommend([*history, night], age_years=age_years), lights_off
+
+
+def _night_from_summary(p) -> NightRecord:
+    """Return a NightRecord from an earlier ``report.json``."""
+    p = Path(p)
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+        lo = d.get("lights_off")
+        stats = SleepStats.from_dict(d["stats"])
+        return NightRecord(stats, lights_off=datetime.fromisoformat(lo) if lo else None)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise StagingError(f"{p}: not a dreamnet report.json ({exc})") from None
+
+
+# ---- step 9: figures -----------------------------------------------------------------------------
+def _figures(out: Path, n: _Night, hr_data, arousals, alerts, clock) -> dict[str, Figure]:
+    """Write the PNG figures; return name -> :class:`Figure`."""
+    hyp, sp, ev, sources, notes = n.hyp, n.sp, n.ev, n.sources, n.notes
+    figs: dict[str, Figure] = {}
+    stager = sources["stages"].split(" (")[0]
+    f = out / "hypnogram.png"
+    cues = [r["t"] for r in ev.interventions if r["status"] == "sent"]
+    al = [a["t"] for a in alerts]
+    marks = [text for text, shown in (
+        ("arousals (green ticks)", arousals), ("nightmare alerts (red triangles)", al),
+        ("cues sent (violet dashed lines)", cues),
+        ("nightmares of the simulated sleeper (pink bands, ground truth)", ev.true_nightmares),
+        ("lights off and on (dotted lines)", ev.lights),
+    ) if shown]  # fmt: skip
+    plot_hypnogram(f, hyp, {"arousals": arousals or [], "alerts": al, "cues": cues,
+                            "nightmares": ev.true_nightmares}, clock,
+                   f"Hypnogram, {stager}", ev.lights)  # fmt: skip
+    figs["hypnogram"] = Figure(
+        f, f"Hypnogram, {stager}",
+        f"Sleep stage per 30-s epoch ({sources['stages']}); REM drawn in red"
+        + (f". Marks: {', '.join(marks)}." if marks else "."),
+    )  # fmt: skip
+    if sp.psd_rows:
+        f = out / "spectrogram.png"
+        name = sp.names[sp.eeg]
+        plot_spectrogram(f, sp.freqs, np.vstack(sp.psd_rows), clock, name)
+        figs["spectrogram"] = Figure(
+            f, f"EEG spectrogram, {name}",
+            "Power spectral density (Welch, 4-s windows) of each 30-s epoch, 0.5-30 Hz, in dB; "
+            "slow-wave sleep shows as bright low frequencies, wake and REM as alpha/beta power"
+            + "".join(f"; {name} was off its electrode from {clock.label(a.onset)} for "
+                      f"{a.duration / 60:.0f} min (dark band)"
+                      for a in ev.quality if a.description == f"Lead off: {name}") + ".",
+        )  # fmt: skip
+    else:
+        notes.append("no EEG channel: no spectrogram")
+    t_hr, hr = hr_data
+    if hr.size:
+        f = out / "heart_rate.png"
+        plot_heart_rate(f, t_hr, hr, hyp, al, clock)
+        figs["heart_rate"] = Figure(
+            f, "Heart rate, beat to beat",
+            f"Instantaneous heart rate from the accepted R-R intervals of {sp.names[sp.ecg]}, "
+            "one dot per beat coloured by the sleep stage; nightmare alerts as red dashed lines.",
+        )  # fmt: skip
+    return figs
+
+
+# ---- main ----------------------------------------------------------------------------------------
 def build_report(
     path,
     out_dir,
@@ -294,6 +756,7 @@ def build_report(
     sleeper_profile=None,
     stages: str = "auto",
     allow_truncated: bool = False,
+    mains: float | None = 50.0,
 ) -> ReportResult:
     """Write the morning report of one recording.
 
@@ -319,6 +782,8 @@ def build_report(
     allow_truncated : bool
         Report on the complete data records of a recording cut short (the report's notes say
         how many) instead of refusing it.
+    mains : {50.0, 60.0, None}
+        Mains frequency (Hz) of the signal-quality check; None skips it.
 
     Returns
     -------
@@ -332,284 +797,111 @@ def build_report(
     StagingError
         No stage can be obtained, bad event stream or profile.
     """
+    from .report_page import render
+
+    out = Path(out_dir)
+    n = _read_night(Path(path), stages, events_path, sleeper_profile, mains, allow_truncated)
+    arousals, arousal_check = _arousals(n.ev, n.sp, n.sources, n.notes)
+    alerts = _nightmare_alerts(n.ev, n.sp, n.hyp, n.sources, n.notes)
+    hr_summary, t_hr, hr = _heart_rate(n.sp, n.hyp, n.sources, n.notes)
+    st, rec, lights_off = _statistics(
+        n.hyp, arousals, alerts, n.ev.lights, n.start, immersive_end, previous, age_years
+    )
+    clock = ClockAxis(n.start)
+    out.mkdir(parents=True, exist_ok=True)
+    figs = _figures(out, n, (t_hr, hr), arousals, alerts, clock)
+    summary = {
+        **_header_summary(n, lights_off),
+        "stats": st.to_dict(),
+        "stage_agreement_with_annotations": _clean(n.agreement),
+        **_event_summary(n, arousals, arousal_check, alerts, mains),
+        "heart_rate": _clean(hr_summary),
+        "recommendations": rec.to_dict(),
+        "not_measured": not_measured(n.sp.names, n.sp.types),
+        "notes": n.notes,
+        "figures": {k: v.path.name for k, v in figs.items()},
+    }
+    jpath, hpath = out / "report.json", out / "report.html"
+    jpath.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    hpath.write_text(render(summary, figs, clock), encoding="utf-8")
+    return ReportResult(hpath, jpath, {k: v.path for k, v in figs.items()}, summary)
+
+
+@dataclass
+class _Night:
+    """What the reading steps learned of one recording."""
+
+    path: Path
+    start: datetime | None
+    sfreq: float
+    n_samples: int
+    simulated: bool
+    hyp: np.ndarray
+    agreement: dict | None
+    ev: _Events
+    sp: _Pass
+    notes: list[str]
+    sources: dict[str, str]
+
+
+def _read_night(path: Path, stages, events_path, sleeper_profile, mains, allow_truncated):
+    """Run steps 1-3: stages, annotations and event stream, the pass over the samples."""
     from headset.replay import Replay
 
-    if stages not in ("auto", "scored", "true"):
-        raise ValueError(
-            "Invalid value for the 'stages' parameter. Allowed values are 'auto', 'scored', "
-            f"'true', but got {stages!r} instead."
-        )
-    path = Path(path)
-    out = Path(out_dir)
+    check_option("stages", stages, ("auto", "scored", "true"))
+    dq.epoch_quality(np.zeros((1, 8)), 100.0, mains=mains)  # checks `mains` before reading
     notes: list[str] = []
     sources: dict[str, str] = {}
     rep = Replay(path, speed="max", allow_truncated=allow_truncated)
     try:
-        fs = rep.sfreq
-        n_epochs = int(rep.n_samples // round(EPOCH_S * fs))  # a partial last epoch is dropped
+        n_epochs = int(rep.n_samples // round(EPOCH_S * rep.sfreq))  # a partial epoch is dropped
         if n_epochs < 1:
             raise StagingError(f"{path}: shorter than one 30-s epoch")
         anns = list(dict.fromkeys(rep.annotations))  # identical duplicates count once
         notes += list(rep.notes)
-        true_h = stages_from_annotations(anns, n_epochs, TRUE_STAGE_PREFIX)
-        scored_h = stages_from_annotations(anns, n_epochs, SCORED_STAGE_PREFIX)
-        hyp = None
-        if stages in ("auto", "scored") and scored_h is not None:
-            hyp, sources["stages"] = scored_h, "Scored stage annotations (the pipeline's scoring)"
-        elif stages == "scored" or (stages == "auto" and scored_h is None):
-            hyp, why = _score(path, n_epochs, notes, allow_truncated)
-            if hyp is not None:
-                sources["stages"] = "staging.stager.score (offline stager) on this recording"
-            elif stages == "scored":
-                raise StagingError(
-                    f"{path}: no Scored stage annotations and the stager failed: {why}"
-                )
-        if hyp is None:
-            if true_h is None:
-                raise StagingError(
-                    f"{path}: no stage annotations and the recording cannot be staged: {why}"
-                )
-            hyp, sources["stages"] = true_h, "Sleep stage annotations (truth / human scorer)"
-        agreement = None
-        if true_h is not None and hyp is not true_h:
-            po, kappa, n_both = epoch_agreement(hyp, true_h)
-            agreement = {"accuracy": po, "kappa": kappa, "epochs": n_both}
-
-        # events from annotations
-        def times(pred):
-            return [a for a in anns if pred(a.description.strip())]
-
-        det_ar = [a.onset for a in times(lambda d: d == "Detected arousal")]
-        true_ar = [a.onset for a in times(lambda d: d == "Arousal")]
-        nm_true = [(a.onset, a.duration) for a in times(lambda d: d == "Nightmare")]
-        alert_ann = [a.onset for a in times(lambda d: d == "Nightmare alert")]
-        cues = [(a.onset, a.description.split(":", 1)[1].strip())
-                for a in times(lambda d: d.startswith("Intervention:"))]  # fmt: skip
-        sim_cues = [(a.onset, a.description.split(":", 1)[1].strip())
-                    for a in times(lambda d: d.startswith("Cue:"))]  # fmt: skip
-        stream = _parse_events_jsonl(events_path) if events_path else []
-        tech_notes = [{"t": a.onset, "text": a.description.split(":", 1)[1].strip()}
-                      for a in times(lambda d: d.startswith("Note:"))]  # fmt: skip
-        if not tech_notes:  # not in the recording: the event stream has them
-            tech_notes = [{"t": float(e["t"]), "text": str(e.get("text", ""))}
-                          for e in stream if e.get("type") == "note"]  # fmt: skip
-        stream_alerts = [e for e in stream if e.get("type") == "nightmare_alert"]
-        if stream_alerts and not alert_ann:
-            alert_ann = [float(e["t"]) for e in stream_alerts]
-        if not cues:
-            cues = [
-                (float(e["t"]), str(e.get("kind", "?")))
-                for e in stream
-                if e.get("type") == "intervention" and e.get("status", e.get("action")) == "sent"
-            ]
-        if not cues and sim_cues:
-            cues = sim_cues
-
-        baseline = None
-        if sleeper_profile is not None:
-            prof = SleeperProfile.load(sleeper_profile)
-            baseline = prof.detector_baseline()
-            notes.append(prof.notice)
-        run_ar = not det_ar
-        run_nm = not alert_ann
-        sp = _Pass(rep, hyp, run_ar, run_nm, baseline)
-        notes += sp.notes
-        block = max(1, int(_BLOCK_S * fs))
-        while not rep.done:
-            sp.push(rep.read(block))
-        sp.finish()
+        simulated = _is_simulated(rep.header, anns)
+        hyp, agreement = _stage_sources(
+            path, anns, n_epochs, stages, simulated, allow_truncated, notes, sources
+        )
+        ev = _recording_events(anns, events_path, sources)
+        sp = _detection_pass(rep, hyp, ev, sleeper_profile, mains, notes)
     finally:
         rep.close()
+    return _Night(path, rep.header.start, rep.sfreq, rep.n_samples, simulated, hyp, agreement,
+                  ev, sp, notes, sources)  # fmt: skip
 
-    # arousals
-    if det_ar:
-        arousals = det_ar
-        sources["arousals"] = "Detected arousal annotations"
-    elif sp.arousal is not None:
-        arousals = [e.onset_s for e in sp.arousal.events]
-        sources["arousals"] = "ArousalDetector run on this recording"
-        notes += sp.arousal.missing
-    else:
-        arousals = None
-        sources["arousals"] = "not available (no EEG)"
-    arousal_check = None
-    if arousals is not None and true_ar:
-        tp, fp, fn = match_events(arousals, true_ar, 3.0)
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
-        arousal_check = {"true": len(true_ar), "tp": tp, "fp": fp, "fn": fn, "f1": f1}
 
-    # nightmare alerts
-    alert_details: list[dict] = []
-    if alert_ann:
-        alerts = sorted(alert_ann)
-        sources["nightmare_alerts"] = (
-            "Nightmare alert annotations" if not stream_alerts else "monitor event stream"
-        )
-        for e in stream_alerts:
-            alert_details.append({"t": float(e["t"]), "risk": e.get("risk"),
-                                  "evidence": e.get("evidence", {}),
-                                  "missing": e.get("missing", [])})  # fmt: skip
-    elif sp.nightmare is not None:
-        alerts = [a.t for a in sp.nightmare.alerts]
-        sources["nightmare_alerts"] = "NightmareDetector run on this recording"
-        alert_details = [a.to_event() for a in sp.nightmare.alerts]
-        missing = [m for m in sp.nightmare.missing if not m.startswith("respiration")]
-        if missing:
-            notes.append("nightmare detection without: " + "; ".join(missing))
-    else:
-        alerts = []
-        sources["nightmare_alerts"] = "not available"
-    outcomes = alert_outcomes(alerts, hyp) if alerts else []
-    for d, o in zip(alert_details, outcomes):
-        d["outcome"] = o
-    if not alert_details:
-        alert_details = [{"t": t, "outcome": o} for t, o in zip(alerts, outcomes)]
-
-    # heart rate
-    hr_summary: dict = {}
-    t_hr = hr = np.zeros(0)
-    if sp.rpeaks is not None:
-        peaks = np.concatenate(sp.peaks) if sp.peaks else np.zeros(0, np.int64)
-        t_hr, hr = heart_rate(peaks, fs, breaks=sp.rpeaks.restarts)
-        _, rr, ok = rr_intervals(peaks, fs, breaks=sp.rpeaks.restarts)
-        hr_summary = {"beats": int(peaks.size), "accepted_intervals": int(np.count_nonzero(ok))}
-        ep = (t_hr // EPOCH_S).astype(int).clip(0, n_epochs - 1)
-        per = {}
-        for st in range(5):
-            m = hyp[ep] == st
-            if np.count_nonzero(m) >= 10:
-                rr_st = 60.0 / hr[m]
-                d = np.diff(rr_st) * 1000.0
-                d = d[np.abs(d) < 300]
-                per[STAGE_NAMES[st]] = {
-                    "mean_bpm": float(np.mean(hr[m])),
-                    "rmssd_ms": float(np.sqrt(np.mean(d * d))) if d.size > 2 else None,
-                }
-        hr_summary["by_stage"] = per
-        if sp.rpeaks.n_invalid:
-            hr_summary["unusable_ecg_s"] = round(sp.rpeaks.n_invalid / fs, 1)
-        sources["heart_rate"] = f"R peaks of {sp.names[sp.ecg]}"
-    else:
-        sources["heart_rate"] = "not available: no ECG channel"
-        notes.append("no ECG channel: heart rate, heart-rate variability and the heart-rate "
-                     "marker of the nightmare detector are not available")  # fmt: skip
-
-    # statistics and recommendations
-    st = sleep_statistics(hyp, arousal_onsets_s=arousals, nightmare_alert_outcomes=outcomes)
-    lights_off = rep.header.start
-    night = NightRecord(st, lights_off=lights_off, immersive_end=list(immersive_end),
-                        n_nightmares=len(alerts))  # fmt: skip
-    history = [_night_from_summary(p) for p in previous]
-    rec = recommend([*history, night], age_years=age_years)
-
-    # figures
-    out.mkdir(parents=True, exist_ok=True)
-    figures: dict[str, Path] = {}
-    f = out / "hypnogram.png"
-    _plot_hypnogram(
-        f,
-        hyp,
-        {"arousals": arousals or [], "alerts": alerts, "nightmares": nm_true, "cues": cues},
-        f"Hypnogram ({sources['stages'].split(' (')[0]})",
-    )
-    figures["hypnogram"] = f
-    if sp.psd_rows:
-        f = out / "spectrogram.png"
-        _plot_spectrogram(f, sp.freqs, np.vstack(sp.psd_rows), sp.names[sp.eeg])
-        figures["spectrogram"] = f
-    else:
-        notes.append("no EEG channel: no spectrogram")
-    if hr.size:
-        f = out / "heart_rate.png"
-        _plot_hr(f, t_hr, hr, hyp, alerts)
-        figures["heart_rate"] = f
-
-    summary = {
-        "file": path.name,
-        "lights_off": lights_off.isoformat() if lights_off else None,
-        "duration_s": round(rep.n_samples / fs, 3),
-        "sfreq": fs,
-        "channels": dict(zip(sp.names, sp.types)),
-        "sources": sources,
-        "hypnogram": [stage_name(int(s)) for s in hyp],
-        "stats": st.to_dict(),
-        "stage_agreement_with_annotations": _clean(agreement),
+def _event_summary(n: _Night, arousals, arousal_check, alerts, mains) -> dict:
+    """Return the summary's events: arousals, nightmares, interventions, notes, quality."""
+    return {
         "arousals": {
             "count": None if arousals is None else len(arousals),
             "check_against_truth": _clean(arousal_check),
-        },  # fmt: skip
-        "nightmares": {
-            "true_episodes": [{"onset_s": o, "duration_s": d} for o, d in nm_true],
-            "alerts": _clean(alert_details),
-            "cues": [{"t": t, "what": k} for t, k in cues],
         },
-        "heart_rate": _clean(hr_summary),
-        "recommendations": rec.to_dict(),
-        "technician_notes": tech_notes,
-        "notes": notes,
-        "figures": {k: v.name for k, v in figures.items()},
+        "nightmares": {
+            "true_episodes": [{"onset_s": o, "duration_s": d} for o, d in n.ev.true_nightmares],
+            "alerts": _clean(alerts),
+        },
+        "interventions": _clean(_interventions(n.ev, n.hyp)),
+        "technician_notes": n.ev.notes,
+        "signal_quality": _clean(_signal_quality(n.sp, n.ev, mains)),
     }
-    jpath = out / "report.json"
-    jpath.write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    hpath = out / "report.html"
-    hpath.write_text(_html(summary, figures), encoding="utf-8")
-    return ReportResult(hpath, jpath, figures, summary)
 
 
-def _score(path, n_epochs, notes, allow_truncated=False):
-    """Return (stages, None), or (None, why the recording could not be scored)."""
-    from ..stager.score import score
-
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = score(path, allow_truncated=allow_truncated)
-        for w in caught:
-            notes.append(f"stager: {w.message}")
-    except (StagingError, HeadsetError) as exc:
-        why = str(exc).removeprefix(f"{path.name}: ").removeprefix(f"{path}: ")
-        notes.append(f"stager failed: {why}")
-        return None, why
-    h = np.full(n_epochs, UNSCORED, dtype=np.int8)
-    k = min(n_epochs, len(res.stages))
-    h[:k] = res.stages[:k]
-    return h, None
-
-
-def _night_from_summary(p) -> NightRecord:
-    """Return a NightRecord from an earlier ``report.json``."""
-    from .stats import SleepStats
-
-    p = Path(p)
-    try:
-        d = json.loads(p.read_text(encoding="utf-8"))
-        s = d["stats"]
-        nan = float("nan")
-
-        def num(v):
-            return nan if v is None else float(v)
-
-        stats = SleepStats(
-            tib_min=num(s["tib_min"]),
-            spt_min=num(s["spt_min"]),
-            tst_min=num(s["tst_min"]),
-            se_pct=num(s["se_pct"]),
-            sme_pct=num(s["sme_pct"]),
-            sol_min=num(s["sol_min"]),
-            rem_latency_min=num(s["rem_latency_min"]),
-            waso_min=num(s["waso_min"]),
-            stage_min={k: num(v) for k, v in s["stage_min"].items()},
-            stage_pct_tst={k: num(v) for k, v in s["stage_pct_tst"].items()},
-            n_awakenings=int(s["n_awakenings"]),
-            n_arousals=s.get("n_arousals"),
-            arousal_index=num(s.get("arousal_index")),
-            n_nightmare_alerts=int(s.get("n_nightmare_alerts", 0)),
-            nightmare_outcomes=dict(s.get("nightmare_outcomes", {})),
-        )
-        lo = d.get("lights_off")
-        return NightRecord(stats, lights_off=datetime.fromisoformat(lo) if lo else None)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StagingError(f"{p}: not a dreamnet report.json ({exc})") from None
+def _header_summary(n: _Night, lights_off) -> dict:
+    """Return the summary's description of the recording."""
+    return {
+        "file": n.path.name,
+        "recording_start": None if n.start is None else n.start.isoformat(),
+        "lights_off": None if lights_off is None else lights_off.isoformat(),
+        "lights": {k: round(v, 3) for k, v in n.ev.lights.items()},
+        "simulated": n.simulated,
+        "duration_s": round(n.n_samples / n.sfreq, 3),
+        "sfreq": n.sfreq,
+        "channels": dict(zip(n.sp.names, n.sp.types)),
+        "sources": n.sources,
+        "hypnogram": [stage_name(int(s)) for s in n.hyp],
+    }
 
 
 def _clean(v):
@@ -624,124 +916,10 @@ def _clean(v):
     return v
 
 
-def _fmt(v, unit="", nd=1):
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.{nd}f}{unit}"
-    return f"{v}{unit}"
-
-
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-
-
-def _html(s: dict, figures: dict[str, Path]) -> str:
-    e = html.escape
-    st = s["stats"]
-    rows = [
-        ("Time in bed", _fmt(st["tib_min"], " min")),
-        ("Total sleep time", _fmt(st["tst_min"], " min")),
-        ("Sleep efficiency", _fmt(st["se_pct"], " %")),
-        ("Sleep-onset latency", _fmt(st["sol_min"], " min")),
-        ("REM latency (from sleep onset)", _fmt(st["rem_latency_min"], " min")),
-        ("Wake after sleep onset", _fmt(st["waso_min"], " min")),
-        ("Awakenings", _fmt(st["n_awakenings"])),
-        ("Arousal index", _fmt(st["arousal_index"], " /h")),
-        ("Nightmare alerts", _fmt(st["n_nightmare_alerts"])),
-    ]
-    stage_rows = "".join(
-        f"<tr><td>{k}</td><td>{_fmt(st['stage_min'][k], ' min')}</td>"
-        f"<td>{_fmt(st['stage_pct_tst'].get(k), ' %') if k != 'W' else ''}</td></tr>"
-        for k in ("W", "N1", "N2", "N3", "R")
-    )
-    recs = s["recommendations"]["recommendations"]
-    if recs:
-        rec_html = "".join(
-            f"<li><b>{e(r['title'])}</b><br>{e(r['advice'])}<br><span class=m>Measured: "
-            f"{e(r['measured'])}; threshold {e(r['threshold'])}; source: {e(r['guideline'])}"
-            "</span></li>"
-            for r in recs
-        )
-        rec_html = f"<ol>{rec_html}</ol>"
-    else:
-        rec_html = "<p>No recommendation: every evaluated measure is within its guideline.</p>"
-    ne = s["recommendations"]["not_evaluated"]
-    if ne:
-        rec_html += "<p class=m>Not evaluated: " + "; ".join(
-            f"{e(k)} ({e(v)})" for k, v in ne.items()
-        ) + "</p>"  # fmt: skip
-    alerts = s["nightmares"]["alerts"]
-    if alerts:
-        arow = []
-        for a in alerts:
-            ev = a.get("evidence") or {}
-            top = sorted(ev.items(), key=lambda kv: -(kv[1].get("evidence", 0) or 0))[:3]
-            evtxt = "; ".join(
-                f"{k}: {_fmt(v.get('value'), ' ' + v.get('unit', ''))} "
-                f"(baseline {_fmt(v.get('baseline'))})"
-                for k, v in top
-            )
-            arow.append(
-                f"<tr><td>{_fmt(a['t'] / 3600, ' h', 2)}</td><td>{_fmt(a.get('risk'), '', 2)}"
-                f"</td><td>{e(a.get('outcome', ''))}</td><td>{e(evtxt) or '–'}</td></tr>"
-            )
-        alert_html = ("<table><tr><th>time</th><th>risk</th><th>outcome</th><th>evidence</th>"
-                      "</tr>" + "".join(arow) + "</table>")  # fmt: skip
-    else:
-        alert_html = "<p>No nightmare alert.</p>"
-    hr = s["heart_rate"]
-    if hr.get("by_stage"):
-        hr_html = "<table><tr><th>stage</th><th>mean HR</th><th>RMSSD</th></tr>" + "".join(
-            f"<tr><td>{k}</td><td>{_fmt(v['mean_bpm'], ' bpm')}</td>"
-            f"<td>{_fmt(v['rmssd_ms'], ' ms')}</td></tr>"
-            for k, v in hr["by_stage"].items()
-        ) + "</table>"  # fmt: skip
-    else:
-        hr_html = f"<p>{e(s['sources'].get('heart_rate', 'not available'))}</p>"
-    figs = "".join(
-        f"<figure>{_img(p, k)}<figcaption>{e(k)}</figcaption></figure>" for k, p in figures.items()
-    )
-    agree = s.get("stage_agreement_with_annotations")
-    agree_html = ""
-    if agree:
-        agree_html = (
-            f"<p class=m>Agreement with the Sleep stage annotations: "
-            f"{_fmt(100 * (agree['accuracy'] or 0), ' %')} of {agree['epochs']} epochs, "
-            f"Cohen's kappa {_fmt(agree['kappa'], '', 2)}.</p>"
-        )
-    sources = "".join(f"<li>{e(k)}: {e(v)}</li>" for k, v in s["sources"].items())
-    notes = "".join(f"<li>{e(n)}</li>" for n in s["notes"])
-    tech = "".join(
-        f"<li>{_fmt(n['t'] / 3600, ' h', 2)}: {e(n['text'])}</li>" for n in s["technician_notes"]
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>dreamnet sleep report: {e(s["file"])}</title>
-<style>
-body{{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;
-text-align:left}}img{{max-width:100%}}.m{{color:#555;font-size:.9em}}figure{{margin:1em 0}}
-</style></head><body>
-<h1>Sleep report</h1>
-<p>{e(s["file"])} &middot; lights off {e(str(s["lights_off"] or "unknown"))} &middot;
-{_fmt(s["duration_s"] / 3600, " h", 2)} recorded</p>
-<h2>Night at a glance</h2>
-<table>{"".join(f"<tr><th>{e(a)}</th><td>{b}</td></tr>" for a, b in rows)}</table>
-<table><tr><th>stage</th><th>minutes</th><th>% of sleep</th></tr>{stage_rows}</table>
-{agree_html}
-<h2>Recommendations</h2>{rec_html}
-<h2>Nightmares</h2>{alert_html}
-<h2>Heart rate</h2>{hr_html}
-{"<h2>Technician's notes</h2><ul>" + tech + "</ul>" if tech else ""}
-<h2>Figures</h2>{figs}
-<h2>Where the numbers come from</h2><ul>{sources}</ul>
-{"<h2>Notes</h2><ul>" + notes + "</ul>" if notes else ""}
-<p class=m>Generated by dreamnet. Statistics follow the AASM definitions; this report is not a
-diagnosis.</p>
-</body></html>
-"""
-
-
-__all__ = ["ReportResult", "build_report", "stages_from_annotations"]
+__all__ = [
+    "MEASURES",
+    "REPORT_FILES",
+    "ReportResult",
+    "build_report",
+    "stages_from_annotations",
+]

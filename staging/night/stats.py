@@ -13,6 +13,10 @@ as YASA's ``sleep_statistics`` except where noted):
   off, so it equals ``SOL + REM latency``).
 - **WASO** (wake after sleep onset): W epochs inside the SPT.
 - **Stage minutes** and **% of TST** for N1, N2, N3 and R.
+- **Stage latencies**: lights off to the first epoch of N1, N2, N3 and R (for R the same as
+  YASA's ``Lat_REM``; NaN for a stage that never occurs).
+- **Stage shifts**: changes of stage between consecutive scored epochs over the whole night
+  (unscored epochs skipped; W counts as a stage).
 - **Awakenings**: W bouts inside the SPT (consecutive W epochs count once; the final wake after
   the last sleep epoch is not inside the SPT).
 - **Arousal index**: arousals whose onset falls in a sleep epoch, per hour of TST.
@@ -29,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from dsp._validate import check_positive
+from dsp.validate import check_positive
 from headset.stages import EPOCH_S, N1, N2, N3, UNSCORED, R, W
 
 #: Outcome labels of a nightmare alert.
@@ -84,6 +88,10 @@ class SleepStats:
         N1, N2, N3, R as percent of TST.
     n_awakenings : int
         W bouts inside the SPT.
+    stage_shifts : int
+        Changes of stage between consecutive scored epochs (:func:`stage_shifts`).
+    stage_latency_min : dict of str to float
+        Minutes from lights off to the first N1, N2, N3 and R epoch (NaN: never reached).
     n_arousals : int or None
         Arousals in sleep (None when no arousal list was given).
     arousal_index : float
@@ -109,6 +117,8 @@ class SleepStats:
     stage_min: dict[str, float]
     stage_pct_tst: dict[str, float]
     n_awakenings: int
+    stage_shifts: int
+    stage_latency_min: dict[str, float]
     n_arousals: int | None
     arousal_index: float
     n_nightmare_alerts: int
@@ -130,6 +140,57 @@ class SleepStats:
 
         return {k: clean(v) for k, v in asdict(self).items()}
 
+    @property
+    def ended_asleep(self) -> bool:
+        """True when the last epoch is sleep: the recording stopped before the sleeper woke.
+
+        Total sleep time and sleep period time are then lower bounds of the night's.
+        """
+        return bool(np.isfinite(self.sol_min) and self.sol_min + self.spt_min >= self.tib_min)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SleepStats:
+        """Return the statistics of :meth:`to_dict` (None becomes NaN).
+
+        Keys added after a summary was written (``stage_shifts``, ``stage_latency_min``) may
+        be absent: they become 0 and NaN.
+
+        Raises
+        ------
+        KeyError, TypeError, ValueError
+            ``d`` is not a :meth:`to_dict` of sleep statistics.
+        """
+        nan = float("nan")
+
+        def num(v):
+            return nan if v is None else float(v)
+
+        def nums(v):
+            return {str(k): num(x) for k, x in dict(v).items()}
+
+        onset = d.get("sleep_onset_epoch")
+        return cls(
+            tib_min=num(d["tib_min"]),
+            spt_min=num(d["spt_min"]),
+            tst_min=num(d["tst_min"]),
+            se_pct=num(d["se_pct"]),
+            sme_pct=num(d["sme_pct"]),
+            sol_min=num(d["sol_min"]),
+            rem_latency_min=num(d["rem_latency_min"]),
+            waso_min=num(d["waso_min"]),
+            stage_min=nums(d["stage_min"]),
+            stage_pct_tst=nums(d["stage_pct_tst"]),
+            n_awakenings=int(d["n_awakenings"]),
+            stage_shifts=int(d.get("stage_shifts", 0)),
+            stage_latency_min=nums(d.get("stage_latency_min", {})),
+            n_arousals=None if d.get("n_arousals") is None else int(d["n_arousals"]),
+            arousal_index=num(d.get("arousal_index")),
+            n_nightmare_alerts=int(d.get("n_nightmare_alerts", 0)),
+            nightmare_outcomes={str(k): int(v) for k, v in d.get("nightmare_outcomes", {}).items()},
+            epoch_s=num(d.get("epoch_s", EPOCH_S)),
+            sleep_onset_epoch=None if onset is None else int(onset),
+        )
+
 
 def _bouts(mask: np.ndarray) -> int:
     """Return the number of runs of True in a boolean array."""
@@ -137,6 +198,25 @@ def _bouts(mask: np.ndarray) -> int:
         return 0
     m = mask.astype(np.int8)
     return int(np.count_nonzero(np.diff(np.concatenate(([0], m))) == 1))
+
+
+def stage_shifts(hypnogram) -> int:
+    """Return the number of stage changes between consecutive scored epochs.
+
+    Parameters
+    ----------
+    hypnogram : array_like of int, shape (n_epochs,)
+        Stage per epoch (W=0, N1=1, N2=2, N3=3, R=4, unscored=-1); unscored epochs are skipped,
+        so ``N2 ? N2`` is no shift and ``N2 ? N3`` is one.
+
+    Returns
+    -------
+    int
+        Shifts over the whole night (W counts as a stage).
+    """
+    h = as_hypnogram(hypnogram)
+    s = h[h >= 0]
+    return int(np.count_nonzero(np.diff(s))) if s.size > 1 else 0
 
 
 def alert_outcomes(alert_times_s, hypnogram, epoch_s: float = EPOCH_S, window_s: float = 180.0):
@@ -230,6 +310,10 @@ def sleep_statistics(
         n_awak = 0
         pct = dict.fromkeys(("N1", "N2", "N3", "R"), nan)
         sme = nan
+    latency = {}
+    for name, code in (("N1", N1), ("N2", N2), ("N3", N3), ("R", R)):
+        at = np.flatnonzero(h == code)
+        latency[name] = float(at[0]) * to_min if at.size else nan
     n_arousals = None
     arousal_index = nan
     if arousal_onsets_s is not None:
@@ -260,6 +344,8 @@ def sleep_statistics(
         stage_min={k: float(v) for k, v in stage_min.items()},
         stage_pct_tst={k: float(v) for k, v in pct.items()},
         n_awakenings=int(n_awak),
+        stage_shifts=stage_shifts(h),
+        stage_latency_min=latency,
         n_arousals=n_arousals,
         arousal_index=float(arousal_index),
         n_nightmare_alerts=n_alerts,

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dsp.spectral import band_power, band_slice, welch_psd
 from headset.stages import EPOCH_S
 
 #: Bump when the values of the features change (invalidates cached training features).
@@ -51,12 +52,8 @@ _KEEP_HZ = 47.0  # highest frequency kept at the internal rate
 _SEG = 400  # Welch segment: 4 s at 100 Hz
 _STEP = 200
 _NSEG = (EPOCH_SAMPLES - _SEG) // _STEP + 1
-_HANN = np.hanning(_SEG + 2)[1:-1]
-_PSD_SCALE = 2.0 / (INTERNAL_SFREQ * np.sum(_HANN**2))
-_PSD_DF = INTERNAL_SFREQ / _SEG
-_PSD_FREQS = np.arange(_SEG // 2 + 1) * _PSD_DF
+_HANN = np.hanning(_SEG + 2)[1:-1]  # the Welch window (Hann without its zero end points)
 _FINE_FREQS = np.arange(EPOCH_SAMPLES // 2 + 1) / EPOCH_S
-_SEG_IDX = np.arange(_NSEG)[:, None] * _STEP + np.arange(_SEG)[None, :]
 
 #: Top slow waves kept per epoch for the recording-relative coverage features.
 N_SLOW_WAVES = 24
@@ -271,12 +268,6 @@ def epoch_starts(n_epochs: int, sfreq: float) -> np.ndarray:
     return np.round(np.arange(n_epochs) * EPOCH_S * sfreq).astype(np.int64)
 
 
-def _band_mask(freqs: np.ndarray, lo: float, hi: float) -> slice:
-    """Bins of an evenly spaced frequency axis with ``lo <= f < hi``, as a slice."""
-    df = freqs[1] - freqs[0]
-    return slice(int(np.ceil(lo / df - 1e-9)), int(np.ceil(hi / df - 1e-9)))
-
-
 def _ramp(n: int) -> np.ndarray:
     """Centred ramp of length n."""
     return np.arange(n) - (n - 1) / 2.0
@@ -325,18 +316,6 @@ def _seg_bad_fraction(bad: np.ndarray) -> np.ndarray:
     b0 = np.round(np.arange(_NSEG) * _STEP * scale).astype(int)
     b1 = np.round((np.arange(_NSEG) * _STEP + _SEG) * scale).astype(int)
     return (cs[:, b1] - cs[:, b0]) / np.maximum(b1 - b0, 1)
-
-
-def _welch(y: np.ndarray, seg_ok: np.ndarray) -> np.ndarray:
-    """Welch PSD (µV²/Hz) of 100-Hz epochs (n, 3000) over the good 4-s segments."""
-    segs = y[:, _SEG_IDX]
-    segs = segs - segs.mean(-1, keepdims=True)
-    p = np.abs(np.fft.rfft(segs * _HANN, axis=-1)) ** 2
-    w = seg_ok.astype(np.float64)
-    nw = w.sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        psd = np.einsum("esf,es->ef", p, w) / nw[:, None] * _PSD_SCALE
-    return psd
 
 
 def _runs(mask: np.ndarray, min_len: int, max_len: int) -> np.ndarray:
@@ -388,12 +367,12 @@ def _slow_waves(d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _fine_power(spec: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Band power (µV², up to a constant) from a 30-s periodogram."""
-    m = _band_mask(_FINE_FREQS, lo, hi)
+    m = band_slice(_FINE_FREQS, lo, hi)
     return 2.0 * np.sum(np.abs(spec[:, m]) ** 2, axis=-1) / EPOCH_SAMPLES**2
 
 
 def _irfft_band(spec: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    m = _band_mask(_FINE_FREQS, lo, hi)
+    m = band_slice(_FINE_FREQS, lo, hi)
     out = np.zeros_like(spec)
     out[:, m] = spec[:, m]
     return np.fft.irfft(out, n=EPOCH_SAMPLES, axis=-1)
@@ -471,14 +450,12 @@ def _epoch_features(eeg, sfreq, eog, emg, eeg_bad, eog_bad, emg_bad) -> EpochFea
     spec, flat = _to_internal(eeg, bad, sfreq)
     y = np.fft.irfft(spec, n=EPOCH_SAMPLES, axis=-1)
     seg_ok = _seg_bad_fraction(bad) < 0.1
-    psd = _welch(y, seg_ok)
+    # Welch over the good 4-s segments (50 % overlap); a row without one is NaN
+    freqs, psd = welch_psd(y, INTERNAL_SFREQ, _SEG, window=_HANN, weights=seg_ok)
     valid = (bad_frac <= MAX_BAD_FRACTION) & (seg_ok.sum(-1) >= 4) & ~flat
-    bp = {}
-    for name, (lo, hi) in EEG_BANDS.items():
-        bp[name] = psd[:, _band_mask(_PSD_FREQS, lo, hi)].sum(-1) * _PSD_DF
-    tot_m = _band_mask(_PSD_FREQS, 0.5, 30.0)
-    total = psd[:, tot_m].sum(-1) * _PSD_DF
-    hi_pow = psd[:, _band_mask(_PSD_FREQS, 30.0, 45.0)].sum(-1) * _PSD_DF
+    bp = dict(zip(EEG_BANDS, band_power(psd, freqs, EEG_BANDS).T))
+    total, hi_pow = band_power(psd, freqs, [(0.5, 30.0), (30.0, 45.0)]).T
+    tot_m = band_slice(freqs, 0.5, 30.0)
     for name in EEG_BANDS:
         vals[:, _COL[f"log_{name}"]] = _log10(bp[name])
         vals[:, _COL[f"rel_{name}"]] = bp[name] / total
@@ -490,7 +467,7 @@ def _epoch_features(eeg, sfreq, eog, emg, eeg_bad, eog_bad, emg_bad) -> EpochFea
     vals[:, _COL["lr_slow_fast"]] = _log10(delta + bp["theta"]) - _log10(bp["alpha"] + bp["beta"])
     vals[:, _COL["lr_sigma_alpha"]] = _log10(bp["sigma"]) - _log10(bp["alpha"])
     p = psd[:, tot_m]
-    f = _PSD_FREQS[tot_m]
+    f = freqs[tot_m]
     with np.errstate(invalid="ignore", divide="ignore"):
         pn = p / p.sum(-1, keepdims=True)
         ent = -np.sum(np.where(pn > 0, pn * np.log(np.maximum(pn, 1e-300)), 0.0), -1)
@@ -557,7 +534,7 @@ def _epoch_features(eeg, sfreq, eog, emg, eeg_bad, eog_bad, emg_bad) -> EpochFea
         vals[:, _COL["log_eog_mid"]] = _log10(_fine_power(es, 2.0, 5.0))
         vals[:, _COL["lr_eog_eeg"]] = _log10(low) - _log10(_fine_power(spec, 0.3, 2.0))
         if n_eog == 2:
-            m = _band_mask(_FINE_FREQS, 0.3, 5.0)
+            m = band_slice(_FINE_FREQS, 0.3, 5.0)
             a, b = specs[0][:, m], specs[1][:, m]
             num = np.real(np.sum(a * np.conj(b), -1))
             den = np.sqrt(np.sum(np.abs(a) ** 2, -1) * np.sum(np.abs(b) ** 2, -1))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp._validate import check_option
+from dsp.validate import check_option
 from headset.stages import UNSCORED
 
 from .features import EpochFeatures, modality_of, normalize_offline, normalize_online

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp._validate import validate_type
+from dsp.validate import validate_type
 from headset.chunk import Chunk, StreamInfo
 from headset.stages import EPOCH_S, UNSCORED, stage_name
 

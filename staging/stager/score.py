@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dsp._validate import check_option
+from dsp.validate import check_option
 from headset.stages import EPOCH_S, STAGE_NAMES, UNSCORED, stage_name
 
 from ..channels import ChannelSelection, select_channels

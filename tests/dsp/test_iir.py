@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dsp
-from dsp import FilterBank, SOSFilter, sosfilt, sosfiltfilt
+from dsp import FilterBank, SOSFilter, _biquad, iir, sosfilt, sosfiltfilt
 from dsp.filterbank import design_chain
 
 
@@ -134,7 +134,7 @@ def test_any_channel_count_and_long_cascades_bit_for_bit(n_channels, dtype):
     # and both directions of sosfiltfilt.
     long = np.vstack([BANDPASS_NOTCH, ss.butter(7, 20.0, fs=FS, output="sos")])  # 9 sections
     long = np.vstack([long, ss.cheby1(6, 1.0, 3.0, "highpass", fs=FS, output="sos")])
-    assert long.shape[0] > dsp._biquad.MAX_UNROLLED
+    assert long.shape[0] > _biquad.MAX_UNROLLED
     x = _signal((n_channels, 1001), seed=n_channels, dtype=dtype)
     for sos in (BANDPASS_NOTCH.astype(dtype), long.astype(dtype)):
         np.testing.assert_array_equal(sosfilt(sos, x), ss.sosfilt(sos, x))
@@ -200,6 +200,111 @@ def test_bit_identical_on_other_instruction_sets(cpu, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "bit-identical"
+
+
+# ------------------------------------------------- the reference kernels (numba's internals)
+def _with_kernels(name, fn):
+    before = iir.set_kernels(name)
+    try:
+        return fn()
+    finally:
+        iir.set_kernels(before)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_channels=st.integers(1, 20),
+    n_samples=st.integers(0, 300),
+    n_filters=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+    cuts=st.lists(st.integers(0, 300), max_size=5),
+    n_nan=st.integers(0, 12),
+    init=st.sampled_from(["steady", "zeros"]),
+)
+def test_reference_kernels_equal_vector_kernels(
+    n_channels, n_samples, n_filters, seed, cuts, n_nan, init
+):
+    # The plain @njit kernels of dsp._biquad_ref are the oracle of the LLVM-IR vector kernels
+    # of dsp._biquad (and their fallback on a numba that breaks them): same output, tolerance
+    # zero, offline (both directions, with a state) and streaming (NaN holds, late starts,
+    # chunking) alike.
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(FILTERS), n_filters, replace=False)
+    sos = np.vstack([FILTERS[i][1] for i in picks])
+    x = 50.0 * rng.standard_normal((n_channels, n_samples)) + 300.0
+    zi = rng.standard_normal((sos.shape[0], n_channels, 2))
+    nan = x.copy()
+    if n_samples:
+        nan[rng.integers(0, n_channels, n_nan), rng.integers(0, n_samples, n_nan)] = np.nan
+    bounds = [0, *sorted(c for c in cuts if c <= n_samples), n_samples]
+
+    def run():
+        f = SOSFilter(sos, n_channels, init=init)
+        parts = [f(np.ascontiguousarray(nan[:, a:b])) for a, b in zip(bounds, bounds[1:])]
+        y, zf = sosfilt(sos, x, zi=zi)
+        fwd_bwd = sosfiltfilt(sos, x) if n_samples > 3 * (2 * sos.shape[0] + 1) else None
+        return np.concatenate(parts, axis=1), f.zi, f.started, y, zf, fwd_bwd
+
+    simd, ref = _with_kernels("simd", run), _with_kernels("reference", run)
+    for a, b in zip(simd, ref):
+        np.testing.assert_array_equal(a, b)
+    if n_samples:  # scipy fails on an empty signal with zi
+        np.testing.assert_array_equal(ref[3], ss.sosfilt(sos, x, zi=zi)[0])
+
+
+def test_reference_kernels_restart_an_overflowing_channel():
+    hp = ss.butter(2, 100.0, "highpass", fs=FS, output="sos")
+    huge = np.array([0.0] + [1.7e308, -1.7e308] * 20)
+    x = np.vstack([np.zeros_like(huge), huge])
+
+    def run():
+        f = SOSFilter(hp, 2)
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = f(x)
+        return y, f.n_restarts, f.started, f(np.ones((2, 10)))
+
+    simd, ref = _with_kernels("simd", run), _with_kernels("reference", run)
+    assert ref[1] == simd[1] == 1 and list(ref[2]) == [True, False]
+    for a, b in zip(simd, ref):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_kernel_switch_errors():
+    before = iir.kernels()
+    with pytest.raises(ValueError, match="Allowed values are 'simd', 'reference', but got 'avx'"):
+        iir.set_kernels("avx")
+    assert iir.kernels() == before
+
+
+_REFERENCE_RUN = """
+import sys, numpy as np, scipy.signal as ss, dsp
+sos = ss.butter(4, [0.3, 35.0], "bandpass", fs=256.0, output="sos")
+x = np.random.default_rng(0).standard_normal((11, 777)) * 40.0
+assert np.array_equal(dsp.sosfilt(sos, x), ss.sosfilt(sos, x))
+assert np.array_equal(dsp.SOSFilter(sos, 11, init="zeros")(x), ss.sosfilt(sos, x))
+print(dsp.iir.kernels(), "dsp._biquad" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(
+    "value, out", [("reference", "reference False"), ("", "simd True"), (" SIMD ", "simd True")]
+)
+def test_environment_switch_runs_without_numba_internals(value, out):
+    env = dict(os.environ, DREAMNET_DSP_KERNELS=value)
+    proc = subprocess.run(
+        [sys.executable, "-c", _REFERENCE_RUN], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == out
+
+
+def test_environment_switch_rejects_unknown_kernels():
+    env = dict(os.environ, DREAMNET_DSP_KERNELS="fast")
+    proc = subprocess.run(
+        [sys.executable, "-c", "import dsp.iir"], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode != 0
+    assert "DREAMNET_DSP_KERNELS must be 'simd' or 'reference', got 'fast'" in proc.stderr
 
 
 # --------------------------------------------------------------------------- streaming

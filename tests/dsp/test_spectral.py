@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import scipy.signal as ss
 from _constants import FS
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dsp import spectral
 
@@ -53,6 +55,133 @@ def test_welch_is_scipy_welch():
     assert np.allclose(p, p_ref, rtol=1e-12, atol=0)
 
 
+# ------------------------------------------------------------------------------ the engine
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(2, 700),
+    lead=st.sampled_from([(), (1,), (3,), (2, 3)]),
+    frac=st.floats(0.05, 1.0),
+    overlap=st.floats(0.0, 0.95),
+    window=st.sampled_from(["hann", "hamming", ("tukey", 0.25), "boxcar"]),
+    detrend=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_welch_psd_is_scipy_welch(n, lead, frac, overlap, window, detrend, seed):
+    # scipy.signal.welch's definition (density, one-sided, DC and Nyquist not doubled) for any
+    # segment length, overlap, window and leading shape; tolerance 1e-12 of the row's peak
+    # (the segment mean is summed in another order)
+    x = 40.0 * np.random.default_rng(seed).standard_normal(lead + (n,)) + 7.0
+    nperseg = max(2, int(frac * n))
+    noverlap = min(nperseg - 1, int(overlap * nperseg))
+    f, p = spectral.welch_psd(x, 200.0, nperseg, noverlap=noverlap, window=window, detrend=detrend)
+    f_ref, p_ref = ss.welch(
+        x, 200.0, window, nperseg, noverlap, detrend="constant" if detrend else False
+    )
+    np.testing.assert_array_equal(f, f_ref)
+    assert p.shape == p_ref.shape == lead + (nperseg // 2 + 1,)
+    peak = np.max(p_ref, axis=-1, keepdims=True)
+    np.testing.assert_allclose(p, p_ref, rtol=0, atol=1e-12 * float(np.max(peak)))
+
+
+def test_welch_psd_segment_weights():
+    # weights 0 drop a segment (an artifact there leaves no trace), weights 1 average the
+    # rest: the mean of scipy's periodograms of the kept segments (tolerance 1e-12)
+    rng = np.random.default_rng(3)
+    x = 20.0 * rng.standard_normal((2, 3000))
+    x[0, 1250:1300] += 5000.0  # inside segments 5 and 6 (400 samples every 200)
+    keep = np.ones((2, 14), bool)
+    keep[0, [5, 6]] = False
+    f, p = spectral.welch_psd(x, 100.0, 400, weights=keep)
+    for row in range(2):
+        segs = [x[row, 200 * s : 200 * s + 400] for s in np.flatnonzero(keep[row])]
+        ref = np.mean([ss.welch(seg, 100.0, nperseg=400)[1] for seg in segs], axis=0)
+        np.testing.assert_allclose(p[row], ref, rtol=1e-12)
+    # fractional weights are a weighted mean; no weight at all gives NaN
+    w = np.linspace(0.5, 2.0, 14)
+    per = np.stack(
+        [ss.welch(x[1, 200 * s : 200 * s + 400], 100.0, nperseg=400)[1] for s in range(14)]
+    )
+    _, pw = spectral.welch_psd(x[1], 100.0, 400, weights=w)
+    np.testing.assert_allclose(pw, w @ per / w.sum(), rtol=1e-12)
+    _, none = spectral.welch_psd(x, 100.0, 400, weights=np.zeros(14))  # broadcast to the rows
+    assert np.isnan(none).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n_rows=st.integers(2, 40),
+    pick=st.integers(0, 39),
+    seed=st.integers(0, 2**16),
+    method=st.sampled_from(["welch", "multitaper"]),
+)
+def test_rows_do_not_depend_on_the_batch(n_rows, pick, seed, method):
+    # a row's PSD and band powers are the same bits whether it comes alone (the online
+    # stager, epoch by epoch) or with a whole night (offline): tolerance zero
+    rng = np.random.default_rng(seed)
+    x = 30.0 * rng.standard_normal((n_rows, 1500))
+    ok = rng.random((n_rows, 5)) > 0.2  # (1500 - 500) // 250 + 1 segments
+    i = pick % n_rows
+    if method == "welch":
+        f, whole = spectral.welch_psd(x, 100.0, 500, weights=ok)
+        _, one = spectral.welch_psd(x[i : i + 1], 100.0, 500, weights=ok[i : i + 1])
+    else:
+        f, whole = spectral.multitaper_psd(x, 100.0)
+        _, one = spectral.multitaper_psd(x[i : i + 1], 100.0)
+    np.testing.assert_array_equal(one[0], whole[i])
+    bands = {"delta": (0.5, 4.0), "sigma": (12.0, 16.0), "beta": (16.0, 30.0)}
+    for relative in (False, True):
+        bp = spectral.band_power(whole, f, bands, relative=relative)
+        np.testing.assert_array_equal(
+            spectral.band_power(one, f, bands, relative=relative)[0], bp[i]
+        )
+
+
+def test_band_power_and_band_slice():
+    f = np.fft.rfftfreq(400, 1 / 100.0)  # 0.25 Hz bins
+    assert spectral.band_slice(f, 0.5, 2.0) == slice(2, 8)  # half-open: 2.0 Hz not counted
+    assert spectral.band_slice(f, 0.3, 0.6) == slice(2, 3)
+    assert spectral.band_slice(f, 45.0, 200.0) == slice(180, 201)
+    assert spectral.band_slice(f, 300.0, 400.0) == slice(201, 201)
+    psd = np.zeros((2, f.size))
+    psd[0, 40] = 8.0  # 10 Hz, 8 µV²/Hz over a 0.25-Hz bin: 2 µV²
+    psd[1, [4, 40]] = 4.0
+    by_map = spectral.band_power(psd, f, {"delta": (0.5, 4.0), "alpha": (8.0, 12.0)})
+    by_seq = spectral.band_power(psd, f, [("delta", 0.5, 4.0), (8.0, 12.0)])
+    np.testing.assert_array_equal(by_map, [[0.0, 2.0], [1.0, 1.0]])
+    np.testing.assert_array_equal(by_map, by_seq)
+    rel = spectral.band_power(psd, f, {"a": (0.5, 8.0), "b": (8.0, 12.0)}, relative=True)
+    np.testing.assert_array_equal(rel, [[0.0, 1.0], [0.5, 0.5]])
+    assert np.isnan(spectral.band_power(np.zeros(f.size), f, [(1.0, 2.0)], relative=True)).all()
+    with pytest.raises(ValueError, match="evenly spaced"):
+        spectral.band_power(psd, f[1:], [(1.0, 2.0)])
+    with pytest.raises(ValueError, match="200 bins on its last axis but freqs 201"):
+        spectral.band_power(psd[:, :-1], f, [(1.0, 2.0)])
+    with pytest.raises(ValueError, match="Nyquist"):
+        spectral.band_power(psd, f, [(60.0, 70.0)])
+
+
+def test_engine_input_errors():
+    x = np.zeros((2, 100))
+    with pytest.raises(ValueError, match="nperseg must be an int between 2 and 100"):
+        spectral.welch_psd(x, FS, 101)
+    with pytest.raises(TypeError, match="nperseg must be an int"):
+        spectral.welch_psd(x, FS, 50.0)
+    with pytest.raises(ValueError, match="noverlap must be an int between 0 and 49"):
+        spectral.welch_psd(x, FS, 50, noverlap=50)
+    with pytest.raises(ValueError, match=r"window must have shape \(50,\)"):
+        spectral.welch_psd(x, FS, 50, window=np.ones(49))
+    with pytest.raises(ValueError, match="not all zero"):
+        spectral.welch_psd(x, FS, 50, window=np.zeros(50))
+    with pytest.raises(ValueError, match="3 segments"):
+        spectral.welch_psd(x, FS, 50, weights=np.ones(2))
+    with pytest.raises(ValueError, match="non-negative"):
+        spectral.welch_psd(x, FS, 50, weights=[1.0, -1.0, 1.0])
+    with pytest.raises(ValueError, match="positive"):
+        spectral.multitaper_psd(x, FS, nw=0.0)
+    f, p = spectral.welch_psd(np.full((1, 100), np.nan), FS, 50)  # propagated, as scipy
+    assert np.isnan(p).all() and f.size == 26
+
+
 @pytest.mark.parametrize("method", ["welch", "multitaper"])
 def test_whole_night_equals_per_epoch(method):
     rng = np.random.default_rng(2)
@@ -61,7 +190,7 @@ def test_whole_night_equals_per_epoch(method):
     for e in range(night.shape[0]):
         one = spectral.features(night[e], FS, method=method)
         for key in whole:
-            assert np.allclose(whole[key][e], one[key], rtol=1e-12, atol=0), key
+            np.testing.assert_array_equal(whole[key][e], one[key], err_msg=key)
     assert whole["bandpower"].shape == (5, 3, 6)
     assert whole["hjorth"].shape == (5, 3, 3)
     assert whole["edge"].shape == (5, 3)

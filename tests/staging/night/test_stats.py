@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from staging.night.stats import alert_outcomes, as_hypnogram, sleep_statistics
+from staging.night.stats import (
+    SleepStats,
+    alert_outcomes,
+    as_hypnogram,
+    sleep_statistics,
+    stage_shifts,
+)
 
 W, N1, N2, N3, R, U = 0, 1, 2, 3, 4, -1
 
@@ -37,6 +43,10 @@ def test_hand_computed_night():
     assert s.stage_min == {"W": 4.0, "N1": 0.5, "N2": 2.5, "N3": 1.0, "R": 1.5, "?": 0.5}
     assert s.stage_pct_tst["N2"] == pytest.approx(2.5 / 5.5 * 100)
     assert sum(s.stage_pct_tst.values()) == pytest.approx(100.0)
+    # shifts between scored epochs (the ? at 14 skipped: N2 ? R is one shift), W included
+    assert s.stage_shifts == 11 == stage_shifts(h)
+    assert s.stage_latency_min == {"N1": 1.0, "N2": 1.5, "N3": 2.5, "R": 5.0}
+    assert not s.ended_asleep and sleep_statistics(h[:-3]).ended_asleep
 
 
 def test_arousal_index_and_alert_outcomes():
@@ -107,6 +117,8 @@ def test_agrees_with_yasa_where_definitions_agree(h):
         # YASA counts REM latency from lights off, AASM from sleep onset
         "Lat_REM": ours.sol_min + ours.rem_latency_min,
     }
+    if not math.isnan(ours.stage_latency_min["R"]):
+        assert ours.stage_latency_min["R"] == pytest.approx(float(ref["Lat_REM"]))
     for key, val in pairs.items():
         r = float(ref[key])
         if math.isnan(r) or (key in ("WASO", "SOL") and ours.tst_min == 0):
@@ -115,3 +127,21 @@ def test_agrees_with_yasa_where_definitions_agree(h):
         if ours.tst_min == 0 and key in ("SME", "%N1", "%REM"):
             continue
         assert val == pytest.approx(r, abs=1e-3), key
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=hypnos)
+def test_summary_round_trip(h):
+    s = sleep_statistics(h, arousal_onsets_s=[45.0], nightmare_alert_outcomes=["settled"])
+    d = s.to_dict()
+    assert SleepStats.from_dict(json.loads(json.dumps(d))).to_dict() == d
+    assert stage_shifts(h) == np.count_nonzero(np.diff([x for x in h if x >= 0]))
+
+
+def test_summary_of_an_older_report_lacks_the_new_keys():
+    d = sleep_statistics([W, N2, N2, R, W]).to_dict()
+    del d["stage_shifts"], d["stage_latency_min"]
+    s = SleepStats.from_dict(d)
+    assert s.stage_shifts == 0 and s.stage_latency_min == {}
+    with pytest.raises(KeyError):
+        SleepStats.from_dict({"tib_min": 1.0})
