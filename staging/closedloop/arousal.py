@@ -6,9 +6,10 @@ also needs a concurrent rise of chin-EMG tone lasting at least 1 s.
 
 How it is measured here:
 
-1. Every ``hop_s`` (0.5 s) the band powers of the last ``win_s`` (1.5 s, Hann window) are
-   computed on the central and occipital EEG channels (summed): theta 4-8 Hz, alpha
-   8-11.5 Hz, sigma 11.5-16 Hz (spindles), beta 16-30 Hz.
+1. Every ``hop_s`` (0.5 s) the band powers of the last ``win_s`` (1.5 s, Hann window,
+   :func:`dsp.spectral.welch_psd` and :func:`~dsp.spectral.band_power`) are computed on the
+   central and occipital EEG channels (summed): theta 4-8 Hz, alpha 8-11.5 Hz, sigma
+   11.5-16 Hz (spindles), beta 16-30 Hz.
 2. Each frame is compared with the *background*: the median log power of the frames in the
    10 s before it (frames inside a detected shift or with flagged samples excluded). A frame
    is *shifted* when alpha or beta power exceeds the background by ``shift_db`` (or theta by
@@ -47,6 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dsp.spectral import band_power, welch_psd
 from dsp.validate import check_positive
 from headset.chunk import BAD_FLAGS, Annotation, Chunk, StreamInfo
 from headset.stages import EPOCH_S, UNSCORED, R, W
@@ -248,14 +250,10 @@ class ArousalDetector(StageInput):
         self._batch = ChunkBatcher(self.hop * 2)
 
     def _bind_bands(self, fs: float) -> None:
-        """Set up the EEG frames and the masks of the theta, alpha, sigma and beta bands."""
-        freqs = np.fft.rfftfreq(self.win, 1.0 / fs)
-        edges = {"theta": (4.0, 8.0), "alpha": (8.0, 11.5), "sigma": (11.5, 16.0)}
-        edges["beta"] = (16.0, min(30.0, 0.45 * fs))
-        self._bands = ("theta", "alpha", "sigma", "beta")
-        self._masks = np.stack(
-            [(freqs >= edges[b][0]) & (freqs < edges[b][1]) for b in self._bands]
-        ).astype(float)
+        """Set up the EEG frames and the theta, alpha, sigma and beta bands (Hz)."""
+        self._freqs = np.fft.rfftfreq(self.win, 1.0 / fs)
+        self._bands = {"theta": (4.0, 8.0), "alpha": (8.0, 11.5), "sigma": (11.5, 16.0)}
+        self._bands["beta"] = (16.0, min(30.0, 0.45 * fs))
         self._taper = np.hanning(self.win)
         self._framer = Framer(len(self.eeg), self.win, self.hop)
 
@@ -379,8 +377,11 @@ class ArousalDetector(StageInput):
         self._acc_ptp = np.concatenate([hist, ptp[~moving]])[-self._acc_keep :]
 
     def _frames(self, frames, fflags, starts):
-        spec = np.abs(np.fft.rfft(frames * self._taper, axis=-1)) ** 2  # (n_ch, n_fr, n_f)
-        bp = np.einsum("cfk,bk->fb", spec, self._masks)  # summed over channels: (n_fr, 4)
+        # one Hann-windowed periodogram per frame and channel, µV²/Hz: (n_ch, n_fr, n_f)
+        _, psd = welch_psd(
+            frames, self.sfreq, self.win, noverlap=0, window=self._taper, detrend=False
+        )
+        bp = band_power(psd, self._freqs, self._bands).sum(axis=0)  # µV², channels summed
         bad = fflags.any(axis=(0, 2)) | ~np.all(np.isfinite(bp), axis=1)
         logp = np.log(np.maximum(bp, 1e-12))
         for i in range(starts.size):

@@ -15,7 +15,8 @@ Markers (each from one channel type; missing channels are reported, never invent
   x ``tone_ratio``.
 - EMG twitches (chin EMG): 0.25-s bins above 4x the baseline tone, per minute over 30 s;
   evidence 1 at +``twitch_per_min``.
-- alpha/beta intrusion (EEG): 8-11.5 + 16-30 Hz power over 10 s; evidence 1 at +``eeg_db`` dB.
+- alpha/beta intrusion (EEG): 8-11.5 + 16-30 Hz power over 10 s (dB re 1 µV², Hann
+  periodograms of :func:`dsp.spectral.welch_psd`); evidence 1 at +``eeg_db`` dB.
 - eye movements (EOG): rapid deflections of E2-E1 per minute over 30 s; evidence 1 at
   x ``eog_ratio``.
 
@@ -42,6 +43,7 @@ from scipy.signal import butter
 
 from dsp.ecg import HeartRateTracker
 from dsp.iir import SOSFilter
+from dsp.spectral import band_power, welch_psd
 from headset.chunk import BAD_FLAGS, Annotation, Chunk, StreamInfo
 from headset.stages import EPOCH_S, R
 
@@ -408,9 +410,8 @@ class NightmareDetector(StageInput):
             self._emg_r = np.zeros(0)  # their RMS, µV (NaN: flagged)
         self._eyes = _EyeMovements(fs, cfg) if self.eog else None
         if self.eeg:
-            f = np.fft.rfftfreq(self.step, 1.0 / fs)
-            (a0, a1), (b0, b1) = cfg.eeg_alpha_hz, cfg.eeg_beta_hz
-            self._ab_mask = ((f >= a0) & (f < a1)) | ((f >= b0) & (f < min(b1, 0.45 * fs)))
+            (b0, b1) = cfg.eeg_beta_hz
+            self._ab_bands = (cfg.eeg_alpha_hz, (b0, min(b1, 0.45 * fs)))
             self._taper = np.hanning(self.step)
             self._eeg_hist: deque = deque(maxlen=cfg.eeg_steps)
         self._steps = Framer(len(self.eeg), self.step, self.step)  # EEG of each step
@@ -557,8 +558,10 @@ class NightmareDetector(StageInput):
         if segbad:
             p = np.nan
         else:
-            spec = np.abs(np.fft.rfft(seg * self._taper, axis=-1)) ** 2
-            p = float(np.sum(spec[:, self._ab_mask]))
+            f, psd = welch_psd(
+                seg, self.sfreq, self.step, noverlap=0, window=self._taper, detrend=False
+            )
+            p = float(np.sum(band_power(psd, f, self._ab_bands)))  # µV²
         self._eeg_hist.append(p)
         ps = [q for q in self._eeg_hist if np.isfinite(q)]
         return 10 * np.log10(np.mean(ps)) if ps else np.nan
