@@ -37,6 +37,12 @@ class BlockContext:
         Body-movement intensity, 0-1.
     confusion : ndarray, shape (n,)
         Confusion-arousal intensity (arousal out of N3: slow waves persist), 0-1.
+    daytime : ndarray, shape (n,)
+        1 while the subject is up and about (daytime wake before going to bed or after getting
+        up: eyes open, looking around, more muscle), smoothed; 0 in bed.
+    talk : ndarray, shape (n,)
+        Talking or chewing intensity (bursts of scalp and chin muscle, daytime only), 0 or more
+        (multiples of the subject's wake muscle tone).
     homeostasis : float
         Slow-wave pressure factor (1 at sleep onset, decaying over the night).
     rng : numpy.random.Generator
@@ -55,6 +61,8 @@ class BlockContext:
     eyes_open: np.ndarray
     movement: np.ndarray
     confusion: np.ndarray
+    daytime: np.ndarray
+    talk: np.ndarray
     homeostasis: float
     rng: np.random.Generator
 

@@ -181,6 +181,8 @@ class EEGGenerator(BankGenerator):
         beta = g[:, C_BETA] * (1.0 + eo) + self.beta_w * (1.2 * a + 1.3 * nm)
         muscle = g[:, C_MUSCLE] * (1.0 + 1.5 * eo)
         muscle += self.muscle_w * (a + 0.5 * nm + 2.0 * ctx.movement)
+        # up and about: more tone (posture, facial expression), talking and chewing bursts
+        muscle += self.muscle_w * (0.8 * ctx.daytime + ctx.talk)
         high = (beta + muscle) / (gm[C_BETA] + gm[C_MUSCLE])
         out = x[:nd] * (1.0 - 0.3 * a) + x[nd : 2 * nd] * alpha + x[2 * nd : 3 * nd] * high
         buf[list(EEG_ROWS), :n] += out

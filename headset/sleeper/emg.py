@@ -44,6 +44,7 @@ class EMGGenerator(BankGenerator):
         x = self.bank.block(rng)[0]
         tone = ctx.w @ self.tone
         tone = tone + s.emg_tone * (0.9 * ctx.arousal + 0.3 * ctx.nightmare + 3.0 * ctx.movement)
+        tone = tone + s.emg_tone * (0.5 * ctx.daytime + ctx.talk)  # up and about: talking, chewing
         buf[ROW, :n] += tone * x
         rate = 6.0 * ctx.w[:, R] * (1.0 + 4.0 * ctx.nightmare) + 0.5 * ctx.w[:, N2]
         for i in ctx.event_onsets(rate):

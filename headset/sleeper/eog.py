@@ -34,6 +34,8 @@ BLINK_GAIN = np.array([-0.45, 1.0])
 SITE_MOVE = site_vector(F3=-0.1, F4=0.1, C3=-0.04, C4=0.04, M1=-0.12, M2=0.12)
 #: Saccades per minute of eyes-open wake (awake in bed: fewer than free viewing's 120-180).
 SACCADES_OPEN_PER_MIN = 80.0
+#: Saccades per minute added while up and about (reading, watching, talking: about 2 a second).
+SACCADES_DAYTIME_EXTRA_PER_MIN = 30.0
 SITE_BLINK = site_vector(Fpz=0.85, Fz=0.3, F=0.28, Cz=0.08, C=0.06, Pz=0.02, M=0.03)
 
 
@@ -94,6 +96,7 @@ class EOGGenerator(BankGenerator):
         # saccades in any direction: with the eyes open a waking person looks around about every
         # second (free viewing: 2-3 saccades a second), far fewer with them closed (and arousals)
         rate = wake * (SACCADES_OPEN_PER_MIN * eo + 6.0 * (1 - eo)) + 6.0 * a
+        rate = rate + SACCADES_DAYTIME_EXTRA_PER_MIN * ctx.daytime
         for i in ctx.event_onsets(rate):
             amp = rng.uniform(30.0, 150.0) * g
             mv = wf.eye_movement(fs, amp, rng.uniform(0.03, 0.07), 0.7, rng.uniform(0.2, 1.0))

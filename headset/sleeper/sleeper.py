@@ -67,6 +67,11 @@ _LEAK: list[tuple[str, str, float]] = [
 #: Body movements per minute of wake (each 1-4 s, with its ``Movement`` annotation).
 WAKE_MOVES_PER_MIN = 0.5
 _WAKE_MOVES_STREAM = 10_000_000  # seed-sequence keys of the wake movements: one per block
+#: Up and about (daytime wake): movements (walking, reaching, gestures) per minute, and talking or
+#: chewing bursts per minute (each 2-20 s, adding 1-3x the wake scalp-muscle tone).
+DAYTIME_MOVES_PER_MIN = 0.5
+DAYTIME_TALKS_PER_MIN = 1.5
+_DAYTIME_STREAM = 20_000_000  # seed-sequence keys of the daytime events: one per block
 
 
 def _ss(seed: int, *key: int) -> np.random.SeedSequence:
@@ -108,6 +113,12 @@ class Sleeper:
         drawing the night's architecture; useful for tests and fixtures.
     nightmares : sequence of (onset_s, duration_s), optional
         Force nightmare episodes at these times (in addition to the planned ones).
+    daytime : (int, int)
+        Epochs at the start and at the end of the recording during which the subject is up and
+        about, not in bed (a recording that holds the day around the night, as Sleep-EDF's
+        ambulatory ones do): eyes open throughout (no alpha), free-viewing saccades, more scalp
+        and chin muscle with talking and chewing bursts, frequent movement artifacts. These
+        epochs must be wake. Default ``(0, 0)``: the whole recording is in bed.
 
     Attributes
     ----------
@@ -155,6 +166,7 @@ class Sleeper:
         montage: Sequence[str] | None = None,
         hypnogram: Sequence[int | str] | None = None,
         nightmares: Sequence[tuple[float, float]] | None = None,
+        daytime: tuple[int, int] = (0, 0),
     ):
         self.profile = get_profile(profile)
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
@@ -217,6 +229,7 @@ class Sleeper:
             rng = np.random.default_rng(_ss(self.seed, _S_PLAN))
             self._plan = draw_night(self.profile, rng, self.n_epochs)
 
+        self._daytime = self._daytime_intervals(daytime)
         self.subject: Subject = draw_subject(_ss(self.seed, _S_SUBJECT), self.profile)
         s, fs, B, ov = self.subject, sfreq, self._block, self._overlap
         self._eeg = EEGGenerator(s, self.profile, fs, B, ov)
@@ -256,6 +269,7 @@ class Sleeper:
         self._last_arousal_end = -(10**12)
         self._movements: list[tuple[int, int]] = []
         self._eyes: list[tuple[int, int]] = []
+        self._talks: list[tuple[int, int, float]] = []  # (onset, stop, muscle gain)
         self._episodes: list[Episode] = []
         self._episode_ends_seen: set[int] = set()
         self._forced_nm = sorted(
@@ -486,6 +500,41 @@ class Sleeper:
             env = np.maximum(env, np.minimum(up, down) * (idx >= on))
         return env
 
+    def _daytime_intervals(self, daytime) -> list[tuple[int, int]]:
+        """Check ``daytime`` (epochs up before and after the night); return sample intervals."""
+        if isinstance(daytime, str) or len(daytime) != 2:
+            raise ValueError(f"daytime must be two epoch counts (before, after), got {daytime!r}.")
+        for v in daytime:
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
+                raise ValueError(f"daytime epoch counts must be non-negative ints, got {daytime}.")
+        pre, post = int(daytime[0]), int(daytime[1])
+        if pre + post > self.n_epochs:
+            raise ValueError(
+                f"daytime={daytime} holds more than the recording's {self.n_epochs} epochs."
+            )
+        up = np.r_[0:pre, self.n_epochs - post : self.n_epochs]
+        if np.any(self._plan.stages[up] != W):
+            raise ValueError("daytime epochs must be wake (W) in the hypnogram.")
+        el = self._epoch_len
+        out = [(0, pre * el)] if pre else []
+        if post:
+            out.append(((self.n_epochs - post) * el, self.n_samples + 1))
+        return out
+
+    def _plan_daytime(self, start: int, B: int, k: int) -> list[tuple[int, int]]:
+        """Talking/chewing bursts (kept in ``_talks``) and movements of a daytime block."""
+        fs = self.sfreq
+        drng = np.random.default_rng(_ss(self.seed, _S_BODY, _DAYTIME_STREAM + k))
+        for on in np.sort(drng.integers(0, B, drng.poisson(DAYTIME_TALKS_PER_MIN * BLOCK_S / 60))):
+            on = start + int(on)
+            stop = on + int(drng.uniform(2.0, 20.0) * fs)
+            self._talks.append((on, stop, float(drng.uniform(1.0, 3.0))))
+        moves = []
+        for on in np.sort(drng.integers(0, B, drng.poisson(DAYTIME_MOVES_PER_MIN * BLOCK_S / 60))):
+            on = start + int(on)
+            moves.append((on, on + int(drng.uniform(1.0, 4.0) * fs)))
+        return moves
+
     def _generate_block(self) -> None:
         k, B, fs, el = self._k, self._block, self.sfreq, self._epoch_len
         start = k * B
@@ -523,6 +572,9 @@ class Sleeper:
             for on in np.sort(brng.integers(0, B, brng.poisson(WAKE_MOVES_PER_MIN * BLOCK_S / 60))):
                 on = start + int(on)
                 wake_moves.append((on, on + int(brng.uniform(1.0, 4.0) * fs)))
+        daytime = self._envelope(self._daytime, idx, 5.0, 5.0, fs)
+        if daytime.any():
+            wake_moves += self._plan_daytime(start, B, k)
         self._movements.extend(moves + wake_moves)
 
         arousal = self._envelope(self._arousals, idx, 0.5, 1.5, fs)
@@ -533,7 +585,10 @@ class Sleeper:
         for ep in self._episodes:
             nightmare = np.maximum(nightmare, ep.intensity(idx, fs))
         w = self._mix_weights(start, B)
-        eyes *= w[:, W]
+        eyes = np.maximum(eyes, daytime) * w[:, W]
+        talk = np.zeros(B)
+        for on, off, gain in self._talks:
+            talk = np.maximum(talk, gain * self._envelope([(on, off)], idx, 0.3, 0.5, fs))
         t_h = start / fs / 3600.0
         ctx = BlockContext(
             index=k,
@@ -548,6 +603,8 @@ class Sleeper:
             eyes_open=eyes,
             movement=movement,
             confusion=confusion,
+            daytime=daytime,
+            talk=talk,
             homeostasis=0.78 + 0.22 * math.exp(-t_h / 3.0),
             rng=rng,
         )
@@ -631,3 +688,4 @@ class Sleeper:
         self._arousals = [a for a in self._arousals if a[1] > horizon]
         self._movements = [m for m in self._movements if m[1] > horizon]
         self._eyes = [m for m in self._eyes if m[1] > horizon]
+        self._talks = [m for m in self._talks if m[1] > horizon]

@@ -20,7 +20,16 @@ from ..errors import StagingError
 from ..outputs import printable
 
 #: Subcommand modules under ``staging.cli``, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("simulate", "monitor", "score", "train", "headset", "bench", "report")
+COMMANDS: tuple[str, ...] = (
+    "simulate",
+    "monitor",
+    "ward",
+    "score",
+    "train",
+    "headset",
+    "bench",
+    "report",
+)
 
 
 class UsageError(Exception):

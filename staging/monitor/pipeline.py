@@ -118,6 +118,15 @@ class PolicyHook:
         self.policy.veto(t, until_s=until, reason="technician veto")
         return self._drain()
 
+    def hold(self, t: float, until_s: float, reason: str) -> list[dict]:
+        """Cancel any pending cue and send none until ``until_s`` (a veto not by the technician).
+
+        A veto already in force that lasts longer is kept.
+        """
+        if not self.policy.vetoed:
+            self.policy.veto(t, until_s=until_s, reason=reason)
+        return self._drain()
+
 
 class Pipeline:
     """Filter bank -> online stager -> arousal / nightmare detectors -> intervention policy.
@@ -329,6 +338,10 @@ class Pipeline:
     def veto(self, t: float) -> list[dict]:
         """Veto the pending cue; return the decisions."""
         return self.policy.veto(t) if self.policy is not None else []
+
+    def hold(self, t: float, until_s: float, reason: str) -> list[dict]:
+        """Hold every cue until ``until_s`` (e.g. a room disturbance); return the decisions."""
+        return self.policy.hold(t, until_s, reason) if self.policy is not None else []
 
     # ------------------------------------------------------------------ end of night
     def night_summary(self):

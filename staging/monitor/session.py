@@ -848,6 +848,30 @@ class MonitorSession:
         )
         self._annotate(self.t, 0.0, f"Note: {text}")
 
+    def mark(self, type: str, text: str, onset: float, duration: float, log: str, **fields):
+        """Write an event from outside the pipeline (the ward's) into the stream and recording.
+
+        Parameters
+        ----------
+        type : str
+            Event type, e.g. ``disturbance``.
+        text : str
+            The annotation written into the recording, e.g. ``Disturbance``.
+        onset, duration : float
+            Seconds on the session clock.
+        log : str
+            The line shown in the view's log.
+        **fields
+            Further fields of the event.
+        """
+        self._emit(type, log=log, onset=onset, duration=duration, annotation=text, **fields)
+        self._annotate(onset, duration, text)
+
+    def hold_cues(self, until_s: float, reason: str) -> None:
+        """Cancel the pending cue and send none until ``until_s`` (session seconds)."""
+        if self.pipeline is not None and hasattr(self.pipeline, "hold"):
+            self._on_decisions(self.pipeline.hold(self.t, until_s, reason))
+
     def set_paused(self, paused: bool) -> None:
         """Pause or resume (only the pacing stops; logged as ``pause``/``resume``)."""
         paused = bool(paused)

@@ -56,6 +56,7 @@ import numpy as np
 
 from dsp import quality as dq
 from dsp.ecg import RPeakDetector, heart_rate, rr_intervals
+from dsp.spectral import welch_psd
 from dsp.validate import check_option
 from headset.chunk import FLAG_GAP
 from headset.errors import HeadsetError
@@ -456,8 +457,6 @@ class _Pass:
 
     def _epochs(self, data, flags, k):
         """Spectrogram rows and quality flags of ``k`` whole epochs."""
-        from scipy.signal import welch
-
         ep = data.reshape(len(self.names), k, self.epoch_n).transpose(1, 0, 2)
         fl = flags.reshape(len(self.names), k, self.epoch_n).transpose(1, 0, 2)
         q = dq.epoch_quality(ep, self.sfreq, self.types, mains=self.mains, flags=fl)
@@ -467,7 +466,7 @@ class _Pass:
             x = ep[:, self.eeg]
             x = np.where(np.isfinite(x), x, 0.0)
             nper = min(self.epoch_n, int(4 * self.sfreq))
-            f, p = welch(x, self.sfreq, nperseg=nper, axis=-1)
+            f, p = welch_psd(x, self.sfreq, nper)
             keep = (f >= 0.5) & (f <= 30.0)
             self.freqs = f[keep]
             self.psd_rows.extend(p[:, keep])

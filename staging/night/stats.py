@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from dsp.validate import check_positive
-from headset.stages import EPOCH_S, N1, N2, N3, UNSCORED, R, W
+from headset.stages import EPOCH_S, N1, N2, N3, UNSCORED, R, W, check_stages
 
 #: Outcome labels of a nightmare alert.
 OUTCOMES = ("settled", "awakening")
@@ -52,23 +52,7 @@ def as_hypnogram(hypnogram) -> np.ndarray:
     -------
     ndarray of int8, shape (n_epochs,)
     """
-    h = np.asarray(hypnogram)
-    if h.ndim != 1:
-        raise ValueError(f"hypnogram must be 1-D (n_epochs,), got shape {h.shape}.")
-    if h.size == 0:
-        raise ValueError("hypnogram is empty: no epoch to compute statistics on.")
-    if not np.issubdtype(h.dtype, np.integer):
-        if not np.issubdtype(h.dtype, np.floating) or not np.all(np.isfinite(h)):
-            raise TypeError(f"hypnogram must hold integer stage codes, got dtype {h.dtype}.")
-        if np.any(h != np.round(h)):
-            raise ValueError("hypnogram must hold integer stage codes -1..4, got fractions.")
-    bad = (h < -1) | (h > 4)
-    if np.any(bad):
-        raise ValueError(
-            f"hypnogram codes must be -1..4 (W=0, N1=1, N2=2, N3=3, R=4, unscored=-1), "
-            f"got {h[bad][0]!r} at epoch {int(np.flatnonzero(bad)[0])}."
-        )
-    return h.astype(np.int8)
+    return check_stages(hypnogram, "hypnogram")
 
 
 @dataclass

@@ -19,12 +19,14 @@ features ("amp" columns) enter the model only after per-recording robust scaling
 inter-quartile range), and amplitude-invariant ones ("inv" columns) also enter as they are.
 :class:`RunningNormalizer` scales with statistics of the past epochs only (online mode; during a
 burn-in of about :data:`BURN_IN_EPOCHS` epochs the statistics are blended with population priors
-stored in the model); :func:`normalize_offline` uses the whole recording. Both produce the same
-vector layout (:data:`INPUT_NAMES`).
+stored in the model); :func:`normalize_offline` uses the recording's sleep period
+(:func:`sleep_period`: the whole recording, unless it holds hours of daytime wake). Both
+produce the same vector layout (:data:`INPUT_NAMES`).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -744,8 +746,71 @@ def _assemble(f: EpochFeatures, med, scale, deferred, prior: NormPrior) -> np.nd
     return out
 
 
+#: Recordings shorter than this (epochs, 2 h) are scaled with all their epochs.
+SLEEP_PERIOD_MIN_EPOCHS = 240
+#: Epochs of wake kept on each side of the estimated sleep period (30 min, as the scored window).
+SLEEP_PERIOD_MARGIN = 60
+#: Epochs between two online re-estimates of the sleep period (:class:`RunningNormalizer`).
+PERIOD_UPDATE_EPOCHS = 10
+_ACTIVITY_SMOOTH = 21  # epochs (10.5 min) of the running median of the activity
+_ACTIVITY_COLUMNS = ("log_hi", "log_eog_low", "log_emg_hi")  # muscle, eyes, chin tone
+
+
+def sleep_period(f: EpochFeatures) -> slice:
+    """Estimate the in-bed sleep period of a long recording from its muscle and eye activity.
+
+    A recording of a day and a night (Sleep-EDF's last 22 h, 16 of them awake) has its
+    per-recording statistics dominated by wake; the statistics of the night itself are what the
+    models expect. Waking people have fast scalp-muscle activity, eye movements and chin tone
+    that fall for as long as they sleep (AASM). The activity of an epoch is the mean, over the
+    signals present (30-45 Hz EEG power, 0.3-2 Hz EOG power, 20-45 Hz chin EMG power; 16-30 Hz
+    EEG power when none of these is available), of its log power relative to the recording's
+    median; after a running median over 10.5 min, an epoch is quiet below the midpoint of the
+    5th and 95th percentiles. The period runs from the first to the last quiet epoch, widened
+    by :data:`SLEEP_PERIOD_MARGIN` epochs on each side.
+
+    Parameters
+    ----------
+    f : EpochFeatures
+        Raw features of the whole recording.
+
+    Returns
+    -------
+    slice
+        Epochs of the period; the whole recording when it is shorter than
+        :data:`SLEEP_PERIOD_MIN_EPOCHS` or has too few valid epochs.
+    """
+    whole = slice(0, f.n_epochs)
+    if f.n_epochs < SLEEP_PERIOD_MIN_EPOCHS or f.valid.sum() < SLEEP_PERIOD_MIN_EPOCHS // 2:
+        return whole
+    from scipy.ndimage import median_filter
+
+    good = f.values[f.valid]
+    cols = [_COL[c] for c in _ACTIVITY_COLUMNS if np.isfinite(good[:, _COL[c]]).mean() > 0.5]
+    cols = cols or [_COL["log_beta"]]
+    v = f.values[:, cols]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no activity estimate
+        act = np.nanmean(v - np.nanmedian(v[f.valid], axis=0), axis=1)
+    ok = f.valid & np.isfinite(act)
+    if ok.sum() < SLEEP_PERIOD_MIN_EPOCHS // 2:
+        return whole
+    act = median_filter(np.where(ok, act, np.median(act[ok])), _ACTIVITY_SMOOTH, mode="nearest")
+    lo, hi = np.percentile(act, [5.0, 95.0])
+    quiet = np.flatnonzero(act < (lo + hi) / 2.0)
+    if quiet.size == 0:
+        return whole
+    return slice(
+        max(int(quiet[0]) - SLEEP_PERIOD_MARGIN, 0),
+        min(int(quiet[-1]) + 1 + SLEEP_PERIOD_MARGIN, f.n_epochs),
+    )
+
+
 def normalize_offline(f: EpochFeatures, prior: NormPrior) -> np.ndarray:
-    """Scale features with whole-recording statistics (offline mode).
+    """Scale features with the statistics of the recording's sleep period (offline mode).
+
+    The statistics come from the epochs of :func:`sleep_period` (the whole recording unless it
+    holds long stretches of daytime activity) and scale every epoch.
 
     Parameters
     ----------
@@ -759,8 +824,9 @@ def normalize_offline(f: EpochFeatures, prior: NormPrior) -> np.ndarray:
     ndarray, shape (n_epochs, N_INPUTS)
         Model inputs (columns :data:`INPUT_NAMES`); rows of invalid epochs are meaningless.
     """
-    s = np.sort(f.values[f.valid], axis=0)  # NaN sorts last
-    n = np.sum(np.isfinite(f.values[f.valid]), axis=0)
+    period = f.take(sleep_period(f))
+    s = np.sort(period.values[period.valid], axis=0)  # NaN sorts last
+    n = np.sum(np.isfinite(period.values[period.valid]), axis=0)
     if s.shape[0] == 0:
         s = np.full((1, N_COLUMNS), np.nan)
     med, scale = stats_from_sorted(s, n, prior)
@@ -770,9 +836,13 @@ def normalize_offline(f: EpochFeatures, prior: NormPrior) -> np.ndarray:
 class RunningNormalizer:
     """Causal per-recording robust scaling: each epoch is scaled with the epochs up to it.
 
-    Keeps every column of the past valid epochs sorted (insertion costs O(n_past) per epoch;
-    about 300 KiB for a 24-h recording). For the first epochs the statistics are blended with the
-    population prior (weight ``n / (n + BURN_IN_EPOCHS)`` on the recording's own statistics).
+    Keeps every column of the past valid epochs sorted (insertion costs O(n_past) per epoch) and
+    the past raw rows (about 1 MiB for a 24-h recording together). For the first epochs the
+    statistics are blended with the population prior (weight ``n / (n + BURN_IN_EPOCHS)`` on the
+    recording's own statistics). From :data:`SLEEP_PERIOD_MIN_EPOCHS` epochs on, every
+    :data:`PERIOD_UPDATE_EPOCHS` epochs, the sleep period of the epochs so far is estimated
+    (:func:`sleep_period`); once it starts after hours of daytime activity, the statistics come
+    from the period's epochs (the night so far and its margin) instead of the whole past.
 
     Parameters
     ----------
@@ -784,11 +854,36 @@ class RunningNormalizer:
         self.prior = prior
         self._sorted = np.full((64, N_COLUMNS), np.inf)
         self._n = np.zeros(N_COLUMNS, dtype=np.int64)
+        self._values: list[np.ndarray] = []  # every epoch's raw row, for the sleep period
+        self._valid: list[bool] = []
+        self._period_stats = None  # statistics of the sleep period so far, or None
 
     def reset(self) -> None:
         """Forget the recording's history."""
         self._sorted[:] = np.inf
         self._n[:] = 0
+        self._values.clear()
+        self._valid.clear()
+        self._period_stats = None
+
+    def _update_period(self) -> None:
+        """Re-estimate the sleep period of the epochs so far (:func:`sleep_period`).
+
+        Once the history holds daytime activity before a quiet stretch (the period starts after
+        the first epoch), the period's statistics replace those of all past epochs.
+        """
+        n = len(self._values)
+        values, valid = np.array(self._values), np.array(self._valid)
+        empty = np.zeros((n, 0))
+        hist = EpochFeatures(values, valid, empty, empty, empty, np.zeros(len(INDICATOR_NAMES)))
+        p = sleep_period(hist)
+        if p.start == 0:
+            self._period_stats = None
+            return
+        rows = values[p][valid[p]]
+        self._period_stats = stats_from_sorted(
+            np.sort(rows, axis=0), np.sum(np.isfinite(rows), axis=0), self.prior
+        )
 
     def _insert(self, row: np.ndarray) -> None:
         ok = np.isfinite(row)
@@ -827,7 +922,15 @@ class RunningNormalizer:
         for i in range(f.n_epochs):
             if f.valid[i]:
                 self._insert(f.values[i])
-            med, scale = stats_from_sorted(self._sorted, self._n, self.prior)
+            self._values.append(f.values[i])
+            self._valid.append(bool(f.valid[i]))
+            n = len(self._values)
+            if n >= SLEEP_PERIOD_MIN_EPOCHS and n % PERIOD_UPDATE_EPOCHS == 0:
+                self._update_period()
+            if self._period_stats is not None:
+                med, scale = self._period_stats
+            else:
+                med, scale = stats_from_sorted(self._sorted, self._n, self.prior)
             fi = f.take(slice(i, i + 1))
             out[i] = _assemble(fi, med, scale, deferred_columns(fi, med), self.prior)[0]
         return out

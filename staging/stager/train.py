@@ -17,8 +17,9 @@ recording protocol is learnt as a stage cue (see :func:`simulate_recording`): EE
 signal, amplifier high-pass 0.1-0.7 Hz and low-pass 25-45 Hz, mains 50/60 Hz, white noise,
 clipping, 128/100/64 Hz, EOG as two channels, one, or one bipolar derivation, and long wake
 before lights-off and after the final awakening (recordings of up to a day, as in Sleep-EDF)
-in a share of the nights. Each recording is also used in random crops (5 min to 2 h) so that the
-normalisation never relies on a whole night being present.
+in a share of the nights, spent up and about (the sleeper's daytime wake: eyes open, looking
+around, talking and chewing, moving). Each recording is also used in random crops (5 min to
+2 h) so that the normalisation never relies on a whole night being present.
 
 There is one pair of networks (online, offline) per modality (EEG, EEG+EOG, EEG+EMG,
 EEG+EOG+EMG); every recording trains the networks of each modality its signals allow.
@@ -74,7 +75,7 @@ PROFILE_NAMES = ("healthy", "child", "insomnia", "nightmare-prone")
 SEED_BASE = 1000
 VAL_SEED_BASE = 5000
 #: Bump when :func:`simulate_recording` changes what it produces (invalidates caches).
-AUGMENT_VERSION = 3
+AUGMENT_VERSION = 4
 #: Share of the training weight carried by the scored (real) recordings in the default model.
 REAL_WEIGHT_SHARE = 0.5
 #: Rate (Hz) the training nights are simulated at (everything the features use, to 47 Hz).
@@ -189,7 +190,14 @@ def simulate_recording(
         pre = int(rng.uniform(0.25, 8.0) * 120)
         post = int(rng.uniform(0.25, 6.0) * 120)
         hyp = np.concatenate([np.zeros(pre, np.int8), s.hypnogram, np.zeros(post, np.int8)])
-        s = Sleeper(profile=profile, seed=seed, sfreq=SIM_RATE, montage=montage, hypnogram=hyp)
+        s = Sleeper(
+            profile=profile,
+            seed=seed,
+            sfreq=SIM_RATE,
+            montage=montage,
+            hypnogram=hyp,
+            daytime=(pre, post),  # up and about, not in bed: eyes open, talking, moving
+        )
         info["wake_added_h"] = [round(pre / 120, 2), round(post / 120, 2)]
     chunk = s.read(s.n_samples)
     data = chunk.data.astype(np.float64)
@@ -752,7 +760,8 @@ def _describe_training(args: argparse.Namespace, train: list[Recording], edf_inf
             "mains 50/60 Hz 1-10 uV (20%), white noise 0-3 uV; 10% clipped at 50-150 uV; "
             "simulated at 128 Hz, used at 128/100/64 Hz (0.45/0.45/0.1); EOG E1+E2 / E1 / E1-E2 "
             "(0.4/0.3/0.3), half with eye movements scaled 0.2-1.2x; 40% of nights with "
-            "0.25-8 h of wake before and 0.25-6 h after; 4 crops of 5 min-2 h per recording",
+            "0.25-8 h of daytime wake (up and about) before and 0.25-6 h after; "
+            "4 crops of 5 min-2 h per recording",
             "real_weight_share": REAL_WEIGHT_SHARE if edf_info and args.nights else None,
             "edf": edf_info,
             "recordings": [dict(name=r.name, **r.info) for r in train],

@@ -131,3 +131,66 @@ def test_any_rate_and_scale_gives_finite_inputs(sfreq, scale, seed):
     z = F.normalize_offline(f, F.NormPrior.neutral())
     assert z.shape == (2, F.N_INPUTS)
     assert np.isfinite(z).all()
+
+
+def _day_and_night(n_day_before: int, n_night: int, n_day_after: int, seed: int = 0):
+    """Raw features: active daytime wake around a quiet night (muscle, eyes and tone high by day;
+    the night's own stages vary its spectrum), one EOG channel and no EMG."""
+    rng = np.random.default_rng(seed)
+    n = n_day_before + n_night + n_day_after
+    day = np.r_[np.ones(n_day_before), np.zeros(n_night), np.ones(n_day_after)].astype(bool)
+    vals = rng.normal(0.0, 0.3, (n, F.N_COLUMNS))
+    night_stage = np.sin(np.arange(n) / 20.0)  # cycles of deeper and lighter sleep
+    vals[:, F.COLUMN_NAMES.index("log_delta1")] += np.where(day, 2.5, 2.5 + night_stage)
+    for c, up in (("log_hi", 1.5), ("log_eog_low", 1.8), ("log_beta", 0.9)):
+        vals[:, F.COLUMN_NAMES.index(c)] += np.where(day, up, 0.0)
+    for c in ("log_emg_lo", "log_emg_hi", "emg_phasic", "eog_corr"):
+        vals[:, F.COLUMN_NAMES.index(c)] = np.nan
+    return F.EpochFeatures(
+        vals,
+        np.ones(n, dtype=bool),
+        np.zeros((n, F.N_SLOW_WAVES)),
+        np.zeros((n, F.N_SLOW_WAVES)),
+        np.full((n, 60), 100.0),
+        np.array([1.0, 0.0, 0.0, 1.0, 1.0]),
+    )
+
+
+@pytest.mark.parametrize("before, after", [(1000, 500), (300, 900), (0, 700)])
+def test_sleep_period_is_the_night_of_a_day_and_night_recording(before, after):
+    f = _day_and_night(before, 900, after)
+    p = F.sleep_period(f)
+    margin = F.SLEEP_PERIOD_MARGIN
+    # the night and its margin of wake, give or take the running median's few epochs
+    assert abs(p.start - max(before - margin, 0)) <= 12
+    assert abs(p.stop - min(before + 900 + margin, f.n_epochs)) <= 12
+
+
+def test_sleep_period_of_a_night_alone_or_a_short_recording_is_everything():
+    assert F.sleep_period(_day_and_night(0, 900, 0)) == slice(0, 900)
+    assert F.sleep_period(_day_and_night(150, 60, 0)) == slice(0, 210)  # under 2 h
+
+
+def test_offline_scaling_of_the_night_does_not_depend_on_the_hours_of_day():
+    prior = F.NormPrior.neutral()
+    short = F.normalize_offline(_day_and_night(120, 900, 120, seed=1), prior)[120:1020]
+    f_long = _day_and_night(1200, 900, 700, seed=1)
+    f_long.values[1200:2100] = _day_and_night(120, 900, 120, seed=1).values[120:1020]
+    long = F.normalize_offline(f_long, prior)[1200:2100]
+    z = [F.INPUT_NAMES.index(c) for c in ("z_log_hi", "z_log_delta1", "z_log_eog_low")]
+    assert np.max(np.abs(np.median(short[:, z], 0) - np.median(long[:, z], 0))) < 0.15
+    # whole-recording scaling would have put the night 3-5 SD below a day-dominated median
+    assert np.median(long[:, z[0]]) > -1.5
+
+
+def test_online_scaling_moves_to_the_night_after_hours_of_day():
+    f = _day_and_night(1200, 900, 0, seed=2)
+    prior = F.NormPrior.neutral()
+    on = F.normalize_online(f, prior)
+    zi = F.INPUT_NAMES.index("z_log_hi")
+    # before the night: scaled with the day so far; late in the night: with the night so far
+    assert abs(np.median(on[900:1200, zi])) < 1.0
+    assert abs(np.median(on[1800:2100, zi])) < 1.0
+    # still causal: a row never depends on later epochs
+    part = F.normalize_online(f.take(slice(0, 1500)), prior)
+    assert np.array_equal(on[:1500], part)

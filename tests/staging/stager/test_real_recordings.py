@@ -2,11 +2,11 @@
 
 The ``simulated-only`` model never saw a real recording, so its agreement with the expert on the
 Sleep-EDF night SC4001 is a validation of the simulator and the features. The floors are below
-the figures ``benchmarks/staging.py --real-only`` reports (window kappa 0.46 online, 0.51
-offline; recall N2 0.81, N3 0.77, R 0.99), so that a retrained model does not make the suite
-flaky, and well above what the stager reached before this work (window kappa 0.145, N3 recall
-0.02). Real wake is not recognised yet by the simulated-only model (recall 0.00: the README says
-why), so there is no floor on it.
+the figures ``benchmarks/staging.py --real-only`` reports (online: window kappa 0.58, recall W
+0.28, N2 0.78, N3 0.91, R 0.92, ECE 0.25, whole-recording accuracy 0.52; EEG only kappa 0.50),
+so that a retrained model does not make the suite flaky, and well above what the stager reached
+before the sleep-period scaling (window kappa 0.46, W recall 0.00, whole accuracy 0.20) and
+before this work (window kappa 0.145, N3 recall 0.02).
 """
 
 from __future__ import annotations
@@ -53,11 +53,14 @@ def test_simulated_only_model_on_the_real_night(online_sim_only):
     win = scored_window(truth)
     w = agreement(truth[win], hyp.stages[win], hyp.probs[win])
     assert w.n_epochs == 841
-    assert w.kappa >= 0.35, w.line()
-    assert w.recall["N2"] >= 0.6, w.line()
-    assert w.recall["N3"] >= 0.6, w.line()
+    assert w.kappa >= 0.5, w.line()
+    assert w.recall["W"] >= 0.15, w.line()
+    assert w.recall["N2"] >= 0.65, w.line()
+    assert w.recall["N3"] >= 0.75, w.line()
     assert w.recall["R"] >= 0.8, w.line()
-    assert w.ece <= 0.5, w.line()
+    assert w.ece <= 0.35, w.line()
+    # the 16 h of daytime wake: scaled with the night's statistics, much of it is seen as wake
+    assert agreement(truth, hyp.stages).accuracy >= 0.4
 
 
 @needs_sleep_edf
@@ -68,7 +71,7 @@ def test_eeg_only_on_the_real_night():
     assert hyp.modality == "eeg"
     truth = expert_labels(HYP, len(hyp))
     win = scored_window(truth)
-    assert agreement(truth[win], hyp.stages[win]).kappa >= 0.35
+    assert agreement(truth[win], hyp.stages[win]).kappa >= 0.42
 
 
 @needs_sleep_edf

@@ -1,0 +1,318 @@
+"""Benchmark of ``dreamnet ward`` (issue 16).
+
+1. **Headless ward**: N simulated beds (mixed profiles), H-hour nights, ``--speed max``, the
+   beds spread over W worker processes: wall time, CPU of the ward and its workers, CPU per
+   bed-hour, and memory: each worker's RSS after its beds are built, at the half-way mark and
+   at the end (growth per bed: what the monitoring keeps beyond the simulation). Target for
+   64 beds x 8 h on 2 cores: < 10 min wall, < 2 MiB per bed beyond the simulation.
+   The run is the command's own code (``build_ward`` + the headless loop) in a fresh process.
+2. **Live view at ``--speed 1``**: ``dreamnet ward --beds 16`` in a pseudo-terminal
+   (160 x 48) for S seconds after a warm-up; CPU of the ward and its workers as a share of
+   one core. Target < 25 %.
+3. **Disturbance detection**: seeded wards with room noise (``--faults noise=K``) and the same
+   wards without: noises injected, disturbances found (matched within 30 s), missed, and
+   disturbances reported where no noise was.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/ward.py                 # 64 beds x 1 h, 20 s view, 3 wards
+    .venv/bin/python benchmarks/ward.py --beds 64 --hours 8   # the full target (about 25 min)
+    .venv/bin/python benchmarks/ward.py --quick         # 8 beds x 10 min, 10 s view, 1 ward
+
+Figures are printed as markdown tables; CPU is what the processes used (``getrusage``,
+``/proc``), wall what the clock saw: on a shared machine the two differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from headset.lifeline import child_popen_kwargs  # noqa: E402
+
+TARGET_WALL_64x8_S = 600.0
+TARGET_MIB_PER_BED = 2.0
+TARGET_VIEW_CPU = 0.25
+
+
+def _kib(pid, field: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            parts = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for f in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            out += [int(x) for x in f.read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# 1. headless ward (child process)
+# --------------------------------------------------------------------------------------------
+
+
+def ward_child(beds: int, hours: float, workers: int) -> None:
+    """Run a headless ward as the command does; print one JSON line of measurements."""
+    t0 = time.perf_counter()
+    from staging.ward.app import ROUND_S, WardOptions, build_ward
+
+    opts = WardOptions(
+        n_beds=beds, seed=1, speed=None, duration_s=hours * 3600.0, tui=False, workers=workers
+    )
+    ward = build_ward(opts)
+    t_built = time.perf_counter()
+    pids = [g.pid for g in ward.groups if hasattr(g, "pid")] or [os.getpid()]
+    per_worker = [len(g.names) if hasattr(g, "names") else beds for g in ward.groups]
+    rss = {"built": [_kib(p, "VmRSS") / 1024 for p in pids]}
+    half = hours * 3600.0 / 2
+    cpu_half = cpu_workers_end = 0.0
+    rounds = 0
+    while ward.step(ROUND_S):  # the last round finishes the ward: the workers end
+        rounds += 1
+        if "half" not in rss and ward.t >= half:
+            rss["half"] = [_kib(p, "VmRSS") / 1024 for p in pids]
+            cpu_half = sum(_cpu_s(p) for p in pids)
+        if rounds % 12 == 0:  # every minute of session time: the peak so far, the CPU
+            rss["end"] = [_kib(p, "VmHWM") / 1024 for p in pids]
+            cpu_workers_end = sum(_cpu_s(p) for p in pids)
+    t_run = time.perf_counter()
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    ruc = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(
+        json.dumps(
+            {
+                "build_s": t_built - t0,
+                "run_s": t_run - t_built,
+                "cpu_self_s": ru.ru_utime + ru.ru_stime,
+                "cpu_children_s": ruc.ru_utime + ruc.ru_stime,
+                "cpu_workers_half_s": cpu_half,
+                "cpu_workers_end_s": cpu_workers_end,
+                "rss": rss,
+                "beds_per_worker": per_worker,
+                "disturbances": ward.counts["disturbance"],
+            }
+        )
+    )
+
+
+def bench_headless(beds: int, hours: float, workers: int) -> dict:
+    cmd = [sys.executable, __file__, "--ward-child", str(beds), str(hours), str(workers)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, **child_popen_kwargs())
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"ward run failed:\n{proc.stderr}")
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    r.update(wall_s=wall, beds=beds, hours=hours, workers=workers)
+    return r
+
+
+def print_headless(r: dict) -> None:
+    b, h, w = r["beds"], r["hours"], r["workers"]
+    print(f"## Headless ward: {b} beds x {h:g} h, --speed max, {w} worker processes\n")
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    print(f"| wall time, whole process | {r['wall_s']:.0f} s | |")
+    print(f"| of which start-up (imports, {b} beds opened) | {r['build_s']:.1f} s | |")
+    cpu = r["cpu_self_s"] + r["cpu_children_s"]
+    print(
+        f"| CPU: ward / workers / total | {r['cpu_self_s']:.0f} s / {r['cpu_children_s']:.0f} s"
+        f" / {cpu:.0f} s | |"
+    )
+    per_bed_h = cpu / (b * h)
+    print(f"| CPU per bed-hour | {per_bed_h:.2f} s | |")
+    second_half = (r["cpu_workers_end_s"] - r["cpu_workers_half_s"]) / (b * h / 2)
+    print(f"| CPU per bed-hour, second half of the night (warm) | {second_half:.2f} s | |")
+    wall_64x8 = second_half * 64 * 8 / 2 + r["build_s"]
+    ok = "ok" if wall_64x8 < TARGET_WALL_64x8_S else "MISSED"
+    print(
+        f"| 64 beds x 8 h on 2 cores, from the warm rate | {wall_64x8 / 60:.1f} min | "
+        f"< {TARGET_WALL_64x8_S / 60:.0f} min ({ok}) |"
+    )
+    n = r["beds_per_worker"]
+    for key, label in (("built", "beds built"), ("half", "half-way"), ("end", "end (peak)")):
+        vals = " / ".join(f"{v:.0f}" for v in r["rss"].get(key, []))
+        print(f"| worker RSS at {label} | {vals} MiB | |")
+    growth = [
+        (e - s) / k for s, e, k in zip(r["rss"]["built"], r["rss"]["end"], n) if k
+    ]  # fmt: skip
+    ok = "ok" if max(growth) < TARGET_MIB_PER_BED else "MISSED"
+    print(
+        f"| memory per bed beyond the simulation (peak growth after opening) | "
+        f"{max(growth):.2f} MiB | < {TARGET_MIB_PER_BED:g} MiB ({ok}) |"
+    )
+    built = [v / k for v, k in zip(r["rss"]["built"], n) if k]
+    print(f"| worker RSS per bed once opened (incl. the simulation) | {max(built):.1f} MiB | |")
+    print(f"| disturbances reported (no room noise) | {r['disturbances']} | 0 |\n")
+
+
+# --------------------------------------------------------------------------------------------
+# 2. live view
+# --------------------------------------------------------------------------------------------
+
+
+def bench_view(beds: int, seconds: float) -> dict | None:
+    try:
+        import pexpect
+    except ImportError:
+        print("(pexpect not installed: live-view CPU skipped)\n")
+        return None
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "staging.cli", "ward", "--beds", str(beds), "--speed", "1"],
+        cwd=str(ROOT),
+        dimensions=(48, 160),
+        encoding="utf-8",
+        codec_errors="replace",
+        timeout=60,
+    )
+
+    def drain(t):
+        end = time.monotonic() + t
+        while time.monotonic() < end:
+            try:
+                child.read_nonblocking(1 << 20, timeout=0.2)
+            except pexpect.TIMEOUT:
+                pass
+
+    try:
+        drain(15.0)  # start-up: imports, beds opened, first frames
+        pids = [child.pid, *_children(child.pid)]
+        c0 = sum(_cpu_s(p) for p in pids)
+        t0 = time.monotonic()
+        drain(seconds)
+        c1 = sum(_cpu_s(p) for p in pids)
+        wall = time.monotonic() - t0
+    finally:
+        child.send("q")
+        try:
+            child.expect(pexpect.EOF, timeout=60)
+        except pexpect.ExceptionPexpect:
+            child.terminate(force=True)
+    return {"beds": beds, "cpu_share": (c1 - c0) / wall, "wall": wall, "procs": len(pids)}
+
+
+def print_view(r: dict) -> None:
+    print(f"## Live ward view: {r['beds']} beds at --speed 1 (160 x 48)\n")
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    ok = "ok" if r["cpu_share"] < TARGET_VIEW_CPU else "MISSED"
+    print(
+        f"| CPU of the ward + {r['procs'] - 1} workers, share of one core | "
+        f"{r['cpu_share']:.1%} | < {TARGET_VIEW_CPU:.0%} ({ok}) |"
+    )
+    print(f"| measured over | {r['wall']:.0f} s | |\n")
+
+
+# --------------------------------------------------------------------------------------------
+# 3. disturbance detection
+# --------------------------------------------------------------------------------------------
+
+
+def bench_disturbance(seeds, beds: int, hours: float, noise: int, workers: int) -> list[dict]:
+    from staging.ward.app import WardOptions, build_ward, run_headless
+
+    rows = []
+    for seed in seeds:
+        out = {}
+        for label, faults in (("noise", f"noise={noise}"), ("quiet", None)):
+            opts = WardOptions(n_beds=beds, seed=seed, speed=None, duration_s=hours * 3600.0,
+                               tui=False, workers=workers, faults=faults)  # fmt: skip
+            ward = build_ward(opts)
+            run_headless(ward, None)
+            found = [d.onset for d in ward.detector.found]
+            out[label] = (list(ward.noise), found, ward.detector.found)
+        noises, found, ds = out["noise"]
+        hit = [t for t in noises if any(t - 5.0 <= f <= t + 30.0 for f in found)]
+        false = [f for f in found if not any(t - 5.0 <= f <= t + 30.0 for t in noises)]
+        beds_hit = [len(d.beds) for d in ds]
+        rows.append(
+            {
+                "seed": seed,
+                "injected": len(noises),
+                "found": len(hit),
+                "false_with_noise": len(false),
+                "false_quiet": len(out["quiet"][1]),
+                "beds_per_disturbance": beds_hit,
+            }
+        )
+    return rows
+
+
+def print_disturbance(rows: list[dict], beds: int, hours: float, noise: int) -> None:
+    print(
+        f"## Disturbance detection: wards of {beds} beds x {hours:g} h, noise={noise}, "
+        "and the same wards without noise\n"
+    )
+    print("| seed | room noises | found | missed | false (noisy ward) | false (quiet ward) "
+          "| beds aroused per disturbance |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['seed']} | {r['injected']} | {r['found']} | {r['injected'] - r['found']} | "
+            f"{r['false_with_noise']} | {r['false_quiet']} | "
+            f"{', '.join(map(str, r['beds_per_disturbance']))} |"
+        )
+    print()
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="8 beds x 10 min, 10 s view, 1 ward")
+    p.add_argument("--beds", type=int, default=64, help="beds of the headless run (64)")
+    p.add_argument("--hours", type=float, default=1.0, help="night of the headless run (1 h)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (2)")
+    p.add_argument("--skip", default="", help="comma-separated parts to skip: night,view,noise")
+    p.add_argument("--ward-child", nargs=3, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.ward_child is not None:
+        b, h, w = args.ward_child
+        ward_child(int(b), float(h), int(w))
+        return 0
+    skip = set(filter(None, args.skip.split(",")))
+    print(f"# dreamnet ward benchmark ({'quick' if args.quick else 'full'})\n")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}\n")
+    if "night" not in skip:
+        beds, hours = (8, 1 / 6) if args.quick else (args.beds, args.hours)
+        print_headless(bench_headless(beds, hours, args.workers))
+    if "view" not in skip:
+        r = bench_view(16, 10.0 if args.quick else 20.0)
+        if r:
+            print_view(r)
+    if "noise" not in skip:
+        seeds, beds, hours, noise = ([1], 6, 0.5, 2) if args.quick else ([1, 2, 3], 8, 1.5, 3)
+        print_disturbance(bench_disturbance(seeds, beds, hours, noise, args.workers), beds,
+                          hours, noise)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,369 @@
+"""`dreamnet ward`: beds, the disturbance rule, the headless ward, isolation, kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _constants import REPO
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from headset.errors import HeadsetError
+from staging.cli import main
+from staging.errors import StagingError
+from staging.monitor.events import read_events
+from staging.ward import MAX_BEDS
+from staging.ward.app import ROUND_S, WardOptions, build_ward, noise_times, run_headless
+from staging.ward.beds import (
+    BedSpec,
+    check_beds,
+    parse_bed,
+    read_beds_file,
+    simulated_beds,
+    split_faults,
+)
+from staging.ward.detect import DisturbanceDetector
+
+ROOT = REPO
+LINUX = sys.platform.startswith("linux")
+
+
+# ---------------------------------------------------------------------------------- beds
+def test_simulated_beds_are_mixed_seeded_and_stable():
+    a = simulated_beds(16, seed=5)
+    assert a == simulated_beds(16, seed=5)
+    assert simulated_beds(20, seed=5)[:16] == a  # adding beds never changes the others
+    assert [b.name for b in a[:3]] == ["bed01", "bed02", "bed03"]
+    assert len({b.profile for b in a}) >= 3
+    assert len({b.seed for b in a}) == 16
+    assert simulated_beds(16, seed=6) != a
+    for bad in (0, MAX_BEDS + 1, -3):
+        with pytest.raises(StagingError, match="1 to 256 beds"):
+            simulated_beds(bad, 0)
+
+
+def test_bed_specs_and_files(tmp_path):
+    b = parse_bed("kid=synthetic:child", seed=1, index=2)
+    assert (b.name, b.source, b.profile) == ("kid", "synthetic", "child")
+    assert parse_bed("lab=tcp://127.0.0.1:7000").source == "tcp://127.0.0.1:7000"
+    for bad, msg in (
+        ("nosource", "NAME=SOURCE"),
+        ("a b=synthetic", "bad bed name"),
+        ("x=synthetic:elf", "unknown profile"),
+    ):
+        with pytest.raises(StagingError, match=msg):
+            parse_bed(bad)  # fmt: skip
+    with pytest.raises(StagingError, match="unknown source"):
+        parse_bed("x=ftp://h")
+    with pytest.raises(HeadsetError, match="no such file"):
+        parse_bed("x=missing.edf")
+    with pytest.raises(StagingError, match="used twice"):
+        check_beds([BedSpec("a"), BedSpec("a")])
+    f = tmp_path / "ward.toml"
+    f.write_text('[[bed]]\nname = "one"\nprofile = "insomnia"\nseed = 4\n'
+                 '[[bed]]\nname = "two"\nsource = "drill"\nkey = "pair.key"\n')  # fmt: skip
+    beds = read_beds_file(f, seed=0)
+    assert [(b.name, b.source, b.profile, b.seed) for b in beds][0] == ("one", "synthetic",
+                                                                       "insomnia", 4)  # fmt: skip
+    assert beds[1].source == "drill" and beds[1].key == str(tmp_path / "pair.key")
+    f.write_text('[[bed]]\nname = "one"\ncolour = "red"\n')
+    with pytest.raises(StagingError, match="unknown key.*colour"):
+        read_beds_file(f)
+    f.write_text("[[bed]\n")
+    with pytest.raises(StagingError, match="not a TOML file"):
+        read_beds_file(f)
+    with pytest.raises(HeadsetError, match="no such file"):
+        read_beds_file(tmp_path / "none.toml")
+
+
+def test_ward_faults_split_noise_from_bed_faults():
+    n, faults = split_faults("noise=3,pops=2")
+    assert n == 3 and faults.pops == 2
+    assert split_faults(None)[0] == 0
+    for bad in ("noise=1.5", "noise=-1", "noise=21", "noise=x"):
+        with pytest.raises(HeadsetError, match="noise"):
+            split_faults(bad)
+    times = noise_times(4, 8 * 3600.0, seed=2)
+    assert len(times) == 4 and times == sorted(times) and times == noise_times(4, 28800.0, 2)
+    assert all(1440.0 <= t < 28800.0 and t % ROUND_S == 0 for t in times)
+
+
+# ------------------------------------------------------------------------ disturbance rule
+def test_three_beds_within_the_window_make_one_disturbance():
+    d = DisturbanceDetector(min_beds=3, window_s=30.0)
+    d.add("a", 100.0, 5.0)
+    d.add("b", 104.0, 8.0)
+    assert d.update(120.0) == []  # two beds: not yet
+    d.add("a", 110.0, 3.0)  # the same bed again does not count twice
+    assert d.update(125.0) == []
+    d.add("c", 128.0, 4.0)
+    ((found, new),) = d.update(140.0)
+    assert sorted(new) == ["a", "b", "c"] and found.onset == 100.0 and found.end == 132.0
+    early = DisturbanceDetector(min_beds=3, window_s=30.0, latency_s=1e6)
+    for bed, onset in (("p", 70.0), ("q", 99.0), ("r", 100.0), ("s", 101.0), ("t", 102.0)):
+        early.add(bed, onset, 2.0)
+    ((dense, _),) = early.update(200.0)  # p, q, r qualify from 70 s; the noise is at 99 s
+    assert dense.onset == 99.0 and sorted(dense.beds) == ["q", "r", "s", "t"]
+    d.add("e", 129.0, 2.0)  # a late report within the window joins it
+    ((grown, new),) = d.update(150.0)
+    assert grown is found and new == ["e"] and len(d.found) == 1
+    d.add("x", 400.0, 3.0)
+    d.add("y", 431.0, 3.0)  # 31 s later: outside the window
+    d.add("z", 462.0, 3.0)
+    assert d.update(500.0) == [] and len(d.found) == 1
+    with pytest.raises(ValueError, match="min_beds"):
+        DisturbanceDetector(min_beds=1)
+    # in a large ward half of the running beds must be reached too
+    big = DisturbanceDetector(min_beds=3, window_s=30.0, quorum=1 / 3)
+    assert (big.needed(4), big.needed(8), big.needed(16), big.needed(64)) == (3, 3, 6, 22)
+    assert DisturbanceDetector().needed(16) == 8
+    for i in range(10):
+        big.add(f"b{i}", 1000.0 + i, 3.0)
+    assert big.update(1020.0, 64) == []  # 10 of 64 beds: spontaneous arousals, not the room
+    for i in range(10, 22):
+        big.add(f"b{i}", 1012.0, 3.0)
+    ((found, new),) = big.update(1030.0, 64)
+    assert len(new) == 22
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abcdefgh"), st.floats(0, 3000)), max_size=40),
+       st.randoms(use_true_random=False))  # fmt: skip
+def test_disturbances_do_not_depend_on_the_order_arousals_arrive_in(arousals, rnd):
+    def run(items):
+        d = DisturbanceDetector(min_beds=3, window_s=30.0, latency_s=1e6)
+        for bed, onset in items:
+            d.add(bed, onset, 3.0)
+        d.update(1e4)
+        return [(x.onset, sorted(x.beds)) for x in d.found]
+
+    shuffled = list(arousals)
+    rnd.shuffle(shuffled)
+    got = run(arousals)
+    assert got == run(shuffled)
+    for onset, beds in got:  # every disturbance has 3 beds starting within 30 s of its onset
+        assert len(beds) >= 3
+        assert onset in [o for _, o in arousals]
+
+
+# ------------------------------------------------------------------------ headless ward
+def _ward(tmp_path, name, **kw):
+    opts = WardOptions(speed=None, tui=False, events=str(tmp_path / f"{name}.jsonl"), **kw)
+    ward = build_ward(opts)
+    assert run_headless(ward, None) == "end"
+    return ward, read_events(tmp_path / f"{name}.jsonl")
+
+
+def test_the_ward_stream_does_not_depend_on_the_process_layout(tmp_path):
+    kw = dict(n_beds=3, seed=4, duration_s=240.0)
+    in_process, ev = _ward(tmp_path, "w0", workers=0, **kw)
+    _, _ = _ward(tmp_path, "w2", workers=2, **kw)
+    _, _ = _ward(tmp_path, "w3", workers=3, **kw)
+    text = (tmp_path / "w0.jsonl").read_bytes()
+    assert text == (tmp_path / "w2.jsonl").read_bytes() == (tmp_path / "w3.jsonl").read_bytes()
+    assert all("bed" in e for e in ev)
+    beds = {e["bed"] for e in ev}
+    assert beds == {"ward", "bed01", "bed02", "bed03"}
+    for b in ("bed01", "bed02", "bed03"):
+        mine = [e for e in ev if e["bed"] == b]
+        assert mine[0]["type"] == "session_start" and mine[-1]["type"] == "session_end"
+        assert len([e for e in mine if e["type"] == "stage"]) == 8
+        ts = [e["t"] for e in mine]
+        assert ts == sorted(ts)
+    assert ev[0]["type"] == "ward_start" and ev[-1]["type"] == "ward_end"
+    assert in_process.rows["bed02"]["recording"] is None
+
+
+def test_a_failing_bed_does_not_stop_the_others(tmp_path, monkeypatch):
+    opts = WardOptions(
+        n_beds=2, bed=["far=tcp://127.0.0.1:9"], seed=1, duration_s=120.0, speed=None,
+        tui=False, events=str(tmp_path / "w.jsonl"), workers=0, record=str(tmp_path / "rec"),
+    )  # fmt: skip
+    ward = build_ward(opts)
+    bed2 = ward.groups[0].beds[1]
+    real_read = bed2.session.source.read
+    calls = {"n": 0}
+
+    def failing(n):  # the second bed's headset fails after 40 s
+        calls["n"] += 1
+        if calls["n"] > 40:
+            raise HeadsetError("link lost for good")
+        return real_read(n)
+
+    monkeypatch.setattr(bed2.session.source, "read", failing)
+    run_headless(ward, None)
+    ev = read_events(tmp_path / "w.jsonl")
+    down = {e["bed"]: e["error"] for e in ev if e["type"] == "bed_down"}
+    assert set(down) == {"bed02", "far"} and "link lost" in down["bed02"]
+    assert ward.rows["far"]["down"] and ward.rows["bed02"]["down"]
+    first = [e for e in ev if e["bed"] == "bed01"]
+    assert first[-1]["type"] == "session_end" and first[-1]["duration_s"] == 120.0
+    from headset.replay import Replay
+
+    for name, seconds in (("bed01", 120.0), ("bed02", 40.0)):  # both recordings readable
+        r = Replay(tmp_path / "rec" / f"{name}.edf")
+        assert r.header.n_records * r.header.record_duration == pytest.approx(seconds, abs=1.0)
+
+
+def test_room_noise_is_found_as_disturbances_and_holds_the_cues(tmp_path):
+    """Seeded wards: every injected room noise is found, none is found where none was."""
+    kw = dict(n_beds=4, seed=1, duration_s=1800.0, workers=2)
+    ward, ev = _ward(tmp_path, "noisy", faults="noise=2", record=str(tmp_path / "rec"), **kw)
+    noises = [e["t"] for e in ev if e["type"] == "room_noise"]
+    found = [e for e in ev if e["type"] == "disturbance" and e["bed"] == "ward"]
+    new = [e for e in found if e["status"] == "new"]
+    assert len(noises) == 2
+    assert len(new) == len(noises)
+    for t, d in zip(noises, new):
+        assert t - 5.0 <= d["onset"] <= t + 30.0 and len(d["beds"]) >= 3
+    # each affected bed: the annotation in its recording, and no cue sent during the hold
+    import mne
+
+    for d in found:
+        for bed in d["added"]:
+            raw = mne.io.read_raw_edf(tmp_path / "rec" / f"{bed}.edf", verbose="error")
+            anns = [(round(o, 2), t) for o, t in zip(raw.annotations.onset,
+                                                     raw.annotations.description)]  # fmt: skip
+            assert (round(d["onset"], 2), "Disturbance") in anns
+            sent = [e for e in ev if e["bed"] == bed and e["type"] == "intervention"
+                    and e["status"] == "sent" and d["t"] <= e["t"] <= d["t"] + 60]  # fmt: skip
+            assert not sent
+            held = [e for e in ev if e["bed"] == bed and e["type"] == "intervention"
+                    and e["status"] == "veto" and "room disturbance" in e["reason"]]  # fmt: skip
+            assert held
+    assert ward.counts == {"disturbance": 2, "room_noise": 2}
+    # the same ward without the noise: no disturbance at all
+    _, quiet = _ward(tmp_path, "quiet", **kw)
+    assert not [e for e in quiet if e["type"] in ("disturbance", "room_noise")]
+
+
+# ------------------------------------------------------------------------ command line
+def test_ward_command_line_errors_are_one_line(tmp_path, capsys):
+    for argv, needle in (
+        (["ward", "--beds", "0"], "must be 1-256"),
+        (["ward", "--beds", "999"], "must be 1-256"),
+        (["ward"], "no beds"),
+        (["ward", "--beds", "2", "--faults", "noise=99"], "noise"),
+        (["ward", "--bed", "x"], "NAME=SOURCE"),
+        (["ward", "--beds", "2", "--workers", "500"], "0-64"),
+    ):
+        assert main([*argv, "--no-tui"]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert needle in err and len(err.splitlines()) == 1, (argv, err)
+    ev = tmp_path / "w.jsonl"
+    ev.write_text("keep me\n")
+    args = ["ward", "--beds", "1", "--no-tui", "--speed", "max", "--duration", "1m"]
+    assert main([*args, "--events", str(ev)]) == 2
+    assert "exists" in capsys.readouterr().err and ev.read_text() == "keep me\n"
+    assert main([*args, "--events", str(ev), "--force", "--report", str(tmp_path / "r")]) == 0
+    page = (tmp_path / "r" / "ward.html").read_text()
+    assert "bed01/report.html" in page
+    assert (tmp_path / "r" / "bed01" / "report.html").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LINUX, reason="reads /proc")
+def test_kill_9_of_the_ward_ends_every_worker_and_leaves_readable_recordings(tmp_path):
+    from headset.replay import Replay
+
+    rec = tmp_path / "rec"
+    cmd = [sys.executable, "-m", "staging.cli", "ward", "--beds", "3", "--workers", "2",
+           "--no-tui", "--speed", "20", "--duration", "20m", "--record", str(rec)]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    kids: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            kids = [int(x) for f in Path(f"/proc/{proc.pid}/task").glob("*/children")
+                    for x in f.read_text().split()]  # fmt: skip
+            edfs = list(rec.glob("*.edf"))
+            if len(kids) == 2 and len(edfs) == 3 and all(f.stat().st_size > 40000 for f in edfs):
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None and len(kids) == 2, proc.stderr.read() if proc.stderr else ""
+        time.sleep(6.0)  # past the recorder's flush interval: records on disk
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while any(_alive(p) for p in kids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(p) for p in kids), "a ward worker outlived the ward"
+        for f in sorted(rec.glob("*.edf")):
+            r = Replay(f)
+            assert r.header.n_records >= 5
+            c = r.read(256 * 5)
+            assert c is not None and np.isfinite(c.data).all()
+    finally:
+        for pid in kids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def test_ward_events_name_their_bed_in_the_cli_run(tmp_path, capsys):
+    ev = tmp_path / "w.jsonl"
+    argv = ["ward", "--beds", "2", "--no-tui", "--speed", "max", "--duration", "2m",
+            "--events", str(ev), "--workers", "2"]  # fmt: skip
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "dreamnet ward: end: 2 beds" in err
+    lines = ev.read_text().splitlines()
+    assert all(json.loads(x)["bed"] in ("ward", "bed01", "bed02") for x in lines)
+
+
+def test_ward_events_as_an_lsl_marker_stream(tmp_path):
+    pylsl = pytest.importorskip("pylsl")
+    from staging.ward.app import Ward
+    from staging.ward.lsl import MarkerOutlet
+    from staging.ward.worker import BedConfig
+
+    name = f"dreamnet-ward-test-{os.getpid()}"
+    outlet = MarkerOutlet(name)
+    found = pylsl.resolve_byprop("name", name, 1, 10.0)
+    assert found, "the marker stream was not found"
+    inlet = pylsl.StreamInlet(found[0])
+    inlet.open_stream(timeout=10.0)
+    ward = Ward(simulated_beds(2, 0), BedConfig(duration_s=60.0), workers=0, lsl=outlet,
+                events=str(tmp_path / "w.jsonl"))  # fmt: skip
+    run_headless(ward, None)
+    markers = []
+    deadline = time.monotonic() + 10
+    while len(markers) < outlet.count and time.monotonic() < deadline:
+        sample, _ = inlet.pull_sample(timeout=0.5)
+        if sample:
+            markers.append(json.loads(sample[0]))
+    written = read_events(tmp_path / "w.jsonl")
+    assert markers == written and {m["bed"] for m in markers} == {"ward", "bed01", "bed02"}
+
+
+@pytest.mark.skipif(not LINUX, reason="fork")
+def test_a_dead_worker_takes_only_its_beds_down(tmp_path):
+    opts = WardOptions(n_beds=4, seed=2, duration_s=90.0, speed=None, tui=False, workers=2,
+                       events=str(tmp_path / "w.jsonl"))  # fmt: skip
+    ward = build_ward(opts)
+    ward.step()
+    os.kill(ward.groups[1].pid, signal.SIGKILL)  # beds 2 and 4
+    assert run_headless(ward, None) == "end"
+    ev = read_events(tmp_path / "w.jsonl")
+    assert sorted(e["bed"] for e in ev if e["type"] == "bed_down") == ["bed02", "bed04"]
+    for bed in ("bed01", "bed03"):
+        end = [e for e in ev if e["bed"] == bed and e["type"] == "session_end"]
+        assert end and end[0]["duration_s"] == 90.0
