@@ -33,6 +33,8 @@ HEADER_BYTES = 5
 TRAILER_BYTES = 4
 #: Bytes of the DATA body header (see :mod:`headset.protocol`).
 DATA_HEADER_BYTES = 16
+#: :func:`candidate_length` results other than a length: not a packet; needs more bytes.
+REJECT, MORE = -1, -2
 
 
 @njit(cache=True)
@@ -102,62 +104,19 @@ def scan(
     p = pos
     cap = out_off.shape[0]
     while p < end and n < cap:
-        if buf[p] != s0:
-            p += 1
-            junk += 1
-            continue
-        if p + HEADER_BYTES > end:
-            if final:
-                p += 1
-                junk += 1
-                continue
-            break
-        if buf[p + 1] != s1:
-            p += 1
-            junk += 1
-            continue
-        t = buf[p + 2]
-        length = np.int64(buf[p + 3]) | (np.int64(buf[p + 4]) << 8)
-        kind = kinds[t]
-        ok = False
-        if kind == KIND_FIXED:
-            ok = length == fixed_len[t]
-        elif kind == KIND_VARIABLE:
-            ok = length <= max_var
-        elif kind == KIND_DATA:
-            if length >= DATA_HEADER_BYTES:
-                b = p + HEADER_BYTES
-                if b + DATA_HEADER_BYTES > end:
-                    if final:
-                        p += 1
-                        junk += 1
-                        continue
-                    break
-                n_exg = np.int64(buf[b + 12])
-                n_aux = np.int64(buf[b + 13])
-                n_samp = np.int64(buf[b + 14])
-                aux_div = np.int64(buf[b + 15])
-                if n_exg <= 32 and n_samp >= 1 and aux_div >= 1:
-                    ok = length == data_body_length(n_exg, n_aux, n_samp, aux_div)
-        if not ok:
-            p += 1
-            junk += 1
-            continue
-        stop = p + HEADER_BYTES + length
-        if stop + TRAILER_BYTES > end:
-            if final:
-                p += 1
-                junk += 1
-                continue
-            break
-        stored = (
-            np.uint32(buf[stop])
-            | (np.uint32(buf[stop + 1]) << np.uint32(8))
-            | (np.uint32(buf[stop + 2]) << np.uint32(16))
-            | (np.uint32(buf[stop + 3]) << np.uint32(24))
-        )
-        if crc32(buf, p + 2, stop, table) != stored:
-            crc_errors += 1
+        length = REJECT
+        if buf[p] == s0:
+            length = candidate_length(buf, p, end, s1, kinds, fixed_len, max_var)
+        if length >= 0:
+            stop = p + HEADER_BYTES + length
+            if stop + TRAILER_BYTES > end:
+                length = MORE
+            elif crc32(buf, p + 2, stop, table) != u32_le(buf, stop):
+                crc_errors += 1
+                length = REJECT
+        if length == MORE and not final:
+            break  # wait for more bytes
+        if length < 0:  # not a packet here (or cut off by the end of the stream): skip a byte
             p += 1
             junk += 1
             continue
@@ -171,6 +130,52 @@ def scan(
         junk += end - p
         p = end
     return n, p, junk, crc_errors
+
+
+@njit(cache=True)
+def candidate_length(buf, p, end, s1, kinds, fixed_len, max_var):
+    """Body length of the packet whose first sync byte is at ``buf[p]``, from its header.
+
+    Parameters are those of :func:`scan`. Returns the body length when the header is a
+    plausible packet's (type known, length fitting the type; for DATA, the layout in the body
+    header), :data:`REJECT` when it is not, :data:`MORE` when deciding needs bytes past
+    ``end``. The CRC is not checked here.
+    """
+    if p + HEADER_BYTES > end:
+        return MORE
+    if buf[p + 1] != s1:
+        return REJECT
+    t = buf[p + 2]
+    length = np.int64(buf[p + 3]) | (np.int64(buf[p + 4]) << 8)
+    kind = kinds[t]
+    if kind == KIND_FIXED:
+        return length if length == fixed_len[t] else REJECT
+    if kind == KIND_VARIABLE:
+        return length if length <= max_var else REJECT
+    if kind != KIND_DATA or length < DATA_HEADER_BYTES:
+        return REJECT
+    b = p + HEADER_BYTES
+    if b + DATA_HEADER_BYTES > end:
+        return MORE
+    n_exg = np.int64(buf[b + 12])
+    n_aux = np.int64(buf[b + 13])
+    n_samp = np.int64(buf[b + 14])
+    aux_div = np.int64(buf[b + 15])
+    if n_exg <= 32 and n_samp >= 1 and aux_div >= 1:
+        if length == data_body_length(n_exg, n_aux, n_samp, aux_div):
+            return length
+    return REJECT
+
+
+@njit(cache=True)
+def u32_le(buf, i):
+    """Return the little-endian unsigned 32-bit integer at ``buf[i:i + 4]``."""
+    return (
+        np.uint32(buf[i])
+        | (np.uint32(buf[i + 1]) << np.uint32(8))
+        | (np.uint32(buf[i + 2]) << np.uint32(16))
+        | (np.uint32(buf[i + 3]) << np.uint32(24))
+    )
 
 
 @njit(cache=True)
@@ -196,18 +201,8 @@ def decode_data(buf, offs, n_exg, n_aux, n_samp, aux_div, hdr, aux, codes):
     for i in range(offs.shape[0]):
         b = offs[i] + HEADER_BYTES
         hdr[i, 0] = np.int64(buf[b]) | (np.int64(buf[b + 1]) << 8)
-        hdr[i, 1] = (
-            np.int64(buf[b + 2])
-            | (np.int64(buf[b + 3]) << 8)
-            | (np.int64(buf[b + 4]) << 16)
-            | (np.int64(buf[b + 5]) << 24)
-        )
-        hdr[i, 2] = (
-            np.int64(buf[b + 6])
-            | (np.int64(buf[b + 7]) << 8)
-            | (np.int64(buf[b + 8]) << 16)
-            | (np.int64(buf[b + 9]) << 24)
-        )
+        hdr[i, 1] = np.int64(u32_le(buf, b + 2))
+        hdr[i, 2] = np.int64(u32_le(buf, b + 6))
         hdr[i, 3] = buf[b + 10]
         hdr[i, 4] = buf[b + 11]
         q = b + DATA_HEADER_BYTES

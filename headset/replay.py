@@ -14,12 +14,13 @@ What a replayed stream looks like
   electrode names such as ``C4-M1`` -> eeg, respiration, SpO2, position, accelerometer... ->
   misc).
 - **Units.** exG channels (eeg, eog, emg, ecg) are converted to microvolts from the header's
-  physical dimension (``uV``/``µV``, ``mV``, ``V``, ``nV``). A channel with no or an unknown
-  dimension gets the scale among µV, mV and V that puts its trimmed standard deviation (10 %
-  cut at each end, as YASA's sanity check; the median over up to 60 records spread over the
-  file, so that a few records of artifact do not count) in 0.1-1000 µV. With
-  ``check_units=True`` (the default) a declared unit whose converted trimmed SD falls outside
-  0.1-1000 µV is an error (a file in volts labelled µV shows 1e-5 "µV"); flat channels (SD
+  physical dimension (``uV``/``µV``, ``mV``, ``V``, ``nV``; spaces ignored) and checked by the
+  project's one unit check, :func:`headset.edf.units.check_units`, on the median over up to 60
+  records spread over the file of the trimmed standard deviation (10 % cut at each end, as
+  YASA's sanity check), so that a few records of artifact do not count. A channel with no or
+  an unknown dimension gets the scale among µV, mV and V that puts it in 0.1-1000 µV. With
+  ``check_units=True`` (the default) a declared unit whose converted level falls outside
+  0.1-1000 µV is an error (a file in volts labelled µV shows 1e-5 "µV"); flat channels (level
   below two quantisation steps, e.g. lead-off) are exempt. Other channels keep their physical
   values and units.
 - **Rates.** The stream has one rate: ``sfreq`` if given, else the main rate (the rate of most
@@ -57,13 +58,11 @@ import numpy as np
 from dsp.validate import check_option
 
 from .chunk import FLAG_CORRUPT, FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk
-from .edf.header import VOLT_SCALE, digital_samples, edf_error, read_header, truncation_note
+from .edf.header import digital_samples, edf_error, read_header, truncation_note
+from .edf.units import check_units
 from .errors import HeadsetError
 from .labels import infer_ch_type
 from .transport import parse_speed
-
-#: Plausible trimmed standard deviation of an exG channel, microvolts (YASA's check).
-PLAUSIBLE_SD_UV: tuple[float, float] = (0.1, 1000.0)
 
 _EXG = ("eeg", "eog", "emg", "ecg")
 _TAL_RE = re.compile(rb"([+-]\d+(?:\.\d*)?)(?:\x15(\d+(?:\.\d*)?))?\x14([^\x00]*?)\x14\x00")
@@ -79,13 +78,6 @@ def _main_rate(rates: Sequence[float], types: Sequence[str]) -> float:
             best = counts.max()
             return float(values[counts == best].max())
     raise ValueError("no channels")  # pragma: no cover
-
-
-def _trimmed_sd(x: np.ndarray, cut: float = 0.1) -> float:
-    x = np.sort(x[np.isfinite(x)])
-    k = int(cut * x.size)
-    x = x[k : x.size - k] if x.size - 2 * k > 1 else x
-    return float(x.std()) if x.size > 1 else 0.0
 
 
 @dataclass
@@ -188,51 +180,11 @@ class Replay:
         if hdr.reserved.endswith("+D"):
             self.notes.append("EDF+D file: checked to be continuous")
 
-        sigs = hdr.signals
-        data_idx = list(hdr.data_signals)
-        if channels is not None:
-            labels = [sigs[i].label for i in data_idx]
-            picked = []
-            for name in channels:
-                if name not in labels:
-                    raise edf_error(
-                        self.path, f"no channel {name!r} (channels: {', '.join(labels)})"
-                    )
-                picked.append(data_idx[labels.index(name)])
-            data_idx = picked
-        types = [infer_ch_type(sigs[i].label) for i in data_idx]
-        rates = [sigs[i].samples_per_record / rd for i in data_idx]
-        if sfreq is None:
-            target = _main_rate(rates, types)
-        else:
-            if not (isinstance(sfreq, int | float) and math.isfinite(sfreq) and sfreq > 0):
-                raise ValueError(f"sfreq must be a positive number, got {sfreq!r}.")
-            target = float(sfreq)
-        self.sfreq = target
-        chans: list[_Channel] = []
-        for i, t, r in zip(data_idx, types, rates):
-            ratio = Fraction(target).limit_denominator(10**6) / Fraction(r).limit_denominator(10**6)
-            if ratio != 1 and not resample:
-                self.notes.append(f"{sigs[i].label}: dropped ({r:g} Hz, stream at {target:g} Hz)")
-                continue
-            if ratio != 1:
-                if max(ratio.numerator, ratio.denominator) > _MAX_RESAMPLE_FACTOR:
-                    raise edf_error(
-                        self.path,
-                        f"unsupported rate: channel {sigs[i].label!r} at {r:g} Hz cannot be "
-                        f"resampled to {target:g} Hz (ratio {ratio}); pick channels or sfreq",
-                    )
-                self.notes.append(f"{sigs[i].label}: resampled {r:g} -> {target:g} Hz")
-            chans.append(
-                _Channel(
-                    i, sigs[i].label, t, sigs[i].dimension, 1.0, ratio.numerator, ratio.denominator
-                )
-            )
-        if not chans:
-            raise edf_error(self.path, f"no channel at {target:g} Hz (resample=False)")
-        if len({c.name for c in chans}) != len(chans):
-            raise edf_error(self.path, "duplicate channel labels")
-        self._chans = chans
+        data_idx = self._pick_signals(channels)
+        types = [infer_ch_type(hdr.signals[i].label) for i in data_idx]
+        rates = [hdr.signals[i].samples_per_record / rd for i in data_idx]
+        self.sfreq = target = _main_rate(rates, types) if sfreq is None else _check_rate(sfreq)
+        self._chans = chans = self._plan_channels(data_idx, types, rates, resample)
         self.n_samples = int(math.floor(hdr.n_records * rd * target + 1e-6))
 
         self._mm = np.memmap(
@@ -258,6 +210,51 @@ class Replay:
         self._next_ann = 0
         self._wall0: float | None = None
         self._pos0 = 0
+
+    # ----------------------------------------------------------------- opening
+    def _pick_signals(self, channels: Sequence[str] | None) -> list[int]:
+        """Return the signal indices to stream: every data signal, or those named."""
+        sigs = self.header.signals
+        data_idx = list(self.header.data_signals)
+        if channels is None:
+            return data_idx
+        labels = [sigs[i].label for i in data_idx]
+        picked = []
+        for name in channels:
+            if name not in labels:
+                raise edf_error(self.path, f"no channel {name!r} (channels: {', '.join(labels)})")
+            picked.append(data_idx[labels.index(name)])
+        return picked
+
+    def _plan_channels(
+        self, data_idx: list[int], types: list[str], rates: list[float], resample: bool
+    ) -> list[_Channel]:
+        """Return the streamed channels with their resampling ratios to :attr:`sfreq`."""
+        sigs, target = self.header.signals, self.sfreq
+        chans: list[_Channel] = []
+        for i, t, r in zip(data_idx, types, rates):
+            ratio = Fraction(target).limit_denominator(10**6) / Fraction(r).limit_denominator(10**6)
+            if ratio != 1 and not resample:
+                self.notes.append(f"{sigs[i].label}: dropped ({r:g} Hz, stream at {target:g} Hz)")
+                continue
+            if ratio != 1:
+                if max(ratio.numerator, ratio.denominator) > _MAX_RESAMPLE_FACTOR:
+                    raise edf_error(
+                        self.path,
+                        f"unsupported rate: channel {sigs[i].label!r} at {r:g} Hz cannot be "
+                        f"resampled to {target:g} Hz (ratio {ratio}); pick channels or sfreq",
+                    )
+                self.notes.append(f"{sigs[i].label}: resampled {r:g} -> {target:g} Hz")
+            chans.append(
+                _Channel(
+                    i, sigs[i].label, t, sigs[i].dimension, 1.0, ratio.numerator, ratio.denominator
+                )
+            )
+        if not chans:
+            raise edf_error(self.path, f"no channel at {target:g} Hz (resample=False)")
+        if len({c.name for c in chans}) != len(chans):
+            raise edf_error(self.path, "duplicate channel labels")
+        return chans
 
     # --------------------------------------------------------------- low level
     def _prepare_fast(self) -> None:
@@ -335,47 +332,31 @@ class Replay:
                     )
 
     def _set_units(self, check: bool) -> None:
+        """Convert exG channels to µV and check their amplitude (:func:`check_units`)."""
         hdr = self.header
         n_rec = hdr.n_records
         picks = np.unique(np.linspace(0, n_rec - 1, min(n_rec, 60)).astype(int))
-        lo, hi = PLAUSIBLE_SD_UV
         for ch in self._chans:
             if ch.ch_type not in _EXG:
                 continue
             s = hdr.signals[ch.index]
-            # Median over records of the per-record trimmed SD: a few records of artifact
-            # (saturation, movement) do not move it.
-            sds = []
-            for r in picks:
-                dig = np.clip(self._digital(ch.index, r, r + 1), s.digital_min, s.digital_max)
-                sds.append(_trimmed_sd(dig * s.gain + s.physical_offset))
-            sd = float(np.median(sds))  # in the declared unit
-            flat = sd <= 2 * abs(s.gain)
-            declared = VOLT_SCALE.get(s.dimension.lower())
-            if declared is not None:
-                ch.factor, ch.unit = declared, "uV"
-                sd_uv = sd * declared
-                if check and not flat and not (lo <= sd_uv <= hi):
-                    raise edf_error(
-                        self.path,
-                        f"channel {s.label!r}: implausible amplitude for {s.dimension!r} "
-                        f"(trimmed SD {sd_uv:.3g} µV, expected {lo:g}-{hi:g} µV): wrong units?",
-                    )
-                continue
-            fits = [f for f in (1.0, 1e3, 1e6) if lo <= sd * f <= hi]
-            if flat or not fits:
-                if check and not flat:
-                    raise edf_error(
-                        self.path,
-                        f"channel {s.label!r}: unknown unit {s.dimension!r} and its amplitude "
-                        f"(trimmed SD {sd:.3g}) fits none of µV, mV, V",
-                    )
-                ch.factor, ch.unit = 1.0, "uV"
-                self.notes.append(f"{s.label}: unit {s.dimension!r} unknown, taken as µV")
-            else:
-                ch.factor, ch.unit = fits[0], "uV"
-                guess = {1.0: "µV", 1e3: "mV", 1e6: "V"}[fits[0]]
-                self.notes.append(f"{s.label}: unit {s.dimension!r} unknown, taken as {guess}")
+            # the median over records of the per-record level: a few records of artifact
+            # (saturation, movement) do not move it
+            records = [
+                np.clip(self._digital(ch.index, r, r + 1), s.digital_min, s.digital_max) * s.gain
+                + s.physical_offset
+                for r in picks
+            ]
+            verdict = check_units(
+                s.label, records, dimension=s.dimension, flat_below=2 * abs(s.gain)
+            )
+            if check and not verdict.ok:
+                raise edf_error(self.path, verdict.message)
+            ch.factor, ch.unit = verdict.scale, "uV"
+            if verdict.source != "declared":
+                self.notes.append(
+                    f"{s.label}: unit {s.dimension!r} unknown, taken as {verdict.unit_name}"
+                )
 
     def _read_annotations(self) -> list[Annotation]:
         hdr = self.header
@@ -584,6 +565,12 @@ class Replay:
             f"<Replay {self.path.name!r} {len(self.ch_names)} ch at {self.sfreq:g} Hz, "
             f"{self.duration:g} s, {len(self.annotations)} annotations>"
         )
+
+
+def _check_rate(sfreq) -> float:
+    if not (isinstance(sfreq, int | float) and math.isfinite(sfreq) and sfreq > 0):
+        raise ValueError(f"sfreq must be a positive number, got {sfreq!r}.")
+    return float(sfreq)
 
 
 def _positive_int(n, allow_zero: bool = False) -> int:

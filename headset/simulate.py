@@ -5,16 +5,23 @@ the recorder (:class:`headset.recorder.Recorder`, the project's one EDF writer) 
 incrementally: every signal in physical units (µV for EEG/EOG/EMG/ECG, milli-g for the
 accelerometer), every ground-truth event as an EDF+ annotation. The file's start date and time
 are fixed, so the same arguments give the same bytes.
+
+The module is light to import (the CLI's parser reads :data:`REDUCED_MONTAGE`); the sleeper,
+the recorder and the device link are imported when a night is simulated.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
-from .driver import Headset
-from .faults import FaultConfig
-from .recorder import Recorder
-from .sleeper import Sleeper
+if TYPE_CHECKING:
+    from .recorder import Recorder
+    from .sleeper import Sleeper
+
+#: The reduced montage (``dreamnet simulate --montage reduced``, the fixtures' 8-h night): one
+#: EEG, one EOG and the chin EMG.
+REDUCED_MONTAGE = ("EEG C4-M1", "EOG E1-M2", "EMG chin")
 
 
 def simulate_to_edf(
@@ -65,6 +72,10 @@ def simulate_to_edf(
         epoch), ``events`` (Counter of annotation texts, stages excluded), ``annotations``
         (list of every Annotation written), ``stats`` (the recorder's).
     """
+    from .faults import FaultConfig
+    from .recorder import Recorder
+    from .sleeper import Sleeper
+
     faults = FaultConfig() if faults is None else faults
     sleeper = Sleeper(
         profile=profile,
@@ -75,14 +86,7 @@ def simulate_to_edf(
         montage=montage,
         **(sleeper_kwargs or {}),
     )
-    kwargs = {
-        "patient_code": f"SIM-{profile}-seed{seed}",
-        "patient_name": "Simulated_sleeper",
-        "equipment": "dreamnet_simulator",
-        # The sleeper's ground truth already names lead-off episodes; flags add nothing.
-        "annotate_flags": False,
-    }
-    kwargs.update(recorder_kwargs or {})
+    kwargs = {**_recorder_defaults(profile, seed), **(recorder_kwargs or {})}
     step = max(1, int(round(chunk_s * sleeper.sfreq)))
     annotations = []
     with Recorder(out, sleeper.ch_names, sleeper.ch_types, sleeper.sfreq, **kwargs) as rec:
@@ -91,6 +95,22 @@ def simulate_to_edf(
             rec.write(chunk)
             if progress is not None:
                 progress(chunk.stop_sample / sleeper.sfreq)
+    return _summary(sleeper, rec, annotations)
+
+
+def _recorder_defaults(profile: str, seed: int) -> dict:
+    """Return the recorder's arguments for a simulated night (patient fields, no flag notes)."""
+    return {
+        "patient_code": f"SIM-{profile}-seed{seed}",
+        "patient_name": "Simulated_sleeper",
+        "equipment": "dreamnet_simulator",
+        # The sleeper's ground truth already names lead-off episodes; flags add nothing.
+        "annotate_flags": False,
+    }
+
+
+def _summary(sleeper: Sleeper, rec: Recorder, annotations: list) -> dict:
+    """Return what :func:`simulate_to_edf` returns, from the finished recording."""
     events = Counter(
         a.description for a in annotations if not a.description.startswith("Sleep stage ")
     )
@@ -120,6 +140,8 @@ def _chunks(sleeper, step: int, faults, seed: int):
                 return
             yield chunk
         return
+    from .driver import Headset
+
     with Headset.simulated(source=sleeper, seed=seed, faults=faults, speed="max") as hs:
         while (chunk := hs.read(step)) is not None:
             if chunk.n_samples or chunk.annotations:

@@ -33,3 +33,17 @@ def make_sleeper():
 def sim_chunk() -> Chunk:
     """One seeded 30-s chunk (healthy sleeper, seed 0, default montage, ``FS``); do not modify."""
     return Sleeper(seed=0, duration_s=30.0, sfreq=FS).read(int(30 * FS))
+
+
+@pytest.fixture
+def dreamnet(capsys):
+    """Return ``run(argv) -> (exit code, stdout, stderr)``: ``dreamnet`` run in this process."""
+    from staging.cli import main
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        capsys.readouterr()
+        rc = main(list(argv))
+        out, err = capsys.readouterr()
+        return rc, out, err
+
+    return run

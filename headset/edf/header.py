@@ -8,6 +8,7 @@ per-signal field is stored for every signal in turn (all labels, then all transd
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import math
 from dataclasses import dataclass
@@ -59,21 +60,6 @@ FIXED_SPAN: dict[str, tuple[int, int]] = _offsets(FIXED_FIELDS)
 FIXED_BYTES = sum(w for _, w in FIXED_FIELDS)
 SIGNAL_BYTES = sum(w for _, w in SIGNAL_FIELDS)
 
-#: Physical dimension (lower case) -> factor to microvolts.
-VOLT_SCALE = {
-    "uv": 1.0,
-    "µv": 1.0,
-    "μv": 1.0,
-    "microvolt": 1.0,
-    "microvolts": 1.0,
-    "mv": 1e3,
-    "millivolt": 1e3,
-    "millivolts": 1e3,
-    "v": 1e6,
-    "volt": 1e6,
-    "volts": 1e6,
-    "nv": 1e-3,
-}
 _MONTHS = ("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC").split()
 
 
@@ -303,54 +289,18 @@ def read_header(path, *, allow_truncated: bool = False) -> EdfHeader:
         records, or malformed header fields.
     """
     path = Path(path)
-    try:
+    with _file_errors(path):
         size = path.stat().st_size
         with path.open("rb") as f:
             fixed = f.read(FIXED_BYTES)
-            if len(fixed) < FIXED_BYTES:
-                if fixed[:1] not in (b"0", b"\xff"):
-                    raise edf_error(path, "not an EDF/BDF file (too short for a header)")
-                raise edf_error(path, f"truncated header ({size} bytes; an EDF header has 256+)")
-            version = fixed[:8]
-            if version == b"\xffBIOSEMI":
-                fmt, bps = "BDF", 3
-            elif version.strip(b" ") == b"0":
-                fmt, bps = "EDF", 2
-            else:
-                raise edf_error(path, f"not an EDF/BDF file (the version field is {version[:8]!r})")
-            text = fixed.decode("latin-1")
-
-            def number(field: str, value: str, kind=int):
-                try:
-                    v = kind(value.strip())
-                except ValueError:
-                    raise edf_error(
-                        path, f"header field {field!r} is not a number: {value.strip()!r}"
-                    ) from None
-                if kind is float and not math.isfinite(v):
-                    raise edf_error(
-                        path, f"header field {field!r} is not finite: {value.strip()!r}"
-                    )
-                return v
-
-            head = split_fixed(text)
-            patient = head["patient"].strip()
-            recording = head["recording"].strip()
-            start = _parse_start(head["startdate"], head["starttime"], recording)
-            header_bytes = number("number of bytes in header", head["header_bytes"])
-            reserved = head["reserved"].strip()
-            n_records_header = number("number of data records", head["n_records"])
-            record_duration = number("duration of a data record", head["record_duration"], float)
-            ns = number("number of signals", head["n_signals"])
-            if ns <= 0:
-                raise edf_error(path, "no signals (the header declares 0)")
-            need = FIXED_BYTES + SIGNAL_BYTES * ns
-            if header_bytes != need:
-                raise edf_error(
-                    path,
-                    f"corrupt header: {ns} signals need {need} header bytes, "
-                    f"the header says {header_bytes}",
-                )
+            fmt, bps = _file_format(path, fixed, size)
+            head = split_fixed(fixed.decode("latin-1"))
+            header_bytes = _number(path, "number of bytes in header", head["header_bytes"])
+            n_records_header = _number(path, "number of data records", head["n_records"])
+            record_duration = _number(
+                path, "duration of a data record", head["record_duration"], float
+            )
+            ns = _signal_count(path, head, header_bytes)
             rest = f.read(SIGNAL_BYTES * ns)
             if len(rest) < SIGNAL_BYTES * ns:
                 raise edf_error(
@@ -358,6 +308,40 @@ def read_header(path, *, allow_truncated: bool = False) -> EdfHeader:
                     f"truncated header ({size} bytes; the header of {ns} signals "
                     f"needs {header_bytes})",
                 )
+    signals = _signal_headers(path, split_signals(rest.decode("latin-1"), ns), bps)
+    record_bytes = sum(s.samples_per_record for s in signals) * bps
+    n_records = _records_used(
+        path, n_records_header, (size - header_bytes) // record_bytes, size, allow_truncated
+    )
+    recording = head["recording"].strip()
+    header = EdfHeader(
+        path=path,
+        fmt=fmt,
+        reserved=head["reserved"].strip(),
+        patient=head["patient"].strip(),
+        recording=recording,
+        start=_parse_start(head["startdate"], head["starttime"], recording),
+        header_bytes=header_bytes,
+        n_records=n_records,
+        n_records_header=n_records_header,
+        record_duration=record_duration,
+        bytes_per_sample=bps,
+        signals=signals,
+    )
+    if not header.data_signals:
+        raise edf_error(path, "no signals (only annotations)")
+    if not record_duration > 0:
+        raise edf_error(path, f"data record duration must be positive, got {record_duration}")
+    if n_records == 0:
+        raise edf_error(path, "no data records")
+    return header
+
+
+@contextlib.contextmanager
+def _file_errors(path: Path):
+    """Turn the OS errors of reading ``path`` into one-line :class:`HeadsetError`."""
+    try:
+        yield
     except FileNotFoundError:
         raise edf_error(path, "no such file") from None
     except IsADirectoryError:
@@ -367,17 +351,61 @@ def read_header(path, *, allow_truncated: bool = False) -> EdfHeader:
     except OSError as exc:
         raise edf_error(path, f"cannot read ({exc.strerror or exc})") from None
 
-    cols = split_signals(rest.decode("latin-1"), ns)
+
+def _file_format(path: Path, fixed: bytes, size: int) -> tuple[str, int]:
+    """Return ``("EDF", 2)`` or ``("BDF", 3)`` from the version field of the fixed header."""
+    if len(fixed) < FIXED_BYTES:
+        if fixed[:1] not in (b"0", b"\xff"):
+            raise edf_error(path, "not an EDF/BDF file (too short for a header)")
+        raise edf_error(path, f"truncated header ({size} bytes; an EDF header has 256+)")
+    version = fixed[:8]
+    if version == b"\xffBIOSEMI":
+        return "BDF", 3
+    if version.strip(b" ") == b"0":
+        return "EDF", 2
+    raise edf_error(path, f"not an EDF/BDF file (the version field is {version[:8]!r})")
+
+
+def _number(path: Path, field: str, value: str, kind=int):
+    """Parse a numeric header field (``kind`` int or float; a float must be finite)."""
+    try:
+        v = kind(value.strip())
+    except ValueError:
+        raise edf_error(
+            path, f"header field {field!r} is not a number: {value.strip()!r}"
+        ) from None
+    if kind is float and not math.isfinite(v):
+        raise edf_error(path, f"header field {field!r} is not finite: {value.strip()!r}")
+    return v
+
+
+def _signal_count(path: Path, head: dict[str, str], header_bytes: int) -> int:
+    """Return the number of signals, checked against the header's size."""
+    ns = _number(path, "number of signals", head["n_signals"])
+    if ns <= 0:
+        raise edf_error(path, "no signals (the header declares 0)")
+    need = FIXED_BYTES + SIGNAL_BYTES * ns
+    if header_bytes != need:
+        raise edf_error(
+            path,
+            f"corrupt header: {ns} signals need {need} header bytes, "
+            f"the header says {header_bytes}",
+        )
+    return ns
+
+
+def _signal_headers(path: Path, cols: dict[str, list[str]], bps: int) -> tuple[SignalHeader, ...]:
+    """Parse and check every signal's fields (:func:`split_signals`); offsets in a record."""
     signals = []
     offset = 0
-    for i in range(ns):
+    for i in range(len(cols["label"])):
         label = cols["label"][i].strip()
         name = f"signal {i + 1} ({label!r})"
-        pmin = number(f"{name} physical minimum", cols["physical_min"][i], float)
-        pmax = number(f"{name} physical maximum", cols["physical_max"][i], float)
-        dmin = number(f"{name} digital minimum", cols["digital_min"][i])
-        dmax = number(f"{name} digital maximum", cols["digital_max"][i])
-        spr = number(f"{name} samples per record", cols["samples_per_record"][i])
+        pmin = _number(path, f"{name} physical minimum", cols["physical_min"][i], float)
+        pmax = _number(path, f"{name} physical maximum", cols["physical_max"][i], float)
+        dmin = _number(path, f"{name} digital minimum", cols["digital_min"][i])
+        dmax = _number(path, f"{name} digital maximum", cols["digital_max"][i])
+        spr = _number(path, f"{name} samples per record", cols["samples_per_record"][i])
         if spr <= 0:
             raise edf_error(path, f"{name} has {spr} samples per record")
         if dmax <= dmin:
@@ -399,40 +427,25 @@ def read_header(path, *, allow_truncated: bool = False) -> EdfHeader:
             )
         )
         offset += spr * bps
-    record_bytes = offset
-    available = (size - header_bytes) // record_bytes
-    if n_records_header == -1:
-        n_records = available
-    elif n_records_header < 0:
-        raise edf_error(path, f"header says {n_records_header} data records")
-    elif available < n_records_header and not allow_truncated:
+    return tuple(signals)
+
+
+def _records_used(
+    path: Path, declared: int, available: int, size: int, allow_truncated: bool
+) -> int:
+    """Return the data records to use: the declared count, or the complete ones.
+
+    ``declared`` is the header's count (-1 while recording), ``available`` the complete
+    records the file holds; fewer than declared is refused unless ``allow_truncated``.
+    """
+    if declared == -1:
+        return available
+    if declared < 0:
+        raise edf_error(path, f"header says {declared} data records")
+    if available < declared and not allow_truncated:
         raise edf_error(
             path,
-            f"truncated: {available} of the {n_records_header} data records the header "
+            f"truncated: {available} of the {declared} data records the header "
             f"declares are complete ({size} bytes); --allow-truncated uses them",
         )
-    elif available < n_records_header:
-        n_records = available
-    else:
-        n_records = n_records_header
-    header = EdfHeader(
-        path=path,
-        fmt=fmt,
-        reserved=reserved,
-        patient=patient,
-        recording=recording,
-        start=start,
-        header_bytes=header_bytes,
-        n_records=n_records,
-        n_records_header=n_records_header,
-        record_duration=record_duration,
-        bytes_per_sample=bps,
-        signals=tuple(signals),
-    )
-    if not header.data_signals:
-        raise edf_error(path, "no signals (only annotations)")
-    if not record_duration > 0:
-        raise edf_error(path, f"data record duration must be positive, got {record_duration}")
-    if n_records == 0:
-        raise edf_error(path, "no data records")
-    return header
+    return min(available, declared)

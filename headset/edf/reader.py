@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .header import VOLT_SCALE, digital_samples, read_header
+from .header import digital_samples, read_header
+from .units import volt_scale
 
 
 class EdfSignals:
@@ -89,7 +90,7 @@ def open_edf(path: str | Path, allow_truncated: bool = False) -> EdfSignals | No
             continue
         if sig.digital_max == sig.digital_min:
             return None
-        unit = VOLT_SCALE.get(sig.dimension.lower().replace(" ", ""), 1.0)
+        unit = volt_scale(sig.dimension) or 1.0
         signals.append(i)
         gain.append(sig.gain * unit)
         offset_uv.append(sig.physical_offset * unit)

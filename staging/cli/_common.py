@@ -1,4 +1,4 @@
-"""Argument types shared by the subcommands (durations, bounded counts).
+"""Argument types and options shared by the subcommands (durations, seeds, bounded counts).
 
 The output checks every command runs before writing live in :mod:`staging.outputs`.
 """
@@ -83,3 +83,37 @@ def bounded_int(lo: int, hi: int):
         return value
 
     return parse
+
+
+def add_seed(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add ``--seed``: a non-negative integer, default 0, seeding ``what``."""
+    parser.add_argument(
+        "--seed", type=nonnegative_int, default=0, help=f"seed of {what} (default 0)"
+    )
+
+
+def add_duration(parser: argparse.ArgumentParser, default: float | None, text: str) -> None:
+    """Add ``--duration`` (:func:`parse_duration`: ``8h``, ``90m``... at most 48 h)."""
+    parser.add_argument("--duration", type=parse_duration, default=default, metavar="D", help=text)
+
+
+def add_count(
+    parser: argparse.ArgumentParser, flag: str, lo: int, hi: int, default: int, text: str
+) -> None:
+    """Add an integer option bounded to ``[lo, hi]``; its help ends with the range and default."""
+    parser.add_argument(
+        flag,
+        type=bounded_int(lo, hi),
+        default=default,
+        metavar="N",
+        help=f"{text}, {lo}-{hi} (default {default})",
+    )
+
+
+def add_allow_truncated(parser: argparse.ArgumentParser, verb: str) -> None:
+    """Add ``--allow-truncated``: use the complete data records of a recording cut short."""
+    parser.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help=f"{verb} the complete data records of a recording cut short (default: refuse it)",
+    )

@@ -8,7 +8,6 @@ another's numbers); ``dreamnet bench dsp`` runs one; ``--full`` runs the full ve
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
@@ -29,19 +28,8 @@ def _scripts(directory: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(directory.glob("*.py")) if not p.name.startswith("_")}
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``dreamnet bench``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The ``dreamnet`` subcommand registry.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The subcommand's parser.
-    """
+def add_parser(subparsers) -> None:
+    """Register ``dreamnet bench``."""
     names = ", ".join(_scripts(_bench_dir())) or "none found"
     parser = subparsers.add_parser(
         "bench",
@@ -57,7 +45,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--full", action="store_true", help="run the full versions (minutes each)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.set_defaults(func=run)
-    return parser
 
 
 def run(args) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import StagingError
-from ._common import nonnegative_int, parse_duration
+from ._common import add_duration, add_seed, nonnegative_int
 
 
 def add_parser(subparsers) -> None:
@@ -39,15 +39,13 @@ def add_parser(subparsers) -> None:
     serve.add_argument(
         "--port", type=nonnegative_int, default=0, help="TCP port (0 picks a free one)"
     )
-    serve.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the night (0)")
+    add_seed(serve, "the night")
     serve.add_argument(
         "--profile",
         default="healthy",
         help="sleeper profile: healthy, nightmare-prone, insomnia, child (healthy)",
     )
-    serve.add_argument(
-        "--duration", type=parse_duration, default=8 * 3600.0, help="length, e.g. 8h, 90m"
-    )
+    add_duration(serve, 8 * 3600.0, "length, e.g. 8h, 90m (default 8h)")
     serve.add_argument("--faults", default="", help="simulated faults, e.g. loss=0.01,disconnect=3")
     serve.add_argument("--speed", default="1", help="1 (real time), 60, or max (1)")
     serve.add_argument(

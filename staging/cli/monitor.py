@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import nonnegative_int, parse_duration
+from ._common import add_allow_truncated, add_duration, add_seed
 
 DESCRIPTION = """\
 Watch a night live: signals and their quality, the stage as it is scored, arousals, nightmare
@@ -70,92 +70,99 @@ def add_parser(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--source",
-        default="synthetic",
-        metavar="SRC",
-        help="synthetic (default), drill, FILE.edf, tcp://HOST:PORT or lsl:NAME",
-    )
-    p.add_argument(
-        "--seed", type=nonnegative_int, default=0, help="seed of the simulated night (default 0)"
-    )
-    from headset.sleeper.profiles import PROFILES
-
-    p.add_argument(
-        "--profile",
-        default="healthy",
-        choices=tuple(PROFILES),
-        metavar="P",
-        help=f"simulated sleeper: {', '.join(PROFILES)} (default healthy)",
-    )
-    p.add_argument(
-        "--speed",
-        type=parse_speed,
-        default=60.0,
-        metavar="X",
-        help="session seconds per wall second: 1 (real time), 60 (default) or max",
-    )
-    p.add_argument(
-        "--duration",
-        type=parse_duration,
-        default=None,
-        metavar="D",
-        help="stop after this much session time, e.g. 8h, 90m (default: the whole night, "
-        "8 h for the synthetic headset)",
-    )
-    p.add_argument(
-        "--faults",
-        default=None,
-        metavar="SPEC",
-        help="simulated faults, e.g. loss=0.01,corrupt=0.001,disconnect=3,leadoff=1 "
-        "(see 'dreamnet simulate --help' for the list)",
-    )
-    p.add_argument("--record", default=None, metavar="FILE.edf", help="write the session to EDF+")
-    p.add_argument(
-        "--events",
-        default=None,
-        metavar="FILE.jsonl",
-        help="write the event stream, one JSON object a line ('-' for stdout)",
-    )
-    p.add_argument(
-        "--report", default=None, metavar="DIR", help="write the morning report at the end"
-    )
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="replace existing output files (--record, --events, the report's files)",
-    )
-    p.add_argument(
-        "--allow-truncated",
-        action="store_true",
-        help="replay the complete data records of a recording cut short (default: refuse it)",
-    )
-    p.add_argument(
-        "--sleeper",
-        default=None,
-        metavar="FILE.json",
-        help="the sleeper's profile: personalises detection and the cue ladder, updated at the "
-        "end (created if missing)",
-    )
-    p.add_argument(
-        "--key",
-        default=None,
-        metavar="KEY",
-        help="pairing key authenticating stimulation commands (TCP headsets)",
-    )
-    p.add_argument(
-        "--grace",
-        type=_grace,
-        default=10.0,
-        metavar="S",
-        help="seconds a proposed intervention waits for a veto (default 10)",
-    )
+    _source_options(p.add_argument_group("source"))
+    _output_options(p.add_argument_group("outputs"))
+    _loop_options(p.add_argument_group("closed loop"))
     p.add_argument(
         "--no-tui",
         action="store_true",
         help="run headless (no live view); use with --events for unattended runs",
     )
     p.set_defaults(func=run)
+
+
+def _source_options(g) -> None:
+    """Add the options of the source: which night, how fast, how long."""
+    from headset.sleeper.profiles import PROFILES
+
+    g.add_argument(
+        "--source",
+        default="synthetic",
+        metavar="SRC",
+        help="synthetic (default), drill, FILE.edf, tcp://HOST:PORT or lsl:NAME",
+    )
+    add_seed(g, "the simulated night")
+    g.add_argument(
+        "--profile",
+        default="healthy",
+        choices=tuple(PROFILES),
+        metavar="P",
+        help=f"simulated sleeper: {', '.join(PROFILES)} (default healthy)",
+    )
+    g.add_argument(
+        "--speed",
+        type=parse_speed,
+        default=60.0,
+        metavar="X",
+        help="session seconds per wall second: 1 (real time), 60 (default) or max",
+    )
+    add_duration(
+        g,
+        None,
+        "stop after this much session time, e.g. 8h, 90m (default: the whole night, "
+        "8 h for the synthetic headset)",
+    )
+    g.add_argument(
+        "--faults",
+        default=None,
+        metavar="SPEC",
+        help="simulated faults, e.g. loss=0.01,corrupt=0.001,disconnect=3,leadoff=1 "
+        "(see 'dreamnet simulate --help' for the list)",
+    )
+    add_allow_truncated(g, "replay")
+
+
+def _output_options(g) -> None:
+    """Add the options of the files the session writes."""
+    g.add_argument("--record", default=None, metavar="FILE.edf", help="write the session to EDF+")
+    g.add_argument(
+        "--events",
+        default=None,
+        metavar="FILE.jsonl",
+        help="write the event stream, one JSON object a line ('-' for stdout)",
+    )
+    g.add_argument(
+        "--report", default=None, metavar="DIR", help="write the morning report at the end"
+    )
+    g.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing output files (--record, --events, the report's files)",
+    )
+
+
+def _loop_options(g) -> None:
+    """Add the options of the closed loop: the sleeper's profile, the pairing key, the veto."""
+    g.add_argument(
+        "--sleeper",
+        default=None,
+        metavar="FILE.json",
+        help="the sleeper's profile: personalises detection and the cue ladder, updated at the "
+        "end (created if missing)",
+    )
+    g.add_argument(
+        "--key",
+        default=None,
+        metavar="KEY",
+        help="pairing key authenticating stimulation commands (TCP headsets)",
+    )
+    g.add_argument(
+        "--grace",
+        type=_grace,
+        default=10.0,
+        metavar="S",
+        help="seconds a proposed intervention waits for a veto (default 10)",
+    )
 
 
 def run(args) -> int:

@@ -10,30 +10,32 @@ from pathlib import Path
 from ..errors import StagingError
 from ..night.archive import is_pattern, scheduler_address
 from ..outputs import check_outputs, partial_output, printable
-from ._common import bounded_int
+from ._common import add_allow_truncated, bounded_int
+
+DESCRIPTION = (
+    "Stage EDF/BDF recordings (the project's own or real PSG) into 30-s epochs. "
+    "Channels are chosen by name (C4, C3, Cz, F4, ... with or without a -M1/-A1 reference; "
+    "EOG and chin EMG likewise) unless given. Output CSV columns: "
+    "epoch,onset_s,stage,confidence,p_W,p_N1,p_N2,p_N3,p_R. "
+    "Files given one by one are scored in this process, one after the other, and the first "
+    "bad one stops the run. An ARCHIVE (a PATH that is a directory, searched recursively "
+    "for .edf/.bdf, or a quoted glob such as 'data/**/*.edf', or any of --jobs, --scheduler, "
+    "--report) is scored on dask.distributed, one task per night: into DIR go NAME.csv "
+    "(byte-identical to scoring the night alone), NAME.json (its record: input sha256, "
+    "model and version, options, AASM statistics) and, with --report, NAME.report/; the "
+    "layout mirrors the inputs' folders. DIR/cohort.csv gets one row per night, with "
+    "status ok or error and the message (it is rewritten by every run). A bad night is an "
+    "error row and the others go on; exit code 1 when some nights failed. Re-running the "
+    "same command skips nights whose outputs exist for the same input sha256, model "
+    "version and options; outputs that exist but differ are refused (exit 2) unless "
+    "--force."
+)
 
 
 def add_parser(subparsers) -> None:
     """Register ``dreamnet score``."""
     p = subparsers.add_parser(
-        "score",
-        help="stage recordings into hypnogram CSV files",
-        description="Stage EDF/BDF recordings (the project's own or real PSG) into 30-s epochs. "
-        "Channels are chosen by name (C4, C3, Cz, F4, ... with or without a -M1/-A1 reference; "
-        "EOG and chin EMG likewise) unless given. Output CSV columns: "
-        "epoch,onset_s,stage,confidence,p_W,p_N1,p_N2,p_N3,p_R. "
-        "Files given one by one are scored in this process, one after the other, and the first "
-        "bad one stops the run. An ARCHIVE (a PATH that is a directory, searched recursively "
-        "for .edf/.bdf, or a quoted glob such as 'data/**/*.edf', or any of --jobs, --scheduler, "
-        "--report) is scored on dask.distributed, one task per night: into DIR go NAME.csv "
-        "(byte-identical to scoring the night alone), NAME.json (its record: input sha256, "
-        "model and version, options, AASM statistics) and, with --report, NAME.report/; the "
-        "layout mirrors the inputs' folders. DIR/cohort.csv gets one row per night, with "
-        "status ok or error and the message (it is rewritten by every run). A bad night is an "
-        "error row and the others go on; exit code 1 when some nights failed. Re-running the "
-        "same command skips nights whose outputs exist for the same input sha256, model "
-        "version and options; outputs that exist but differ are refused (exit 2) unless "
-        "--force.",
+        "score", help="stage recordings into hypnogram CSV files", description=DESCRIPTION
     )
     p.add_argument(
         "files",
@@ -41,21 +43,7 @@ def add_parser(subparsers) -> None:
         metavar="PATH",
         help="recordings: files, directories (archive) or quoted glob patterns (archive)",
     )
-    p.add_argument("--eeg", help="EEG channel name (default: chosen by name)")
-    p.add_argument("--eog", help="EOG channel(s), e.g. 'E1-M2,E2-M2', or 'none'")
-    p.add_argument("--emg", help="chin EMG channel name, or 'none'")
-    p.add_argument(
-        "--mode",
-        choices=("offline", "online"),
-        default="offline",
-        help="offline: whole-recording context (default); online: what the live stager "
-        "says at the end of each epoch",
-    )
-    p.add_argument(
-        "--model",
-        help="'simulated-only' (trained on simulated nights alone) or a model file "
-        "(default: the shipped model, simulated nights plus one real scored night)",
-    )
+    _staging_options(p.add_argument_group("staging"))
     p.add_argument(
         "--out",
         required=True,
@@ -67,7 +55,33 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="replace CSV files that exist (archive: score again every night, done or not)",
     )
-    where = p.add_mutually_exclusive_group()
+    _archive_options(p.add_argument_group("archive (dask.distributed)"))
+    p.set_defaults(func=run)
+
+
+def _staging_options(g) -> None:
+    """Add the options of how a recording is staged: channels, mode, model."""
+    g.add_argument("--eeg", help="EEG channel name (default: chosen by name)")
+    g.add_argument("--eog", help="EOG channel(s), e.g. 'E1-M2,E2-M2', or 'none'")
+    g.add_argument("--emg", help="chin EMG channel name, or 'none'")
+    g.add_argument(
+        "--mode",
+        choices=("offline", "online"),
+        default="offline",
+        help="offline: whole-recording context (default); online: what the live stager "
+        "says at the end of each epoch",
+    )
+    g.add_argument(
+        "--model",
+        help="'simulated-only' (trained on simulated nights alone) or a model file "
+        "(default: the shipped model, simulated nights plus one real scored night)",
+    )
+    add_allow_truncated(g, "score")
+
+
+def _archive_options(g) -> None:
+    """Add the options that score an archive on dask.distributed."""
+    where = g.add_mutually_exclusive_group()
     where.add_argument(
         "--jobs",
         type=bounded_int(1, 64),
@@ -82,18 +96,12 @@ def add_parser(subparsers) -> None:
         help="archive: an existing dask.distributed scheduler; its workers must read the "
         "inputs and write --out at the same paths (a shared file system)",
     )
-    p.add_argument(
+    g.add_argument(
         "--report",
         action="store_true",
         help="archive: also write each night's morning report into NAME.report/ (as "
         "`dreamnet report`, which stages with the default model whatever --model says)",
     )
-    p.add_argument(
-        "--allow-truncated",
-        action="store_true",
-        help="score the complete data records of a recording cut short (default: refuse it)",
-    )
-    p.set_defaults(func=run)
 
 
 def _targets(files: list[str], out: str) -> list[Path]:

@@ -10,12 +10,11 @@ import argparse
 import sys
 from collections import Counter
 
+from headset.simulate import REDUCED_MONTAGE
+
 from ..errors import StagingError
 from ..outputs import check_outputs, partial_output, printable
-from ._common import nonnegative_int, parse_duration
-
-#: Reduced montage (``--montage reduced``): one EEG, one EOG and the chin EMG.
-REDUCED_MONTAGE = ("EEG C4-M1", "EOG E1-M2", "EMG chin")
+from ._common import add_duration, add_seed
 
 
 def _profiles() -> dict[str, str]:
@@ -31,19 +30,8 @@ def _faults_help() -> str:
     return faults_help()
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``dreamnet simulate``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The ``dreamnet`` subcommand registry.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The subcommand's parser.
-    """
+def add_parser(subparsers) -> None:
+    """Register ``dreamnet simulate``."""
     profiles = _profiles()
     prof_text = "\n".join(f"  {name:<16} {text}" for name, text in profiles.items())
     epilog = (
@@ -72,13 +60,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--duration",
-        type=parse_duration,
-        default=8 * 3600.0,
-        help="length of the night, e.g. 8h, 90m, 1h30m, 45s (default 8h)",
-    )
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
+    add_duration(p, 8 * 3600.0, "length of the night, e.g. 8h, 90m, 1h30m, 45s (default 8h)")
+    add_seed(p, "the simulated night")
     p.add_argument(
         "--profile",
         choices=tuple(profiles),
@@ -105,7 +88,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=run)
-    return p
 
 
 def parse_montage(text: str) -> tuple[str, ...] | None:

@@ -4,66 +4,30 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import add_count, add_duration, add_seed
+
 #: Largest accepted counts: simulated nights (each), hidden units, training passes.
 MAX_NIGHTS, MAX_HIDDEN, MAX_EPOCHS = 500, 1024, 1000
 
 
+DESCRIPTION = (
+    "Train the staging model on simulated nights (all sleeper profiles, varied subjects, "
+    "channels, amplitudes and rates) and on scored EDF+ recordings given with --edf. Writes "
+    "NAME.npz + NAME.json (no pickle). The default set takes a few minutes on one core."
+)
+
+
 def add_parser(subparsers) -> None:
     """Register ``dreamnet train``."""
-    from ._common import bounded_int, nonnegative_int, parse_duration
-
     p = subparsers.add_parser(
-        "train",
-        help="train the sleep-staging model",
-        description="Train the staging model on simulated nights (all sleeper profiles, varied "
-        "subjects, channels, amplitudes and rates) and on scored EDF+ recordings given with "
-        "--edf. Writes NAME.npz + NAME.json (no pickle). The default set takes a few minutes "
-        "on one core.",
+        "train", help="train the sleep-staging model", description=DESCRIPTION
     )
-    p.add_argument(
-        "--nights",
-        type=bounded_int(0, MAX_NIGHTS),
-        default=24,
-        help=f"simulated training nights, 0-{MAX_NIGHTS} (default 24; 0 = only --edf recordings)",
-    )
-    p.add_argument(
-        "--val-nights",
-        type=bounded_int(0, MAX_NIGHTS),
-        default=6,
-        help=f"simulated validation nights, separate seeds, 0-{MAX_NIGHTS} (default 6)",
-    )
-    p.add_argument(
-        "--duration",
-        type=parse_duration,
-        default=8 * 3600.0,
-        help="length of each simulated night, e.g. 8h (default)",
-    )
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the fit (default 0)")
-    p.add_argument(
-        "--edf",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="scored EDF/BDF to add (repeatable); FILE=HYPNOGRAM.edf names the hypnogram "
-        "file, else a Sleep-EDF *Hypnogram.edf next to it or the file's own 'Sleep stage' "
-        "annotations are used",
-    )
-    p.add_argument("--eeg", help="EEG channel of the --edf recordings (default: by name)")
-    p.add_argument("--eog", help="EOG channel(s) of the --edf recordings (default: by name)")
-    p.add_argument("--emg", help="EMG channel of the --edf recordings (default: by name)")
-    p.add_argument(
-        "--hidden",
-        type=bounded_int(1, MAX_HIDDEN),
-        default=48,
-        help=f"hidden units, 1-{MAX_HIDDEN} (48)",
-    )
-    p.add_argument(
-        "--epochs",
-        type=bounded_int(1, MAX_EPOCHS),
-        default=20,
-        help=f"training passes, 1-{MAX_EPOCHS} (20)",
-    )
-    p.add_argument(
+    _data_options(p)
+    fit = p.add_argument_group("the fit")
+    add_seed(fit, "the fit")
+    add_count(fit, "--hidden", 1, MAX_HIDDEN, 48, "hidden units")
+    add_count(fit, "--epochs", 1, MAX_EPOCHS, 20, "training passes")
+    fit.add_argument(
         "--cache",
         metavar="DIR",
         help="keep the features of simulated nights in DIR and reuse them while the sleeper's "
@@ -78,6 +42,28 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--force", action="store_true", help="replace the --out files if they exist")
     p.set_defaults(func=run)
+
+
+def _data_options(p: argparse.ArgumentParser) -> None:
+    """Add the training data options: simulated nights and scored recordings."""
+    data = p.add_argument_group("training data")
+    add_count(
+        data, "--nights", 0, MAX_NIGHTS, 24, "simulated training nights (0: only --edf recordings)"
+    )
+    add_count(data, "--val-nights", 0, MAX_NIGHTS, 6, "simulated validation nights, other seeds")
+    add_duration(data, 8 * 3600.0, "length of each simulated night, e.g. 8h (default)")
+    data.add_argument(
+        "--edf",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="scored EDF/BDF to add (repeatable); FILE=HYPNOGRAM.edf names the hypnogram "
+        "file, else a Sleep-EDF *Hypnogram.edf next to it or the file's own 'Sleep stage' "
+        "annotations are used",
+    )
+    data.add_argument("--eeg", help="EEG channel of the --edf recordings (default: by name)")
+    data.add_argument("--eog", help="EOG channel(s) of the --edf recordings (default: by name)")
+    data.add_argument("--emg", help="EMG channel of the --edf recordings (default: by name)")
 
 
 def run(args: argparse.Namespace) -> int:

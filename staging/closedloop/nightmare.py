@@ -52,6 +52,14 @@ from ..events import ANNOTATIONS, nightmare_alert_record, to_event
 from .stream import ChunkBatcher, EmgRms, Framer, StageInput
 
 MARKERS = ("heart_rate", "emg_tone", "emg_twitches", "eeg_alpha_beta", "eye_movements")
+#: Each marker in words, for people (the live view, reports).
+MARKER_NAMES = {
+    "heart_rate": "heart rate",
+    "emg_tone": "chin EMG tone",
+    "emg_twitches": "chin EMG twitches",
+    "eeg_alpha_beta": "EEG alpha-beta power",
+    "eye_movements": "eye movements",
+}
 _MARKER_CHANNEL = {
     "heart_rate": "ECG",
     "emg_tone": "chin EMG",

@@ -40,6 +40,9 @@ Event types
     The technician's veto of the pending cue; annotation ``Intervention vetoed: <kind>``.
 ``ack``, ``note``, ``pause``, ``resume``
     Technician actions; ``note`` has ``text`` and the annotation ``Note: <text>``.
+``lights``
+    The technician marked lights ``off`` or ``on`` (``state``; key ``l`` of the live view);
+    annotation ``Lights off`` / ``Lights on``.
 ``gap``
     Samples the device did not deliver (``onset``, ``duration``; annotation ``Gap``).
 ``lead_off``

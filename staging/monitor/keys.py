@@ -1,8 +1,10 @@
 """Non-blocking keyboard input for the live view, and the technician's key map.
 
 Keys: ``a`` acknowledge the alert, ``v`` veto / ``y`` approve the pending intervention, ``n`` add a
-note (type the text, Enter to save, Esc to cancel), ``p`` pause/resume, ``q`` quit. Ctrl-C is left
-to the terminal (it raises ``KeyboardInterrupt``) so the session can finalise its files.
+note (type the text, Enter to save, Esc to cancel), ``l`` mark lights off (then on), ``p``
+pause/resume, ``+``/``-`` larger/smaller traces (µV per division), ``<``/``>`` shorter/longer
+page, ``c`` next channel set, ``t`` show/hide the simulator's truth, ``q`` quit. Ctrl-C is left to
+the terminal (it raises ``KeyboardInterrupt``) so the session can finalise its files.
 """
 
 from __future__ import annotations
@@ -20,12 +22,25 @@ KEYMAP: dict[str, str] = {
     "v": "veto",
     "y": "approve",
     "n": "note",
+    "l": "lights",
     "p": "pause",
+    "+": "zoom_in",
+    "=": "zoom_in",  # + without shift
+    "-": "zoom_out",
+    ">": "page_longer",
+    ".": "page_longer",  # > without shift
+    "<": "page_shorter",
+    ",": "page_shorter",  # < without shift
+    "c": "channels",
+    "t": "truth",
     "q": "quit",
 }
 
 #: One-line help shown at the bottom of the live view.
-KEY_HELP = "a ack  v veto  y approve  n note  p pause  q quit"
+KEY_HELP = (
+    "a ack  v veto  y approve  n note  l lights  p pause  +/- scale  </> page  c channels  "
+    "t truth  q quit"
+)
 
 _MAX_NOTE = 200
 
@@ -37,7 +52,9 @@ class Action:
     Parameters
     ----------
     name : str
-        ``ack``, ``veto``, ``approve``, ``note``, ``pause`` or ``quit``.
+        A value of :data:`KEYMAP` (``ack``, ``veto``, ``approve``, ``note``, ``lights``,
+        ``pause``, ``zoom_in``, ``zoom_out``, ``page_longer``, ``page_shorter``,
+        ``channels``, ``truth``, ``quit``).
     text : str
         The note text for ``note``; empty otherwise.
     """

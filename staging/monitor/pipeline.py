@@ -32,7 +32,7 @@ from headset.chunk import Chunk, StreamInfo
 from headset.stages import EPOCH_S, UNSCORED, W
 
 from ..checks import check_stream
-from .session import StepOutput
+from .session import StepOutput, cue_text
 
 #: Seconds after a cue at which its outcome is judged (awake by then: ``woke``).
 OUTCOME_WINDOW_S = 120.0
@@ -313,7 +313,7 @@ class Pipeline:
                 out.notes.append(
                     {
                         "type": "cue_outcome",
-                        "log": f"cue {cue['kind']} {cue['level']:.2f} -> {cue['outcome']}",
+                        "log": f"cue {cue_text(cue['kind'], cue['level'])}: {cue['outcome']}",
                         "kind": cue["kind"],
                         "level": cue["level"],
                         "sent_t": cue["t"],

@@ -35,10 +35,60 @@ if TYPE_CHECKING:
     from ..closedloop.arousal import ArousalEvent
     from ..closedloop.nightmare import NightmareAlert
 
-#: Seconds of filtered signal kept for the live view's traces and band powers.
-TRACE_S = 8.0
+#: Seconds of filtered signal kept for the live view's traces (its longest page) and band powers.
+TRACE_S = 30.0
 #: How many recent log lines (events) the state keeps for the view.
 LOG_LINES = 200
+#: Decisions of the policy that repeat while it waits (folded into one updated log line).
+FOLDED_ACTIONS = ("held", "vetoed")
+#: Annotations of a simulated source that come from the device link, not the simulator's truth.
+DEVICE_ANNOTATIONS = ("Connection lost",)
+#: What the level (0-1) of each cue kind means, for the screen.
+LEVEL_NAME = {"audio": "volume", "vibration": "strength", "wake": "intensity"}
+
+
+def cue_text(kind, level, duration_s=None) -> str:
+    """Describe a cue in words with units, e.g. ``audio at volume 15 % for 3 s``.
+
+    Parameters
+    ----------
+    kind : str
+        ``audio``, ``vibration`` or ``wake``.
+    level : float
+        Intensity, 0-1.
+    duration_s : float or None
+        Seconds.
+    """
+    text = f"{kind} at {LEVEL_NAME.get(kind, 'level')} {float(level) * 100:.0f} %"
+    if duration_s:
+        text += f" for {float(duration_s):g} s"
+    return text
+
+
+@dataclass(eq=False)
+class LogLine:
+    """One line of the view's event log; a repeated policy decision updates it in place.
+
+    Attributes
+    ----------
+    t : float
+        Session time of the latest occurrence, seconds.
+    kind : str
+        The event type.
+    text : str
+        What the line says (the latest occurrence's text).
+    count : int
+        Occurrences folded into the line.
+    since : float
+        Session time of the first occurrence, seconds.
+    """
+
+    t: float
+    kind: str
+    text: str
+    count: int = 1
+    since: float = 0.0
+
 
 # dsp.quality flags that make a channel "bad" (the rest, mains and movement, make it "warn").
 _BAD_QUALITY = ("flat", "saturated", "lead-off", "non-finite")
@@ -53,6 +103,9 @@ class Alert:
     kind: str
     text: str
     acked: bool = False
+    #: A nightmare alert's evidence: marker -> ``value``, ``baseline``, ``unit``, ``evidence``,
+    #: ``weight`` (as in the ``nightmare_alert`` event).
+    evidence: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -111,6 +164,13 @@ class SessionState:
     interventions: list[Intervention] = field(default_factory=list)
     pending: Intervention | None = None
     log: collections.deque = field(default_factory=lambda: collections.deque(maxlen=LOG_LINES))
+    #: A simulated source's ground truth (``Arousal``, ``Nightmare``, ``Cue: ...``), kept
+    #: apart from the detections: (t, text) lines.
+    truth_log: collections.deque = field(
+        default_factory=lambda: collections.deque(maxlen=LOG_LINES)
+    )
+    #: Lights off / on marked by the technician: (t, "off" | "on").
+    lights: list[tuple[float, str]] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     device: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
@@ -290,6 +350,7 @@ class MonitorSession:
         self.stop_request: str | None = None
         self._last_block: tuple[Chunk, np.ndarray] | None = None
         self._quality_version = -1
+        self._folded: LogLine | None = None  # the policy's latest folded "held" line
 
     # ------------------------------------------------------------------ clock
     @property
@@ -303,13 +364,37 @@ class MonitorSession:
         return i
 
     # ------------------------------------------------------------------ output
-    def _emit(self, type: str, t: float | None = None, log: str | None = None, **fields: Any):
+    def _emit(
+        self,
+        type: str,
+        t: float | None = None,
+        log: str | None = None,
+        fold: bool = False,
+        **fields: Any,
+    ):
         t = self.t if t is None else t
         self.events.emit(t, type, **fields)
         self.state.counters[type] += 1
         if log is not None:
-            self.state.log.append((t, type, log))
+            self._log(t, type, log, fold)
         self.state.version += 1
+
+    def _log(self, t: float, kind: str, text: str, fold: bool) -> None:
+        """Add a line to the view's log; a ``fold`` line updates the previous one in place.
+
+        Consecutive decisions of the policy to wait (``held``...) form one line with their
+        count and the latest reason, so they never push the alert and the cue off the screen;
+        any other line of the policy starts a new one.
+        """
+        log = self.state.log
+        line = self._folded
+        if fold and line is not None and line in log:
+            line.t, line.text, line.count = t, text, line.count + 1
+            return
+        line = LogLine(t, kind, text, since=t)
+        log.append(line)
+        if kind == "intervention" or fold:
+            self._folded = line if fold else None
 
     def _annotate(self, onset: float, duration: float, text: str):
         if self.recorder is not None:
@@ -480,13 +565,17 @@ class MonitorSession:
             return
         if text == "Gap" or text.startswith("Lead off: "):
             return
+        truth = self.state.simulated and text not in DEVICE_ANNOTATIONS
         self._emit(
             "source",
-            log=f"{'truth' if self.state.simulated else 'source'}: {text}",
+            log=None if truth else f"source: {text}",
             onset=float(ann.onset),
             duration=float(ann.duration),
             annotation=text,
         )
+        if truth:
+            length = f", {ann.duration:.0f} s" if ann.duration >= 1 else ""
+            self.state.truth_log.append((float(ann.onset), f"{text}{length}"))
         if text == "Connection lost":
             self._raise_alert("device", f"connection lost {ann.duration:.0f} s", t=ann.onset)
 
@@ -668,9 +757,13 @@ class MonitorSession:
     def _on_nightmare_alert(self, al: NightmareAlert) -> None:
         rec = nightmare_alert_record(al)
         risk = rec["risk"]
-        alert = self._raise_alert("nightmare", f"NIGHTMARE risk {risk:.2f}", t=self.t)
+        alert = self._raise_alert("nightmare", f"NIGHTMARE ALERT, risk {risk:.2f} (0-1)", t=self.t)
+        alert.evidence = dict(rec["evidence"])
         self._emit(
-            "nightmare_alert", log=f"nightmare alert, risk {risk:.2f}", alert=alert.id, **rec
+            "nightmare_alert",
+            log=f"nightmare alert, nightmare risk {risk:.2f} (0-1)",
+            alert=alert.id,
+            **rec,
         )
         self._annotate(rec["onset"], rec["duration"], rec["annotation"])
 
@@ -698,7 +791,7 @@ class MonitorSession:
         fields = {k: v for k, v in d.items() if v is not None}
         if "stage" in fields and not isinstance(fields["stage"], str):
             fields["stage"] = stage_name(int(fields["stage"]))
-        cue = f"{kind} {level:.2f}" if kind is not None and level is not None else ""
+        cue = cue_text(kind, level, duration_s) if kind is not None and level is not None else ""
         extra: dict[str, Any] = {}
         ann = None
         if action == "proposed":
@@ -733,11 +826,18 @@ class MonitorSession:
         if ann is not None:
             extra.update(onset=t, duration=float(duration_s or 0.0), annotation=ann)
         what = {"kind": kind, "level": level, "duration_s": duration_s}
+        if action == "proposed":  # the reason says "awaiting acknowledgement": it is not
+            log = f"PROPOSED {cue}: sent in {self.grace_s:g} s unless vetoed (v)"
+        elif action == "acknowledged":
+            log = None  # the approve line says who approved (technician or grace period)
+        else:
+            shown = action.upper() if action in ("sent", "failed") else action
+            log = f"{shown}{' ' + cue if cue else ''}: {reason}"
         self._emit(
             "intervention",
             t=max(t, 0.0),
-            log=f"{action.upper() if action in ('proposed', 'sent', 'failed') else action}"
-            f"{' ' + cue if cue else ''}: {reason}",
+            log=log,
+            fold=action in FOLDED_ACTIONS,
             status=action,
             **{k: v for k, v in what.items() if v is not None},
             reason=reason,
@@ -754,7 +854,7 @@ class MonitorSession:
         if self.t >= iv.deadline - 1e-9:
             self._emit(
                 "approve",
-                log=f"no veto within {self.grace_s:g} s: {iv.kind} goes ahead",
+                log=f"no veto within {self.grace_s:g} s: {iv.kind} cue goes ahead",
                 id=iv.id,
                 kind=iv.kind,
                 by="grace period",
@@ -803,7 +903,7 @@ class MonitorSession:
         text = f"Intervention vetoed: {iv.kind}"
         self._emit(
             "veto",
-            log=f"VETOED {iv.kind} {iv.level:.2f}",
+            log=f"VETOED {cue_text(iv.kind, iv.level, iv.duration_s)}",
             id=iv.id,
             kind=iv.kind,
             level=iv.level,
@@ -828,7 +928,13 @@ class MonitorSession:
         if iv is None or iv.deadline == float("inf"):
             return False
         iv.deadline = float("inf")
-        self._emit("approve", log=f"approved {iv.kind}", id=iv.id, kind=iv.kind, by="technician")
+        self._emit(
+            "approve",
+            log=f"approved by the technician: {iv.kind} cue goes ahead",
+            id=iv.id,
+            kind=iv.kind,
+            by="technician",
+        )
         if self.pipeline is not None:
             self._on_decisions(self.pipeline.approve(self.t))
         return True
@@ -871,6 +977,39 @@ class MonitorSession:
         """Cancel the pending cue and send none until ``until_s`` (session seconds)."""
         if self.pipeline is not None and hasattr(self.pipeline, "hold"):
             self._on_decisions(self.pipeline.hold(self.t, until_s, reason))
+
+    def mark_lights(self, state: str) -> None:
+        """Mark lights off or on: an event and an EDF+ annotation (``Lights off``/``on``).
+
+        Parameters
+        ----------
+        state : {"off", "on"}
+            What the technician just did.
+        """
+        if state not in ("off", "on"):
+            raise ValueError(f"lights state must be 'off' or 'on', got {state!r}")
+        text = f"Lights {state}"
+        self.state.lights.append((self.t, state))
+        self._emit(
+            "lights",
+            log=f"lights {state}",
+            state=state,
+            onset=self.t,
+            duration=0.0,
+            annotation=text,
+        )
+        self._annotate(self.t, 0.0, text)
+
+    def lead_off_since(self) -> dict[int, float]:
+        """Channels whose electrode the device reports off now, and since when.
+
+        Returns
+        -------
+        dict of int to float
+            Channel index -> onset of the lead-off run, seconds of session time.
+        """
+        on = self._leadoff.start
+        return {int(ch): on[ch] / self.sfreq for ch in np.flatnonzero(on >= 0)}
 
     def set_paused(self, paused: bool) -> None:
         """Pause or resume (only the pacing stops; logged as ``pause``/``resume``)."""

@@ -35,6 +35,8 @@ class _Base:
     live = False
     done = False
     can_stimulate = True
+    #: The device's front-end settings (gain, input range, resolution), where it reports them.
+    settings: dict = {}
 
     @property
     def counters(self) -> dict[str, int]:
@@ -85,6 +87,8 @@ class HeadsetSource(_Base):
         self.simulated = simulated
         self.live = live
         self._closed = False
+        info = getattr(headset, "info", None) or {}
+        self.settings = {k: info[k] for k in ("gain", "vref", "lsb_uv") if k in info}
 
     @property
     def done(self) -> bool:  # noqa: D102
@@ -172,6 +176,8 @@ CONCLUSION_PREFIXES = (
     "Intervention:",
     "Intervention vetoed:",
     "Note:",
+    "Lights off",
+    "Lights on",
 )
 
 
@@ -232,7 +238,8 @@ def _serve(conn, factory, parent_pid: int, parent_end) -> None:
         conn.send(("error", _portable(exc)))
         conn.close()
         return
-    meta = {k: getattr(src, k) for k in ("label", "ch_names", "ch_types", "sfreq", "simulated")}
+    keys = ("label", "ch_names", "ch_types", "sfreq", "simulated", "settings")
+    meta = {k: getattr(src, k) for k in keys}
     meta["live"] = getattr(src, "live", False)
     conn.send(("ok", meta))
     try:

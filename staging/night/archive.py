@@ -704,11 +704,32 @@ def run_archive(
     StagingError
         Bad paths, outputs that exist and differ (without ``force``), no scheduler.
     """
-    from distributed import as_completed
-
     from ..stager.model import resolve_model
 
     t0 = time.monotonic()
+    out = _out_directory(out_dir)
+    recordings = expand_paths(paths)
+    spec = model_spec(model)
+    version = model_version(resolve_model(spec))
+    jobs_ = plan(recordings, out, model=spec, model_version=version, options=options, report=report)
+    rows: list[dict | None] = [None] * len(jobs_)
+    with dask_client(jobs, scheduler) as client:
+        todo = _nights_to_score(client, jobs_, rows, force)
+        out.mkdir(parents=True, exist_ok=True)
+        _score_nights(client, jobs_, todo, rows)
+    write_cohort(out / COHORT_FILE, rows)
+    summary = RunSummary(
+        nights=len(jobs_),
+        scored=len(todo) - sum(rows[i]["status"] != "ok" for i in todo),
+        skipped=len(jobs_) - len(todo),
+        failed=sum(r["status"] != "ok" for r in rows),
+        seconds=time.monotonic() - t0,
+    )
+    return summary, rows
+
+
+def _out_directory(out_dir: str) -> Path:
+    """Return ``--out`` as a directory path; refuse a file or a ``.csv`` name."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise StagingError(f"--out {printable(out_dir)}: exists and is not a directory")
@@ -716,65 +737,60 @@ def run_archive(
         raise StagingError(
             f"--out {printable(out_dir)}: scoring an archive writes a directory, not one CSV"
         )
-    recordings = expand_paths(paths)
-    spec = model_spec(model)
-    version = model_version(resolve_model(spec))
-    jobs_ = plan(recordings, out, model=spec, model_version=version, options=options, report=report)
-    rows: list[dict | None] = [None] * len(jobs_)
+    return out
+
+
+def _nights_to_score(client, jobs_: list[NightJob], rows: list, force: bool) -> list[int]:
+    """Return the indices of the nights to score, sorted; fill ``rows`` of those done before.
+
+    Nights with outputs are checked on the workers (:func:`night_state`): done for the same
+    input, model and options is skipped, anything else is scored; outputs that differ are
+    refused (one error for all of them) unless ``force``.
+    """
     to_check = (
         [] if force else [i for i, j in enumerate(jobs_) if any(o.exists() for o in j.outputs())]
     )
-    with dask_client(jobs, scheduler) as client:
-        todo = sorted(set(range(len(jobs_))) - set(to_check))
-        if to_check:
-            states = client.gather(
-                client.map(night_state, [jobs_[i] for i in to_check], pure=False)
-            )
-            differ = [(i, why) for i, (state, why) in zip(to_check, states) if state == "differs"]
-            if differ:
-                i, why = differ[0]
-                more = f" (and {len(differ) - 1} more nights)" if len(differ) > 1 else ""
-                raise StagingError(
-                    f"--out {printable(jobs_[i].csv)}: exists and differs: {why}{more}; "
-                    "--force replaces it"
-                )
-            for i, (state, row) in zip(to_check, states):
-                if state == "done":
-                    rows[i] = row
-                else:
-                    todo.append(i)
-            todo.sort()
-        skipped = len(jobs_) - len(todo)
-        out.mkdir(parents=True, exist_ok=True)
-        progress = _Progress(len(todo))
-        try:
-            futures = {
-                client.submit(score_night, jobs_[i], retries=TASK_RETRIES, pure=False): i
-                for i in todo
-            }
-            for fut in as_completed(futures, loop=client.loop):
-                i = futures[fut]
-                try:
-                    row = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a lost night is a row, the run goes on
-                    row = error_row(jobs_[i], f"{type(exc).__name__}: {exc}")
-                rows[i] = row
-                ok = row["status"] == "ok"
-                if not ok:
-                    progress.line(printable(f"dreamnet: error: {row['path']}: {row['error']}"))
-                progress.advance(ok)
-        finally:
-            progress.stop()
-    write_cohort(out / COHORT_FILE, rows)
-    failed = sum(r["status"] != "ok" for r in rows)
-    summary = RunSummary(
-        nights=len(jobs_),
-        scored=len(todo) - sum(rows[i]["status"] != "ok" for i in todo),
-        skipped=skipped,
-        failed=failed,
-        seconds=time.monotonic() - t0,
-    )
-    return summary, rows
+    todo = sorted(set(range(len(jobs_))) - set(to_check))
+    if not to_check:
+        return todo
+    states = client.gather(client.map(night_state, [jobs_[i] for i in to_check], pure=False))
+    differ = [(i, why) for i, (state, why) in zip(to_check, states) if state == "differs"]
+    if differ:
+        i, why = differ[0]
+        more = f" (and {len(differ) - 1} more nights)" if len(differ) > 1 else ""
+        raise StagingError(
+            f"--out {printable(jobs_[i].csv)}: exists and differs: {why}{more}; --force replaces it"
+        )
+    for i, (state, row) in zip(to_check, states):
+        if state == "done":
+            rows[i] = row
+        else:
+            todo.append(i)
+    return sorted(todo)
+
+
+def _score_nights(client, jobs_: list[NightJob], todo: list[int], rows: list) -> None:
+    """Score the nights ``todo`` on the cluster into ``rows`` (a failed night is an error row)."""
+    from distributed import as_completed
+
+    progress = _Progress(len(todo))
+    try:
+        futures = {
+            client.submit(score_night, jobs_[i], retries=TASK_RETRIES, pure=False): i for i in todo
+        }
+        for fut in as_completed(futures, loop=client.loop):
+            i = futures[fut]
+            try:
+                row = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a lost night is a row, the run goes on
+                row = error_row(jobs_[i], f"{type(exc).__name__}: {exc}")
+            rows[i] = row
+            ok = row["status"] == "ok"
+            if not ok:
+                progress.line(printable(f"dreamnet: error: {row['path']}: {row['error']}"))
+            progress.advance(ok)
+    finally:
+        progress.stop()
 
 
 __all__ = [

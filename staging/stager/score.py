@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dsp.validate import check_option
+from headset.edf.units import check_units
 from headset.stages import EPOCH_S, STAGE_NAMES, UNSCORED, stage_name
 
 from ..channels import ChannelSelection, select_channels
@@ -26,7 +27,6 @@ from .offline import stage_epochs
 #: Columns of the hypnogram CSV (DESIGN section 3).
 CSV_COLUMNS = ("epoch", "onset_s", "stage", "confidence", "p_W", "p_N1", "p_N2", "p_N3", "p_R")
 _BLOCK_EPOCHS = 240  # epochs read at once at <= 256 Hz (2 h), fewer above: bounds memory
-_MAX_ROBUST_SD_UV = 5000.0
 
 
 class StagingWarning(UserWarning):
@@ -248,14 +248,6 @@ def open_recording(raw_or_path, fast: bool = True, allow_truncated: bool = False
     return _RawSource(raw, path.name)
 
 
-def _robust_sd(x: np.ndarray) -> float:
-    x = x[np.isfinite(x)]
-    if x.size < 2:
-        return 0.0
-    d = np.diff(x[:200_000])
-    return float(np.median(np.abs(d - np.median(d))) * 1.4826 / np.sqrt(2.0))
-
-
 def _check_signal(src, idx: int) -> str | None:
     """Problem with a channel (flat, all NaN, wrong units), or None if it looks usable."""
     sf = src.sfreq_of([idx])
@@ -269,13 +261,8 @@ def _check_signal(src, idx: int) -> str | None:
         return f"channel {name!r} contains no finite samples"
     if np.nanstd(x) < 0.05:
         return f"channel {name!r} is flat"
-    sd = _robust_sd(x)
-    if sd > _MAX_ROBUST_SD_UV:
-        return (
-            f"channel {name!r} has a sample-to-sample spread of {sd:.3g} µV: "
-            "wrong units (not volts in the Raw)?"
-        )
-    return None
+    units = check_units(name, x, measure="spread")
+    return None if units.ok else units.message
 
 
 def recording_features(src, sel: ChannelSelection, n_epochs: int, sf: float) -> EpochFeatures:

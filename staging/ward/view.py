@@ -219,6 +219,14 @@ class WardView:
             recorder=True if snap["recording"] else None,
             events=SimpleNamespace(path=self.ward.events_path),
             frame_s=snap["frame_s"],
+            t=snap["t"],
+            sfreq=snap["sfreq"],
+            ch_types=snap["ch_types"],
+            lead_off_since=lambda: snap["lead_off"],
+            source=SimpleNamespace(settings=snap["settings"]),
+            pipeline=SimpleNamespace(
+                bank=None if snap["bank"] is None else SimpleNamespace(**snap["bank"])
+            ),
         )
         view = MonitorView(proxy, self.speed)
         view.wall_start = self.wall_start

@@ -297,11 +297,18 @@ class Bed:
         if s is None:
             return None
         s.refresh_quality()
+        bank = getattr(s.pipeline, "bank", None)
         return {
             "state": s.state,
             "trace": s.trace(),
             "recording": s.recorder is not None,
             "frame_s": s.frame_s,
+            "t": s.t,
+            "sfreq": s.sfreq,
+            "ch_types": list(s.ch_types),
+            "lead_off": s.lead_off_since(),
+            "settings": dict(getattr(s.source, "settings", None) or {}),
+            "bank": None if bank is None else {"bands": dict(bank.bands), "mains": bank.mains},
         }
 
     def _brief(self) -> dict:
@@ -340,7 +347,7 @@ class Bed:
             recording=None
             if rec is None
             else ("closed" if rec.closed else f"{rec.stats['records']} s"),
-            log=[f"{t / 60:6.1f}m {text}" for t, _, text in list(st.log)[-3:]],
+            log=[f"{ln.t / 60:6.1f}m {ln.text}" for ln in list(st.log)[-3:]],
             counters={k: int(v) for k, v in st.counters.items()},
         )
         return r

@@ -189,6 +189,11 @@ def test_units_are_converted_and_checked(tmp_path):
     rp = Replay(guess)
     np.testing.assert_allclose(rp.read_all().data[0], x, atol=0.05)
     assert any("taken as V" in n for n in rp.notes)
+    # the dimension is read as the scorer's reader reads it (spaces ignored): "m V" is mV
+    spaced = _edf(tmp_path / "spaced.edf", [_sig(x / 1000, 256, "EEG C4", dim="m V", rng=(-1, 1))])
+    rp = Replay(spaced)
+    np.testing.assert_allclose(rp.read_all().data[0], x, atol=0.05)
+    assert not rp.notes
     # a flat channel (lead-off) is not a unit error
     flat = _edf(tmp_path / "flat.edf", [_sig(np.zeros(2560), 256, "EEG O2", rng=(-500, 500))])
     assert Replay(flat).read_all().data.std() == 0

@@ -15,12 +15,6 @@ from headset.replay import Replay
 from staging.cli import main
 
 
-def _run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_help_lists_profiles_and_faults(capsys):
     with pytest.raises(SystemExit) as info:
         main(["simulate", "--help"])
@@ -59,10 +53,10 @@ def test_help_lists_profiles_and_faults(capsys):
         (["--out", "."], "directory"),
     ],
 )
-def test_bad_arguments_exit_2_with_one_line(capsys, tmp_path, argv, words):
+def test_bad_arguments_exit_2_with_one_line(dreamnet, tmp_path, argv, words):
     # later occurrences of an option override the valid defaults in front
     args = ["simulate", "--out", str(tmp_path / "n.edf"), "--duration", "30s", *argv]
-    code, out, err = _run(capsys, *args)
+    code, out, err = dreamnet(args)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -70,45 +64,46 @@ def test_bad_arguments_exit_2_with_one_line(capsys, tmp_path, argv, words):
     assert "Traceback" not in err
 
 
-def test_output_under_a_file_exits_2(capsys, tmp_path):
+def test_output_under_a_file_exits_2(dreamnet, tmp_path):
     (tmp_path / "plain").write_text("x")
-    code, _, err = _run(
-        capsys, "simulate", "--duration", "30s", "--out", str(tmp_path / "plain" / "x.edf")
+    code, _, err = dreamnet(
+        ["simulate", "--duration", "30s", "--out", str(tmp_path / "plain" / "x.edf")]
     )
     assert code == 2 and "cannot write" in err and len(err.strip().splitlines()) == 1
 
 
-def test_unwritable_file_exits_2(capsys, tmp_path, monkeypatch):
+def test_unwritable_file_exits_2(dreamnet, tmp_path, monkeypatch):
     # a read-only directory does not stop root, so the OS answer is simulated for everyone
     d = tmp_path / "ro"
     d.mkdir()
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: False if p == d else real_access(p, mode))
-    code, _, err = _run(capsys, "simulate", "--duration", "30s", "--out", str(d / "x.edf"))
+    code, _, err = dreamnet(["simulate", "--duration", "30s", "--out", str(d / "x.edf")])
     assert code == 2 and "permission denied" in err and len(err.strip().splitlines()) == 1
     assert not (d / "x.edf").exists()
 
 
-def test_output_that_is_a_directory_exits_2(capsys, tmp_path):
-    code, _, err = _run(capsys, "simulate", "--duration", "30s", "--out", str(tmp_path))
+def test_output_that_is_a_directory_exits_2(dreamnet, tmp_path):
+    code, _, err = dreamnet(["simulate", "--duration", "30s", "--out", str(tmp_path)])
     assert code == 2 and "is a directory" in err and len(err.strip().splitlines()) == 1
 
 
-def test_short_night_is_written_with_ground_truth(capsys, tmp_path):
+def test_short_night_is_written_with_ground_truth(dreamnet, tmp_path):
     out = tmp_path / "night.edf"
-    code, stdout, err = _run(
-        capsys,
-        "simulate",
-        "--duration",
-        "3m",
-        "--seed",
-        "7",
-        "--montage",
-        "reduced",
-        "--sfreq",
-        "100",
-        "--out",
-        str(out),
+    code, stdout, err = dreamnet(
+        [
+            "simulate",
+            "--duration",
+            "3m",
+            "--seed",
+            "7",
+            "--montage",
+            "reduced",
+            "--sfreq",
+            "100",
+            "--out",
+            str(out),
+        ]
     )
     assert code == 0, err
     assert err == ""  # no progress bar when stderr is not a terminal
@@ -184,21 +179,22 @@ def test_module_runs_as_a_script(tmp_path):
     assert res.stdout == "" and out.stat().st_size > 0
 
 
-def test_packet_faults_go_through_the_device_link(capsys, tmp_path):
+def test_packet_faults_go_through_the_device_link(dreamnet, tmp_path):
     out = tmp_path / "lossy.edf"
-    code, stdout, err = _run(
-        capsys,
-        "simulate",
-        "--duration",
-        "1m",
-        "--montage",
-        "reduced",
-        "--faults",
-        "loss=0.02",
-        "--seed",
-        "5",
-        "--out",
-        str(out),
+    code, stdout, err = dreamnet(
+        [
+            "simulate",
+            "--duration",
+            "1m",
+            "--montage",
+            "reduced",
+            "--faults",
+            "loss=0.02",
+            "--seed",
+            "5",
+            "--out",
+            str(out),
+        ]
     )
     assert code == 0, err
     assert "Gap" in stdout
@@ -211,25 +207,25 @@ def test_packet_faults_go_through_the_device_link(capsys, tmp_path):
     assert (flags[:, s0:s1] & 1).all()
 
 
-def test_existing_output_is_refused_unless_force(capsys, tmp_path):
+def test_existing_output_is_refused_unless_force(dreamnet, tmp_path):
     out = tmp_path / "keep.edf"
     out.write_bytes(b"a night worth keeping")
     args = ["simulate", "--duration", "30s", "--montage", "reduced", "--quiet", "--out", str(out)]
-    code, _, err = _run(capsys, *args)
+    code, _, err = dreamnet(args)
     assert code == 2 and err.count("\n") == 1
     assert "--out" in err and "already exists" in err and "--force" in err
     assert out.read_bytes() == b"a night worth keeping"
-    code, _, err = _run(capsys, *args, "--force")
+    code, _, err = dreamnet([*args, "--force"])
     assert code == 0, err
     assert Replay(out).duration == 30.0
 
 
-def test_output_linked_to_an_existing_file_is_refused(capsys, tmp_path):
+def test_output_linked_to_an_existing_file_is_refused(dreamnet, tmp_path):
     keep = tmp_path / "keep.edf"
     keep.write_bytes(b"x" * 100)
     (tmp_path / "link.edf").symlink_to(keep)
     link = str(tmp_path / "link.edf")
-    code, _, err = _run(capsys, "simulate", "--duration", "30s", "--out", link)
+    code, _, err = dreamnet(["simulate", "--duration", "30s", "--out", link])
     assert code == 2 and "already exists" in err
     assert keep.read_bytes() == b"x" * 100
 

@@ -14,7 +14,7 @@ from staging.closedloop.nightmare import NightmareAlert
 from staging.events import ArousalRecord, NightmareAlertRecord
 from staging.monitor.events import EventWriter, format_event, read_events
 from staging.monitor.keys import Action, KeyInterpreter
-from staging.monitor.session import MonitorSession, Pacer, StepOutput, run_headless
+from staging.monitor.session import TRACE_S, MonitorSession, Pacer, StepOutput, run_headless
 
 SFREQ = 64.0
 NAMES = ("EEG C4-M1", "EMG chin")
@@ -264,10 +264,14 @@ def test_trace_ring_and_quality(tmp_path):
     s = MonitorSession(src, pipeline=ScriptedPipeline(src.send_cue))
     while s.t < 21:
         s.step()
-    tr = s.trace()
-    assert tr.shape == (2, int(8 * SFREQ))
+    assert s.trace().shape == (2, int(21 * SFREQ))
     q = {c.name: c.level for c in s.refresh_quality()}
     assert q["EMG chin"] == "bad" and q["EEG C4-M1"] == "ok"
+    assert s.lead_off_since() == {1: 20.0}  # the EMG electrode, off since 20 s
+    while s.t < TRACE_S + 1:
+        s.step()
+    assert s.trace().shape == (2, int(TRACE_S * SFREQ))
+    assert s.lead_off_since() == {}
 
 
 def test_pacer():

@@ -63,13 +63,6 @@ def cluster():
         yield client.scheduler.address, client
 
 
-def _run(capsys, argv):
-    capsys.readouterr()
-    rc = main(argv)
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
 def _cohort(out: Path) -> list[dict]:
     with open(out / "cohort.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -81,9 +74,11 @@ def _same_bytes(out: Path, serial: dict) -> None:
         assert (out / f"{name}.csv").read_bytes() == serial[name], name
 
 
-def test_two_workers_give_the_serial_bytes_and_the_cohort_table(archive, serial, tmp_path, capsys):
+def test_two_workers_give_the_serial_bytes_and_the_cohort_table(
+    archive, serial, tmp_path, dreamnet
+):
     out = tmp_path / "out"
-    rc, stdout, err = _run(capsys, ["score", str(archive), "--out", str(out), "--jobs", "2"])
+    rc, stdout, err = dreamnet(["score", str(archive), "--out", str(out), "--jobs", "2"])
     assert rc == 0, err
     assert stdout.count("\n") == 1 and "4 nights: 4 scored, 0 skipped" in stdout
     _same_bytes(out, serial)
@@ -115,11 +110,11 @@ def test_two_workers_give_the_serial_bytes_and_the_cohort_table(archive, serial,
     assert leftovers == []
 
 
-def test_scheduler_run_and_resume(archive, serial, cluster, tmp_path, capsys):
+def test_scheduler_run_and_resume(archive, serial, cluster, tmp_path, dreamnet):
     address, _ = cluster
     out = tmp_path / "out"
     argv = ["score", str(archive), "--out", str(out), "--scheduler", address]
-    rc, stdout, err = _run(capsys, argv)
+    rc, stdout, err = dreamnet(argv)
     assert rc == 0, err
     _same_bytes(out, serial)
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "cohort.csv")
@@ -127,7 +122,7 @@ def test_scheduler_run_and_resume(archive, serial, cluster, tmp_path, capsys):
     # one night lost its outputs: the re-run scores it alone and skips the others
     (out / "b/n2.csv").unlink()
     (out / "b/n2.json").unlink()
-    rc, stdout, err = _run(capsys, argv)
+    rc, stdout, err = dreamnet(argv)
     assert rc == 0, err
     assert "4 nights: 1 scored, 3 skipped (done before), 0 failed" in stdout
     for p, mtime in before.items():
@@ -138,20 +133,20 @@ def test_scheduler_run_and_resume(archive, serial, cluster, tmp_path, capsys):
     # an edited hypnogram is refused (nothing written), then replaced with --force
     edited = out / "a/n1.csv"
     edited.write_text("hand-corrected\n")
-    rc, stdout, err = _run(capsys, argv)
+    rc, stdout, err = dreamnet(argv)
     assert rc == 2 and err.count("\n") == 1
     assert "a/n1.csv" in err and "differs" in err and "--force" in err
     assert edited.read_text() == "hand-corrected\n"
-    rc, stdout, err = _run(capsys, [*argv, "--force"])
+    rc, stdout, err = dreamnet([*argv, "--force"])
     assert rc == 0, err
     assert "4 nights: 4 scored, 0 skipped" in stdout
     _same_bytes(out, serial)
     # another model is another version: the outputs differ
-    rc, _, err = _run(capsys, [*argv, "--model", "simulated-only"])
+    rc, _, err = dreamnet([*argv, "--model", "simulated-only"])
     assert rc == 2 and "another model" in err
 
 
-def test_a_bad_file_is_an_error_row_and_the_others_go_on(archive, cluster, tmp_path, capsys):
+def test_a_bad_file_is_an_error_row_and_the_others_go_on(archive, cluster, tmp_path, dreamnet):
     address, _ = cluster
     src = tmp_path / "mixed"
     src.mkdir()
@@ -160,7 +155,7 @@ def test_a_bad_file_is_an_error_row_and_the_others_go_on(archive, cluster, tmp_p
     (src / "cut.edf").write_bytes((archive / "a/n1.edf").read_bytes()[:300])
     out = tmp_path / "out"
     argv = ["score", str(src), "--out", str(out), "--scheduler", address]
-    rc, stdout, err = _run(capsys, argv)
+    rc, stdout, err = dreamnet(argv)
     assert rc == 1
     assert "3 nights: 1 scored, 0 skipped (done before), 2 failed" in stdout
     rows = {Path(r["path"]).name: r for r in _cohort(out)}
@@ -173,11 +168,11 @@ def test_a_bad_file_is_an_error_row_and_the_others_go_on(archive, cluster, tmp_p
     lines = err.splitlines()
     assert len(lines) == 2 and all(line.startswith("dreamnet: error: ") for line in lines)
     # the failed nights are tried again on a re-run; the good one is skipped
-    rc, stdout, _ = _run(capsys, argv)
+    rc, stdout, _ = dreamnet(argv)
     assert rc == 1 and "1 skipped" in stdout and "2 failed" in stdout
 
 
-def test_a_killed_worker_loses_no_night(archive, serial, cluster, tmp_path, capsys):
+def test_a_killed_worker_loses_no_night(archive, serial, cluster, tmp_path, dreamnet):
     address, client = cluster
     before = set(client.run(os.getpid).values())
     killed = []
@@ -197,7 +192,7 @@ def test_a_killed_worker_loses_no_night(archive, serial, cluster, tmp_path, caps
     killer.start()
     out = tmp_path / "out"
     argv = ["score", str(archive), "--out", str(out), "--scheduler", address]
-    rc, stdout, err = _run(capsys, argv)
+    rc, stdout, err = dreamnet(argv)
     killer.join()
     assert rc == 0, err
     assert len(killed) == 1 and killed[0] in before
@@ -209,29 +204,29 @@ def test_a_killed_worker_loses_no_night(archive, serial, cluster, tmp_path, caps
     assert killed[0] not in set(client.run(os.getpid).values())
 
 
-def test_report_per_night(archive, cluster, tmp_path, capsys):
+def test_report_per_night(archive, cluster, tmp_path, dreamnet):
     address, _ = cluster
     out = tmp_path / "out"
     night = str(archive / "a/n0.edf")
     argv = ["score", night, "--out", str(out), "--report", "--scheduler", address]
-    rc, stdout, err = _run(capsys, argv)
+    rc, stdout, err = dreamnet(argv)
     assert rc == 0, err
     assert (out / "n0.report/report.html").is_file()
     summary = json.loads((out / "n0.report/report.json").read_text())
     assert summary["stats"]["tst_min"] > 0
     assert json.loads((out / "n0.json").read_text())["report"] == "n0.report"
-    rc, stdout, _ = _run(capsys, argv)
+    rc, stdout, _ = dreamnet(argv)
     assert rc == 0 and "1 skipped" in stdout
 
 
-def test_a_night_whose_report_fails_writes_nothing(archive, cluster, tmp_path, capsys):
+def test_a_night_whose_report_fails_writes_nothing(archive, cluster, tmp_path, dreamnet):
     address, _ = cluster
     out = tmp_path / "out"
     out.mkdir()
     (out / "n0.report.partial").write_text("a file in the way of the report's folder")
     night = str(archive / "a/n0.edf")
     argv = ["score", night, "--out", str(out), "--report", "--scheduler", address]
-    rc, stdout, err = _run(capsys, argv)
+    rc, stdout, err = dreamnet(argv)
     assert rc == 1 and "1 failed" in stdout
     (row,) = _cohort(out)
     assert row["status"] == "error" and row["error"].startswith("report: ")
@@ -274,9 +269,9 @@ def _cmdline(p) -> list[str]:
         return []
 
 
-def test_bad_usage_is_one_line_and_exit_2(archive, tmp_path, capsys):
+def test_bad_usage_is_one_line_and_exit_2(archive, tmp_path, dreamnet):
     def err(argv):
-        rc, _, text = _run(capsys, argv)
+        rc, _, text = dreamnet(argv)
         assert rc == 2, text
         assert text.count("\n") == 1 and "Traceback" not in text
         return text
