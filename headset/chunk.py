@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -38,6 +39,96 @@ class Annotation:
     onset: float
     duration: float
     description: str
+
+
+#: MNE channel types of the body's electrical signals (microvolts in a Chunk).
+EXG_TYPES = ("eeg", "eog", "emg", "ecg")
+
+
+def default_unit(name: str, ch_type: str) -> str:
+    """Return the unit of a channel's samples in a :class:`Chunk` (the Chunk contract).
+
+    Parameters
+    ----------
+    name : str
+        Channel name.
+    ch_type : str
+        MNE channel type.
+
+    Returns
+    -------
+    str
+        ``"uV"`` for EEG, EOG, EMG and ECG, ``"mg"`` (milli-g) for an accelerometer
+        (a name starting with ``ACC``), ``""`` for anything else.
+    """
+    if ch_type in EXG_TYPES:
+        return "uV"
+    if name.upper().startswith("ACC"):
+        return "mg"
+    return ""
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What a stream of chunks is: its rate and channels (the same for every chunk of it).
+
+    Every consumer of a stream (stager, detectors, monitor) takes it from the first chunk
+    (:attr:`Chunk.info`) and checks each later chunk against it.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate, Hz (positive, finite).
+    ch_names : tuple of str
+        Channel names.
+    ch_types : tuple of str
+        MNE channel types, one per name.
+    units : tuple of str
+        Unit of each channel's samples (:func:`default_unit`).
+    """
+
+    sfreq: float
+    ch_names: tuple[str, ...]
+    ch_types: tuple[str, ...]
+    units: tuple[str, ...]
+
+    def __post_init__(self):
+        if not (isinstance(self.sfreq, float) and np.isfinite(self.sfreq) and self.sfreq > 0):
+            raise ValueError(
+                f"StreamInfo sfreq must be a positive finite float, got {self.sfreq!r}."
+            )
+        n = len(self.ch_names)
+        if len(self.ch_types) != n or len(self.units) != n:
+            raise ValueError(
+                f"StreamInfo has {n} channel names but {len(self.ch_types)} types and "
+                f"{len(self.units)} units."
+            )
+
+    @classmethod
+    def create(cls, sfreq: float, ch_names: Sequence[str], ch_types: Sequence[str]) -> StreamInfo:
+        """Return the description of a stream of these channels, units by :func:`default_unit`.
+
+        Parameters
+        ----------
+        sfreq : float
+            Sampling rate, Hz.
+        ch_names, ch_types : sequence of str
+            Channel names and MNE types.
+
+        Returns
+        -------
+        StreamInfo
+        """
+        names, types = tuple(ch_names), tuple(ch_types)
+        if len(names) != len(types):
+            raise ValueError(f"{len(names)} channel names but {len(types)} channel types.")
+        units = tuple(default_unit(n, t) for n, t in zip(names, types))
+        return cls(float(sfreq), names, types, units)
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels."""
+        return len(self.ch_names)
 
 
 @dataclass(frozen=True)
@@ -87,6 +178,11 @@ class Chunk:
             raise ValueError(
                 f"Chunk flags shape {self.flags.shape} differs from data shape {self.data.shape}."
             )
+
+    @cached_property
+    def info(self) -> StreamInfo:
+        """The description of the stream this chunk belongs to (rate, channels, units)."""
+        return StreamInfo.create(self.sfreq, self.ch_names, self.ch_types)
 
     @property
     def n_samples(self) -> int:

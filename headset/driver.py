@@ -39,7 +39,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from dsp.validate import check_option, check_positive
+from dsp.validate import check_option, check_positive, validate_type
 
 from .chunk import FLAG_GAP, FLAG_LEAD_OFF, FLAG_SATURATED, Annotation, Chunk
 from .errors import HeadsetError
@@ -187,8 +187,7 @@ class Headset:
         max_reconnects: int = 12,
         ground_truth: bool = True,
     ):
-        if not isinstance(transport, Transport):
-            raise TypeError(f"transport must be a Transport, got {type(transport).__name__}.")
+        validate_type("transport", transport, Transport)
         self.transport = transport
         self.key = None if key is None else bytes(key)
         self._command_key = self.key  # the session's on a link with sessions

@@ -123,6 +123,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dsp.validate import check_option
+
 from ._crc import (
     CRC_TABLE,
     DATA_HEADER_BYTES,
@@ -689,11 +691,7 @@ class StreamParser:
     """
 
     def __init__(self, direction: str = "device"):
-        if direction not in ("device", "host"):
-            raise ValueError(
-                "Invalid value for the 'direction' parameter. Allowed values are 'device', "
-                f"'host', but got {direction!r} instead."
-            )
+        check_option("direction", direction, ("device", "host"))
         self.direction = direction
         sync, self._kinds, self._fixed = _type_tables(direction)
         self._s0, self._s1 = sync[0], sync[1]

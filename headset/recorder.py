@@ -74,9 +74,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dsp.validate import check_positive, validate_type
+from dsp.validate import check_option, check_positive, validate_type
 
-from .chunk import FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk
+from .chunk import EXG_TYPES, FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk, default_unit
 from .edf.header import FIXED_BYTES, FIXED_SPAN, SIGNAL_BYTES, SIGNAL_FIELDS
 from .errors import HeadsetError
 
@@ -96,8 +96,7 @@ DEFAULT_START = datetime.datetime(2024, 1, 1, 23, 0, 0)
 GAP_TEXT = "Gap"
 LEAD_OFF_PREFIX = "Lead off: "
 
-_EXG_TYPES = ("eeg", "eog", "emg", "ecg")
-_TRANSDUCER = {t: "AgAgCl electrode" for t in _EXG_TYPES}
+_TRANSDUCER = {t: "AgAgCl electrode" for t in EXG_TYPES}
 #: Byte span of the header's "number of data records" field (rewritten on every flush).
 _N_RECORDS_SPAN = FIXED_SPAN["n_records"]
 _FIELD_WIDTH = dict(SIGNAL_FIELDS)
@@ -142,14 +141,6 @@ def _check_ascii(what: str, value: str, width: int) -> None:
         raise ValueError(f"EDF {what} must be printable ASCII, got {value!r}.")
     if len(value) > width:
         raise ValueError(f"EDF {what} has {width} characters at most, got {value!r}.")
-
-
-def _default_unit(name: str, ch_type: str) -> str:
-    if ch_type in _EXG_TYPES:
-        return "uV"
-    if name.upper().startswith("ACC"):
-        return "mg"  # milli-g (accelerometer)
-    return ""
 
 
 class Recorder:
@@ -343,7 +334,7 @@ class Recorder:
         """Physical dimension of each channel, ASCII (``µ`` written ``u``)."""
         n_ch = len(self.ch_names)
         out = (
-            tuple(_default_unit(n, t) for n, t in zip(self.ch_names, self.ch_types))
+            tuple(default_unit(n, t) for n, t in zip(self.ch_names, self.ch_types))
             if units is None
             else tuple(str(u) for u in units)
         )
@@ -448,8 +439,7 @@ class Recorder:
         def field(v: str) -> str:
             return "_".join(str(v).split()) or "X"
 
-        if sex not in ("X", "F", "M"):
-            raise ValueError(f"Invalid value for the 'sex' parameter: {sex!r} (use X, F or M).")
+        check_option("sex", sex, ("X", "F", "M"))
         patient = edfio.Patient(
             code=field(patient_code), sex=sex, birthdate=birthdate, name=field(patient_name)
         )

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dsp.validate import check_option, validate_type
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -161,12 +163,6 @@ def get_profile(name: str) -> Profile:
     Profile
         The profile.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"profile must be str, got {type(name).__name__} instead.")
-    if name not in PROFILES:
-        options = ", ".join(repr(p) for p in PROFILES)
-        raise ValueError(
-            f"Invalid value for the 'profile' parameter. Allowed values are {options}, "
-            f"but got {name!r} instead."
-        )
+    validate_type("profile", name, str)
+    check_option("profile", name, PROFILES)
     return PROFILES[name]

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dsp.validate import check_option, validate_type
+
 from ..chunk import Annotation, Chunk
 from ..faults import FaultConfig
 from ..stages import EPOCH_S, N1, N2, N3, STAGE_NAMES, R, W, stage_name
@@ -205,8 +207,7 @@ class Sleeper:
         self.sfreq = _check_sfreq(sfreq)
         if faults is None:
             faults = FaultConfig()
-        if not isinstance(faults, FaultConfig):
-            raise TypeError(f"faults must be a FaultConfig, got {type(faults).__name__} instead.")
+        validate_type("faults", faults, FaultConfig)
         self.faults = faults
         self.ch_names = resolve_montage(montage)
         self.ch_types = tuple(CHANNELS[c] for c in self.ch_names)
@@ -437,12 +438,7 @@ class Sleeper:
             ``"confusion arousal"``, ``"arousal"``, ``"no effect"``, ``"already awake"`` or
             ``"night over"``.
         """
-        if kind not in KIND_STRENGTH:
-            options = ", ".join(repr(k) for k in KIND_STRENGTH)
-            raise ValueError(
-                f"Invalid value for the 'kind' parameter. Allowed values are {options}, "
-                f"but got {kind!r} instead."
-            )
+        check_option("kind", kind, KIND_STRENGTH)
         if isinstance(level, bool) or not isinstance(level, int | float | np.number):
             raise TypeError(f"level must be a number, got {type(level).__name__} instead.")
         level = float(level)

@@ -6,9 +6,10 @@ also needs a concurrent rise of chin-EMG tone lasting at least 1 s.
 
 How it is measured here:
 
-1. Every ``hop_s`` (0.5 s) the band powers of the last ``win_s`` (1.5 s, Hann window) are
-   computed on the central and occipital EEG channels (summed): theta 4-8 Hz, alpha
-   8-11.5 Hz, sigma 11.5-16 Hz (spindles), beta 16-30 Hz.
+1. Every ``hop_s`` (0.5 s) the band powers of the last ``win_s`` (1.5 s, Hann window,
+   :func:`dsp.spectral.welch_psd` and :func:`~dsp.spectral.band_power`) are computed on the
+   central and occipital EEG channels (summed): theta 4-8 Hz, alpha 8-11.5 Hz, sigma
+   11.5-16 Hz (spindles), beta 16-30 Hz.
 2. Each frame is compared with the *background*: the median log power of the frames in the
    10 s before it (frames inside a detected shift or with flagged samples excluded). A frame
    is *shifted* when alpha or beta power exceeds the background by ``shift_db`` (or theta by
@@ -46,16 +47,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import butter
 
-from dsp._validate import check_channels, check_positive
-from dsp.iir import SOSFilter
-from headset.chunk import Annotation, Chunk
-from headset.stages import EPOCH_S, UNSCORED, R, W, stage_name
+from dsp.spectral import band_power, welch_psd
+from dsp.validate import check_positive
+from headset.chunk import BAD_FLAGS, Annotation, Chunk, StreamInfo
+from headset.stages import EPOCH_S, UNSCORED, R, W
 
 from ..channels import pick_channels
 from ..errors import StagingError
-from .stream import BAD_FLAGS, ChunkBatcher, Framer, StageInput, split_chunk
+from ..events import ANNOTATIONS, arousal_record, to_event
+from .stream import ChunkBatcher, EmgRms, Framer, StageInput, split_chunk
 
 
 @dataclass(frozen=True)
@@ -106,18 +107,11 @@ class ArousalEvent:
 
     def to_annotation(self) -> Annotation:
         """Return the EDF+ annotation ``Detected arousal`` (DESIGN 3)."""
-        return Annotation(self.onset_s, self.duration_s, "Detected arousal")
+        return Annotation(self.onset_s, self.duration_s, ANNOTATIONS["arousal"])
 
     def to_event(self) -> dict:
-        """Return the event-stream object (DESIGN 3): ``{"t", "type": "arousal", ...}``."""
-        return {
-            "t": round(self.onset_s, 3),
-            "type": "arousal",
-            "duration_s": round(self.duration_s, 3),
-            "stage": stage_name(self.stage),
-            "band": self.band,
-            "shift_db": round(self.shift_db, 1),
-        }
+        """Return the event-stream object at the onset (:mod:`staging.events`)."""
+        return to_event(self.onset_s, "arousal", arousal_record(self))
 
 
 class ArousalDetector(StageInput):
@@ -125,9 +119,10 @@ class ArousalDetector(StageInput):
 
     Parameters
     ----------
-    sfreq : float
-        Sampling rate, Hz (at least 64).
-    ch_names, ch_types : sequence of str
+    sfreq : float or None
+        Sampling rate, Hz (at least 64, :data:`staging.checks.MIN_SFREQ`); None (with
+        ``ch_names`` and ``ch_types``): the stream is taken from the first chunk.
+    ch_names, ch_types : sequence of str or None
         Channels of the chunks that will be pushed.
     shift_db : float
         Alpha or beta rise over the background that marks a shifted frame, dB.
@@ -147,18 +142,34 @@ class ArousalDetector(StageInput):
         Correction from the first shifted window's centre to the onset, s.
     movement_mg : float
         Smallest 1-s peak-to-peak of an accelerometer axis that is a movement, milli-g.
+    movement_factor : float
+        ... and how many times its median over the still seconds of the last
+        ``movement_history_s`` it must be (no unit).
+    movement_history_s : float
+        Seconds of still 1-s peak-to-peaks kept for that median.
+    emg_bin_s : float
+        Chin-EMG RMS bin, s (20-100 Hz, :class:`~staging.closedloop.stream.EmgRms`).
+    emg_gap_s : float
+        The background of a chin-EMG burst ends this many seconds before the bin, s.
+    spindle_margin : float
+        A frame is a spindle, not a shift, when sigma rose more than alpha and beta by this
+        fraction of ``shift_db`` (no unit).
 
     Attributes
     ----------
+    info : StreamInfo or None
+        The stream (None until the first chunk when none was given).
     missing : list of str
         Evidence not available (e.g. ``"chin EMG: REM arousals cannot be confirmed"``).
     """
 
+    consumer = "arousal detection"
+
     def __init__(
         self,
-        sfreq: float,
-        ch_names: Sequence[str],
-        ch_types: Sequence[str],
+        sfreq: float | None = None,
+        ch_names: Sequence[str] | None = None,
+        ch_types: Sequence[str] | None = None,
         *,
         shift_db: float = 6.5,
         theta_db: float = 9.0,
@@ -170,81 +181,81 @@ class ArousalDetector(StageInput):
         hop_s: float = 0.5,
         onset_lead_s: float = 0.5,
         movement_mg: float = 50.0,
+        movement_factor: float = 5.0,
+        movement_history_s: float = 60.0,
+        emg_bin_s: float = 0.25,
+        emg_gap_s: float = 2.0,
+        spindle_margin: float = 0.5,
     ):
-        self.sfreq = check_positive("sfreq", sfreq)
-        if self.sfreq < 64:
-            raise StagingError(f"arousal detection needs at least 64 Hz, got {sfreq:g} Hz")
-        self.ch_names, self.ch_types = check_channels(ch_names, ch_types)
-        self.eeg = pick_channels(self.ch_names, self.ch_types, "eeg")
-        if not self.eeg:
-            raise StagingError("arousal detection needs an EEG channel; the recording has none")
-        emg = pick_channels(self.ch_names, self.ch_types, "emg")
-        self.emg = emg[0] if emg else None
-        self.acc = [
-            i
-            for i, (n, t) in enumerate(zip(self.ch_names, self.ch_types))
-            if t == "misc" and n.upper().startswith("ACC")
-        ]
-        self.missing: list[str] = []
-        if self.emg is None:
-            self.missing.append("chin EMG: REM arousals cannot be confirmed (none reported)")
-        if not self.acc:
-            self.missing.append("accelerometer: movements are not seen (no ACC channel)")
         for name in ("shift_db", "theta_db", "min_duration_s", "stable_s", "emg_ratio"):
             check_positive(name, locals()[name])
-        check_positive("emg_min_s", emg_min_s)
+        self.emg_min_s = check_positive("emg_min_s", emg_min_s)
         self.movement_mg = check_positive("movement_mg", movement_mg)
+        self.movement_factor = check_positive("movement_factor", movement_factor)
+        self.movement_history_s = check_positive("movement_history_s", movement_history_s)
+        self.emg_bin_s = check_positive("emg_bin_s", emg_bin_s)
+        self.emg_gap_s = check_positive("emg_gap_s", emg_gap_s, allow_zero=True)
+        self.spindle_margin = check_positive("spindle_margin", spindle_margin, allow_zero=True)
+        self.hop_s = check_positive("hop_s", hop_s)
+        self.win_s = check_positive("win_s", win_s)
         self.shift = float(shift_db) / 10.0 * np.log(10.0)  # natural-log units of power
         self.theta_shift = float(theta_db) / 10.0 * np.log(10.0)
         self.min_duration_s = float(min_duration_s)
         self.stable_s = float(stable_s)
         self.emg_ratio = float(emg_ratio)
-        self.emg_min_s = float(emg_min_s)
-        self.hop = max(1, round(check_positive("hop_s", hop_s) * self.sfreq))
-        self.win = max(self.hop, round(check_positive("win_s", win_s) * self.sfreq))
         self.onset_lead_s = float(onset_lead_s)
-        fs = self.sfreq
-        freqs = np.fft.rfftfreq(self.win, 1.0 / fs)
-        edges = {"theta": (4.0, 8.0), "alpha": (8.0, 11.5), "sigma": (11.5, 16.0)}
-        edges["beta"] = (16.0, min(30.0, 0.45 * fs))
-        self._bands = ("theta", "alpha", "sigma", "beta")
-        self._masks = np.stack(
-            [(freqs >= edges[b][0]) & (freqs < edges[b][1]) for b in self._bands]
-        ).astype(float)
-        self._taper = np.hanning(self.win)
-        self._framer = Framer(len(self.eeg), self.win, self.hop)
-        # EMG: 20-100 Hz (or up to 0.45 fs), RMS per 0.25-s bin
+        self.missing: list[str] = []
+        self._run: dict | None = None
+        self._gap = 0
+        self._pending: list[dict] = []
+        self._last_event_end = -np.inf
+        self._signs: list[WakeSign] = []
+        self.events: list[ArousalEvent] = []
+        self._init_input(sfreq, ch_names, ch_types)
+
+    def _bind(self, info: StreamInfo) -> None:
+        """Set up what depends on the stream: channels, frames, filters, backgrounds."""
+        self.eeg = pick_channels(info.ch_names, info.ch_types, "eeg")
+        if not self.eeg:
+            raise StagingError("arousal detection needs an EEG channel; the recording has none")
+        emg = pick_channels(info.ch_names, info.ch_types, "emg")
+        self.emg = emg[0] if emg else None
+        self.acc = [i for i, u in enumerate(info.units) if u == "mg"]
+        if self.emg is None:
+            self.missing.append("chin EMG: REM arousals cannot be confirmed (none reported)")
+        if not self.acc:
+            self.missing.append("accelerometer: movements are not seen (no ACC channel)")
+        fs = info.sfreq
+        self.hop = max(1, round(self.hop_s * fs))
+        self.win = max(self.hop, round(self.win_s * fs))
+        self._bind_bands(fs)
         if self.emg is not None:
-            hi = min(100.0, 0.45 * fs)
-            self._emg_filt = SOSFilter(
-                butter(4, [20.0, hi], btype="bandpass", fs=fs, output="sos"), 1
-            )
-            self._emg_bin = max(1, round(0.25 * fs))
-            self._emg_framer = Framer(1, self._emg_bin, self._emg_bin)
+            self._emg_rms = EmgRms(fs, self.emg_bin_s)
+            self._emg_bin = self._emg_rms.bin
             self._emg_recent = np.zeros(0)  # RMS of the last 10 s of bins (NaN: flagged)
             self._emg_run = 0  # consecutive bins above the background
         if self.acc:
             n_sec = max(1, round(fs))  # whole seconds, back to back
             self._acc_framer = Framer(len(self.acc), n_sec, n_sec)
             self._acc_ptp = np.zeros(0)  # 1-s peak-to-peak of the last minute, still seconds
-            self._acc_keep = 60
+            self._acc_keep = int(round(self.movement_history_s))
             self._acc_run = False
-        n_bg = int(round(self.stable_s / (self.hop / fs)))
-        self._n_bg = n_bg
         # background: log band powers of the last n_bg frames and whether each is usable
-        self._ring = np.zeros((n_bg, 4))
-        self._ring_ok = np.zeros(n_bg, dtype=bool)
+        self._n_bg = int(round(self.stable_s / (self.hop / fs)))
+        self._ring = np.zeros((self._n_bg, 4))
+        self._ring_ok = np.zeros(self._n_bg, dtype=bool)
         self._ring_pos = 0
-        self._emg_hist: deque = deque(maxlen=int(60 / 0.25))  # (bin start, rms, in_event)
-        self._stages: dict[int, int] = {}
-        self._run: dict | None = None
-        self._gap = 0
-        self._pending: list[dict] = []
-        self._last_event_end = -np.inf
-        self._next = None
+        # (bin start, rms) of the last minute: the background and the event of _emg_rise
+        self._emg_hist: deque = deque(maxlen=int(60 / self.emg_bin_s))
         self._batch = ChunkBatcher(self.hop * 2)
-        self._signs: list[WakeSign] = []
-        self.events: list[ArousalEvent] = []
+
+    def _bind_bands(self, fs: float) -> None:
+        """Set up the EEG frames and the theta, alpha, sigma and beta bands (Hz)."""
+        self._freqs = np.fft.rfftfreq(self.win, 1.0 / fs)
+        self._bands = {"theta": (4.0, 8.0), "alpha": (8.0, 11.5), "sigma": (11.5, 16.0)}
+        self._bands["beta"] = (16.0, min(30.0, 0.45 * fs))
+        self._taper = np.hanning(self.win)
+        self._framer = Framer(len(self.eeg), self.win, self.hop)
 
     def take_signs(self) -> list[WakeSign]:
         """Return the wake signs measured since the last call (module docstring), in order.
@@ -308,6 +319,8 @@ class ArousalDetector(StageInput):
 
     def flush(self) -> list[ArousalEvent]:
         """End of the session: close a run in progress and release what can be released."""
+        if self.info is None:  # no chunk came
+            return []
         block = self._batch.take()
         out = self._process(block) if block is not None else []
         if self._run is not None:
@@ -315,16 +328,10 @@ class ArousalDetector(StageInput):
         return out + self._release(final=True)
 
     def _push_emg(self, chunk):
-        x = chunk.data[self.emg]
-        y = self._emg_filt(x[None, :])[0]
         bad = (chunk.flags[self.emg] & BAD_FLAGS) != 0
-        bins, bflags, starts = self._emg_framer.push(
-            y[None, :], bad[None, :].astype(np.uint8), chunk.first_sample
-        )
-        if bins is None:
+        rms, starts = self._emg_rms.push(chunk.data[self.emg], bad, chunk.first_sample)
+        if not rms.size:
             return
-        rms = np.sqrt(np.mean(bins[0] ** 2, axis=1))
-        rms[bflags[0].any(axis=1)] = np.nan
         for s, r in zip(starts, rms):
             self._emg_hist.append((int(s), float(r)))
         self._emg_bursts(rms, starts)
@@ -332,7 +339,7 @@ class ArousalDetector(StageInput):
     def _emg_bursts(self, rms, starts):
         """Chin-EMG bursts: ``emg_min_s`` above ``emg_ratio`` x the bins 10 s to 2 s before."""
         n_bg = int(round(self.stable_s * self.sfreq / self._emg_bin))
-        gap = int(round(2.0 * self.sfreq / self._emg_bin))
+        gap = int(round(self.emg_gap_s * self.sfreq / self._emg_bin))
         past = np.concatenate([np.full(n_bg - self._emg_recent.size, np.nan), self._emg_recent])
         allr = np.concatenate([past, rms])
         self._emg_recent = allr[-n_bg:]
@@ -362,7 +369,7 @@ class ArousalDetector(StageInput):
         ptp = np.max(frames.max(axis=-1) - frames.min(axis=-1), axis=0)
         hist = self._acc_ptp
         med = float(np.median(hist)) if hist.size >= 10 else np.inf  # once per block
-        moving = (ptp > self.movement_mg) & (ptp > 5.0 * med)
+        moving = (ptp > self.movement_mg) & (ptp > self.movement_factor * med)
         for m, s in zip(moving, starts):
             if m and not self._acc_run:
                 self._signs.append(WakeSign(int(s) / self.sfreq, "movement"))
@@ -370,8 +377,11 @@ class ArousalDetector(StageInput):
         self._acc_ptp = np.concatenate([hist, ptp[~moving]])[-self._acc_keep :]
 
     def _frames(self, frames, fflags, starts):
-        spec = np.abs(np.fft.rfft(frames * self._taper, axis=-1)) ** 2  # (n_ch, n_fr, n_f)
-        bp = np.einsum("cfk,bk->fb", spec, self._masks)  # summed over channels: (n_fr, 4)
+        # one Hann-windowed periodogram per frame and channel, µV²/Hz: (n_ch, n_fr, n_f)
+        _, psd = welch_psd(
+            frames, self.sfreq, self.win, noverlap=0, window=self._taper, detrend=False
+        )
+        bp = band_power(psd, self._freqs, self._bands).sum(axis=0)  # µV², channels summed
         bad = fflags.any(axis=(0, 2)) | ~np.all(np.isfinite(bp), axis=1)
         logp = np.log(np.maximum(bp, 1e-12))
         for i in range(starts.size):
@@ -387,7 +397,7 @@ class ArousalDetector(StageInput):
             bg = np.partition(a, (n_ok - 1) // 2, axis=0)[(n_ok - 1) // 2]  # lower median
             th, al, si, be = logp - bg
             cand = max((al, "alpha"), (be, "beta"))
-            spindle = si > max(al, be) + 0.5 * self.shift
+            spindle = si > max(al, be) + self.spindle_margin * self.shift
             if not spindle and (cand[0] > self.shift or th > self.theta_shift):
                 shifted = True
                 score = cand if cand[0] >= th else (th, "theta")

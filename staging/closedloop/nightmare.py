@@ -15,7 +15,8 @@ Markers (each from one channel type; missing channels are reported, never invent
   x ``tone_ratio``.
 - EMG twitches (chin EMG): 0.25-s bins above 4x the baseline tone, per minute over 30 s;
   evidence 1 at +``twitch_per_min``.
-- alpha/beta intrusion (EEG): 8-11.5 + 16-30 Hz power over 10 s; evidence 1 at +``eeg_db`` dB.
+- alpha/beta intrusion (EEG): 8-11.5 + 16-30 Hz power over 10 s (dB re 1 µV², Hann
+  periodograms of :func:`dsp.spectral.welch_psd`); evidence 1 at +``eeg_db`` dB.
 - eye movements (EOG): rapid deflections of E2-E1 per minute over 30 s; evidence 1 at
   x ``eog_ratio``.
 
@@ -40,14 +41,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.signal import butter
 
-from dsp._validate import check_channels, check_positive
 from dsp.ecg import HeartRateTracker
 from dsp.iir import SOSFilter
-from headset.chunk import Annotation, Chunk
-from headset.stages import EPOCH_S, R, stage_name
+from dsp.spectral import band_power, welch_psd
+from headset.chunk import BAD_FLAGS, Annotation, Chunk, StreamInfo
+from headset.stages import EPOCH_S, R
 
 from ..channels import pick_channels
-from .stream import BAD_FLAGS, ChunkBatcher, StageInput
+from ..events import ANNOTATIONS, nightmare_alert_record, to_event
+from .stream import ChunkBatcher, EmgRms, Framer, StageInput
 
 MARKERS = ("heart_rate", "emg_tone", "emg_twitches", "eeg_alpha_beta", "eye_movements")
 #: Each marker in words, for people (the live view, reports).
@@ -120,22 +122,11 @@ class NightmareAlert:
 
     def to_annotation(self) -> Annotation:
         """Return the EDF+ annotation ``Nightmare alert`` (DESIGN 3)."""
-        return Annotation(self.t, 0.0, "Nightmare alert")
+        return Annotation(self.t, 0.0, ANNOTATIONS["nightmare_alert"])
 
     def to_event(self) -> dict:
-        """Return the event-stream object ``{"t", "type": "nightmare_alert", "risk", ...}``."""
-        ev = {
-            k: {kk: (round(vv, 3) if isinstance(vv, float) else vv) for kk, vv in v.items()}
-            for k, v in self.evidence.items()
-        }
-        return {
-            "t": round(self.t, 3),
-            "type": "nightmare_alert",
-            "risk": round(self.risk, 3),
-            "stage": stage_name(self.stage),
-            "evidence": ev,
-            "missing": list(self.missing),
-        }
+        """Return the event-stream object at the alert (:mod:`staging.events`)."""
+        return to_event(self.t, "nightmare_alert", nightmare_alert_record(self))
 
 
 @dataclass
@@ -176,6 +167,46 @@ class DetectorSettings:
         ``a + b * heart-rate evidence`` (clipped to 0-4). A nightmare is a sympathetic
         activation: chin tone that rises while the heart does not is a change of stage (the
         stager's verdict on the current epoch comes only at its end) or of posture.
+    evidence_range : tuple of float
+        Each marker's evidence is clipped to this range (no unit).
+    min_weight_fraction : float
+        Fraction of the measurable weight that must have a baseline before there is a risk.
+    baseline_rem_s : float
+        Calm REM kept for the baselines, s (the last 20 minutes).
+    baseline_refresh_steps : int
+        A baseline's median is recomputed every this many new values (steps), and at every
+        value while it has at most twice as many.
+    hr_window_s, rmssd_window_s, hr_keep_s : float
+        Heart rate averaged over, RMSSD over (for the profile), beats kept, s.
+    emg_bin_s : float
+        Chin-EMG RMS bin, s (:class:`~staging.closedloop.stream.EmgRms`, 20-100 Hz).
+    tone_window_s, tone_percentile : float
+        EMG tone: this percentile (%) of the bins of the last ``tone_window_s`` seconds.
+    tone_min_bins : int
+        Usable bins needed for a tone value.
+    twitch_window_s : float
+        Twitches are counted over this many seconds (and reported per minute).
+    twitch_factor : float
+        A bin above this many times the tone baseline is a twitch.
+    twitch_min_bins : int
+        Bins needed for a twitch count.
+    eeg_alpha_hz, eeg_beta_hz : tuple of float
+        Alpha and beta bands of the intrusion marker, Hz (the beta top is lowered to 0.45 fs).
+    eeg_steps : int
+        Steps whose alpha + beta power is averaged.
+    eog_band_hz : tuple of float
+        Band-pass of the E2-E1 derivation before its slope is taken, Hz.
+    eog_slope_factor : float
+        A rapid eye movement: slope above this many times the median slope of the seconds
+        before it ...
+    eog_min_slope : float
+        ... and above this, µV/s.
+    eog_refractory_s : float
+        Shortest time between two counted eye movements, s.
+    eog_noise_s : int
+        Seconds of 1-s median slopes that make the EOG background.
+    eye_window_s : float
+        Eye movements are counted over this many seconds (and reported per minute).
     """
 
     step_s: float = 5.0
@@ -197,37 +228,100 @@ class DetectorSettings:
     jump_tone: float = 2.5
     arousal_hold_s: float = 25.0
     emg_hr_cap: tuple[float, float] = (1.0, 2.0)
+    evidence_range: tuple[float, float] = (-1.0, 4.0)
+    min_weight_fraction: float = 0.5
+    baseline_rem_s: float = 1200.0
+    baseline_refresh_steps: int = 6
+    hr_window_s: float = 10.0
+    rmssd_window_s: float = 60.0
+    hr_keep_s: float = 120.0
+    emg_bin_s: float = 0.25
+    tone_window_s: float = 10.0
+    tone_percentile: float = 20.0
+    tone_min_bins: int = 20
+    twitch_window_s: float = 30.0
+    twitch_factor: float = 4.0
+    twitch_min_bins: int = 60
+    eeg_alpha_hz: tuple[float, float] = (8.0, 11.5)
+    eeg_beta_hz: tuple[float, float] = (16.0, 30.0)
+    eeg_steps: int = 2
+    eog_band_hz: tuple[float, float] = (0.5, 8.0)
+    eog_slope_factor: float = 5.0
+    eog_min_slope: float = 300.0
+    eog_refractory_s: float = 0.3
+    eog_noise_s: int = 240
+    eye_window_s: float = 30.0
 
 
-class _Bins:
-    """RMS of a streaming band-passed signal over fixed bins, with flagged bins as NaN."""
+class _EyeMovements:
+    """Rapid eye movements of E2-E1 (or the one EOG channel), counted over a sliding window.
 
-    def __init__(self, sos, bin_len):
-        self.filt = SOSFilter(sos, 1)
-        self.started = False
-        self.n = bin_len
-        self.buf = np.zeros(0)
-        self.bad = np.zeros(0, dtype=bool)
-        self.start = 0
+    The derivation is band-passed (``eog_band_hz``) and its absolute slope (µV/s) taken; in
+    whole seconds, a sample whose slope exceeds ``eog_slope_factor`` times the median slope
+    of the seconds before it (and ``eog_min_slope``) is a movement, ``eog_refractory_s``
+    after the last one.
 
-    def push(self, x, bad, first):
-        if not self.started:
-            self.started = True
-            self.start = first
-        y = self.filt(x[None, :])[0]
-        self.buf = np.concatenate([self.buf, y])
-        self.bad = np.concatenate([self.bad, bad])
-        k = self.buf.size // self.n
-        if k == 0:
-            return np.zeros(0), np.zeros(0, np.int64)
-        seg = self.buf[: k * self.n].reshape(k, self.n)
-        rms = np.sqrt(np.mean(seg * seg, axis=1))
-        rms[self.bad[: k * self.n].reshape(k, self.n).any(axis=1)] = np.nan
-        starts = self.start + np.arange(k) * self.n
-        self.buf = self.buf[k * self.n :]
-        self.bad = self.bad[k * self.n :]
-        self.start += k * self.n
-        return rms, starts
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate, Hz.
+    cfg : DetectorSettings
+        The detector's settings.
+    """
+
+    def __init__(self, sfreq: float, cfg: DetectorSettings):
+        self.sfreq, self.cfg = sfreq, cfg
+        sos = butter(2, list(cfg.eog_band_hz), btype="bandpass", fs=sfreq, output="sos")
+        self._filt = SOSFilter(sos, 1)
+        self._prev = 0.0  # last filtered sample (the slope crosses chunks)
+        self._last = -np.inf  # sample of the last counted movement
+        self._events: deque = deque()  # samples of the movements in the window
+        self._noise: deque = deque(maxlen=cfg.eog_noise_s)  # median slope of each second
+        self._med = np.inf
+        sec = max(1, int(round(sfreq)))
+        self._seconds = Framer(1, sec, sec)
+
+    def push(self, x: np.ndarray, bad: np.ndarray, first: int) -> None:
+        """Count the movements of the next samples.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_eog, n_samples)
+            The one or two EOG channels (E1, E2), µV.
+        bad : ndarray of bool, shape (n_samples,)
+            Unusable samples (their slope counts as 0).
+        first : int
+            Absolute index of the first sample.
+        """
+        cfg = self.cfg
+        d = x[1] - x[0] if x.shape[0] == 2 else x[0]
+        y = self._filt(d[None, :])[0]
+        slope = np.abs(np.diff(np.concatenate(([self._prev], y)))) * self.sfreq  # µV/s
+        self._prev = y[-1]
+        slope[bad] = 0.0
+        secs, _, starts = self._seconds.push(
+            slope[None], np.zeros((1, slope.size), np.uint8), first
+        )
+        if secs is None:
+            return
+        refr = cfg.eog_refractory_s * self.sfreq
+        for block, start in zip(secs[0], starts):
+            thr = max(cfg.eog_min_slope, cfg.eog_slope_factor * self._med)
+            for i in np.flatnonzero(block > thr):
+                smp = int(start) + int(i)
+                if smp - self._last >= refr:
+                    self._events.append(smp)
+                    self._last = smp
+            self._noise.append(float(np.median(block)))
+            self._med = float(np.median(self._noise))
+
+    def per_minute(self, end: int) -> float:
+        """Return the movements per minute over the ``eye_window_s`` before sample ``end``."""
+        window = self.cfg.eye_window_s
+        lo = end - window * self.sfreq
+        while self._events and self._events[0] < lo:
+            self._events.popleft()
+        return len(self._events) * (60.0 / window)
 
 
 class NightmareDetector(StageInput):
@@ -235,9 +329,10 @@ class NightmareDetector(StageInput):
 
     Parameters
     ----------
-    sfreq : float
-        Sampling rate, Hz (at least 100).
-    ch_names, ch_types : sequence of str
+    sfreq : float or None
+        Sampling rate, Hz (at least 100, :data:`staging.checks.MIN_SFREQ`); None (with
+        ``ch_names`` and ``ch_types``): the stream is taken from the first chunk.
+    ch_names, ch_types : sequence of str or None
         Channels of the chunks that will be pushed.
     baseline : dict, optional
         Priors from the sleeper's profile (``rem_hr_bpm``, ``rem_emg_uv``; None values are
@@ -247,105 +342,34 @@ class NightmareDetector(StageInput):
 
     Attributes
     ----------
+    info : StreamInfo or None
+        The stream (None until the first chunk when none was given).
     missing : list of str
         Evidence that cannot be measured with these channels, and why.
+    hr : dsp.ecg.HeartRateTracker or None
+        The heart-rate tracker (None without ECG); the monitor shows its rate.
     alerts : list of NightmareAlert
         Every alert raised so far.
     trace : list of tuple
         ``(t, stage, risk)`` of every step (for reports and benchmarks).
     """
 
+    consumer = "nightmare detection"
+
     def __init__(
         self,
-        sfreq: float,
-        ch_names: Sequence[str],
-        ch_types: Sequence[str],
+        sfreq: float | None = None,
+        ch_names: Sequence[str] | None = None,
+        ch_types: Sequence[str] | None = None,
         *,
         baseline: dict | None = None,
         settings: DetectorSettings | None = None,
     ):
-        self.sfreq = check_positive("sfreq", sfreq)
-        if self.sfreq < 100:
-            raise ValueError(f"nightmare detection needs at least 100 Hz, got {sfreq:g} Hz.")
-        self.ch_names, self.ch_types = check_channels(ch_names, ch_types)
         self.cfg = settings if settings is not None else DetectorSettings()
         unknown = set(self.cfg.weights) - set(MARKERS)
         if unknown:
             raise ValueError(f"unknown marker weights {sorted(unknown)}; markers are {MARKERS}.")
-        fs = self.sfreq
-        self.step = max(1, round(self.cfg.step_s * fs))
-        ecg = pick_channels(self.ch_names, self.ch_types, "ecg")
-        emg = pick_channels(self.ch_names, self.ch_types, "emg")
-        eog = pick_channels(self.ch_names, self.ch_types, "eog")
-        eeg = pick_channels(self.ch_names, self.ch_types, "eeg")
-        self.ecg = ecg[0] if ecg else None
-        self.emg = emg[0] if emg else None
-        self.eog = eog[:2]
-        self.eeg = eeg
-        self.missing: list[str] = []
-        self.available = {m: True for m in MARKERS}
-        for marker, ok in (
-            ("heart_rate", self.ecg is not None),
-            ("emg_tone", self.emg is not None),
-            ("emg_twitches", self.emg is not None),
-            ("eeg_alpha_beta", bool(self.eeg)),
-            ("eye_movements", bool(self.eog)),
-        ):
-            if not ok:
-                self.available[marker] = False
-                self.missing.append(f"{marker}: no {_MARKER_CHANNEL[marker]} channel")
-        if not any(self.cfg.weights.get(m, 0) > 0 and self.available[m] for m in MARKERS):
-            raise ValueError("no nightmare marker can be measured with these channels.")
-        self.missing.append("respiration: not measured (no respiration channel)")
-        # per-marker front ends
-        if self.ecg is not None:
-            self._hr = HeartRateTracker(fs, keep_s=120.0)
-        if self.emg is not None:
-            hi = min(100.0, 0.45 * fs)
-            sos = butter(4, [20.0, hi], btype="bandpass", fs=fs, output="sos")
-            self._emg = _Bins(sos, max(1, round(0.25 * fs)))
-            self._emg_s = np.zeros(0, np.int64)  # bin starts of the last 60 s
-            self._emg_r = np.zeros(0)  # their RMS, µV (NaN: flagged)
-        if self.eog:
-            self._eog_filt = SOSFilter(
-                butter(2, [0.5, 8.0], btype="bandpass", fs=fs, output="sos"), 1
-            )
-            self._eog_started = False
-            self._eog_prev = 0.0
-            self._eog_last_event = -np.inf
-            self._eog_events: deque = deque()
-            self._eog_noise: deque = deque(maxlen=240)
-            self._eog_med = np.inf
-            self._eog_buf = np.zeros(0)
-            self._eog_start = 0
-        if self.eeg:
-            f = np.fft.rfftfreq(self.step, 1.0 / fs)
-            self._ab_mask = ((f >= 8.0) & (f < 11.5)) | ((f >= 16.0) & (f < min(30.0, 0.45 * fs)))
-            self._taper = np.hanning(self.step)
-            self._eeg_hist: deque = deque(maxlen=2)
-        # step buffer of EEG samples and flags
-        self._buf = np.zeros((len(self.eeg), 0))
-        self._bufbad = np.zeros(0, dtype=bool)
-        self._buf_start = 0
-        # baselines: deques of calm-REM marker values (<= 20 min of REM)
-        n_keep = int(20 * 60 / self.cfg.step_s)
-        self._base: dict[str, deque] = {m: deque(maxlen=n_keep) for m in MARKERS}
-        self._prior: dict[str, float | None] = {m: None for m in MARKERS}
-        self._base_cache: dict[str, tuple] = {}
-        self._base_n = dict.fromkeys(MARKERS, 0)
-        baseline = baseline or {}
-        for key in baseline:
-            if key not in ("rem_hr_bpm", "rem_rmssd_ms", "rem_emg_uv"):
-                raise ValueError(f"unknown baseline {key!r}.")
-        if baseline.get("rem_hr_bpm") is not None:
-            self._prior["heart_rate"] = float(baseline["rem_hr_bpm"])
-        if baseline.get("rem_emg_uv") is not None:
-            self._prior["emg_tone"] = float(baseline["rem_emg_uv"])
-        self._rmssd_base: deque = deque(maxlen=n_keep)
-        self._stages: dict[int, int] = {}
-        self._last_stage = -1
-        self._next = None
-        self._batch = ChunkBatcher(max(1, round(fs)))
+        self._init_baselines(baseline or {})
         self._above = 0
         self._rem_since = None
         self._prev_ev: dict = {}
@@ -353,10 +377,70 @@ class NightmareDetector(StageInput):
         self._calm_since = -np.inf
         self._rising_since = float("nan")
         self._alert_active: NightmareAlert | None = None
+        self._last_stage = -1
         self.risk = 0.0
         self.evidence: dict = {}
         self.alerts: list[NightmareAlert] = []
         self.trace: list[tuple[float, int, float]] = []
+        self._init_input(sfreq, ch_names, ch_types)
+
+    def _init_baselines(self, baseline: dict) -> None:
+        """Calm-REM baselines: deques of marker values, with the profile's priors."""
+        for key in baseline:
+            if key not in ("rem_hr_bpm", "rem_rmssd_ms", "rem_emg_uv"):
+                raise ValueError(f"unknown baseline {key!r}.")
+        n_keep = int(self.cfg.baseline_rem_s / self.cfg.step_s)
+        self._base: dict[str, deque] = {m: deque(maxlen=n_keep) for m in MARKERS}
+        self._prior: dict[str, float | None] = {m: None for m in MARKERS}
+        self._base_cache: dict[str, tuple] = {}
+        self._base_n = dict.fromkeys(MARKERS, 0)
+        if baseline.get("rem_hr_bpm") is not None:
+            self._prior["heart_rate"] = float(baseline["rem_hr_bpm"])
+        if baseline.get("rem_emg_uv") is not None:
+            self._prior["emg_tone"] = float(baseline["rem_emg_uv"])
+        self._rmssd_base: deque = deque(maxlen=n_keep)
+
+    def _bind(self, info: StreamInfo) -> None:
+        """Set up what depends on the stream: the channel of each marker and its front end."""
+        cfg, fs = self.cfg, info.sfreq
+        self.step = max(1, round(cfg.step_s * fs))
+        ecg = pick_channels(info.ch_names, info.ch_types, "ecg")
+        emg = pick_channels(info.ch_names, info.ch_types, "emg")
+        self.ecg = ecg[0] if ecg else None
+        self.emg = emg[0] if emg else None
+        self.eog = pick_channels(info.ch_names, info.ch_types, "eog")[:2]
+        self.eeg = pick_channels(info.ch_names, info.ch_types, "eeg")
+        self._check_markers()
+        self.hr = HeartRateTracker(fs, keep_s=cfg.hr_keep_s) if self.ecg is not None else None
+        if self.emg is not None:
+            self._emg = EmgRms(fs, cfg.emg_bin_s)
+            self._emg_s = np.zeros(0, np.int64)  # bin starts of the last twitch/tone window
+            self._emg_r = np.zeros(0)  # their RMS, µV (NaN: flagged)
+        self._eyes = _EyeMovements(fs, cfg) if self.eog else None
+        if self.eeg:
+            (b0, b1) = cfg.eeg_beta_hz
+            self._ab_bands = (cfg.eeg_alpha_hz, (b0, min(b1, 0.45 * fs)))
+            self._taper = np.hanning(self.step)
+            self._eeg_hist: deque = deque(maxlen=cfg.eeg_steps)
+        self._steps = Framer(len(self.eeg), self.step, self.step)  # EEG of each step
+        self._batch = ChunkBatcher(max(1, round(fs)))
+
+    def _check_markers(self) -> None:
+        """List the markers these channels cannot measure; raise if none can be."""
+        self.missing: list[str] = []
+        self.available = {
+            "heart_rate": self.ecg is not None,
+            "emg_tone": self.emg is not None,
+            "emg_twitches": self.emg is not None,
+            "eeg_alpha_beta": bool(self.eeg),
+            "eye_movements": bool(self.eog),
+        }
+        for marker in MARKERS:
+            if not self.available[marker]:
+                self.missing.append(f"{marker}: no {_MARKER_CHANNEL[marker]} channel")
+        if not any(self.cfg.weights.get(m, 0) > 0 and self.available[m] for m in MARKERS):
+            raise ValueError("no nightmare marker can be measured with these channels.")
+        self.missing.append("respiration: not measured (no respiration channel)")
 
     # ---- stage input: set_stage, set_hypnogram (StageInput) -------------------------------
     def _stage_at(self, t):
@@ -394,7 +478,7 @@ class NightmareDetector(StageInput):
         """
         self._check_chunk(chunk)
         if self._next is None:
-            self._buf_start = chunk.first_sample
+            self._origin = chunk.first_sample  # the steps are counted from here
         self._next = chunk.stop_sample
         self._stage_chunk(chunk, stage)
         block = self._batch.add(chunk)
@@ -404,7 +488,7 @@ class NightmareDetector(StageInput):
 
     def flush(self) -> list[NightmareAlert]:
         """Process the samples still gathered (end of the session); return new alerts."""
-        block = self._batch.take()
+        block = self._batch.take() if self.info is not None else None
         return [] if block is None else self._process(block)
 
     def _process(self, block):
@@ -412,8 +496,8 @@ class NightmareDetector(StageInput):
         # cut at the step boundaries: every evaluation sees the data up to its step's end and
         # nothing after it, so the result does not depend on the chunking
         a, b = block.first_sample, block.stop_sample
-        k0 = (a - self._buf_start) // self.step + 1
-        cuts = [self._buf_start + k * self.step for k in range(k0, k0 + (b - a) // self.step + 2)]
+        k0 = (a - self._origin) // self.step + 1
+        cuts = [self._origin + k * self.step for k in range(k0, k0 + (b - a) // self.step + 2)]
         cuts = [a] + [c for c in cuts if a < c < b] + [b]
         for lo, hi in zip(cuts[:-1], cuts[1:]):
             piece = block if (lo, hi) == (a, b) else block.piece(lo - a, hi - a)
@@ -423,100 +507,72 @@ class NightmareDetector(StageInput):
     def _push(self, chunk):
         if chunk.n_samples == 0:
             return []
-        fs = self.sfreq
         bad = (chunk.flags & BAD_FLAGS) != 0
-        if self.ecg is not None:
-            self._hr.push(chunk.data[self.ecg], chunk.flags[self.ecg], chunk.first_sample)
+        first = chunk.first_sample
+        if self.hr is not None:
+            self.hr.push(chunk.data[self.ecg], chunk.flags[self.ecg], first)
         if self.emg is not None:
-            rms, starts = self._emg.push(chunk.data[self.emg], bad[self.emg], chunk.first_sample)
+            rms, starts = self._emg.push(chunk.data[self.emg], bad[self.emg], first)
             if rms.size:
-                keep = self._emg_s >= chunk.stop_sample - 60 * fs
+                keep_s = max(self.cfg.tone_window_s, self.cfg.twitch_window_s)
+                keep = self._emg_s >= chunk.stop_sample - keep_s * self.sfreq
                 self._emg_s = np.concatenate([self._emg_s[keep], starts])
                 self._emg_r = np.concatenate([self._emg_r[keep], rms])
-        if self.eog:
-            self._push_eog(chunk, bad)
+        if self._eyes is not None:
+            self._eyes.push(chunk.data[self.eog], bad[self.eog].any(axis=0), first)
         out = []
-        self._buf = np.concatenate([self._buf, chunk.data[self.eeg]], axis=1)
-        self._bufbad = np.concatenate([self._bufbad, bad[self.eeg].any(axis=0)])
-        while self._buf.shape[1] >= self.step:
-            seg = self._buf[:, : self.step]
-            segbad = bool(self._bufbad[: self.step].any())
-            self._buf = self._buf[:, self.step :]
-            self._bufbad = self._bufbad[self.step :]
-            self._buf_start += self.step
-            alert = self._evaluate(self._buf_start, seg, segbad)
+        segs, segbad, starts = self._steps.push(chunk.data[self.eeg], bad[self.eeg], first)
+        for i, start in enumerate(starts):
+            alert = self._evaluate(int(start) + self.step, segs[:, i], bool(segbad[:, i].any()))
             if alert is not None:
                 out.append(alert)
         return out
 
-    def _push_eog(self, chunk, bad):
-        x = chunk.data[self.eog]
-        d = x[1] - x[0] if x.shape[0] == 2 else x[0]
-        if not self._eog_started:
-            self._eog_started = True
-            self._eog_start = chunk.first_sample
-        y = self._eog_filt(d[None, :])[0]
-        fs = self.sfreq
-        slope = np.abs(np.diff(np.concatenate(([self._eog_prev], y)))) * fs  # µV/s
-        self._eog_prev = y[-1]
-        slope[bad[self.eog].any(axis=0)] = 0.0
-        self._eog_buf = np.concatenate([self._eog_buf, slope])
-        # whole seconds only: the threshold of each second is 5x the median slope of the
-        # seconds before it (and at least 300 µV/s); 0.3-s refractory
-        sec = max(1, int(round(fs)))
-        refr = 0.3 * fs
-        while self._eog_buf.size >= sec:
-            block = self._eog_buf[:sec]
-            self._eog_buf = self._eog_buf[sec:]
-            thr = max(300.0, 5.0 * self._eog_med)
-            for i in np.flatnonzero(block > thr):
-                smp = self._eog_start + int(i)
-                if smp - self._eog_last_event >= refr:
-                    self._eog_events.append(smp)
-                    self._eog_last_event = smp
-            self._eog_noise.append(float(np.median(block)))
-            self._eog_med = float(np.median(self._eog_noise))
-            self._eog_start += sec
-
     # ---- evaluation -----------------------------------------------------------------------
     def _markers(self, end, seg, segbad):
-        fs = self.sfreq
+        """Measure every marker at sample ``end`` (``seg``: the step's EEG)."""
         val = {}
-        if self.ecg is not None:
-            hr = self._hr.rate_bpm(10.0, now=end)
-            val["heart_rate"] = hr
-            self._rmssd_now = self._hr.rmssd_ms(60.0, now=end)
+        if self.hr is not None:
+            val["heart_rate"] = self.hr.rate_bpm(self.cfg.hr_window_s, now=end)
+            self._rmssd_now = self.hr.rmssd_ms(self.cfg.rmssd_window_s, now=end)
         if self.emg is not None:
-            s_, r_ = self._emg_s, self._emg_r
-            tone_bins = r_[(s_ >= end - 10 * fs) & (s_ < end) & np.isfinite(r_)]
-            val["emg_tone"] = (
-                float(np.percentile(tone_bins, 20)) if tone_bins.size >= 20 else np.nan
-            )
-            base = self._baseline("emg_tone")
-            recent = r_[(s_ >= end - 30 * fs) & (s_ < end)]
-            if base is not None and np.isfinite(base) and recent.size >= 60:
-                above = np.isfinite(recent) & (recent > 4.0 * base)
-                onsets = np.count_nonzero(
-                    np.diff(np.concatenate(([False], above))).astype(bool) & above
-                )
-                val["emg_twitches"] = onsets * 2.0  # per minute
-            else:
-                val["emg_twitches"] = np.nan
+            val["emg_tone"], val["emg_twitches"] = self._emg_markers(end)
         if self.eeg:
-            if segbad:
-                p = np.nan
-            else:
-                spec = np.abs(np.fft.rfft(seg * self._taper, axis=-1)) ** 2
-                p = float(np.sum(spec[:, self._ab_mask]))
-            self._eeg_hist.append(p)
-            ps = [q for q in self._eeg_hist if np.isfinite(q)]
-            val["eeg_alpha_beta"] = 10 * np.log10(np.mean(ps)) if ps else np.nan
-        if self.eog:
-            lo30 = end - 30 * fs
-            while self._eog_events and self._eog_events[0] < lo30:
-                self._eog_events.popleft()
-            val["eye_movements"] = len(self._eog_events) * 2.0  # per minute
+            val["eeg_alpha_beta"] = self._alpha_beta(seg, segbad)
+        if self._eyes is not None:
+            val["eye_movements"] = self._eyes.per_minute(end)
         return val
+
+    def _emg_markers(self, end):
+        """Return the chin-EMG tone (µV) and twitches (per minute) at sample ``end``."""
+        c, fs = self.cfg, self.sfreq
+        s_, r_ = self._emg_s, self._emg_r
+        tone_bins = r_[(s_ >= end - c.tone_window_s * fs) & (s_ < end) & np.isfinite(r_)]
+        tone = (
+            float(np.percentile(tone_bins, c.tone_percentile))
+            if tone_bins.size >= c.tone_min_bins
+            else np.nan
+        )
+        base = self._baseline("emg_tone")
+        recent = r_[(s_ >= end - c.twitch_window_s * fs) & (s_ < end)]
+        if base is None or not np.isfinite(base) or recent.size < c.twitch_min_bins:
+            return tone, np.nan
+        above = np.isfinite(recent) & (recent > c.twitch_factor * base)
+        onsets = np.count_nonzero(np.diff(np.concatenate(([False], above))).astype(bool) & above)
+        return tone, onsets * (60.0 / c.twitch_window_s)
+
+    def _alpha_beta(self, seg, segbad):
+        """Return the alpha + beta power of the last ``eeg_steps`` steps, dB (NaN: none)."""
+        if segbad:
+            p = np.nan
+        else:
+            f, psd = welch_psd(
+                seg, self.sfreq, self.step, noverlap=0, window=self._taper, detrend=False
+            )
+            p = float(np.sum(band_power(psd, f, self._ab_bands)))  # µV²
+        self._eeg_hist.append(p)
+        ps = [q for q in self._eeg_hist if np.isfinite(q)]
+        return 10 * np.log10(np.mean(ps)) if ps else np.nan
 
     def _baseline(self, m):
         cached = self._base_cache.get(m)
@@ -545,17 +601,12 @@ class NightmareDetector(StageInput):
         else:
             e = np.log(max(v, 1.0) / max(base, 1.0)) / np.log(c.eog_ratio)
             unit = "/min"
-        return float(np.clip(e, -1.0, 4.0)), unit
+        return float(np.clip(e, *c.evidence_range)), unit
 
-    def _evaluate(self, end, seg, segbad):
-        t = end / self.sfreq
-        stage = self._stage_at(t - 1e-9)
-        vals = self._markers(end, seg, segbad)
+    def _gather(self, vals):
+        """Return the evidence of every marker with a value and a baseline (EMG capped)."""
         c = self.cfg
         evidence = {}
-        score = 0.0
-        w_avail = 0.0
-        w_possible = sum(c.weights.get(m, 0.0) for m in MARKERS if self.available[m])
         for m in MARKERS:
             w = c.weights.get(m, 0.0)
             if w <= 0 or not self.available[m]:
@@ -576,6 +627,14 @@ class NightmareDetector(StageInput):
                 if m in evidence and evidence[m]["evidence"] > cap:
                     evidence[m]["evidence"] = cap
                     evidence[m]["capped_by_heart_rate"] = True
+        return evidence
+
+    def _risk(self, t, stage, evidence):
+        """Return the risk (0-1) of this step; follow the REM period and abrupt rises."""
+        c = self.cfg
+        score = 0.0
+        w_avail = 0.0
+        w_possible = sum(c.weights.get(m, 0.0) for m in MARKERS if self.available[m])
         for v in evidence.values():
             score += v["weight"] * v["evidence"]
             w_avail += v["weight"]
@@ -591,27 +650,43 @@ class NightmareDetector(StageInput):
                 self._hold_until = t + c.arousal_hold_s
         self._prev_ev = {m: v["evidence"] for m, v in evidence.items()}
         settled = stage == R and t - self._rem_since >= c.rem_settle_s
-        # enough markers with a baseline: at least half of the measurable weight
-        if settled and w_avail > 0 and w_avail >= 0.5 * w_possible:
+        # enough markers with a baseline: at least a fraction of the measurable weight
+        if settled and w_avail > 0 and w_avail >= c.min_weight_fraction * w_possible:
             score *= w_possible / w_avail
-            risk = float(1.0 / (1.0 + np.exp(-(score - c.score_mid) / c.score_scale)))
-        else:
-            risk = 0.0
+            return float(1.0 / (1.0 + np.exp(-(score - c.score_mid) / c.score_scale)))
+        return 0.0
+
+    def _learn(self, stage, risk, vals):
+        """Calm REM feeds the baselines."""
+        c = self.cfg
+        if not (stage == R and risk < c.calm_risk and self._alert_active is None):
+            return
+        for m, v in vals.items():
+            if np.isfinite(v):
+                self._base[m].append(v)
+                self._base_n[m] += 1
+                # the median moves slowly: refresh it every few values
+                n = c.baseline_refresh_steps
+                if self._base_n[m] % n == 0 or len(self._base[m]) <= 2 * n:
+                    self._base_cache.pop(m, None)
+        if self.hr is not None and np.isfinite(self._rmssd_now):
+            self._rmssd_base.append(self._rmssd_now)
+
+    def _evaluate(self, end, seg, segbad):
+        t = end / self.sfreq
+        stage = self._stage_at(t - 1e-9)
+        vals = self._markers(end, seg, segbad)
+        evidence = self._gather(vals)
+        risk = self._risk(t, stage, evidence)
         self.risk = risk
         self.evidence = evidence
         self.trace.append((t, stage, risk))
-        # calm REM feeds the baselines
-        if stage == R and risk < c.calm_risk and self._alert_active is None:
-            for m, v in vals.items():
-                if np.isfinite(v):
-                    self._base[m].append(v)
-                    self._base_n[m] += 1
-                    # the median moves slowly: refresh it every 6th value (30 s of REM)
-                    if self._base_n[m] % 6 == 0 or len(self._base[m]) <= 12:
-                        self._base_cache.pop(m, None)
-            if self.ecg is not None and np.isfinite(self._rmssd_now):
-                self._rmssd_base.append(self._rmssd_now)
-        # alert logic
+        self._learn(stage, risk, vals)
+        return self._alert(t, stage, risk, evidence)
+
+    def _alert(self, t, stage, risk, evidence):
+        """Raise an alert after ``confirm_steps`` steps above the threshold in REM."""
+        c = self.cfg
         if risk >= c.calm_risk:
             if not np.isfinite(self._rising_since):
                 self._rising_since = t
@@ -624,19 +699,19 @@ class NightmareDetector(StageInput):
                 self._alert_active = None
         ok = risk >= c.threshold and stage == R and t >= self._hold_until
         self._above = self._above + 1 if ok else 0
-        if self._above >= c.confirm_steps and self._alert_active is None:
-            alert = NightmareAlert(
-                t=t,
-                risk=risk,
-                stage=stage,
-                evidence=evidence,
-                missing=tuple(self.missing),
-                rising_since=self._rising_since,
-            )
-            self._alert_active = alert
-            self.alerts.append(alert)
-            return alert
-        return None
+        if self._above < c.confirm_steps or self._alert_active is not None:
+            return None
+        alert = NightmareAlert(
+            t=t,
+            risk=risk,
+            stage=stage,
+            evidence=evidence,
+            missing=tuple(self.missing),
+            rising_since=self._rising_since,
+        )
+        self._alert_active = alert
+        self.alerts.append(alert)
+        return alert
 
     def baselines(self) -> dict[str, float | None]:
         """Return the night's calm-REM baselines, for the sleeper's profile.

@@ -54,9 +54,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from dsp.validate import check_option, check_positive
+from dsp.validate import check_option, check_positive, validate_type
 from headset.errors import HeadsetError
-from headset.stages import EPOCH_S, N1, N2, N3, UNSCORED, R, W, stage_name
+from headset.stages import EPOCH_S, N1, N2, N3, UNSCORED, R, W, check_stage, stage_name
 
 from ..stager.model import LOW_CONFIDENCE
 
@@ -169,8 +169,7 @@ class PolicyConfig:
         if not self.ladder:
             raise ValueError("ladder must have at least one step.")
         for st in self.ladder:
-            if not isinstance(st, LadderStep):
-                raise TypeError(f"ladder steps must be LadderStep, got {type(st).__name__}.")
+            validate_type("ladder step", st, LadderStep)
         if not 0 <= int(self.first_step) < len(self.ladder):
             raise ValueError(
                 f"first_step must be 0..{len(self.ladder) - 1}, got {self.first_step!r}."
@@ -291,8 +290,7 @@ class InterventionPolicy:
             raise TypeError(f"send must be callable, got {type(send).__name__}.")
         self.send = send
         self.config = config if config is not None else PolicyConfig()
-        if not isinstance(self.config, PolicyConfig):
-            raise TypeError(f"config must be PolicyConfig, got {type(self.config).__name__}.")
+        validate_type("config", self.config, PolicyConfig)
         self.technician = technician
         self.on_decision = on_decision
         self.log: list[Decision] = []
@@ -475,9 +473,7 @@ class InterventionPolicy:
             raise ValueError(f"time went backwards: t={t} after {self._now}.")
         self._now = t
         n0 = len(self.log)
-        if isinstance(stage, bool) or int(stage) != stage or not -1 <= int(stage) <= 4:
-            raise ValueError(f"stage must be an integer -1..4, got {stage!r}.")
-        stage = int(stage)
+        stage = check_stage(stage)
         if confidence is not None:
             confidence = float(confidence)
             if not 0.0 <= confidence <= 1.0:

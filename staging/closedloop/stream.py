@@ -1,20 +1,31 @@
 """Streaming helpers shared by the closed-loop detectors (arousal, nightmare).
 
-- :data:`BAD_FLAGS`: the sample flags that make a sample unusable;
 - :func:`split_chunk` and :class:`ChunkBatcher`: cut long chunks into pieces, gather short ones
   into blocks;
-- :class:`Framer`: overlapping frames of a multichannel stream;
-- :class:`StageInput`: the stage input and chunk checks every streaming detector shares.
+- :class:`Framer`: overlapping frames of a multichannel stream (the one framer: spectral
+  frames, EMG bins, accelerometer seconds, evaluation steps);
+- :class:`EmgRms`: the chin-EMG RMS (20-100 Hz) in fixed bins, the one both detectors use;
+- :class:`StageInput`: the stream contract (:class:`~headset.chunk.StreamInfo`, checked by
+  :func:`staging.checks.check_stream`) and the stage input every streaming detector shares.
+
+The detectors filter the raw chunk themselves rather than take the monitor's filter bank
+(:class:`dsp.filterbank.FilterBank`) output: each needs its own band (EMG 20-100 Hz, EOG
+0.5-8 Hz, the QRS band of :mod:`dsp.ecg`), the bank's display chain (0.3-35 Hz EEG, a mains
+notch) would remove what they measure, and they must give the same events offline (report,
+benchmarks) where there is no bank.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import butter
 
-from headset.chunk import Chunk
-from headset.stages import EPOCH_S
+from dsp.iir import SOSFilter
+from dsp.validate import validate_type
+from headset.chunk import Chunk, StreamInfo
+from headset.stages import EPOCH_S, check_stage, check_stages
 
-BAD_FLAGS = np.uint8(1 | 2 | 4 | 8)
+from ..checks import check_stream
 
 
 def split_chunk(chunk: Chunk, max_samples: int):
@@ -72,14 +83,24 @@ class ChunkBatcher:
 
 
 class Framer:
-    """Cut a multichannel stream into overlapping frames (win samples, hop apart)."""
+    """Cut a multichannel stream into overlapping frames (win samples, hop apart).
+
+    The first frame starts at the first pushed sample.
+
+    Parameters
+    ----------
+    n_ch : int
+        Channels (0 allowed: the frames then only count time).
+    win, hop : int
+        Frame length and step, samples.
+    """
 
     def __init__(self, n_ch, win, hop):
         self.win, self.hop = win, hop
         self.buf = np.zeros((n_ch, 0))
         self.fbuf = np.zeros((n_ch, 0), dtype=np.uint8)
         self.start = 0  # absolute index of buf[:, 0]
-        self.next_frame = 0  # absolute start index of the next frame
+        self.next_frame = None  # absolute start index of the next frame (None: first push)
 
     def push(self, x, flags, first):
         """Append samples ``x`` and ``flags`` (n_ch, n) starting at absolute sample ``first``.
@@ -89,6 +110,8 @@ class Framer:
         """
         if self.buf.shape[1] == 0:
             self.start = first
+        if self.next_frame is None:
+            self.next_frame = first
         self.buf = np.concatenate([self.buf, x], axis=1)
         self.fbuf = np.concatenate([self.fbuf, flags], axis=1)
         off = self.next_frame - self.start
@@ -107,12 +130,91 @@ class Framer:
         return frames, fflags, starts
 
 
-class StageInput:
-    """Stage input and chunk checks shared by the streaming detectors.
+class EmgRms:
+    """Chin-EMG RMS of a stream: band-passed 20-100 Hz (at most 0.45 fs), over fixed bins.
 
-    A subclass sets ``sfreq``, ``ch_names``, ``_stages`` (a dict, epoch index -> stage code)
-    and ``_next`` (the expected first sample of the next chunk, None before the first one).
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate, Hz.
+    bin_s : float
+        Bin length, s (rounded to whole samples).
     """
+
+    #: Pass band, Hz (the upper edge is lowered to 0.45 fs at low rates).
+    BAND_HZ = (20.0, 100.0)
+    #: Butterworth order of the band-pass.
+    ORDER = 4
+
+    def __init__(self, sfreq: float, bin_s: float = 0.25):
+        hi = min(self.BAND_HZ[1], 0.45 * sfreq)
+        sos = butter(self.ORDER, [self.BAND_HZ[0], hi], btype="bandpass", fs=sfreq, output="sos")
+        self._filt = SOSFilter(sos, 1)
+        self.bin = max(1, round(bin_s * sfreq))
+        self._framer = Framer(1, self.bin, self.bin)
+
+    def push(self, x: np.ndarray, bad: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
+        """Filter the next samples; return the bins they complete.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_samples,)
+            Chin EMG, µV (consecutive with the last push).
+        bad : ndarray of bool, shape (n_samples,)
+            Unusable samples.
+        first : int
+            Absolute index of ``x[0]``.
+
+        Returns
+        -------
+        rms : ndarray, shape (n_bins,)
+            RMS of each completed bin, µV (NaN where a sample is bad).
+        starts : ndarray of int64, shape (n_bins,)
+            Absolute index of each bin's first sample.
+        """
+        y = self._filt(x[None, :])
+        bins, bflags, starts = self._framer.push(y, bad[None, :].astype(np.uint8), first)
+        if bins is None:
+            return np.zeros(0), starts
+        rms = np.sqrt(np.mean(bins[0] ** 2, axis=1))
+        rms[bflags[0].any(axis=1)] = np.nan
+        return rms, starts
+
+
+class StageInput:
+    """The stream contract and stage input shared by the streaming detectors.
+
+    The stream (:class:`~headset.chunk.StreamInfo`) is given at construction or taken from the
+    first chunk; :func:`staging.checks.check_stream` checks it against the subclass's
+    ``consumer`` rate floor, and every later chunk against it. A subclass sets ``consumer``
+    (a key of :data:`staging.checks.MIN_SFREQ`), calls :meth:`_init_input` in its constructor
+    and implements ``_bind(info)`` (its channel-dependent set-up).
+    """
+
+    consumer: str
+
+    def _init_input(self, sfreq, ch_names, ch_types) -> None:
+        """Set up the stage input; bind the stream now if it is given (``sfreq`` not None)."""
+        self.info: StreamInfo | None = None
+        self._stages: dict[int, int] = {}
+        self._next: int | None = None  # expected first sample of the next chunk
+        if sfreq is not None or ch_names is not None or ch_types is not None:
+            if sfreq is None or ch_names is None or ch_types is None:
+                raise ValueError(
+                    "give sfreq, ch_names and ch_types together, or none of them (the stream "
+                    "is then taken from the first chunk)."
+                )
+            self._start(StreamInfo.create(sfreq, ch_names, ch_types))
+
+    @classmethod
+    def for_stream(cls, info: StreamInfo, **kwargs):
+        """Return a detector for the stream ``info`` (``kwargs``: its settings)."""
+        return cls(info.sfreq, info.ch_names, info.ch_types, **kwargs)
+
+    def _start(self, info: StreamInfo) -> None:
+        self.info = check_stream(self.consumer, info)
+        self.sfreq, self.ch_names, self.ch_types = info.sfreq, info.ch_names, info.ch_types
+        self._bind(info)
 
     def set_stage(self, epoch: int, stage: int) -> None:
         """Give the stage of a 30-s epoch (from the stager or a hypnogram).
@@ -124,10 +226,7 @@ class StageInput:
         stage : int
             Stage code (W=0 ... R=4, -1 unscored).
         """
-        stage = int(stage)
-        if not -1 <= stage <= 4:
-            raise ValueError(f"stage must be -1..4, got {stage}.")
-        self._stages[int(epoch)] = stage
+        self._stages[int(epoch)] = check_stage(stage)
 
     def set_hypnogram(self, hypnogram, first_epoch: int = 0) -> None:
         """Give the stages of many epochs at once (e.g. the true hypnogram in a test).
@@ -139,11 +238,13 @@ class StageInput:
         first_epoch : int
             Epoch index of ``hypnogram[0]``.
         """
-        for i, s in enumerate(np.asarray(hypnogram).ravel()):
-            self.set_stage(first_epoch + i, int(s))
+        for i, s in enumerate(check_stages(np.asarray(hypnogram).ravel())):
+            self._stages[int(first_epoch) + i] = int(s)
 
     def _check_chunk(self, chunk: Chunk, gap_hint: str = ".") -> None:
-        """Raise unless ``chunk`` is a :class:`Chunk` of these channels, consecutive to the last.
+        """Raise unless ``chunk`` is a :class:`Chunk` of this stream, consecutive to the last.
+
+        The first chunk binds the stream when it was not given at construction.
 
         Parameters
         ----------
@@ -152,10 +253,11 @@ class StageInput:
         gap_hint : str
             End of the message raised when the chunk does not start where the last one ended.
         """
-        if not isinstance(chunk, Chunk):
-            raise TypeError(f"chunk must be a Chunk, got {type(chunk).__name__}.")
-        if chunk.ch_names != self.ch_names:
-            raise ValueError("chunk channels differ from the detector's channels.")
+        validate_type("chunk", chunk, Chunk)
+        if self.info is None:
+            self._start(chunk.info)
+        else:
+            check_stream(self.consumer, chunk.info, self.info)
         if self._next is not None and chunk.first_sample != self._next:
             raise ValueError(
                 f"chunk starts at sample {chunk.first_sample}, expected {self._next}{gap_hint}"

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from headset.chunk import StreamInfo
 from headset.edf.header import truncation_note
 from headset.errors import HeadsetError
 from headset.faults import parse_faults
@@ -186,9 +187,7 @@ def build_session(opts: MonitorOptions) -> MonitorSession:
                 f"(channels: {', '.join(source.ch_names)})"
             )
         pipeline = Pipeline(
-            source.ch_names,
-            source.ch_types,
-            source.sfreq,
+            StreamInfo.create(source.sfreq, source.ch_names, source.ch_types),
             send=source.send_cue if getattr(source, "can_stimulate", True) else None,
             sleeper_profile=opts.sleeper,
             grace_s=opts.grace_s,

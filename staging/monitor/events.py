@@ -17,10 +17,13 @@ Event types
     One per 30-s epoch when it is scored: ``epoch``, ``stage`` (``W N1 N2 N3 R ?``), ``code``
     (-1..4), ``confidence``, ``probs`` (``{"W": p, ...}``); annotation ``Scored stage X``.
 ``arousal``
-    ``stage``, ``band``, ``shift_db``; annotation ``Detected arousal`` (onset, duration).
+    ``stage``, ``band``, ``shift_db``; annotation ``Detected arousal`` (onset, duration). The
+    fields are :class:`staging.events.ArousalRecord`, the detector's own ``to_event()``.
 ``nightmare_alert``
     ``alert`` (id), ``risk`` (0..1), ``evidence`` (per marker: value, baseline, unit,
-    evidence, weight), ``missing``, ``summary``; annotation ``Nightmare alert``.
+    evidence, weight), ``missing``, ``rising_since``, ``summary``; annotation
+    ``Nightmare alert``. The fields after ``alert`` are
+    :class:`staging.events.NightmareAlertRecord`.
 ``intervention``
     A decision of the policy: ``status`` (``episode start``, ``proposed``, ``acknowledged``,
     ``sent``, ``retry``, ``failed``, ``held``, ``cancelled``, ``veto``, ``veto lifted``,

@@ -3,7 +3,8 @@
 ``Pipeline.process(chunk)`` runs one block of samples through
 
 1. the filter bank (:class:`dsp.filterbank.FilterBank`): the signals the view shows and the
-   block-level quality check;
+   block-level quality check (the stager and the detectors take the raw chunk and filter their
+   own bands: why is in :mod:`staging.closedloop.stream`);
 2. the online stager (:class:`staging.stager.online.OnlineStager`, fed raw chunks: it selects and
    filters its own channels), whose estimates also go to
 3. the arousal detector (:class:`staging.closedloop.arousal.ArousalDetector`, AASM rule,
@@ -27,9 +28,10 @@ import math
 
 import numpy as np
 
-from headset.chunk import Chunk
-from headset.stages import EPOCH_S, UNSCORED, W, stage_name
+from headset.chunk import Chunk, StreamInfo
+from headset.stages import EPOCH_S, UNSCORED, W
 
+from ..checks import check_stream
 from .session import StepOutput, cue_text
 
 #: Seconds after a cue at which its outcome is judged (awake by then: ``woke``).
@@ -131,12 +133,9 @@ class Pipeline:
 
     Parameters
     ----------
-    ch_names : sequence of str
-        Channel names of the source.
-    ch_types : sequence of str
-        MNE channel types of the source.
-    sfreq : float
-        Sampling rate, Hz.
+    info : headset.chunk.StreamInfo
+        The source's stream (rate, channels): every component is built for it, and every
+        chunk is checked against it (:func:`staging.checks.check_stream`).
     send : callable or None
         ``send(kind, level, duration_s) -> (ok, outcome, attempts)``: the source's command
         path. None: no intervention policy (nothing can be sent).
@@ -150,18 +149,14 @@ class Pipeline:
 
     def __init__(
         self,
-        ch_names,
-        ch_types,
-        sfreq,
+        info: StreamInfo,
         *,
         send=None,
         sleeper_profile=None,
         grace_s: float = 10.0,
         mains: float = 50.0,
     ):
-        self.ch_names = tuple(ch_names)
-        self.ch_types = tuple(ch_types)
-        self.sfreq = float(sfreq)
+        self.info = check_stream("monitor", info)
         self.missing: list[str] = []
         self.notes: list[str] = []
         self.stage = UNSCORED
@@ -180,34 +175,24 @@ class Pipeline:
         self.profile_path = sleeper_profile
         self.notes.append(self.profile.notice)
 
-        self.bank = _try(self.missing, "filter bank", lambda: _filter_bank(ch_types, sfreq, mains))
-        self.stager = _try(
-            self.missing,
-            "online stager",
-            lambda: _online_stager(self.ch_names, self.ch_types, self.sfreq),
-        )
-        self.arousal = _try(
-            self.missing,
-            "arousal detector",
-            lambda: _arousal(self.ch_names, self.ch_types, self.sfreq),
-        )
+        self.bank = _try(self.missing, "filter bank", lambda: _filter_bank(info, mains))
+        self.stager = _try(self.missing, "online stager", lambda: _online_stager(info))
+        self.arousal = _try(self.missing, "arousal detector", lambda: _arousal(info))
         if self.arousal is not None:
             self.notes.extend(self.arousal.missing)
-        self.ecg = next((i for i, t in enumerate(self.ch_types) if t == "ecg"), None)
+        self.ecg = next((i for i, t in enumerate(info.ch_types) if t == "ecg"), None)
         self.nightmare = _try(
-            self.missing,
-            "nightmare detector",
-            lambda: _nightmare(self.ch_names, self.ch_types, self.sfreq, self.profile),
+            self.missing, "nightmare detector", lambda: _nightmare(info, self.profile)
         )
         if self.nightmare is not None:
             self.notes.extend(f"nightmare evidence missing: {m}" for m in self.nightmare.missing)
         # heart rate for the view: the nightmare detector's tracker, else one of our own
-        self.hr = getattr(self.nightmare, "_hr", None)
+        self.hr = getattr(self.nightmare, "hr", None)
         self._own_hr = False
         if self.ecg is None:
             self.notes.append("no ECG channel: no heart rate")
         elif self.hr is None:
-            self.hr = _try(self.missing, "heart rate", lambda: _hr(self.sfreq))
+            self.hr = _try(self.missing, "heart rate", lambda: _hr(info))
             self._own_hr = self.hr is not None
         self.policy = None
         if send is None:
@@ -258,6 +243,7 @@ class Pipeline:
         StepOutput
             Stage estimates, arousals, alerts, policy decisions, heart rate.
         """
+        check_stream("monitor", chunk.info, self.info)
         out = StepOutput()
         t_end = chunk.stop_sample / chunk.sfreq
         self.t = t_end
@@ -275,12 +261,12 @@ class Pipeline:
         signs = []
         if self.arousal is not None:
             for ev in self.arousal.push(chunk):
-                out.arousals.append(_arousal_dict(ev))
+                out.arousals.append(ev)
                 self._n_arousals += 1
             signs = self.arousal.take_signs()
         if self.nightmare is not None:
             for al in self.nightmare.push(chunk):
-                out.alerts.append(_alert_dict(al))
+                out.alerts.append(al)
             out.nightmare_risk = float(self.nightmare.risk)
             self._alert = self.nightmare.active_alert
         if self.hr is not None:
@@ -340,7 +326,7 @@ class Pipeline:
         out = StepOutput()
         if self.arousal is not None:
             for ev in self.arousal.flush():
-                out.arousals.append(_arousal_dict(ev))
+                out.arousals.append(ev)
                 self._n_arousals += 1
         return out
 
@@ -401,56 +387,35 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _filter_bank(ch_types, sfreq, mains):
+def _filter_bank(info, mains):
     from dsp.filterbank import FilterBank
 
-    return FilterBank(ch_types, sfreq, mains=mains)
+    return FilterBank(info.ch_types, info.sfreq, mains=mains)
 
 
-def _online_stager(ch_names, ch_types, sfreq):
+def _online_stager(info):
     from staging.stager.online import OnlineStager
 
-    return OnlineStager(ch_names=ch_names, ch_types=ch_types, sfreq=sfreq)
+    return OnlineStager.for_stream(info)
 
 
-def _arousal(ch_names, ch_types, sfreq):
+def _arousal(info):
     from staging.closedloop.arousal import ArousalDetector
 
-    return ArousalDetector(sfreq, ch_names, ch_types)
+    return ArousalDetector.for_stream(info)
 
 
-def _hr(sfreq):
+def _hr(info):
     from dsp.ecg import HeartRateTracker
 
-    return HeartRateTracker(sfreq, keep_s=60.0)
+    check_stream("heart rate", info)
+    return HeartRateTracker(info.sfreq, keep_s=60.0)
 
 
-def _nightmare(ch_names, ch_types, sfreq, profile):
+def _nightmare(info, profile):
     from staging.closedloop.nightmare import NightmareDetector
 
-    return NightmareDetector(sfreq, ch_names, ch_types, baseline=profile.detector_baseline())
-
-
-def _alert_dict(al) -> dict:
-    return {
-        "t": float(al.t),
-        "risk": float(al.risk),
-        "evidence": al.evidence,
-        "stage": stage_name(int(al.stage)),
-        "missing": list(al.missing),
-        "rising_since": float(al.rising_since),
-        "summary": al.summary(),
-    }
-
-
-def _arousal_dict(ev) -> dict:
-    return {
-        "onset": float(ev.onset_s),
-        "duration": float(ev.duration_s),
-        "stage": stage_name(int(ev.stage)),
-        "band": ev.band,
-        "shift_db": float(ev.shift_db),
-    }
+    return NightmareDetector.for_stream(info, baseline=profile.detector_baseline())
 
 
 def finishers(opts, pipeline: Pipeline | None = None) -> list:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import collections
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,7 +28,12 @@ from dsp.quality import describe, epoch_quality
 from headset.chunk import FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk
 from headset.stages import EPOCH_S, STAGE_NAMES, UNSCORED, parse_stage_annotation, stage_name
 
+from ..events import arousal_record, nightmare_alert_record
 from .events import EventWriter
+
+if TYPE_CHECKING:
+    from ..closedloop.arousal import ArousalEvent
+    from ..closedloop.nightmare import NightmareAlert
 
 #: Seconds of filtered signal kept for the live view's traces (its longest page) and band powers.
 TRACE_S = 30.0
@@ -194,10 +199,10 @@ class StepOutput:
     stages : list
         Stage estimates completed in the block (``epoch``, ``onset_s``, ``stage``, ``probs``,
         ``confidence``).
-    arousals : list of dict
-        ``onset``, ``duration`` (s), ``stage`` and any evidence fields.
-    alerts : list of dict
-        New nightmare alerts: ``t``, ``risk`` (0-1), ``evidence`` (dict), optional fields.
+    arousals : list of ArousalEvent
+        Arousals released in the block (:mod:`staging.events` gives their event fields).
+    alerts : list of NightmareAlert
+        Nightmare alerts raised in the block.
     decisions : list of dict
         Decisions of the intervention policy: ``t``, ``action`` (``proposed``, ``sent``,
         ``failed``, ``held``, ``cancelled``...), ``reason``, ``kind``, ``level``,
@@ -744,43 +749,23 @@ class MonitorSession:
                 threshold=round(float(stager.model.ood_threshold), 3),
             )
 
-    def _on_arousal(self, ev: dict) -> None:
-        onset, duration = float(ev["onset"]), float(ev["duration"])
-        stage = ev.get("stage", UNSCORED)
-        stage = stage if isinstance(stage, str) else stage_name(int(stage))
-        text = "Detected arousal"
-        extra = {k: v for k, v in ev.items() if k not in ("onset", "duration", "stage")}
-        self._emit(
-            "arousal",
-            log=f"arousal in {stage}, {duration:.1f} s",
-            stage=stage,
-            onset=onset,
-            duration=duration,
-            annotation=text,
-            **extra,
-        )
-        self._annotate(onset, duration, text)
+    def _on_arousal(self, ev: ArousalEvent) -> None:
+        rec = arousal_record(ev)
+        self._emit("arousal", log=f"arousal in {rec['stage']}, {rec['duration']:.1f} s", **rec)
+        self._annotate(rec["onset"], rec["duration"], rec["annotation"])
 
-    def _on_nightmare_alert(self, al: dict) -> None:
-        al = dict(al)
-        t = float(al.pop("t", self.t))
-        risk = float(al.pop("risk", 0.0))
-        evidence = al.pop("evidence", {})
-        text = "Nightmare alert"
+    def _on_nightmare_alert(self, al: NightmareAlert) -> None:
+        rec = nightmare_alert_record(al)
+        risk = rec["risk"]
         alert = self._raise_alert("nightmare", f"NIGHTMARE ALERT, risk {risk:.2f} (0-1)", t=self.t)
-        alert.evidence = dict(evidence)
+        alert.evidence = dict(rec["evidence"])
         self._emit(
             "nightmare_alert",
             log=f"nightmare alert, nightmare risk {risk:.2f} (0-1)",
             alert=alert.id,
-            risk=risk,
-            evidence=evidence,
-            onset=t,
-            duration=0.0,
-            annotation=text,
-            **al,
+            **rec,
         )
-        self._annotate(t, 0.0, text)
+        self._annotate(rec["onset"], rec["duration"], rec["annotation"])
 
     def _raise_alert(self, kind: str, text: str, t: float) -> Alert:
         alert = Alert(self._id(), float(t), kind, text)

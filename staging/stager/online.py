@@ -19,12 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from headset.chunk import Chunk
+from dsp.validate import validate_type
+from headset.chunk import Chunk, StreamInfo
 from headset.stages import EPOCH_S, UNSCORED, stage_name
 
 from ..channels import ChannelSelection, select_channels
+from ..checks import check_rate, check_stream
 from ..errors import StagingError
-from .features import MIN_SFREQ, RunningNormalizer, epoch_features, epoch_length, modality_name
+from .features import RunningNormalizer, epoch_features, epoch_length, modality_name
 from .model import CONTEXT, StagingModel, raw_columns, resolve_model, rms_of_medians
 
 
@@ -95,6 +97,7 @@ class OnlineStager:
         self._offsets = CONTEXT["online"]
         self.selection: ChannelSelection | None = None
         self.sfreq: float | None = None
+        self.info: StreamInfo | None = None  # the stream, from the first chunk
         if ch_names is not None:
             self._setup(tuple(ch_names), None if ch_types is None else tuple(ch_types), sfreq)
         elif sfreq is not None:
@@ -102,13 +105,29 @@ class OnlineStager:
             self.sfreq = float(sfreq)
         self.reset()
 
+    @classmethod
+    def for_stream(cls, info: StreamInfo, **kwargs) -> OnlineStager:
+        """Return a stager for the stream ``info`` (``kwargs``: the other options)."""
+        return cls(ch_names=info.ch_names, ch_types=info.ch_types, sfreq=info.sfreq, **kwargs)
+
     # ---- set-up -------------------------------------------------------------------------
     @staticmethod
     def _check_sfreq(sfreq: float) -> None:
-        if not np.isfinite(sfreq) or sfreq < MIN_SFREQ:
+        check_rate("online staging", sfreq)
+
+    def _first_chunk(self, info: StreamInfo) -> None:
+        """Take the stream from the first chunk (it must be the one given at construction)."""
+        check_stream("online staging", info)
+        names = self._names if self.selection is not None else info.ch_names
+        sfreq = self.sfreq if self.sfreq is not None else info.sfreq
+        if (names, sfreq) != (info.ch_names, info.sfreq):
             raise StagingError(
-                f"sampling rate {sfreq:g} Hz is below the {MIN_SFREQ:g} Hz needed for staging"
+                f"online staging: expected {sfreq:g} Hz and channels {list(names)}, the first "
+                f"chunk has {info.sfreq:g} Hz and {list(info.ch_names)}"
             )
+        if self.selection is None:
+            self._setup(info.ch_names, info.ch_types, info.sfreq)
+        self.sfreq, self.info = info.sfreq, info
 
     def _setup(self, names, types, sfreq) -> None:
         if sfreq is not None:
@@ -173,19 +192,11 @@ class OnlineStager:
         list of StageEstimate
             One per epoch whose last sample is in this chunk (usually zero or one).
         """
-        if not isinstance(chunk, Chunk):
-            raise TypeError(f"push() expects a Chunk, got {type(chunk).__name__}.")
-        if self.selection is None or self._names != tuple(chunk.ch_names):
-            if self.selection is not None:
-                raise StagingError("the channel layout changed in the middle of the recording")
-            self._setup(tuple(chunk.ch_names), tuple(chunk.ch_types), chunk.sfreq)
-        if self.sfreq is None:
-            self._check_sfreq(chunk.sfreq)
-            self.sfreq = float(chunk.sfreq)
-        elif chunk.sfreq != self.sfreq:
-            raise StagingError(
-                f"sampling rate changed from {self.sfreq:g} to {chunk.sfreq:g} Hz mid-recording"
-            )
+        validate_type("chunk", chunk, Chunk)
+        if self.info is None:
+            self._first_chunk(chunk.info)
+        else:
+            check_stream("online staging", chunk.info, self.info)
         if self._buf is None:
             n_per = epoch_length(self.sfreq)
             self._n_per = n_per

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from headset.chunk import StreamInfo
 from headset.errors import HeadsetError
 
 from ..errors import StagingError
@@ -107,9 +108,7 @@ class Bed:
         try:
             send = source.send_cue if getattr(source, "can_stimulate", True) else None
             pipeline = Pipeline(
-                source.ch_names,
-                source.ch_types,
-                source.sfreq,
+                StreamInfo.create(source.sfreq, source.ch_names, source.ch_types),
                 send=send,
                 sleeper_profile=spec.sleeper,
                 grace_s=cfg.grace_s,

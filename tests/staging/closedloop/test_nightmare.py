@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from headset import sleeper
-from staging.closedloop.nightmare import DetectorSettings, NightmareAlert, NightmareDetector
+from staging.closedloop.nightmare import (
+    DetectorSettings,
+    NightmareAlert,
+    NightmareDetector,
+    _EyeMovements,
+)
 
 N2, R = 2, 4
 #: 5 min of N2 then 20 min of REM; a 2-min nightmare starts 8 min into REM.
@@ -124,3 +129,19 @@ def test_same_result_whatever_the_chunking():
         traces.append((det.trace, [a.t for a in det.alerts]))
     assert traces[0] == traces[1] == traces[2]
     assert traces[0][1], "the nightmare is found"
+
+
+def test_eye_movements_are_counted_per_minute_from_the_settings():
+    fs = 128.0
+    n = int(60 * fs)
+    t = np.arange(n) / fs
+    onsets = np.arange(10.0, 60.0, 3.0)  # 17 saccades, the eyes going back and forth
+    eog = np.zeros((2, n))
+    for k, on in enumerate(onsets):
+        eog[1] += (-1) ** k * np.clip((t - on) / 0.03, 0.0, 1.0) * 100.0  # 100 µV in 30 ms
+    eog[1] += np.random.default_rng(0).standard_normal(n)
+    for window in (30.0, 60.0):
+        eyes = _EyeMovements(fs, DetectorSettings(eye_window_s=window))
+        eyes.push(eog, np.zeros(n, bool), 0)
+        expect = np.count_nonzero(onsets >= 60.0 - window)
+        assert eyes.per_minute(n) == pytest.approx(expect * 60.0 / window)

@@ -159,7 +159,7 @@ def test_monitor_pipeline_gives_the_policy_its_wake_signs_and_the_stage_confiden
     ch = _with_accelerometer(
         sleep_chunk(90, seed=5, eeg_events=[(40.0, 5.0, 10.0, 40.0)]), moves=[(70.0, 3.0)]
     )
-    pipe = Pipeline(ch.ch_names, ch.ch_types, ch.sfreq, send=lambda *cue: (True, "", 1))
+    pipe = Pipeline(ch.info, send=lambda *cue: (True, "", 1))
     seen, updates = [], []
     policy = pipe.policy.policy
     real_sign, real_update = policy.wake_sign, policy.update

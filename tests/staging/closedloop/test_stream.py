@@ -2,9 +2,13 @@
 
 import numpy as np
 import pytest
+from _constants import FS
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.signal import butter, sosfilt, sosfilt_zi
 
 from headset.chunk import Chunk
-from staging.closedloop.stream import ChunkBatcher, Framer, StageInput, split_chunk
+from staging.closedloop.stream import ChunkBatcher, EmgRms, Framer, StageInput, split_chunk
 
 
 def test_split_then_batch_gives_the_chunk_back(sim_chunk):
@@ -46,8 +50,13 @@ def test_framer_frames_are_the_stream_sliced(sim_chunk, step):
 
 
 class _Detector(StageInput):
+    consumer = "arousal detection"
+
     def __init__(self, chunk):
-        self.sfreq, self.ch_names, self._stages, self._next = chunk.sfreq, chunk.ch_names, {}, None
+        self._init_input(chunk.sfreq, chunk.ch_names, chunk.ch_types)
+
+    def _bind(self, info):
+        self.bound = info
 
 
 def test_stage_input_checks_stages_and_chunks(sim_chunk):
@@ -63,3 +72,58 @@ def test_stage_input_checks_stages_and_chunks(sim_chunk):
         d._check_chunk(sim_chunk)
     d._stage_chunk(sim_chunk, 3)  # 30 s from sample 0: epoch 0 only
     assert d._stages[0] == 3 and 1 not in d._stages
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    first=st.integers(0, 10_000),
+    cuts=st.lists(st.integers(1, 400), min_size=1, max_size=8),
+    win=st.integers(1, 40),
+    hop=st.integers(1, 40),
+)
+def test_framer_gives_the_frames_of_the_whole_signal_whatever_the_chunking(first, cuts, win, hop):
+    rng = np.random.default_rng(first)
+    x = rng.standard_normal((2, 600))
+    fr = Framer(2, win, hop)
+    got, starts = [], []
+    i = j = 0
+    while i < x.shape[1]:
+        k = cuts[j % len(cuts)]
+        j += 1
+        part = x[:, i : i + k]
+        frames, _, s = fr.push(part, np.zeros(part.shape, np.uint8), first + i)
+        if frames is not None:
+            got.extend(frames.transpose(1, 0, 2))
+        starts.extend(s.tolist())
+        i += k
+    n = (x.shape[1] - win) // hop + 1 if x.shape[1] >= win else 0
+    assert starts == [first + j * hop for j in range(n)]  # the first frame at the first sample
+    for j, f in enumerate(got):
+        np.testing.assert_array_equal(f, x[:, j * hop : j * hop + win])
+
+
+def test_emg_rms_against_scipy_and_chunk_invariant():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(int(20 * FS)) * 5.0
+    bad = np.zeros(x.size, bool)
+    bad[1000:1010] = True
+    sos = butter(4, [20.0, 100.0], btype="bandpass", fs=FS, output="sos")
+    y, _ = sosfilt(sos, x, zi=sosfilt_zi(sos) * x[0])  # the streaming filter starts steady
+    n_bin = 64
+    k = y.size // n_bin
+    want = np.sqrt(np.mean(y[: k * n_bin].reshape(k, n_bin) ** 2, axis=1))
+    want[bad[: k * n_bin].reshape(k, n_bin).any(axis=1)] = np.nan
+    for sizes in ((x.size,), (1, 63, 500, 7)):
+        emg = EmgRms(FS, 0.25)
+        rms, starts = [], []
+        i, j = 0, 0
+        while i < x.size:
+            n = sizes[j % len(sizes)]
+            r, s = emg.push(x[i : i + n], bad[i : i + n], 500 + i)
+            rms.extend(r)
+            starts.extend(s)
+            i, j = i + n, j + 1
+        # the streaming filter against scipy's sosfilt: 1e-9 of the signal's RMS (5 µV)
+        np.testing.assert_allclose(rms, want, rtol=0, atol=5e-9)
+        assert starts == [500 + b * n_bin for b in range(k)]
+    assert np.isnan(want[1000 // n_bin]) and np.isnan(want[1009 // n_bin])

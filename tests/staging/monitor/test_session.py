@@ -8,7 +8,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from headset.chunk import FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk
+from headset.chunk import FLAG_GAP, FLAG_LEAD_OFF, Annotation, Chunk, StreamInfo
+from staging.closedloop.arousal import ArousalEvent
+from staging.closedloop.nightmare import NightmareAlert
+from staging.events import ArousalRecord, NightmareAlertRecord
 from staging.monitor.events import EventWriter, format_event, read_events
 from staging.monitor.keys import Action, KeyInterpreter
 from staging.monitor.session import TRACE_S, MonitorSession, Pacer, StepOutput, run_headless
@@ -101,8 +104,9 @@ class ScriptedPipeline:
             self.stage = 2
         alert = SimpleNamespace(risk=0.9) if (40 <= t < 60 or 80 <= t < 100) else None
         if t in (40.0, 80.0):
-            out.alerts.append({"t": t, "risk": 0.9, "evidence": {"hr": 20.0}})
-            out.arousals.append({"onset": t - 5, "duration": 4.0, "stage": 2})
+            hr = {"value": 80.0, "baseline": 60.0, "unit": "bpm", "evidence": 3.0, "weight": 0.7}
+            out.alerts.append(NightmareAlert(t, 0.9, 4, {"heart_rate": hr}))
+            out.arousals.append(ArousalEvent(t - 5, t - 1, 2, 8.0, "alpha", float("nan")))
         out.decisions.extend(self.policy.update(t, self.stage, alert))
         out.heart_rate = 60.0
         return out
@@ -360,7 +364,7 @@ def test_pipeline_notes_what_the_stream_cannot_feed_but_raises_a_failing_import(
         raise StagingError("rate 32 Hz is below 64 Hz")
 
     monkeypatch.setattr(P, "_arousal", too_slow)
-    pipe = P.Pipeline(names, types, 256.0)
+    pipe = P.Pipeline(StreamInfo.create(256.0, names, types))
     assert pipe.arousal is None and pipe.stager is not None
     assert "arousal detector (rate 32 Hz is below 64 Hz)" in pipe.missing
 
@@ -369,4 +373,19 @@ def test_pipeline_notes_what_the_stream_cannot_feed_but_raises_a_failing_import(
 
     monkeypatch.setattr(P, "_arousal", broken)
     with pytest.raises(ImportError, match="ArousalDetector"):
-        P.Pipeline(names, types, 256.0)
+        P.Pipeline(StreamInfo.create(256.0, names, types))
+
+
+def test_monitor_stream_writes_the_schema(tmp_path):
+    _, events, rec, *_ = _run(tmp_path, "s.jsonl")
+    arousals = [e for e in events if e["type"] == "arousal"]
+    alerts = [e for e in events if e["type"] == "nightmare_alert"]
+    assert len(arousals) == len(alerts) == 2
+    for e in arousals:
+        assert list(e) == ["t", "type", *ArousalRecord.__annotations__]
+        assert e["t"] - e["onset"] == 5.0 and e["stage"] == "N2"  # reported at the block's end
+    for e in alerts:
+        assert list(e) == ["t", "type", "alert", *NightmareAlertRecord.__annotations__]
+        assert e["evidence"]["heart_rate"]["value"] == 80.0 and e["stage"] == "R"
+    written = {(a.onset, a.description) for a in rec.annotations}
+    assert {(e["onset"], e["annotation"]) for e in arousals + alerts} <= written
