@@ -121,6 +121,40 @@ def _check_key(key: str) -> None:
         raise HeadsetError(msg if msg.startswith("--key") else f"--key {msg}") from None
 
 
+def _with_report_outputs(opts: MonitorOptions) -> MonitorOptions:
+    """Keep the recording and the event stream in the report's directory unless named.
+
+    The morning report is built from them.
+    """
+    if opts.report is None:
+        return opts
+    report_dir = Path(opts.report)
+    return dataclasses.replace(
+        opts,
+        record=opts.record or str(report_dir / "recording.edf"),
+        events=opts.events or str(report_dir / "events.jsonl"),
+    )
+
+
+def _open_monitor_source(opts: MonitorOptions, kind: str, target, night: float, faults):
+    """Open the monitor's source (a truncated file only when ``--allow-truncated``)."""
+    if kind == "file" and opts.allow_truncated:
+        from headset.replay import Replay
+
+        from .sources import ReplaySource
+
+        return ReplaySource(Replay(target, allow_truncated=True), f"file {target.name}")
+    return open_source(
+        opts.source,
+        seed=opts.seed,
+        profile=opts.profile,
+        duration_s=night,
+        faults=faults,
+        key=opts.key,
+        read_ahead=opts.read_ahead,
+    )
+
+
 def build_session(opts: MonitorOptions) -> MonitorSession:
     """Open the source and every output, and return a session ready to run.
 
@@ -152,32 +186,9 @@ def build_session(opts: MonitorOptions) -> MonitorSession:
     _check_outputs(opts, target if kind == "file" else None)
     if opts.key is not None:  # a bad key is an error whatever the source
         _check_key(opts.key)
-    if opts.report is not None:
-        # the morning report is built from the recording (and the event stream): keep them
-        # in the report's directory unless the technician named them
-        report_dir = Path(opts.report)
-        opts = dataclasses.replace(
-            opts,
-            record=opts.record or str(report_dir / "recording.edf"),
-            events=opts.events or str(report_dir / "events.jsonl"),
-        )
+    opts = _with_report_outputs(opts)
     night = opts.duration_s if opts.duration_s is not None else DEFAULT_NIGHT_S
-    if kind == "file" and opts.allow_truncated:
-        from headset.replay import Replay
-
-        from .sources import ReplaySource
-
-        source = ReplaySource(Replay(target, allow_truncated=True), f"file {target.name}")
-    else:
-        source = open_source(
-            opts.source,
-            seed=opts.seed,
-            profile=opts.profile,
-            duration_s=night,
-            faults=faults,
-            key=opts.key,
-            read_ahead=opts.read_ahead,
-        )
+    source = _open_monitor_source(opts, kind, target, night, faults)
     recorder = None
     with contextlib.ExitStack() as on_error:  # on an error, close what was opened (newest first)
         on_error.callback(_close_quietly, source)
