@@ -96,7 +96,7 @@ def test_technician_vetoes_notes_and_quits(tmp_path, screen_factory):
     # the view shows the stage, the signals and, in REM, the nightmare alert and the proposal
     scr.wait_for(r"hypnogram \(clock time\)")
     scr.child.send("l")  # lights off, written into the recording
-    scr.wait_for(r"lights off at 23:0\d:\d\d \(written into the recording\)")
+    scr.wait_for(r"lights off at \d\d:\d\d:\d\d \(written into the recording\)")
     # the pending cue says what will happen and when: a countdown, not "awaiting"
     scr.wait_for(r"cue in \d+ s unless vetoed \(v\)", timeout=90)
     scr.wait_for(r"audio at volume 15 % for 3 s")
