@@ -63,15 +63,21 @@ def add_parser(subparsers) -> None:
         "--idle-timeout",
         type=float,
         default=60.0,
-        help="exit after this many seconds without a client (60)",
+        help="exit after this many seconds without a client (60; at most 86400)",
     )
     serve.add_argument(
         "--auth-timeout",
         type=float,
         default=5.0,
-        help="drop a connection that has not proved the pairing key after this many seconds (5)",
+        help="drop a connection that has not proved the pairing key after this many seconds "
+        "(5; at most 60)",
     )
     serve.set_defaults(func=run)
+
+
+#: Upper bounds of ``--idle-timeout`` (a day) and ``--auth-timeout`` (a minute), seconds.
+MAX_IDLE_S = 86_400.0
+MAX_AUTH_S = 60.0
 
 
 def run(args) -> int:
@@ -94,10 +100,12 @@ def run(args) -> int:
         raise StagingError(
             "--key-file is required: a client must prove the pairing key to receive the night"
         )
-    for name in ("idle_timeout", "auth_timeout"):
+    for name, hi in (("idle_timeout", MAX_IDLE_S), ("auth_timeout", MAX_AUTH_S)):
         value = getattr(args, name)
-        if not 0 < value < float("inf"):
-            raise StagingError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if not 0 < value <= hi:
+            raise StagingError(
+                f"--{name.replace('_', '-')} must be more than 0 and at most {hi:g} s, got {value}"
+            )
     if args.key_file and Path(args.key_file).exists():
         key = load_key(args.key_file)
     else:

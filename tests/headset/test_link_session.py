@@ -254,5 +254,7 @@ def test_serve_needs_a_key_file_and_warns_off_loopback(capsys):
     assert len(err) == 1 and "--key-file" in err[0]
     assert main(["headset", "serve", "--key-file", "k", "--auth-timeout", "0"]) == 2
     assert "--auth-timeout" in capsys.readouterr().err
+    assert main(["headset", "serve", "--key-file", "k", "--idle-timeout", "1e9"]) == 2
+    assert "--idle-timeout must be more than 0 and at most 86400 s" in capsys.readouterr().err
     assert all(map(_loopback, ("127.0.0.1", "127.5.0.1", "::1", "[::1]", "localhost")))
     assert not any(map(_loopback, ("0.0.0.0", "192.168.1.4", "::", "example.org")))
