@@ -47,6 +47,10 @@ def _as_1d(name, x):
     return np.ascontiguousarray(x, dtype=np.float64)
 
 
+#: Lowest sampling rate of R-peak detection, Hz: the QRS complex needs it.
+MIN_SFREQ = 100.0
+
+
 class RPeakDetector:
     """Streaming R-peak detector for one ECG lead.
 
@@ -89,8 +93,10 @@ class RPeakDetector:
         min_height_uv: float = 100.0,
     ):
         self.sfreq = check_positive("sfreq", sfreq)
-        if self.sfreq < 100:
-            raise ValueError(f"sfreq must be at least 100 Hz for R-peak detection, got {sfreq}.")
+        if self.sfreq < MIN_SFREQ:
+            raise ValueError(
+                f"sfreq must be at least {MIN_SFREQ:g} Hz for R-peak detection, got {sfreq}."
+            )
         check_option("polarity", polarity, ("auto", "positive", "negative"))
         lo, hi = (float(b) for b in band)
         if not 0 < lo < hi < self.sfreq / 2:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dsp.ecg import MIN_SFREQ as _ECG_MIN_SFREQ
 from dsp.validate import validate_type
 from headset.chunk import StreamInfo
 
@@ -26,7 +27,7 @@ MIN_SFREQ = {
     "online staging": _STAGING_MIN_SFREQ,
     "arousal detection": 64.0,
     "nightmare detection": 100.0,
-    "heart rate": 100.0,
+    "heart rate": _ECG_MIN_SFREQ,
 }
 
 
