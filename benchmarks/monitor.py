@@ -39,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._proc import status_kib, tty_cpu  # noqa: E402
 from headset.lifeline import child_popen_kwargs  # noqa: E402
 
 TARGET_NIGHT_S = 30.0
@@ -55,37 +56,6 @@ MONTAGE_8 = (
     "ECG",
     "ACC X",
 )
-
-
-def _status_kib(pid: int | str, field: str) -> int | None:
-    """Return a ``VmRSS``/``VmHWM`` line of /proc/PID/status in KiB (None if unavailable)."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a live process (from /proc/PID/stat; 0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            parts = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(parts[11]) + int(parts[12])) / ticks
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            return [int(x) for x in fh.read().split()]
-    except OSError:
-        return []
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,10 +78,10 @@ def night_child(hours: float, mark_h: float) -> None:
         marks[name] = {
             "t_session_h": session.t / 3600.0,
             "wall_s": time.perf_counter() - t_start,
-            "rss_mib": (_status_kib("self", "VmRSS") or 0) / 1024,
-            "peak_mib": (_status_kib("self", "VmHWM") or 0) / 1024,
-            "child_rss_mib": (_status_kib(child, "VmRSS") or 0) / 1024 if child else 0.0,
-            "child_peak_mib": (_status_kib(child, "VmHWM") or 0) / 1024 if child else 0.0,
+            "rss_mib": (status_kib("self", "VmRSS") or 0) / 1024,
+            "peak_mib": (status_kib("self", "VmHWM") or 0) / 1024,
+            "child_rss_mib": (status_kib(child, "VmRSS") or 0) / 1024 if child else 0.0,
+            "child_peak_mib": (status_kib(child, "VmHWM") or 0) / 1024 if child else 0.0,
         }
 
     done_mark = False
@@ -186,49 +156,13 @@ def print_night(r: dict) -> None:
 
 
 def bench_view(seconds: float, speed: str) -> dict | None:
-    try:
-        import pexpect
-    except ImportError:
-        print("(pexpect not installed: live-view CPU skipped)\n")
+    args = ["-m", "staging.cli", "monitor", "--speed", speed]
+    r = tty_cpu(args, ROOT, (45, 140), warmup_s=8.0, seconds=seconds)
+    if r is None:
         return None
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "staging.cli", "monitor", "--speed", speed],
-        cwd=str(ROOT),
-        dimensions=(45, 140),
-        encoding="utf-8",
-        codec_errors="replace",
-        timeout=60,
-    )
-
-    seen = []
-
-    def drain(t):
-        end = time.monotonic() + t
-        while time.monotonic() < end:
-            try:
-                seen.append(child.read_nonblocking(1 << 20, timeout=0.2)[-20000:])
-            except pexpect.TIMEOUT:
-                pass
-            del seen[:-4]
-
-    try:
-        drain(8.0)  # start-up and the first frames
-        pids = [child.pid, *_children(child.pid)]
-        c0 = sum(_cpu_s(p) for p in pids)
-        t0 = time.monotonic()
-        drain(seconds)
-        c1 = sum(_cpu_s(p) for p in pids)
-        wall = time.monotonic() - t0
-    finally:
-        child.send("q")
-        try:
-            child.expect(pexpect.EOF, timeout=30)
-        except pexpect.ExceptionPexpect:
-            child.terminate(force=True)
-    text = "".join(seen)
-    traces = "traces: last" in text and sum("\u2801" <= ch <= "\u28ff" for ch in text) > 200
-    return {"speed": speed, "cpu_share": (c1 - c0) / wall, "wall": wall, "traces": traces}
+    text = r.pop("text")
+    r["traces"] = "traces: last" in text and sum("\u2801" <= ch <= "\u28ff" for ch in text) > 200
+    return {"speed": speed, **r}
 
 
 def print_view(rows: list[dict]) -> None:

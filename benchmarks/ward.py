@@ -37,41 +37,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._proc import cpu_s, status_kib, tty_cpu  # noqa: E402
 from headset.lifeline import child_popen_kwargs  # noqa: E402
 
 TARGET_WALL_64x8_S = 600.0
 TARGET_MIB_PER_BED = 2.0
 TARGET_VIEW_CPU = 0.25
-
-
-def _kib(pid, field: str) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _cpu_s(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            parts = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for f in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            out += [int(x) for x in f.read_text().split()]
-        except OSError:
-            pass
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,18 +62,18 @@ def ward_child(beds: int, hours: float, workers: int) -> None:
     t_built = time.perf_counter()
     pids = [g.pid for g in ward.groups if hasattr(g, "pid")] or [os.getpid()]
     per_worker = [len(g.names) if hasattr(g, "names") else beds for g in ward.groups]
-    rss = {"built": [_kib(p, "VmRSS") / 1024 for p in pids]}
+    rss = {"built": [(status_kib(p, "VmRSS") or 0) / 1024 for p in pids]}
     half = hours * 3600.0 / 2
     cpu_half = cpu_workers_end = 0.0
     rounds = 0
     while ward.step(ROUND_S):  # the last round finishes the ward: the workers end
         rounds += 1
         if "half" not in rss and ward.t >= half:
-            rss["half"] = [_kib(p, "VmRSS") / 1024 for p in pids]
-            cpu_half = sum(_cpu_s(p) for p in pids)
+            rss["half"] = [(status_kib(p, "VmRSS") or 0) / 1024 for p in pids]
+            cpu_half = sum(cpu_s(p) for p in pids)
         if rounds % 12 == 0:  # every minute of session time: the peak so far, the CPU
-            rss["end"] = [_kib(p, "VmHWM") / 1024 for p in pids]
-            cpu_workers_end = sum(_cpu_s(p) for p in pids)
+            rss["end"] = [(status_kib(p, "VmHWM") or 0) / 1024 for p in pids]
+            cpu_workers_end = sum(cpu_s(p) for p in pids)
     t_run = time.perf_counter()
     ru = resource.getrusage(resource.RUSAGE_SELF)
     ruc = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -180,44 +151,12 @@ def print_headless(r: dict) -> None:
 
 
 def bench_view(beds: int, seconds: float) -> dict | None:
-    try:
-        import pexpect
-    except ImportError:
-        print("(pexpect not installed: live-view CPU skipped)\n")
+    args = ["-m", "staging.cli", "ward", "--beds", str(beds), "--speed", "1"]
+    r = tty_cpu(args, ROOT, (48, 160), warmup_s=15.0, seconds=seconds)  # start-up: beds opened
+    if r is None:
         return None
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "staging.cli", "ward", "--beds", str(beds), "--speed", "1"],
-        cwd=str(ROOT),
-        dimensions=(48, 160),
-        encoding="utf-8",
-        codec_errors="replace",
-        timeout=60,
-    )
-
-    def drain(t):
-        end = time.monotonic() + t
-        while time.monotonic() < end:
-            try:
-                child.read_nonblocking(1 << 20, timeout=0.2)
-            except pexpect.TIMEOUT:
-                pass
-
-    try:
-        drain(15.0)  # start-up: imports, beds opened, first frames
-        pids = [child.pid, *_children(child.pid)]
-        c0 = sum(_cpu_s(p) for p in pids)
-        t0 = time.monotonic()
-        drain(seconds)
-        c1 = sum(_cpu_s(p) for p in pids)
-        wall = time.monotonic() - t0
-    finally:
-        child.send("q")
-        try:
-            child.expect(pexpect.EOF, timeout=60)
-        except pexpect.ExceptionPexpect:
-            child.terminate(force=True)
-    return {"beds": beds, "cpu_share": (c1 - c0) / wall, "wall": wall, "procs": len(pids)}
+    r.pop("text")
+    return {"beds": beds, **r}
 
 
 def print_view(r: dict) -> None:
