@@ -510,6 +510,7 @@ def build_ward(opts: WardOptions) -> Ward:
         record_dir=opts.record,
         report_dir=opts.report,
         grace_s=opts.grace_s,
+        view=opts.tui,  # headless: no bed keeps the signal a view would draw
     )
     workers = default_workers(len(beds)) if opts.workers is None else opts.workers
     lsl = None
