@@ -43,9 +43,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="replace the --out files if they exist")
     p.add_argument(
         "--recalibrate",
-        action="store_true",
-        help="only refit the calibration temperatures of the models in --out on the "
-        "--val-nights simulated validation nights (rewrites their .json; needs --force)",
+        metavar="MODEL",
+        choices=("simulated-only", "dreamnet_stager"),
+        help="only refit the calibration temperatures of the model MODEL (simulated-only or "
+        "dreamnet_stager) in --out on the --val-nights simulated validation nights (rewrites "
+        "its .json; needs --force)",
     )
     p.set_defaults(func=run)
 
@@ -84,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else MODEL_DIR
     if args.recalibrate:
-        names = (SIMULATED_ONLY_MODEL, DEFAULT_MODEL)
-        check_outputs([("--out", out / f"{n}.json") for n in names], [], force=args.force)
+        check_outputs([("--out", out / f"{args.recalibrate}.json")], [], force=args.force)
         return run_recalibrate(args)
     names = ([SIMULATED_ONLY_MODEL] if args.nights else []) + [DEFAULT_MODEL]
     inputs = [("--edf", part) for spec in args.edf for part in spec.split("=")]

@@ -17,6 +17,12 @@ median of the recording's sleep period (the model input ``z_log_hi``, see
 The emission likelihoods become the mixture ``(1 - pi) * lik + pi * [1, 0, 0, 0, 0]``: far above
 the sleep period the network's certainty is overruled, near it (``pi`` below 0.02 at ``a <= 0``)
 nothing changes. A recording sampled too slowly for the 30-45 Hz band (below 96 Hz) gets no rule.
+
+With a chin EMG, the rule also needs chin tone: REM's muscle atonia (AASM: chin EMG at its
+lowest of the night) vetoes it, since fast EEG activity in REM is not a waking person's muscle.
+Its weight is multiplied by ``sigmoid((t - ATONIA_SD) / WAKE_RULE_WIDTH)``, with ``t`` the mean
+of the chin's 10-20 and 20-45 Hz log powers in robust SD relative to the sleep period
+(``z_log_emg_lo``, ``z_log_emg_hi``): about 1 at the sleep period's tone, 0.12 two SD below it.
 """
 
 from __future__ import annotations
@@ -32,8 +38,13 @@ WAKE_RULE_WIDTH = 0.5
 #: Largest weight of the rule in the mixture (the network keeps at least 1 - this).
 WAKE_RULE_WEIGHT = 0.8
 
+#: Chin tone (robust SD relative to the sleep period) at which the rule keeps half its weight.
+ATONIA_SD = -1.0
+
 _HI = INPUT_NAMES.index("z_log_hi")
 _HAS_HI = INPUT_NAMES.index("has_hi")
+_TONE = [INPUT_NAMES.index("z_log_emg_lo"), INPUT_NAMES.index("z_log_emg_hi")]
+_HAS_EMG = INPUT_NAMES.index("has_emg")
 
 
 def wake_rule_weight(inputs: np.ndarray) -> np.ndarray:
@@ -47,7 +58,8 @@ def wake_rule_weight(inputs: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray, shape (n_epochs,)
-        Mixture weight in ``[0, WAKE_RULE_WEIGHT]``; 0 where the 30-45 Hz band is missing.
+        Mixture weight in ``[0, WAKE_RULE_WEIGHT]``; 0 where the 30-45 Hz band is missing,
+        small in epochs of chin atonia.
     """
     inputs = np.asarray(inputs, dtype=np.float64)
     if inputs.ndim != 2 or inputs.shape[1] != len(INPUT_NAMES):
@@ -56,6 +68,9 @@ def wake_rule_weight(inputs: np.ndarray) -> np.ndarray:
         )
     a = inputs[:, _HI]
     w = WAKE_RULE_WEIGHT / (1.0 + np.exp(-(a - WAKE_RULE_SD) / WAKE_RULE_WIDTH))
+    tone = inputs[:, _TONE].mean(1)
+    gate = 1.0 / (1.0 + np.exp(-(tone - ATONIA_SD) / WAKE_RULE_WIDTH))
+    w = np.where(inputs[:, _HAS_EMG] > 0.5, w * gate, w)
     return np.where(inputs[:, _HAS_HI] > 0.5, w, 0.0)
 
 

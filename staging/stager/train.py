@@ -874,23 +874,22 @@ def recalibrate(model: StagingModel, val: list[Recording]) -> StagingModel:
 
 
 def run_recalibrate(args: argparse.Namespace) -> int:
-    """Refit the temperatures of the models in ``args.out`` (default: shipped); return 0."""
+    """Refit the temperatures of the model ``args.recalibrate`` in ``args.out``; return 0.
+
+    ``args.out`` defaults to the shipped models' directory; only the model's JSON is rewritten.
+    """
     from .model import MODEL_DIR
 
-    out_dir = Path(args.out) if args.out else MODEL_DIR
+    stem = (Path(args.out) if args.out else MODEL_DIR) / args.recalibrate
+    model = StagingModel.load(stem)  # before the nights: a missing model fails at once
     val = [
         _cached_simulation(
             VAL_SEED_BASE + k, PROFILE_NAMES[k % len(PROFILE_NAMES)], args.duration, args.cache
         )
         for k in range(args.val_nights)
     ]
-    for name in (SIMULATED_ONLY_MODEL, DEFAULT_MODEL):
-        stem = out_dir / name
-        if not stem.with_suffix(".npz").is_file():
-            continue
-        model = recalibrate(StagingModel.load(stem), val)
-        js = model.save_meta(stem)
-        print(f"{name}: temperature {model.temperature} -> {js}", flush=True)
+    js = recalibrate(model, val).save_meta(stem)
+    print(f"{args.recalibrate}: temperature {model.temperature} -> {js}", flush=True)
     return 0
 
 

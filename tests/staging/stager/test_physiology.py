@@ -13,6 +13,7 @@ from staging.stager.features import INPUT_NAMES, N_INPUTS, continuous_features, 
 from staging.stager.model import CONTEXT, resolve_model
 from staging.stager.offline import stage_epochs
 from staging.stager.physiology import (
+    ATONIA_SD,
     WAKE_RULE_SD,
     WAKE_RULE_WEIGHT,
     wake_rule_weight,
@@ -37,6 +38,18 @@ def test_rule_weight_follows_the_high_frequency_power():
     assert np.all(np.diff(w) > 0)
     # no 30-45 Hz band (sampled below 96 Hz): no rule
     assert np.all(wake_rule_weight(_inputs([5.0, 5.0], has_hi=0.0)) == 0.0)
+
+
+def test_chin_atonia_vetoes_the_rule():
+    x = _inputs([4.0, 4.0, 4.0])
+    tone = [INPUT_NAMES.index("z_log_emg_lo"), INPUT_NAMES.index("z_log_emg_hi")]
+    x[:, INPUT_NAMES.index("has_emg")] = [1.0, 1.0, 0.0]
+    x[0, tone] = 0.0  # waking tone: the rule stands
+    x[1, tone] = ATONIA_SD - 2.0  # REM atonia: vetoed
+    x[2, tone] = ATONIA_SD - 2.0  # no chin EMG recorded: the tone columns mean nothing
+    w = wake_rule_weight(x)
+    assert w[0] > 0.85 * WAKE_RULE_WEIGHT and w[2] > 0.95 * WAKE_RULE_WEIGHT
+    assert w[1] < 0.02 * WAKE_RULE_WEIGHT
 
 
 def test_rule_weight_bad_shape():
