@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp.spectral import band_power, welch_psd
+from dsp.spectral import Periodogram
 from dsp.validate import check_positive
 from headset.chunk import BAD_FLAGS, Annotation, Chunk, StreamInfo
 from headset.stages import EPOCH_S, UNSCORED, R, W
@@ -251,10 +251,9 @@ class ArousalDetector(StageInput):
 
     def _bind_bands(self, fs: float) -> None:
         """Set up the EEG frames and the theta, alpha, sigma and beta bands (Hz)."""
-        self._freqs = np.fft.rfftfreq(self.win, 1.0 / fs)
-        self._bands = {"theta": (4.0, 8.0), "alpha": (8.0, 11.5), "sigma": (11.5, 16.0)}
-        self._bands["beta"] = (16.0, min(30.0, 0.45 * fs))
-        self._taper = np.hanning(self.win)
+        bands = {"theta": (4.0, 8.0), "alpha": (8.0, 11.5), "sigma": (11.5, 16.0)}
+        bands["beta"] = (16.0, min(30.0, 0.45 * fs))
+        self._spectrum = Periodogram(fs, self.win, bands, window=np.hanning(self.win))
         self._framer = Framer(len(self.eeg), self.win, self.hop)
 
     def take_signs(self) -> list[WakeSign]:
@@ -377,11 +376,9 @@ class ArousalDetector(StageInput):
         self._acc_ptp = np.concatenate([hist, ptp[~moving]])[-self._acc_keep :]
 
     def _frames(self, frames, fflags, starts):
-        # one Hann-windowed periodogram per frame and channel, µV²/Hz: (n_ch, n_fr, n_f)
-        _, psd = welch_psd(
-            frames, self.sfreq, self.win, noverlap=0, window=self._taper, detrend=False
-        )
-        bp = band_power(psd, self._freqs, self._bands).sum(axis=0)  # µV², channels summed
+        # one Hann-windowed periodogram per frame and channel (welch_psd with one segment),
+        # its band powers (n_ch, n_fr, 4), µV², channels summed
+        bp = self._spectrum.band_power(frames).sum(axis=0)
         bad = fflags.any(axis=(0, 2)) | ~np.all(np.isfinite(bp), axis=1)
         logp = np.log(np.maximum(bp, 1e-12))
         for i in range(starts.size):

@@ -43,7 +43,7 @@ from scipy.signal import butter
 
 from dsp.ecg import HeartRateTracker
 from dsp.iir import SOSFilter
-from dsp.spectral import band_power, welch_psd
+from dsp.spectral import Periodogram
 from headset.chunk import BAD_FLAGS, Annotation, Chunk, StreamInfo
 from headset.stages import EPOCH_S, R
 
@@ -419,8 +419,8 @@ class NightmareDetector(StageInput):
         self._eyes = _EyeMovements(fs, cfg) if self.eog else None
         if self.eeg:
             (b0, b1) = cfg.eeg_beta_hz
-            self._ab_bands = (cfg.eeg_alpha_hz, (b0, min(b1, 0.45 * fs)))
-            self._taper = np.hanning(self.step)
+            bands = {"alpha": cfg.eeg_alpha_hz, "beta": (b0, min(b1, 0.45 * fs))}
+            self._spectrum = Periodogram(fs, self.step, bands, window=np.hanning(self.step))
             self._eeg_hist: deque = deque(maxlen=cfg.eeg_steps)
         self._steps = Framer(len(self.eeg), self.step, self.step)  # EEG of each step
         self._batch = ChunkBatcher(max(1, round(fs)))
@@ -566,10 +566,8 @@ class NightmareDetector(StageInput):
         if segbad:
             p = np.nan
         else:
-            f, psd = welch_psd(
-                seg, self.sfreq, self.step, noverlap=0, window=self._taper, detrend=False
-            )
-            p = float(np.sum(band_power(psd, f, self._ab_bands)))  # µV²
+            # one Hann periodogram of the step per channel (welch_psd with one segment)
+            p = float(np.sum(self._spectrum.band_power(seg)))  # µV²
         self._eeg_hist.append(p)
         ps = [q for q in self._eeg_hist if np.isfinite(q)]
         return 10 * np.log10(np.mean(ps)) if ps else np.nan

@@ -18,6 +18,7 @@ benchmarks) where there is no bank.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 from scipy.signal import butter
 
 from dsp.iir import SOSFilter
@@ -106,28 +107,65 @@ class Framer:
         """Append samples ``x`` and ``flags`` (n_ch, n) starting at absolute sample ``first``.
 
         Returns the complete frames ``(n_ch, n_frames, win)``, their flags and their absolute
-        start samples (``None, None, []`` when no frame is complete yet).
+        start samples (``None, None, []`` when no frame is complete yet). The frames are
+        read-only views of the framer's buffer (no copy: the detectors only read them).
         """
         if self.buf.shape[1] == 0:
             self.start = first
         if self.next_frame is None:
             self.next_frame = first
-        self.buf = np.concatenate([self.buf, x], axis=1)
-        self.fbuf = np.concatenate([self.fbuf, flags], axis=1)
+        buf = np.concatenate([self.buf, x], axis=1)
+        fbuf = np.concatenate([self.fbuf, flags], axis=1)
         off = self.next_frame - self.start
-        n_fr = (self.buf.shape[1] - off - self.win) // self.hop + 1
+        n_fr = (buf.shape[1] - off - self.win) // self.hop + 1
         if n_fr <= 0:
+            self.buf, self.fbuf = buf, fbuf
             return None, None, np.zeros(0, np.int64)
-        idx = off + np.arange(n_fr)[:, None] * self.hop + np.arange(self.win)[None, :]
-        frames = self.buf[:, idx]  # (n_ch, n_fr, win)
-        fflags = self.fbuf[:, idx]
+        frames = _frames(buf, off, n_fr, self.win, self.hop)  # (n_ch, n_fr, win)
+        fflags = _frames(fbuf, off, n_fr, self.win, self.hop)
         starts = self.next_frame + np.arange(n_fr) * self.hop
         self.next_frame += n_fr * self.hop
         keep = self.next_frame - self.start
-        self.buf = self.buf[:, keep:]
-        self.fbuf = self.fbuf[:, keep:]
+        self.buf = buf[:, keep:]
+        self.fbuf = fbuf[:, keep:]
         self.start += keep
         return frames, fflags, starts
+
+
+def _frames(buf, off, n_fr, win, hop):
+    """Return the frames ``buf[:, off + k * hop :][:, :win]`` as one read-only view.
+
+    The view has shape ``(n_ch, n_fr, win)``.
+    """
+    if hop == win:  # back to back: a reshape
+        view = buf[:, off : off + n_fr * win].reshape(buf.shape[0], n_fr, win)
+        view.flags.writeable = False
+        return view
+    s0, s1 = buf.strides
+    return as_strided(buf[:, off:], (buf.shape[0], n_fr, win), (s0, hop * s1, s1), writeable=False)
+
+
+def median(a: np.ndarray) -> float:
+    """Return the median of a 1-D array as :func:`numpy.median` does, bit for bit.
+
+    The inner loops call this on a few dozen values, where :func:`numpy.median` costs more in
+    its set-up than in the work: here one sort, the middle value or the mean of the two
+    middle values (``(a + b) / 2``, as numpy's), NaN if a value is NaN (NaN sorts last).
+
+    Parameters
+    ----------
+    a : ndarray of float64, shape (n,)
+        Values (n >= 1).
+
+    Returns
+    -------
+    float
+    """
+    s = np.sort(a)
+    k = s.size // 2
+    if np.isnan(s[-1]):
+        return float("nan")
+    return float(s[k]) if s.size % 2 else float((s[k - 1] + s[k]) / 2)
 
 
 class EmgRms:
