@@ -56,7 +56,8 @@ from headset.stages import EPOCH_S, UNSCORED, R, W
 from ..channels import pick_channels
 from ..errors import StagingError
 from ..events import ANNOTATIONS, arousal_record, to_event
-from .stream import ChunkBatcher, EmgRms, Framer, StageInput, split_chunk
+from . import _kernels
+from .stream import ChunkBatcher, EmgRms, Framer, StageInput, median, split_chunk
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,11 @@ class ArousalDetector(StageInput):
         self.movement_history_s = check_positive("movement_history_s", movement_history_s)
         self.emg_bin_s = check_positive("emg_bin_s", emg_bin_s)
         self.emg_gap_s = check_positive("emg_gap_s", emg_gap_s, allow_zero=True)
+        if not self.emg_gap_s < float(stable_s):
+            raise ValueError(
+                f"emg_gap_s must be below stable_s ({stable_s} s: the chin-EMG background is the "
+                f"bins from stable_s to emg_gap_s before), got {emg_gap_s} s."
+            )
         self.spindle_margin = check_positive("spindle_margin", spindle_margin, allow_zero=True)
         self.hop_s = check_positive("hop_s", hop_s)
         self.win_s = check_positive("win_s", win_s)
@@ -331,8 +337,7 @@ class ArousalDetector(StageInput):
         rms, starts = self._emg_rms.push(chunk.data[self.emg], bad, chunk.first_sample)
         if not rms.size:
             return
-        for s, r in zip(starts, rms):
-            self._emg_hist.append((int(s), float(r)))
+        self._emg_hist.extend(zip(starts.tolist(), rms.tolist()))
         self._emg_bursts(rms, starts)
 
     def _emg_bursts(self, rms, starts):
@@ -342,21 +347,13 @@ class ArousalDetector(StageInput):
         past = np.concatenate([np.full(n_bg - self._emg_recent.size, np.nan), self._emg_recent])
         allr = np.concatenate([past, rms])
         self._emg_recent = allr[-n_bg:]
-        # background of bin i: allr[i : i + n_bg - gap] (allr[n_bg + i] is bin i itself)
-        win = np.lib.stride_tricks.sliding_window_view(allr[: -gap or None], n_bg - gap)
-        win = win[: rms.size]
-        n_ok = np.count_nonzero(np.isfinite(win), axis=1)
-        ok = n_ok >= n_bg // 2
-        srt = np.sort(win, axis=1)  # NaN last: the lower median of the finite bins
-        bg = srt[np.arange(rms.size), np.maximum(n_ok - 1, 0) // 2]
-        with np.errstate(invalid="ignore"):
-            above = ok & (rms > self.emg_ratio * bg)
         need = max(1, int(np.ceil(self.emg_min_s * self.sfreq / self._emg_bin - 1e-9)))
-        for i in range(rms.size):
-            self._emg_run = self._emg_run + 1 if above[i] else 0
-            if self._emg_run == need:
-                first = int(starts[i]) - (need - 1) * self._emg_bin
-                self._signs.append(WakeSign(first / self.sfreq, "chin EMG burst"))
+        self._emg_run, hits = _kernels.emg_bursts(
+            allr, n_bg, gap, n_bg // 2, self.emg_ratio, need, self._emg_run
+        )
+        for i in hits.tolist():
+            first = int(starts[i]) - (need - 1) * self._emg_bin
+            self._signs.append(WakeSign(first / self.sfreq, "chin EMG burst"))
 
     def _push_acc(self, chunk):
         """Movements: 1-s peak-to-peak of an accelerometer axis over its threshold."""
@@ -367,7 +364,7 @@ class ArousalDetector(StageInput):
             return
         ptp = np.max(frames.max(axis=-1) - frames.min(axis=-1), axis=0)
         hist = self._acc_ptp
-        med = float(np.median(hist)) if hist.size >= 10 else np.inf  # once per block
+        med = median(hist) if hist.size >= 10 else np.inf  # once per block
         moving = (ptp > self.movement_mg) & (ptp > self.movement_factor * med)
         for m, s in zip(moving, starts):
             if m and not self._acc_run:

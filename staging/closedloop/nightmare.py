@@ -49,7 +49,7 @@ from headset.stages import EPOCH_S, R
 
 from ..channels import pick_channels
 from ..events import ANNOTATIONS, nightmare_alert_record, to_event
-from .stream import ChunkBatcher, EmgRms, Framer, StageInput
+from .stream import ChunkBatcher, EmgRms, Framer, RunningMedian, StageInput
 
 MARKERS = ("heart_rate", "emg_tone", "emg_twitches", "eeg_alpha_beta", "eye_movements")
 #: Each marker in words, for people (the live view, reports).
@@ -276,7 +276,7 @@ class _EyeMovements:
         self._prev = 0.0  # last filtered sample (the slope crosses chunks)
         self._last = -np.inf  # sample of the last counted movement
         self._events: deque = deque()  # samples of the movements in the window
-        self._noise: deque = deque(maxlen=cfg.eog_noise_s)  # median slope of each second
+        self._noise = RunningMedian(cfg.eog_noise_s)  # of the median slope of each second
         self._med = np.inf
         sec = max(1, int(round(sfreq)))
         self._seconds = Framer(1, sec, sec)
@@ -305,15 +305,15 @@ class _EyeMovements:
         if secs is None:
             return
         refr = cfg.eog_refractory_s * self.sfreq
-        for block, start in zip(secs[0], starts):
+        meds = np.median(secs[0], axis=1)  # each second's median slope
+        for block, start, med in zip(secs[0], starts.tolist(), meds.tolist()):
             thr = max(cfg.eog_min_slope, cfg.eog_slope_factor * self._med)
-            for i in np.flatnonzero(block > thr):
-                smp = int(start) + int(i)
+            for i in np.flatnonzero(block > thr).tolist():
+                smp = start + i
                 if smp - self._last >= refr:
                     self._events.append(smp)
                     self._last = smp
-            self._noise.append(float(np.median(block)))
-            self._med = float(np.median(self._noise))
+            self._med = self._noise.push(med)
 
     def per_minute(self, end: int) -> float:
         """Return the movements per minute over the ``eye_window_s`` before sample ``end``."""

@@ -17,6 +17,9 @@ benchmarks) where there is no bank.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
+from collections import deque
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from scipy.signal import butter
@@ -166,6 +169,45 @@ def median(a: np.ndarray) -> float:
     if np.isnan(s[-1]):
         return float("nan")
     return float(s[k]) if s.size % 2 else float((s[k - 1] + s[k]) / 2)
+
+
+class RunningMedian:
+    """Median of the last ``n`` values pushed, kept sorted (no re-sorting at every push).
+
+    Equal to ``np.median`` of the last ``n`` values, bit for bit: the middle value, or the
+    mean of the two middle values (``(a + b) / 2``, as numpy's); NaN while a NaN is among them.
+
+    Parameters
+    ----------
+    n : int
+        Values kept (at least 1).
+    """
+
+    def __init__(self, n: int):
+        if n < 1:
+            raise ValueError(f"a running median needs n >= 1 values, got {n}.")
+        self._last: deque[float] = deque(maxlen=int(n))
+        self._sorted: list[float] = []  # the finite ones among them
+        self._n_nan = 0
+
+    def push(self, value: float) -> float:
+        """Add a value (dropping the oldest beyond ``n``); return the median of those kept."""
+        if len(self._last) == self._last.maxlen:
+            old = self._last[0]
+            if old != old:  # NaN
+                self._n_nan -= 1
+            else:
+                del self._sorted[bisect_left(self._sorted, old)]
+        value = float(value)
+        self._last.append(value)
+        if value != value:
+            self._n_nan += 1
+        else:
+            insort(self._sorted, value)
+        if self._n_nan:
+            return float("nan")
+        s, k = self._sorted, len(self._sorted) // 2
+        return s[k] if len(s) % 2 else (s[k - 1] + s[k]) / 2
 
 
 class EmgRms:
