@@ -242,7 +242,7 @@ class ArousalDetector(StageInput):
             self._emg_run = 0  # consecutive bins above the background
         if self.acc:
             n_sec = max(1, round(fs))  # whole seconds, back to back
-            self._acc_framer = Framer(len(self.acc), n_sec, n_sec)
+            self._acc_framer = Framer(len(self.acc), n_sec, n_sec, flags=False)
             self._acc_ptp = np.zeros(0)  # 1-s peak-to-peak of the last minute, still seconds
             self._acc_keep = int(round(self.movement_history_s))
             self._acc_run = False
@@ -357,9 +357,7 @@ class ArousalDetector(StageInput):
 
     def _push_acc(self, chunk):
         """Movements: 1-s peak-to-peak of an accelerometer axis over its threshold."""
-        frames, _, starts = self._acc_framer.push(
-            chunk.data[self.acc], chunk.flags[self.acc], chunk.first_sample
-        )
+        frames, _, starts = self._acc_framer.push(chunk.data[self.acc], None, chunk.first_sample)
         if frames is None:
             return
         ptp = np.max(frames.max(axis=-1) - frames.min(axis=-1), axis=0)

@@ -49,7 +49,7 @@ from headset.stages import EPOCH_S, R
 
 from ..channels import pick_channels
 from ..events import ANNOTATIONS, nightmare_alert_record, to_event
-from .stream import ChunkBatcher, EmgRms, Framer, RunningMedian, StageInput
+from .stream import ChunkBatcher, EmgRms, Framer, RunningMedian, StageInput, percentile
 
 MARKERS = ("heart_rate", "emg_tone", "emg_twitches", "eeg_alpha_beta", "eye_movements")
 #: Each marker in words, for people (the live view, reports).
@@ -279,7 +279,7 @@ class _EyeMovements:
         self._noise = RunningMedian(cfg.eog_noise_s)  # of the median slope of each second
         self._med = np.inf
         sec = max(1, int(round(sfreq)))
-        self._seconds = Framer(1, sec, sec)
+        self._seconds = Framer(1, sec, sec, flags=False)
 
     def push(self, x: np.ndarray, bad: np.ndarray, first: int) -> None:
         """Count the movements of the next samples.
@@ -299,9 +299,7 @@ class _EyeMovements:
         slope = np.abs(np.diff(np.concatenate(([self._prev], y)))) * self.sfreq  # µV/s
         self._prev = y[-1]
         slope[bad] = 0.0
-        secs, _, starts = self._seconds.push(
-            slope[None], np.zeros((1, slope.size), np.uint8), first
-        )
+        secs, _, starts = self._seconds.push(slope[None], None, first)
         if secs is None:
             return
         refr = cfg.eog_refractory_s * self.sfreq
@@ -549,7 +547,7 @@ class NightmareDetector(StageInput):
         s_, r_ = self._emg_s, self._emg_r
         tone_bins = r_[(s_ >= end - c.tone_window_s * fs) & (s_ < end) & np.isfinite(r_)]
         tone = (
-            float(np.percentile(tone_bins, c.tone_percentile))
+            percentile(tone_bins, c.tone_percentile)
             if tone_bins.size >= c.tone_min_bins
             else np.nan
         )

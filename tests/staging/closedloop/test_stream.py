@@ -12,8 +12,10 @@ from staging.closedloop.stream import (
     ChunkBatcher,
     EmgRms,
     Framer,
+    RunningMedian,
     StageInput,
     median,
+    percentile,
     split_chunk,
 )
 
@@ -163,3 +165,41 @@ def test_framer_frames_are_read_only_views():
     assert not frames.flags.writeable and not fflags.flags.writeable
     with pytest.raises(ValueError, match="read-only"):
         frames[0, 0, 0] = 1.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(-1e6, 1e6, allow_nan=False) | st.integers(-5, 5).map(float),
+        min_size=1,
+        max_size=60,
+    ),
+    q=st.sampled_from([0.0, 5.0, 20.0, 25.0, 50.0, 62.5, 90.0, 100.0]) | st.floats(0.0, 100.0),
+)
+def test_percentile_is_numpy_percentile_bit_for_bit(values, q):
+    a = np.asarray(values)
+    assert percentile(a, q) == np.percentile(a, q)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(0.0, 50.0, allow_nan=False)
+        | st.just(float("nan"))
+        | st.integers(0, 3).map(float),
+        min_size=1,
+        max_size=120,
+    ),
+    n=st.integers(1, 25),
+)
+def test_running_median_is_numpy_median_of_the_last_n(values, n):
+    rm = RunningMedian(n)
+    for i, v in enumerate(values):
+        got = rm.push(v)
+        want = np.median(values[max(0, i + 1 - n) : i + 1])
+        assert got == want or (np.isnan(got) and np.isnan(want))
+
+
+def test_running_median_refuses_no_values():
+    with pytest.raises(ValueError, match="n >= 1"):
+        RunningMedian(0)
