@@ -59,6 +59,9 @@ from ..events import ANNOTATIONS, arousal_record, to_event
 from . import _kernels
 from .stream import ChunkBatcher, EmgRms, Framer, StageInput, median, split_chunk
 
+#: The bands of :func:`~staging.closedloop._kernels.eeg_shifts`'s codes.
+_BANDS = {_kernels.ALPHA: "alpha", _kernels.BETA: "beta", _kernels.THETA: "theta"}
+
 
 @dataclass(frozen=True)
 class WakeSign:
@@ -211,8 +214,7 @@ class ArousalDetector(StageInput):
         self.emg_ratio = float(emg_ratio)
         self.onset_lead_s = float(onset_lead_s)
         self.missing: list[str] = []
-        self._run: dict | None = None
-        self._gap = 0
+        self._run: dict | None = None  # the run of shifted frames in progress
         self._pending: list[dict] = []
         self._last_event_end = -np.inf
         self._signs: list[WakeSign] = []
@@ -250,7 +252,7 @@ class ArousalDetector(StageInput):
         self._n_bg = int(round(self.stable_s / (self.hop / fs)))
         self._ring = np.zeros((self._n_bg, 4))
         self._ring_ok = np.zeros(self._n_bg, dtype=bool)
-        self._ring_pos = 0
+        self._shift_state = np.zeros(4, np.int64)  # ring slot, background frames, run, gap
         # (bin start, rms) of the last minute: the background and the event of _emg_rise
         self._emg_hist: deque = deque(maxlen=int(60 / self.emg_bin_s))
         self._batch = ChunkBatcher(self.hop * 2)
@@ -330,6 +332,7 @@ class ArousalDetector(StageInput):
         out = self._process(block) if block is not None else []
         if self._run is not None:
             self._close_run()
+            self._shift_state[_kernels.S_IN_RUN] = self._shift_state[_kernels.S_GAP] = 0
         return out + self._release(final=True)
 
     def _push_emg(self, chunk):
@@ -376,54 +379,32 @@ class ArousalDetector(StageInput):
         bp = self._spectrum.band_power(frames).sum(axis=0)
         bad = fflags.any(axis=(0, 2)) | ~np.all(np.isfinite(bp), axis=1)
         logp = np.log(np.maximum(bp, 1e-12))
-        for i in range(starts.size):
-            self._frame(int(starts[i]), logp[i], bool(bad[i]))
-
-    def _frame(self, start, logp, bad):
-        centre = (start + self.win / 2) / self.sfreq
-        n_ok = int(np.count_nonzero(self._ring_ok))
-        shifted = False
-        score = (0.0, "alpha")
-        if not bad and n_ok >= self._n_bg // 2:
-            a = self._ring[self._ring_ok]
-            bg = np.partition(a, (n_ok - 1) // 2, axis=0)[(n_ok - 1) // 2]  # lower median
-            th, al, si, be = logp - bg
-            cand = max((al, "alpha"), (be, "beta"))
-            spindle = si > max(al, be) + self.spindle_margin * self.shift
-            if not spindle and (cand[0] > self.shift or th > self.theta_shift):
-                shifted = True
-                score = cand if cand[0] >= th else (th, "theta")
-        in_run = self._run is not None
-        if shifted:
-            self._gap = 0
-            if not in_run:
-                self._run = {
-                    "first": centre,
-                    "last": centre,
-                    "peak": score[0],
-                    "band": score[1],
-                    "bg_n": n_ok,
-                }
+        shifted, score, band, n_ok, closes = _kernels.eeg_shifts(
+            logp, bad, self._ring, self._ring_ok, self._shift_state, self._n_bg // 2,
+            self.shift, self.theta_shift, self.spindle_margin * self.shift,
+        )  # fmt: skip
+        # the runs: the frames that start, extend or end one
+        for i in np.flatnonzero(shifted | closes).tolist():
+            if closes[i]:
+                self._close_run()
+                continue
+            centre = (int(starts[i]) + self.win / 2) / self.sfreq
+            score_i, band_i = score[i], _BANDS[band[i]]
+            if self._run is None:
+                self._run = {"first": centre, "last": centre, "peak": score_i, "band": band_i,
+                             "bg_n": int(n_ok[i])}  # fmt: skip
             else:
                 self._run["last"] = centre
-                if score[0] > self._run["peak"]:
-                    self._run["peak"], self._run["band"] = score
+                if score_i > self._run["peak"]:
+                    self._run["peak"], self._run["band"] = score_i, band_i
             run = self._run
             hop_s = self.hop / self.sfreq
             if not run.get("signed") and run["last"] - run["first"] + hop_s >= self.min_duration_s:
                 run["signed"] = True
                 self._signs.append(WakeSign(run["first"] - self.onset_lead_s, "EEG shift"))
-        elif in_run:
-            self._gap += 1
-            if self._gap > 1 or bad:
-                self._close_run()
-        # frames inside a shift or flagged do not enter the background
-        self._ring[self._ring_pos] = logp
-        self._ring_ok[self._ring_pos] = not bad and not shifted and self._run is None
-        self._ring_pos = (self._ring_pos + 1) % self._n_bg
 
     def _close_run(self):
-        run, self._run, self._gap = self._run, None, 0
+        run, self._run = self._run, None
         hop_s = self.hop / self.sfreq
         onset = run["first"] - self.onset_lead_s
         offset = run["last"] + hop_s - self.onset_lead_s + 0.5 * hop_s
