@@ -302,16 +302,18 @@ class _EyeMovements:
         secs, _, starts = self._seconds.push(slope[None], None, first)
         if secs is None:
             return
-        refr = cfg.eog_refractory_s * self.sfreq
-        meds = np.median(secs[0], axis=1)  # each second's median slope
-        for block, start, med in zip(secs[0], starts.tolist(), meds.tolist()):
-            thr = max(cfg.eog_min_slope, cfg.eog_slope_factor * self._med)
-            for i in np.flatnonzero(block > thr).tolist():
-                smp = start + i
-                if smp - self._last >= refr:
-                    self._events.append(smp)
-                    self._last = smp
+        # each second's threshold comes from the seconds before it only: all of them first,
+        # then every sample over its second's threshold at once
+        thr = np.empty(starts.size)
+        for j, med in enumerate(np.median(secs[0], axis=1).tolist()):
+            thr[j] = max(cfg.eog_min_slope, cfg.eog_slope_factor * self._med)
             self._med = self._noise.push(med)
+        sec, i = np.nonzero(secs[0] > thr[:, None])
+        refr = cfg.eog_refractory_s * self.sfreq
+        for smp in (starts[sec] + i).tolist():
+            if smp - self._last >= refr:
+                self._events.append(smp)
+                self._last = smp
 
     def per_minute(self, end: int) -> float:
         """Return the movements per minute over the ``eye_window_s`` before sample ``end``."""
@@ -597,7 +599,8 @@ class NightmareDetector(StageInput):
         else:
             e = np.log(max(v, 1.0) / max(base, 1.0)) / np.log(c.eog_ratio)
             unit = "/min"
-        return float(np.clip(e, *c.evidence_range)), unit
+        lo, hi = c.evidence_range
+        return float(lo if e < lo else hi if e > hi else e), unit  # np.clip, NaN kept
 
     def _gather(self, vals):
         """Return the evidence of every marker with a value and a baseline (EMG capped)."""
