@@ -240,7 +240,17 @@ class ArousalDetector(StageInput):
         if self.emg is not None:
             self._emg_rms = EmgRms(fs, self.emg_bin_s)
             self._emg_bin = self._emg_rms.bin
-            self._emg_recent = np.zeros(0)  # RMS of the last 10 s of bins (NaN: flagged)
+            # bursts: the background of a bin is the bins from stable_s to emg_gap_s before it
+            self._burst_bg = int(round(self.stable_s * fs / self._emg_bin))
+            self._burst_gap = int(round(self.emg_gap_s * fs / self._emg_bin))
+            self._burst_need = max(1, int(np.ceil(self.emg_min_s * fs / self._emg_bin - 1e-9)))
+            if not 0 <= self._burst_gap < self._burst_bg:
+                raise ValueError(
+                    f"stable_s ({self.stable_s} s) and emg_gap_s ({self.emg_gap_s} s) leave no "
+                    f"chin-EMG background bin of {self._emg_bin / fs} s between them."
+                )
+            # RMS of the last stable_s of bins (NaN: flagged, or before the first bin)
+            self._emg_recent = np.full(self._burst_bg, np.nan)
             self._emg_run = 0  # consecutive bins above the background
         if self.acc:
             n_sec = max(1, round(fs))  # whole seconds, back to back
@@ -345,14 +355,11 @@ class ArousalDetector(StageInput):
 
     def _emg_bursts(self, rms, starts):
         """Chin-EMG bursts: ``emg_min_s`` above ``emg_ratio`` x the bins 10 s to 2 s before."""
-        n_bg = int(round(self.stable_s * self.sfreq / self._emg_bin))
-        gap = int(round(self.emg_gap_s * self.sfreq / self._emg_bin))
-        past = np.concatenate([np.full(n_bg - self._emg_recent.size, np.nan), self._emg_recent])
-        allr = np.concatenate([past, rms])
+        n_bg, need = self._burst_bg, self._burst_need
+        allr = np.concatenate([self._emg_recent, rms])
         self._emg_recent = allr[-n_bg:]
-        need = max(1, int(np.ceil(self.emg_min_s * self.sfreq / self._emg_bin - 1e-9)))
         self._emg_run, hits = _kernels.emg_bursts(
-            allr, n_bg, gap, n_bg // 2, self.emg_ratio, need, self._emg_run
+            allr, n_bg, self._burst_gap, n_bg // 2, self.emg_ratio, need, self._emg_run
         )
         for i in hits.tolist():
             first = int(starts[i]) - (need - 1) * self._emg_bin

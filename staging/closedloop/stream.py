@@ -21,7 +21,6 @@ from bisect import bisect_left, insort
 from collections import deque
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 from scipy.signal import butter
 
 from dsp.iir import SOSFilter
@@ -141,14 +140,12 @@ class Framer:
 def _frames(buf, off, n_fr, win, hop):
     """Return the frames ``buf[:, off + k * hop :][:, :win]`` as one read-only view.
 
-    The view has shape ``(n_ch, n_fr, win)``.
+    ``buf`` is C-contiguous (a fresh concatenation); the view has shape ``(n_ch, n_fr, win)``.
     """
-    if hop == win:  # back to back: a reshape
-        view = buf[:, off : off + n_fr * win].reshape(buf.shape[0], n_fr, win)
-        view.flags.writeable = False
-        return view
     s0, s1 = buf.strides
-    return as_strided(buf[:, off:], (buf.shape[0], n_fr, win), (s0, hop * s1, s1), writeable=False)
+    view = np.ndarray((buf.shape[0], n_fr, win), buf.dtype, buf, off * s1, (s0, hop * s1, s1))
+    view.flags.writeable = False
+    return view
 
 
 def median(a: np.ndarray) -> float:
