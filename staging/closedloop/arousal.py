@@ -7,7 +7,8 @@ also needs a concurrent rise of chin-EMG tone lasting at least 1 s.
 How it is measured here:
 
 1. Every ``hop_s`` (0.5 s) the band powers of the last ``win_s`` (1.5 s, Hann window,
-   :func:`dsp.spectral.welch_psd` and :func:`~dsp.spectral.band_power`) are computed on the
+   :func:`dsp.spectral.welch_psd` and :func:`~dsp.spectral.band_power`, set up once in a
+   :class:`~dsp.spectral.Periodogram`) are computed on the
    central and occipital EEG channels (summed): theta 4-8 Hz, alpha 8-11.5 Hz, sigma
    11.5-16 Hz (spindles), beta 16-30 Hz.
 2. Each frame is compared with the *background*: the median log power of the frames in the
@@ -16,6 +17,8 @@ How it is measured here:
    ``theta_db``), unless the sigma band rose more (a spindle).
 3. A run of shifted frames (one missing frame tolerated) lasting >= 3 s is a candidate; its
    onset is the first shifted frame's window centre minus ``onset_lead_s``.
+   Steps 2 and 3 run frame after frame in a numba kernel
+   (:func:`staging.closedloop._kernels.eeg_shifts`).
 4. The candidate is an arousal when the stage at its onset is sleep, the 10 s before it were
    sleep without another arousal and with a full background, and, in REM, the chin-EMG RMS
    (0.25-s bins, 20-100 Hz) exceeded ``emg_ratio`` times its background for >= 1 s within it.

@@ -16,7 +16,8 @@ Markers (each from one channel type; missing channels are reported, never invent
 - EMG twitches (chin EMG): 0.25-s bins above 4x the baseline tone, per minute over 30 s;
   evidence 1 at +``twitch_per_min``.
 - alpha/beta intrusion (EEG): 8-11.5 + 16-30 Hz power over 10 s (dB re 1 µV², Hann
-  periodograms of :func:`dsp.spectral.welch_psd`); evidence 1 at +``eeg_db`` dB.
+  periodograms of :func:`dsp.spectral.welch_psd`, as a :class:`~dsp.spectral.Periodogram`);
+  evidence 1 at +``eeg_db`` dB.
 - eye movements (EOG): rapid deflections of E2-E1 per minute over 30 s; evidence 1 at
   x ``eog_ratio``.
 
@@ -37,6 +38,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from math import isfinite
 
 import numpy as np
 from scipy.signal import butter
@@ -555,7 +557,7 @@ class NightmareDetector(StageInput):
         )
         base = self._baseline("emg_tone")
         recent = r_[(s_ >= end - c.twitch_window_s * fs) & (s_ < end)]
-        if base is None or not np.isfinite(base) or recent.size < c.twitch_min_bins:
+        if base is None or not isfinite(base) or recent.size < c.twitch_min_bins:
             return tone, np.nan
         above = np.isfinite(recent) & (recent > c.twitch_factor * base)
         onsets = np.count_nonzero(np.diff(np.concatenate(([False], above))).astype(bool) & above)
@@ -569,7 +571,7 @@ class NightmareDetector(StageInput):
             # one Hann periodogram of the step per channel (welch_psd with one segment)
             p = float(np.sum(self._spectrum.band_power(seg)))  # µV²
         self._eeg_hist.append(p)
-        ps = [q for q in self._eeg_hist if np.isfinite(q)]
+        ps = [q for q in self._eeg_hist if isfinite(q)]
         return 10 * np.log10(np.mean(ps)) if ps else np.nan
 
     def _baseline(self, m):
@@ -612,16 +614,16 @@ class NightmareDetector(StageInput):
                 continue
             v = vals.get(m, np.nan)
             base = self._baseline(m)
-            if base is None or not np.isfinite(v):
+            if base is None or not isfinite(v):
                 continue
             e, unit = self._evidence(m, v, base)
-            if not np.isfinite(e):
+            if not isfinite(e):
                 continue
             evidence[m] = {"value": float(v), "baseline": float(base), "unit": unit,
                            "evidence": e, "weight": w}  # fmt: skip
         if "heart_rate" in evidence:
             a, b = c.emg_hr_cap
-            cap = float(np.clip(a + b * evidence["heart_rate"]["evidence"], 0.0, 4.0))
+            cap = min(max(a + b * evidence["heart_rate"]["evidence"], 0.0), 4.0)  # finite
             for m in ("emg_tone", "emg_twitches"):
                 if m in evidence and evidence[m]["evidence"] > cap:
                     evidence[m]["evidence"] = cap
@@ -661,14 +663,14 @@ class NightmareDetector(StageInput):
         if not (stage == R and risk < c.calm_risk and self._alert_active is None):
             return
         for m, v in vals.items():
-            if np.isfinite(v):
+            if isfinite(v):
                 self._base[m].append(v)
                 self._base_n[m] += 1
                 # the median moves slowly: refresh it every few values
                 n = c.baseline_refresh_steps
                 if self._base_n[m] % n == 0 or len(self._base[m]) <= 2 * n:
                     self._base_cache.pop(m, None)
-        if self.hr is not None and np.isfinite(self._rmssd_now):
+        if self.hr is not None and isfinite(self._rmssd_now):
             self._rmssd_base.append(self._rmssd_now)
 
     def _evaluate(self, end, seg, segbad):
@@ -687,12 +689,12 @@ class NightmareDetector(StageInput):
         """Raise an alert after ``confirm_steps`` steps above the threshold in REM."""
         c = self.cfg
         if risk >= c.calm_risk:
-            if not np.isfinite(self._rising_since):
+            if not isfinite(self._rising_since):
                 self._rising_since = t
             self._calm_since = np.inf
         else:
             self._rising_since = float("nan")
-            if not np.isfinite(self._calm_since):
+            if not isfinite(self._calm_since):
                 self._calm_since = t
             if self._alert_active is not None and t - self._calm_since >= c.release_s:
                 self._alert_active = None

@@ -5,6 +5,9 @@
 - :class:`Framer`: overlapping frames of a multichannel stream (the one framer: spectral
   frames, EMG bins, accelerometer seconds, evaluation steps);
 - :class:`EmgRms`: the chin-EMG RMS (20-100 Hz) in fixed bins, the one both detectors use;
+- :func:`median`, :func:`percentile` and :class:`RunningMedian`: numpy's median and linear
+  percentile, bit for bit, at the cost of a sort (the inner loops take them of a few dozen
+  values, thousands of times a night, where numpy's set-up costs more than the work);
 - :class:`StageInput`: the stream contract (:class:`~headset.chunk.StreamInfo`, checked by
   :func:`staging.checks.check_stream`) and the stage input every streaming detector shares.
 
