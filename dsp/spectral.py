@@ -16,6 +16,11 @@ is three functions:
   rectangle rule (sum of the bins times the bin width, µV²), absolute or relative to the
   span of the bands; :func:`band_slice` gives the bins of one band.
 
+:class:`Periodogram` is :func:`welch_psd` with one segment per row followed by
+:func:`band_power`, with the window, scale and band bins set up once: the streaming detectors
+take thousands of short periodograms a night, and it gives the same bits without the checks
+of every call.
+
 A sinusoid of amplitude ``A`` inside a band gives ``A**2 / 2``; half-open bands never count a
 bin twice. Every function takes any leading shape (the last axis is time, or frequency), so
 the same call serves one epoch ``(n_channels, n_samples)``, a whole night
