@@ -28,6 +28,7 @@ from ..checks import check_rate, check_stream
 from ..errors import StagingError
 from .features import RunningNormalizer, epoch_features, epoch_length, modality_name
 from .model import CONTEXT, StagingModel, raw_columns, resolve_model, rms_of_medians
+from .physiology import HighBandFloor, flat_spectrum_evidence
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ class OnlineStager:
     def reset(self) -> None:
         """Start a new recording (forget buffers, normalisation history and HMM state)."""
         self._norm = RunningNormalizer(self.model.prior)
+        self._floor = HighBandFloor()
         self._epoch = 0
         self._pos = 0  # next expected device sample index
         self._buf = None
@@ -300,7 +302,8 @@ class OnlineStager:
         m = self.model
         pred = m.initial if self._alpha is None else self._alpha @ m.transition
         if valid:
-            lik = m.likelihoods(np.concatenate(parts)[None], "online", self.modality)[0]
+            flat = flat_spectrum_evidence(f.values, self._floor.push(f.values, f.valid))
+            lik = m.likelihoods(np.concatenate(parts)[None], "online", self.modality, flat)[0]
             a = pred * lik
         else:
             a = pred
