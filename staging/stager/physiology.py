@@ -154,10 +154,22 @@ class HighBandFloor:
 
 
 def high_band_floor(values: np.ndarray, valid: np.ndarray, causal: bool) -> np.ndarray:
-    """The 30-45 Hz log power floor of each epoch of a recording, shape (n_epochs,).
+    """Return the 30-45 Hz log10 power floor of each epoch of a recording.
 
-    ``causal``: from the epochs up to each one (as :class:`HighBandFloor` live); otherwise the
-    whole recording's (offline).
+    Parameters
+    ----------
+    values : ndarray, shape (n_epochs, N_COLUMNS)
+        Raw per-epoch features.
+    valid : ndarray of bool, shape (n_epochs,)
+        Epochs with usable data.
+    causal : bool
+        True: from the valid epochs up to each one (as :class:`HighBandFloor` live); False:
+        the whole recording's (offline).
+
+    Returns
+    -------
+    ndarray, shape (n_epochs,)
+        NaN before the first valid epoch with a 30-45 Hz band.
     """
     if causal:
         return HighBandFloor().push(values, valid)
