@@ -18,7 +18,8 @@ sees only the inputs of its signals, so a missing signal is never imputed as a v
 The MLP posteriors are turned into scaled likelihoods ``(p(s | x) / p(s)) ** gamma`` for the HMM;
 ``gamma < 1`` compensates for the overlap of neighbouring context windows. They are mixed with
 the physiological evidence for wake of :mod:`staging.stager.physiology` (scalp-muscle activity
-far above the sleep period's), which the simulated sleeper does not teach the networks. The
+far above the sleep period's, or a spectrum above 16 Hz flatter than neural activity), which
+the simulated sleeper does not teach the networks. The
 HMM's output is calibrated by a temperature per mode (``p ** (1 / T)``, renormalised; the stage
 chosen does not change) fitted on simulated validation nights under the training's domain
 randomisation (:func:`staging.stager.train.recalibrate`), never on a real recording's labels.

@@ -5,8 +5,10 @@ objects and, as soon as the last sample of a 30-s epoch has arrived, computes th
 features (from that epoch only), scales them with the statistics of the epochs seen so far
 (:class:`~staging.stager.features.RunningNormalizer`; burn-in of
 :data:`~staging.stager.features.BURN_IN_EPOCHS` epochs blended with population priors), runs the
-online MLP of the selected signals (EEG, EOG, EMG) on the current and two previous epochs and
-filters the result forward through the HMM; the probabilities are calibrated. Nothing
+online MLP of the selected signals (EEG, EOG, EMG) on the current and two previous epochs, mixes
+in the physiological wake rule (:mod:`staging.stager.physiology`, its 30-45 Hz floor kept from
+the epochs so far) and filters the result forward through the HMM; the probabilities are
+calibrated. Nothing
 after the epoch is used, so the estimate for epoch ``k`` is the same whatever follows, and the
 same whatever the chunking. Epochs with more than half of their EEG samples flagged (gap,
 lead-off, saturation, corrupt) or NaN, or with a flat EEG, are emitted as ``?`` (stage -1) with
