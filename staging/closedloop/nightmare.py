@@ -51,7 +51,11 @@ from headset.stages import EPOCH_S, R
 
 from ..channels import pick_channels
 from ..events import ANNOTATIONS, nightmare_alert_record, to_event
+from ..stager.features import GrowingRows
 from .stream import ChunkBatcher, EmgRms, Framer, RunningMedian, StageInput, percentile
+
+#: A step of :attr:`NightmareDetector.trace`: its end (s), stage code and risk (float32).
+TRACE_DTYPE = np.dtype([("t", np.float64), ("stage", np.int8), ("risk", np.float32)])
 
 MARKERS = ("heart_rate", "emg_tone", "emg_twitches", "eeg_alpha_beta", "eye_movements")
 #: Each marker in words, for people (the live view, reports).
@@ -352,8 +356,9 @@ class NightmareDetector(StageInput):
         The heart-rate tracker (None without ECG); the monitor shows its rate.
     alerts : list of NightmareAlert
         Every alert raised so far.
-    trace : list of tuple
-        ``(t, stage, risk)`` of every step (for reports and benchmarks).
+    trace : ndarray, shape (n_steps,)
+        Every step as a record ``(t, stage, risk)``: :data:`TRACE_DTYPE`, 13 bytes a step (for
+        tests and benchmarks; a view, valid until the next push).
     """
 
     consumer = "nightmare detection"
@@ -383,7 +388,7 @@ class NightmareDetector(StageInput):
         self.risk = 0.0
         self.evidence: dict = {}
         self.alerts: list[NightmareAlert] = []
-        self.trace: list[tuple[float, int, float]] = []
+        self._trace = GrowingRows(TRACE_DTYPE, max(1, int(3600 / self.cfg.step_s)))
         self._init_input(sfreq, ch_names, ch_types)
 
     def _init_baselines(self, baseline: dict) -> None:
@@ -455,6 +460,11 @@ class NightmareDetector(StageInput):
             if k in self._stages:
                 return self._stages[k]
         return self._last_stage
+
+    @property
+    def trace(self) -> np.ndarray:
+        """``(t, stage, risk)`` of every step so far, :data:`TRACE_DTYPE` records."""
+        return self._trace.values
 
     @property
     def active_alert(self) -> NightmareAlert | None:
@@ -681,7 +691,7 @@ class NightmareDetector(StageInput):
         risk = self._risk(t, stage, evidence)
         self.risk = risk
         self.evidence = evidence
-        self.trace.append((t, stage, risk))
+        self._trace.append((t, stage, risk))
         self._learn(stage, risk, vals)
         return self._alert(t, stage, risk, evidence)
 

@@ -858,13 +858,61 @@ def normalize_offline(f: EpochFeatures, prior: NormPrior) -> np.ndarray:
     return _assemble(f, med, scale, deferred_columns(f, med), prior)
 
 
+class GrowingRows:
+    """Rows appended one at a time to a preallocated array that grows by whole blocks.
+
+    A compact history: one array of ``dtype`` instead of a list of small arrays or tuples
+    (about 100 bytes of Python objects each). The unused tail is at most ``block`` rows; the
+    shape of a row is that of the first row appended.
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+        Element type of the rows (a structured dtype stores records).
+    block : int
+        Rows added at each growth (at least 1).
+    """
+
+    def __init__(self, dtype, block: int):
+        if int(block) < 1:
+            raise ValueError(f"block must be at least 1 row, got {block}.")
+        self._block = int(block)
+        self._a = np.empty(0, dtype)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, row) -> None:
+        """Add one row (anything assignable to a row of ``dtype``; same shape every time)."""
+        if self._n == self._a.shape[0]:
+            shape = self._a.shape[1:] if self._n else np.shape(row)
+            grown = np.empty((self._n + self._block, *shape), self._a.dtype)
+            if self._n:
+                grown[: self._n] = self._a
+            self._a = grown
+        self._a[self._n] = row
+        self._n += 1
+
+    def clear(self) -> None:
+        """Forget every row (the storage is released)."""
+        self._a = np.empty(0, self._a.dtype)
+        self._n = 0
+
+    @property
+    def values(self) -> np.ndarray:
+        """The rows so far, shape ``(len(self), *row_shape)`` (a view: do not keep it)."""
+        return self._a[: self._n]
+
+
 class RunningNormalizer:
     """Causal per-recording robust scaling: each epoch is scaled with the epochs up to it.
 
-    Keeps every column of the past valid epochs sorted (insertion costs O(n_past) per epoch) and
-    the past raw rows (about 1 MiB for a 24-h recording together). For the first epochs the
-    statistics are blended with the population prior (weight ``n / (n + BURN_IN_EPOCHS)`` on the
-    recording's own statistics). From :data:`SLEEP_PERIOD_MIN_EPOCHS` epochs on, every
+    Keeps each column's finite values of the past valid epochs sorted (a binary search and a
+    shift per column and epoch) and the past raw rows, both float64 in blocks of an hour
+    (``2 * N_COLUMNS * 8`` bytes an epoch: about 70 KiB an hour). For the first epochs the
+    statistics are blended with the population prior (weight ``n / (n + BURN_IN_EPOCHS)`` on
+    the recording's own statistics). From :data:`SLEEP_PERIOD_MIN_EPOCHS` epochs on, every
     :data:`PERIOD_UPDATE_EPOCHS` epochs, the sleep period of the epochs so far is estimated
     (:func:`sleep_period`); once it starts after hours of daytime activity, the statistics come
     from the period's epochs (the night so far and its margin) instead of the whole past.
@@ -877,15 +925,17 @@ class RunningNormalizer:
 
     def __init__(self, prior: NormPrior):
         self.prior = prior
-        self._sorted = np.full((64, N_COLUMNS), np.inf)
+        self._block = int(3600 / EPOCH_S)  # epochs of an hour
+        # column c's n[c] finite values sorted in _sorted[c, :n[c]], +inf after them
+        self._sorted = np.full((N_COLUMNS, 1), np.inf)
         self._n = np.zeros(N_COLUMNS, dtype=np.int64)
-        self._values: list[np.ndarray] = []  # every epoch's raw row, for the sleep period
-        self._valid: list[bool] = []
+        self._values = GrowingRows(np.float64, self._block)  # every raw row
+        self._valid = GrowingRows(bool, self._block)
         self._period_stats = None  # statistics of the sleep period so far, or None
 
     def reset(self) -> None:
         """Forget the recording's history."""
-        self._sorted[:] = np.inf
+        self._sorted = np.full((N_COLUMNS, 1), np.inf)
         self._n[:] = 0
         self._values.clear()
         self._valid.clear()
@@ -897,9 +947,8 @@ class RunningNormalizer:
         Once the history holds daytime activity before a quiet stretch (the period starts after
         the first epoch), the period's statistics replace those of all past epochs.
         """
-        n = len(self._values)
-        values, valid = np.array(self._values), np.array(self._valid)
-        empty = np.zeros((n, 0))
+        values, valid = self._values.values, self._valid.values
+        empty = np.zeros((values.shape[0], 0))
         hist = EpochFeatures(values, valid, empty, empty, empty, np.zeros(len(INDICATOR_NAMES)))
         p = sleep_period(hist)
         if p.start == 0:
@@ -912,22 +961,15 @@ class RunningNormalizer:
 
     def _insert(self, row: np.ndarray) -> None:
         ok = np.isfinite(row)
-        if not ok.any():
-            return
-        n_max = int(self._n.max())
-        if n_max + 1 >= self._sorted.shape[0]:
-            grown = np.full((2 * self._sorted.shape[0], N_COLUMNS), np.inf)
-            grown[: self._sorted.shape[0]] = self._sorted
+        if int(self._n.max()) + 1 >= self._sorted.shape[1]:
+            grown = np.full((N_COLUMNS, self._sorted.shape[1] + self._block), np.inf)
+            grown[:, : self._sorted.shape[1]] = self._sorted
             self._sorted = grown
-        s = self._sorted[: n_max + 2]
-        x = np.where(ok, row, np.inf)
-        pos = np.sum(s < x, axis=0)
-        rows = np.arange(s.shape[0])[:, None]
-        shifted = np.empty_like(s)
-        shifted[0] = np.inf
-        shifted[1:] = s[:-1]
-        new = np.where(rows < pos, s, np.where(rows == pos, x, shifted))
-        self._sorted[: n_max + 2] = np.where(ok, new, s)
+        for c in np.flatnonzero(ok).tolist():
+            m, col, x = int(self._n[c]), self._sorted[c], row[c]
+            k = int(np.searchsorted(col[:m], x))  # before the values equal to x
+            col[k + 1 : m + 1] = col[k:m]
+            col[k] = x
         self._n += ok
 
     def push(self, f: EpochFeatures) -> np.ndarray:
@@ -955,7 +997,7 @@ class RunningNormalizer:
             if self._period_stats is not None:
                 med, scale = self._period_stats
             else:
-                med, scale = stats_from_sorted(self._sorted, self._n, self.prior)
+                med, scale = stats_from_sorted(self._sorted.T, self._n, self.prior)
             fi = f.take(slice(i, i + 1))
             out[i] = _assemble(fi, med, scale, deferred_columns(fi, med), self.prior)[0]
         return out

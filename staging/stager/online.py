@@ -28,7 +28,13 @@ from headset.stages import EPOCH_S, UNSCORED, stage_name
 from ..channels import ChannelSelection, select_channels
 from ..checks import check_rate, check_stream
 from ..errors import StagingError
-from .features import RunningNormalizer, epoch_features, epoch_length, modality_name
+from .features import (
+    GrowingRows,
+    RunningNormalizer,
+    epoch_features,
+    epoch_length,
+    modality_name,
+)
 from .model import CONTEXT, StagingModel, raw_columns, resolve_model, rms_of_medians
 from .physiology import HighBandFloor, flat_spectrum_evidence
 
@@ -157,8 +163,8 @@ class OnlineStager:
         self._fill = 0
         self._ctx: list[tuple[np.ndarray, bool]] = []
         self._alpha: np.ndarray | None = None
-        # the distance's inputs of the valid epochs, float32 (about 100 KiB for 8 h)
-        self._seen: list[np.ndarray] = []
+        # the distance's inputs of the valid epochs, float32 rows in blocks of an hour
+        self._seen = GrowingRows(np.float32, int(3600 / EPOCH_S))
 
     @property
     def distance(self) -> float:
@@ -166,7 +172,7 @@ class OnlineStager:
 
         See :meth:`staging.stager.model.StagingModel.distance`.
         """
-        return rms_of_medians(np.array(self._seen)) if self._seen else float("nan")
+        return rms_of_medians(self._seen.values) if len(self._seen) else float("nan")
 
     @property
     def out_of_distribution(self) -> bool:

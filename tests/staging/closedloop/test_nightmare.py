@@ -71,7 +71,7 @@ def test_few_alerts_in_rem_without_nightmares():
     for seed in range(32, 38):
         det, alerts = _run(_night(nightmares=(), seed=seed))
         nights_alerted += bool(alerts)
-        risks += [r for t, st, r in det.trace if st == R]
+        risks += det.trace["risk"][det.trace["stage"] == R].tolist()
     assert nights_alerted <= 1
     assert np.mean(np.array(risks) < 0.25) > 0.95
 
@@ -126,7 +126,7 @@ def test_same_result_whatever_the_chunking():
             i += n
             k += 1
         det.flush()
-        traces.append((det.trace, [a.t for a in det.alerts]))
+        traces.append((det.trace.tolist(), [a.t for a in det.alerts]))
     assert traces[0] == traces[1] == traces[2]
     assert traces[0][1], "the nightmare is found"
 
