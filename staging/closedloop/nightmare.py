@@ -52,7 +52,15 @@ from headset.stages import EPOCH_S, R
 from ..channels import pick_channels
 from ..events import ANNOTATIONS, nightmare_alert_record, to_event
 from ..stager.features import GrowingRows
-from .stream import ChunkBatcher, EmgRms, Framer, RunningMedian, StageInput, percentile
+from .stream import (
+    ChunkBatcher,
+    EmgRms,
+    Framer,
+    RunningMedian,
+    StageInput,
+    percentile,
+    row_medians,
+)
 
 #: A step of :attr:`NightmareDetector.trace`: its end (s), stage code and risk (float32).
 TRACE_DTYPE = np.dtype([("t", np.float64), ("stage", np.int8), ("risk", np.float32)])
@@ -311,7 +319,7 @@ class _EyeMovements:
         # each second's threshold comes from the seconds before it only: all of them first,
         # then every sample over its second's threshold at once
         thr = np.empty(starts.size)
-        for j, med in enumerate(np.median(secs[0], axis=1).tolist()):
+        for j, med in enumerate(row_medians(secs[0]).tolist()):
             thr[j] = max(cfg.eog_min_slope, cfg.eog_slope_factor * self._med)
             self._med = self._noise.push(med)
         sec, i = np.nonzero(secs[0] > thr[:, None])

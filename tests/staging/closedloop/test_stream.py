@@ -1,5 +1,7 @@
 """The streaming helpers the detectors share (staging/closedloop/stream.py)."""
 
+import gc
+
 import numpy as np
 import pytest
 from _constants import FS
@@ -16,6 +18,7 @@ from staging.closedloop.stream import (
     StageInput,
     median,
     percentile,
+    row_medians,
     split_chunk,
 )
 
@@ -156,6 +159,40 @@ def test_median_is_numpy_median_bit_for_bit(values, nan_at):
     got = median(a)
     assert isinstance(got, float)
     assert got == want or (np.isnan(got) and np.isnan(want))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n_rows=st.integers(1, 4),
+    n=st.integers(1, 40),
+    ties=st.booleans(),
+    nan_at=st.none() | st.integers(0, 159),
+    seed=st.integers(0, 2**16),
+)
+def test_row_medians_are_numpy_medians_bit_for_bit(n_rows, n, ties, nan_at, seed):
+    # per-second medians of the eye-movement detector: numpy's values exactly, tolerance zero
+    a = np.random.default_rng(seed).normal(0.0, 100.0, (n_rows, n))
+    if ties:
+        a = np.round(a / 50.0)  # few distinct values, signed zeros among them
+    if nan_at is not None:
+        a.flat[nan_at % a.size] = np.nan
+    want = np.median(a, axis=1)
+    got = row_medians(a)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    assert got.tobytes() == want.tobytes()
+
+
+def test_row_medians_leave_no_garbage_cycles():
+    a = np.arange(24.0).reshape(3, 8)
+    gc.collect()
+    gc.disable()
+    try:
+        before = len(gc.get_objects())
+        for _ in range(200):
+            row_medians(a)
+        assert len(gc.get_objects()) - before < 10
+    finally:
+        gc.enable()
 
 
 def test_framer_frames_are_read_only_views():
