@@ -396,7 +396,7 @@ class NightmareDetector(StageInput):
         self.risk = 0.0
         self.evidence: dict = {}
         self.alerts: list[NightmareAlert] = []
-        self._trace = GrowingRows(TRACE_DTYPE, max(1, int(3600 / self.cfg.step_s)))
+        self._trace = GrowingRows(TRACE_DTYPE, max(1, int(600 / self.cfg.step_s)))
         self._init_input(sfreq, ch_names, ch_types)
 
     def _init_baselines(self, baseline: dict) -> None:

@@ -886,7 +886,7 @@ class GrowingRows:
     def append(self, row) -> None:
         """Add one row (anything assignable to a row of ``dtype``; same shape every time)."""
         if self._n == self._a.shape[0]:
-            shape = self._a.shape[1:] if self._n else np.shape(row)
+            shape = self._a.shape[1:] if self._n else np.asarray(row, self._a.dtype).shape
             grown = np.empty((self._n + self._block, *shape), self._a.dtype)
             if self._n:
                 grown[: self._n] = self._a
@@ -909,7 +909,7 @@ class RunningNormalizer:
     """Causal per-recording robust scaling: each epoch is scaled with the epochs up to it.
 
     Keeps each column's finite values of the past valid epochs sorted (a binary search and a
-    shift per column and epoch) and the past raw rows, both float64 in blocks of an hour
+    shift per column and epoch) and the past raw rows, both float64 in blocks of 10 min
     (``2 * N_COLUMNS * 8`` bytes an epoch: about 70 KiB an hour). For the first epochs the
     statistics are blended with the population prior (weight ``n / (n + BURN_IN_EPOCHS)`` on
     the recording's own statistics). From :data:`SLEEP_PERIOD_MIN_EPOCHS` epochs on, every
@@ -925,7 +925,7 @@ class RunningNormalizer:
 
     def __init__(self, prior: NormPrior):
         self.prior = prior
-        self._block = int(3600 / EPOCH_S)  # epochs of an hour
+        self._block = int(600 / EPOCH_S)  # epochs of 10 min
         # column c's n[c] finite values sorted in _sorted[c, :n[c]], +inf after them
         self._sorted = np.full((N_COLUMNS, 1), np.inf)
         self._n = np.zeros(N_COLUMNS, dtype=np.int64)

@@ -163,8 +163,8 @@ class OnlineStager:
         self._fill = 0
         self._ctx: list[tuple[np.ndarray, bool]] = []
         self._alpha: np.ndarray | None = None
-        # the distance's inputs of the valid epochs, float32 rows in blocks of an hour
-        self._seen = GrowingRows(np.float32, int(3600 / EPOCH_S))
+        # the distance's inputs of the valid epochs, float32 rows in blocks of 10 min
+        self._seen = GrowingRows(np.float32, int(600 / EPOCH_S))
 
     @property
     def distance(self) -> float:
@@ -210,8 +210,10 @@ class OnlineStager:
         if self._buf is None:
             n_per = epoch_length(self.sfreq)
             self._n_per = n_per
-            self._buf = np.zeros((self._rows.size, 2 * n_per + 2))
-            self._bad = np.ones((self._rows.size, 2 * n_per + 2), dtype=bool)
+            # one epoch: _buf_start is the current epoch's first sample, and what is written
+            # ends at its last (samples of the next epoch are kept from its start on)
+            self._buf = np.zeros((self._rows.size, n_per))
+            self._bad = np.ones((self._rows.size, n_per), dtype=bool)
             self._pos = 0
             self._end_k = n_per
         start = chunk.first_sample

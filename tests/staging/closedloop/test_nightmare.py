@@ -71,6 +71,7 @@ def test_few_alerts_in_rem_without_nightmares():
     for seed in range(32, 38):
         det, alerts = _run(_night(nightmares=(), seed=seed))
         nights_alerted += bool(alerts)
+        assert det.trace.shape == (len(det.trace),)  # one record a step
         risks += det.trace["risk"][det.trace["stage"] == R].tolist()
     assert nights_alerted <= 1
     assert np.mean(np.array(risks) < 0.25) > 0.95

@@ -119,6 +119,60 @@ def test_running_normalizer_is_causal_and_ends_at_offline():
     assert np.allclose(on[-1], off[-1])
 
 
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(1, 60))
+def test_running_statistics_are_the_quartiles_of_the_past_finite_values(seed, n):
+    # the sorted columns (inserted by binary search, grown in blocks) give at every epoch the
+    # order statistics of a sort of the valid epochs so far, each column's non-finite
+    # values left out; ties and signed zeros included: the model inputs match exactly
+    rng = np.random.default_rng(seed)
+    v = np.round(rng.normal(size=(n, F.N_COLUMNS)) * 0.4)  # mostly -1, -0.0, 0.0, 1: ties
+    v[rng.random(v.shape) < 0.05] = np.nan
+    v[rng.random(v.shape) < 0.02] = -np.inf
+    valid = rng.random(n) > 0.2
+    z = np.zeros((n, 0))
+    f = F.EpochFeatures(v, valid, z, z, z, np.zeros(len(F.INDICATOR_NAMES)))
+    n_raw = F.INV_COLUMNS.size + len(F.DEFERRED_NAMES)
+    prior = F.NormPrior(
+        rng.normal(size=F.N_COLUMNS),
+        rng.uniform(0.5, 2, F.N_COLUMNS),
+        np.zeros(n_raw),
+        np.ones(n_raw),
+    )
+    norm = F.RunningNormalizer(prior)
+    norm._block = 7  # several growths
+    got = norm.push(f)
+    for k in range(n):
+        past = v[: k + 1][valid[: k + 1]]
+        ok = np.isfinite(past)
+        # each value goes before the equal ones already there: equal values newest first
+        s = np.sort(np.where(ok, past, np.inf)[::-1], axis=0, kind="stable")
+        if s.shape[0] == 0:
+            s = np.full((1, F.N_COLUMNS), np.inf)
+        med, scale = F.stats_from_sorted(s, ok.sum(axis=0), prior)
+        fk = f.take(slice(k, k + 1))
+        want = F._assemble(fk, med, scale, F.deferred_columns(fk, med), prior)[0]
+        assert got[k].tobytes() == want.tobytes()  # bit for bit, signed zeros too
+
+
+def test_growing_rows_keep_every_row_in_blocks():
+    rows = F.GrowingRows(np.float32, 3)
+    assert len(rows) == 0 and rows.values.shape == (0,)
+    for i in range(8):
+        rows.append([i, -i])
+    assert rows.values.shape == (8, 2) and rows.values.dtype == np.float32
+    assert rows.values[:, 1].tolist() == [-i for i in range(8)]
+    assert rows._a.shape[0] == 9  # three blocks of three
+    rows.clear()
+    assert len(rows) == 0 and rows._a.size == 0
+    rec = F.GrowingRows(np.dtype([("t", np.float64), ("s", np.int8)]), 2)
+    rec.append((1.5, -1))
+    rec.append((3.0, 4))
+    assert rec.values.tolist() == [(1.5, -1), (3.0, 4)]
+    with pytest.raises(ValueError, match="block must be at least 1 row"):
+        F.GrowingRows(bool, 0)
+
+
 @settings(max_examples=15, deadline=None)
 @given(
     sfreq=st.sampled_from([50.0, 64.0, 100.0, 128.0, 200.0, 250.0, 256.0, 500.0]),

@@ -122,6 +122,29 @@ def test_online_accuracy_chunking_and_no_lookahead(night):
     assert np.mean(off.stages == stages) > 0.75
 
 
+def test_fractional_rate_epochs_round_and_do_not_depend_on_chunking(night):
+    # 30 s at 100.37 Hz is 3011.1 samples: epochs start at round(k * 30 * fs), 3011 or 3012
+    # samples apart, and the stager's one-epoch buffer carries the rounding between them
+    data, _, names, types, _ = night
+    sf, n_ep = 100.37, 40
+    stop = int(round(n_ep * 30 * sf)) + 5
+    a = _run(OnlineStager(), _chunks(data, sf, names, types, 128, stop=stop))
+    assert [e.epoch for e in a] == list(range(n_ep))
+    assert [e.onset_s for e in a] == [round(k * 30 * sf) / sf for k in range(n_ep)]
+    for size in (997, 3012, stop):
+        b = _run(OnlineStager(), _chunks(data, sf, names, types, size, stop=stop))
+        assert all(np.array_equal(x.probs, y.probs) and x.stage == y.stage for x, y in zip(a, b))
+        assert len(b) == n_ep
+    f = continuous_features(
+        data[names.index("EEG C4-M1"), :stop],
+        sf,
+        eog=data[[names.index("EOG E1-M2"), names.index("EOG E2-M2")], :stop],
+        emg=data[names.index("EMG chin"), :stop],
+    )
+    batch = stage_epochs(f, mode="online")
+    assert np.allclose(batch.probs, np.array([e.probs for e in a]), atol=1e-9)
+
+
 def test_gaps_flags_and_nan_give_unscored_epochs(night):
     data, sf, names, types, truth = night
     n = int(30 * sf)
