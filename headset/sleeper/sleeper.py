@@ -26,6 +26,7 @@ from dsp.validate import check_option, validate_type
 from ..chunk import Annotation, Chunk
 from ..faults import FaultConfig
 from ..stages import EPOCH_S, N1, N2, N3, STAGE_NAMES, R, W, stage_name
+from ._kernels import add_leak
 from .accel import Accelerometer
 from .architecture import Plan, draw_night, replan
 from .artifacts import FaultInjector
@@ -34,7 +35,16 @@ from .eeg import EEGGenerator
 from .emg import EMGGenerator
 from .eog import EOGGenerator, ocular_gains
 from .heart import Heart
-from .montage import CHANNELS, EXG_ROWS, N_INTERNAL, OCULAR_H, OCULAR_V, ROW, resolve_montage
+from .montage import (
+    CHANNELS,
+    EEG_ROWS,
+    EXG_ROWS,
+    N_INTERNAL,
+    OCULAR_H,
+    OCULAR_V,
+    ROW,
+    resolve_montage,
+)
 from .nightmare_episodes import KIND_STRENGTH, Episode, respond
 from .profiles import get_profile
 from .subject import Subject, draw_subject
@@ -255,7 +265,23 @@ class Sleeper:
     def _build_generators(self) -> None:
         """Create the signal generators, the fault injector and the leakage operations."""
         s, fs, B, ov = self.subject, self.sfreq, self._block, self._overlap
-        self._eeg = EEGGenerator(s, self.profile, fs, B, ov)
+        # the leakage as (to, from, gain) row operations into the output channels: a sparse
+        # matrix, and small dense matrix products can cost more than they compute
+        # (multi-threaded BLAS)
+        leak = [(ROW[to], ROW[frm], g) for to, frm, g in _LEAK]
+        for name, row in ROW.items():
+            for src, g in zip((OCULAR_H, OCULAR_V), ocular_gains(name)):
+                if g:
+                    leak.append((row, src, g))
+        leak = [op for op in leak if op[0] in set(self._rows.tolist())]
+        self._leak_to = np.array([op[0] for op in leak], dtype=np.int64)
+        self._leak_from = np.array([op[1] for op in leak], dtype=np.int64)
+        self._leak_gain = np.array([op[2] for op in leak])
+        # only the EEG derivations that are output or leak into an output are rendered (the
+        # randomness drawn is the same, so each channel's signal is the same whatever the montage)
+        needed = set(self._rows.tolist()) | set(self._leak_from.tolist())
+        eeg_rows = [r for r in EEG_ROWS if r in needed]
+        self._eeg = EEGGenerator(s, self.profile, fs, B, ov, eeg_rows)
         self._eog = EOGGenerator(s, fs, B, ov)
         self._emg = EMGGenerator(s, fs, B, ov)
         self._heart = Heart(s, fs)
@@ -268,13 +294,6 @@ class Sleeper:
             np.random.default_rng(_ss(self.seed, _S_FAULT_PLAN)),
             exg_rows,
         )
-        # the leakage as (to, from, gain) row operations: a sparse matrix, and small dense matrix
-        # products can cost more than they compute (multi-threaded BLAS)
-        self._leak = [(ROW[to], ROW[frm], g) for to, frm, g in _LEAK]
-        for name, row in ROW.items():
-            for src, g in zip((OCULAR_H, OCULAR_V), ocular_gains(name)):
-                if g:
-                    self._leak.append((row, src, g))
 
     def _reset_generation(self, nightmares) -> None:
         """Set the generation state to the start of the night and announce planned faults."""
@@ -392,8 +411,8 @@ class Sleeper:
             b0, bdata, bflags = self._blocks[0]
             a = start + filled - b0
             take = min(bdata.shape[1] - a, n - filled)
-            data[:, filled : filled + take] = bdata[self._rows, a : a + take]
-            flags[:, filled : filled + take] = bflags[self._rows, a : a + take]
+            data[:, filled : filled + take] = bdata[:, a : a + take]
+            flags[:, filled : filled + take] = bflags[:, a : a + take]
             filled += take
             if a + take >= bdata.shape[1]:
                 self._blocks.popleft()
@@ -674,17 +693,16 @@ class Sleeper:
     def _output_block(self, buf: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
         """Mix the internal sources into the output channels and apply the faults.
 
-        Keeps the generators' tail as the carry into the next block. Returns the data
-        ``(n_channels, n_block)`` and its flags.
+        Keeps the generators' tail as the carry into the next block. Returns the data of the
+        output channels ``(n_channels, n_block)`` and its flags.
         """
         n_all, B = len(CHANNELS), self._block
         out = buf[:n_all, :B].copy()
-        for to, frm, g in self._leak:
-            out[to] += g * buf[frm, :B]
+        add_leak(buf, B, self._leak_to, self._leak_from, self._leak_gain, out)
         self._carry = buf[:, B:].copy()
         flags = np.zeros((n_all, B), dtype=np.uint8)
         self._faults.apply(out, flags, start)
-        return out, flags
+        return out[self._rows], flags[self._rows]
 
     def _begin_epoch(self, e: int, start: int) -> None:
         stage = int(self._plan.stages[e])

@@ -1,0 +1,123 @@
+"""Numba kernels of the simulated sleeper's block generation.
+
+Loops that replace chains of whole-array numpy operations (each of which allocates a temporary
+and walks the block again). Each kernel performs exactly the floating-point operations of the
+numpy expression it replaces, in the same order and precision (no fused multiply-add, no
+reassociation), so the sleeper's output is the same bit for bit; the tests compare every kernel
+with its numpy expression for exact equality.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+
+@njit(cache=True)
+def scatter_scaled(draw, amp, active, out):
+    """Scale complex draws and scatter them into a zeroed flat spectrum array.
+
+    Parameters
+    ----------
+    draw : ndarray of float32, shape (2 * n_active,)
+        Interleaved (re, im) standard normal draws.
+    amp : ndarray of float32, shape (n_active,)
+        Amplitude of each drawn bin.
+    active : ndarray of int64, shape (n_active,)
+        Flat index of each drawn bin in the complex spectrum array.
+    out : ndarray of float32, shape (2 * n_bins,)
+        The spectrum array viewed as interleaved (re, im) float32 (bins not in ``active`` are
+        left alone). Equals ``spec.ravel()[active] = draw.view(complex64) * amp``.
+    """
+    for i in range(active.size):
+        k = 2 * active[i]
+        out[k] = draw[2 * i] * amp[i]
+        out[k + 1] = draw[2 * i + 1] * amp[i]
+
+
+@njit(cache=True)
+def add_leak(buf, n, to, frm, gain, out):
+    """Add the linear leakage between sources: ``out[to[i]] += gain[i] * buf[frm[i], :n]``.
+
+    Parameters
+    ----------
+    buf : ndarray, shape (n_rows, >= n)
+        Source signals.
+    n : int
+        Samples to mix.
+    to, frm : ndarray of int64, shape (n_ops,)
+        Target row of ``out`` and source row of ``buf`` of each operation, applied in order.
+    gain : ndarray of float64, shape (n_ops,)
+        Gain of each operation.
+    out : ndarray, shape (n_out_rows, >= n)
+        Target (modified in place).
+    """
+    for i in range(to.size):
+        t, f, g = to[i], frm[i], gain[i]
+        for j in range(n):
+            out[t, j] += g * buf[f, j]
+
+
+@njit(cache=True)
+def mix_eeg(
+    x,
+    ex,
+    g_alpha,
+    g_beta,
+    g_muscle,
+    a,
+    nm,
+    eo,
+    mv,
+    day,
+    talk,
+    w_alpha,
+    w_beta,
+    w_muscle,
+    hm,
+    rows,
+    buf,
+):
+    """Apply the EEG groups' per-sample gains and add the derivations into ``buf``.
+
+    With ``k = rows.size`` derivations, ``x`` holds the background of each (rows ``0..k-1``),
+    then its alpha (``k..2k-1``), then its high-frequency group (``2k..3k-1``). Per sample::
+
+        alpha = max(g_alpha * ex * (1 - 0.85 eo), w_alpha * (0.8 a + 0.45 nm))
+        beta = g_beta * (1 + eo) + w_beta * (1.2 a + 1.3 nm)
+        muscle = g_muscle * (1 + 1.5 eo) + w_muscle * (a + 0.5 nm + 2 mv)
+                 + w_muscle * (0.8 day + talk)
+        buf[rows[r]] += x[r] * (1 - 0.3 a) + x[k + r] * alpha + x[2k + r] * (beta + muscle) / hm
+
+    Parameters
+    ----------
+    x : ndarray, shape (>= 3 * k, >= n)
+        Rendered groups.
+    ex : ndarray, shape (n,)
+        Alpha's waxing and waning envelope (already exponentiated).
+    g_alpha, g_beta, g_muscle : ndarray, shape (n,)
+        Stage gains of alpha, beta and scalp muscle, µV.
+    a, nm, eo, mv, day, talk : ndarray, shape (n,)
+        Arousal, nightmare, eyes-open, movement, daytime and talking intensities.
+    w_alpha, w_beta, w_muscle : float
+        The subject's wake gains of alpha, beta and muscle, µV.
+    hm : float
+        Block-mean gain the high-frequency group was rendered with.
+    rows : ndarray of int64, shape (k,)
+        Row of ``buf`` of each derivation.
+    buf : ndarray, shape (n_rows, >= n)
+        Target (modified in place).
+    """
+    n, k = ex.size, rows.size
+    for j in range(n):
+        alpha = g_alpha[j] * ex[j] * (1.0 - 0.85 * eo[j])
+        floor = w_alpha * (0.8 * a[j] + 0.45 * nm[j])
+        if floor > alpha:
+            alpha = floor
+        beta = g_beta[j] * (1.0 + eo[j]) + w_beta * (1.2 * a[j] + 1.3 * nm[j])
+        muscle = g_muscle[j] * (1.0 + 1.5 * eo[j])
+        muscle += w_muscle * (a[j] + 0.5 * nm[j] + 2.0 * mv[j])
+        muscle += w_muscle * (0.8 * day[j] + talk[j])
+        high = (beta + muscle) / hm
+        calm = 1.0 - 0.3 * a[j]
+        for r in range(k):
+            buf[rows[r], j] += x[r, j] * calm + x[k + r, j] * alpha + x[2 * k + r, j] * high

@@ -1,0 +1,83 @@
+"""The sleeper's numba kernels against the numpy expressions they replace: equal bit for bit."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from headset.sleeper import CHANNELS, Sleeper
+from headset.sleeper._kernels import add_leak, mix_eeg, scatter_scaled
+
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=SEEDS, n_streams=st.integers(1, 5), n_bins=st.integers(1, 40))
+def test_scatter_scaled_equals_numpy(seed, n_streams, n_bins):
+    rng = np.random.default_rng(seed)
+    amp = rng.exponential(1.0, (n_streams, n_bins)).astype(np.float32)
+    active = np.flatnonzero(rng.random(n_streams * n_bins) < 0.6)
+    draw = rng.standard_normal(2 * active.size, dtype=np.float32)
+    # the numpy expression: complex draws times real amplitudes, scattered into zeros
+    want = np.zeros(n_streams * n_bins, dtype=np.complex64)
+    want[active] = draw.view(np.complex64) * amp.ravel()[active]
+    got = np.zeros((n_streams, n_bins), dtype=np.complex64)
+    scatter_scaled(draw, amp.ravel()[active], active, got.reshape(-1).view(np.float32))
+    assert np.array_equal(got.view(np.uint32).ravel(), want.view(np.uint32))
+    assert not got.ravel()[np.setdiff1d(np.arange(n_streams * n_bins), active)].any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=SEEDS, n=st.integers(0, 50), n_ops=st.integers(0, 12))
+def test_add_leak_equals_numpy(seed, n, n_ops):
+    rng = np.random.default_rng(seed)
+    buf = rng.normal(0.0, 50.0, (6, n + 7))
+    to = rng.integers(0, 4, n_ops)
+    frm = rng.integers(0, 6, n_ops)
+    gain = rng.normal(0.0, 0.5, n_ops)
+    want = buf[:4, :n].copy()
+    for t, f, g in zip(to, frm, gain):
+        want[t] += g * buf[f, :n]
+    got = buf[:4, :n].copy()
+    add_leak(buf, n, to, frm, gain, got)
+    assert np.array_equal(got, want)
+
+
+def mix_eeg_numpy(x, ex, ga, gb, gmu, a, nm, eo, mv, day, talk, wa, wb, wm, hm, rows, buf):
+    """The EEG group mixing as numpy whole-array expressions (the sleeper's former code)."""
+    k = rows.size
+    alpha = ga * ex * (1.0 - 0.85 * eo)
+    alpha = np.maximum(alpha, wa * (0.8 * a + 0.45 * nm))
+    beta = gb * (1.0 + eo) + wb * (1.2 * a + 1.3 * nm)
+    muscle = gmu * (1.0 + 1.5 * eo)
+    muscle += wm * (a + 0.5 * nm + 2.0 * mv)
+    muscle += wm * (0.8 * day + talk)
+    high = (beta + muscle) / hm
+    out = x[:k] * (1.0 - 0.3 * a) + x[k : 2 * k] * alpha + x[2 * k : 3 * k] * high
+    buf[list(rows), : ex.size] += out
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS, n=st.integers(1, 64), rows=st.lists(st.integers(0, 9), max_size=5, unique=True))
+def test_mix_eeg_equals_numpy(seed, n, rows):
+    rng = np.random.default_rng(seed)
+    rows = np.array(rows, dtype=np.int64)
+    x = rng.normal(0.0, 10.0, (3 * rows.size + 1, n))
+    ex = np.exp(0.45 * x[-1] - 0.1)
+    g = rng.uniform(0.0, 20.0, (n, 6))  # columns, as the stage gains (non-contiguous)
+    # intensities: mostly 0 or 1 with ramps between, as the sleeper's envelopes
+    inten = np.clip(rng.normal(0.3, 0.6, (6, n)), 0.0, 1.0)
+    args = (g[:, 3], g[:, 4], g[:, 5], *inten, 9.0, 2.5, 3.1, float(np.float32(1.7)), rows)
+    want = rng.normal(0.0, 5.0, (12, n + 3))
+    got = want.copy()
+    mix_eeg_numpy(x, ex, *args, want)
+    mix_eeg(x, ex, *args, got)
+    assert np.array_equal(got, want)
+
+
+def test_every_channel_is_the_same_whatever_the_montage():
+    """Derivations that are not output are not rendered: those that are do not change."""
+    kw = dict(profile="nightmare-prone", seed=4, duration_s=90.0)
+    full = Sleeper(montage=tuple(CHANNELS), **kw).read(10**6).data
+    for names in (("EEG Pz-Oz",), ("EOG E2-M2", "ACC Y"), ("EEG Cz-M1", "EMG chin", "EEG F3-M2")):
+        sub = Sleeper(montage=names, **kw).read(10**6).data
+        assert np.array_equal(sub, full[[list(CHANNELS).index(c) for c in names]]), names
