@@ -9,6 +9,7 @@ with its numpy expression for exact equality.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 
@@ -121,3 +122,149 @@ def mix_eeg(
         calm = 1.0 - 0.3 * a[j]
         for r in range(k):
             buf[rows[r], j] += x[r, j] * calm + x[k + r, j] * alpha + x[2 * k + r, j] * high
+
+
+@njit(cache=True)
+def cumulative_rate(rate, scale):
+    """Return the running sum of the positive part of ``rate``, divided by ``scale``.
+
+    Equals ``np.cumsum(np.maximum(rate, 0.0)) / scale``.
+
+    Parameters
+    ----------
+    rate : ndarray, shape (n,)
+        Event rate per sample (negative values count as zero).
+    scale : float
+        Divisor (samples per rate unit).
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Expected number of events up to each sample.
+    """
+    out = np.empty(rate.size)
+    total = 0.0
+    for i in range(rate.size):
+        r = rate[i]
+        if r < 0.0:
+            r = 0.0
+        total += r
+        out[i] = total / scale
+    return out
+
+
+@njit(cache=True)
+def ramp_phase(phase, base, factor, lf0, lf1, add1, w1, add2, w2, sfreq):
+    """Phase of an oscillator whose rate (per minute) ramps and follows two intensities.
+
+    With ``lf`` ramping linearly from ``lf0`` (first sample) towards ``lf1`` (``i / n`` of the
+    way at sample ``i``), the rate is ``base * factor * (1 + lf) + w1 * add1 + w2 * add2`` per
+    minute and the phase (cycles) ``phase + cumsum(rate / 60 / sfreq)``.
+
+    Parameters
+    ----------
+    phase : float
+        Phase before the first sample, cycles.
+    base : float
+        Rate, per minute.
+    factor : ndarray, shape (n,)
+        Per-sample factor of the rate.
+    lf0, lf1 : float
+        Slow relative fluctuation at the block's start and at its end.
+    add1, add2 : ndarray, shape (n,)
+        Intensities adding ``w1`` and ``w2`` per minute.
+    w1, w2 : float
+        Their weights, per minute.
+    sfreq : float
+        Sampling rate, Hz.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Phase after each sample, cycles.
+    """
+    n = factor.size
+    out = np.empty(n)
+    total = 0.0
+    for i in range(n):
+        lf = lf0 + (lf1 - lf0) * (i / n)
+        rate = base * factor[i] * (1.0 + lf) + w1 * add1[i] + w2 * add2[i]
+        total += rate / 60.0 / sfreq
+        out[i] = phase + total
+    return out
+
+
+@njit(cache=True)
+def heart_rate(hr_wake, offset, lf0, lf1, hrv, resp, arousal, movement, nm_gain, nightmare):
+    """Instantaneous heart rate of a block, bpm, clipped to 35-190.
+
+    ``hr_wake + offset + lf + hrv * resp + 9 arousal + 10 movement + nm_gain * nightmare``,
+    with ``lf`` ramping from ``lf0`` towards ``lf1`` as in :func:`ramp_phase`.
+
+    Parameters
+    ----------
+    hr_wake : float
+        Relaxed-wake heart rate, bpm.
+    offset : ndarray, shape (n,)
+        Stage offset, bpm.
+    lf0, lf1 : float
+        Slow fluctuation at the block's start and end, bpm.
+    hrv : float
+        Respiratory sinus arrhythmia, bpm per unit of ``resp``.
+    resp : ndarray, shape (n,)
+        Breathing signal, -1..1.
+    arousal, movement, nightmare : ndarray, shape (n,)
+        Intensities, 0-1.
+    nm_gain : float
+        Heart-rate rise at the nightmare's peak, bpm.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Heart rate, bpm.
+    """
+    n = offset.size
+    out = np.empty(n)
+    for i in range(n):
+        lf = lf0 + (lf1 - lf0) * (i / n)
+        hr = hr_wake + offset[i] + lf + hrv * resp[i]
+        hr = hr + 9.0 * arousal[i] + 10.0 * movement[i] + nm_gain * nightmare[i]
+        out[i] = min(max(hr, 35.0), 190.0)
+    return out
+
+
+@njit(cache=True)
+def beat_onsets(phase, hr, sfreq):
+    """Advance the beat phase over a block and find the samples where a beat starts.
+
+    Parameters
+    ----------
+    phase : float
+        Beat phase before the first sample, cycles.
+    hr : ndarray, shape (n,)
+        Heart rate, bpm.
+    sfreq : float
+        Sampling rate, Hz.
+
+    Returns
+    -------
+    starts : ndarray of int64, shape (n_beats,)
+        Samples where ``floor(phase + cumsum(hr / 60 / sfreq))`` steps up (from ``floor(0)``
+        before the first sample).
+    last : float
+        Phase after the last sample, cycles.
+    """
+    starts = np.empty(hr.size, dtype=np.int64)
+    k = 0
+    total = 0.0
+    prev = 0.0
+    p = phase
+    for i in range(hr.size):
+        total += hr[i] / 60.0 / sfreq
+        p = phase + total
+        f = np.floor(p)
+        if f - prev > 0:
+            starts[k] = i
+            k += 1
+        prev = f
+    return starts[:k], p

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels import cumulative_rate
+
 
 @dataclass
 class BlockContext:
@@ -94,7 +96,7 @@ class BlockContext:
         ndarray of int, shape (n_events,)
             Sorted onset offsets from the block start, samples.
         """
-        cum = np.cumsum(np.maximum(rate_per_min, 0.0)) / (60.0 * self.sfreq)
+        cum = cumulative_rate(rate_per_min, 60.0 * self.sfreq)
         total = float(cum[-1]) if cum.size else 0.0
         count = self.rng.poisson(total) if total > 0 else 0
         if count == 0:

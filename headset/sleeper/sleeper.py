@@ -516,19 +516,21 @@ class Sleeper:
         self._announce(onset, Annotation(onset / self.sfreq, (stop - onset) / self.sfreq, label))
 
     def _mix_weights(self, start: int, n: int) -> np.ndarray:
-        fs, el = self.sfreq, self._epoch_len
-        idx = np.arange(start, start + n)
-        ep = idx // el
-        cur = self.hypnogram[np.minimum(ep, self.n_epochs - 1)].astype(np.int64)
-        prev = self.hypnogram[np.maximum(ep - 1, 0)].astype(np.int64)
-        tau = (idx - ep * el) / fs
-        ramp = _RAMP_S[prev, cur]
-        u = np.clip(tau / ramp, 0.0, 1.0)
+        """Stage mix per sample of the block at ``start``, shape (n, 5).
+
+        A block lies within one epoch (``BLOCK_S`` divides ``EPOCH_S``): the mix ramps from the
+        previous epoch's stage to this one's over the ramp time of the pair.
+        """
+        el = self._epoch_len
+        ep = start // el
+        hyp = self.hypnogram
+        cur, prev = int(hyp[ep]), int(hyp[max(ep - 1, 0)])
+        tau = np.arange(start - ep * el, start - ep * el + n) / self.sfreq
+        u = np.clip(tau / _RAMP_S[prev, cur], 0.0, 1.0)
         u = 0.5 - 0.5 * np.cos(np.pi * u)
         w = np.zeros((n, 5))
-        rows = np.arange(n)
-        w[rows, prev] += 1.0 - u
-        w[rows, cur] += u
+        w[:, prev] += 1.0 - u
+        w[:, cur] += u
         return w
 
     @staticmethod

@@ -5,7 +5,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from headset.sleeper import CHANNELS, Sleeper
-from headset.sleeper._kernels import add_leak, mix_eeg, scatter_scaled
+from headset.sleeper._kernels import (
+    add_leak,
+    beat_onsets,
+    cumulative_rate,
+    heart_rate,
+    mix_eeg,
+    ramp_phase,
+    scatter_scaled,
+)
 
 SEEDS = st.integers(0, 2**32 - 1)
 
@@ -72,6 +80,55 @@ def test_mix_eeg_equals_numpy(seed, n, rows):
     mix_eeg_numpy(x, ex, *args, want)
     mix_eeg(x, ex, *args, got)
     assert np.array_equal(got, want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS, n=st.integers(1, 300), p_neg=st.floats(0.0, 1.0))
+def test_cumulative_rate_equals_numpy(seed, n, p_neg):
+    rng = np.random.default_rng(seed)
+    rate = rng.exponential(5.0, n) * np.where(rng.random(n) < p_neg, -1.0, 1.0)
+    rate[rng.random(n) < 0.3] = 0.0
+    assert np.array_equal(
+        cumulative_rate(rate, 60.0 * 256), np.cumsum(np.maximum(rate, 0.0)) / (60.0 * 256)
+    )
+
+
+def intensities(rng, n):
+    """Arousal-like intensities: ramps between 0 and 1."""
+    return np.clip(rng.normal(0.2, 0.6, n), 0.0, 1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS, n=st.integers(1, 3000), sfreq=st.sampled_from([100.0, 256.0, 512.0]))
+def test_heart_kernels_equal_numpy(seed, n, sfreq):
+    """Breathing phase, heart rate and beat onsets as the heart's former numpy expressions."""
+    rng = np.random.default_rng(seed)
+    factor = rng.uniform(0.9, 1.2, n)
+    nm, a, mv = intensities(rng, n), intensities(rng, n), intensities(rng, n)
+    phase, lf0, lf1 = rng.random(), rng.normal(0.0, 0.1), rng.normal(0.0, 0.1)
+    ramp = np.arange(n) / n
+    rlf = lf0 + (lf1 - lf0) * ramp
+    rate = 15.0 * factor * (1.0 + rlf)
+    rate = rate + 6.0 * nm + 2.0 * a
+    want = phase + np.cumsum(rate / 60.0 / sfreq)
+    got = ramp_phase(phase, 15.0, factor, lf0, lf1, nm, 6.0, a, 2.0, sfreq)
+    assert np.array_equal(got, want)
+
+    resp = np.sin(2 * np.pi * want)
+    offset = rng.uniform(-9.0, 0.0, n)
+    lf0, lf1 = rng.normal(0.0, 3.0), rng.normal(0.0, 3.0)
+    lf = lf0 + (lf1 - lf0) * ramp
+    nm_gain = float(rng.choice([0.0, 30.0, 200.0]))  # 200: above the clip in a nightmare
+    hr = 62.0 + offset + lf + 4.0 * resp
+    hr = hr + 9.0 * a + 10.0 * mv + nm_gain * nm
+    want_hr = np.clip(hr, 35.0, 190.0)
+    got_hr = heart_rate(62.0, offset, lf0, lf1, 4.0, resp, a, mv, nm_gain, nm)
+    assert np.array_equal(got_hr, want_hr)
+
+    bphase = phase + np.cumsum(want_hr / 60.0 / sfreq)
+    want_starts = np.flatnonzero(np.diff(np.floor(np.concatenate([[0.0], bphase]))) > 0)
+    starts, last = beat_onsets(phase, want_hr, sfreq)
+    assert np.array_equal(starts, want_starts) and last == bphase[-1]
 
 
 def test_every_channel_is_the_same_whatever_the_montage():
