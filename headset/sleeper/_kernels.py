@@ -268,3 +268,31 @@ def beat_onsets(phase, hr, sfreq):
             k += 1
         prev = f
     return starts[:k], p
+
+
+@njit(cache=True)
+def column_means(x):
+    """Return the mean of each column of a 2-D array with at least two columns.
+
+    Equals ``x.mean(axis=0)``: numpy reduces a C-ordered array of two or more columns along its
+    first axis by adding the rows in order, as this loop does (a single column would be summed
+    pairwise instead).
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, m)
+        Values, ``m >= 2``.
+
+    Returns
+    -------
+    ndarray, shape (m,)
+        Column means.
+    """
+    n, m = x.shape
+    out = np.zeros(m)
+    for i in range(n):
+        for j in range(m):
+            out[j] += x[i, j]
+    for j in range(m):
+        out[j] /= n
+    return out

@@ -84,6 +84,11 @@ class FaultInjector:
                     self.episodes.append((start, min(start + dur, n_samples), row, kind, value))
             self.episodes.sort()
 
+    @property
+    def per_block(self) -> bool:
+        """True when :meth:`plan_block` draws (movement artifacts or pops on some channel)."""
+        return bool(self.rows) and (self.cfg.movement > 0 or self.cfg.pops > 0)
+
     def planned_annotations(self) -> list[tuple[int, Annotation]]:
         """Annotations of the faults planned for the night, with their release samples.
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..stages import N1, N2, N3, R, W
 from . import waveforms as wf
-from ._kernels import mix_eeg
+from ._kernels import column_means, mix_eeg
 from .context import BlockContext
 from .montage import CHANNELS, EEG_ROWS
 from .noise import BankGenerator, band_psd, bump_psd, powerlaw_psd, slow_psd
@@ -181,10 +181,10 @@ class EEGGenerator(BankGenerator):
         """
         keep = self.keep
         z = self.bank.spectra(ctx.rng)
-        z[self.slices[C_AP]] *= np.sqrt(ctx.w.mean(axis=0) @ self.ap_psd).astype(np.float32)
+        z[self.slices[C_AP]] *= np.sqrt(column_means(ctx.w) @ self.ap_psd).astype(np.float32)
         g = ctx.w @ self.gain  # (n, components)
         g[:, C_SLOW] *= ctx.homeostasis
-        gm = g.mean(axis=0).astype(np.float32)  # single precision, like the spectra
+        gm = column_means(g).astype(np.float32)  # single precision, like the spectra
         gm[C_AP] = 1.0
         zr = z.view(np.float32)
 

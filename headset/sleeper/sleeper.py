@@ -585,7 +585,6 @@ class Sleeper:
         k, B, fs, el = self._k, self._block, self.sfreq, self._epoch_len
         start = k * B
         rng = np.random.default_rng(_ss(self.seed, _S_BLOCK, k))
-        frng = np.random.default_rng(_ss(self.seed, _S_FAULT, k))
         e = start // el
         hyp_e = min(e, self.n_epochs - 1)
         if start % el == 0 or self._true[hyp_e] < 0:
@@ -596,13 +595,19 @@ class Sleeper:
         # nightmares that begin in this block
         self._start_nightmares(start, B)
         self._plan_arousals_and_eyes(start, stage, int(self._true[max(hyp_e - 1, 0)]), rng)
-        # fault transients and movements
-        moves, pops = self._faults.plan_block(start, B, frng)
-        brng = np.random.default_rng(_ss(self.seed, _S_BODY, _WAKE_MOVES_STREAM + k))
-        wake_moves = self._plan_wake_moves(start, stage, brng)
+        # fault transients and movements (a stream's generator is made only when it draws)
+        frng = brng = None
+        moves, pops, wake_moves = [], [], []
+        if self._faults.per_block:
+            frng = np.random.default_rng(_ss(self.seed, _S_FAULT, k))
+            moves, pops = self._faults.plan_block(start, B, frng)
         daytime = self._envelope(self._daytime, idx, 5.0, 5.0, fs)
-        if daytime.any():
-            wake_moves += self._plan_daytime(start, B, k)
+        up = daytime.any()
+        if stage == W or up:
+            brng = np.random.default_rng(_ss(self.seed, _S_BODY, _WAKE_MOVES_STREAM + k))
+            wake_moves = self._plan_wake_moves(start, stage, brng)
+            if up:
+                wake_moves += self._plan_daytime(start, B, k)
         self._movements.extend(moves + wake_moves)
 
         ctx = self._block_context(start, stage, idx, daytime, rng)
@@ -613,10 +618,13 @@ class Sleeper:
         self._emg.generate(ctx, buf)
         peaks, resp = self._heart.generate(ctx, buf)
         self._acc.generate(ctx, buf, resp)
-        for release, ann in self._faults.add_transients(buf, start, moves, pops, frng):
-            self._announce(release, ann)
-        for release, ann in self._faults.add_transients(buf, start, wake_moves, [], brng, EXG_ROWS):
-            self._announce(release, ann)
+        if frng is not None:
+            for release, ann in self._faults.add_transients(buf, start, moves, pops, frng):
+                self._announce(release, ann)
+        if brng is not None:
+            wake = self._faults.add_transients(buf, start, wake_moves, [], brng, EXG_ROWS)
+            for release, ann in wake:
+                self._announce(release, ann)
         out, flags = self._output_block(buf, start)
         self._beats.append(peaks[peaks < self.n_samples])
         self._blocks.append((start, out, flags))

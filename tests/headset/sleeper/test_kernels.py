@@ -8,6 +8,7 @@ from headset.sleeper import CHANNELS, Sleeper
 from headset.sleeper._kernels import (
     add_leak,
     beat_onsets,
+    column_means,
     cumulative_rate,
     heart_rate,
     mix_eeg,
@@ -91,6 +92,15 @@ def test_cumulative_rate_equals_numpy(seed, n, p_neg):
     assert np.array_equal(
         cumulative_rate(rate, 60.0 * 256), np.cumsum(np.maximum(rate, 0.0)) / (60.0 * 256)
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS, n=st.integers(1, 3000), m=st.integers(2, 8))
+def test_column_means_equal_numpy(seed, n, m):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, m)) * 10.0 ** rng.uniform(-3, 3, (n, m))  # spread: order matters
+    assert np.array_equal(column_means(x), x.mean(axis=0))
+    assert np.array_equal(column_means(x[:, ::-1]), x[:, ::-1].mean(axis=0))  # not C-ordered
 
 
 def intensities(rng, n):
