@@ -296,3 +296,57 @@ def column_means(x):
     for j in range(m):
         out[j] /= n
     return out
+
+
+@njit(cache=True)
+def clip_at_rail(out, flags, rows, rail, flag):
+    """Clip the given rows at +-``rail`` and flag the clipped samples.
+
+    Equals, for each row ``r``: ``over = np.abs(out[r]) >= rail``, then
+    ``np.clip(out[r], -rail, rail, out=out[r])`` and ``flags[r, over] |= flag``.
+
+    Parameters
+    ----------
+    out : ndarray, shape (n_rows, n)
+        Signals (modified in place).
+    flags : ndarray of uint8, shape (n_rows, n)
+        Per-sample flags (modified in place).
+    rows : ndarray of int64, shape (k,)
+        Rows to clip.
+    rail : float
+        Rail, same unit as ``out`` (positive).
+    flag : int
+        Flag bit to set on clipped samples.
+    """
+    bit = np.uint8(flag)
+    for r in rows:
+        for j in range(out.shape[1]):
+            v = out[r, j]
+            if abs(v) >= rail:
+                out[r, j] = rail if v > 0 else -rail
+                flags[r, j] |= bit
+
+
+@njit(cache=True)
+def add_held(buf, rows, values, hold):
+    """Add readings held for ``hold`` samples each: ``buf[rows[k], j] += values[j // hold, k]``.
+
+    Equals adding ``np.repeat(values, hold, axis=0)[:, k]`` into ``buf[rows[k]]``.
+
+    Parameters
+    ----------
+    buf : ndarray, shape (n_rows, >= n_readings * hold)
+        Target (modified in place).
+    rows : ndarray of int64, shape (k,)
+        Row of ``buf`` of each column of ``values``.
+    values : ndarray, shape (n_readings, k)
+        Readings.
+    hold : int
+        Samples per reading.
+    """
+    for k in range(rows.size):
+        r = rows[k]
+        for i in range(values.shape[0]):
+            v = values[i, k]
+            for j in range(i * hold, (i + 1) * hold):
+                buf[r, j] += v

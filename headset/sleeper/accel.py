@@ -11,9 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..stages import W
+from ._kernels import add_held
 from .context import BlockContext
 
 ROWS = (7, 8, 9)
+_ROWS = np.array(ROWS, dtype=np.int64)
 POSTURES = {
     "supine": (0.0, 0.0, 1000.0),
     "left": (-1000.0, 0.0, 0.0),
@@ -97,6 +99,4 @@ class Accelerometer:
         out[:, 2] += 4.0 * resp[::h]
         out += (150.0 * ctx.movement[::h])[:, None] * rng.standard_normal((idx.size, 3))
         out += rng.standard_normal((idx.size, 3))
-        held = np.repeat(out, h, axis=0)
-        for k, row in enumerate(ROWS):
-            buf[row, :n] += held[:, k]
+        add_held(buf, _ROWS, out, h)  # each reading held until the next

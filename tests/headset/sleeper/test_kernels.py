@@ -6,8 +6,10 @@ from hypothesis import strategies as st
 
 from headset.sleeper import CHANNELS, Sleeper
 from headset.sleeper._kernels import (
+    add_held,
     add_leak,
     beat_onsets,
+    clip_at_rail,
     column_means,
     cumulative_rate,
     heart_rate,
@@ -139,6 +141,37 @@ def test_heart_kernels_equal_numpy(seed, n, sfreq):
     want_starts = np.flatnonzero(np.diff(np.floor(np.concatenate([[0.0], bphase]))) > 0)
     starts, last = beat_onsets(phase, want_hr, sfreq)
     assert np.array_equal(starts, want_starts) and last == bphase[-1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=SEEDS, n=st.integers(0, 80), rows=st.lists(st.integers(0, 5), max_size=6, unique=True))
+def test_clip_at_rail_equals_numpy(seed, n, rows):
+    rng = np.random.default_rng(seed)
+    out = rng.normal(0.0, 150.0, (6, n))
+    out[rng.random((6, n)) < 0.1] = 100.0  # exactly at the rail
+    out[rng.random((6, n)) < 0.05] = -np.inf
+    flags = rng.integers(0, 4, (6, n)).astype(np.uint8)
+    want, want_flags = out.copy(), flags.copy()
+    for r in rows:
+        over = np.abs(want[r]) >= 100.0
+        np.clip(want[r], -100.0, 100.0, out=want[r])
+        want_flags[r, over] |= 8
+    clip_at_rail(out, flags, np.array(rows, dtype=np.int64), 100.0, 8)
+    assert np.array_equal(out, want) and np.array_equal(flags, want_flags)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=SEEDS, n_readings=st.integers(0, 40), hold=st.integers(1, 12))
+def test_add_held_equals_numpy_repeat(seed, n_readings, hold):
+    rng = np.random.default_rng(seed)
+    values = rng.normal(0.0, 500.0, (n_readings, 3))
+    buf = rng.normal(0.0, 1.0, (5, n_readings * hold + 4))
+    want = buf.copy()
+    held = np.repeat(values, hold, axis=0)
+    for k, row in enumerate((4, 1, 2)):
+        want[row, : n_readings * hold] += held[:, k]
+    add_held(buf, np.array([4, 1, 2], dtype=np.int64), values, hold)
+    assert np.array_equal(buf, want)
 
 
 def test_every_channel_is_the_same_whatever_the_montage():
