@@ -273,13 +273,14 @@ class Sleeper:
             for src, g in zip((OCULAR_H, OCULAR_V), ocular_gains(name)):
                 if g:
                     leak.append((row, src, g))
-        leak = [op for op in leak if op[0] in set(self._rows.tolist())]
+        outputs = set(self._rows.tolist())
+        leak = [op for op in leak if op[0] in outputs]
         self._leak_to = np.array([op[0] for op in leak], dtype=np.int64)
         self._leak_from = np.array([op[1] for op in leak], dtype=np.int64)
         self._leak_gain = np.array([op[2] for op in leak])
         # only the EEG derivations that are output or leak into an output are rendered (the
         # randomness drawn is the same, so each channel's signal is the same whatever the montage)
-        needed = set(self._rows.tolist()) | set(self._leak_from.tolist())
+        needed = outputs | set(self._leak_from.tolist())
         eeg_rows = [r for r in EEG_ROWS if r in needed]
         self._eeg = EEGGenerator(s, self.profile, fs, B, ov, eeg_rows)
         self._eog = EOGGenerator(s, fs, B, ov)
@@ -525,10 +526,14 @@ class Sleeper:
         ep = start // el
         hyp = self.hypnogram
         cur, prev = int(hyp[ep]), int(hyp[max(ep - 1, 0)])
-        tau = np.arange(start - ep * el, start - ep * el + n) / self.sfreq
-        u = np.clip(tau / _RAMP_S[prev, cur], 0.0, 1.0)
-        u = 0.5 - 0.5 * np.cos(np.pi * u)
+        off, ramp = start - ep * el, _RAMP_S[prev, cur]
         w = np.zeros((n, 5))
+        if off / self.sfreq / ramp >= 1.0:
+            # the ramp is over (most blocks): u = 1 everywhere, as 0.5 - 0.5 cos(pi) is 1
+            w[:, cur] = 1.0
+            return w
+        u = np.clip(np.arange(off, off + n) / self.sfreq / ramp, 0.0, 1.0)
+        u = 0.5 - 0.5 * np.cos(np.pi * u)
         w[:, prev] += 1.0 - u
         w[:, cur] += u
         return w

@@ -17,6 +17,7 @@ from headset.sleeper._kernels import (
     ramp_phase,
     scatter_scaled,
 )
+from headset.sleeper.sleeper import _RAMP_S as RAMP_S
 
 SEEDS = st.integers(0, 2**32 - 1)
 
@@ -181,3 +182,20 @@ def test_every_channel_is_the_same_whatever_the_montage():
     for names in (("EEG Pz-Oz",), ("EOG E2-M2", "ACC Y"), ("EEG Cz-M1", "EMG chin", "EEG F3-M2")):
         sub = Sleeper(montage=names, **kw).read(10**6).data
         assert np.array_equal(sub, full[[list(CHANNELS).index(c) for c in names]]), names
+
+
+def test_stage_mix_equals_the_per_sample_formula():
+    """Every pair of stages, every block of the epoch (ramps of 3-20 s, over or not)."""
+    stages = [x for a in range(5) for b in range(5) for x in (a, b)]  # every transition
+    s = Sleeper(seed=2, hypnogram=stages)
+    hyp, el, fs, n = s.hypnogram, s._epoch_len, s.sfreq, s._block
+    for start in range(0, s.n_samples, n):
+        idx = np.arange(start, start + n)
+        ep = idx // el
+        cur, prev = hyp[ep].astype(np.int64), hyp[np.maximum(ep - 1, 0)].astype(np.int64)
+        u = np.clip((idx - ep * el) / fs / RAMP_S[prev, cur], 0.0, 1.0)
+        u = 0.5 - 0.5 * np.cos(np.pi * u)
+        want = np.zeros((n, 5))
+        want[np.arange(n), prev] += 1.0 - u
+        want[np.arange(n), cur] += u
+        assert np.array_equal(s._mix_weights(start, n), want), start
