@@ -1,10 +1,11 @@
-"""The sleeper's numba kernels against the numpy expressions they replace: equal bit for bit."""
+"""The sleeper's kernels and fast paths against the numpy expressions they replace, bit for bit."""
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from headset.sleeper import CHANNELS, Sleeper
+from headset.sleeper import waveforms as wf
 from headset.sleeper._kernels import (
     add_held,
     add_leak,
@@ -199,3 +200,21 @@ def test_stage_mix_equals_the_per_sample_formula():
         want[np.arange(n), prev] += 1.0 - u
         want[np.arange(n), cur] += u
         assert np.array_equal(s._mix_weights(start, n), want), start
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sfreq=st.sampled_from([100.0, 256.0, 500.0]),
+    amp=st.floats(-300.0, 300.0),
+    rise=st.floats(0.01, 4.0),
+    decay=st.floats(0.05, 2.0),
+    hold=st.floats(0.0, 1.0),
+)
+def test_eye_movement_equals_the_whole_array_formula(sfreq, amp, rise, decay, hold):
+    """The rise and the relaxation are evaluated only where they act."""
+    t = np.arange(max(int(round((rise * 1.5 + hold + 4.0 * decay) * sfreq)), 2)) / sfreq
+    up = 0.5 - 0.5 * np.cos(np.pi * np.clip(t / (1.25 * rise), 0.0, 1.0))
+    t_off = 1.25 * rise + hold
+    down = np.where(t > t_off, np.exp(-(t - t_off) / decay), 1.0)
+    want = wf._taper(amp * up * down, sfreq, 0.2)
+    assert np.array_equal(wf.eye_movement(sfreq, amp, rise, decay, hold), want)
