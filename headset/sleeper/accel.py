@@ -73,8 +73,9 @@ class Accelerometer:
             Breathing signal of the block (-1..1).
         """
         rng, n, fs, h = ctx.rng, ctx.n, self.sfreq, self.hold
-        rate = 0.15 * ctx.w[:, W] + 3.0 * ctx.movement
-        changes = ctx.event_onsets(rate)
+        changes = np.zeros(0, dtype=np.int64)  # posture changes: wake and movements
+        if ctx.in_mix(W) or ctx.movement.any():
+            changes = ctx.event_onsets(0.15 * ctx.w[:, W] + 3.0 * ctx.movement)
         idx = np.arange(ctx.start, ctx.start + n, h)  # sensor sample times
         out = np.empty((idx.size, 3))
         cuts = [int(-(-c // h)) for c in changes]  # first sensor sample after each change

@@ -231,29 +231,39 @@ class EEGGenerator(BankGenerator):
         scale = s.eeg_scale
         calm = 1.0 - np.maximum(ctx.arousal, ctx.nightmare)
         w = ctx.w
+        # (an event whose rate is zero throughout the block draws nothing: its rate is not built)
         # spindles: N2 (and some in N3)
-        rate = s.spindle_density * (w[:, N2] + 0.35 * w[:, N3] + 0.05 * w[:, N1]) * calm
-        for i in ctx.event_onsets(rate):
-            self._spindle(buf, int(i), rng, scale)
+        if ctx.in_mix(N1, N2, N3):
+            rate = s.spindle_density * (w[:, N2] + 0.35 * w[:, N3] + 0.05 * w[:, N1]) * calm
+            for i in ctx.event_onsets(rate):
+                self._spindle(buf, int(i), rng, scale)
         # K-complexes: N2, often followed by a spindle
-        rate = s.kc_rate * (w[:, N2] + 0.2 * w[:, N3]) * calm
-        for i in ctx.event_onsets(rate):
-            amp = s.kc_amp * np.exp(rng.normal(0.0, 0.15)) * scale / self.p.eeg_scale
-            amp *= np.sqrt(s.sw_gain)
-            self._add(buf, int(i), K_COMPLEX, wf.k_complex(fs, amp, rng.uniform(0.9, 1.2)), rng)
-            if rng.random() < 0.4:
-                self._spindle(buf, int(i) + int(0.7 * fs), rng, scale)
+        if ctx.in_mix(N2, N3):
+            rate = s.kc_rate * (w[:, N2] + 0.2 * w[:, N3]) * calm
+            for i in ctx.event_onsets(rate):
+                amp = s.kc_amp * np.exp(rng.normal(0.0, 0.15)) * scale / self.p.eeg_scale
+                amp *= np.sqrt(s.sw_gain)
+                kc = wf.k_complex(fs, amp, rng.uniform(0.9, 1.2))
+                self._add(buf, int(i), K_COMPLEX, kc, rng)
+                if rng.random() < 0.4:
+                    self._spindle(buf, int(i) + int(0.7 * fs), rng, scale)
         # vertex sharp waves: N1
-        rate = 3.0 * w[:, N1] * calm
-        for i in ctx.event_onsets(rate):
-            self._add(buf, int(i), VERTEX, wf.vertex_wave(fs, rng.uniform(40.0, 90.0) * scale), rng)
+        if ctx.in_mix(N1):
+            rate = 3.0 * w[:, N1] * calm
+            for i in ctx.event_onsets(rate):
+                vertex = wf.vertex_wave(fs, rng.uniform(40.0, 90.0) * scale)
+                self._add(buf, int(i), VERTEX, vertex, rng)
         # sawtooth bursts: REM
-        rate = 2.5 * w[:, R]
-        for i in ctx.event_onsets(rate):
-            saw = wf.sawtooth_burst(
-                fs, rng.uniform(2.5, 4.5), rng.uniform(1.0, 4.0), rng.uniform(12.0, 30.0) * scale
-            )
-            self._add(buf, int(i), SAWTOOTH, saw, rng)
+        if ctx.in_mix(R):
+            rate = 2.5 * w[:, R]
+            for i in ctx.event_onsets(rate):
+                saw = wf.sawtooth_burst(
+                    fs,
+                    rng.uniform(2.5, 4.5),
+                    rng.uniform(1.0, 4.0),
+                    rng.uniform(12.0, 30.0) * scale,
+                )
+                self._add(buf, int(i), SAWTOOTH, saw, rng)
 
     def _spindle(self, buf: np.ndarray, i: int, rng: np.random.Generator, scale: float) -> None:
         """One spindle: fast and centro-parietal, or (40 %) slower by ~1.5 Hz and frontal."""

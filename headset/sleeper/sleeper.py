@@ -516,11 +516,12 @@ class Sleeper:
         label = "Arousal"
         self._announce(onset, Annotation(onset / self.sfreq, (stop - onset) / self.sfreq, label))
 
-    def _mix_weights(self, start: int, n: int) -> np.ndarray:
-        """Stage mix per sample of the block at ``start``, shape (n, 5).
+    def _mix_weights(self, start: int, n: int) -> tuple[np.ndarray, tuple[int, ...]]:
+        """Stage mix per sample of the block at ``start``, shape (n, 5), and its stages.
 
         A block lies within one epoch (``BLOCK_S`` divides ``EPOCH_S``): the mix ramps from the
-        previous epoch's stage to this one's over the ramp time of the pair.
+        previous epoch's stage to this one's over the ramp time of the pair. The stages are
+        those whose column may be non-zero (every other column is zero).
         """
         el = self._epoch_len
         ep = start // el
@@ -531,12 +532,12 @@ class Sleeper:
         if off / self.sfreq / ramp >= 1.0:
             # the ramp is over (most blocks): u = 1 everywhere, as 0.5 - 0.5 cos(pi) is 1
             w[:, cur] = 1.0
-            return w
+            return w, (cur,)
         u = np.clip(np.arange(off, off + n) / self.sfreq / ramp, 0.0, 1.0)
         u = 0.5 - 0.5 * np.cos(np.pi * u)
         w[:, prev] += 1.0 - u
         w[:, cur] += u
-        return w
+        return w, (prev, cur)
 
     @staticmethod
     def _envelope(
@@ -680,7 +681,7 @@ class Sleeper:
         nightmare = np.zeros(B)
         for ep in self._episodes:
             nightmare = np.maximum(nightmare, ep.intensity(idx, fs))
-        w = self._mix_weights(start, B)
+        w, mix_stages = self._mix_weights(start, B)
         eyes = np.maximum(eyes, daytime) * w[:, W]
         talk = np.zeros(B)
         for on, off, gain in self._talks:
@@ -694,6 +695,7 @@ class Sleeper:
             sfreq=fs,
             stage=stage,
             w=w,
+            mix_stages=mix_stages,
             arousal=arousal,
             nightmare=nightmare,
             eyes_open=eyes,

@@ -199,7 +199,9 @@ def test_stage_mix_equals_the_per_sample_formula():
         want = np.zeros((n, 5))
         want[np.arange(n), prev] += 1.0 - u
         want[np.arange(n), cur] += u
-        assert np.array_equal(s._mix_weights(start, n), want), start
+        got, stages = s._mix_weights(start, n)
+        assert np.array_equal(got, want), start
+        assert not got[:, [k for k in range(5) if k not in stages]].any()
 
 
 @settings(max_examples=60, deadline=None)
