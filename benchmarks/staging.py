@@ -265,10 +265,16 @@ def real_part(use_yasa: bool) -> None:
 
     print("\n== Real PSG nap (unlabelled): dreamnet vs YASA, 0=W 1=N1 2=N2 3=N3 4=R ==\n")
     rows = {}
+    conf = {}
     for mode in ("offline", "online"):
         h = score(path, mode=mode)
         rows[f"dreamnet {mode}"] = h.stages
+        conf[mode] = float(np.mean(h.confidence[h.stages >= 0]))
     print(f"  channels: {h.channels}")
+    print(
+        "  mean confidence (test ceiling 0.98): "
+        + ", ".join(f"{mode} {c:.3f}" for mode, c in conf.items())
+    )
     if use_yasa:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -21,6 +21,7 @@ interval across a reset of the detector.
 from __future__ import annotations
 
 from collections import deque
+from statistics import median
 
 import numpy as np
 from scipy.signal import butter, sosfilt_zi
@@ -432,14 +433,14 @@ class _RRFilter:
         if not self.recent:
             self.recent.append(rr)
             return True
-        ref = float(np.median(self.recent))
+        ref = median(self.recent)  # = np.median of these few finite values, bit for bit
         if abs(rr - ref) <= self.max_change * ref:
             self.recent.append(rr)
             self.rejected.clear()
             return True
         self.rejected.append(rr)
         if len(self.rejected) == 3:
-            med = float(np.median(self.rejected))
+            med = median(self.rejected)
             if all(abs(r - med) <= self.max_change * med for r in self.rejected):
                 self.recent.clear()
                 self.recent.extend(self.rejected)
@@ -509,7 +510,15 @@ class HeartRateTracker:
         if now is None:
             now = self.detector.next_sample or 0
         lo = now - window_s * self.sfreq
-        return [(p, rr) for p, rr in self._rr if lo <= p <= now]
+        # the intervals are in time order: the window is one run of them, near the newest end
+        rr = self._rr
+        stop = len(rr)
+        while stop and rr[stop - 1][0] > now:
+            stop -= 1
+        start = stop
+        while start and rr[start - 1][0] >= lo:
+            start -= 1
+        return [rr[i] for i in range(start, stop)]
 
     def rate_bpm(self, window_s: float = 10.0, now: int | None = None) -> float:
         """Mean heart rate over the last ``window_s`` seconds, bpm (NaN without 2 intervals).
@@ -546,14 +555,12 @@ class HeartRateTracker:
         float
             Root mean square of successive differences of consecutive accepted intervals, ms.
         """
-        w = self._window(window_s, now)
-        diffs = []
-        for (p0, r0), (p1, r1) in zip(w[:-1], w[1:]):
-            if abs((p1 - p0) / self.sfreq - r1) < 1e-9:  # consecutive beats
-                diffs.append((r1 - r0) * 1000.0)
-        if len(diffs) < 2:
+        w = np.array(self._window(window_s, now)).reshape(-1, 2)  # (beat, rr s) rows
+        p, r = w[:, 0], w[:, 1]
+        consecutive = np.abs((p[1:] - p[:-1]) / self.sfreq - r[1:]) < 1e-9
+        if np.count_nonzero(consecutive) < 2:
             return float("nan")
-        d = np.asarray(diffs)
+        d = (r[1:] - r[:-1])[consecutive] * 1000.0
         return float(np.sqrt(np.mean(d * d)))
 
     @property

@@ -16,6 +16,11 @@ is three functions:
   rectangle rule (sum of the bins times the bin width, µV²), absolute or relative to the
   span of the bands; :func:`band_slice` gives the bins of one band.
 
+:class:`Periodogram` is :func:`welch_psd` with one segment per row followed by
+:func:`band_power`, with the window, scale and band bins set up once: the streaming detectors
+take thousands of short periodograms a night, and it gives the same bits without the checks
+of every call.
+
 A sinusoid of amplitude ``A`` inside a band gives ``A**2 / 2``; half-open bands never count a
 bin twice. Every function takes any leading shape (the last axis is time, or frequency), so
 the same call serves one epoch ``(n_channels, n_samples)``, a whole night
@@ -42,6 +47,7 @@ from .validate import as_signal, check_int, check_option, check_positive
 
 __all__ = [
     "DEFAULT_BANDS",
+    "Periodogram",
     "band_envelope",
     "band_power",
     "band_slice",
@@ -215,7 +221,7 @@ def welch_psd(data, sfreq, nperseg, *, noverlap=None, window="hann", detrend=Tru
         segs = sliding_window_view(x2[a : a + step_rows], nperseg, axis=-1)[:, ::step][:, :nseg]
         if detrend:
             segs = segs - segs.mean(-1, keepdims=True)
-        p = np.abs(np.fft.rfft(segs * win, axis=-1)) ** 2
+        p = _power(segs, win)
         wb = w[a : a + step_rows]
         # the weighted mean, summed segment after segment (no einsum: its order of summation
         # depends on the batch)
@@ -224,10 +230,99 @@ def welch_psd(data, sfreq, nperseg, *, noverlap=None, window="hann", detrend=Tru
             acc += p[:, s] * wb[:, s : s + 1]
         with np.errstate(invalid="ignore", divide="ignore"):
             out[a : a + step_rows] = acc / wb.sum(-1)[:, None] * scale
-    out[:, 0] *= 0.5  # the DC bin and the Nyquist bin have no mirror image
-    if nperseg % 2 == 0:
-        out[:, -1] *= 0.5
+    _one_sided(out, nperseg)
     return freqs, out.reshape(lead + (freqs.size,))
+
+
+def _power(segs, win) -> np.ndarray:
+    """Squared magnitude of the rFFT of every windowed segment (last axis), unscaled."""
+    return np.abs(np.fft.rfft(segs * win, axis=-1)) ** 2
+
+
+def _one_sided(out, nperseg: int) -> None:
+    """Halve the DC bin and, for even ``nperseg``, the Nyquist bin (no mirror image)."""
+    out[..., 0] *= 0.5
+    if nperseg % 2 == 0:
+        out[..., -1] *= 0.5
+
+
+class Periodogram:
+    """Periodograms of fixed-length segments and their band powers, set up once.
+
+    The streaming detectors take one windowed periodogram per frame, thousands of times a
+    night: this is :func:`welch_psd` with one segment per row (``noverlap=0``, no detrend)
+    followed by :func:`band_power`, bit for bit, with the window, the scale and the band bins
+    checked and computed at construction instead of at every call.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate, Hz.
+    nperseg : int
+        Samples per segment (at least 2).
+    bands : mapping or sequence
+        Bands as for :func:`band_power` (``{name: (low, high)}`` or ``(name, low, high)``).
+    window : str, tuple or array_like, shape (nperseg,)
+        Window, as for :func:`welch_psd` (default ``"hann"``, periodic).
+
+    Attributes
+    ----------
+    freqs : ndarray, shape (nperseg // 2 + 1,)
+        Frequencies of the PSD bins, Hz.
+    bands : tuple of (str, float, float)
+        The checked bands.
+    """
+
+    def __init__(self, sfreq, nperseg, bands, window="hann"):
+        self.sfreq = check_positive("sfreq", sfreq)
+        self.nperseg = check_int("nperseg", nperseg, low=2)
+        self.win = _window(window, self.nperseg)
+        self.freqs = np.fft.rfftfreq(self.nperseg, 1.0 / self.sfreq)
+        self.bands = _check_bands(bands, self.sfreq)
+        self._scale = 2.0 / (self.sfreq * np.sum(self.win**2))
+        self._df = _bin_width(self.freqs)
+        self._slices = [band_slice(self.freqs, lo, hi) for _, lo, hi in self.bands]
+
+    def psd(self, segs: np.ndarray) -> np.ndarray:
+        """One-sided PSD of every segment, µV²/Hz.
+
+        Parameters
+        ----------
+        segs : ndarray of float64, shape (..., nperseg)
+            Segments in µV (not checked: the caller's inner loop).
+
+        Returns
+        -------
+        ndarray, shape (..., nperseg // 2 + 1)
+            Equal to ``welch_psd(segs, sfreq, nperseg, noverlap=0, window=window,
+            detrend=False)[1]``.
+        """
+        out = _power(segs, self.win) * self._scale
+        _one_sided(out, self.nperseg)
+        return out
+
+    def band_power(self, segs: np.ndarray) -> np.ndarray:
+        """Power of every segment in every band, µV².
+
+        Parameters
+        ----------
+        segs : ndarray of float64, shape (..., nperseg)
+            Segments in µV.
+
+        Returns
+        -------
+        ndarray, shape (..., n_bands)
+            Equal to ``band_power(self.psd(segs), self.freqs, self.bands)``.
+        """
+        return _band_sums(self.psd(segs), self._slices, self._df)
+
+
+def _band_sums(p, slices, df) -> np.ndarray:
+    """Sum of the PSD bins of each band times the bin width: (..., n_freqs) -> (..., n_bands)."""
+    out = np.empty(p.shape[:-1] + (len(slices),))
+    for j, sl in enumerate(slices):
+        out[..., j] = p[..., sl].sum(-1) * df
+    return out
 
 
 @lru_cache(maxsize=16)
@@ -335,9 +430,7 @@ def band_power(psd, freqs, bands, *, relative=False) -> np.ndarray:
     if p.shape[-1] != len(freqs):
         raise ValueError(f"psd has {p.shape[-1]} bins on its last axis but freqs {len(freqs)}.")
     bands = _check_bands(bands, 2.0 * float(freqs[-1]) + df)
-    out = np.empty(p.shape[:-1] + (len(bands),))
-    for j, (_, lo, hi) in enumerate(bands):
-        out[..., j] = p[..., band_slice(freqs, lo, hi)].sum(-1) * df
+    out = _band_sums(p, [band_slice(freqs, lo, hi) for _, lo, hi in bands], df)
     if relative:
         lo = min(b[1] for b in bands)
         hi = max(b[2] for b in bands)

@@ -41,6 +41,14 @@ def add_parser(subparsers) -> None:
         "the shipped models in staging/stager/models/)",
     )
     p.add_argument("--force", action="store_true", help="replace the --out files if they exist")
+    p.add_argument(
+        "--recalibrate",
+        metavar="MODEL",
+        choices=("simulated-only", "dreamnet_stager"),
+        help="only refit the calibration temperatures of the model MODEL (simulated-only or "
+        "dreamnet_stager) in --out on the --val-nights simulated validation nights (rewrites "
+        "its .json; needs --force)",
+    )
     p.set_defaults(func=run)
 
 
@@ -72,10 +80,14 @@ def run(args: argparse.Namespace) -> int:
 
     from staging.stager.model import DEFAULT_MODEL, MODEL_DIR, SIMULATED_ONLY_MODEL
     from staging.stager.train import run as train_run
+    from staging.stager.train import run_recalibrate
 
     from ..outputs import check_outputs
 
     out = Path(args.out) if args.out else MODEL_DIR
+    if args.recalibrate:
+        check_outputs([("--out", out / f"{args.recalibrate}.json")], [], force=args.force)
+        return run_recalibrate(args)
     names = ([SIMULATED_ONLY_MODEL] if args.nights else []) + [DEFAULT_MODEL]
     inputs = [("--edf", part) for spec in args.edf for part in spec.split("=")]
     outputs = [("--out", out / f"{n}{ext}") for n in names for ext in (".npz", ".json")]

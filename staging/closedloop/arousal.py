@@ -7,7 +7,8 @@ also needs a concurrent rise of chin-EMG tone lasting at least 1 s.
 How it is measured here:
 
 1. Every ``hop_s`` (0.5 s) the band powers of the last ``win_s`` (1.5 s, Hann window,
-   :func:`dsp.spectral.welch_psd` and :func:`~dsp.spectral.band_power`) are computed on the
+   :func:`dsp.spectral.welch_psd` and :func:`~dsp.spectral.band_power`, set up once in a
+   :class:`~dsp.spectral.Periodogram`) are computed on the
    central and occipital EEG channels (summed): theta 4-8 Hz, alpha 8-11.5 Hz, sigma
    11.5-16 Hz (spindles), beta 16-30 Hz.
 2. Each frame is compared with the *background*: the median log power of the frames in the
@@ -16,6 +17,8 @@ How it is measured here:
    ``theta_db``), unless the sigma band rose more (a spindle).
 3. A run of shifted frames (one missing frame tolerated) lasting >= 3 s is a candidate; its
    onset is the first shifted frame's window centre minus ``onset_lead_s``.
+   Steps 2 and 3 run frame after frame in a numba kernel
+   (:func:`staging.closedloop._kernels.eeg_shifts`).
 4. The candidate is an arousal when the stage at its onset is sleep, the 10 s before it were
    sleep without another arousal and with a full background, and, in REM, the chin-EMG RMS
    (0.25-s bins, 20-100 Hz) exceeded ``emg_ratio`` times its background for >= 1 s within it.
@@ -48,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp.spectral import band_power, welch_psd
+from dsp.spectral import Periodogram
 from dsp.validate import check_positive
 from headset.chunk import BAD_FLAGS, Annotation, Chunk, StreamInfo
 from headset.stages import EPOCH_S, UNSCORED, R, W
@@ -56,7 +59,11 @@ from headset.stages import EPOCH_S, UNSCORED, R, W
 from ..channels import pick_channels
 from ..errors import StagingError
 from ..events import ANNOTATIONS, arousal_record, to_event
-from .stream import ChunkBatcher, EmgRms, Framer, StageInput, split_chunk
+from . import _kernels
+from .stream import ChunkBatcher, EmgRms, Framer, StageInput, median, split_chunk
+
+#: The bands of :func:`~staging.closedloop._kernels.eeg_shifts`'s codes.
+_BANDS = {_kernels.ALPHA: "alpha", _kernels.BETA: "beta", _kernels.THETA: "theta"}
 
 
 @dataclass(frozen=True)
@@ -195,6 +202,11 @@ class ArousalDetector(StageInput):
         self.movement_history_s = check_positive("movement_history_s", movement_history_s)
         self.emg_bin_s = check_positive("emg_bin_s", emg_bin_s)
         self.emg_gap_s = check_positive("emg_gap_s", emg_gap_s, allow_zero=True)
+        if not self.emg_gap_s < float(stable_s):
+            raise ValueError(
+                f"emg_gap_s must be below stable_s ({stable_s} s: the chin-EMG background is the "
+                f"bins from stable_s to emg_gap_s before), got {emg_gap_s} s."
+            )
         self.spindle_margin = check_positive("spindle_margin", spindle_margin, allow_zero=True)
         self.hop_s = check_positive("hop_s", hop_s)
         self.win_s = check_positive("win_s", win_s)
@@ -205,8 +217,7 @@ class ArousalDetector(StageInput):
         self.emg_ratio = float(emg_ratio)
         self.onset_lead_s = float(onset_lead_s)
         self.missing: list[str] = []
-        self._run: dict | None = None
-        self._gap = 0
+        self._run: dict | None = None  # the run of shifted frames in progress
         self._pending: list[dict] = []
         self._last_event_end = -np.inf
         self._signs: list[WakeSign] = []
@@ -232,11 +243,21 @@ class ArousalDetector(StageInput):
         if self.emg is not None:
             self._emg_rms = EmgRms(fs, self.emg_bin_s)
             self._emg_bin = self._emg_rms.bin
-            self._emg_recent = np.zeros(0)  # RMS of the last 10 s of bins (NaN: flagged)
+            # bursts: the background of a bin is the bins from stable_s to emg_gap_s before it
+            self._burst_bg = int(round(self.stable_s * fs / self._emg_bin))
+            self._burst_gap = int(round(self.emg_gap_s * fs / self._emg_bin))
+            self._burst_need = max(1, int(np.ceil(self.emg_min_s * fs / self._emg_bin - 1e-9)))
+            if not 0 <= self._burst_gap < self._burst_bg:
+                raise ValueError(
+                    f"stable_s ({self.stable_s} s) and emg_gap_s ({self.emg_gap_s} s) leave no "
+                    f"chin-EMG background bin of {self._emg_bin / fs} s between them."
+                )
+            # RMS of the last stable_s of bins (NaN: flagged, or before the first bin)
+            self._emg_recent = np.full(self._burst_bg, np.nan)
             self._emg_run = 0  # consecutive bins above the background
         if self.acc:
             n_sec = max(1, round(fs))  # whole seconds, back to back
-            self._acc_framer = Framer(len(self.acc), n_sec, n_sec)
+            self._acc_framer = Framer(len(self.acc), n_sec, n_sec, flags=False)
             self._acc_ptp = np.zeros(0)  # 1-s peak-to-peak of the last minute, still seconds
             self._acc_keep = int(round(self.movement_history_s))
             self._acc_run = False
@@ -244,17 +265,16 @@ class ArousalDetector(StageInput):
         self._n_bg = int(round(self.stable_s / (self.hop / fs)))
         self._ring = np.zeros((self._n_bg, 4))
         self._ring_ok = np.zeros(self._n_bg, dtype=bool)
-        self._ring_pos = 0
+        self._shift_state = np.zeros(4, np.int64)  # ring slot, background frames, run, gap
         # (bin start, rms) of the last minute: the background and the event of _emg_rise
         self._emg_hist: deque = deque(maxlen=int(60 / self.emg_bin_s))
         self._batch = ChunkBatcher(self.hop * 2)
 
     def _bind_bands(self, fs: float) -> None:
         """Set up the EEG frames and the theta, alpha, sigma and beta bands (Hz)."""
-        self._freqs = np.fft.rfftfreq(self.win, 1.0 / fs)
-        self._bands = {"theta": (4.0, 8.0), "alpha": (8.0, 11.5), "sigma": (11.5, 16.0)}
-        self._bands["beta"] = (16.0, min(30.0, 0.45 * fs))
-        self._taper = np.hanning(self.win)
+        bands = {"theta": (4.0, 8.0), "alpha": (8.0, 11.5), "sigma": (11.5, 16.0)}
+        bands["beta"] = (16.0, min(30.0, 0.45 * fs))
+        self._spectrum = Periodogram(fs, self.win, bands, window=np.hanning(self.win))
         self._framer = Framer(len(self.eeg), self.win, self.hop)
 
     def take_signs(self) -> list[WakeSign]:
@@ -325,6 +345,7 @@ class ArousalDetector(StageInput):
         out = self._process(block) if block is not None else []
         if self._run is not None:
             self._close_run()
+            self._shift_state[_kernels.S_IN_RUN] = self._shift_state[_kernels.S_GAP] = 0
         return out + self._release(final=True)
 
     def _push_emg(self, chunk):
@@ -332,43 +353,29 @@ class ArousalDetector(StageInput):
         rms, starts = self._emg_rms.push(chunk.data[self.emg], bad, chunk.first_sample)
         if not rms.size:
             return
-        for s, r in zip(starts, rms):
-            self._emg_hist.append((int(s), float(r)))
+        self._emg_hist.extend(zip(starts.tolist(), rms.tolist()))
         self._emg_bursts(rms, starts)
 
     def _emg_bursts(self, rms, starts):
         """Chin-EMG bursts: ``emg_min_s`` above ``emg_ratio`` x the bins 10 s to 2 s before."""
-        n_bg = int(round(self.stable_s * self.sfreq / self._emg_bin))
-        gap = int(round(self.emg_gap_s * self.sfreq / self._emg_bin))
-        past = np.concatenate([np.full(n_bg - self._emg_recent.size, np.nan), self._emg_recent])
-        allr = np.concatenate([past, rms])
+        n_bg, need = self._burst_bg, self._burst_need
+        allr = np.concatenate([self._emg_recent, rms])
         self._emg_recent = allr[-n_bg:]
-        # background of bin i: allr[i : i + n_bg - gap] (allr[n_bg + i] is bin i itself)
-        win = np.lib.stride_tricks.sliding_window_view(allr[: -gap or None], n_bg - gap)
-        win = win[: rms.size]
-        n_ok = np.count_nonzero(np.isfinite(win), axis=1)
-        ok = n_ok >= n_bg // 2
-        srt = np.sort(win, axis=1)  # NaN last: the lower median of the finite bins
-        bg = srt[np.arange(rms.size), np.maximum(n_ok - 1, 0) // 2]
-        with np.errstate(invalid="ignore"):
-            above = ok & (rms > self.emg_ratio * bg)
-        need = max(1, int(np.ceil(self.emg_min_s * self.sfreq / self._emg_bin - 1e-9)))
-        for i in range(rms.size):
-            self._emg_run = self._emg_run + 1 if above[i] else 0
-            if self._emg_run == need:
-                first = int(starts[i]) - (need - 1) * self._emg_bin
-                self._signs.append(WakeSign(first / self.sfreq, "chin EMG burst"))
+        self._emg_run, hits = _kernels.emg_bursts(
+            allr, n_bg, self._burst_gap, n_bg // 2, self.emg_ratio, need, self._emg_run
+        )
+        for i in hits.tolist():
+            first = int(starts[i]) - (need - 1) * self._emg_bin
+            self._signs.append(WakeSign(first / self.sfreq, "chin EMG burst"))
 
     def _push_acc(self, chunk):
         """Movements: 1-s peak-to-peak of an accelerometer axis over its threshold."""
-        frames, _, starts = self._acc_framer.push(
-            chunk.data[self.acc], chunk.flags[self.acc], chunk.first_sample
-        )
+        frames, _, starts = self._acc_framer.push(chunk.data[self.acc], None, chunk.first_sample)
         if frames is None:
             return
         ptp = np.max(frames.max(axis=-1) - frames.min(axis=-1), axis=0)
         hist = self._acc_ptp
-        med = float(np.median(hist)) if hist.size >= 10 else np.inf  # once per block
+        med = median(hist) if hist.size >= 10 else np.inf  # once per block
         moving = (ptp > self.movement_mg) & (ptp > self.movement_factor * med)
         for m, s in zip(moving, starts):
             if m and not self._acc_run:
@@ -377,61 +384,37 @@ class ArousalDetector(StageInput):
         self._acc_ptp = np.concatenate([hist, ptp[~moving]])[-self._acc_keep :]
 
     def _frames(self, frames, fflags, starts):
-        # one Hann-windowed periodogram per frame and channel, µV²/Hz: (n_ch, n_fr, n_f)
-        _, psd = welch_psd(
-            frames, self.sfreq, self.win, noverlap=0, window=self._taper, detrend=False
-        )
-        bp = band_power(psd, self._freqs, self._bands).sum(axis=0)  # µV², channels summed
+        # one Hann-windowed periodogram per frame and channel (welch_psd with one segment),
+        # its band powers (n_ch, n_fr, 4), µV², channels summed
+        bp = self._spectrum.band_power(frames).sum(axis=0)
         bad = fflags.any(axis=(0, 2)) | ~np.all(np.isfinite(bp), axis=1)
         logp = np.log(np.maximum(bp, 1e-12))
-        for i in range(starts.size):
-            self._frame(int(starts[i]), logp[i], bool(bad[i]))
-
-    def _frame(self, start, logp, bad):
-        centre = (start + self.win / 2) / self.sfreq
-        n_ok = int(np.count_nonzero(self._ring_ok))
-        shifted = False
-        score = (0.0, "alpha")
-        if not bad and n_ok >= self._n_bg // 2:
-            a = self._ring[self._ring_ok]
-            bg = np.partition(a, (n_ok - 1) // 2, axis=0)[(n_ok - 1) // 2]  # lower median
-            th, al, si, be = logp - bg
-            cand = max((al, "alpha"), (be, "beta"))
-            spindle = si > max(al, be) + self.spindle_margin * self.shift
-            if not spindle and (cand[0] > self.shift or th > self.theta_shift):
-                shifted = True
-                score = cand if cand[0] >= th else (th, "theta")
-        in_run = self._run is not None
-        if shifted:
-            self._gap = 0
-            if not in_run:
-                self._run = {
-                    "first": centre,
-                    "last": centre,
-                    "peak": score[0],
-                    "band": score[1],
-                    "bg_n": n_ok,
-                }
+        shifted, score, band, n_ok, closes = _kernels.eeg_shifts(
+            logp, bad, self._ring, self._ring_ok, self._shift_state, self._n_bg // 2,
+            self.shift, self.theta_shift, self.spindle_margin * self.shift,
+        )  # fmt: skip
+        # the runs: the frames that start, extend or end one
+        for i in np.flatnonzero(shifted | closes).tolist():
+            if closes[i]:
+                self._close_run()
+                continue
+            centre = (int(starts[i]) + self.win / 2) / self.sfreq
+            score_i, band_i = score[i], _BANDS[band[i]]
+            if self._run is None:
+                self._run = {"first": centre, "last": centre, "peak": score_i, "band": band_i,
+                             "bg_n": int(n_ok[i])}  # fmt: skip
             else:
                 self._run["last"] = centre
-                if score[0] > self._run["peak"]:
-                    self._run["peak"], self._run["band"] = score
+                if score_i > self._run["peak"]:
+                    self._run["peak"], self._run["band"] = score_i, band_i
             run = self._run
             hop_s = self.hop / self.sfreq
             if not run.get("signed") and run["last"] - run["first"] + hop_s >= self.min_duration_s:
                 run["signed"] = True
                 self._signs.append(WakeSign(run["first"] - self.onset_lead_s, "EEG shift"))
-        elif in_run:
-            self._gap += 1
-            if self._gap > 1 or bad:
-                self._close_run()
-        # frames inside a shift or flagged do not enter the background
-        self._ring[self._ring_pos] = logp
-        self._ring_ok[self._ring_pos] = not bad and not shifted and self._run is None
-        self._ring_pos = (self._ring_pos + 1) % self._n_bg
 
     def _close_run(self):
-        run, self._run, self._gap = self._run, None, 0
+        run, self._run = self._run, None
         hop_s = self.hop / self.sfreq
         onset = run["first"] - self.onset_lead_s
         offset = run["last"] + hop_s - self.onset_lead_s + 0.5 * hop_s

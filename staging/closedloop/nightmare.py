@@ -16,7 +16,8 @@ Markers (each from one channel type; missing channels are reported, never invent
 - EMG twitches (chin EMG): 0.25-s bins above 4x the baseline tone, per minute over 30 s;
   evidence 1 at +``twitch_per_min``.
 - alpha/beta intrusion (EEG): 8-11.5 + 16-30 Hz power over 10 s (dB re 1 µV², Hann
-  periodograms of :func:`dsp.spectral.welch_psd`); evidence 1 at +``eeg_db`` dB.
+  periodograms of :func:`dsp.spectral.welch_psd`, as a :class:`~dsp.spectral.Periodogram`);
+  evidence 1 at +``eeg_db`` dB.
 - eye movements (EOG): rapid deflections of E2-E1 per minute over 30 s; evidence 1 at
   x ``eog_ratio``.
 
@@ -37,19 +38,20 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from math import isfinite
 
 import numpy as np
 from scipy.signal import butter
 
 from dsp.ecg import HeartRateTracker
 from dsp.iir import SOSFilter
-from dsp.spectral import band_power, welch_psd
+from dsp.spectral import Periodogram
 from headset.chunk import BAD_FLAGS, Annotation, Chunk, StreamInfo
 from headset.stages import EPOCH_S, R
 
 from ..channels import pick_channels
 from ..events import ANNOTATIONS, nightmare_alert_record, to_event
-from .stream import ChunkBatcher, EmgRms, Framer, StageInput
+from .stream import ChunkBatcher, EmgRms, Framer, RunningMedian, StageInput, percentile
 
 MARKERS = ("heart_rate", "emg_tone", "emg_twitches", "eeg_alpha_beta", "eye_movements")
 #: Each marker in words, for people (the live view, reports).
@@ -276,10 +278,10 @@ class _EyeMovements:
         self._prev = 0.0  # last filtered sample (the slope crosses chunks)
         self._last = -np.inf  # sample of the last counted movement
         self._events: deque = deque()  # samples of the movements in the window
-        self._noise: deque = deque(maxlen=cfg.eog_noise_s)  # median slope of each second
+        self._noise = RunningMedian(cfg.eog_noise_s)  # of the median slope of each second
         self._med = np.inf
         sec = max(1, int(round(sfreq)))
-        self._seconds = Framer(1, sec, sec)
+        self._seconds = Framer(1, sec, sec, flags=False)
 
     def push(self, x: np.ndarray, bad: np.ndarray, first: int) -> None:
         """Count the movements of the next samples.
@@ -299,21 +301,21 @@ class _EyeMovements:
         slope = np.abs(np.diff(np.concatenate(([self._prev], y)))) * self.sfreq  # µV/s
         self._prev = y[-1]
         slope[bad] = 0.0
-        secs, _, starts = self._seconds.push(
-            slope[None], np.zeros((1, slope.size), np.uint8), first
-        )
+        secs, _, starts = self._seconds.push(slope[None], None, first)
         if secs is None:
             return
+        # each second's threshold comes from the seconds before it only: all of them first,
+        # then every sample over its second's threshold at once
+        thr = np.empty(starts.size)
+        for j, med in enumerate(np.median(secs[0], axis=1).tolist()):
+            thr[j] = max(cfg.eog_min_slope, cfg.eog_slope_factor * self._med)
+            self._med = self._noise.push(med)
+        sec, i = np.nonzero(secs[0] > thr[:, None])
         refr = cfg.eog_refractory_s * self.sfreq
-        for block, start in zip(secs[0], starts):
-            thr = max(cfg.eog_min_slope, cfg.eog_slope_factor * self._med)
-            for i in np.flatnonzero(block > thr):
-                smp = int(start) + int(i)
-                if smp - self._last >= refr:
-                    self._events.append(smp)
-                    self._last = smp
-            self._noise.append(float(np.median(block)))
-            self._med = float(np.median(self._noise))
+        for smp in (starts[sec] + i).tolist():
+            if smp - self._last >= refr:
+                self._events.append(smp)
+                self._last = smp
 
     def per_minute(self, end: int) -> float:
         """Return the movements per minute over the ``eye_window_s`` before sample ``end``."""
@@ -419,8 +421,8 @@ class NightmareDetector(StageInput):
         self._eyes = _EyeMovements(fs, cfg) if self.eog else None
         if self.eeg:
             (b0, b1) = cfg.eeg_beta_hz
-            self._ab_bands = (cfg.eeg_alpha_hz, (b0, min(b1, 0.45 * fs)))
-            self._taper = np.hanning(self.step)
+            bands = {"alpha": cfg.eeg_alpha_hz, "beta": (b0, min(b1, 0.45 * fs))}
+            self._spectrum = Periodogram(fs, self.step, bands, window=np.hanning(self.step))
             self._eeg_hist: deque = deque(maxlen=cfg.eeg_steps)
         self._steps = Framer(len(self.eeg), self.step, self.step)  # EEG of each step
         self._batch = ChunkBatcher(max(1, round(fs)))
@@ -549,13 +551,13 @@ class NightmareDetector(StageInput):
         s_, r_ = self._emg_s, self._emg_r
         tone_bins = r_[(s_ >= end - c.tone_window_s * fs) & (s_ < end) & np.isfinite(r_)]
         tone = (
-            float(np.percentile(tone_bins, c.tone_percentile))
+            percentile(tone_bins, c.tone_percentile)
             if tone_bins.size >= c.tone_min_bins
             else np.nan
         )
         base = self._baseline("emg_tone")
         recent = r_[(s_ >= end - c.twitch_window_s * fs) & (s_ < end)]
-        if base is None or not np.isfinite(base) or recent.size < c.twitch_min_bins:
+        if base is None or not isfinite(base) or recent.size < c.twitch_min_bins:
             return tone, np.nan
         above = np.isfinite(recent) & (recent > c.twitch_factor * base)
         onsets = np.count_nonzero(np.diff(np.concatenate(([False], above))).astype(bool) & above)
@@ -566,12 +568,10 @@ class NightmareDetector(StageInput):
         if segbad:
             p = np.nan
         else:
-            f, psd = welch_psd(
-                seg, self.sfreq, self.step, noverlap=0, window=self._taper, detrend=False
-            )
-            p = float(np.sum(band_power(psd, f, self._ab_bands)))  # µV²
+            # one Hann periodogram of the step per channel (welch_psd with one segment)
+            p = float(np.sum(self._spectrum.band_power(seg)))  # µV²
         self._eeg_hist.append(p)
-        ps = [q for q in self._eeg_hist if np.isfinite(q)]
+        ps = [q for q in self._eeg_hist if isfinite(q)]
         return 10 * np.log10(np.mean(ps)) if ps else np.nan
 
     def _baseline(self, m):
@@ -601,7 +601,8 @@ class NightmareDetector(StageInput):
         else:
             e = np.log(max(v, 1.0) / max(base, 1.0)) / np.log(c.eog_ratio)
             unit = "/min"
-        return float(np.clip(e, *c.evidence_range)), unit
+        lo, hi = c.evidence_range
+        return float(lo if e < lo else hi if e > hi else e), unit  # np.clip, NaN kept
 
     def _gather(self, vals):
         """Return the evidence of every marker with a value and a baseline (EMG capped)."""
@@ -613,16 +614,16 @@ class NightmareDetector(StageInput):
                 continue
             v = vals.get(m, np.nan)
             base = self._baseline(m)
-            if base is None or not np.isfinite(v):
+            if base is None or not isfinite(v):
                 continue
             e, unit = self._evidence(m, v, base)
-            if not np.isfinite(e):
+            if not isfinite(e):
                 continue
             evidence[m] = {"value": float(v), "baseline": float(base), "unit": unit,
                            "evidence": e, "weight": w}  # fmt: skip
         if "heart_rate" in evidence:
             a, b = c.emg_hr_cap
-            cap = float(np.clip(a + b * evidence["heart_rate"]["evidence"], 0.0, 4.0))
+            cap = min(max(a + b * evidence["heart_rate"]["evidence"], 0.0), 4.0)  # finite
             for m in ("emg_tone", "emg_twitches"):
                 if m in evidence and evidence[m]["evidence"] > cap:
                     evidence[m]["evidence"] = cap
@@ -662,14 +663,14 @@ class NightmareDetector(StageInput):
         if not (stage == R and risk < c.calm_risk and self._alert_active is None):
             return
         for m, v in vals.items():
-            if np.isfinite(v):
+            if isfinite(v):
                 self._base[m].append(v)
                 self._base_n[m] += 1
                 # the median moves slowly: refresh it every few values
                 n = c.baseline_refresh_steps
                 if self._base_n[m] % n == 0 or len(self._base[m]) <= 2 * n:
                     self._base_cache.pop(m, None)
-        if self.hr is not None and np.isfinite(self._rmssd_now):
+        if self.hr is not None and isfinite(self._rmssd_now):
             self._rmssd_base.append(self._rmssd_now)
 
     def _evaluate(self, end, seg, segbad):
@@ -688,12 +689,12 @@ class NightmareDetector(StageInput):
         """Raise an alert after ``confirm_steps`` steps above the threshold in REM."""
         c = self.cfg
         if risk >= c.calm_risk:
-            if not np.isfinite(self._rising_since):
+            if not isfinite(self._rising_since):
                 self._rising_since = t
             self._calm_since = np.inf
         else:
             self._rising_since = float("nan")
-            if not np.isfinite(self._calm_since):
+            if not isfinite(self._calm_since):
                 self._calm_since = t
             if self._alert_active is not None and t - self._calm_since >= c.release_s:
                 self._alert_active = None

@@ -5,6 +5,9 @@
 - :class:`Framer`: overlapping frames of a multichannel stream (the one framer: spectral
   frames, EMG bins, accelerometer seconds, evaluation steps);
 - :class:`EmgRms`: the chin-EMG RMS (20-100 Hz) in fixed bins, the one both detectors use;
+- :func:`median`, :func:`percentile` and :class:`RunningMedian`: numpy's median and linear
+  percentile, bit for bit, at the cost of a sort (the inner loops take them of a few dozen
+  values, thousands of times a night, where numpy's set-up costs more than the work);
 - :class:`StageInput`: the stream contract (:class:`~headset.chunk.StreamInfo`, checked by
   :func:`staging.checks.check_stream`) and the stage input every streaming detector shares.
 
@@ -16,6 +19,9 @@ benchmarks) where there is no bank.
 """
 
 from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections import deque
 
 import numpy as np
 from scipy.signal import butter
@@ -93,12 +99,15 @@ class Framer:
         Channels (0 allowed: the frames then only count time).
     win, hop : int
         Frame length and step, samples.
+    flags : bool
+        Frame the per-sample flags too (False: ``push`` takes ``flags=None`` and returns None
+        for them).
     """
 
-    def __init__(self, n_ch, win, hop):
+    def __init__(self, n_ch, win, hop, flags=True):
         self.win, self.hop = win, hop
         self.buf = np.zeros((n_ch, 0))
-        self.fbuf = np.zeros((n_ch, 0), dtype=np.uint8)
+        self.fbuf = np.zeros((n_ch, 0), dtype=np.uint8) if flags else None
         self.start = 0  # absolute index of buf[:, 0]
         self.next_frame = None  # absolute start index of the next frame (None: first push)
 
@@ -106,28 +115,130 @@ class Framer:
         """Append samples ``x`` and ``flags`` (n_ch, n) starting at absolute sample ``first``.
 
         Returns the complete frames ``(n_ch, n_frames, win)``, their flags and their absolute
-        start samples (``None, None, []`` when no frame is complete yet).
+        start samples (``None, None, []`` when no frame is complete yet). The frames are
+        read-only views of the framer's buffer (no copy: the detectors only read them).
         """
         if self.buf.shape[1] == 0:
             self.start = first
         if self.next_frame is None:
             self.next_frame = first
-        self.buf = np.concatenate([self.buf, x], axis=1)
-        self.fbuf = np.concatenate([self.fbuf, flags], axis=1)
+        buf = np.concatenate([self.buf, x], axis=1)
+        fbuf = None if self.fbuf is None else np.concatenate([self.fbuf, flags], axis=1)
         off = self.next_frame - self.start
-        n_fr = (self.buf.shape[1] - off - self.win) // self.hop + 1
+        n_fr = (buf.shape[1] - off - self.win) // self.hop + 1
         if n_fr <= 0:
+            self.buf, self.fbuf = buf, fbuf
             return None, None, np.zeros(0, np.int64)
-        idx = off + np.arange(n_fr)[:, None] * self.hop + np.arange(self.win)[None, :]
-        frames = self.buf[:, idx]  # (n_ch, n_fr, win)
-        fflags = self.fbuf[:, idx]
+        frames = _frames(buf, off, n_fr, self.win, self.hop)  # (n_ch, n_fr, win)
+        fflags = None if fbuf is None else _frames(fbuf, off, n_fr, self.win, self.hop)
         starts = self.next_frame + np.arange(n_fr) * self.hop
         self.next_frame += n_fr * self.hop
         keep = self.next_frame - self.start
-        self.buf = self.buf[:, keep:]
-        self.fbuf = self.fbuf[:, keep:]
+        self.buf = buf[:, keep:]
+        self.fbuf = None if fbuf is None else fbuf[:, keep:]
         self.start += keep
         return frames, fflags, starts
+
+
+def _frames(buf, off, n_fr, win, hop):
+    """Return the frames ``buf[:, off + k * hop :][:, :win]`` as one read-only view.
+
+    ``buf`` is C-contiguous (a fresh concatenation); the view has shape ``(n_ch, n_fr, win)``.
+    """
+    s0, s1 = buf.strides
+    view = np.ndarray((buf.shape[0], n_fr, win), buf.dtype, buf, off * s1, (s0, hop * s1, s1))
+    view.flags.writeable = False
+    return view
+
+
+def median(a: np.ndarray) -> float:
+    """Return the median of a 1-D array as :func:`numpy.median` does, bit for bit.
+
+    The inner loops call this on a few dozen values, where :func:`numpy.median` costs more in
+    its set-up than in the work: here one sort, the middle value or the mean of the two
+    middle values (``(a + b) / 2``, as numpy's), NaN if a value is NaN (NaN sorts last).
+
+    Parameters
+    ----------
+    a : ndarray of float64, shape (n,)
+        Values (n >= 1).
+
+    Returns
+    -------
+    float
+    """
+    s = np.sort(a)
+    k = s.size // 2
+    if np.isnan(s[-1]):
+        return float("nan")
+    return float(s[k]) if s.size % 2 else float((s[k - 1] + s[k]) / 2)
+
+
+def percentile(a: np.ndarray, q: float) -> float:
+    """Return :func:`numpy.percentile` (method ``linear``) of finite values, bit for bit.
+
+    One sort, then numpy's interpolation between the two neighbouring order statistics
+    (``a + (b - a) t``, or ``b - (b - a)(1 - t)`` when ``t >= 0.5``), without the set-up that
+    makes numpy's call cost a hundred times the work on a few dozen values.
+
+    Parameters
+    ----------
+    a : ndarray of float64, shape (n,)
+        Finite values (n >= 1; not checked: the caller's inner loop).
+    q : float
+        Percentile, 0 to 100.
+
+    Returns
+    -------
+    float
+    """
+    s = np.sort(a)
+    v = (s.size - 1) * (q / 100)
+    if v >= s.size - 1:
+        return float(s[-1])
+    k = int(v)
+    t = v - k
+    lo, hi = float(s[k]), float(s[k + 1])
+    return hi - (hi - lo) * (1 - t) if t >= 0.5 else lo + (hi - lo) * t
+
+
+class RunningMedian:
+    """Median of the last ``n`` values pushed, kept sorted (no re-sorting at every push).
+
+    Equal to ``np.median`` of the last ``n`` values, bit for bit: the middle value, or the
+    mean of the two middle values (``(a + b) / 2``, as numpy's); NaN while a NaN is among them.
+
+    Parameters
+    ----------
+    n : int
+        Values kept (at least 1).
+    """
+
+    def __init__(self, n: int):
+        if n < 1:
+            raise ValueError(f"a running median needs n >= 1 values, got {n}.")
+        self._last: deque[float] = deque(maxlen=int(n))
+        self._sorted: list[float] = []  # the finite ones among them
+        self._n_nan = 0
+
+    def push(self, value: float) -> float:
+        """Add a value (dropping the oldest beyond ``n``); return the median of those kept."""
+        if len(self._last) == self._last.maxlen:
+            old = self._last[0]
+            if old != old:  # NaN
+                self._n_nan -= 1
+            else:
+                del self._sorted[bisect_left(self._sorted, old)]
+        value = float(value)
+        self._last.append(value)
+        if value != value:
+            self._n_nan += 1
+        else:
+            insort(self._sorted, value)
+        if self._n_nan:
+            return float("nan")
+        s, k = self._sorted, len(self._sorted) // 2
+        return s[k] if len(s) % 2 else (s[k - 1] + s[k]) / 2
 
 
 class EmgRms:

@@ -16,9 +16,12 @@ sees only the inputs of its signals, so a missing signal is never imputed as a v
   HMM gives posterior marginals by forward-backward.
 
 The MLP posteriors are turned into scaled likelihoods ``(p(s | x) / p(s)) ** gamma`` for the HMM;
-``gamma < 1`` compensates for the overlap of neighbouring context windows. The HMM's output is
-calibrated by a temperature fitted on simulated validation nights (``p ** (1 / T)``,
-renormalised; the stage chosen does not change).
+``gamma < 1`` compensates for the overlap of neighbouring context windows. They are mixed with
+the physiological evidence for wake of :mod:`staging.stager.physiology` (scalp-muscle activity
+far above the sleep period's), which the simulated sleeper does not teach the networks. The
+HMM's output is calibrated by a temperature per mode (``p ** (1 / T)``, renormalised; the stage
+chosen does not change) fitted on simulated validation nights under the training's domain
+randomisation (:func:`staging.stager.train.recalibrate`), never on a real recording's labels.
 
 Out of distribution: :meth:`StagingModel.distance` measures how far a recording's features lie
 from the training recordings (the root mean square, over the amplitude-invariant inputs, of the
@@ -37,6 +40,7 @@ import numpy as np
 
 from ..errors import StagingError
 from .features import INPUT_NAMES, MODALITIES, N_INPUTS, NormPrior, modality_inputs
+from .physiology import wake_rule_weight, with_wake_rule
 
 #: Directory of the models shipped with the package.
 MODEL_DIR = Path(__file__).resolve().parent / "models"
@@ -167,7 +171,10 @@ class StagingModel:
         return self.nets[f"{mode}/{modality}"]
 
     def likelihoods(self, x: np.ndarray, mode: str, modality: str) -> np.ndarray:
-        """Scaled HMM emission likelihoods, shape (n, 5).
+        """Scaled HMM emission likelihoods, shape (n, 5), with the wake rule mixed in.
+
+        The network's likelihoods are combined with the physiological evidence for wake of
+        :mod:`staging.stager.physiology` (30-45 Hz power far above the sleep period's).
 
         Parameters
         ----------
@@ -181,7 +188,9 @@ class StagingModel:
         cols = context_columns(mode, modality)
         p = self.net(mode, modality).predict_proba(x[:, cols])
         lik = (p / self.class_prior) ** self.gamma[mode]
-        return lik / lik.sum(-1, keepdims=True)
+        lik /= lik.sum(-1, keepdims=True)
+        k = CONTEXT[mode].index(0)
+        return with_wake_rule(lik, wake_rule_weight(x[:, k * N_INPUTS : (k + 1) * N_INPUTS]))
 
     def calibrate(self, probs: np.ndarray, mode: str) -> np.ndarray:
         """Apply the mode's calibration temperature to stage probabilities (last axis)."""
@@ -315,6 +324,15 @@ class StagingModel:
         stem.parent.mkdir(parents=True, exist_ok=True)
         npz = stem.with_suffix(".npz")
         np.savez_compressed(npz, **arrays)
+        return npz, self.save_meta(stem)
+
+    def save_meta(self, path: str | Path) -> Path:
+        """Write ``path.json`` alone (the suffix of ``path`` is ignored); return its path.
+
+        Used after a change of the calibration, which leaves the arrays of ``path.npz`` as
+        they are.
+        """
+        stem = Path(path).with_suffix("")
         meta = dict(self.meta)
         meta.update(
             format_version=FORMAT_VERSION,
@@ -327,7 +345,7 @@ class StagingModel:
         )
         js = stem.with_suffix(".json")
         js.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-        return npz, js
+        return js
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> StagingModel:

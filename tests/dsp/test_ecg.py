@@ -226,3 +226,32 @@ def test_against_simulated_sleeper_beats(faults, make_sleeper):
     assert sens >= (0.99 if not faults else 0.97)
     assert extra <= 0.01 * usable.size
     assert not np.any(bad[peaks])  # never a beat on a flagged sample
+
+
+def test_tracker_windows_against_a_brute_force_reference():
+    # the tracker's mean rate and RMSSD over a window at any moment equal the same figures
+    # computed directly from the accepted intervals of the whole recording (rr_intervals):
+    # the mean the same bits, RMSSD to 1e-12
+    x, _ = ecg(240, FS, hr_bpm=70, seed=5)
+    trk = HeartRateTracker(FS, keep_s=300.0)
+    peaks, checked = [], 0
+    for i in range(0, x.size, 200):
+        peaks.extend(trk.push(x[i : i + 200]).tolist())
+        _, rr, ok = rr_intervals(np.asarray(peaks), FS)
+        close = np.asarray(peaks[1:])
+        for window_s, now in ((10.0, i + 200), (60.0, i + 200), (10.0, i + 100)):
+            sel = ok & (close >= now - window_s * FS) & (close <= now)
+            w_rr = rr[sel]
+            rate = trk.rate_bpm(window_s, now=now)
+            if w_rr.size < 2:
+                assert np.isnan(rate)
+            else:
+                assert rate == 60.0 / float(np.mean(w_rr.tolist()))
+                checked += 1
+            # consecutive accepted intervals (beats k-1, k, k+1) inside the window
+            idx = np.flatnonzero(sel)
+            pairs = [(a, b) for a, b in zip(idx[:-1], idx[1:]) if b == a + 1]
+            d = np.array([(rr[b] - rr[a]) * 1000.0 for a, b in pairs])
+            want = float(np.sqrt(np.mean(d * d))) if d.size >= 2 else np.nan
+            np.testing.assert_allclose(trk.rmssd_ms(window_s, now=now), want, rtol=1e-12)
+    assert checked > 40

@@ -137,6 +137,11 @@ def test_bad_input():
         det.set_stage(0, 9)
     with pytest.raises(ValueError, match="2-D"):
         detect_arousals(np.zeros(10), FS, ["EEG C4"], ["eeg"], [N2])
+    # the chin-EMG background (from stable_s to emg_gap_s before a bin) must hold a bin
+    with pytest.raises(ValueError, match="emg_gap_s must be below stable_s"):
+        ArousalDetector(FS, ch.ch_names, ch.ch_types, stable_s=2.0, emg_gap_s=2.0)
+    with pytest.raises(ValueError, match="no chin-EMG background bin"):
+        ArousalDetector(FS, ch.ch_names, ch.ch_types, stable_s=2.0, emg_gap_s=1.9)
     assert pick_channels(
         ["EEG F4-M1", "EEG O2-M1", "EEG C4-M1", "EOG E1-M2"], ["eeg", "eeg", "eeg", "eog"], "eeg"
     ) == [2, 1]

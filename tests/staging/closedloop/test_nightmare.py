@@ -145,3 +145,54 @@ def test_eye_movements_are_counted_per_minute_from_the_settings():
         eyes.push(eog, np.zeros(n, bool), 0)
         expect = np.count_nonzero(onsets >= 60.0 - window)
         assert eyes.per_minute(n) == pytest.approx(expect * 60.0 / window)
+
+
+def _eye_movements_reference(eog, bad, fs, cfg):
+    # the plain loop: filter, slope, then second after second the threshold from the median
+    # of the medians of the seconds before, and the refractory period
+    from collections import deque
+
+    from scipy.signal import butter, sosfilt, sosfilt_zi
+
+    sos = butter(2, list(cfg.eog_band_hz), btype="bandpass", fs=fs, output="sos")
+    d = eog[1] - eog[0]
+    y, _ = sosfilt(sos, d, zi=sosfilt_zi(sos) * d[0])
+    slope = np.abs(np.diff(np.concatenate(([0.0], y)))) * fs
+    slope[bad] = 0.0
+    sec = int(round(fs))
+    noise, med, last, events = deque(maxlen=cfg.eog_noise_s), np.inf, -np.inf, []
+    for s in range(0, slope.size - sec + 1, sec):
+        block = slope[s : s + sec]
+        thr = max(cfg.eog_min_slope, cfg.eog_slope_factor * med)
+        for i in np.flatnonzero(block > thr):
+            if s + i - last >= cfg.eog_refractory_s * fs:
+                events.append(s + i)
+                last = s + i
+        noise.append(float(np.median(block)))
+        med = float(np.median(noise))
+    return events
+
+
+@pytest.mark.parametrize("sizes", [(10_000_000,), (256,), (1, 97, 500, 1280)])
+def test_eye_movements_against_the_plain_loop_whatever_the_chunking(sizes):
+    # saccades of random size on noise, a flagged stretch: the same movement samples as the
+    # plain per-second loop (the streaming filter against scipy: compared at the decisions)
+    fs = 256.0
+    rng = np.random.default_rng(4)
+    n = int(400 * fs)
+    eog = rng.normal(0.0, 8.0, (2, n)).cumsum(axis=1) * 0.05
+    for t in rng.uniform(5.0, 395.0, 120):
+        i = int(t * fs)
+        eog[1, i:] += rng.choice([-1.0, 1.0]) * rng.uniform(20.0, 150.0)
+    bad = np.zeros(n, bool)
+    bad[int(200 * fs) : int(203 * fs)] = True
+    cfg = DetectorSettings(eog_noise_s=30)
+    eyes = _EyeMovements(fs, cfg)
+    i = j = 0
+    while i < n:
+        k = sizes[j % len(sizes)]
+        eyes.push(eog[:, i : i + k], bad[i : i + k], i)
+        i, j = i + k, j + 1
+    want = _eye_movements_reference(eog, bad, fs, cfg)
+    assert len(want) > 60
+    assert list(eyes._events) == want

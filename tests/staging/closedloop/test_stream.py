@@ -8,7 +8,16 @@ from hypothesis import strategies as st
 from scipy.signal import butter, sosfilt, sosfilt_zi
 
 from headset.chunk import Chunk
-from staging.closedloop.stream import ChunkBatcher, EmgRms, Framer, StageInput, split_chunk
+from staging.closedloop.stream import (
+    ChunkBatcher,
+    EmgRms,
+    Framer,
+    RunningMedian,
+    StageInput,
+    median,
+    percentile,
+    split_chunk,
+)
 
 
 def test_split_then_batch_gives_the_chunk_back(sim_chunk):
@@ -127,3 +136,70 @@ def test_emg_rms_against_scipy_and_chunk_invariant():
         np.testing.assert_allclose(rms, want, rtol=0, atol=5e-9)
         assert starts == [500 + b * n_bin for b in range(k)]
     assert np.isnan(want[1000 // n_bin]) and np.isnan(want[1009 // n_bin])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(-1e6, 1e6, allow_nan=False) | st.integers(-5, 5).map(float),
+        min_size=1,
+        max_size=70,
+    ),
+    nan_at=st.none() | st.integers(0, 69),
+)
+def test_median_is_numpy_median_bit_for_bit(values, nan_at):
+    # the inner-loop median: numpy's value exactly (ties, even counts, NaN), tolerance zero
+    a = np.asarray(values)
+    if nan_at is not None:
+        a[nan_at % a.size] = np.nan
+    want = np.median(a)
+    got = median(a)
+    assert isinstance(got, float)
+    assert got == want or (np.isnan(got) and np.isnan(want))
+
+
+def test_framer_frames_are_read_only_views():
+    fr = Framer(1, 4, 2)
+    frames, fflags, starts = fr.push(np.arange(10.0)[None], np.zeros((1, 10), np.uint8), 0)
+    assert starts.tolist() == [0, 2, 4, 6]
+    assert not frames.flags.writeable and not fflags.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        frames[0, 0, 0] = 1.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(-1e6, 1e6, allow_nan=False) | st.integers(-5, 5).map(float),
+        min_size=1,
+        max_size=60,
+    ),
+    q=st.sampled_from([0.0, 5.0, 20.0, 25.0, 50.0, 62.5, 90.0, 100.0]) | st.floats(0.0, 100.0),
+)
+def test_percentile_is_numpy_percentile_bit_for_bit(values, q):
+    a = np.asarray(values)
+    assert percentile(a, q) == np.percentile(a, q)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(0.0, 50.0, allow_nan=False)
+        | st.just(float("nan"))
+        | st.integers(0, 3).map(float),
+        min_size=1,
+        max_size=120,
+    ),
+    n=st.integers(1, 25),
+)
+def test_running_median_is_numpy_median_of_the_last_n(values, n):
+    rm = RunningMedian(n)
+    for i, v in enumerate(values):
+        got = rm.push(v)
+        want = np.median(values[max(0, i + 1 - n) : i + 1])
+        assert got == want or (np.isnan(got) and np.isnan(want))
+
+
+def test_running_median_refuses_no_values():
+    with pytest.raises(ValueError, match="n >= 1"):
+        RunningMedian(0)

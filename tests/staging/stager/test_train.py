@@ -63,3 +63,35 @@ def test_edf_without_stages_is_an_error(tmp_path):
 
     with pytest.raises(StagingError, match="no 'Sleep stage' annotations"):
         edf_recording(path)
+
+
+def test_recalibrate_refits_the_temperatures_and_only_the_json(tmp_path, capsys):
+    import json
+    import shutil
+
+    from staging.stager.model import MODEL_DIR
+
+    out = tmp_path / "models"
+    out.mkdir()
+    for ext in (".npz", ".json"):
+        shutil.copy(MODEL_DIR / f"simulated-only{ext}", out / f"simulated-only{ext}")
+    npz_before = (out / "simulated-only.npz").read_bytes()
+    before = json.loads((out / "simulated-only.json").read_text())
+    argv = ["train", "--recalibrate", "simulated-only", "--val-nights", "1", "--duration", "1h"]
+    assert main([*argv, "--out", str(out)]) == 2  # the file exists: refused without --force
+    assert "--force" in capsys.readouterr().err
+    assert main([*argv, "--out", str(out), "--force"]) == 0
+    after = json.loads((out / "simulated-only.json").read_text())
+    assert (out / "simulated-only.npz").read_bytes() == npz_before
+    assert after["calibration"]["validation_nights"] == ["sim:healthy:5000"]
+    assert after["gamma"] == before["gamma"]
+    assert after["temperature"] != before["temperature"]
+    assert all(0.5 <= t <= 8.0 for t in after["temperature"].values())
+    # the temperature is the lowest-NLL one: the model's own fit gives it back
+    from staging.stager.train import _fit_temperature, simulate_recording
+
+    m = StagingModel.load(out / "simulated-only")
+    val = [simulate_recording(5000, "healthy", 3600.0)]
+    assert _fit_temperature(m, val, "online") == after["temperature"]["online"]
+    assert main([*argv[:3], "--val-nights", "0", "--out", str(out), "--force"]) == 2
+    assert "needs validation nights" in capsys.readouterr().err

@@ -1,0 +1,159 @@
+"""Numba loops of the closed-loop detectors (the API is in :mod:`staging.closedloop.arousal`).
+
+Each kernel is the loop of a numpy original that has to run bin after bin; the tests compare
+them with that original on random inputs, NaN included (tolerance zero: the same selections
+and the same products).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def emg_bursts(allr, n_bg, gap, min_ok, ratio, need, run):  # pragma: no cover - numba
+    """Chin-EMG bins above ``ratio`` times their background, in runs of ``need`` bins.
+
+    Parameters
+    ----------
+    allr : ndarray of float64, shape (n_bg + n,)
+        RMS of the ``n_bg`` bins before the new ones (NaN: flagged or not seen), then of the
+        ``n`` new bins, µV.
+    n_bg, gap : int
+        The background of new bin ``i`` (``allr[n_bg + i]``) is ``allr[i : i + n_bg - gap]``:
+        the ``n_bg`` bins before it but the last ``gap`` (``0 <= gap < n_bg``).
+    min_ok : int
+        Finite background bins needed; with fewer, the bin is not above.
+    ratio : float
+        A bin is above when its RMS exceeds ``ratio`` times the lower median of the finite
+        background bins.
+    need : int
+        Bins in a run that make a burst (at least 1).
+    run : int
+        Bins above in a row before the new ones.
+
+    Returns
+    -------
+    run : int
+        Bins above in a row after the new ones.
+    hits : ndarray of int64, shape (n_bursts,)
+        Index (among the new bins) of the bin completing each burst's ``need`` bins.
+    """
+    n = allr.size - n_bg
+    w = n_bg - gap
+    buf = np.empty(w)
+    hits = np.empty(n, np.int64)
+    n_hits = 0
+    for i in range(n):
+        k = 0
+        for j in range(i, i + w):
+            if np.isfinite(allr[j]):
+                buf[k] = allr[j]
+                k += 1
+        above = False
+        if k >= min_ok and k > 0:
+            srt = np.sort(buf[:k])
+            above = allr[n_bg + i] > ratio * srt[(k - 1) // 2]
+        run = run + 1 if above else 0
+        if run == need:
+            hits[n_hits] = i
+            n_hits += 1
+    return run, hits[:n_hits]
+
+
+#: Indices of the state array of :func:`eeg_shifts`.
+S_POS, S_N_OK, S_IN_RUN, S_GAP = 0, 1, 2, 3
+#: Band codes of :func:`eeg_shifts`'s scores.
+ALPHA, BETA, THETA = 0, 1, 2
+
+
+@njit(cache=True)
+def eeg_shifts(logp, bad, ring, ring_ok, state, min_ok, shift, theta_shift, spindle):
+    """Shifted EEG frames against the background of the frames before them (arousal rule).
+
+    Frame after frame: the background is the lower median (per band) of the usable frames of
+    the ring; a frame is shifted when alpha or beta rose by more than ``shift`` (or theta by
+    more than ``theta_shift``) and sigma did not rise more than both by ``spindle``. A run of
+    shifted frames ends at the second frame in a row that is not shifted, or at a flagged one.
+    Frames that are flagged, shifted or inside a run do not enter the background.
+
+    Parameters
+    ----------
+    logp : ndarray of float64, shape (n, 4)
+        Log band powers (theta, alpha, sigma, beta) of the new frames.
+    bad : ndarray of bool, shape (n,)
+        Flagged frames.
+    ring : ndarray of float64, shape (n_bg, 4)
+        Log band powers of the last ``n_bg`` frames (updated in place).
+    ring_ok : ndarray of bool, shape (n_bg,)
+        Which of them are background (updated in place).
+    state : ndarray of int64, shape (4,)
+        ``S_POS`` (next ring slot), ``S_N_OK`` (background frames in the ring), ``S_IN_RUN``
+        (1 inside a run), ``S_GAP`` (frames not shifted since the run's last shifted one);
+        updated in place.
+    min_ok : int
+        Background frames needed to judge a frame.
+    shift, theta_shift, spindle : float
+        Thresholds, natural-log units of power.
+
+    Returns
+    -------
+    shifted : ndarray of bool, shape (n,)
+        The frame is shifted (it starts or extends a run).
+    score : ndarray of float64, shape (n,)
+        Rise of the band that rose most (of alpha/beta, or theta when it rose more).
+    band : ndarray of int8, shape (n,)
+        ``ALPHA``, ``BETA`` or ``THETA``: that band.
+    n_ok : ndarray of int64, shape (n,)
+        Background frames the frame was judged against.
+    closes : ndarray of bool, shape (n,)
+        The frame ends the run in progress.
+    """
+    n = logp.shape[0]
+    n_bg = ring.shape[0]
+    shifted = np.zeros(n, np.bool_)
+    score = np.zeros(n)
+    band = np.zeros(n, np.int8)
+    n_oks = np.zeros(n, np.int64)
+    closes = np.zeros(n, np.bool_)
+    buf = np.empty(n_bg)
+    bg = np.empty(4)
+    pos, n_ok, in_run, gap = state[S_POS], state[S_N_OK], state[S_IN_RUN] != 0, state[S_GAP]
+    for i in range(n):
+        n_oks[i] = n_ok
+        if not bad[i] and n_ok >= min_ok and n_ok > 0:
+            k = (n_ok - 1) // 2
+            for c in range(4):
+                m = 0
+                for r in range(n_bg):
+                    if ring_ok[r]:
+                        buf[m] = ring[r, c]
+                        m += 1
+                bg[c] = np.sort(buf[:m])[k]
+            th = logp[i, 0] - bg[0]
+            al = logp[i, 1] - bg[1]
+            si = logp[i, 2] - bg[2]
+            be = logp[i, 3] - bg[3]
+            cand, cband = (be, BETA) if be >= al else (al, ALPHA)
+            if not si > max(al, be) + spindle and (cand > shift or th > theta_shift):
+                shifted[i] = True
+                if cand >= th:
+                    score[i], band[i] = cand, cband
+                else:
+                    score[i], band[i] = th, THETA
+        if shifted[i]:
+            gap = 0
+            in_run = True
+        elif in_run:
+            gap += 1
+            if gap > 1 or bad[i]:
+                closes[i] = True
+                in_run, gap = False, 0
+        ring[pos] = logp[i]
+        ok = not bad[i] and not shifted[i] and not in_run
+        n_ok += int(ok) - int(ring_ok[pos])
+        ring_ok[pos] = ok
+        pos = (pos + 1) % n_bg
+    state[S_POS], state[S_N_OK], state[S_IN_RUN], state[S_GAP] = pos, n_ok, int(in_run), gap
+    return shifted, score, band, n_oks, closes

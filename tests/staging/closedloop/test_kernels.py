@@ -1,0 +1,134 @@
+"""The numba loops of the closed-loop detectors against their numpy originals (tolerance zero)."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from staging.closedloop import _kernels
+
+
+def _emg_bursts_numpy(allr, n_bg, gap, min_ok, ratio, need, run):
+    # the vectorised original: every window sorted, NaN last, the lower median of the finite
+    n = allr.size - n_bg
+    win = np.lib.stride_tricks.sliding_window_view(allr[: -gap or None], n_bg - gap)[:n]
+    n_ok = np.count_nonzero(np.isfinite(win), axis=1)
+    srt = np.sort(win, axis=1)
+    bg = srt[np.arange(n), np.maximum(n_ok - 1, 0) // 2]
+    with np.errstate(invalid="ignore"):
+        above = (n_ok >= min_ok) & (allr[n_bg:] > ratio * bg)
+    hits = []
+    for i in range(n):
+        run = run + 1 if above[i] else 0
+        if run == need:
+            hits.append(i)
+    return run, hits
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    n_bg=st.integers(1, 45),
+    gap_frac=st.floats(0.0, 0.95),
+    n=st.integers(0, 60),
+    nan_frac=st.sampled_from([0.0, 0.1, 0.6, 1.0]),
+    need=st.integers(1, 6),
+    run=st.integers(0, 8),
+    ratio=st.sampled_from([1.0, 1.5, 2.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_emg_bursts_is_the_numpy_original(n_bg, gap_frac, n, nan_frac, need, run, ratio, seed):
+    rng = np.random.default_rng(seed)
+    gap = min(n_bg - 1, int(gap_frac * n_bg))
+    # log-normal RMS with bursts, ties (rounded values) and flagged (NaN) bins
+    allr = np.round(np.exp(rng.normal(1.0, 0.8, n_bg + n)), 1)
+    allr[rng.random(allr.size) < nan_frac] = np.nan
+    args = (allr, n_bg, gap, n_bg // 2, ratio, need, run)
+    got_run, got_hits = _kernels.emg_bursts(*args)
+    want_run, want_hits = _emg_bursts_numpy(*args)
+    assert got_run == want_run
+    assert got_hits.tolist() == want_hits
+
+
+def test_emg_bursts_finds_a_known_burst():
+    # 40 quiet bins (1 µV), then 3 at 5 µV: a burst of need=3 completes at the third
+    allr = np.concatenate([np.ones(40), [1.0, 5.0, 5.0, 5.0, 1.0]])
+    run, hits = _kernels.emg_bursts(allr, 40, 8, 20, 2.0, 3, 0)
+    assert hits.tolist() == [3] and run == 0
+    # chunk invariance: the same bins fed in two calls give the same burst
+    run1, h1 = _kernels.emg_bursts(allr[:42], 40, 8, 20, 2.0, 3, 0)
+    run2, h2 = _kernels.emg_bursts(allr[2:], 40, 8, 20, 2.0, 3, run1)
+    assert h1.tolist() == [] and run1 == 1 and h2.tolist() == [1] and run2 == 0
+
+
+def _eeg_shifts_python(logp, bad, ring, ring_ok, state, min_ok, shift, theta_shift, spindle):
+    # the original frame loop of the arousal detector (numpy lower median of the ring)
+    pos, in_run, gap = int(state[0]), bool(state[2]), int(state[3])
+    out = []
+    for i in range(logp.shape[0]):
+        n_ok = int(np.count_nonzero(ring_ok))
+        shifted, score = False, (0.0, "alpha")
+        if not bad[i] and n_ok >= min_ok and n_ok > 0:
+            a = ring[ring_ok]
+            bg = np.partition(a, (n_ok - 1) // 2, axis=0)[(n_ok - 1) // 2]
+            th, al, si, be = logp[i] - bg
+            cand = max((al, "alpha"), (be, "beta"))
+            if not si > max(al, be) + spindle and (cand[0] > shift or th > theta_shift):
+                shifted = True
+                score = cand if cand[0] >= th else (th, "theta")
+        closes = False
+        if shifted:
+            gap, in_run = 0, True
+        elif in_run:
+            gap += 1
+            if gap > 1 or bad[i]:
+                closes, in_run, gap = True, False, 0
+        ring[pos] = logp[i]
+        ring_ok[pos] = not bad[i] and not shifted and not in_run
+        pos = (pos + 1) % ring.shape[0]
+        out.append((shifted, float(score[0]) if shifted else 0.0, score[1], n_ok, closes))
+    return out, (pos, int(np.count_nonzero(ring_ok)), int(in_run), gap)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(1, 120),
+    n_bg=st.integers(1, 25),
+    cut=st.integers(0, 120),
+    bad_frac=st.sampled_from([0.0, 0.05, 0.3]),
+    seed=st.integers(0, 2**16),
+)
+def test_eeg_shifts_is_the_python_original_whatever_the_cut(n, n_bg, cut, bad_frac, seed):
+    rng = np.random.default_rng(seed)
+    logp = rng.normal(0.0, 0.4, (n, 4))
+    for start in rng.integers(0, n, 4):  # bursts of 2-10 frames: alpha, beta, theta or sigma
+        logp[start : start + rng.integers(2, 10), rng.integers(0, 4)] += rng.uniform(0.5, 3.0)
+    logp = np.round(logp, 2)  # ties in the medians and the comparisons
+    bad = rng.random(n) < bad_frac
+    args = (n_bg // 2, 1.5, 2.0, 0.75)
+    ring0, ok0 = np.zeros((n_bg, 4)), np.zeros(n_bg, bool)
+    want, want_state = _eeg_shifts_python(logp, bad, ring0.copy(), ok0.copy(), [0, 0, 0, 0], *args)
+    ring, ok, state = ring0.copy(), ok0.copy(), np.zeros(4, np.int64)
+    got = []
+    cut = min(cut, n)
+    for a, b in ((0, cut), (cut, n)):  # two calls, the state carried: the same frames
+        res = _kernels.eeg_shifts(logp[a:b], bad[a:b], ring, ok, state, *args)
+        bands = {_kernels.ALPHA: "alpha", _kernels.BETA: "beta", _kernels.THETA: "theta"}
+        got += [
+            (bool(s), float(sc), bands[int(bd)] if s else "alpha", int(k), bool(c))
+            for s, sc, bd, k, c in zip(*res)
+        ]
+    assert got == want
+    assert tuple(state.tolist()) == want_state
+
+
+def test_eeg_shifts_finds_a_known_alpha_burst():
+    # 20 flat frames fill the background, then alpha +2 for 6 frames, then flat again
+    logp = np.zeros((40, 4))
+    logp[20:26, 1] = 2.0
+    ring, ok, state = np.zeros((20, 4)), np.zeros(20, bool), np.zeros(4, np.int64)
+    shifted, score, band, n_ok, closes = _kernels.eeg_shifts(
+        logp, np.zeros(40, bool), ring, ok, state, 10, 1.5, 2.0, 0.75
+    )
+    assert np.flatnonzero(shifted).tolist() == list(range(20, 26))
+    assert (score[20:26] == 2.0).all() and (band[20:26] == _kernels.ALPHA).all()
+    assert np.flatnonzero(closes).tolist() == [27]  # the second frame without the shift
+    assert n_ok[20] == 20 and state[_kernels.S_IN_RUN] == 0
