@@ -12,12 +12,18 @@
 3. **Disturbance detection**: seeded wards with room noise (``--faults noise=K``) and the same
    wards without: noises injected, disturbances found (matched within 30 s), missed, and
    disturbances reported where no noise was.
+4. **Where a bed's memory goes**: one bed of the ward (in a fresh process, under
+   ``tracemalloc``), the Python and numpy memory it holds after its first minute and at the
+   end of its night, beyond what opening it took, by the package that allocated it (the
+   innermost frame of this repository): the simulated sleeper is the simulation, the rest is
+   the monitoring. What grows with the night is what a bed keeps per epoch or per block.
 
 Run from the repository root::
 
     .venv/bin/python benchmarks/ward.py                 # 64 beds x 1 h, 20 s view, 3 wards
     .venv/bin/python benchmarks/ward.py --beds 64 --hours 8   # the full target (about 25 min)
     .venv/bin/python benchmarks/ward.py --quick         # 8 beds x 10 min, 10 s view, 1 ward
+    .venv/bin/python benchmarks/ward.py --skip night,view,noise --mem-hours 2   # memory only
 
 Figures are printed as markdown tables; CPU is what the processes used (``getrusage``,
 ``/proc``), wall what the clock saw: on a shared machine the two differ.
@@ -145,6 +151,73 @@ def print_headless(r: dict) -> None:
     print(f"| disturbances reported (no room noise) | {r['disturbances']} | 0 |\n")
 
 
+#: Packages a bed's memory is attributed to, first match wins (paths in this repository).
+MEM_PACKAGES = (
+    ("headset/sleeper/", "simulated sleeper (the simulation)"),
+    ("staging/stager/", "online stager"),
+    ("staging/closedloop/", "closed-loop detectors and policy"),
+    ("dsp/", "dsp (filters, ECG)"),
+    ("headset/", "headset I/O (device, firmware, protocol, driver, recorder)"),
+    ("staging/monitor/", "monitored session and pipeline"),
+    ("staging/ward/", "ward"),
+)
+
+
+def mem_child(hours: float) -> None:
+    """One bed of a ward under tracemalloc; print one JSON line: bytes held by package."""
+    import tracemalloc
+
+    from staging.ward.app import ROUND_S, WardOptions, build_ward
+
+    ward = build_ward(WardOptions(n_beds=1, seed=1, speed=None, duration_s=hours * 3600.0,
+                                  tui=False, workers=0))  # fmt: skip
+    tracemalloc.start(16)
+    root = str(ROOT) + os.sep
+
+    def held() -> dict[str, int]:
+        out: dict[str, int] = {}
+        for stat in tracemalloc.take_snapshot().statistics("traceback"):
+            path = next((f.filename[len(root) :] for f in reversed(stat.traceback)
+                         if f.filename.startswith(root) and "/.venv/" not in f.filename
+                         and "/benchmarks/" not in f.filename), "")  # fmt: skip
+            name = next((label for pre, label in MEM_PACKAGES if path.startswith(pre)), "other")
+            out[name] = out.get(name, 0) + stat.size
+        return out
+
+    marks = {}
+    while ward.step(ROUND_S):
+        if "first" not in marks and ward.t >= 60.0:
+            marks["first"] = held()
+        if ward.t >= hours * 3600.0 - ROUND_S:  # the last round: before the bed finishes
+            marks["end"] = held()
+    print(json.dumps({"hours": hours, **marks}))
+
+
+def bench_memory(hours: float) -> dict:
+    cmd = [sys.executable, __file__, "--mem-child", str(hours)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, **child_popen_kwargs())
+    if proc.returncode != 0:
+        raise SystemExit(f"memory run failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def print_memory(r: dict) -> None:
+    h = r["hours"]
+    print(f"## Where one bed's memory goes (tracemalloc, 1 bed x {h:g} h, beyond opening it)\n")
+    print("| allocated by | after 1 min | at the end | growth per hour after the first minute |")
+    print("|---|---|---|---|")
+    names = [label for _, label in MEM_PACKAGES] + ["other"]
+    first, end = r["first"], r["end"]
+    for name in [*names, "total"]:
+        a = sum(first.values()) if name == "total" else first.get(name, 0)
+        b = sum(end.values()) if name == "total" else end.get(name, 0)
+        if name != "total" and not (a or b):
+            continue
+        rate = (b - a) / max(h - 1 / 60, 1e-9)
+        print(f"| {name} | {a / 1024:.0f} KiB | {b / 1024:.0f} KiB | {rate / 1024:+.0f} KiB |")
+    print()
+
+
 # --------------------------------------------------------------------------------------------
 # 2. live view
 # --------------------------------------------------------------------------------------------
@@ -229,12 +302,19 @@ def main(argv=None) -> int:
     p.add_argument("--beds", type=int, default=64, help="beds of the headless run (64)")
     p.add_argument("--hours", type=float, default=1.0, help="night of the headless run (1 h)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (2)")
-    p.add_argument("--skip", default="", help="comma-separated parts to skip: night,view,noise")
+    p.add_argument("--skip", default="",
+                   help="comma-separated parts to skip: night,view,noise,mem")  # fmt: skip
+    p.add_argument("--mem-hours", type=float, default=1.0,
+                   help="night of the one-bed memory run (1 h)")  # fmt: skip
     p.add_argument("--ward-child", nargs=3, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--mem-child", type=float, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.ward_child is not None:
         b, h, w = args.ward_child
         ward_child(int(b), float(h), int(w))
+        return 0
+    if args.mem_child is not None:
+        mem_child(args.mem_child)
         return 0
     skip = set(filter(None, args.skip.split(",")))
     print(f"# dreamnet ward benchmark ({'quick' if args.quick else 'full'})\n")
@@ -250,6 +330,8 @@ def main(argv=None) -> int:
         seeds, beds, hours, noise = ([1], 6, 0.5, 2) if args.quick else ([1, 2, 3], 8, 1.5, 3)
         print_disturbance(bench_disturbance(seeds, beds, hours, noise, args.workers), beds,
                           hours, noise)  # fmt: skip
+    if "mem" not in skip:
+        print_memory(bench_memory(1 / 6 if args.quick else args.mem_hours))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Numba kernels of the packet layer: CRC-32, the framing scanner and the data-packet decoder.
+"""Numba kernels of the packet layer: CRC-32, the framing scanner, the data-packet codec.
 
 Loops only; the layout they walk is documented in :mod:`headset.protocol`. The CRC is the
 IEEE 802.3 CRC-32 (reflected polynomial ``0xEDB88320``, initial value and final xor
@@ -12,16 +12,19 @@ from numba import njit
 
 
 def _make_table() -> np.ndarray:
-    table = np.zeros(256, dtype=np.uint32)
+    table = np.zeros((8, 256), dtype=np.uint32)
     for i in range(256):
         c = i
         for _ in range(8):
             c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
-        table[i] = c
+        table[0, i] = c
+    for k in range(1, 8):  # row k: the CRC of a byte followed by k zero bytes
+        table[k] = (table[k - 1] >> 8) ^ table[0, table[k - 1] & 0xFF]
     return table
 
 
-#: Byte-wise lookup table of the reflected CRC-32 polynomial.
+#: Lookup tables of the reflected CRC-32 polynomial, shape (8, 256): row 0 is the byte-wise
+#: table, row k advances a byte's CRC over k more zero bytes (slicing-by-8: 8 bytes a step).
 CRC_TABLE = _make_table()
 
 #: Kinds of a packet type in the scanner's type table.
@@ -39,10 +42,35 @@ REJECT, MORE = -1, -2
 
 @njit(cache=True)
 def crc32(buf, start, stop, table):
-    """CRC-32 of ``buf[start:stop]`` (same value as ``zlib.crc32``)."""
+    """CRC-32 of ``buf[start:stop]`` (same value as ``zlib.crc32``); ``table``: CRC_TABLE.
+
+    Eight bytes a step (slicing-by-8: one lookup per byte, all eight independent, instead of
+    a chain of eight dependent lookups), the rest byte by byte.
+    """
     c = np.uint32(0xFFFFFFFF)
-    for i in range(start, stop):
-        c = table[(c ^ buf[i]) & np.uint32(0xFF)] ^ (c >> np.uint32(8))
+    m = np.uint32(0xFF)
+    i = start
+    while i + 8 <= stop:
+        one = c ^ (
+            np.uint32(buf[i])
+            | (np.uint32(buf[i + 1]) << np.uint32(8))
+            | (np.uint32(buf[i + 2]) << np.uint32(16))
+            | (np.uint32(buf[i + 3]) << np.uint32(24))
+        )
+        c = (
+            table[7, one & m]
+            ^ table[6, (one >> np.uint32(8)) & m]
+            ^ table[5, (one >> np.uint32(16)) & m]
+            ^ table[4, one >> np.uint32(24)]
+            ^ table[3, buf[i + 4]]
+            ^ table[2, buf[i + 5]]
+            ^ table[1, buf[i + 6]]
+            ^ table[0, buf[i + 7]]
+        )
+        i += 8
+    while i < stop:
+        c = table[0, (c ^ buf[i]) & m] ^ (c >> np.uint32(8))
+        i += 1
     return c ^ np.uint32(0xFFFFFFFF)
 
 
@@ -219,4 +247,51 @@ def decode_data(buf, offs, n_exg, n_aux, n_samp, aux_div, hdr, aux, codes):
                 if v >= 0x800000:
                     v -= 0x1000000
                 codes[i, c, s] = v
+                q += 3
+
+
+@njit(cache=True)
+def encode_data_rows(rows, hdr, aux, codes, aux_min, aux_max):
+    """Write the bodies of DATA packets of one layout into ``rows`` (the inverse of decode_data).
+
+    Parameters
+    ----------
+    rows : ndarray of uint8, shape (n, packet_size)
+        Receives, per packet, the body header from byte ``HEADER_BYTES`` on, then the
+        auxiliary values (int16, little-endian), then the ADC codes (24-bit big-endian two's
+        complement, sample-major). Framing and CRC are the caller's.
+    hdr : ndarray of int64, shape (n, 5)
+        Sequence number, sample counter (both already reduced to their modulus), lead-off
+        mask, battery percent and stimulator state of each packet.
+    aux : ndarray of int64, shape (n, n_aux, n_aux_values)
+        Auxiliary values (clipped to ``aux_min``-``aux_max`` here).
+    codes : ndarray of int64, shape (n, n_exg, n_samp)
+        ADC codes (their low 24 bits are sent).
+    aux_min, aux_max : int
+        Clipping range of the auxiliary values.
+    """
+    n_exg = codes.shape[1]
+    n_samp = codes.shape[2]
+    for i in range(rows.shape[0]):
+        b = HEADER_BYTES
+        for k in range(2):
+            rows[i, b + k] = (hdr[i, 0] >> (8 * k)) & 0xFF
+        for k in range(4):
+            rows[i, b + 2 + k] = (hdr[i, 1] >> (8 * k)) & 0xFF
+            rows[i, b + 6 + k] = (hdr[i, 2] >> (8 * k)) & 0xFF
+        rows[i, b + 10] = hdr[i, 3] & 0xFF
+        rows[i, b + 11] = hdr[i, 4] & 0xFF
+        q = b + DATA_HEADER_BYTES
+        for a in range(aux.shape[1]):
+            for k in range(aux.shape[2]):
+                v = min(max(aux[i, a, k], aux_min), aux_max)
+                rows[i, q] = v & 0xFF
+                rows[i, q + 1] = (v >> 8) & 0xFF
+                q += 2
+        for s in range(n_samp):
+            for c in range(n_exg):
+                v = codes[i, c, s] & 0xFFFFFF
+                rows[i, q] = v >> 16
+                rows[i, q + 1] = (v >> 8) & 0xFF
+                rows[i, q + 2] = v & 0xFF
                 q += 3

@@ -761,7 +761,9 @@ class Headset:
         if sat.any():
             flags[self._exg] |= sat * FLAG_SATURATED
         if n_aux:
-            aux = np.repeat(batch.aux, batch.aux_div, axis=2)[:, :, :s]
+            aux = batch.aux  # one value per sample, or held for aux_div samples:
+            if batch.aux_div > 1:
+                aux = np.repeat(aux, batch.aux_div, axis=2)[:, :, :s]
             aux = aux.transpose(1, 0, 2).reshape(n_aux, n * s)
             vals[self._aux] = aux * self._aux_lsb
             asat = (aux <= AUX_MIN) | (aux >= AUX_MAX)

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numba import njit
 
 from dsp.validate import check_channels, check_positive
 
@@ -41,6 +42,52 @@ from .protocol import (
 )
 
 LEADOFF_PREFIX = "Lead off: "
+
+
+@njit(cache=True)
+def quantize_packets(data, rows, lsb, s, codes, flat):
+    """Quantise the ExG rows of ``data`` into packets, and find the flat (channel, packet)s.
+
+    The kernel of :meth:`Firmware.frame`, the same arithmetic as :meth:`Firmware.quantize`
+    (divide by the LSB, non-finite -> positive rail, round half to even, clip to the rails).
+
+    Parameters
+    ----------
+    data : ndarray of float64, shape (n_channels, n)
+        Microvolts.
+    rows : ndarray of int64, shape (C,)
+        The ExG rows of ``data``, in packet order.
+    lsb : float
+        Microvolts per code.
+    s : int
+        Samples per packet (``n = n_packets * s``).
+    codes : ndarray of int32, shape (n_packets, C, s)
+        Receives the codes.
+    flat : ndarray of bool, shape (n_packets, C)
+        Receives True where a packet's channel holds one code strictly between the rails
+        (needs ``s > 1``; with one sample a packet is never flat).
+    """
+    for c in range(rows.shape[0]):
+        r = rows[c]
+        for k in range(codes.shape[0]):
+            first = 0
+            same = s > 1
+            for j in range(s):
+                x = data[r, k * s + j] / lsb
+                if not np.isfinite(x):
+                    x = CODE_MAX
+                x = np.rint(x)
+                if x < CODE_MIN:
+                    x = CODE_MIN
+                elif x > CODE_MAX:
+                    x = CODE_MAX
+                v = np.int32(x)
+                codes[k, c, j] = v
+                if j == 0:
+                    first = v
+                elif v != first:
+                    same = False
+            flat[k, c] = same and CODE_MIN < first < CODE_MAX
 
 
 class Firmware:
@@ -198,19 +245,13 @@ class Firmware:
         stop = int(round((onset + max(duration, 0.0)) * self.sfreq))
         self._leadoff.append((int(pos[0]), start, max(stop, start + 1)))
 
-    def _leadoff_masks(self, codes: np.ndarray, starts: np.ndarray, n_samp: int) -> np.ndarray:
-        n = codes.shape[0]
+    def _leadoff_masks(self, flat: np.ndarray, starts: np.ndarray, n_samp: int) -> np.ndarray:
+        n = flat.shape[0]
         masks = np.zeros(n, dtype=np.int64)
-        if not self.leadoff_detection or codes.shape[1] == 0:
+        if not self.leadoff_detection or flat.shape[1] == 0:
             return masks
-        if n_samp > 1:
-            first = codes[:, :, :1]
-            flat = (codes == first).all(axis=2) & (first[:, :, 0] > CODE_MIN)
-            flat &= first[:, :, 0] < CODE_MAX  # at a rail it is saturation, not lead-off
-        else:
-            flat = np.zeros((n, 0), bool)
-        if flat.size and flat.any():
-            weights = np.left_shift(1, np.arange(codes.shape[1], dtype=np.int64))
+        if flat.any():
+            weights = np.left_shift(1, np.arange(flat.shape[1], dtype=np.int64))
             masks |= (flat.astype(np.int64) * weights).sum(axis=1)
         if self._leadoff:
             stops = starts + n_samp
@@ -268,8 +309,9 @@ class Firmware:
                 f"packet), got {n}."
             )
         n_pk = n // s
-        exg = self.quantize(data_uv[self.exg_idx])  # (C, n)
-        codes = exg.reshape(exg.shape[0], n_pk, s).transpose(1, 0, 2)
+        codes = np.empty((n_pk, self.exg_idx.size, s), dtype=np.int32)
+        flat = np.empty((n_pk, self.exg_idx.size), dtype=np.bool_)
+        quantize_packets(data_uv, self.exg_idx, self.lsb_uv, s, codes, flat)
         div = min(self.aux_every, s)
         k = -(-s // div)
         aux_vals = data_uv[self.aux_idx].reshape(self.aux_idx.size, n_pk, s)[:, :, ::div]
@@ -279,7 +321,7 @@ class Firmware:
         starts = first_sample + s * np.arange(n_pk, dtype=np.int64)
         seq = self.seq + np.arange(n_pk, dtype=np.int64)
         self.seq = int(seq[-1] + 1) % SEQ_MODULUS
-        masks = self._leadoff_masks(codes, starts, s)
+        masks = self._leadoff_masks(flat, starts, s)
         rows = encode_data(
             seq,
             starts,

@@ -127,7 +127,6 @@ from dsp.validate import check_option
 
 from ._crc import (
     CRC_TABLE,
-    DATA_HEADER_BYTES,
     HEADER_BYTES,
     KIND_DATA,
     KIND_FIXED,
@@ -136,6 +135,7 @@ from ._crc import (
     crc32_rows,
     data_body_length,
     decode_data,
+    encode_data_rows,
     scan,
 )
 
@@ -549,33 +549,19 @@ def encode_data(seq, counter, leadoff, battery, stim, aux, codes, aux_div: int) 
     rows[:, 3] = body_len & 0xFF
     rows[:, 4] = body_len >> 8
     b = HEADER_BYTES
-
-    def put(col, values, nbytes):
-        v = np.asarray(values, dtype=np.int64).reshape(n)
-        for k in range(nbytes):
-            rows[:, col + k] = (v >> (8 * k)) & 0xFF
-
-    put(b, np.asarray(seq) % SEQ_MODULUS, 2)
-    put(b + 2, np.asarray(counter) % COUNTER_MODULUS, 4)
-    put(b + 6, leadoff, 4)
-    put(b + 10, battery, 1)
-    put(b + 11, stim, 1)
+    hdr = np.empty((n, 5), dtype=np.int64)
+    for j, values in enumerate((seq, counter, leadoff, battery, stim)):
+        hdr[:, j] = np.asarray(values, dtype=np.int64).reshape(n)
+    hdr[:, 0] %= SEQ_MODULUS
+    hdr[:, 1] %= COUNTER_MODULUS
     rows[:, b + 12] = n_exg
     rows[:, b + 13] = n_aux
     rows[:, b + 14] = n_samp
     rows[:, b + 15] = aux_div
-    q = b + DATA_HEADER_BYTES
-    na = n_aux * aux.shape[2]
-    if na:
-        a16 = np.ascontiguousarray(np.clip(aux, AUX_MIN, AUX_MAX).astype("<i2").reshape(n, na))
-        rows[:, q : q + 2 * na] = a16.view(np.uint8)
-    q += 2 * n_aux * aux.shape[2]
-    u = (codes.transpose(0, 2, 1).astype(np.int64) & 0xFFFFFF).astype(np.uint32)
-    trip = np.empty((n, n_samp, n_exg, 3), dtype=np.uint8)
-    trip[..., 0] = u >> 16
-    trip[..., 1] = (u >> 8) & 0xFF
-    trip[..., 2] = u & 0xFF
-    rows[:, q : q + 3 * n_exg * n_samp] = trip.reshape(n, -1)
+    encode_data_rows(
+        rows, hdr, aux.astype(np.int64, copy=False), codes.astype(np.int64, copy=False),
+        AUX_MIN, AUX_MAX,
+    )  # fmt: skip
     crc = np.empty(n, dtype=np.uint32)
     crc32_rows(rows, 2, size - TRAILER_BYTES, CRC_TABLE, crc)
     rows[:, size - 4 :] = crc.astype("<u4").view(np.uint8).reshape(n, 4)

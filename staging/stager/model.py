@@ -18,7 +18,8 @@ sees only the inputs of its signals, so a missing signal is never imputed as a v
 The MLP posteriors are turned into scaled likelihoods ``(p(s | x) / p(s)) ** gamma`` for the HMM;
 ``gamma < 1`` compensates for the overlap of neighbouring context windows. They are mixed with
 the physiological evidence for wake of :mod:`staging.stager.physiology` (scalp-muscle activity
-far above the sleep period's), which the simulated sleeper does not teach the networks. The
+far above the sleep period's, or a spectrum above 16 Hz flatter than neural activity), which
+the simulated sleeper does not teach the networks. The
 HMM's output is calibrated by a temperature per mode (``p ** (1 / T)``, renormalised; the stage
 chosen does not change) fitted on simulated validation nights under the training's domain
 randomisation (:func:`staging.stager.train.recalibrate`), never on a real recording's labels.
@@ -170,11 +171,14 @@ class StagingModel:
         """Return the network of a mode and modality."""
         return self.nets[f"{mode}/{modality}"]
 
-    def likelihoods(self, x: np.ndarray, mode: str, modality: str) -> np.ndarray:
+    def likelihoods(
+        self, x: np.ndarray, mode: str, modality: str, flat: np.ndarray | None = None
+    ) -> np.ndarray:
         """Scaled HMM emission likelihoods, shape (n, 5), with the wake rule mixed in.
 
         The network's likelihoods are combined with the physiological evidence for wake of
-        :mod:`staging.stager.physiology` (30-45 Hz power far above the sleep period's).
+        :mod:`staging.stager.physiology` (30-45 Hz power far above the sleep period's, or a
+        spectrum flatter than neural activity above 16 Hz).
 
         Parameters
         ----------
@@ -184,13 +188,17 @@ class StagingModel:
             Which networks.
         modality : str
             One of :data:`~staging.stager.features.MODALITIES`.
+        flat : ndarray, shape (n,), optional
+            Flat-spectrum evidence of each epoch
+            (:func:`~staging.stager.physiology.flat_spectrum_evidence`; None: none).
         """
         cols = context_columns(mode, modality)
         p = self.net(mode, modality).predict_proba(x[:, cols])
         lik = (p / self.class_prior) ** self.gamma[mode]
         lik /= lik.sum(-1, keepdims=True)
         k = CONTEXT[mode].index(0)
-        return with_wake_rule(lik, wake_rule_weight(x[:, k * N_INPUTS : (k + 1) * N_INPUTS]))
+        current = x[:, k * N_INPUTS : (k + 1) * N_INPUTS]
+        return with_wake_rule(lik, wake_rule_weight(current, flat))
 
     def calibrate(self, probs: np.ndarray, mode: str) -> np.ndarray:
         """Apply the mode's calibration temperature to stage probabilities (last axis)."""
@@ -272,7 +280,12 @@ class StagingModel:
         return post / post.sum(-1, keepdims=True)
 
     def predict(
-        self, inputs: np.ndarray, valid: np.ndarray, mode: str, modality: str
+        self,
+        inputs: np.ndarray,
+        valid: np.ndarray,
+        mode: str,
+        modality: str,
+        flat: np.ndarray | None = None,
     ) -> np.ndarray:
         """Calibrated stage probabilities of a whole recording from per-epoch inputs.
 
@@ -286,13 +299,15 @@ class StagingModel:
             Causal filtering or forward-backward smoothing.
         modality : str
             The signals the recording holds (:data:`~staging.stager.features.MODALITIES`).
+        flat : ndarray, shape (n_epochs,), optional
+            Flat-spectrum evidence for wake (see :meth:`likelihoods`).
 
         Returns
         -------
         ndarray, shape (n_epochs, 5)
         """
         x = stack_context(inputs, valid, CONTEXT[mode])
-        lik = self.likelihoods(x, mode, modality)
+        lik = self.likelihoods(x, mode, modality, flat)
         if mode == "online":
             post = self.forward(lik, valid)
         else:

@@ -17,6 +17,7 @@ from headset.stages import UNSCORED
 
 from .features import EpochFeatures, modality_of, normalize_offline, normalize_online
 from .model import StagingModel, resolve_model
+from .physiology import flat_spectrum_evidence, high_band_floor
 
 
 @dataclass
@@ -79,7 +80,9 @@ def stage_epochs(
     norm = normalize_offline if mode == "offline" else normalize_online
     x = norm(features, model.prior)
     modality = modality_of(features.indicators)
-    probs = model.predict(x, features.valid, mode, modality)
+    floor = high_band_floor(features.values, features.valid, causal=mode == "online")
+    flat = flat_spectrum_evidence(features.values, floor)
+    probs = model.predict(x, features.valid, mode, modality, flat)
     stages = np.argmax(probs, axis=1).astype(np.int8)
     conf = probs[np.arange(len(stages)), stages]
     stages[~features.valid] = UNSCORED

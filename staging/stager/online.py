@@ -5,8 +5,10 @@ objects and, as soon as the last sample of a 30-s epoch has arrived, computes th
 features (from that epoch only), scales them with the statistics of the epochs seen so far
 (:class:`~staging.stager.features.RunningNormalizer`; burn-in of
 :data:`~staging.stager.features.BURN_IN_EPOCHS` epochs blended with population priors), runs the
-online MLP of the selected signals (EEG, EOG, EMG) on the current and two previous epochs and
-filters the result forward through the HMM; the probabilities are calibrated. Nothing
+online MLP of the selected signals (EEG, EOG, EMG) on the current and two previous epochs, mixes
+in the physiological wake rule (:mod:`staging.stager.physiology`, its 30-45 Hz floor kept from
+the epochs so far) and filters the result forward through the HMM; the probabilities are
+calibrated. Nothing
 after the epoch is used, so the estimate for epoch ``k`` is the same whatever follows, and the
 same whatever the chunking. Epochs with more than half of their EEG samples flagged (gap,
 lead-off, saturation, corrupt) or NaN, or with a flat EEG, are emitted as ``?`` (stage -1) with
@@ -28,6 +30,7 @@ from ..checks import check_rate, check_stream
 from ..errors import StagingError
 from .features import RunningNormalizer, epoch_features, epoch_length, modality_name
 from .model import CONTEXT, StagingModel, raw_columns, resolve_model, rms_of_medians
+from .physiology import HighBandFloor, flat_spectrum_evidence
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ class OnlineStager:
     def reset(self) -> None:
         """Start a new recording (forget buffers, normalisation history and HMM state)."""
         self._norm = RunningNormalizer(self.model.prior)
+        self._floor = HighBandFloor()
         self._epoch = 0
         self._pos = 0  # next expected device sample index
         self._buf = None
@@ -300,7 +304,8 @@ class OnlineStager:
         m = self.model
         pred = m.initial if self._alpha is None else self._alpha @ m.transition
         if valid:
-            lik = m.likelihoods(np.concatenate(parts)[None], "online", self.modality)[0]
+            flat = flat_spectrum_evidence(f.values, self._floor.push(f.values, f.valid))
+            lik = m.likelihoods(np.concatenate(parts)[None], "online", self.modality, flat)[0]
             a = pred * lik
         else:
             a = pred

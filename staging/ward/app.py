@@ -232,11 +232,14 @@ class Ward:
         self._queued.setdefault(bed, []).append(tuple(cmd))
 
     @property
+    def running(self) -> int:
+        """Number of beds that still run (neither down nor finished)."""
+        return sum(1 for r in self.rows.values() if not r.get("down") and not r.get("finished"))
+
+    @property
     def active(self) -> bool:
         """True while a bed still runs."""
-        return any(
-            r.get("down") is None and not r.get("finished", False) for r in self.rows.values()
-        )
+        return self.running > 0
 
     # ------------------------------------------------------------------ rounds
     def step(self, round_s: float = ROUND_S) -> bool:
@@ -247,6 +250,10 @@ class Ward:
             self.finish(self.stop_request)
             return False
         t0, t1 = self.t, self.t + round_s
+        # the beds that run during this round: the quorum's base (counted before the round
+        # ends them: in the last round of a night every bed finishes, and a quorum of the beds
+        # still running after it would fall to nothing)
+        running = self.running
         commands, self._queued = self._queued, {}
         pre = []
         for tn in self.noise:
@@ -276,7 +283,7 @@ class Ward:
         self.t = t1
         lines = pre + self._merge(results)
         if abs(t1 / ROUND_S - round(t1 / ROUND_S)) < 1e-9:  # the room at block ends only
-            lines += self._room(t1)
+            lines += self._room(t1, running)
         self._write(lines)
         if not self.active:
             self.finish("end")
@@ -306,9 +313,9 @@ class Ward:
                 self.detector.add(name, onset, duration)
         return lines
 
-    def _room(self, t: float) -> list[str]:
+    def _room(self, t: float, running: int) -> list[str]:
+        """Decide the room's disturbances as of ``t``, ``running`` beds having run the round."""
         lines = []
-        running = sum(1 for r in self.rows.values() if not r.get("down") and not r.get("finished"))
         for d, new in self.detector.update(t, running):
             fresh = len(d.beds) == len(new)
             for name in new:
@@ -503,6 +510,7 @@ def build_ward(opts: WardOptions) -> Ward:
         record_dir=opts.record,
         report_dir=opts.report,
         grace_s=opts.grace_s,
+        view=opts.tui,  # headless: no bed keeps the signal a view would draw
     )
     workers = default_workers(len(beds)) if opts.workers is None else opts.workers
     lsl = None

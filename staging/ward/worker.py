@@ -47,6 +47,7 @@ class BedConfig:
     report_dir: str | None = None
     grace_s: float = 10.0
     sfreq: float = 256.0
+    view: bool = True  # keep what the live view draws (MonitorSession's ``view``)
 
 
 class _Lines:
@@ -146,6 +147,7 @@ class Bed:
                 duration_s=cfg.duration_s if spec.source == "synthetic" else None,
                 grace_s=cfg.grace_s,
                 meta=meta,
+                view=cfg.view,
             )
         except BaseException:
             for closer in (recorder, source):

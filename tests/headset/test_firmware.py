@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from headset import protocol as P
-from headset.firmware import Firmware
+from headset.firmware import Firmware, quantize_packets
 
 NAMES = ("EEG A", "EEG B", "ACC X")
 TYPES = ("eeg", "eeg", "misc")
@@ -44,6 +44,28 @@ def test_saturation_at_the_rails():
     fw = _fw()
     codes = fw.quantize(np.array([2e5, -2e5, 187_500.0, -187_500.0, np.nan, 0.0]))
     assert codes.tolist() == [P.CODE_MAX, P.CODE_MIN, P.CODE_MAX, P.CODE_MIN, P.CODE_MAX, 0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.sampled_from([1, 2, 3, 8]), st.integers(0, 2**31),
+       st.sampled_from([30.0, 2e5, 5e5]))  # fmt: skip
+def test_packet_quantiser_kernel_matches_numpy(n_pk, s, seed, scale):
+    """Codes and flat packets bit for bit as Firmware.quantize and the numpy flat test give
+    them: ties, rails, NaN and infinities, flat packets in range and at the rails."""
+    fw = _fw()
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, scale, (3, n_pk * s))
+    x[0, : 2 * s] = (rng.integers(-50, 50) + 0.5) * fw.lsb_uv  # ties (x.5 codes), flat
+    x[1, :s] = rng.choice([np.nan, np.inf, -np.inf, 3e5, -3e5, 12.0])  # flat at a rail or not
+    x[1, rng.integers(0, n_pk * s)] = np.nan
+    codes = np.empty((n_pk, 2, s), np.int32)
+    flat = np.empty((n_pk, 2), bool)
+    quantize_packets(x, fw.exg_idx, fw.lsb_uv, s, codes, flat)
+    ref = fw.quantize(x[fw.exg_idx]).reshape(2, n_pk, s).transpose(1, 0, 2)
+    assert np.array_equal(codes, ref)
+    first = ref[:, :, 0]
+    ref_flat = (ref == ref[:, :, :1]).all(axis=2) & (first > P.CODE_MIN) & (first < P.CODE_MAX)
+    assert np.array_equal(flat, ref_flat & (s > 1))
 
 
 def test_frame_round_trip_through_the_parser():

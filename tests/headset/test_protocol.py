@@ -48,11 +48,63 @@ def test_crc32_kernel_matches_zlib(data):
     assert int(crc32(arr, 0, arr.size, CRC_TABLE)) == zlib.crc32(data)
 
 
+@SETTINGS
+@given(st.binary(max_size=600), st.integers(0, 20), st.integers(0, 20))
+def test_crc32_kernel_matches_zlib_at_any_offset(data, cut_start, cut_end):
+    """Slicing-by-8 with any alignment and any remainder of 0-7 bytes."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    start = min(cut_start, arr.size)
+    stop = max(start, arr.size - cut_end)
+    assert int(crc32(arr, start, stop, CRC_TABLE)) == zlib.crc32(data[start:stop])
+
+
 def test_crc32_rows_matches_zlib():
     rows = np.random.default_rng(1).integers(0, 256, (7, 33), dtype=np.uint8)
     out = np.empty(7, np.uint32)
     crc32_rows(rows, 3, 30, CRC_TABLE, out)
     assert out.tolist() == [zlib.crc32(r[3:30].tobytes()) for r in rows]
+
+
+def _encode_numpy(seq, counter, leadoff, battery, stim, aux, codes, aux_div):
+    """The DATA encoder in plain numpy (what the numba kernel replaced): the reference."""
+    n, n_exg, n_samp = codes.shape
+    n_aux = aux.shape[1]
+    body_len = int(P.data_body_length(n_exg, n_aux, n_samp, aux_div))
+    size = 5 + body_len + 4
+    rows = np.empty((n, size), dtype=np.uint8)
+    rows[:, :3] = [*P.DEVICE_SYNC, P.TYPE_DATA]
+    rows[:, 3], rows[:, 4] = body_len & 0xFF, body_len >> 8
+    for col, values, nbytes in ((5, np.asarray(seq) % P.SEQ_MODULUS, 2),
+                                (7, np.asarray(counter) % P.COUNTER_MODULUS, 4),
+                                (11, leadoff, 4), (15, battery, 1), (16, stim, 1)):  # fmt: skip
+        v = np.asarray(values, dtype=np.int64)
+        for k in range(nbytes):
+            rows[:, col + k] = (v >> (8 * k)) & 0xFF
+    rows[:, 17:21] = [n_exg, n_aux, n_samp, aux_div]
+    na = n_aux * aux.shape[2]
+    a16 = np.clip(aux, P.AUX_MIN, P.AUX_MAX).astype("<i2").reshape(n, na)
+    rows[:, 21 : 21 + 2 * na] = a16.view(np.uint8)
+    q = 21 + 2 * na
+    u = (codes.transpose(0, 2, 1).astype(np.int64) & 0xFFFFFF).astype(np.uint32)
+    trip = np.stack([u >> 16, (u >> 8) & 0xFF, u & 0xFF], axis=-1).astype(np.uint8)
+    rows[:, q : q + 3 * n_exg * n_samp] = trip.reshape(n, -1)
+    for i in range(n):
+        rows[i, -4:] = np.frombuffer(struct.pack("<I", zlib.crc32(rows[i, 2:-4])), np.uint8)
+    return rows
+
+
+@SETTINGS
+@given(st.integers(1, 12), st.integers(0, 8), st.integers(0, 3), st.integers(1, 9),
+       st.integers(1, 4), st.integers(0, 2**20), st.integers(0, 2**32))  # fmt: skip
+def test_data_encoder_kernel_matches_numpy(n, n_exg, n_aux, n_samp, aux_div, seq0, c0):
+    """Byte for byte, codes and aux beyond their ranges included (wrapped, clipped)."""
+    rng = np.random.default_rng(n * 7 + n_exg)
+    k = -(-n_samp // aux_div)
+    codes = rng.integers(-(1 << 25), 1 << 25, (n, n_exg, n_samp))
+    aux = rng.integers(-40000, 40000, (n, n_aux, k)).astype(np.int32)
+    args = (seq0 + np.arange(n), c0 + n_samp * np.arange(n), rng.integers(0, 1 << 32, n),
+            rng.integers(0, 101, n), rng.integers(0, 256, n), aux, codes, aux_div)  # fmt: skip
+    assert P.encode_data(*args).tobytes() == _encode_numpy(*args).tobytes()
 
 
 def test_data_packet_layout_is_as_documented():

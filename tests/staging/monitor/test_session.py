@@ -135,12 +135,13 @@ class MemRecorder:
         self.closed = True
 
 
-def _run(tmp_path, name, actions=(), **kw):
+def _run(tmp_path, name, actions=(), view=True, **kw):
     path = tmp_path / name
     src = ScriptedSource(**kw)
     rec = MemRecorder()
     pipe = ScriptedPipeline(src.send_cue)
-    s = MonitorSession(src, pipeline=pipe, events=EventWriter(path), recorder=rec, grace_s=10.0)
+    s = MonitorSession(src, pipeline=pipe, events=EventWriter(path), recorder=rec, grace_s=10.0,
+                       view=view)  # fmt: skip
     acts = dict(actions)
     while s.step():
         a = acts.get(round(s.t))
@@ -272,6 +273,21 @@ def test_trace_ring_and_quality(tmp_path):
         s.step()
     assert s.trace().shape == (2, int(TRACE_S * SFREQ))
     assert s.lead_off_since() == {}
+
+
+def test_without_a_view_nothing_is_filtered_or_kept_and_nothing_changes(tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(ScriptedPipeline, "display", lambda self, x: shown.append(x) or x * 0.5,
+                        raising=False)  # fmt: skip
+    s1, ev1, rec1, *_ = _run(tmp_path, "view.jsonl")
+    n_frames = len(shown)
+    s2, ev2, rec2, *_ = _run(tmp_path, "headless.jsonl", view=False)
+    assert n_frames > 0 and len(shown) == n_frames  # headless: the display filter never runs
+    assert (tmp_path / "view.jsonl").read_bytes() == (tmp_path / "headless.jsonl").read_bytes()
+    assert rec1.annotations == rec2.annotations
+    assert s1.trace().shape == (2, int(TRACE_S * SFREQ)) and s2.trace().shape == (2, 0)
+    assert s2._trace.nbytes == 0
+    assert [q.level for q in s1.refresh_quality()] == [q.level for q in s2.refresh_quality()]
 
 
 def test_pacer():

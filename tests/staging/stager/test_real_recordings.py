@@ -3,11 +3,13 @@
 The ``simulated-only`` model never saw a real recording, so its agreement with the expert on the
 Sleep-EDF night SC4001 is a validation of the simulator, the features and the wake rule. The
 floors are below the figures ``benchmarks/staging.py --real-only`` reports (online: window kappa
-0.66, recall W 0.60, N2 0.76, N3 0.91, R 0.90, ECE 0.045, whole-recording accuracy 0.59; EEG
-only kappa 0.64; offline kappa 0.73, whole accuracy 0.93), so that a retrained model does not
-make the suite flaky, and above what the stager reached without the physiological wake rule of
-``staging.stager.physiology`` and the calibration on domain-randomised nights (online kappa
-0.58, W recall 0.28, ECE 0.25, EEG only 0.50; offline 0.52, whole accuracy 0.54).
+0.73, recall W 0.86, N2 0.76, N3 0.91, R 0.90, ECE 0.073, whole-recording accuracy 0.92; EEG
+only kappa 0.71; offline kappa 0.74, whole accuracy 0.94), so that a retrained model does not
+make the suite flaky, and above what the stager reached without the flat-spectrum trigger of
+the wake rule (online kappa 0.66, W recall 0.60, whole accuracy 0.59, EEG only 0.64), and
+without the rule and the calibration on domain-randomised nights (online kappa 0.58, W recall
+0.28, ECE 0.25, EEG only 0.50; offline 0.52, whole accuracy 0.54); see
+``staging.stager.physiology``.
 """
 
 from __future__ import annotations
@@ -54,14 +56,15 @@ def test_simulated_only_model_on_the_real_night(online_sim_only):
     win = scored_window(truth)
     w = agreement(truth[win], hyp.stages[win], hyp.probs[win])
     assert w.n_epochs == 841
-    assert w.kappa >= 0.6, w.line()
-    assert w.recall["W"] >= 0.45, w.line()
+    assert w.kappa >= 0.68, w.line()
+    assert w.recall["W"] >= 0.72, w.line()
     assert w.recall["N2"] >= 0.65, w.line()
     assert w.recall["N3"] >= 0.75, w.line()
     assert w.recall["R"] >= 0.8, w.line()
     assert w.ece <= 0.12, w.line()
-    # the 16 h of daytime wake: scaled with the night's statistics, much of it is seen as wake
-    assert agreement(truth, hyp.stages).accuracy >= 0.5
+    # the 16 h of wake, 8 of them before the night: the flat spectrum of a waking person's
+    # scalp muscle finds it before any sleep period is known
+    assert agreement(truth, hyp.stages).accuracy >= 0.85
 
 
 @needs_sleep_edf
@@ -72,7 +75,7 @@ def test_eeg_only_on_the_real_night():
     assert hyp.modality == "eeg"
     truth = expert_labels(HYP, len(hyp))
     win = scored_window(truth)
-    assert agreement(truth[win], hyp.stages[win]).kappa >= 0.56
+    assert agreement(truth[win], hyp.stages[win]).kappa >= 0.66
 
 
 @needs_sleep_edf

@@ -245,6 +245,44 @@ def test_room_noise_is_found_as_disturbances_and_holds_the_cues(tmp_path):
     assert not [e for e in quiet if e["type"] in ("disturbance", "room_noise")]
 
 
+def _last_round_arousals(tmp_path, monkeypatch, beds: list[str]):
+    """Run an 8-bed ward of 60 s in which ``beds`` report an arousal in the last round only."""
+    events = tmp_path / f"{len(beds)}.jsonl"
+    opts = WardOptions(n_beds=8, seed=1, duration_s=60.0, speed=None, tui=False, workers=0,
+                       events=str(events))  # fmt: skip
+    ward = build_ward(opts)
+    group = ward.groups[0]
+    real = group.advance
+
+    def advance(t_end, *args, **kw):
+        out = real(t_end, *args, **kw)
+        if t_end == 60.0:  # the round in which every bed's night ends
+            for i, name in enumerate(beds):
+                lines, row, arousals = out[name]
+                out[name] = (lines, row, [*arousals, (50.0 + i, 3.0)])
+        return out
+
+    monkeypatch.setattr(group, "advance", advance)
+    assert run_headless(ward, None) == "end"
+    return ward, read_events(events)
+
+
+def test_the_quorum_counts_the_beds_that_ran_the_last_round(tmp_path, monkeypatch):
+    """The last round ends every bed: the quorum is still half of the beds that ran it.
+
+    (Counted after the round, no bed was running any more and 3 beds made a disturbance:
+    the false disturbance of a quiet 64-bed ward at the end of its night.)
+    """
+    ward, ev = _last_round_arousals(tmp_path, monkeypatch, ["bed01", "bed03", "bed05"])
+    assert ward.detector.needed(8) == 4
+    assert ward.counts["disturbance"] == 0
+    assert not [e for e in ev if e["type"] == "disturbance"]
+    ward, ev = _last_round_arousals(tmp_path, monkeypatch, ["bed01", "bed03", "bed05", "bed07"])
+    (d,) = [e for e in ev if e["type"] == "disturbance"]
+    assert d["bed"] == "ward" and d["beds"] == ["bed01", "bed03", "bed05", "bed07"]
+    assert d["onset"] == 50.0 and ward.counts["disturbance"] == 1
+
+
 # ------------------------------------------------------------------------ command line
 def test_ward_command_line_errors_are_one_line(tmp_path, capsys):
     for argv, needle in (
