@@ -163,6 +163,11 @@ class Sleeper:
         ambulatory ones do): eyes open throughout (no alpha), free-viewing saccades, more scalp
         and chin muscle with talking and chewing bursts, frequent movement artifacts. These
         epochs must be wake. Default ``(0, 0)``: the whole recording is in bed.
+    keep_history : bool
+        Keep every annotation delivered and every R peak generated, for :attr:`events` and
+        :attr:`beat_samples` (about 100 KiB per simulated hour). False keeps neither, so the
+        sleeper's memory stays constant over any night (a ward's beds, whose annotations go
+        out in the chunks); the signals are the same either way.
 
     Attributes
     ----------
@@ -211,6 +216,7 @@ class Sleeper:
         hypnogram: Sequence[int | str] | None = None,
         nightmares: Sequence[tuple[float, float]] | None = None,
         daytime: tuple[int, int] = (0, 0),
+        keep_history: bool = True,
     ):
         self.profile = get_profile(profile)
         self.seed = _check_seed(seed)
@@ -224,6 +230,8 @@ class Sleeper:
         self._rows = np.array([ROW[c] for c in self.ch_names])
         self._plan_night(hypnogram, duration_s)
         self._daytime = self._daytime_intervals(daytime)
+        validate_type("keep_history", keep_history, bool)
+        self._keep_history = keep_history
         self.subject: Subject = draw_subject(_ss(self.seed, _S_SUBJECT), self.profile)
         self._build_generators()
         self._reset_generation(nightmares)
@@ -369,14 +377,20 @@ class Sleeper:
             raise ValueError(f"sample must be within 0-{self.n_samples - 1}, got {sample}.")
         return int(self.hypnogram[int(sample) // self._epoch_len])
 
+    def _history(self, name: str) -> None:
+        if not self._keep_history:
+            raise RuntimeError(f"Sleeper.{name} needs keep_history=True (this sleeper keeps none).")
+
     @property
     def events(self) -> list[Annotation]:
         """Every ground-truth annotation delivered so far (also in ``Chunk.annotations``)."""
+        self._history("events")
         return list(self._events)
 
     @property
     def beat_samples(self) -> np.ndarray:
         """Sample indices of the true R peaks read so far, int64, shape (n_beats,)."""
+        self._history("beat_samples")
         if not self._beats:
             return np.zeros(0, dtype=np.int64)
         allb = np.concatenate(self._beats)
@@ -423,7 +437,8 @@ class Sleeper:
             self._pending = [p for p in self._pending if p[0] >= stop]
             released.sort(key=lambda p: (p[0], p[1]))
             anns = tuple(p[2] for p in released)
-            self._events.extend(anns)
+            if self._keep_history:
+                self._events.extend(anns)
         else:
             anns = ()
         return Chunk(
@@ -632,7 +647,8 @@ class Sleeper:
             for release, ann in wake:
                 self._announce(release, ann)
         out, flags = self._output_block(buf, start)
-        self._beats.append(peaks[peaks < self.n_samples])
+        if self._keep_history:
+            self._beats.append(peaks[peaks < self.n_samples])
         self._blocks.append((start, out, flags))
         self._end_nightmares(start, B)
         self._prune(start)
