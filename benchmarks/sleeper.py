@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/sleeper.py               # 1-h nights, each profile, best of 3
     .venv/bin/python benchmarks/sleeper.py --hours 8 --repeats 1
+    .venv/bin/python benchmarks/sleeper.py --quick       # 6-min nights, once
 
 Each profile's sleeper (default montage, 256 Hz, no faults, the ward's seeds are arbitrary) is
 read in 5-s chunks (the simulated device's step in the ward and the monitor) until its night
@@ -43,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hours", type=float, default=1.0, help="night length, h (0.1-8)")
     ap.add_argument("--repeats", type=int, default=3, help="repeats per profile (1-20)")
+    ap.add_argument("--quick", action="store_true", help="6-min nights, one repeat")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.hours, args.repeats = 0.1, 1
     if not (0.1 <= args.hours <= 8.0):
         ap.error(f"--hours must be within 0.1-8, got {args.hours}")
     if not (1 <= args.repeats <= 20):
