@@ -11,9 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..stages import W
+from ._kernels import add_held
 from .context import BlockContext
 
 ROWS = (7, 8, 9)
+_ROWS = np.array(ROWS, dtype=np.int64)
 POSTURES = {
     "supine": (0.0, 0.0, 1000.0),
     "left": (-1000.0, 0.0, 0.0),
@@ -71,8 +73,9 @@ class Accelerometer:
             Breathing signal of the block (-1..1).
         """
         rng, n, fs, h = ctx.rng, ctx.n, self.sfreq, self.hold
-        rate = 0.15 * ctx.w[:, W] + 3.0 * ctx.movement
-        changes = ctx.event_onsets(rate)
+        changes = np.zeros(0, dtype=np.int64)  # posture changes: wake and movements
+        if ctx.in_mix(W) or ctx.movement.any():
+            changes = ctx.event_onsets(0.15 * ctx.w[:, W] + 3.0 * ctx.movement)
         idx = np.arange(ctx.start, ctx.start + n, h)  # sensor sample times
         out = np.empty((idx.size, 3))
         cuts = [int(-(-c // h)) for c in changes]  # first sensor sample after each change
@@ -97,6 +100,4 @@ class Accelerometer:
         out[:, 2] += 4.0 * resp[::h]
         out += (150.0 * ctx.movement[::h])[:, None] * rng.standard_normal((idx.size, 3))
         out += rng.standard_normal((idx.size, 3))
-        held = np.repeat(out, h, axis=0)
-        for k, row in enumerate(ROWS):
-            buf[row, :n] += held[:, k]
+        add_held(buf, _ROWS, out, h)  # each reading held until the next

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..chunk import FLAG_LEAD_OFF, FLAG_SATURATED, Annotation
 from ..faults import FaultConfig
+from ._kernels import clip_at_rail
 from .montage import CHANNELS
 
 #: ADC input range (ADS1299 at gain 24), µV.
@@ -60,6 +61,7 @@ class FaultInjector:
         self.sfreq = sfreq
         self.n_samples = n_samples
         self.rows = tuple(exg_rows)
+        self._rows = np.array(self.rows, dtype=np.int64)
         n_all = len(CHANNELS)
         self.mains_gain = rng.uniform(0.5, 1.5, n_all)
         self.mains_phase = rng.uniform(0, 2 * np.pi, n_all)
@@ -83,6 +85,11 @@ class FaultInjector:
                         value = float(rng.choice([-1, 1]) * rng.uniform(1.2, 3.0) * RAIL_UV)
                     self.episodes.append((start, min(start + dur, n_samples), row, kind, value))
             self.episodes.sort()
+
+    @property
+    def per_block(self) -> bool:
+        """True when :meth:`plan_block` draws (movement artifacts or pops on some channel)."""
+        return bool(self.rows) and (self.cfg.movement > 0 or self.cfg.pops > 0)
 
     def planned_annotations(self) -> list[tuple[int, Annotation]]:
         """Annotations of the faults planned for the night, with their release samples.
@@ -236,11 +243,7 @@ class FaultInjector:
             else:
                 out[row, sl] += value
         # anything beyond the input range is clipped at the rail
-        for r in rows:
-            over = np.abs(out[r]) >= RAIL_UV
-            if over.any():
-                np.clip(out[r], -RAIL_UV, RAIL_UV, out=out[r])
-                flags[r, over] |= FLAG_SATURATED
+        clip_at_rail(out, flags, self._rows, RAIL_UV, FLAG_SATURATED)
 
 
 def _add(row: np.ndarray, offset: int, wave: np.ndarray) -> None:

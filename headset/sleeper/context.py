@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels import cumulative_rate
+
 
 @dataclass
 class BlockContext:
@@ -27,6 +29,9 @@ class BlockContext:
         True stage of the epoch holding the block.
     w : ndarray, shape (n, 5)
         Stage mix per sample (rows sum to 1; a smooth ramp after each stage change).
+    mix_stages : tuple of int
+        Stages whose column of ``w`` may be non-zero; every other column is zero, so an event
+        whose rate is a multiple of those columns cannot happen in the block.
     arousal : ndarray, shape (n,)
         Cortical arousal intensity, 0-1.
     nightmare : ndarray, shape (n,)
@@ -56,6 +61,7 @@ class BlockContext:
     sfreq: float
     stage: int
     w: np.ndarray
+    mix_stages: tuple[int, ...]
     arousal: np.ndarray
     nightmare: np.ndarray
     eyes_open: np.ndarray
@@ -65,6 +71,10 @@ class BlockContext:
     talk: np.ndarray
     homeostasis: float
     rng: np.random.Generator
+
+    def in_mix(self, *stages: int) -> bool:
+        """Return True when any of ``stages`` is in the block's stage mix (``mix_stages``)."""
+        return any(s in self.mix_stages for s in stages)
 
     def stage_rate(self, per_stage: np.ndarray) -> np.ndarray:
         """Per-sample value mixed from one value per stage.
@@ -94,7 +104,7 @@ class BlockContext:
         ndarray of int, shape (n_events,)
             Sorted onset offsets from the block start, samples.
         """
-        cum = np.cumsum(np.maximum(rate_per_min, 0.0)) / (60.0 * self.sfreq)
+        cum = cumulative_rate(rate_per_min, 60.0 * self.sfreq)
         total = float(cum[-1]) if cum.size else 0.0
         count = self.rng.poisson(total) if total > 0 else 0
         if count == 0:

@@ -24,10 +24,13 @@ background, with no band edges: the spectrum has no notches between bands.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..stages import N1, N2, N3, R, W
 from . import waveforms as wf
+from ._kernels import column_means, mix_eeg
 from .context import BlockContext
 from .montage import CHANNELS, EEG_ROWS
 from .noise import BankGenerator, band_psd, bump_psd, powerlaw_psd, slow_psd
@@ -97,9 +100,26 @@ class EEGGenerator(BankGenerator):
         The kind of sleeper.
     sfreq, n, overlap
         As :class:`~headset.sleeper.noise.BankGenerator`.
+    rows : sequence of int, optional
+        Internal rows (of ``EEG_ROWS``) to render; default all. The randomness drawn does not
+        depend on it, so a derivation's signal is the same whichever others are rendered.
     """
 
-    def __init__(self, subject: Subject, profile: Profile, sfreq: float, n: int, overlap: int):
+    def __init__(
+        self,
+        subject: Subject,
+        profile: Profile,
+        sfreq: float,
+        n: int,
+        overlap: int,
+        rows: Sequence[int] | None = None,
+    ):
+        rows = EEG_ROWS if rows is None else tuple(rows)
+        if not set(rows) <= set(EEG_ROWS):
+            raise ValueError(f"rows must be EEG rows {EEG_ROWS}, got {rows}.")
+        #: derivations rendered: their index in NAMES and their internal row
+        self.keep = np.array([EEG_ROWS.index(r) for r in rows], dtype=np.int64)
+        self.rows = np.array(rows, dtype=np.int64)
         self.p = profile
         self.diff = difference_matrix(NAMES)
         # float32 loadings, applied to spectra viewed as interleaved (re, im) float32: a real
@@ -159,39 +179,51 @@ class EEGGenerator(BankGenerator):
         the block's mean ratio); each group then follows its per-sample gain (stage ramps,
         arousals, eyes open). See :meth:`~headset.sleeper.noise.BankGenerator.generate`.
         """
-        n, nd = ctx.n, len(NAMES)
+        keep = self.keep
         z = self.bank.spectra(ctx.rng)
-        z[self.slices[C_AP]] *= np.sqrt(ctx.w.mean(axis=0) @ self.ap_psd).astype(np.float32)
+        z[self.slices[C_AP]] *= np.sqrt(column_means(ctx.w) @ self.ap_psd).astype(np.float32)
         g = ctx.w @ self.gain  # (n, components)
         g[:, C_SLOW] *= ctx.homeostasis
-        gm = g.mean(axis=0).astype(np.float32)  # single precision, like the spectra
+        gm = column_means(g).astype(np.float32)  # single precision, like the spectra
         gm[C_AP] = 1.0
         zr = z.view(np.float32)
 
-        def fold(components):
-            return sum(gm[c] * (self.load[c] @ zr[self.slices[c]]) for c in components)
+        def modes(c):  # the component's field modes at the rendered derivations
+            return (self.load[c] @ zr[self.slices[c]])[keep]
 
-        alpha_modes = self.load[C_ALPHA] @ zr[self.slices[C_ALPHA]]
-        mixed = [fold([C_AP, C_SLOW, C_THETA]), alpha_modes, fold([C_BETA, C_MUSCLE]), zr[-1:]]
+        def fold(components):
+            return sum(gm[c] * modes(c) for c in components)
+
+        mixed = [fold([C_AP, C_SLOW, C_THETA]), modes(C_ALPHA), fold([C_BETA, C_MUSCLE]), zr[-1:]]
         x = self.bank.render(np.concatenate(mixed, dtype=np.float32).view(np.complex64))
-        a, nm, eo = ctx.arousal, ctx.nightmare, ctx.eyes_open
-        # alpha waxes and wanes (log-normal envelope of mean 1) and vanishes with the eyes open
-        alpha = g[:, C_ALPHA] * np.exp(0.45 * x[-1] - 0.1) * (1.0 - 0.85 * eo)
-        alpha = np.maximum(alpha, self.alpha_w * (0.8 * a + 0.45 * nm))
-        beta = g[:, C_BETA] * (1.0 + eo) + self.beta_w * (1.2 * a + 1.3 * nm)
-        muscle = g[:, C_MUSCLE] * (1.0 + 1.5 * eo)
-        muscle += self.muscle_w * (a + 0.5 * nm + 2.0 * ctx.movement)
-        # up and about: more tone (posture, facial expression), talking and chewing bursts
-        muscle += self.muscle_w * (0.8 * ctx.daytime + ctx.talk)
-        high = (beta + muscle) / (gm[C_BETA] + gm[C_MUSCLE])
-        out = x[:nd] * (1.0 - 0.3 * a) + x[nd : 2 * nd] * alpha + x[2 * nd : 3 * nd] * high
-        buf[list(EEG_ROWS), :n] += out
+        # alpha waxes and wanes (log-normal envelope of mean 1) and vanishes with the eyes open;
+        # beta and muscle rise with arousals, nightmares, open eyes, movement and (up and about)
+        # posture, facial expression, talking and chewing: see mix_eeg
+        mix_eeg(
+            x,
+            np.exp(0.45 * x[-1] - 0.1),
+            g[:, C_ALPHA],
+            g[:, C_BETA],
+            g[:, C_MUSCLE],
+            ctx.arousal,
+            ctx.nightmare,
+            ctx.eyes_open,
+            ctx.movement,
+            ctx.daytime,
+            ctx.talk,
+            self.alpha_w,
+            self.beta_w,
+            self.muscle_w,
+            float(gm[C_BETA] + gm[C_MUSCLE]),
+            self.rows,
+            buf,
+        )
         self._events(ctx, buf)
 
     def _add(self, buf: np.ndarray, i: int, topo: np.ndarray, wave: np.ndarray, rng) -> None:
         """Add a transient with site gains ``topo`` (jittered) at sample ``i`` of ``buf``."""
         coef = self.diff @ (topo * np.exp(rng.normal(0.0, TOPO_JITTER, topo.size)))
-        for c, row in enumerate(EEG_ROWS):
+        for c, row in zip(self.keep, self.rows):
             wf.add_at(buf[row], i, coef[c] * wave)
 
     def _events(self, ctx: BlockContext, buf: np.ndarray) -> None:
@@ -199,29 +231,39 @@ class EEGGenerator(BankGenerator):
         scale = s.eeg_scale
         calm = 1.0 - np.maximum(ctx.arousal, ctx.nightmare)
         w = ctx.w
+        # (an event whose rate is zero throughout the block draws nothing: its rate is not built)
         # spindles: N2 (and some in N3)
-        rate = s.spindle_density * (w[:, N2] + 0.35 * w[:, N3] + 0.05 * w[:, N1]) * calm
-        for i in ctx.event_onsets(rate):
-            self._spindle(buf, int(i), rng, scale)
+        if ctx.in_mix(N1, N2, N3):
+            rate = s.spindle_density * (w[:, N2] + 0.35 * w[:, N3] + 0.05 * w[:, N1]) * calm
+            for i in ctx.event_onsets(rate):
+                self._spindle(buf, int(i), rng, scale)
         # K-complexes: N2, often followed by a spindle
-        rate = s.kc_rate * (w[:, N2] + 0.2 * w[:, N3]) * calm
-        for i in ctx.event_onsets(rate):
-            amp = s.kc_amp * np.exp(rng.normal(0.0, 0.15)) * scale / self.p.eeg_scale
-            amp *= np.sqrt(s.sw_gain)
-            self._add(buf, int(i), K_COMPLEX, wf.k_complex(fs, amp, rng.uniform(0.9, 1.2)), rng)
-            if rng.random() < 0.4:
-                self._spindle(buf, int(i) + int(0.7 * fs), rng, scale)
+        if ctx.in_mix(N2, N3):
+            rate = s.kc_rate * (w[:, N2] + 0.2 * w[:, N3]) * calm
+            for i in ctx.event_onsets(rate):
+                amp = s.kc_amp * np.exp(rng.normal(0.0, 0.15)) * scale / self.p.eeg_scale
+                amp *= np.sqrt(s.sw_gain)
+                kc = wf.k_complex(fs, amp, rng.uniform(0.9, 1.2))
+                self._add(buf, int(i), K_COMPLEX, kc, rng)
+                if rng.random() < 0.4:
+                    self._spindle(buf, int(i) + int(0.7 * fs), rng, scale)
         # vertex sharp waves: N1
-        rate = 3.0 * w[:, N1] * calm
-        for i in ctx.event_onsets(rate):
-            self._add(buf, int(i), VERTEX, wf.vertex_wave(fs, rng.uniform(40.0, 90.0) * scale), rng)
+        if ctx.in_mix(N1):
+            rate = 3.0 * w[:, N1] * calm
+            for i in ctx.event_onsets(rate):
+                vertex = wf.vertex_wave(fs, rng.uniform(40.0, 90.0) * scale)
+                self._add(buf, int(i), VERTEX, vertex, rng)
         # sawtooth bursts: REM
-        rate = 2.5 * w[:, R]
-        for i in ctx.event_onsets(rate):
-            saw = wf.sawtooth_burst(
-                fs, rng.uniform(2.5, 4.5), rng.uniform(1.0, 4.0), rng.uniform(12.0, 30.0) * scale
-            )
-            self._add(buf, int(i), SAWTOOTH, saw, rng)
+        if ctx.in_mix(R):
+            rate = 2.5 * w[:, R]
+            for i in ctx.event_onsets(rate):
+                saw = wf.sawtooth_burst(
+                    fs,
+                    rng.uniform(2.5, 4.5),
+                    rng.uniform(1.0, 4.0),
+                    rng.uniform(12.0, 30.0) * scale,
+                )
+                self._add(buf, int(i), SAWTOOTH, saw, rng)
 
     def _spindle(self, buf: np.ndarray, i: int, rng: np.random.Generator, scale: float) -> None:
         """One spindle: fast and centro-parietal, or (40 %) slower by ~1.5 Hz and frontal."""

@@ -46,6 +46,8 @@ class EMGGenerator(BankGenerator):
         tone = tone + s.emg_tone * (0.9 * ctx.arousal + 0.3 * ctx.nightmare + 3.0 * ctx.movement)
         tone = tone + s.emg_tone * (0.5 * ctx.daytime + ctx.talk)  # up and about: talking, chewing
         buf[ROW, :n] += tone * x
+        if not ctx.in_mix(R, N2):  # twitches: REM (denser in a nightmare), a few in N2
+            return
         rate = 6.0 * ctx.w[:, R] * (1.0 + 4.0 * ctx.nightmare) + 0.5 * ctx.w[:, N2]
         for i in ctx.event_onsets(rate):
             dur = rng.uniform(0.05, 0.25)

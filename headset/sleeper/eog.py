@@ -89,27 +89,40 @@ class EOGGenerator(BankGenerator):
         vertical = np.zeros(n + ctx.tail)
         w, eo, a = ctx.w, ctx.eyes_open, ctx.arousal
         wake = w[:, W]
+        # (an event whose rate is zero throughout the block draws nothing: its rate is not built)
+        awake, aroused = ctx.in_mix(W), bool(a.any())
         # blinks: eyes open, arousals
-        rate = s.blink_rate * wake * eo + 1.5 * wake * (1 - eo) + 8.0 * a
-        for i in ctx.event_onsets(rate):
-            wf.add_at(vertical, int(i), wf.blink(fs, rng.uniform(100.0, 250.0) * g))
+        if awake or aroused:
+            rate = s.blink_rate * wake * eo + 1.5 * wake * (1 - eo) + 8.0 * a
+            for i in ctx.event_onsets(rate):
+                wf.add_at(vertical, int(i), wf.blink(fs, rng.uniform(100.0, 250.0) * g))
         # saccades in any direction: with the eyes open a waking person looks around about every
         # second (free viewing: 2-3 saccades a second), far fewer with them closed (and arousals)
-        rate = wake * (SACCADES_OPEN_PER_MIN * eo + 6.0 * (1 - eo)) + 6.0 * a
-        rate = rate + SACCADES_DAYTIME_EXTRA_PER_MIN * ctx.daytime
-        for i in ctx.event_onsets(rate):
-            amp = rng.uniform(30.0, 150.0) * g
-            mv = wf.eye_movement(fs, amp, rng.uniform(0.03, 0.07), 0.7, rng.uniform(0.2, 1.0))
-            angle = rng.uniform(0.0, 2.0 * np.pi)
-            wf.add_at(move, int(i), np.cos(angle) * mv)
-            wf.add_at(vertical, int(i), np.sin(angle) * mv)
+        if awake or aroused or ctx.daytime.any():
+            rate = wake * (SACCADES_OPEN_PER_MIN * eo + 6.0 * (1 - eo)) + 6.0 * a
+            rate = rate + SACCADES_DAYTIME_EXTRA_PER_MIN * ctx.daytime
+            for i in ctx.event_onsets(rate):
+                amp = rng.uniform(30.0, 150.0) * g
+                mv = wf.eye_movement(fs, amp, rng.uniform(0.03, 0.07), 0.7, rng.uniform(0.2, 1.0))
+                angle = rng.uniform(0.0, 2.0 * np.pi)
+                wf.add_at(move, int(i), np.cos(angle) * mv)
+                wf.add_at(vertical, int(i), np.sin(angle) * mv)
         # slow rolling eye movements: drowsy wake and N1
-        rate = 6.0 * w[:, N1] + 1.5 * wake * (1 - eo)
-        for i in ctx.event_onsets(rate):
-            amp = rng.choice([-1.0, 1.0]) * rng.uniform(40.0, 110.0) * g
-            wf.add_at(move, int(i), wf.rolling_eye_movement(fs, amp, rng.uniform(1.0, 4.0)))
+        if awake or ctx.in_mix(N1):
+            rate = 6.0 * w[:, N1] + 1.5 * wake * (1 - eo)
+            for i in ctx.event_onsets(rate):
+                amp = rng.choice([-1.0, 1.0]) * rng.uniform(40.0, 110.0) * g
+                wf.add_at(move, int(i), wf.rolling_eye_movement(fs, amp, rng.uniform(1.0, 4.0)))
         # rapid eye movements in bursts: REM (denser in a nightmare)
-        rate = s.rem_density / 2.5 * w[:, R] * (1.0 + 3.0 * ctx.nightmare)
+        if ctx.in_mix(R):
+            self._rem_bursts(ctx, move)
+        buf[OCULAR_H] += move
+        buf[OCULAR_V] += vertical
+
+    def _rem_bursts(self, ctx: BlockContext, move: np.ndarray) -> None:
+        """Add bursts of rapid eye movements (REM; denser in a nightmare) into ``move``."""
+        s, rng, fs, n, g = self.s, ctx.rng, self.sfreq, ctx.n, self.s.eog_gain
+        rate = s.rem_density / 2.5 * ctx.w[:, R] * (1.0 + 3.0 * ctx.nightmare)
         for i in ctx.event_onsets(rate):
             t = int(i)
             sign = rng.choice([-1.0, 1.0])
@@ -122,5 +135,3 @@ class EOGGenerator(BankGenerator):
                     sign = -sign
                 if t >= n + ctx.tail - int(3.5 * fs):
                     break
-        buf[OCULAR_H] += move
-        buf[OCULAR_V] += vertical

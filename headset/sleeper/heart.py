@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import waveforms as wf
+from ._kernels import beat_onsets, heart_rate, ramp_phase
 from .context import BlockContext
 from .subject import Subject
 
@@ -75,26 +76,26 @@ class Heart:
         """
         s, rng, fs, n = self.s, ctx.rng, self.sfreq, ctx.n
         w = ctx.w
-        ramp = np.arange(n) / n
+        # slow fluctuations of the heart and breathing rates, ramping over the block
         sd = float(w[0] @ HR_LF_SD)
-        lf_next = 0.92 * self.lf + rng.normal(0.0, sd * 0.4)
-        lf = self.lf + (lf_next - self.lf) * ramp
-        self.lf = lf_next
+        lf0, lf1 = self.lf, 0.92 * self.lf + rng.normal(0.0, sd * 0.4)
+        self.lf = lf1
         rj = float(w[0] @ RESP_JITTER)
-        r_next = 0.8 * self.resp_lf + rng.normal(0.0, rj)
-        rlf = self.resp_lf + (r_next - self.resp_lf) * ramp
-        self.resp_lf = r_next
-        resp_rate = s.resp_rate * (w @ RESP_FACTOR) * (1.0 + rlf)
-        resp_rate = resp_rate + 6.0 * ctx.nightmare + 2.0 * ctx.arousal
-        rphase = self.resp_phase + np.cumsum(resp_rate / 60.0 / fs)
+        r0, r1 = self.resp_lf, 0.8 * self.resp_lf + rng.normal(0.0, rj)
+        self.resp_lf = r1
+        # breathing: faster in nightmares (+6/min) and arousals (+2/min)
+        rphase = ramp_phase(
+            self.resp_phase, s.resp_rate, w @ RESP_FACTOR, r0, r1, ctx.nightmare, 6.0,
+            ctx.arousal, 2.0, fs,
+        )  # fmt: skip
         self.resp_phase = float(rphase[-1] % 1.0)
         resp = np.sin(2 * np.pi * rphase)
-        hr = s.hr_wake + w @ HR_OFFSET + lf + s.hrv * resp
-        hr = hr + 9.0 * ctx.arousal + 10.0 * ctx.movement + s.nightmare_hr * ctx.nightmare
-        hr = np.clip(hr, 35.0, 190.0)
-        bphase = self.beat_phase + np.cumsum(hr / 60.0 / fs)
-        self.beat_phase = float(bphase[-1] % 1.0)
-        starts = np.flatnonzero(np.diff(np.floor(np.concatenate([[0.0], bphase]))) > 0)
+        hr = heart_rate(
+            s.hr_wake, w @ HR_OFFSET, lf0, lf1, s.hrv, resp, ctx.arousal, ctx.movement,
+            s.nightmare_hr, ctx.nightmare,
+        )  # fmt: skip
+        starts, last = beat_onsets(self.beat_phase, hr, fs)
+        self.beat_phase = last % 1.0
         row = buf[ROW]
         for j in starts:
             rr = 60.0 / hr[j]

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._kernels import scatter_scaled
+from ._normal import standard_normal_f32
+
 if TYPE_CHECKING:
     from .context import BlockContext
     from .subject import Subject
@@ -173,12 +176,10 @@ class NoiseBank:
         ndarray of complex64, shape (n_streams, n_freqs)
             One-sided spectra of the streams (``norm="ortho"`` scaling).
         """
-        k = self._amp.shape[1]
-        draw = rng.standard_normal(2 * self._active.size, dtype=np.float32).view(np.complex64)
-        draw *= self._amp_active
-        spec = np.zeros(self.n_streams * k, dtype=np.complex64)
-        spec[self._active] = draw
-        return spec.reshape(self.n_streams, k)
+        spec = np.zeros(self._amp.shape, dtype=np.complex64)
+        draw = standard_normal_f32(rng, 2 * self._active.size)  # numpy's draws, faster
+        scatter_scaled(draw, self._amp_active, self._active, spec.reshape(-1).view(np.float32))
+        return spec
 
     def render(self, spec: np.ndarray) -> np.ndarray:
         """Turn spectra into the next block, cross-faded with the previous block's tail.
@@ -193,9 +194,9 @@ class NoiseBank:
         ndarray, shape (n_out, n)
             The streams.
         """
-        seg = np.fft.irfft(spec, n=self.length, norm="ortho", axis=-1).astype(np.float64)
+        seg = np.fft.irfft(spec, n=self.length, norm="ortho", axis=-1)
         ov = self.overlap
-        out = seg[:, : self.n].copy()
+        out = seg[:, : self.n].astype(np.float64)
         if ov:
             if not self._first:
                 out[:, :ov] *= self._up

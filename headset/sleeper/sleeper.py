@@ -26,6 +26,7 @@ from dsp.validate import check_option, validate_type
 from ..chunk import Annotation, Chunk
 from ..faults import FaultConfig
 from ..stages import EPOCH_S, N1, N2, N3, STAGE_NAMES, R, W, stage_name
+from ._kernels import add_leak
 from .accel import Accelerometer
 from .architecture import Plan, draw_night, replan
 from .artifacts import FaultInjector
@@ -34,7 +35,16 @@ from .eeg import EEGGenerator
 from .emg import EMGGenerator
 from .eog import EOGGenerator, ocular_gains
 from .heart import Heart
-from .montage import CHANNELS, EXG_ROWS, N_INTERNAL, OCULAR_H, OCULAR_V, ROW, resolve_montage
+from .montage import (
+    CHANNELS,
+    EEG_ROWS,
+    EXG_ROWS,
+    N_INTERNAL,
+    OCULAR_H,
+    OCULAR_V,
+    ROW,
+    resolve_montage,
+)
 from .nightmare_episodes import KIND_STRENGTH, Episode, respond
 from .profiles import get_profile
 from .subject import Subject, draw_subject
@@ -153,6 +163,11 @@ class Sleeper:
         ambulatory ones do): eyes open throughout (no alpha), free-viewing saccades, more scalp
         and chin muscle with talking and chewing bursts, frequent movement artifacts. These
         epochs must be wake. Default ``(0, 0)``: the whole recording is in bed.
+    keep_history : bool
+        Keep every annotation delivered and every R peak generated, for :attr:`events` and
+        :attr:`beat_samples` (about 100 KiB per simulated hour). False keeps neither, so the
+        sleeper's memory stays constant over any night (a ward's beds, whose annotations go
+        out in the chunks); the signals are the same either way.
 
     Attributes
     ----------
@@ -201,6 +216,7 @@ class Sleeper:
         hypnogram: Sequence[int | str] | None = None,
         nightmares: Sequence[tuple[float, float]] | None = None,
         daytime: tuple[int, int] = (0, 0),
+        keep_history: bool = True,
     ):
         self.profile = get_profile(profile)
         self.seed = _check_seed(seed)
@@ -214,6 +230,8 @@ class Sleeper:
         self._rows = np.array([ROW[c] for c in self.ch_names])
         self._plan_night(hypnogram, duration_s)
         self._daytime = self._daytime_intervals(daytime)
+        validate_type("keep_history", keep_history, bool)
+        self._keep_history = keep_history
         self.subject: Subject = draw_subject(_ss(self.seed, _S_SUBJECT), self.profile)
         self._build_generators()
         self._reset_generation(nightmares)
@@ -255,7 +273,24 @@ class Sleeper:
     def _build_generators(self) -> None:
         """Create the signal generators, the fault injector and the leakage operations."""
         s, fs, B, ov = self.subject, self.sfreq, self._block, self._overlap
-        self._eeg = EEGGenerator(s, self.profile, fs, B, ov)
+        # the leakage as (to, from, gain) row operations into the output channels: a sparse
+        # matrix, and small dense matrix products can cost more than they compute
+        # (multi-threaded BLAS)
+        leak = [(ROW[to], ROW[frm], g) for to, frm, g in _LEAK]
+        for name, row in ROW.items():
+            for src, g in zip((OCULAR_H, OCULAR_V), ocular_gains(name)):
+                if g:
+                    leak.append((row, src, g))
+        outputs = set(self._rows.tolist())
+        leak = [op for op in leak if op[0] in outputs]
+        self._leak_to = np.array([op[0] for op in leak], dtype=np.int64)
+        self._leak_from = np.array([op[1] for op in leak], dtype=np.int64)
+        self._leak_gain = np.array([op[2] for op in leak])
+        # only the EEG derivations that are output or leak into an output are rendered (the
+        # randomness drawn is the same, so each channel's signal is the same whatever the montage)
+        needed = outputs | set(self._leak_from.tolist())
+        eeg_rows = [r for r in EEG_ROWS if r in needed]
+        self._eeg = EEGGenerator(s, self.profile, fs, B, ov, eeg_rows)
         self._eog = EOGGenerator(s, fs, B, ov)
         self._emg = EMGGenerator(s, fs, B, ov)
         self._heart = Heart(s, fs)
@@ -268,13 +303,6 @@ class Sleeper:
             np.random.default_rng(_ss(self.seed, _S_FAULT_PLAN)),
             exg_rows,
         )
-        # the leakage as (to, from, gain) row operations: a sparse matrix, and small dense matrix
-        # products can cost more than they compute (multi-threaded BLAS)
-        self._leak = [(ROW[to], ROW[frm], g) for to, frm, g in _LEAK]
-        for name, row in ROW.items():
-            for src, g in zip((OCULAR_H, OCULAR_V), ocular_gains(name)):
-                if g:
-                    self._leak.append((row, src, g))
 
     def _reset_generation(self, nightmares) -> None:
         """Set the generation state to the start of the night and announce planned faults."""
@@ -349,14 +377,20 @@ class Sleeper:
             raise ValueError(f"sample must be within 0-{self.n_samples - 1}, got {sample}.")
         return int(self.hypnogram[int(sample) // self._epoch_len])
 
+    def _history(self, name: str) -> None:
+        if not self._keep_history:
+            raise RuntimeError(f"Sleeper.{name} needs keep_history=True (this sleeper keeps none).")
+
     @property
     def events(self) -> list[Annotation]:
         """Every ground-truth annotation delivered so far (also in ``Chunk.annotations``)."""
+        self._history("events")
         return list(self._events)
 
     @property
     def beat_samples(self) -> np.ndarray:
         """Sample indices of the true R peaks read so far, int64, shape (n_beats,)."""
+        self._history("beat_samples")
         if not self._beats:
             return np.zeros(0, dtype=np.int64)
         allb = np.concatenate(self._beats)
@@ -392,8 +426,8 @@ class Sleeper:
             b0, bdata, bflags = self._blocks[0]
             a = start + filled - b0
             take = min(bdata.shape[1] - a, n - filled)
-            data[:, filled : filled + take] = bdata[self._rows, a : a + take]
-            flags[:, filled : filled + take] = bflags[self._rows, a : a + take]
+            data[:, filled : filled + take] = bdata[:, a : a + take]
+            flags[:, filled : filled + take] = bflags[:, a : a + take]
             filled += take
             if a + take >= bdata.shape[1]:
                 self._blocks.popleft()
@@ -403,7 +437,8 @@ class Sleeper:
             self._pending = [p for p in self._pending if p[0] >= stop]
             released.sort(key=lambda p: (p[0], p[1]))
             anns = tuple(p[2] for p in released)
-            self._events.extend(anns)
+            if self._keep_history:
+                self._events.extend(anns)
         else:
             anns = ()
         return Chunk(
@@ -496,21 +531,28 @@ class Sleeper:
         label = "Arousal"
         self._announce(onset, Annotation(onset / self.sfreq, (stop - onset) / self.sfreq, label))
 
-    def _mix_weights(self, start: int, n: int) -> np.ndarray:
-        fs, el = self.sfreq, self._epoch_len
-        idx = np.arange(start, start + n)
-        ep = idx // el
-        cur = self.hypnogram[np.minimum(ep, self.n_epochs - 1)].astype(np.int64)
-        prev = self.hypnogram[np.maximum(ep - 1, 0)].astype(np.int64)
-        tau = (idx - ep * el) / fs
-        ramp = _RAMP_S[prev, cur]
-        u = np.clip(tau / ramp, 0.0, 1.0)
-        u = 0.5 - 0.5 * np.cos(np.pi * u)
+    def _mix_weights(self, start: int, n: int) -> tuple[np.ndarray, tuple[int, ...]]:
+        """Stage mix per sample of the block at ``start``, shape (n, 5), and its stages.
+
+        A block lies within one epoch (``BLOCK_S`` divides ``EPOCH_S``): the mix ramps from the
+        previous epoch's stage to this one's over the ramp time of the pair. The stages are
+        those whose column may be non-zero (every other column is zero).
+        """
+        el = self._epoch_len
+        ep = start // el
+        hyp = self.hypnogram
+        cur, prev = int(hyp[ep]), int(hyp[max(ep - 1, 0)])
+        off, ramp = start - ep * el, _RAMP_S[prev, cur]
         w = np.zeros((n, 5))
-        rows = np.arange(n)
-        w[rows, prev] += 1.0 - u
-        w[rows, cur] += u
-        return w
+        if off / self.sfreq / ramp >= 1.0:
+            # the ramp is over (most blocks): u = 1 everywhere, as 0.5 - 0.5 cos(pi) is 1
+            w[:, cur] = 1.0
+            return w, (cur,)
+        u = np.clip(np.arange(off, off + n) / self.sfreq / ramp, 0.0, 1.0)
+        u = 0.5 - 0.5 * np.cos(np.pi * u)
+        w[:, prev] += 1.0 - u
+        w[:, cur] += u
+        return w, (prev, cur)
 
     @staticmethod
     def _envelope(
@@ -564,7 +606,6 @@ class Sleeper:
         k, B, fs, el = self._k, self._block, self.sfreq, self._epoch_len
         start = k * B
         rng = np.random.default_rng(_ss(self.seed, _S_BLOCK, k))
-        frng = np.random.default_rng(_ss(self.seed, _S_FAULT, k))
         e = start // el
         hyp_e = min(e, self.n_epochs - 1)
         if start % el == 0 or self._true[hyp_e] < 0:
@@ -575,13 +616,19 @@ class Sleeper:
         # nightmares that begin in this block
         self._start_nightmares(start, B)
         self._plan_arousals_and_eyes(start, stage, int(self._true[max(hyp_e - 1, 0)]), rng)
-        # fault transients and movements
-        moves, pops = self._faults.plan_block(start, B, frng)
-        brng = np.random.default_rng(_ss(self.seed, _S_BODY, _WAKE_MOVES_STREAM + k))
-        wake_moves = self._plan_wake_moves(start, stage, brng)
+        # fault transients and movements (a stream's generator is made only when it draws)
+        frng = brng = None
+        moves, pops, wake_moves = [], [], []
+        if self._faults.per_block:
+            frng = np.random.default_rng(_ss(self.seed, _S_FAULT, k))
+            moves, pops = self._faults.plan_block(start, B, frng)
         daytime = self._envelope(self._daytime, idx, 5.0, 5.0, fs)
-        if daytime.any():
-            wake_moves += self._plan_daytime(start, B, k)
+        up = daytime.any()
+        if stage == W or up:
+            brng = np.random.default_rng(_ss(self.seed, _S_BODY, _WAKE_MOVES_STREAM + k))
+            wake_moves = self._plan_wake_moves(start, stage, brng)
+            if up:
+                wake_moves += self._plan_daytime(start, B, k)
         self._movements.extend(moves + wake_moves)
 
         ctx = self._block_context(start, stage, idx, daytime, rng)
@@ -592,12 +639,16 @@ class Sleeper:
         self._emg.generate(ctx, buf)
         peaks, resp = self._heart.generate(ctx, buf)
         self._acc.generate(ctx, buf, resp)
-        for release, ann in self._faults.add_transients(buf, start, moves, pops, frng):
-            self._announce(release, ann)
-        for release, ann in self._faults.add_transients(buf, start, wake_moves, [], brng, EXG_ROWS):
-            self._announce(release, ann)
+        if frng is not None:
+            for release, ann in self._faults.add_transients(buf, start, moves, pops, frng):
+                self._announce(release, ann)
+        if brng is not None:
+            wake = self._faults.add_transients(buf, start, wake_moves, [], brng, EXG_ROWS)
+            for release, ann in wake:
+                self._announce(release, ann)
         out, flags = self._output_block(buf, start)
-        self._beats.append(peaks[peaks < self.n_samples])
+        if self._keep_history:
+            self._beats.append(peaks[peaks < self.n_samples])
         self._blocks.append((start, out, flags))
         self._end_nightmares(start, B)
         self._prune(start)
@@ -646,7 +697,7 @@ class Sleeper:
         nightmare = np.zeros(B)
         for ep in self._episodes:
             nightmare = np.maximum(nightmare, ep.intensity(idx, fs))
-        w = self._mix_weights(start, B)
+        w, mix_stages = self._mix_weights(start, B)
         eyes = np.maximum(eyes, daytime) * w[:, W]
         talk = np.zeros(B)
         for on, off, gain in self._talks:
@@ -660,6 +711,7 @@ class Sleeper:
             sfreq=fs,
             stage=stage,
             w=w,
+            mix_stages=mix_stages,
             arousal=arousal,
             nightmare=nightmare,
             eyes_open=eyes,
@@ -674,17 +726,16 @@ class Sleeper:
     def _output_block(self, buf: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
         """Mix the internal sources into the output channels and apply the faults.
 
-        Keeps the generators' tail as the carry into the next block. Returns the data
-        ``(n_channels, n_block)`` and its flags.
+        Keeps the generators' tail as the carry into the next block. Returns the data of the
+        output channels ``(n_channels, n_block)`` and its flags.
         """
         n_all, B = len(CHANNELS), self._block
         out = buf[:n_all, :B].copy()
-        for to, frm, g in self._leak:
-            out[to] += g * buf[frm, :B]
+        add_leak(buf, B, self._leak_to, self._leak_from, self._leak_gain, out)
         self._carry = buf[:, B:].copy()
         flags = np.zeros((n_all, B), dtype=np.uint8)
         self._faults.apply(out, flags, start)
-        return out, flags
+        return out[self._rows], flags[self._rows]
 
     def _begin_epoch(self, e: int, start: int) -> None:
         stage = int(self._plan.stages[e])

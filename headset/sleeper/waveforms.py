@@ -150,9 +150,16 @@ def eye_movement(sfreq: float, amp: float, rise: float, decay: float, hold: floa
     """
     total = rise * 1.5 + hold + 4.0 * decay
     t = _t(total, sfreq)
-    up = 0.5 - 0.5 * np.cos(np.pi * np.clip(t / (1.25 * rise), 0.0, 1.0))
+    # the rise (a raised cosine) and the relaxation (an exponential) are evaluated where they
+    # act; elsewhere they are 1 (0.5 - 0.5 cos(pi) is exactly 1)
+    x = t / (1.25 * rise)
+    up = np.ones(t.size)
+    k = int(np.searchsorted(x, 1.0))
+    up[:k] = 0.5 - 0.5 * np.cos(np.pi * np.clip(x[:k], 0.0, 1.0))
     t_off = 1.25 * rise + hold
-    down = np.where(t > t_off, np.exp(-(t - t_off) / decay), 1.0)
+    down = np.ones(t.size)
+    k = int(np.searchsorted(t, t_off, side="right"))
+    down[k:] = np.exp(-(t[k:] - t_off) / decay)
     return _taper(amp * up * down, sfreq, 0.2)
 
 

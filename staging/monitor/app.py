@@ -229,6 +229,7 @@ def build_session(opts: MonitorOptions) -> MonitorSession:
             grace_s=opts.grace_s,
             meta=meta,
             on_finish=finishers(opts, pipeline),
+            view=opts.tui,  # headless: no trace ring, no display filter
         )
         session.options = opts  # as completed here (report -> recording and events paths)
         on_error.pop_all()

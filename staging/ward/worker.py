@@ -169,7 +169,12 @@ class Bed:
 
         night = 8 * 3600.0 if cfg.duration_s is None else float(cfg.duration_s)
         self.sleeper = Sleeper(
-            spec.profile, spec.seed, duration_s=night, sfreq=cfg.sfreq, faults=cfg.faults
+            spec.profile,
+            spec.seed,
+            duration_s=night,
+            sfreq=cfg.sfreq,
+            faults=cfg.faults,
+            keep_history=False,  # constant memory: the annotations go out in the chunks
         )
         hs = Headset.simulated(
             seed=spec.seed,

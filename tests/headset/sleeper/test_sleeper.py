@@ -157,3 +157,17 @@ def test_no_step_at_block_borders():
     borders = np.arange(2560, data.shape[1], 2560) - 1
     typical = np.percentile(d, 99.9, axis=1)
     assert np.all(d[:, borders].max(axis=1) <= 1.5 * typical)
+
+
+def test_without_history_same_signals_and_no_growth():
+    kw = dict(profile="nightmare-prone", seed=5, duration_s=900, faults=FAULTS)
+    full, lean = Sleeper(**kw), Sleeper(keep_history=False, **kw)
+    a, b = read_all(full, (1000,)), read_all(lean, (1000,))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+    assert full.events == a[2] and full.beat_samples.size > 900 / 60 * 40
+    assert lean._events == [] and lean._beats == []
+    for name in ("events", "beat_samples"):
+        with pytest.raises(RuntimeError, match=f"{name} needs keep_history=True"):
+            getattr(lean, name)
+    with pytest.raises(TypeError, match="keep_history"):
+        Sleeper(keep_history=1)
