@@ -4,7 +4,11 @@
 duration; in any order, as late as the detectors report them) and finds the moments when at
 least ``min_beds`` different beds were aroused within ``window_s`` seconds of each other: a
 noise, a light or a draught that reached the whole room. An arousal of another bed that starts
-within the window of a disturbance already found joins it (the ward annotates that bed too).
+within ``window_s`` of a disturbance's onset joins it (the ward annotates that bed too). The
+onset is the median of the beds' arousal onsets, the room's moment: a bed that happened to wake
+a few seconds before the noise belongs to the disturbance but does not move its onset, and the
+awakening a noise causes (an epoch scored W, reported at the start of the next epoch, up to
+30 s after the noise) joins the disturbance it belongs to instead of starting a second one.
 It decides from the arousals alone, so the same arousals give the same disturbances whatever
 the order they arrived in, as long as they arrive before :meth:`DisturbanceDetector.update`
 is asked about a time ``window_s + latency_s`` after them.
@@ -13,6 +17,7 @@ is asked about a time ``window_s + latency_s`` after them.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 
 #: Default: beds aroused together that make a disturbance of the room.
@@ -35,7 +40,7 @@ class Disturbance:
     id : int
         Number of the disturbance in the night (1, 2...).
     onset : float
-        First arousal onset, session seconds.
+        Median of the beds' arousal onsets, session seconds (the room's moment).
     end : float
         Last arousal end, session seconds.
     beds : dict
@@ -49,7 +54,7 @@ class Disturbance:
 
     @property
     def duration(self) -> float:
-        """Seconds from the first arousal onset to the last arousal end."""
+        """Seconds from the onset to the last arousal end."""
         return self.end - self.onset
 
 
@@ -127,7 +132,7 @@ class DisturbanceDetector:
         # join open disturbances
         keep = []
         for a in self._arousals:
-            d = next((d for d in self.found if d.onset <= a[0] <= d.onset + self.window_s), None)
+            d = next((d for d in self.found if abs(a[0] - d.onset) <= self.window_s), None)
             if d is None:
                 keep.append(a)
                 continue
@@ -148,8 +153,8 @@ class DisturbanceDetector:
                     g2, b2 = self._window(j)
                     if len(b2) > len(beds):
                         group, beds = g2, b2
-                first = group[0][0]
-                d = Disturbance(len(self.found) + 1, first, max(a[1] for a in group), beds)
+                onset = float(statistics.median(b[0] for b in beds.values()))
+                d = Disturbance(len(self.found) + 1, onset, max(a[1] for a in group), beds)
                 self.found.append(d)
                 out[d.id] = (d, list(beds))
                 self._arousals = [a for a in self._arousals if a not in group]
