@@ -3,73 +3,13 @@
 from __future__ import annotations
 
 import re
-import sys
-import time
 
-import pexpect
 import pytest
-from _constants import REPO
+from _tty import ANSI, Screen
 
 from staging.monitor.events import read_events
 
-ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>78]")
 HEADER = "dreamnet monitor "
-
-
-class Screen:
-    """A spawned ``dreamnet monitor`` and the text of its latest frame."""
-
-    def __init__(self, args, tmp_path, rows=45, cols=140):
-        self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "staging.cli", "monitor", *args],
-            cwd=str(REPO),
-            dimensions=(rows, cols),
-            encoding="utf-8",
-            codec_errors="replace",
-            timeout=30,
-            env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        )
-        self.raw = ""
-
-    def _pump(self, timeout):
-        try:
-            self.raw += self.child.read_nonblocking(1 << 20, timeout=timeout)
-        except pexpect.TIMEOUT:
-            pass
-        self.raw = self.raw[-400_000:]
-
-    def frame(self) -> str:
-        """The text of the last complete frame (everything after the last header)."""
-        text = ANSI.sub("", self.raw)
-        i = text.rfind(HEADER)
-        j = text.rfind(HEADER, 0, i) if i > 0 else -1
-        return text[j:i] if (j >= 0 and i - j > 200) else text[i:]
-
-    def wait_for(self, pattern, timeout=60.0) -> str:
-        """Wait until the latest frame matches ``pattern``; return that frame."""
-        rx = re.compile(pattern)
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            self._pump(0.2)
-            text = ANSI.sub("", self.raw[-200_000:])
-            if rx.search(text):
-                return text
-            if not self.child.isalive():
-                self._pump(0.2)
-                break
-        raise AssertionError(f"{pattern!r} not on screen; last frame:\n{self.frame()[-4000:]}")
-
-    def finish(self, timeout=60):
-        """Wait for the process to end; return its exit status."""
-        self.child.expect(pexpect.EOF, timeout=timeout)
-        self.raw += self.child.before or ""
-        self.child.close()
-        return self.child.exitstatus
-
-    def close(self):
-        if self.child.isalive():
-            self.child.terminate(force=True)
 
 
 @pytest.fixture
@@ -77,7 +17,8 @@ def screen_factory(tmp_path):
     screens = []
 
     def make(*args, **kw):
-        s = Screen(args, tmp_path, **kw)
+        kw = {"rows": 45, "cols": 140, **kw}
+        s = Screen("monitor", args, tmp_path, header=HEADER, **kw)
         screens.append(s)
         return s
 

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import io
-import re
-import sys
 import time
 
 import pexpect
 import pytest
-from _constants import REPO
+from _tty import Screen
 from rich.console import Console
 
 from staging.monitor.events import read_events
 from staging.ward.app import WardOptions, build_ward
 from staging.ward.view import WardView, ordered, parse_keys
-
-ROOT = REPO
-ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>78]")
 
 
 def test_keys_are_decoded():
@@ -54,43 +49,12 @@ def test_sixteen_beds_fit_160x48_and_degrade_when_smaller():
         ward.finish("quit")
 
 
-class Screen:
-    def __init__(self, args, tmp_path, rows=48, cols=160):
-        self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "staging.cli", "ward", *args],
-            cwd=str(ROOT),
-            dimensions=(rows, cols),
-            encoding="utf-8",
-            codec_errors="replace",
-            timeout=30,
-            env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        )
-        self.raw = ""
-
-    def wait_for(self, pattern, timeout=120.0) -> str:
-        rx = re.compile(pattern)
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                self.raw += self.child.read_nonblocking(1 << 20, timeout=0.2)
-            except pexpect.TIMEOUT:
-                pass
-            self.raw = self.raw[-400_000:]
-            text = ANSI.sub("", self.raw[-60_000:])
-            if rx.search(text):
-                self.raw = ""
-                return text
-            if not self.child.isalive():
-                break
-        raise AssertionError(f"{pattern!r} not on screen:\n{ANSI.sub('', self.raw)[-4000:]}")
-
-
 @pytest.mark.slow
 def test_technician_selects_vetoes_opens_and_quits(tmp_path):
     ev = tmp_path / "ward.jsonl"
-    s = Screen(["--beds", "2", "--bed", "dr=drill", "--speed", "60", "--duration", "20m",
-                "--events", str(ev), "--workers", "2"], tmp_path)  # fmt: skip
+    s = Screen("ward", ["--beds", "2", "--bed", "dr=drill", "--speed", "60", "--duration", "20m",
+                "--events", str(ev), "--workers", "2"], tmp_path, rows=48, cols=160,
+               header="dreamnet ward ", forget_on_match=True, wait_s=120.0)  # fmt: skip
     try:
         s.wait_for(r"dreamnet ward .*3 beds")
         s.wait_for(r"PENDING \w+ [\d.]+: sends in \d+ s")  # the drill's nightmare: a cue
@@ -108,8 +72,7 @@ def test_technician_selects_vetoes_opens_and_quits(tmp_path):
         s.child.close()
         assert s.child.exitstatus == 0
     finally:
-        if s.child.isalive():
-            s.child.terminate(force=True)
+        s.close()
     events = read_events(ev)
     vetoes = [e for e in events if e["type"] == "veto"]
     assert [e["bed"] for e in vetoes] == ["dr"]
