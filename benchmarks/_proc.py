@@ -1,6 +1,7 @@
 """Process measurements shared by the benchmarks.
 
-Memory and CPU from /proc, and the CPU of a terminal program driven in a pseudo-terminal (the
+Memory, CPU, liveness and children from /proc (also used by the tests that check no process
+outlives its parent), and the CPU of a terminal program driven in a pseudo-terminal (the
 live views of ``monitor.py`` and ``ward.py``).
 """
 
@@ -32,6 +33,15 @@ def cpu_s(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def alive(pid: int) -> bool:
+    """Return True while ``pid`` runs (a zombie waiting to be reaped has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def children(pid: int) -> list[int]:

@@ -9,11 +9,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from _constants import REPO
 
+from benchmarks._proc import alive, children
 from headset import lifeline
 
 LINUX = sys.platform.startswith("linux")
@@ -21,25 +21,6 @@ pytestmark = pytest.mark.skipif(not LINUX, reason="reads /proc")
 
 #: Upper bound of every wait below (a slow machine; never reached when things work).
 WAIT_S = 60.0
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie waiting to be reaped has ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for f in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            out += [int(x) for x in f.read_text().split()]
-        except OSError:
-            pass
-    return out
 
 
 def _wait_for(predicate, what: str):
@@ -65,14 +46,14 @@ def _monitor(tmp_path, *extra):
     _wait_for(lambda: events.exists() and events.stat().st_size > 0 or proc.poll() is not None,
               "the monitor to start")  # fmt: skip
     assert proc.poll() is None, proc.communicate()
-    kids = _children(proc.pid)
+    kids = children(proc.pid)
     assert kids, "the monitor started no headset process"
     return proc, kids, events
 
 
 def _cleanup(proc, kids):
     for pid in kids:  # first: a child left behind holds the pipes communicate() reads
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
     if proc.poll() is None:
         proc.kill()
@@ -85,7 +66,7 @@ def test_kill_9_of_the_monitor_ends_its_children(tmp_path):
     try:
         proc.kill()  # SIGKILL: no handler runs in the monitor
         proc.wait()
-        _wait_for(lambda: not any(_alive(p) for p in kids), "the children to end")
+        _wait_for(lambda: not any(alive(p) for p in kids), "the children to end")
     finally:
         _cleanup(proc, kids)
 
@@ -96,7 +77,7 @@ def test_the_headset_child_ends_on_sigterm(tmp_path):
     try:
         for pid in kids:
             os.kill(pid, signal.SIGTERM)
-        _wait_for(lambda: not any(_alive(p) for p in kids), "the children to end on SIGTERM")
+        _wait_for(lambda: not any(alive(p) for p in kids), "the children to end on SIGTERM")
         # the monitor notices and stops with one line, its files closed
         _, err = proc.communicate(timeout=WAIT_S)
         assert proc.returncode == 2 and "headset process ended" in err, err
@@ -113,7 +94,7 @@ def test_sigterm_of_the_monitor_still_finalises_and_ends_the_child(tmp_path):
         assert proc.returncode == 128 + signal.SIGTERM
         last = json.loads(events.read_text().splitlines()[-1])
         assert last["reason"] == "terminated"
-        _wait_for(lambda: not any(_alive(p) for p in kids), "the children to end")
+        _wait_for(lambda: not any(alive(p) for p in kids), "the children to end")
     finally:
         _cleanup(proc, kids)
 
@@ -151,12 +132,12 @@ def test_orphans_end_without_the_parent_signal_or_after_exec(kind):
         pid = int(middle.stdout.readline())
         middle.kill()
         middle.wait()
-        _wait_for(lambda: not _alive(pid), "the orphan to end")
+        _wait_for(lambda: not alive(pid), "the orphan to end")
     finally:
         if middle.poll() is None:
             middle.kill()
         middle.communicate()
-        if pid is not None and _alive(pid):
+        if pid is not None and alive(pid):
             os.kill(pid, signal.SIGKILL)
 
 

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from _constants import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks._proc import alive, children
 from headset.errors import HeadsetError
 from staging.cli import main
 from staging.errors import StagingError
@@ -328,14 +328,6 @@ def test_ward_command_line_errors_are_one_line(tmp_path, capsys):
     assert (tmp_path / "r" / "bed01" / "report.html").exists()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not LINUX, reason="reads /proc")
 def test_kill_9_of_the_ward_ends_every_worker_and_leaves_readable_recordings(tmp_path):
@@ -349,8 +341,7 @@ def test_kill_9_of_the_ward_ends_every_worker_and_leaves_readable_recordings(tmp
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            kids = [int(x) for f in Path(f"/proc/{proc.pid}/task").glob("*/children")
-                    for x in f.read_text().split()]  # fmt: skip
+            kids = children(proc.pid)
             edfs = list(rec.glob("*.edf"))
             if len(kids) == 2 and len(edfs) == 3 and all(f.stat().st_size > 40000 for f in edfs):
                 break
@@ -360,9 +351,9 @@ def test_kill_9_of_the_ward_ends_every_worker_and_leaves_readable_recordings(tmp
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         deadline = time.monotonic() + 30
-        while any(_alive(p) for p in kids) and time.monotonic() < deadline:
+        while any(alive(p) for p in kids) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not any(_alive(p) for p in kids), "a ward worker outlived the ward"
+        assert not any(alive(p) for p in kids), "a ward worker outlived the ward"
         for f in sorted(rec.glob("*.edf")):
             r = Replay(f)
             assert r.header.n_records >= 5
@@ -370,7 +361,7 @@ def test_kill_9_of_the_ward_ends_every_worker_and_leaves_readable_recordings(tmp
             assert c is not None and np.isfinite(c.data).all()
     finally:
         for pid in kids:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         if proc.poll() is None:
             proc.kill()
