@@ -6,6 +6,7 @@ The output checks every command runs before writing live in :mod:`staging.output
 from __future__ import annotations
 
 import argparse
+import math
 import re
 
 _DURATION_RE = re.compile(
@@ -83,6 +84,50 @@ def bounded_int(lo: int, hi: int):
         return value
 
     return parse
+
+
+def bounded_float(lo: float, hi: float, what: str, *, above_lo: bool = False):
+    """Return an argument type accepting finite numbers in ``[lo, hi]`` (seconds, shares).
+
+    Parameters
+    ----------
+    lo, hi : float
+        Smallest and largest accepted value (``hi`` may be ``inf``: no upper bound).
+    what : str
+        What the number is, for the messages (``"grace (seconds)"``).
+    above_lo : bool
+        Refuse ``lo`` itself (a positive quantity).
+
+    Returns
+    -------
+    callable
+        ``text -> float``; raises ``argparse.ArgumentTypeError`` naming the range.
+    """
+    low = f"> {lo:g}" if above_lo else f">= {lo:g}"
+    span = f"a finite number {low}" if math.isinf(hi) else f"{low} and <= {hi:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        above = value > lo if above_lo else value >= lo
+        if not (above and value <= hi and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"{what} must be {span}, got {text!r}")
+        return value
+
+    return parse
+
+
+def add_grace(parser: argparse.ArgumentParser) -> None:
+    """Add ``--grace``: seconds a proposed intervention waits for a veto (default 10)."""
+    parser.add_argument(
+        "--grace",
+        type=bounded_float(0.0, math.inf, "grace (seconds)"),
+        default=10.0,
+        metavar="S",
+        help="seconds a proposed intervention waits for a veto (default 10)",
+    )
 
 
 def add_seed(parser: argparse.ArgumentParser, what: str) -> None:

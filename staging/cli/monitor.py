@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import add_allow_truncated, add_duration, add_seed
+from ._common import add_allow_truncated, add_duration, add_grace, add_seed
 
 DESCRIPTION = """\
 Watch a night live: signals and their quality, the stage as it is scored, arousals, nightmare
@@ -49,16 +49,6 @@ def parse_speed(text: str) -> float | None:
         return speed_factor(t) or None
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _grace(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"grace must be >= 0 seconds, got {text!r}")
-    return value
 
 
 def add_parser(subparsers) -> None:
@@ -156,13 +146,7 @@ def _loop_options(g) -> None:
         metavar="KEY",
         help="pairing key authenticating stimulation commands (TCP headsets)",
     )
-    g.add_argument(
-        "--grace",
-        type=_grace,
-        default=10.0,
-        metavar="S",
-        help="seconds a proposed intervention waits for a veto (default 10)",
-    )
+    add_grace(g)
 
 
 def run(args) -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import bounded_int, nonnegative_int, parse_duration
-from .monitor import _grace, parse_speed
+from ._common import add_grace, bounded_float, bounded_int, nonnegative_int, parse_duration
+from .monitor import parse_speed
 
 DESCRIPTION = """\
 Watch many beds at once: one row per bed (stage and confidence, time in stage, signal quality,
@@ -34,26 +34,6 @@ examples:
   dreamnet ward --beds 8 --seed 3
   dreamnet ward --beds 16 --no-tui --speed max --duration 8h --events ward.jsonl --record beds/
   dreamnet ward --beds 6 --faults noise=2 --no-tui --speed max --duration 2h --report out/"""
-
-
-def _positive_s(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0 < value <= 600:
-        raise argparse.ArgumentTypeError(f"must be within 0-600 seconds, got {text!r}")
-    return value
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a share 0-1, got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be within 0-1, got {text!r}")
-    return value
 
 
 def _add_bed_options(p) -> None:
@@ -108,13 +88,7 @@ def _add_output_options(p) -> None:
         help="a morning report per bed (DIR/NAME/) and the ward's page (DIR/ward.html)",
     )
     p.add_argument("--force", action="store_true", help="replace existing output files")
-    p.add_argument(
-        "--grace",
-        type=_grace,
-        default=10.0,
-        metavar="S",
-        help="seconds a proposed intervention waits for a veto (default 10)",
-    )
+    add_grace(p)
     p.add_argument(
         "--workers",
         type=bounded_int(0, MAX_WORKERS),
@@ -137,14 +111,14 @@ def _add_disturbance_options(p) -> None:
     )
     p.add_argument(
         "--disturbance-window",
-        type=_positive_s,
+        type=bounded_float(0.0, 600.0, "seconds", above_lo=True),
         default=30.0,
         metavar="S",
         help="seconds within which their arousals start (default 30)",
     )
     p.add_argument(
         "--disturbance-quorum",
-        type=_share,
+        type=bounded_float(0.0, 1.0, "a share"),
         default=0.5,
         metavar="F",
         help="share of the running beds a disturbance must also reach (default 0.5)",
