@@ -107,8 +107,10 @@ def test_a_tampered_frame_is_rejected_and_counted():
         sock.close()
         assert server.counters["frames_rejected"] == 1
         assert dev.counters["commands_ok"] == 0 and not dev.streaming
-        # what came before the tampering was the HELLO, sealed: readable with the keys only
-        assert P.DEVICE_SYNC not in got
+        # what came before the tampering was the HELLO, sealed: readable with the keys only.
+        # (Not `DEVICE_SYNC not in got`: two sync bytes turn up in ciphertext by chance about
+        # once in 400 runs; the HELLO's plain JSON cannot.)
+        assert b'"ch_names"' not in got and not P.StreamParser().feed(got).messages
         hello = P.StreamParser().feed(session.open(got)).messages[0]
         assert isinstance(hello, P.Hello) and hello.info["ch_names"][0] == "IDX"
     finally:
