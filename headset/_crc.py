@@ -251,28 +251,42 @@ def decode_data(buf, offs, n_exg, n_aux, n_samp, aux_div, hdr, aux, codes):
 
 
 @njit(cache=True)
-def encode_data_rows(rows, hdr, aux, codes, aux_min, aux_max):
-    """Write the bodies of DATA packets of one layout into ``rows`` (the inverse of decode_data).
+def encode_data_rows(rows, hdr, aux, codes, aux_min, aux_max, sync0, sync1, ptype, aux_div, table):
+    """Write whole DATA packets of one layout into ``rows`` (the inverse of decode_data).
 
     Parameters
     ----------
     rows : ndarray of uint8, shape (n, packet_size)
-        Receives, per packet, the body header from byte ``HEADER_BYTES`` on, then the
-        auxiliary values (int16, little-endian), then the ADC codes (24-bit big-endian two's
-        complement, sample-major). Framing and CRC are the caller's.
+        Receives, per packet, the framing (the two sync bytes, the type, the body length), the
+        body header, then the auxiliary values (int16, little-endian), then the ADC codes
+        (24-bit big-endian two's complement, sample-major), then the CRC-32 of everything
+        after the sync bytes (little-endian).
     hdr : ndarray of int64, shape (n, 5)
         Sequence number, sample counter (both already reduced to their modulus), lead-off
         mask, battery percent and stimulator state of each packet.
-    aux : ndarray of int64, shape (n, n_aux, n_aux_values)
+    aux : ndarray of int, shape (n, n_aux, n_aux_values)
         Auxiliary values (clipped to ``aux_min``-``aux_max`` here).
-    codes : ndarray of int64, shape (n, n_exg, n_samp)
+    codes : ndarray of int, shape (n, n_exg, n_samp)
         ADC codes (their low 24 bits are sent).
     aux_min, aux_max : int
         Clipping range of the auxiliary values.
+    sync0, sync1, ptype : int
+        Sync bytes and packet type.
+    aux_div : int
+        Samples per auxiliary value (a byte of the body header).
+    table : ndarray of uint32
+        CRC table (``CRC_TABLE``).
     """
     n_exg = codes.shape[1]
     n_samp = codes.shape[2]
+    size = rows.shape[1]
+    body_len = size - HEADER_BYTES - TRAILER_BYTES
     for i in range(rows.shape[0]):
+        rows[i, 0] = sync0
+        rows[i, 1] = sync1
+        rows[i, 2] = ptype
+        rows[i, 3] = body_len & 0xFF
+        rows[i, 4] = body_len >> 8
         b = HEADER_BYTES
         for k in range(2):
             rows[i, b + k] = (hdr[i, 0] >> (8 * k)) & 0xFF
@@ -281,17 +295,24 @@ def encode_data_rows(rows, hdr, aux, codes, aux_min, aux_max):
             rows[i, b + 6 + k] = (hdr[i, 2] >> (8 * k)) & 0xFF
         rows[i, b + 10] = hdr[i, 3] & 0xFF
         rows[i, b + 11] = hdr[i, 4] & 0xFF
+        rows[i, b + 12] = n_exg
+        rows[i, b + 13] = aux.shape[1]
+        rows[i, b + 14] = n_samp
+        rows[i, b + 15] = aux_div
         q = b + DATA_HEADER_BYTES
         for a in range(aux.shape[1]):
             for k in range(aux.shape[2]):
-                v = min(max(aux[i, a, k], aux_min), aux_max)
+                v = min(max(np.int64(aux[i, a, k]), aux_min), aux_max)
                 rows[i, q] = v & 0xFF
                 rows[i, q + 1] = (v >> 8) & 0xFF
                 q += 2
         for s in range(n_samp):
             for c in range(n_exg):
-                v = codes[i, c, s] & 0xFFFFFF
+                v = np.int64(codes[i, c, s]) & 0xFFFFFF
                 rows[i, q] = v >> 16
                 rows[i, q + 1] = (v >> 8) & 0xFF
                 rows[i, q + 2] = v & 0xFF
                 q += 3
+        crc = crc32(rows[i], 2, size - TRAILER_BYTES, table)
+        for k in range(4):
+            rows[i, size - TRAILER_BYTES + k] = (crc >> np.uint32(8 * k)) & np.uint32(0xFF)

@@ -90,6 +90,42 @@ def quantize_packets(data, rows, lsb, s, codes, flat):
             flat[k, c] = same and CODE_MIN < first < CODE_MAX
 
 
+@njit(cache=True)
+def quantize_aux(data, rows, s, div, out):
+    """Sample and quantise the auxiliary rows of ``data`` into packets.
+
+    The value sent for each group of ``div`` samples is that of the group's first sample,
+    rounded half to even to the 1-unit step; non-finite values read as ``AUX_MAX``; values
+    stick at ``AUX_MIN``/``AUX_MAX``.
+
+    Parameters
+    ----------
+    data : ndarray of float64, shape (n_channels, n)
+        Samples (milli-g for the accelerometer).
+    rows : ndarray of int64, shape (A,)
+        The auxiliary rows of ``data``, in packet order.
+    s : int
+        Samples per packet (``n = n_packets * s``).
+    div : int
+        Samples per auxiliary value (``1 <= div <= s``).
+    out : ndarray of int16, shape (n_packets, A, ceil(s / div))
+        Receives the values.
+    """
+    for a in range(rows.shape[0]):
+        r = rows[a]
+        for k in range(out.shape[0]):
+            for j in range(out.shape[2]):
+                x = data[r, k * s + j * div]
+                if not np.isfinite(x):
+                    x = AUX_MAX
+                x = np.rint(x)
+                if x < AUX_MIN:
+                    x = AUX_MIN
+                elif x > AUX_MAX:
+                    x = AUX_MAX
+                out[k, a, j] = np.int16(x)
+
+
 class Firmware:
     """ADS1299-like front end plus framing of samples into DATA packets.
 
@@ -313,11 +349,8 @@ class Firmware:
         flat = np.empty((n_pk, self.exg_idx.size), dtype=np.bool_)
         quantize_packets(data_uv, self.exg_idx, self.lsb_uv, s, codes, flat)
         div = min(self.aux_every, s)
-        k = -(-s // div)
-        aux_vals = data_uv[self.aux_idx].reshape(self.aux_idx.size, n_pk, s)[:, :, ::div]
-        aux_vals = np.where(np.isfinite(aux_vals), aux_vals, AUX_MAX)
-        aux = np.clip(np.rint(aux_vals), AUX_MIN, AUX_MAX).astype(np.int16).transpose(1, 0, 2)
-        aux = aux[:, :, :k]
+        aux = np.empty((n_pk, self.aux_idx.size, -(-s // div)), dtype=np.int16)
+        quantize_aux(data_uv, self.aux_idx, s, div, aux)
         starts = first_sample + s * np.arange(n_pk, dtype=np.int64)
         seq = self.seq + np.arange(n_pk, dtype=np.int64)
         self.seq = int(seq[-1] + 1) % SEQ_MODULUS

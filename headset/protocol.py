@@ -543,28 +543,16 @@ def encode_data(seq, counter, leadoff, battery, stim, aux, codes, aux_div: int) 
     body_len = int(data_body_length(n_exg, n_aux, n_samp, aux_div))
     size = HEADER_BYTES + body_len + TRAILER_BYTES
     rows = np.empty((n, size), dtype=np.uint8)
-    rows[:, 0] = DEVICE_SYNC[0]
-    rows[:, 1] = DEVICE_SYNC[1]
-    rows[:, 2] = TYPE_DATA
-    rows[:, 3] = body_len & 0xFF
-    rows[:, 4] = body_len >> 8
-    b = HEADER_BYTES
     hdr = np.empty((n, 5), dtype=np.int64)
     for j, values in enumerate((seq, counter, leadoff, battery, stim)):
         hdr[:, j] = np.asarray(values, dtype=np.int64).reshape(n)
     hdr[:, 0] %= SEQ_MODULUS
     hdr[:, 1] %= COUNTER_MODULUS
-    rows[:, b + 12] = n_exg
-    rows[:, b + 13] = n_aux
-    rows[:, b + 14] = n_samp
-    rows[:, b + 15] = aux_div
     encode_data_rows(
-        rows, hdr, aux.astype(np.int64, copy=False), codes.astype(np.int64, copy=False),
-        AUX_MIN, AUX_MAX,
+        rows, hdr, aux.astype(np.int64, copy=False),
+        codes if codes.dtype == np.int32 else codes.astype(np.int64),  # the firmware's, as is
+        AUX_MIN, AUX_MAX, DEVICE_SYNC[0], DEVICE_SYNC[1], TYPE_DATA, aux_div, CRC_TABLE,
     )  # fmt: skip
-    crc = np.empty(n, dtype=np.uint32)
-    crc32_rows(rows, 2, size - TRAILER_BYTES, CRC_TABLE, crc)
-    rows[:, size - 4 :] = crc.astype("<u4").view(np.uint8).reshape(n, 4)
     return rows
 
 

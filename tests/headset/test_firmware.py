@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from headset import protocol as P
-from headset.firmware import Firmware, quantize_packets
+from headset.firmware import Firmware, quantize_aux, quantize_packets
 
 NAMES = ("EEG A", "EEG B", "ACC X")
 TYPES = ("eeg", "eeg", "misc")
@@ -66,6 +66,25 @@ def test_packet_quantiser_kernel_matches_numpy(n_pk, s, seed, scale):
     first = ref[:, :, 0]
     ref_flat = (ref == ref[:, :, :1]).all(axis=2) & (first > P.CODE_MIN) & (first < P.CODE_MAX)
     assert np.array_equal(flat, ref_flat & (s > 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.sampled_from([1, 2, 3, 8]), st.integers(1, 8), st.integers(0, 2**31))
+def test_aux_quantiser_kernel_matches_numpy(n_pk, s, every, seed):
+    """Values bit for bit as the numpy expression the kernel replaced gives them: the first
+    sample of each group, ties rounded to even, NaN and infinities, clipping at the rails."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 20_000, (3, n_pk * s))
+    x[2, :s] = rng.integers(-50, 50, s) + 0.5  # ties
+    x[2, rng.integers(0, n_pk * s, 3)] = rng.choice([np.nan, np.inf, -np.inf, 4e4, -4e4])
+    rows = np.array([2, 0])
+    div = min(every, s)
+    got = np.empty((n_pk, 2, -(-s // div)), np.int16)
+    quantize_aux(x, rows, s, div, got)
+    v = x[rows].reshape(2, n_pk, s)[:, :, ::div]
+    v = np.where(np.isfinite(v), v, P.AUX_MAX)
+    want = np.clip(np.rint(v), P.AUX_MIN, P.AUX_MAX).astype(np.int16).transpose(1, 0, 2)
+    assert np.array_equal(got, want)
 
 
 def test_frame_round_trip_through_the_parser():
