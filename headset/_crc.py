@@ -316,3 +316,51 @@ def encode_data_rows(rows, hdr, aux, codes, aux_min, aux_max, sync0, sync1, ptyp
         crc = crc32(rows[i], 2, size - TRAILER_BYTES, table)
         for k in range(4):
             rows[i, size - TRAILER_BYTES + k] = (crc >> np.uint32(8 * k)) & np.uint32(0xFF)
+
+
+@njit(cache=True)
+def data_values(codes, aux, aux_div, exg, aux_rows, lsb, aux_lsb, masks, limits, bits, vals, flags):
+    """Values and flags of decoded DATA packets of one layout, in channel order.
+
+    Parameters
+    ----------
+    codes : ndarray of int32, shape (n, n_exg, s)
+        ADC codes.
+    aux : ndarray of int16, shape (n, n_aux, ceil(s / aux_div))
+        Auxiliary values, each held for ``aux_div`` samples.
+    aux_div : int
+        Samples per auxiliary value.
+    exg, aux_rows : ndarray of int64, shape (n_exg,) and (n_aux,)
+        Channel (row of ``vals``) of each ExG and auxiliary channel.
+    lsb, aux_lsb : float
+        Units per code and per auxiliary step.
+    masks : ndarray of int64, shape (n,)
+        Lead-off mask of each packet (bit c: ExG channel c).
+    limits : ndarray of int64, shape (4,)
+        ``CODE_MIN``, ``CODE_MAX``, ``AUX_MIN``, ``AUX_MAX``: codes at the first two, and
+        auxiliary values at or beyond the last two, are saturated.
+    bits : ndarray of uint8, shape (2,)
+        Flags of a saturated sample and of a lead-off sample.
+    vals : ndarray of float64, shape (n_channels, n * s)
+        Receives ``code * lsb`` and ``aux * aux_lsb``.
+    flags : ndarray of uint8, shape (n_channels, n * s)
+        Receives the flags of the ExG and auxiliary rows.
+    """
+    n, n_exg, s = codes.shape
+    for k in range(n):
+        m = masks[k]
+        for c in range(n_exg):
+            r = exg[c]
+            off = bits[1] if (m >> c) & 1 else np.uint8(0)
+            for j in range(s):
+                v = codes[k, c, j]
+                vals[r, k * s + j] = v * lsb
+                sat = v == limits[0] or v == limits[1]
+                flags[r, k * s + j] = (bits[0] if sat else np.uint8(0)) | off
+        for a in range(aux.shape[1]):
+            r = aux_rows[a]
+            for j in range(s):
+                v = aux[k, a, j // aux_div]
+                vals[r, k * s + j] = v * aux_lsb
+                sat = v <= limits[2] or v >= limits[3]
+                flags[r, k * s + j] = bits[0] if sat else np.uint8(0)

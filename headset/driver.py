@@ -41,6 +41,7 @@ import numpy as np
 
 from dsp.validate import check_option, check_positive, validate_type
 
+from ._crc import data_values
 from .chunk import FLAG_GAP, FLAG_LEAD_OFF, FLAG_SATURATED, Annotation, Chunk
 from .errors import HeadsetError
 from .faults import FaultConfig
@@ -70,6 +71,10 @@ from .protocol import (
     stim_payload,
 )
 from .transport import InProcessTransport, TcpTransport, Transport
+
+#: Saturation limits and flag bits of :func:`~headset._crc.data_values`.
+_LIMITS = np.array([CODE_MIN, CODE_MAX, AUX_MIN, AUX_MAX], dtype=np.int64)
+_FLAG_BITS = np.array([FLAG_SATURATED, FLAG_LEAD_OFF], dtype=np.uint8)
 
 _COUNTERS = (
     "packets_ok",
@@ -755,24 +760,11 @@ class Headset:
         n_ch = len(self._ch_names)
         vals = np.empty((n_ch, n * s))
         flags = np.zeros((n_ch, n * s), dtype=np.uint8)
-        codes = batch.codes.transpose(1, 0, 2).reshape(n_exg, n * s)
-        vals[self._exg] = codes * self._lsb
-        sat = (codes == CODE_MIN) | (codes == CODE_MAX)
-        if sat.any():
-            flags[self._exg] |= sat * FLAG_SATURATED
-        if n_aux:
-            aux = batch.aux  # one value per sample, or held for aux_div samples:
-            if batch.aux_div > 1:
-                aux = np.repeat(aux, batch.aux_div, axis=2)[:, :, :s]
-            aux = aux.transpose(1, 0, 2).reshape(n_aux, n * s)
-            vals[self._aux] = aux * self._aux_lsb
-            asat = (aux <= AUX_MIN) | (aux >= AUX_MAX)
-            if asat.any():
-                flags[self._aux] |= asat * FLAG_SATURATED
         masks = batch.leadoff
-        if masks.any():
-            bits = (masks[None, :] >> np.arange(n_exg)[:, None]) & 1  # (C, n)
-            flags[self._exg] |= np.repeat(bits.astype(np.uint8), s, axis=1) * FLAG_LEAD_OFF
+        data_values(
+            batch.codes, batch.aux, batch.aux_div, self._exg, self._aux, self._lsb,
+            self._aux_lsb, masks, _LIMITS, _FLAG_BITS, vals, flags,
+        )  # fmt: skip
         self._spp = s
         self._battery = int(batch.battery[-1])
         self._stim = int(batch.stim[-1])

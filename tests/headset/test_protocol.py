@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from headset import protocol as P
-from headset._crc import CRC_TABLE, crc32, crc32_rows
+from headset._crc import CRC_TABLE, crc32, crc32_rows, data_values
+from headset.chunk import FLAG_LEAD_OFF, FLAG_SATURATED
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -334,3 +335,39 @@ def test_pairing_key_file(tmp_path):
         P.load_key(tmp_path / "bad.key")
     with pytest.raises(HeadsetError, match="cannot read"):
         P.load_key(tmp_path / "missing.key")
+
+
+@SETTINGS
+@given(st.integers(1, 6), st.integers(0, 4), st.integers(0, 3), st.integers(1, 9),
+       st.integers(1, 4), st.integers(0, 2**31))  # fmt: skip
+def test_data_values_kernel_matches_numpy(n, n_exg, n_aux, s, aux_div, seed):
+    """The driver's values and flags bit for bit as the numpy code the kernel replaced gives
+    them: codes and auxiliary values at the rails, held auxiliary values, lead-off bits."""
+    rng = np.random.default_rng(seed)
+    aux_div = min(aux_div, s)
+    codes = rng.integers(P.CODE_MIN, P.CODE_MAX + 1, (n, n_exg, s)).astype(np.int32)
+    codes[rng.random(codes.shape) < 0.2] = P.CODE_MAX
+    codes[rng.random(codes.shape) < 0.2] = P.CODE_MIN
+    aux = rng.integers(P.AUX_MIN - 1, P.AUX_MAX + 2, (n, n_aux, -(-s // aux_div)))
+    aux = aux.astype(np.int16)
+    masks = rng.integers(0, 1 << max(n_exg, 1), n)
+    order = rng.permutation(n_exg + n_aux)
+    exg, aux_rows = order[:n_exg], order[n_exg:]
+    lsb, aux_lsb = 0.0223517, 1.0
+    vals = np.empty((n_exg + n_aux, n * s))
+    flags = np.zeros((n_exg + n_aux, n * s), np.uint8)
+    limits = np.array([P.CODE_MIN, P.CODE_MAX, P.AUX_MIN, P.AUX_MAX])
+    bits = np.array([FLAG_SATURATED, FLAG_LEAD_OFF], np.uint8)
+    data_values(codes, aux, aux_div, exg, aux_rows, lsb, aux_lsb, masks, limits, bits, vals, flags)
+    want = np.empty_like(vals)
+    want_flags = np.zeros_like(flags)
+    c2 = codes.transpose(1, 0, 2).reshape(n_exg, n * s)
+    want[exg] = c2 * lsb
+    want_flags[exg] |= ((c2 == P.CODE_MIN) | (c2 == P.CODE_MAX)) * FLAG_SATURATED
+    a2 = np.repeat(aux, aux_div, axis=2)[:, :, :s].transpose(1, 0, 2).reshape(n_aux, n * s)
+    want[aux_rows] = a2 * aux_lsb
+    want_flags[aux_rows] |= ((a2 <= P.AUX_MIN) | (a2 >= P.AUX_MAX)) * FLAG_SATURATED
+    lead = (masks[None, :] >> np.arange(n_exg)[:, None]) & 1
+    want_flags[exg] |= np.repeat(lead.astype(np.uint8), s, axis=1) * FLAG_LEAD_OFF
+    assert np.array_equal(vals.view(np.uint64), want.view(np.uint64))
+    assert np.array_equal(flags, want_flags)
