@@ -228,6 +228,9 @@ class Sleeper:
         self.ch_names = resolve_montage(montage)
         self.ch_types = tuple(CHANNELS[c] for c in self.ch_names)
         self._rows = np.array([ROW[c] for c in self.ch_names])
+        # internal rows up to the last output channel: the faults and the leakage touch no other
+        self._n_rows = int(self._rows.max()) + 1
+        self._rows_in_order = bool(np.array_equal(self._rows, np.arange(self._rows.size)))
         self._plan_night(hypnogram, duration_s)
         self._daytime = self._daytime_intervals(daytime)
         validate_type("keep_history", keep_history, bool)
@@ -309,7 +312,9 @@ class Sleeper:
         fs = self.sfreq
         self._k = 0  # next block index
         self._gen_end = 0  # samples generated
-        self._carry = np.zeros((N_INTERNAL, self._tail))
+        # the block's internal signals, then the spill of its transients into the next block;
+        # kept from block to block (see _next_buffer)
+        self._buf = np.zeros((N_INTERNAL, self._block + self._tail))
         self._blocks: deque[tuple[int, np.ndarray, np.ndarray]] = deque()
         self._pos = 0
         self._true = np.full(self.n_epochs, -1, dtype=np.int8)
@@ -632,8 +637,7 @@ class Sleeper:
         self._movements.extend(moves + wake_moves)
 
         ctx = self._block_context(start, stage, idx, daytime, rng)
-        buf = np.zeros((N_INTERNAL, B + self._tail))
-        buf[:, : self._tail] += self._carry
+        buf = self._next_buffer()
         self._eeg.generate(ctx, buf)
         self._eog.generate(ctx, buf)
         self._emg.generate(ctx, buf)
@@ -726,16 +730,29 @@ class Sleeper:
     def _output_block(self, buf: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
         """Mix the internal sources into the output channels and apply the faults.
 
-        Keeps the generators' tail as the carry into the next block. Returns the data of the
-        output channels ``(n_channels, n_block)`` and its flags.
+        Returns the data of the output channels ``(n_channels, n_block)`` and its flags (the
+        generators' tail stays in ``buf`` for the next block).
         """
-        n_all, B = len(CHANNELS), self._block
-        out = buf[:n_all, :B].copy()
+        m, B = self._n_rows, self._block
+        out = buf[:m, :B].copy()
         add_leak(buf, B, self._leak_to, self._leak_from, self._leak_gain, out)
-        self._carry = buf[:, B:].copy()
-        flags = np.zeros((n_all, B), dtype=np.uint8)
+        flags = np.zeros((m, B), dtype=np.uint8)
         self._faults.apply(out, flags, start)
+        if self._rows_in_order:  # the output channels are the first rows (default montage)
+            return out, flags
         return out[self._rows], flags[self._rows]
+
+    def _next_buffer(self) -> np.ndarray:
+        """Return the internal buffer set up for the next block: zeros plus the last tail.
+
+        Its first ``tail`` samples become ``0.0 + tail`` (the tail of the block before, as
+        an addition into zeros gives it), the rest zeros; ``tail <= block``, so the two
+        stretches do not overlap.
+        """
+        buf, B, tail = self._buf, self._block, self._tail
+        np.add(buf[:, B : B + tail], 0.0, out=buf[:, :tail])
+        buf[:, tail:] = 0.0
+        return buf
 
     def _begin_epoch(self, e: int, start: int) -> None:
         stage = int(self._plan.stages[e])
