@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import cumulative_rate
+from ._kernels import column_means, cumulative_rate
 
 
 @dataclass
@@ -77,19 +77,40 @@ class BlockContext:
         return any(s in self.mix_stages for s in stages)
 
     def stage_rate(self, per_stage: np.ndarray) -> np.ndarray:
-        """Per-sample value mixed from one value per stage.
+        """Per-sample values mixed from one row of values per stage: ``w @ per_stage``.
+
+        In a block of one stage (``mix_stages`` holds one stage: the rows of ``w`` are one-hot)
+        the product is that stage's row exactly, whatever the order of the sums, so it is
+        copied instead of computed.
 
         Parameters
         ----------
-        per_stage : ndarray, shape (5,)
-            Value in W, N1, N2, N3, R.
+        per_stage : ndarray of float64, shape (5,) or (5, k)
+            Values in W, N1, N2, N3, R.
 
         Returns
         -------
-        ndarray, shape (n,)
-            ``w @ per_stage``.
+        ndarray, shape (n,) or (n, k)
+            ``w @ per_stage`` (a new array).
         """
-        return self.w @ np.asarray(per_stage, dtype=np.float64)
+        if len(self.mix_stages) == 1:
+            row = per_stage[self.mix_stages[0]]
+            return np.broadcast_to(row, (self.n, *np.shape(row))).copy()
+        return self.w @ per_stage
+
+    def stage_mean(self, per_stage: np.ndarray) -> np.ndarray:
+        """Block means of the mix: ``column_means(w) @ per_stage``, shape (k,) (a new array).
+
+        In a block of one stage the means are one-hot and the product is that stage's row.
+
+        Parameters
+        ----------
+        per_stage : ndarray of float64, shape (5, k)
+            Values in W, N1, N2, N3, R.
+        """
+        if len(self.mix_stages) == 1:
+            return per_stage[self.mix_stages[0]].copy()
+        return column_means(self.w) @ per_stage
 
     def event_onsets(self, rate_per_min: np.ndarray) -> np.ndarray:
         """Draw event onsets (an inhomogeneous Poisson process) inside the block.

@@ -181,8 +181,8 @@ class EEGGenerator(BankGenerator):
         """
         keep = self.keep
         z = self.bank.spectra(ctx.rng)
-        z[self.slices[C_AP]] *= np.sqrt(column_means(ctx.w) @ self.ap_psd).astype(np.float32)
-        g = ctx.w @ self.gain  # (n, components)
+        z[self.slices[C_AP]] *= np.sqrt(ctx.stage_mean(self.ap_psd)).astype(np.float32)
+        g = ctx.stage_rate(self.gain)  # (n, components)
         g[:, C_SLOW] *= ctx.homeostasis
         gm = column_means(g).astype(np.float32)  # single precision, like the spectra
         gm[C_AP] = 1.0

@@ -42,7 +42,7 @@ class EMGGenerator(BankGenerator):
         """
         s, rng, fs, n = self.s, ctx.rng, self.sfreq, ctx.n
         x = self.bank.block(rng)[0]
-        tone = ctx.w @ self.tone
+        tone = ctx.stage_rate(self.tone)
         tone = tone + s.emg_tone * (0.9 * ctx.arousal + 0.3 * ctx.nightmare + 3.0 * ctx.movement)
         tone = tone + s.emg_tone * (0.5 * ctx.daytime + ctx.talk)  # up and about: talking, chewing
         buf[ROW, :n] += tone * x

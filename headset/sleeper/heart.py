@@ -85,13 +85,13 @@ class Heart:
         self.resp_lf = r1
         # breathing: faster in nightmares (+6/min) and arousals (+2/min)
         rphase = ramp_phase(
-            self.resp_phase, s.resp_rate, w @ RESP_FACTOR, r0, r1, ctx.nightmare, 6.0,
+            self.resp_phase, s.resp_rate, ctx.stage_rate(RESP_FACTOR), r0, r1, ctx.nightmare, 6.0,
             ctx.arousal, 2.0, fs,
         )  # fmt: skip
         self.resp_phase = float(rphase[-1] % 1.0)
         resp = np.sin(2 * np.pi * rphase)
         hr = heart_rate(
-            s.hr_wake, w @ HR_OFFSET, lf0, lf1, s.hrv, resp, ctx.arousal, ctx.movement,
+            s.hr_wake, ctx.stage_rate(HR_OFFSET), lf0, lf1, s.hrv, resp, ctx.arousal, ctx.movement,
             s.nightmare_hr, ctx.nightmare,
         )  # fmt: skip
         starts, last = beat_onsets(self.beat_phase, hr, fs)

@@ -204,6 +204,28 @@ def test_stage_mix_equals_the_per_sample_formula():
         assert not got[:, [k for k in range(5) if k not in stages]].any()
 
 
+def test_stage_products_equal_the_matrix_products():
+    """The one-stage shortcut of BlockContext.stage_rate/stage_mean gives the products bit for
+    bit, on every block of every transition, with the tables the generators use."""
+    from headset.sleeper.context import BlockContext
+    from headset.sleeper.heart import HR_OFFSET, RESP_FACTOR
+
+    stages = [x for a in range(5) for b in range(5) for x in (a, b)]
+    s = Sleeper(profile="nightmare-prone", seed=3, hypnogram=stages)
+    tables = [RESP_FACTOR, HR_OFFSET, s._emg.tone, s._eeg.gain]
+    zero = np.zeros(s._block)
+    one_stage = 0
+    for start in range(0, s.n_samples, s._block):
+        w, mix = s._mix_weights(start, s._block)
+        one_stage += len(mix) == 1
+        ctx = BlockContext(0, start, s._block, s._tail, s.sfreq, mix[-1], w, mix, *[zero] * 7,
+                           1.0, np.random.default_rng(0))  # fmt: skip
+        for table in tables:
+            assert np.array_equal(ctx.stage_rate(table), w @ table)
+        assert np.array_equal(ctx.stage_mean(s._eeg.ap_psd), column_means(w) @ s._eeg.ap_psd)
+    assert 0 < one_stage < s.n_samples // s._block
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     sfreq=st.sampled_from([100.0, 256.0, 500.0]),
