@@ -657,12 +657,19 @@ class Device:
         if packet_faults or outage_hit:
             u = self._rng.random((n, _U))
         else:
-            u = np.ones((n, _U))  # no draws: nothing can go wrong
-        if not outage_hit and self.connected and self._held is None and not self._faulty(u).any():
+            u = None  # no draws: nothing can go wrong
+        if (
+            not outage_hit
+            and self.connected
+            and self._held is None
+            and (u is None or not self._faulty(u).any())
+        ):
             self._out.append(rows.tobytes())
             self._record(int(starts[0]), int(starts[-1]) + n_samp)
             self.counters["packets_sent"] += n
             return
+        if u is None:  # disconnected, or a reordered packet waits: no packet is faulty
+            u = np.ones((n, _U))
         for i in range(n):
             self._one_packet(rows[i], int(starts[i]), n_samp, u[i])
 
