@@ -123,9 +123,11 @@ class EEGGenerator(BankGenerator):
         self.p = profile
         self.diff = difference_matrix(NAMES)
         # float32 loadings, applied to spectra viewed as interleaved (re, im) float32: a real
-        # matrix product, far cheaper than a complex one
-        self.load = [field_modes(self.diff, g, length).astype(np.float32) for g, length in FIELDS]
-        sizes = [m.shape[1] for m in self.load]
+        # matrix product, far cheaper than a complex one; only the rendered derivations' rows
+        # (each row of a matrix product is its own sums: the same whichever rows are computed)
+        load = [field_modes(self.diff, g, length).astype(np.float32) for g, length in FIELDS]
+        self.load = [np.ascontiguousarray(m[self.keep]) for m in load]
+        sizes = [m.shape[1] for m in load]
         self.slices = [slice(a, a + k) for a, k in zip(np.cumsum([0] + sizes[:-1]), sizes)]
         super().__init__(subject, sfreq, n, overlap)
         freqs = self.bank.freqs(sfreq, n, overlap)
@@ -179,7 +181,6 @@ class EEGGenerator(BankGenerator):
         the block's mean ratio); each group then follows its per-sample gain (stage ramps,
         arousals, eyes open). See :meth:`~headset.sleeper.noise.BankGenerator.generate`.
         """
-        keep = self.keep
         z = self.bank.spectra(ctx.rng)
         z[self.slices[C_AP]] *= np.sqrt(ctx.stage_mean(self.ap_psd)).astype(np.float32)
         g = ctx.stage_rate(self.gain)  # (n, components)
@@ -189,7 +190,7 @@ class EEGGenerator(BankGenerator):
         zr = z.view(np.float32)
 
         def modes(c):  # the component's field modes at the rendered derivations
-            return (self.load[c] @ zr[self.slices[c]])[keep]
+            return self.load[c] @ zr[self.slices[c]]
 
         def fold(components):
             return sum(gm[c] * modes(c) for c in components)
