@@ -90,33 +90,40 @@ def crc32(buf, start, stop, table):
 
 
 @njit(cache=True)
-def crc32_rows(rows, start, stop, table, out):
-    """CRC-32 of ``rows[i, start:stop]`` for every row ``i`` into ``out[i]``.
+def crc32_4(b0, b1, b2, b3, i0, i1, i2, i3, count, table):
+    """CRC-32 of four stretches of ``count`` bytes: ``b0[i0:i0 + count]``, ... ``b3[i3:...]``.
 
-    Four rows at a time: their CRC chains are independent, so the processor overlaps them.
+    Their CRC chains are independent, so the processor overlaps them (one chain waits for its
+    lookups). Returns the four CRCs.
     """
+    c0 = c1 = c2 = c3 = np.uint32(0xFFFFFFFF)
+    j = 0
+    while j + 8 <= count:
+        c0 = _crc8(c0, b0, i0 + j, table)
+        c1 = _crc8(c1, b1, i1 + j, table)
+        c2 = _crc8(c2, b2, i2 + j, table)
+        c3 = _crc8(c3, b3, i3 + j, table)
+        j += 8
+    while j < count:
+        c0 = _crc1(c0, b0[i0 + j], table)
+        c1 = _crc1(c1, b1[i1 + j], table)
+        c2 = _crc1(c2, b2[i2 + j], table)
+        c3 = _crc1(c3, b3[i3 + j], table)
+        j += 1
+    x = np.uint32(0xFFFFFFFF)
+    return c0 ^ x, c1 ^ x, c2 ^ x, c3 ^ x
+
+
+@njit(cache=True)
+def crc32_rows(rows, start, stop, table, out):
+    """CRC-32 of ``rows[i, start:stop]`` for every row ``i`` into ``out[i]`` (four at a time)."""
     n = rows.shape[0]
     i = 0
     while i + 4 <= n:
-        r0, r1, r2, r3 = rows[i], rows[i + 1], rows[i + 2], rows[i + 3]
-        c0 = c1 = c2 = c3 = np.uint32(0xFFFFFFFF)
-        j = start
-        while j + 8 <= stop:
-            c0 = _crc8(c0, r0, j, table)
-            c1 = _crc8(c1, r1, j, table)
-            c2 = _crc8(c2, r2, j, table)
-            c3 = _crc8(c3, r3, j, table)
-            j += 8
-        while j < stop:
-            c0 = _crc1(c0, r0[j], table)
-            c1 = _crc1(c1, r1[j], table)
-            c2 = _crc1(c2, r2[j], table)
-            c3 = _crc1(c3, r3[j], table)
-            j += 1
-        out[i] = c0 ^ np.uint32(0xFFFFFFFF)
-        out[i + 1] = c1 ^ np.uint32(0xFFFFFFFF)
-        out[i + 2] = c2 ^ np.uint32(0xFFFFFFFF)
-        out[i + 3] = c3 ^ np.uint32(0xFFFFFFFF)
+        out[i], out[i + 1], out[i + 2], out[i + 3] = crc32_4(
+            rows[i], rows[i + 1], rows[i + 2], rows[i + 3], start, start, start, start,
+            stop - start, table,
+        )  # fmt: skip
         i += 4
     for k in range(i, n):
         out[k] = crc32(rows[k], start, stop, table)
@@ -180,6 +187,18 @@ def scan(
             stop = p + HEADER_BYTES + length
             if stop + TRAILER_BYTES > end:
                 length = MORE
+            elif n + 4 <= cap and _four_valid(buf, p, end, length, s1, kinds, fixed_len, max_var,
+                                              table):  # fmt: skip
+                # the usual stream: this packet and the next three, back to back, all valid
+                size = HEADER_BYTES + length + TRAILER_BYTES
+                for k in range(4):
+                    out_off[n] = p + k * size
+                    out_len[n] = length
+                    out_junk[n] = junk
+                    junk = 0
+                    n += 1
+                p += 4 * size
+                continue
             elif crc32(buf, p + 2, stop, table) != u32_le(buf, stop):
                 crc_errors += 1
                 length = REJECT
@@ -199,6 +218,32 @@ def scan(
         junk += end - p
         p = end
     return n, p, junk, crc_errors
+
+
+@njit(cache=True)
+def _four_valid(buf, p, end, length, s1, kinds, fixed_len, max_var, table):
+    """Return True when the candidate at ``p`` and the next three packets are all valid.
+
+    The three must follow back to back with the same body ``length``, and all four be whole
+    within ``end``; the CRCs are checked four at a time (:func:`crc32_4`).
+    """
+    size = HEADER_BYTES + length + TRAILER_BYTES
+    if p + 4 * size > end:
+        return False
+    for k in range(1, 4):
+        q = p + k * size
+        if (
+            buf[q] != buf[p]
+            or candidate_length(buf, q, end, s1, kinds, fixed_len, max_var) != length
+        ):
+            return False
+    n = HEADER_BYTES - 2 + length
+    c = crc32_4(buf, buf, buf, buf, p + 2, p + size + 2, p + 2 * size + 2, p + 3 * size + 2, n,
+                table)  # fmt: skip
+    for k in range(4):
+        if c[k] != u32_le(buf, p + k * size + HEADER_BYTES + length):
+            return False
+    return True
 
 
 @njit(cache=True)
