@@ -720,12 +720,53 @@ def _rank_index(p: float, n: np.ndarray) -> np.ndarray:
     return np.round(p * (np.maximum(n, 1) - 1)).astype(np.int64)
 
 
-def stats_from_sorted(s: np.ndarray, n: np.ndarray, prior: NormPrior):
-    """Blend nearest-rank quartiles of sorted columns with the prior (burn-in)."""
-    cols = np.arange(s.shape[1])
-    q25 = s[_rank_index(0.25, n), cols]
-    q50 = s[_rank_index(0.5, n), cols]
-    q75 = s[_rank_index(0.75, n), cols]
+def column_quartiles(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest-rank quartiles of each column's finite values.
+
+    Parameters
+    ----------
+    rows : ndarray, shape (n_rows, n_columns)
+        Raw per-epoch features; NaN and infinite values are left out, column by column.
+
+    Returns
+    -------
+    q : ndarray, shape (3, n_columns)
+        The 25th, 50th and 75th percentiles (nearest rank: the value at sorted position
+        ``round(p * (n - 1))``); +inf in a column without a finite value. A zero is +0.0.
+    n : ndarray of int, shape (n_columns,)
+        Finite values per column.
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    ok = np.isfinite(rows)
+    n = ok.sum(axis=0)
+    x = np.where(ok, rows + 0.0, np.inf)  # + 0.0: one zero whichever order ties come in
+    q = np.full((3, rows.shape[1]), np.inf)
+    for m in np.unique(n[n > 0]).tolist():  # columns with as many values share their ranks
+        cols = np.flatnonzero(n == m)
+        ranks = _rank_index(np.array([0.25, 0.5, 0.75]), m)
+        # a partial sort puts the three order statistics in place: O(n) instead of a sort
+        q[:, cols] = np.partition(x[:, cols], np.unique(ranks), axis=0)[ranks]
+    return q, n
+
+
+def robust_stats(rows: np.ndarray, prior: NormPrior) -> tuple[np.ndarray, np.ndarray]:
+    """Median and robust scale of each column, blended with the prior during burn-in.
+
+    Parameters
+    ----------
+    rows : ndarray, shape (n_rows, N_COLUMNS)
+        Raw features of the epochs that make the statistics (the valid ones).
+    prior : NormPrior
+        Population statistics.
+
+    Returns
+    -------
+    med, scale : ndarray, shape (N_COLUMNS,)
+        Nearest-rank median and (IQR / 1.349) of each column's finite values, weighted
+        ``n / (n + BURN_IN_EPOCHS)`` against the prior (``scale`` at least a tenth of the
+        prior's).
+    """
+    (q25, q50, q75), n = column_quartiles(rows)
     have = n > 0
     q50 = np.where(have, q50, prior.median)
     with np.errstate(invalid="ignore"):
@@ -850,11 +891,7 @@ def normalize_offline(f: EpochFeatures, prior: NormPrior) -> np.ndarray:
         Model inputs (columns :data:`INPUT_NAMES`); rows of invalid epochs are meaningless.
     """
     period = f.take(sleep_period(f))
-    s = np.sort(period.values[period.valid], axis=0)  # NaN sorts last
-    n = np.sum(np.isfinite(period.values[period.valid]), axis=0)
-    if s.shape[0] == 0:
-        s = np.full((1, N_COLUMNS), np.nan)
-    med, scale = stats_from_sorted(s, n, prior)
+    med, scale = robust_stats(period.values[period.valid], prior)
     return _assemble(f, med, scale, deferred_columns(f, med), prior)
 
 
@@ -908,14 +945,14 @@ class GrowingRows:
 class RunningNormalizer:
     """Causal per-recording robust scaling: each epoch is scaled with the epochs up to it.
 
-    Keeps each column's finite values of the past valid epochs sorted (a binary search and a
-    shift per column and epoch) and the past raw rows, both float64 in blocks of 10 min
-    (``2 * N_COLUMNS * 8`` bytes an epoch: about 70 KiB an hour). For the first epochs the
-    statistics are blended with the population prior (weight ``n / (n + BURN_IN_EPOCHS)`` on
-    the recording's own statistics). From :data:`SLEEP_PERIOD_MIN_EPOCHS` epochs on, every
-    :data:`PERIOD_UPDATE_EPOCHS` epochs, the sleep period of the epochs so far is estimated
-    (:func:`sleep_period`); once it starts after hours of daytime activity, the statistics come
-    from the period's epochs (the night so far and its margin) instead of the whole past.
+    Keeps the past raw rows, float64 in blocks of 10 min (``N_COLUMNS * 8`` bytes an epoch:
+    about 35 KiB an hour), and takes each epoch's quartiles from them by a partial sort
+    (:func:`column_quartiles`). For the first epochs the statistics are blended with the
+    population prior (weight ``n / (n + BURN_IN_EPOCHS)`` on the recording's own statistics).
+    From :data:`SLEEP_PERIOD_MIN_EPOCHS` epochs on, every :data:`PERIOD_UPDATE_EPOCHS` epochs,
+    the sleep period of the epochs so far is estimated (:func:`sleep_period`); once it starts
+    after hours of daytime activity, the statistics come from the period's epochs (the night so
+    far and its margin) instead of the whole past.
 
     Parameters
     ----------
@@ -925,18 +962,13 @@ class RunningNormalizer:
 
     def __init__(self, prior: NormPrior):
         self.prior = prior
-        self._block = int(600 / EPOCH_S)  # epochs of 10 min
-        # column c's n[c] finite values sorted in _sorted[c, :n[c]], +inf after them
-        self._sorted = np.full((N_COLUMNS, 1), np.inf)
-        self._n = np.zeros(N_COLUMNS, dtype=np.int64)
-        self._values = GrowingRows(np.float64, self._block)  # every raw row
-        self._valid = GrowingRows(bool, self._block)
+        block = int(600 / EPOCH_S)  # epochs of 10 min
+        self._values = GrowingRows(np.float64, block)  # every raw row
+        self._valid = GrowingRows(bool, block)
         self._period_stats = None  # statistics of the sleep period so far, or None
 
     def reset(self) -> None:
         """Forget the recording's history."""
-        self._sorted = np.full((N_COLUMNS, 1), np.inf)
-        self._n[:] = 0
         self._values.clear()
         self._valid.clear()
         self._period_stats = None
@@ -954,23 +986,7 @@ class RunningNormalizer:
         if p.start == 0:
             self._period_stats = None
             return
-        rows = values[p][valid[p]]
-        self._period_stats = stats_from_sorted(
-            np.sort(rows, axis=0), np.sum(np.isfinite(rows), axis=0), self.prior
-        )
-
-    def _insert(self, row: np.ndarray) -> None:
-        ok = np.isfinite(row)
-        if int(self._n.max()) + 1 >= self._sorted.shape[1]:
-            grown = np.full((N_COLUMNS, self._sorted.shape[1] + self._block), np.inf)
-            grown[:, : self._sorted.shape[1]] = self._sorted
-            self._sorted = grown
-        for c in np.flatnonzero(ok).tolist():
-            m, col, x = int(self._n[c]), self._sorted[c], row[c]
-            k = int(np.searchsorted(col[:m], x))  # before the values equal to x
-            col[k + 1 : m + 1] = col[k:m]
-            col[k] = x
-        self._n += ok
+        self._period_stats = robust_stats(values[p][valid[p]], self.prior)
 
     def push(self, f: EpochFeatures) -> np.ndarray:
         """Add epochs in time order and return their model inputs.
@@ -987,8 +1003,6 @@ class RunningNormalizer:
         """
         out = np.zeros((f.n_epochs, N_INPUTS))
         for i in range(f.n_epochs):
-            if f.valid[i]:
-                self._insert(f.values[i])
             self._values.append(f.values[i])
             self._valid.append(bool(f.valid[i]))
             n = len(self._values)
@@ -997,7 +1011,7 @@ class RunningNormalizer:
             if self._period_stats is not None:
                 med, scale = self._period_stats
             else:
-                med, scale = stats_from_sorted(self._sorted.T, self._n, self.prior)
+                med, scale = robust_stats(self._values.values[self._valid.values], self.prior)
             fi = f.take(slice(i, i + 1))
             out[i] = _assemble(fi, med, scale, deferred_columns(fi, med), self.prior)[0]
         return out
