@@ -144,7 +144,15 @@ class _Round:
     commands: dict[str, list[tuple]]
     noises: list[float]  # session times of the room noises in it
     pending: set  # the groups that have not answered it yet
-    results: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)  # bed name -> its answer
+    snapshot: dict | None = None  # of the bed opened in the full view
+
+    def file(self, answer: dict) -> None:
+        """Keep a group's answer (:meth:`~staging.ward.worker.BedGroup.advance`)."""
+        snapshot = answer.pop(None, None)
+        if snapshot is not None:  # only the focused bed's group sends one
+            self.snapshot = snapshot
+        self.results.update(answer)
 
 
 def _bed_line(name: str, line: str) -> str:
@@ -319,8 +327,8 @@ class Ward:
                 g.send_advance(rnd.t1, rnd.commands, self.focus, self.want_rows)
                 self._inbox.setdefault(g, []).append(rnd)
             else:
-                rnd.results.update(g.advance(rnd.t1, rnd.commands, self.focus, self.want_rows))
-                rnd.pending.discard(g)
+                rnd.pending.discard(g)  # first: an interrupted advance is not run twice
+                rnd.file(g.advance(rnd.t1, rnd.commands, self.focus, self.want_rows))
 
     def _ahead(self) -> bool:
         """Whether a round may start while one is in flight (pipelined, workers only).
@@ -374,7 +382,7 @@ class Ward:
                 self._inbox[g].pop(0)
             except StagingError as exc:  # the worker died: its beds are down, not the ward
                 res = self._lost(g, exc, rnd.t0)
-            rnd.results.update(res)
+            rnd.file(res)
             rnd.pending.discard(g)
 
     def _conclude(self, rnd: _Round) -> None:
@@ -383,7 +391,7 @@ class Ward:
         # in the last round of a night every bed finishes, and a quorum of the beds still
         # running after it would fall to nothing)
         running = self.running
-        self.snapshot = rnd.results.pop(None, None)
+        self.snapshot = rnd.snapshot
         self.t = rnd.t1
         lines = []
         for tn in rnd.noises:

@@ -287,6 +287,19 @@ def test_the_room_reaches_its_beds_a_round_later_in_every_mode(tmp_path, room_ar
 
 
 @pytest.mark.skipif(not LINUX, reason="fork")
+def test_the_opened_bed_comes_from_its_worker_whichever_it_is(tmp_path):
+    opts = WardOptions(n_beds=3, seed=1, duration_s=30.0, speed=1.0, tui=True, workers=2)
+    ward = build_ward(opts)
+    try:
+        for bed in ("bed01", "bed02", "bed03", None):  # workers 1, 2, 1
+            ward.focus = bed
+            ward.step(1.0)
+            assert (ward.snapshot or {}).get("t") == (ward.t if bed else None), bed
+    finally:
+        ward.finish("quit")
+
+
+@pytest.mark.skipif(not LINUX, reason="fork")
 @pytest.mark.parametrize("how", ["stop", "interrupt"])
 def test_a_stop_merges_the_rounds_in_flight(tmp_path, monkeypatch, rounds_ahead, how):
     """A stop or Ctrl-C while a worker runs a round ahead: every round started is merged,
