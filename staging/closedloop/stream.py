@@ -394,7 +394,11 @@ class StageInput:
         validate_type("chunk", chunk, Chunk)
         if self.info is None:
             self._start(chunk.info)
-        else:
+        elif (chunk.sfreq, chunk.ch_names, chunk.ch_types) != (
+            self.sfreq,
+            self.ch_names,
+            self.ch_types,
+        ):  # the same stream passes without building its StreamInfo (every chunk)
             check_stream(self.consumer, chunk.info, self.info)
         if self._next is not None and chunk.first_sample != self._next:
             raise ValueError(
