@@ -157,3 +157,151 @@ def eeg_shifts(logp, bad, ring, ring_ok, state, min_ok, shift, theta_shift, spin
         pos = (pos + 1) % n_bg
     state[S_POS], state[S_N_OK], state[S_IN_RUN], state[S_GAP] = pos, n_ok, int(in_run), gap
     return shifted, score, band, n_oks, closes
+
+
+#: Indices of the integer state of :func:`running_median` and :func:`eye_movements`.
+M_POS, M_COUNT, M_N_FIN, M_N_NAN, M_PART = 0, 1, 2, 3, 4
+#: Indices of the float state of :func:`eye_movements`.
+E_PREV, E_MED, E_LAST = 0, 1, 2
+
+
+@njit(cache=True)
+def running_median(ring, srt, ist, value):  # pragma: no cover - numba
+    """Push ``value`` into the last ``ring.size`` values; return their median.
+
+    The median is numpy's of those values, bit for bit: the middle one, or the mean of the two
+    middle ones (``(a + b) / 2``); NaN while a NaN is among them. The finite values are kept
+    sorted (an insertion and a deletion per push, no sort).
+
+    Parameters
+    ----------
+    ring : ndarray of float64, shape (n,)
+        The last values in the order they came (updated in place).
+    srt : ndarray of float64, shape (n,)
+        The finite ones among them, sorted, in ``srt[:ist[M_N_FIN]]`` (updated in place).
+    ist : ndarray of int64, shape (>= 4,)
+        ``M_POS`` (slot of the oldest value), ``M_COUNT`` (values kept), ``M_N_FIN``,
+        ``M_N_NAN`` (finite and NaN values kept); updated in place.
+    value : float
+        The new value.
+
+    Returns
+    -------
+    float
+    """
+    n = ring.shape[0]
+    pos = ist[M_POS]
+    n_fin = ist[M_N_FIN]
+    if ist[M_COUNT] == n:
+        old = ring[pos]
+        if old != old:
+            ist[M_N_NAN] -= 1
+        else:  # delete the first equal value (bisect_left)
+            lo, hi = 0, n_fin
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if srt[mid] < old:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            for k in range(lo, n_fin - 1):
+                srt[k] = srt[k + 1]
+            n_fin -= 1
+    else:
+        ist[M_COUNT] += 1
+    ring[pos] = value
+    ist[M_POS] = (pos + 1) % n
+    if value != value:
+        ist[M_N_NAN] += 1
+    else:  # insert after the equal values (insort_right)
+        lo, hi = 0, n_fin
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if value < srt[mid]:
+                hi = mid
+            else:
+                lo = mid + 1
+        for k in range(n_fin, lo, -1):
+            srt[k] = srt[k - 1]
+        srt[lo] = value
+        n_fin += 1
+    ist[M_N_FIN] = n_fin
+    if ist[M_N_NAN] > 0:
+        return np.nan
+    k = n_fin // 2
+    return srt[k] if n_fin % 2 else (srt[k - 1] + srt[k]) / 2
+
+
+@njit(cache=True)
+def eye_movements(y, bad, first, sfreq, min_slope, factor, refr, part, ring, srt, ist, fst):
+    """Rapid eye movements in the band-passed EOG derivation (the nightmare detector's rule).
+
+    The absolute slope (µV/s, 0 at unusable samples) is cut into whole seconds of
+    ``part.size`` samples from the first sample ever pushed. Second after second, its
+    threshold is ``max(min_slope, factor * m)``, ``m`` the running median of the median slopes
+    of the seconds before it (:func:`running_median`); a sample above it is a movement when it
+    comes at least ``refr`` samples after the last one.
+
+    Parameters
+    ----------
+    y : ndarray of float64, shape (n,)
+        The band-passed derivation, µV (consecutive with the last call).
+    bad : ndarray of bool, shape (n,)
+        Unusable samples.
+    first : int
+        Absolute index of ``y[0]``.
+    sfreq : float
+        Sampling rate, Hz.
+    min_slope, factor, refr : float
+        Lowest threshold (µV/s), factor on the running median, refractory period (samples).
+    part : ndarray of float64, shape (sec,)
+        The slopes of the second in progress (``ist[M_PART]`` of them; updated in place).
+    ring, srt : ndarray of float64, shape (n_noise,)
+        State of the running median of the per-second medians (:func:`running_median`).
+    ist : ndarray of int64, shape (5,)
+        The running median's state and ``M_PART``; updated in place.
+    fst : ndarray of float64, shape (3,)
+        ``E_PREV`` (last filtered sample), ``E_MED`` (the running median, inf before the first
+        second), ``E_LAST`` (sample of the last movement, -inf before it); updated in place.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_movements,)
+        Absolute sample index of each movement, increasing.
+    """
+    n = y.shape[0]
+    sec = part.shape[0]
+    out = np.empty(n + sec, np.int64)  # the seconds completed here hold the movements
+    n_out = 0
+    n_part = ist[M_PART]
+    prev, med, last = fst[E_PREV], fst[E_MED], fst[E_LAST]
+    for i in range(n):
+        s = abs(y[i] - prev) * sfreq
+        prev = y[i]
+        part[n_part] = 0.0 if bad[i] else s
+        n_part += 1
+        if n_part < sec:
+            continue
+        n_part = 0
+        thr = factor * med
+        if not thr > min_slope:  # Python's max(min_slope, thr): NaN gives min_slope
+            thr = min_slope
+        start = first + i + 1 - sec
+        for k in range(sec):
+            if part[k] > thr and start + k - last >= refr:
+                out[n_out] = start + k
+                n_out += 1
+                last = start + k
+        # the median of the second, as numpy's: (0 + a + b) / 2, NaN if a value is NaN
+        row = np.sort(part)
+        k = sec // 2
+        if np.isnan(part).any():
+            m = np.nan
+        elif sec % 2:
+            m = 0.0 + row[k]
+        else:
+            m = (0.0 + row[k - 1] + row[k]) / 2
+        med = running_median(ring, srt, ist, m)
+    ist[M_PART] = n_part
+    fst[E_PREV], fst[E_MED], fst[E_LAST] = prev, med, last
+    return out[:n_out]

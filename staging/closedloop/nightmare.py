@@ -52,14 +52,13 @@ from headset.stages import EPOCH_S, R
 from ..channels import pick_channels
 from ..events import ANNOTATIONS, nightmare_alert_record, to_event
 from ..stager.features import GrowingRows
+from . import _kernels
 from .stream import (
     ChunkBatcher,
     EmgRms,
     Framer,
-    RunningMedian,
     StageInput,
     percentile,
-    row_medians,
 )
 
 #: A step of :attr:`NightmareDetector.trace`: its end (s), stage code and risk (float32).
@@ -285,15 +284,20 @@ class _EyeMovements:
 
     def __init__(self, sfreq: float, cfg: DetectorSettings):
         self.sfreq, self.cfg = sfreq, cfg
+        if not int(cfg.eog_noise_s) >= 1:
+            raise ValueError(
+                f"eog_noise_s must be at least 1 (s of EOG background), got {cfg.eog_noise_s}."
+            )
         sos = butter(2, list(cfg.eog_band_hz), btype="bandpass", fs=sfreq, output="sos")
         self._filt = SOSFilter(sos, 1)
-        self._prev = 0.0  # last filtered sample (the slope crosses chunks)
-        self._last = -np.inf  # sample of the last counted movement
         self._events: deque = deque()  # samples of the movements in the window
-        self._noise = RunningMedian(cfg.eog_noise_s)  # of the median slope of each second
-        self._med = np.inf
-        sec = max(1, int(round(sfreq)))
-        self._seconds = Framer(1, sec, sec, flags=False)
+        # the state of _kernels.eye_movements: the second in progress, the running median of
+        # the seconds' median slopes (eog_noise_s of them), the last sample and movement
+        self._part = np.zeros(max(1, int(round(sfreq))))
+        self._ring = np.zeros(int(cfg.eog_noise_s))
+        self._srt = np.zeros(int(cfg.eog_noise_s))
+        self._ist = np.zeros(5, np.int64)
+        self._fst = np.array([0.0, np.inf, -np.inf])  # E_PREV, E_MED, E_LAST
 
     def push(self, x: np.ndarray, bad: np.ndarray, first: int) -> None:
         """Count the movements of the next samples.
@@ -310,24 +314,14 @@ class _EyeMovements:
         cfg = self.cfg
         d = x[1] - x[0] if x.shape[0] == 2 else x[0]
         y = self._filt(d[None, :])[0]
-        slope = np.abs(np.diff(np.concatenate(([self._prev], y)))) * self.sfreq  # µV/s
-        self._prev = y[-1]
-        slope[bad] = 0.0
-        secs, _, starts = self._seconds.push(slope[None], None, first)
-        if secs is None:
-            return
-        # each second's threshold comes from the seconds before it only: all of them first,
-        # then every sample over its second's threshold at once
-        thr = np.empty(starts.size)
-        for j, med in enumerate(row_medians(secs[0]).tolist()):
-            thr[j] = max(cfg.eog_min_slope, cfg.eog_slope_factor * self._med)
-            self._med = self._noise.push(med)
-        sec, i = np.nonzero(secs[0] > thr[:, None])
-        refr = cfg.eog_refractory_s * self.sfreq
-        for smp in (starts[sec] + i).tolist():
-            if smp - self._last >= refr:
-                self._events.append(smp)
-                self._last = smp
+        # second after second, each threshold from the seconds before it only
+        self._events.extend(
+            _kernels.eye_movements(
+                y, bad, first, self.sfreq, cfg.eog_min_slope, cfg.eog_slope_factor,
+                cfg.eog_refractory_s * self.sfreq, self._part, self._ring, self._srt, self._ist,
+                self._fst,
+            ).tolist()
+        )  # fmt: skip
 
     def per_minute(self, end: int) -> float:
         """Return the movements per minute over the ``eye_window_s`` before sample ``end``."""
