@@ -305,3 +305,94 @@ def eye_movements(y, bad, first, sfreq, min_slope, factor, refr, part, ring, srt
     ist[M_PART] = n_part
     fst[E_PREV], fst[E_MED], fst[E_LAST] = prev, med, last
     return out[:n_out]
+
+
+#: Indices of the integer state of :func:`movements`.
+A_PART, A_RUN, A_N_HIST = 0, 1, 2
+
+
+@njit(cache=True)
+def movements(x, first, mg, factor, part, hist, ist):
+    """Body movements on the accelerometer (the arousal detector's wake sign).
+
+    The axes are cut into whole seconds of ``part.shape[1]`` samples from the first sample
+    ever pushed. The peak-to-peak of a second is the largest over the axes of ``max - min``
+    (NaN if a sample is NaN, as numpy's). A second is *moving* when it exceeds ``mg`` and
+    ``factor`` times the median of the still seconds kept in ``hist`` (numpy's median, taken
+    once per call, before its seconds; infinite while fewer than 10 are kept); a movement
+    sign is the first second of a moving run. The still seconds (NaN ones included) then
+    enter ``hist``, which keeps the last ``hist.size``.
+
+    Parameters
+    ----------
+    x : ndarray of float64, shape (n_axes, n)
+        New samples, milli-g (consecutive with the last call).
+    first : int
+        Absolute index of ``x[:, 0]``.
+    mg, factor : float
+        Thresholds: milli-g, and times the median.
+    part : ndarray of float64, shape (n_axes, sec)
+        The second in progress (``ist[A_PART]`` samples; updated in place).
+    hist : ndarray of float64, shape (n_keep,)
+        The still seconds' peak-to-peaks, oldest first (``ist[A_N_HIST]`` of them; updated in
+        place).
+    ist : ndarray of int64, shape (3,)
+        ``A_PART``, ``A_RUN`` (1 while the last second was moving), ``A_N_HIST``; updated in
+        place.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_signs,)
+        Absolute index of the first sample of each second that starts a moving run.
+    """
+    n_ax, n = x.shape
+    sec = part.shape[1]
+    keep = hist.shape[0]
+    n_hist = ist[A_N_HIST]
+    med = np.inf
+    if n_hist >= 10:
+        srt = np.sort(hist[:n_hist])
+        k = n_hist // 2
+        if np.isnan(hist[:n_hist]).any():
+            med = np.nan
+        elif n_hist % 2:
+            med = srt[k]
+        else:
+            med = (srt[k - 1] + srt[k]) / 2
+    out = np.empty(n // sec + 1, np.int64)
+    n_out = 0
+    n_part = ist[A_PART]
+    run = ist[A_RUN] != 0
+    for i in range(n):
+        for a in range(n_ax):
+            part[a, n_part] = x[a, i]
+        n_part += 1
+        if n_part < sec:
+            continue
+        n_part = 0
+        ptp = -np.inf
+        for a in range(n_ax):
+            hi = lo = part[a, 0]
+            for k in range(1, sec):  # numpy's max and min: a NaN wins
+                v = part[a, k]
+                if hi == hi and (v != v or v > hi):
+                    hi = v
+                if lo == lo and (v != v or v < lo):
+                    lo = v
+            d = hi - lo
+            if ptp == ptp and (d != d or d > ptp):
+                ptp = d
+        moving = ptp > mg and ptp > factor * med
+        if moving and not run:
+            out[n_out] = first + i + 1 - sec
+            n_out += 1
+        run = moving
+        if not moving:  # a still second: into the history (the oldest out when full)
+            if n_hist == keep:
+                for k in range(keep - 1):
+                    hist[k] = hist[k + 1]
+                n_hist -= 1
+            hist[n_hist] = ptp
+            n_hist += 1
+    ist[A_PART], ist[A_RUN], ist[A_N_HIST] = n_part, int(run), n_hist
+    return out[:n_out]

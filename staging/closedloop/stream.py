@@ -3,11 +3,12 @@
 - :func:`split_chunk` and :class:`ChunkBatcher`: cut long chunks into pieces, gather short ones
   into blocks;
 - :class:`Framer`: overlapping frames of a multichannel stream (the one framer: spectral
-  frames, EMG bins, accelerometer seconds, evaluation steps);
+  frames, EMG bins, evaluation steps; the accelerometer's and the EOG's whole seconds are cut
+  inside their numba loops, :mod:`staging.closedloop._kernels`);
 - :class:`EmgRms`: the chin-EMG RMS (20-100 Hz) in fixed bins, the one both detectors use;
-- :func:`median` and :func:`percentile`: numpy's median and linear percentile, bit for bit,
-  at the cost of a sort (the inner loops take them of a few dozen values, thousands of times a
-  night, where numpy's set-up costs more than the work);
+- :func:`percentile`: numpy's linear percentile, bit for bit, at the cost of a sort (the
+  inner loop takes it of a few dozen values, thousands of times a night, where numpy's set-up
+  costs more than the work);
 - :class:`StageInput`: the stream contract (:class:`~headset.chunk.StreamInfo`, checked by
   :func:`staging.checks.check_stream`) and the stage input every streaming detector shares.
 
@@ -155,29 +156,6 @@ def _frames(buf, off, n_fr, win, hop):
     view = np.ndarray((buf.shape[0], n_fr, win), buf.dtype, buf, off * s1, (s0, hop * s1, s1))
     view.flags.writeable = False
     return view
-
-
-def median(a: np.ndarray) -> float:
-    """Return the median of a 1-D array as :func:`numpy.median` does, bit for bit.
-
-    The inner loops call this on a few dozen values, where :func:`numpy.median` costs more in
-    its set-up than in the work: here one sort, the middle value or the mean of the two
-    middle values (``(a + b) / 2``, as numpy's), NaN if a value is NaN (NaN sorts last).
-
-    Parameters
-    ----------
-    a : ndarray of float64, shape (n,)
-        Values (n >= 1).
-
-    Returns
-    -------
-    float
-    """
-    s = np.sort(a)
-    k = s.size // 2
-    if np.isnan(s[-1]):
-        return float("nan")
-    return float(s[k]) if s.size % 2 else float((s[k - 1] + s[k]) / 2)
 
 
 def percentile(a: np.ndarray, q: float) -> float:

@@ -13,7 +13,6 @@ from staging.closedloop.stream import (
     EmgRms,
     Framer,
     StageInput,
-    median,
     percentile,
     split_chunk,
 )
@@ -136,26 +135,6 @@ def test_emg_rms_against_scipy_and_chunk_invariant():
         np.testing.assert_allclose(rms, want, rtol=0, atol=5e-9)
         assert starts == [500 + b * n_bin for b in range(k)]
     assert np.isnan(want[1000 // n_bin]) and np.isnan(want[1009 // n_bin])
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    values=st.lists(
-        st.floats(-1e6, 1e6, allow_nan=False) | st.integers(-5, 5).map(float),
-        min_size=1,
-        max_size=70,
-    ),
-    nan_at=st.none() | st.integers(0, 69),
-)
-def test_median_is_numpy_median_bit_for_bit(values, nan_at):
-    # the inner-loop median: numpy's value exactly (ties, even counts, NaN), tolerance zero
-    a = np.asarray(values)
-    if nan_at is not None:
-        a[nan_at % a.size] = np.nan
-    want = np.median(a)
-    got = median(a)
-    assert isinstance(got, float)
-    assert got == want or (np.isnan(got) and np.isnan(want))
 
 
 def test_framer_frames_are_read_only_views():
