@@ -292,15 +292,15 @@ def eye_movements(y, bad, first, sfreq, min_slope, factor, refr, part, ring, srt
                 out[n_out] = start + k
                 n_out += 1
                 last = start + k
-        # the median of the second, as numpy's: (0 + a + b) / 2, NaN if a value is NaN
-        row = np.sort(part)
+        # the median of the second, as numpy's: (0 + a + b) / 2, NaN if a value is NaN; a and
+        # b the middle order statistics (a partition, not a sort: slopes are >= +0.0, so
+        # equal values are equal bits)
         k = sec // 2
         if np.isnan(part).any():
             m = np.nan
-        elif sec % 2:
-            m = 0.0 + row[k]
         else:
-            m = (0.0 + row[k - 1] + row[k]) / 2
+            row = np.partition(part, k)
+            m = 0.0 + row[k] if sec % 2 else (0.0 + row[:k].max() + row[k]) / 2
         med = running_median(ring, srt, ist, m)
     ist[M_PART] = n_part
     fst[E_PREV], fst[E_MED], fst[E_LAST] = prev, med, last
