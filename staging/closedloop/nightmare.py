@@ -450,6 +450,11 @@ class NightmareDetector(StageInput):
         if not any(self.cfg.weights.get(m, 0) > 0 and self.available[m] for m in MARKERS):
             raise ValueError("no nightmare marker can be measured with these channels.")
         self.missing.append("respiration: not measured (no respiration channel)")
+        # what every step weighs: the measurable markers with a weight, and their total
+        w = self.cfg.weights
+        self._weighted = [(m, w.get(m, 0.0)) for m in MARKERS if self.available[m]]
+        self._w_possible = sum(wm for _, wm in self._weighted)
+        self._weighted = [(m, wm) for m, wm in self._weighted if not wm <= 0]
 
     # ---- stage input: set_stage, set_hypnogram (StageInput) -------------------------------
     def _stage_at(self, t):
@@ -584,7 +589,8 @@ class NightmareDetector(StageInput):
             p = float(np.sum(self._spectrum.band_power(seg)))  # µV²
         self._eeg_hist.append(p)
         ps = [q for q in self._eeg_hist if isfinite(q)]
-        return 10 * np.log10(np.mean(ps)) if ps else np.nan
+        # numpy's mean without its set-up: the same sum (add.reduce) over the same count
+        return 10 * np.log10(np.add.reduce(ps) / len(ps)) if ps else np.nan
 
     def _baseline(self, m):
         cached = self._base_cache.get(m)
@@ -620,10 +626,7 @@ class NightmareDetector(StageInput):
         """Return the evidence of every marker with a value and a baseline (EMG capped)."""
         c = self.cfg
         evidence = {}
-        for m in MARKERS:
-            w = c.weights.get(m, 0.0)
-            if w <= 0 or not self.available[m]:
-                continue
+        for m, w in self._weighted:
             v = vals.get(m, np.nan)
             base = self._baseline(m)
             if base is None or not isfinite(v):
@@ -647,7 +650,7 @@ class NightmareDetector(StageInput):
         c = self.cfg
         score = 0.0
         w_avail = 0.0
-        w_possible = sum(c.weights.get(m, 0.0) for m in MARKERS if self.available[m])
+        w_possible = self._w_possible
         for v in evidence.values():
             score += v["weight"] * v["evidence"]
             w_avail += v["weight"]
