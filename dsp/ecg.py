@@ -204,7 +204,7 @@ class RPeakDetector:
             flags = np.asarray(flags)
             if flags.shape != x.shape:
                 raise ValueError(f"flags shape {flags.shape} differs from x shape {x.shape}.")
-            valid &= (flags.astype(np.uint8) & BAD_FLAGS) == 0
+            valid &= (np.asarray(flags, np.uint8) & BAD_FLAGS) == 0  # no copy of uint8 flags
         if not valid.all():
             x = np.where(valid, x, 0.0)
         if self._next is not None and first_sample > self._next:
@@ -243,7 +243,7 @@ class RPeakDetector:
             resets,
             mwi_out,
         )
-        self.restarts.extend(int(r) for r in resets[: self._ist[_k.I_N_RESETS]])
+        self.restarts.extend(resets[: self._ist[_k.I_N_RESETS]].tolist())
         self.n_invalid += int(n - np.count_nonzero(valid & (np.abs(x) < self._fpar[_k.Q_RAIL])))
         return out[:n_out].copy()
 
