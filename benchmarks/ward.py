@@ -13,10 +13,12 @@
    wards without: noises injected, disturbances found (matched within 30 s), missed, and
    disturbances reported where no noise was.
 4. **Where a bed's memory goes**: one bed of the ward (in a fresh process, under
-   ``tracemalloc``), the Python and numpy memory it holds after its first minute and at the
-   end of its night, beyond what opening it took, by the package that allocated it (the
-   innermost frame of this repository): the simulated sleeper is the simulation, the rest is
-   the monitoring. What grows with the night is what a bed keeps per epoch or per block.
+   ``tracemalloc``, after another bed ran 10 minutes in it: what a worker loads once for all
+   its beds, numba kernels first, is not the bed's), the Python and numpy memory it holds after
+   its first minute and at the end of its night, beyond what opening it took, by the package
+   that allocated it (the innermost frame of this repository): the simulated sleeper is the
+   simulation, the rest is the monitoring. What grows with the night is what a bed keeps per
+   epoch or per block.
 
 Run from the repository root::
 
@@ -169,6 +171,13 @@ def mem_child(hours: float) -> None:
 
     from staging.ward.app import ROUND_S, WardOptions, build_ward
 
+    # a first bed for 10 minutes loads what a worker loads once for all its beds (numba
+    # kernels, scipy's filter designs): not one bed's memory
+    warm = build_ward(WardOptions(n_beds=1, seed=2, speed=None, duration_s=600.0, tui=False,
+                                  workers=0))  # fmt: skip
+    while warm.step(ROUND_S):
+        pass
+    del warm
     ward = build_ward(WardOptions(n_beds=1, seed=1, speed=None, duration_s=hours * 3600.0,
                                   tui=False, workers=0))  # fmt: skip
     tracemalloc.start(16)

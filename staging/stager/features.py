@@ -34,6 +34,8 @@ import numpy as np
 from dsp.spectral import band_power, band_slice, welch_psd
 from headset.stages import EPOCH_S
 
+from ._kernels import insert_ranked, ranked_quartiles
+
 #: Bump when the values of the features change (invalidates cached training features).
 FEATURE_VERSION = 1
 #: Internal sampling rate (Hz) of every epoch after resampling.
@@ -720,12 +722,57 @@ def _rank_index(p: float, n: np.ndarray) -> np.ndarray:
     return np.round(p * (np.maximum(n, 1) - 1)).astype(np.int64)
 
 
-def stats_from_sorted(s: np.ndarray, n: np.ndarray, prior: NormPrior):
-    """Blend nearest-rank quartiles of sorted columns with the prior (burn-in)."""
-    cols = np.arange(s.shape[1])
-    q25 = s[_rank_index(0.25, n), cols]
-    q50 = s[_rank_index(0.5, n), cols]
-    q75 = s[_rank_index(0.75, n), cols]
+def robust_stats(
+    rows: np.ndarray, prior: NormPrior, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Median and robust scale of each column, blended with the prior during burn-in.
+
+    Parameters
+    ----------
+    rows : ndarray, shape (n_rows, N_COLUMNS)
+        Raw features of the epochs that make the statistics.
+    prior : NormPrior
+        Population statistics.
+    keep : ndarray of bool, shape (n_rows,), optional
+        The rows that count (default: all). Non-finite values never count.
+
+    Returns
+    -------
+    med, scale : ndarray, shape (N_COLUMNS,)
+        See :func:`stats_from_quartiles`.
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    if keep is not None:
+        rows = rows[np.asarray(keep, dtype=bool)]
+    ok = np.isfinite(rows)
+    n = ok.sum(axis=0)
+    s = np.sort(np.where(ok, rows, np.inf), axis=0)  # each column's finite values first
+    if s.shape[0] == 0:
+        s = np.full((1, rows.shape[1]), np.inf)
+    q = np.take_along_axis(s, np.stack([_rank_index(p, n) for p in (0.25, 0.5, 0.75)]), axis=0)
+    return stats_from_quartiles(q, n, prior)
+
+
+def stats_from_quartiles(q: np.ndarray, n: np.ndarray, prior: NormPrior):
+    """Median and robust scale of each column from its quartiles, blended with the prior.
+
+    Parameters
+    ----------
+    q : ndarray, shape (3, N_COLUMNS)
+        Nearest-rank 25th, 50th and 75th percentiles of each column's finite values.
+    n : ndarray of int, shape (N_COLUMNS,)
+        Finite values per column.
+    prior : NormPrior
+        Population statistics.
+
+    Returns
+    -------
+    med, scale : ndarray, shape (N_COLUMNS,)
+        Median and (IQR / 1.349), weighted ``n / (n + BURN_IN_EPOCHS)`` against the prior
+        (burn-in; ``scale`` at least a tenth of the prior's, and the median of the columns
+        that are not amplitude-invariant the recording's own).
+    """
+    q25, q50, q75 = q
     have = n > 0
     q50 = np.where(have, q50, prior.median)
     with np.errstate(invalid="ignore"):
@@ -850,11 +897,7 @@ def normalize_offline(f: EpochFeatures, prior: NormPrior) -> np.ndarray:
         Model inputs (columns :data:`INPUT_NAMES`); rows of invalid epochs are meaningless.
     """
     period = f.take(sleep_period(f))
-    s = np.sort(period.values[period.valid], axis=0)  # NaN sorts last
-    n = np.sum(np.isfinite(period.values[period.valid]), axis=0)
-    if s.shape[0] == 0:
-        s = np.full((1, N_COLUMNS), np.nan)
-    med, scale = stats_from_sorted(s, n, prior)
+    med, scale = robust_stats(period.values[period.valid], prior)
     return _assemble(f, med, scale, deferred_columns(f, med), prior)
 
 
@@ -908,14 +951,16 @@ class GrowingRows:
 class RunningNormalizer:
     """Causal per-recording robust scaling: each epoch is scaled with the epochs up to it.
 
-    Keeps each column's finite values of the past valid epochs sorted (a binary search and a
-    shift per column and epoch) and the past raw rows, both float64 in blocks of 10 min
-    (``2 * N_COLUMNS * 8`` bytes an epoch: about 70 KiB an hour). For the first epochs the
-    statistics are blended with the population prior (weight ``n / (n + BURN_IN_EPOCHS)`` on
-    the recording's own statistics). From :data:`SLEEP_PERIOD_MIN_EPOCHS` epochs on, every
-    :data:`PERIOD_UPDATE_EPOCHS` epochs, the sleep period of the epochs so far is estimated
-    (:func:`sleep_period`); once it starts after hours of daytime activity, the statistics come
-    from the period's epochs (the night so far and its margin) instead of the whole past.
+    Keeps the past raw rows (float64) and, per column, the indices of the rows sorted by value
+    (uint16, uint32 past 65,536 epochs), both grown in blocks of 10 min: ``N_COLUMNS * 10``
+    bytes an epoch, about 43 KiB an hour. An epoch is inserted by a binary search and a shift
+    per column (:func:`~staging.stager._kernels.insert_ranked`); its quartiles are read at their
+    ranks. For the first epochs the statistics are blended with the population prior (weight
+    ``n / (n + BURN_IN_EPOCHS)`` on the recording's own statistics). From
+    :data:`SLEEP_PERIOD_MIN_EPOCHS` epochs on, every :data:`PERIOD_UPDATE_EPOCHS` epochs, the
+    sleep period of the epochs so far is estimated (:func:`sleep_period`); once it starts after
+    hours of daytime activity, the statistics come from the period's epochs (the night so far
+    and its margin) instead of the whole past.
 
     Parameters
     ----------
@@ -926,20 +971,15 @@ class RunningNormalizer:
     def __init__(self, prior: NormPrior):
         self.prior = prior
         self._block = int(600 / EPOCH_S)  # epochs of 10 min
-        # column c's n[c] finite values sorted in _sorted[c, :n[c]], +inf after them
-        self._sorted = np.full((N_COLUMNS, 1), np.inf)
-        self._n = np.zeros(N_COLUMNS, dtype=np.int64)
-        self._values = GrowingRows(np.float64, self._block)  # every raw row
-        self._valid = GrowingRows(bool, self._block)
-        self._period_stats = None  # statistics of the sleep period so far, or None
+        self.reset()
 
     def reset(self) -> None:
         """Forget the recording's history."""
-        self._sorted = np.full((N_COLUMNS, 1), np.inf)
-        self._n[:] = 0
-        self._values.clear()
-        self._valid.clear()
-        self._period_stats = None
+        self._values = GrowingRows(np.float64, self._block)  # every raw row
+        self._valid = GrowingRows(bool, self._block)
+        self._order = np.zeros((N_COLUMNS, 0), dtype=np.uint16)  # rows by value, per column
+        self._counts = np.zeros(N_COLUMNS, dtype=np.int64)
+        self._period_stats = None  # statistics of the sleep period so far, or None
 
     def _update_period(self) -> None:
         """Re-estimate the sleep period of the epochs so far (:func:`sleep_period`).
@@ -954,23 +994,22 @@ class RunningNormalizer:
         if p.start == 0:
             self._period_stats = None
             return
-        rows = values[p][valid[p]]
-        self._period_stats = stats_from_sorted(
-            np.sort(rows, axis=0), np.sum(np.isfinite(rows), axis=0), self.prior
-        )
+        self._period_stats = robust_stats(values[p], self.prior, valid[p])
 
-    def _insert(self, row: np.ndarray) -> None:
-        ok = np.isfinite(row)
-        if int(self._n.max()) + 1 >= self._sorted.shape[1]:
-            grown = np.full((N_COLUMNS, self._sorted.shape[1] + self._block), np.inf)
-            grown[:, : self._sorted.shape[1]] = self._sorted
-            self._sorted = grown
-        for c in np.flatnonzero(ok).tolist():
-            m, col, x = int(self._n[c]), self._sorted[c], row[c]
-            k = int(np.searchsorted(col[:m], x))  # before the values equal to x
-            col[k + 1 : m + 1] = col[k:m]
-            col[k] = x
-        self._n += ok
+    def _insert(self, row: int) -> None:
+        """Put row ``row`` of the history into each column's order.
+
+        The order grows by a block, and its row indices widen to uint32 past 65,535.
+        """
+        order = self._order
+        wide = row >= 2**16
+        if int(self._counts.max()) >= order.shape[1] or (wide and order.dtype == np.uint16):
+            grown = np.zeros(
+                (N_COLUMNS, order.shape[1] + self._block), np.uint32 if wide else np.uint16
+            )
+            grown[:, : order.shape[1]] = order
+            self._order = grown
+        insert_ranked(self._order, self._counts, self._values.values, row)
 
     def push(self, f: EpochFeatures) -> np.ndarray:
         """Add epochs in time order and return their model inputs.
@@ -987,17 +1026,18 @@ class RunningNormalizer:
         """
         out = np.zeros((f.n_epochs, N_INPUTS))
         for i in range(f.n_epochs):
-            if f.valid[i]:
-                self._insert(f.values[i])
             self._values.append(f.values[i])
             self._valid.append(bool(f.valid[i]))
             n = len(self._values)
+            if f.valid[i]:
+                self._insert(n - 1)
             if n >= SLEEP_PERIOD_MIN_EPOCHS and n % PERIOD_UPDATE_EPOCHS == 0:
                 self._update_period()
             if self._period_stats is not None:
                 med, scale = self._period_stats
             else:
-                med, scale = stats_from_sorted(self._sorted.T, self._n, self.prior)
+                q = ranked_quartiles(self._order, self._counts, self._values.values)
+                med, scale = stats_from_quartiles(q, self._counts, self.prior)
             fi = f.take(slice(i, i + 1))
             out[i] = _assemble(fi, med, scale, deferred_columns(fi, med), self.prior)[0]
         return out

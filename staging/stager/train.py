@@ -57,7 +57,7 @@ from .features import (
     modality_of,
     normalize_offline,
     normalize_online,
-    stats_from_sorted,
+    robust_stats,
 )
 from .model import (
     CONTEXT,
@@ -428,9 +428,7 @@ def fit_prior(recordings: list[Recording]) -> NormPrior:
     rows = []
     for r in recordings:
         f = r.features
-        s = np.sort(f.values[f.valid], axis=0)
-        n = np.sum(np.isfinite(f.values[f.valid]), axis=0)
-        med, _ = stats_from_sorted(s if s.shape[0] else np.full((1, N_COLUMNS), np.nan), n, neutral)
+        med, _ = robust_stats(f.values[f.valid], neutral)
         raw = np.concatenate([f.values[:, INV_COLUMNS], deferred_columns(f, med)], axis=1)
         rows.append(raw[f.valid])
     allraw = np.concatenate(rows)

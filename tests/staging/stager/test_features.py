@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from scipy.signal import resample_poly
 
 from staging.stager import features as F
+from staging.stager._kernels import ranked_quartiles
 
 
 def _eeg(sfreq: float, n_epochs: int = 4, seed: int = 0, alpha: float = 20.0) -> np.ndarray:
@@ -122,9 +123,10 @@ def test_running_normalizer_is_causal_and_ends_at_offline():
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**16), n=st.integers(1, 60))
 def test_running_statistics_are_the_quartiles_of_the_past_finite_values(seed, n):
-    # the sorted columns (inserted by binary search, grown in blocks) give at every epoch the
-    # order statistics of a sort of the valid epochs so far, each column's non-finite
-    # values left out; ties and signed zeros included: the model inputs match exactly
+    # the rows sorted per column (numba: a binary search and a shift, grown in blocks) give at
+    # every epoch the order statistics of a sort of the valid epochs so far, each column's
+    # non-finite values left out; ties and signed zeros included: the model inputs match
+    # exactly
     rng = np.random.default_rng(seed)
     v = np.round(rng.normal(size=(n, F.N_COLUMNS)) * 0.4)  # mostly -1, -0.0, 0.0, 1: ties
     v[rng.random(v.shape) < 0.05] = np.nan
@@ -149,10 +151,33 @@ def test_running_statistics_are_the_quartiles_of_the_past_finite_values(seed, n)
         s = np.sort(np.where(ok, past, np.inf)[::-1], axis=0, kind="stable")
         if s.shape[0] == 0:
             s = np.full((1, F.N_COLUMNS), np.inf)
-        med, scale = F.stats_from_sorted(s, ok.sum(axis=0), prior)
+        cnt = ok.sum(axis=0)
+        cols = np.arange(F.N_COLUMNS)
+        ranks = [np.round(p * (np.maximum(cnt, 1) - 1)).astype(int) for p in (0.25, 0.5, 0.75)]
+        q = np.stack([s[r, cols] for r in ranks])
+        med, scale = F.stats_from_quartiles(q, cnt, prior)
         fk = f.take(slice(k, k + 1))
         want = F._assemble(fk, med, scale, F.deferred_columns(fk, med), prior)[0]
         assert got[k].tobytes() == want.tobytes()  # bit for bit, signed zeros too
+    # the one-shot statistics agree (but for the sign of a zero median)
+    med, scale = F.robust_stats(v, prior, valid)
+    last = F.stats_from_quartiles(
+        ranked_quartiles(norm._order, norm._counts, v), norm._counts, prior
+    )
+    assert np.array_equal(med, last[0]) and np.array_equal(scale, last[1])
+
+
+def test_running_statistics_widen_their_row_indices_past_65535_epochs():
+    norm = F.RunningNormalizer(F.NormPrior.neutral())
+    rows = np.zeros((2**16 + 1, F.N_COLUMNS))
+    rows[0], rows[1], rows[-1] = 3.0, 1.0, 2.0
+    for r in rows:
+        norm._values.append(r)
+    for r in (0, 1, 2**16):
+        norm._insert(r)
+    assert norm._order.dtype == np.uint32
+    q = ranked_quartiles(norm._order, norm._counts, norm._values.values)
+    assert np.array_equal(q, np.repeat([[1.0], [2.0], [3.0]], F.N_COLUMNS, axis=1))
 
 
 def test_growing_rows_keep_every_row_in_blocks():
