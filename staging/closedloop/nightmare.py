@@ -566,14 +566,19 @@ class NightmareDetector(StageInput):
         """Return the chin-EMG tone (µV) and twitches (per minute) at sample ``end``."""
         c, fs = self.cfg, self.sfreq
         s_, r_ = self._emg_s, self._emg_r
-        tone_bins = r_[(s_ >= end - c.tone_window_s * fs) & (s_ < end) & np.isfinite(r_)]
+        # the bin starts increase: each window is one run of bins, found by bisection
+        lo_tone, lo_twitch, hi = np.searchsorted(
+            s_, [end - c.tone_window_s * fs, end - c.twitch_window_s * fs, end]
+        ).tolist()
+        tone_bins = r_[lo_tone:hi]
+        tone_bins = tone_bins[np.isfinite(tone_bins)]
         tone = (
             percentile(tone_bins, c.tone_percentile)
             if tone_bins.size >= c.tone_min_bins
             else np.nan
         )
         base = self._baseline("emg_tone")
-        recent = r_[(s_ >= end - c.twitch_window_s * fs) & (s_ < end)]
+        recent = r_[lo_twitch:hi]
         if base is None or not isfinite(base) or recent.size < c.twitch_min_bins:
             return tone, np.nan
         above = np.isfinite(recent) & (recent > c.twitch_factor * base)
