@@ -53,8 +53,10 @@ def emg_bursts(allr, n_bg, gap, min_ok, ratio, need, run):  # pragma: no cover -
                 k += 1
         above = False
         if k >= min_ok and k > 0:
-            srt = np.sort(buf[:k])
-            above = allr[n_bg + i] > ratio * srt[(k - 1) // 2]
+            # the lower median: an order statistic, from a partition (RMS >= +0.0: equal
+            # values are equal bits)
+            m = (k - 1) // 2
+            above = allr[n_bg + i] > ratio * np.partition(buf[:k], m)[m]
         run = run + 1 if above else 0
         if run == need:
             hits[n_hits] = i
@@ -130,7 +132,7 @@ def eeg_shifts(logp, bad, ring, ring_ok, state, min_ok, shift, theta_shift, spin
                     if ring_ok[r]:
                         buf[m] = ring[r, c]
                         m += 1
-                bg[c] = np.sort(buf[:m])[k]
+                bg[c] = np.partition(buf[:m], k)[k]  # logs are never -0.0: equal bits
             th = logp[i, 0] - bg[0]
             al = logp[i, 1] - bg[1]
             si = logp[i, 2] - bg[2]
