@@ -7,7 +7,14 @@ where every event names its bed, follows the room (:mod:`.detect`: several beds 
 once is a disturbance; each affected bed gets a ``Disturbance`` annotation and no nightmare cue
 for it) and hands the beds the technician's keys and the simulated room's noise. Commands reach
 a bed only at round boundaries fixed in session time, so a seeded ward gives the same stream
-whatever the number of worker processes (tested).
+whatever the number of worker processes and the pacing (tested).
+
+One rule, every mode: the room's decisions made at the end of a block (session time ``t``)
+reach their beds at ``t + 5 s``, the start of the round after the next (headless); the room's
+noise and the technician's keys reach them at the start of the next round (a veto is never
+delayed). So headless at full speed the rounds are pipelined: a worker whose answer is in is
+sent its next round at once, while the ward merges the round and waits for the other workers,
+never more than one round ahead of them.
 
 The room's noise (``--faults noise=K``) is a fault of the simulated ward: K loud sounds spread
 over the night, each delivered at the same moment to every simulated sleeper through the
@@ -128,6 +135,26 @@ def noise_times(n: int, duration_s: float, seed: int) -> list[float]:
     return out
 
 
+@dataclass
+class _Round:
+    """A round of the ward: session time ``[t0, t1)``, what it carries, what came back."""
+
+    t0: float
+    t1: float
+    commands: dict[str, list[tuple]]
+    noises: list[float]  # session times of the room noises in it
+    pending: set  # the groups that have not answered it yet
+    results: dict = field(default_factory=dict)  # bed name -> its answer
+    snapshot: dict | None = None  # of the bed opened in the full view
+
+    def file(self, answer: dict) -> None:
+        """Keep a group's answer (:meth:`~staging.ward.worker.BedGroup.advance`)."""
+        snapshot = answer.pop(None, None)
+        if snapshot is not None:  # only the focused bed's group sends one
+            self.snapshot = snapshot
+        self.results.update(answer)
+
+
 def _bed_line(name: str, line: str) -> str:
     """Put the bed's name first in one of its event lines."""
     return '{"bed": ' + json.dumps(name) + ", " + line[1:]
@@ -155,6 +182,11 @@ class Ward:
         The disturbance rule (:class:`~staging.ward.detect.DisturbanceDetector`).
     lsl : object or None
         An LSL marker outlet (``push(line)``) that also receives every event.
+    pipeline : bool
+        Pipelined rounds (worker processes only; for a headless run at full speed): a worker
+        whose answer is in gets its next round before the round is merged, so no worker waits
+        for another at every round's end. The stream is the same; a technician's command
+        would reach the beds a round later, hence not with a view or a pace.
     """
 
     def __init__(
@@ -170,6 +202,7 @@ class Ward:
         window_s: float = WINDOW_S,
         quorum: float = QUORUM,
         lsl=None,
+        pipeline: bool = False,
     ):
         if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers:
             raise ValueError(f"workers must be an int >= 0, got {workers!r}")
@@ -187,7 +220,14 @@ class Ward:
         self.log: list[tuple[float, str, str]] = []  # (t, bed, text) of the ward's own events
         self.reports: dict[str, str | None] = {}
         self.counts = {"disturbance": 0, "room_noise": 0}
-        self._queued: dict[str, list[tuple]] = {}
+        self._queued: dict[str, list[tuple]] = {}  # the technician's, for the next round
+        self._due: list[tuple[float, str, tuple]] = []  # the room's: (session time, bed, cmd)
+        self._flight: list[_Round] = []  # rounds started and not yet merged, in order
+        self._inbox: dict = {}  # worker group -> the rounds it was sent and has not answered
+        #: Let the workers run one round ahead of the merge (headless at full speed only).
+        self.pipeline = pipeline
+        synthetic = all(b.source == "synthetic" for b in beds)
+        self._night_end = cfg.duration_s if synthetic else None
         #: The bed opened in the full monitor view (its snapshot comes with every round).
         self.focus: str | None = None
         #: Whether the beds' rows are computed every round (a view is attached).
@@ -243,56 +283,148 @@ class Ward:
 
     # ------------------------------------------------------------------ rounds
     def step(self, round_s: float = ROUND_S) -> bool:
-        """Advance every bed by ``round_s`` seconds of session time; False once the ward ended."""
+        """Advance every bed by ``round_s`` seconds of session time; False once the ward ended.
+
+        The room's decisions made at the end of a block (session time ``t``) reach their beds
+        at ``t + ROUND_S``: headless, at the start of the round after the next. The room's
+        noise and the technician's commands reach the beds at the start of the next round.
+        A pipelined ward (:attr:`pipeline`) returns once the round is merged, its workers
+        possibly already running the next one (see :class:`Ward`).
+        """
         if self.finished:
             return False
         if self.stop_request is not None:
             self.finish(self.stop_request)
             return False
-        t0, t1 = self.t, self.t + round_s
-        # the beds that run during this round: the quorum's base (counted before the round
-        # ends them: in the last round of a night every bed finishes, and a quorum of the beds
-        # still running after it would fall to nothing)
-        running = self.running
-        commands, self._queued = self._queued, {}
-        pre = []
-        for tn in self.noise:
-            if t0 - 1e-9 <= tn < t1 - 1e-9:
-                for b in self.specs:
-                    if b.simulated:
-                        commands.setdefault(b.name, []).insert(0, ("noise", NOISE_LEVEL))
-                self.counts["room_noise"] += 1
-                pre.append(self._ward_event(tn, "room_noise", level=NOISE_LEVEL, truth=True))
-                self.log.append((tn, "ward", "room noise (simulated)"))
-        for g in self.groups:
-            if isinstance(g, WorkerGroup):
-                g.send_advance(t1, commands, self.focus, self.want_rows)
-        results: dict = {}
-        snapshot = None
-        for g in list(self.groups):
-            if isinstance(g, WorkerGroup):
-                try:
-                    res = g.result()
-                except StagingError as exc:  # the worker died: its beds are down, not the ward
-                    res = self._lost(g, exc, t0)
-            else:
-                res = g.advance(t1, commands, self.focus, self.want_rows)
-            snapshot = res.pop(None, None) or snapshot
-            results.update(res)
-        self.snapshot = snapshot
-        self.t = t1
-        lines = pre + self._merge(results)
-        if abs(t1 / ROUND_S - round(t1 / ROUND_S)) < 1e-9:  # the room at block ends only
-            lines += self._room(t1, running)
-        self._write(lines)
+        if not self._flight:
+            self._new_round(self.t, self.t + round_s)
+        while True:
+            self._feed(round_s)
+            if not self._flight[0].pending:
+                break
+            self._collect()
+        self._conclude(self._flight.pop(0))
         if not self.active:
             self.finish("end")
             return False
         return True
 
+    def _feed(self, round_s: float | None) -> None:
+        """Send each idle group its next round (one of ``round_s`` s starts if :meth:`_ahead`).
+
+        ``round_s`` None starts none: only the rounds already started are sent.
+        """
+        for g in list(self.groups):
+            if self._inbox.get(g):
+                continue  # busy with a round
+            rnd = next((r for r in self._flight if g in r.pending), None)
+            if rnd is None:
+                if round_s is None or not self._ahead():
+                    continue
+                t0 = self._flight[-1].t1
+                rnd = self._new_round(t0, t0 + round_s)
+            if isinstance(g, WorkerGroup):
+                g.send_advance(rnd.t1, rnd.commands, self.focus, self.want_rows)
+                self._inbox.setdefault(g, []).append(rnd)
+            else:
+                rnd.pending.discard(g)  # first: an interrupted advance is not run twice
+                rnd.file(g.advance(rnd.t1, rnd.commands, self.focus, self.want_rows))
+
+    def _ahead(self) -> bool:
+        """Whether a round may start while one is in flight (pipelined, workers only).
+
+        The room's decisions the new round carries are those of the round before the one in
+        flight, already merged; so a worker runs at most one round ahead of another. Never
+        while stopping, nor beyond the night's end (when every bed's night has a known length).
+        """
+        t0 = self._flight[-1].t1
+        return (
+            self.pipeline
+            and len(self._flight) == 1
+            and self.stop_request is None
+            and all(isinstance(g, WorkerGroup) for g in self.groups)
+            and (self._night_end is None or t0 < self._night_end - 1e-9)
+        )
+
+    def _new_round(self, t0: float, t1: float) -> _Round:
+        """Start the round ``[t0, t1)`` (session seconds) and return it.
+
+        Its commands: the room's noise first, then the room's decisions now due, then the
+        technician's keys.
+        """
+        commands: dict[str, list[tuple]] = {}
+        due = [d for d in self._due if d[0] <= t0 + 1e-9]
+        self._due = [d for d in self._due if d[0] > t0 + 1e-9]
+        for _, name, cmd in due:
+            commands.setdefault(name, []).append(cmd)
+        for name, cmds in self._queued.items():
+            commands.setdefault(name, []).extend(cmds)
+        self._queued = {}
+        noises = [tn for tn in self.noise if t0 - 1e-9 <= tn < t1 - 1e-9]
+        for _ in noises:
+            for b in self.specs:
+                if b.simulated:
+                    commands.setdefault(b.name, []).insert(0, ("noise", NOISE_LEVEL))
+        rnd = _Round(t0, t1, commands, noises, pending=set(self.groups))
+        self._flight.append(rnd)
+        return rnd
+
+    def _collect(self) -> None:
+        """Wait for the next answer of a worker and file it under its round."""
+        from multiprocessing.connection import wait
+
+        busy = [g for g in self.groups if self._inbox.get(g)]
+        ready = [g for g in busy if g.dead] or wait(busy)
+        for g in ready:
+            rnd = self._inbox[g][0]
+            try:
+                res = g.answer()
+                self._inbox[g].pop(0)
+            except StagingError as exc:  # the worker died: its beds are down, not the ward
+                res = self._lost(g, exc, rnd.t0)
+            rnd.file(res)
+            rnd.pending.discard(g)
+
+    def _conclude(self, rnd: _Round) -> None:
+        """Merge a round every group answered: events written, the room's decisions queued."""
+        # the beds that ran the round: the quorum's base (counted before the round ends them:
+        # in the last round of a night every bed finishes, and a quorum of the beds still
+        # running after it would fall to nothing)
+        running = self.running
+        self.snapshot = rnd.snapshot
+        self.t = rnd.t1
+        lines = []
+        for tn in rnd.noises:
+            self.counts["room_noise"] += 1
+            lines.append(self._ward_event(tn, "room_noise", level=NOISE_LEVEL, truth=True))
+            self.log.append((tn, "ward", "room noise (simulated)"))
+        lines += self._merge(rnd.results)
+        if abs(rnd.t1 / ROUND_S - round(rnd.t1 / ROUND_S)) < 1e-9:  # the room at block ends
+            lines += self._room(rnd.t1, running)
+        self._write(lines)
+
+    def _land(self) -> None:
+        """Collect the rounds in flight (on the way out): merged while beds still run.
+
+        A round some workers have not had yet is sent to them first, so each merged round is
+        whole; once every bed has ended, the rounds sent beyond are dropped (they hold
+        nothing, and merging them would run the room once more than in-process).
+        """
+        while any(self._inbox.values()):
+            self._collect()
+        while self._flight and self.active:
+            self._feed(None)  # the rounds started go to every worker; none starts
+            while self._flight[0].pending:
+                self._collect()
+            self._conclude(self._flight.pop(0))
+        self._flight = []
+
     def _lost(self, group, exc: Exception, t: float) -> dict:
         """Take a dead worker out of the ward; return its beds' answers (down)."""
         self.groups.remove(group)
+        self._inbox.pop(group, None)
+        for rnd in self._flight:
+            rnd.pending.discard(group)
         group.close()
         out = {}
         for name in group.names:
@@ -320,7 +452,7 @@ class Ward:
             fresh = len(d.beds) == len(new)
             for name in new:
                 cmd = ("disturbance", d.id, d.onset, d.end, len(d.beds), HOLD_S)
-                self._queued.setdefault(name, []).append(cmd)
+                self._due.append((t + ROUND_S, name, cmd))
             if fresh:
                 self.counts["disturbance"] += 1
                 text = f"DISTURBANCE of the room: {len(d.beds)} beds aroused within "
@@ -347,6 +479,13 @@ class Ward:
             return
         self.finished = True
         self.end_reason = reason
+        try:
+            self._land()
+        finally:
+            self._end(reason)
+
+    def _end(self, reason: str) -> None:
+        """Finish every group's beds; write their last events and the ward's end."""
         report = self.cfg.report_dir is not None
         results: dict = {}
         errors = []
@@ -529,11 +668,15 @@ def build_ward(opts: WardOptions) -> Ward:
         quorum=opts.quorum,
         window_s=opts.window_s,
         lsl=lsl,
+        pipeline=opts.speed is None and not opts.tui,
     )
 
 
 def run_headless(ward: Ward, speed: float | None) -> str:
-    """Run the ward to its end without a view, paced at ``speed`` (None: as fast as possible)."""
+    """Run the ward to its end without a view, paced at ``speed`` (None: as fast as possible).
+
+    A ward built for a headless run at full speed (:func:`build_ward`) runs pipelined rounds.
+    """
     from ..monitor.session import Pacer
 
     pacer = Pacer(speed)

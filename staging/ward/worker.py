@@ -453,8 +453,9 @@ def _serve(conn, specs, cfg, parent_pid: int, parent_end) -> None:
 class WorkerGroup:
     """A :class:`BedGroup` in a child process (fork), driven through a pipe.
 
-    ``advance`` is split into :meth:`send_advance` and :meth:`result`, so the ward can start
-    every worker before waiting for any.
+    ``advance`` is split into :meth:`send_advance` and :meth:`answer`, so the ward can start
+    every worker before waiting for any, and send a worker its next round before the others
+    answered (the answers come in the order of the requests).
     """
 
     def __init__(self, specs: list[BedSpec], cfg: BedConfig):
@@ -474,7 +475,17 @@ class WorkerGroup:
         self.pid = self._proc.pid
         self._closed = False
         self._dead = False
+        self._pending = 1  # requests sent and not answered (the first: the beds opened)
         self._result()
+
+    @property
+    def dead(self) -> bool:
+        """True once a request could not be sent (the worker is gone)."""
+        return self._dead
+
+    def fileno(self) -> int:
+        """Return the pipe's descriptor (readable when an answer is in, or the worker is gone)."""
+        return self._conn.fileno()
 
     def _result(self):
         if self._dead:
@@ -489,6 +500,7 @@ class WorkerGroup:
             raise StagingError(
                 f"a ward worker ended unexpectedly (exit code {self._proc.exitcode})"
             ) from None
+        self._pending -= 1
         if status == "error":
             raise StagingError(f"a ward worker failed: {payload}")
         return payload
@@ -499,13 +511,20 @@ class WorkerGroup:
         self._send(("advance", t_end, mine, focus if focus in self.names else None, rows))
 
     def _send(self, msg) -> None:
+        self._pending += 1
         try:
             self._conn.send(msg)
         except OSError:  # the worker is gone: result() says so
             self._dead = True
 
+    def answer(self) -> dict:
+        """Return the answer to the oldest request not yet answered."""
+        return self._result()
+
     def result(self) -> dict:
-        """Return the answer to the last request."""
+        """Return the answer to the last request (the answers to earlier ones are dropped)."""
+        while self._pending > 1:
+            self._result()
         return self._result()
 
     def send_finish(self, reason: str, report: bool) -> None:

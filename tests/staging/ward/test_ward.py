@@ -183,24 +183,166 @@ def _ward(tmp_path, name, **kw):
     return ward, read_events(tmp_path / f"{name}.jsonl")
 
 
-def test_the_ward_stream_does_not_depend_on_the_process_layout(tmp_path):
-    kw = dict(n_beds=3, seed=4, duration_s=240.0)
-    in_process, ev = _ward(tmp_path, "w0", workers=0, **kw)
-    _, _ = _ward(tmp_path, "w2", workers=2, **kw)
-    _, _ = _ward(tmp_path, "w3", workers=3, **kw)
-    text = (tmp_path / "w0.jsonl").read_bytes()
-    assert text == (tmp_path / "w2.jsonl").read_bytes() == (tmp_path / "w3.jsonl").read_bytes()
-    assert all("bed" in e for e in ev)
+ROOM_T = 40.0  # the round ending here reports the arousals of ``_ROOM_BEDS``
+_ROOM_BEDS = ("bed01", "bed02", "bed04")
+
+
+@pytest.fixture
+def room_arousals(monkeypatch):
+    """Three of four beds report an arousal in the round that ends at ``ROOM_T`` (a room event).
+
+    Patched on the class before the ward forks its workers, so every layout sees it.
+    """
+    from staging.ward.worker import Bed
+
+    real = Bed.take
+
+    def take(self, full=True):
+        lines, row, arousals = real(self, full)
+        if self.name in _ROOM_BEDS and self.session.t >= ROOM_T and not hasattr(self, "_told"):
+            self._told = True
+            arousals = [*arousals, (ROOM_T - 9.0 + _ROOM_BEDS.index(self.name), 3.0)]
+        return lines, row, arousals
+
+    monkeypatch.setattr(Bed, "take", take)
+
+
+@pytest.fixture
+def rounds_ahead(monkeypatch):
+    """Record how many rounds were in flight each time a round started."""
+    from staging.ward.app import Ward
+
+    seen: list[int] = []
+    real = Ward._new_round
+
+    def new_round(self, t0, t1):
+        seen.append(len(self._flight))
+        return real(self, t0, t1)
+
+    monkeypatch.setattr(Ward, "_new_round", new_round)
+    return seen
+
+
+def _room_reaches_its_beds_a_round_later(ev):
+    """The room's decision at ``ROOM_T`` reaches each of its beds at ``ROOM_T + ROUND_S``."""
+    (d,) = [e for e in ev if e["type"] == "disturbance" and e["bed"] == "ward"]
+    assert d["t"] == ROOM_T and d["beds"] == sorted(_ROOM_BEDS) and d["onset"] == ROOM_T - 8
+    marks = {e["bed"]: e["t"] for e in ev if e["type"] == "disturbance" and e["bed"] != "ward"}
+    assert marks == dict.fromkeys(_ROOM_BEDS, ROOM_T + ROUND_S)
+
+
+def _layout(tmp_path, name, workers, *, pipeline=True, speed=None, round_s=ROUND_S):
+    """Run the 4-bed, 2-min seeded ward; return the ward and its event stream's bytes."""
+    path = tmp_path / f"{name}.jsonl"
+    opts = WardOptions(n_beds=4, seed=4, duration_s=120.0, speed=speed, events=str(path),
+                       workers=workers, tui=round_s != ROUND_S)  # fmt: skip
+    ward = build_ward(opts)
+    ward.pipeline = ward.pipeline and pipeline
+    if round_s == ROUND_S:
+        assert run_headless(ward, speed) == "end"
+    else:  # the live view's rounds (what run_live does between two frames)
+        ward.want_rows = True
+        while ward.step(round_s):
+            pass
+    return ward, path.read_bytes()
+
+
+def test_the_ward_stream_does_not_depend_on_the_process_layout(
+    tmp_path, room_arousals, rounds_ahead
+):
+    """In process, one worker or two, pipelined or in lockstep: the same bytes."""
+    in_process, text = _layout(tmp_path, "w0", 0)
+    assert set(rounds_ahead) == {0}  # in process: one round at a time
+    for name, workers, pipeline in (("p1", 1, True), ("p2", 2, True), ("l2", 2, False)):
+        rounds_ahead.clear()
+        _, other = _layout(tmp_path, name, workers, pipeline=pipeline)
+        assert other == text, name
+        # pipelined: rounds start while one is in flight, never while two are
+        assert set(rounds_ahead) == ({0, 1} if pipeline else {0}), name
+    ev = read_events(tmp_path / "w0.jsonl")
+    _room_reaches_its_beds_a_round_later(ev)
     beds = {e["bed"] for e in ev}
-    assert beds == {"ward", "bed01", "bed02", "bed03"}
-    for b in ("bed01", "bed02", "bed03"):
+    assert beds == {"ward", "bed01", "bed02", "bed03", "bed04"}
+    for b in ("bed01", "bed02", "bed03", "bed04"):
         mine = [e for e in ev if e["bed"] == b]
         assert mine[0]["type"] == "session_start" and mine[-1]["type"] == "session_end"
-        assert len([e for e in mine if e["type"] == "stage"]) == 8
+        assert mine[-1]["duration_s"] == 120.0
+        assert len([e for e in mine if e["type"] == "stage"]) == 4
         ts = [e["t"] for e in mine]
         assert ts == sorted(ts)
     assert ev[0]["type"] == "ward_start" and ev[-1]["type"] == "ward_end"
     assert in_process.rows["bed02"]["recording"] is None
+
+
+def test_the_room_reaches_its_beds_a_round_later_in_every_mode(tmp_path, room_arousals):
+    """Paced, or in the live view's 1-s rounds, the room's decision takes effect at the same
+    session time as headless at full speed; paced, the stream is the same bytes."""
+    _, text = _layout(tmp_path, "max", 0)
+    _, paced = _layout(tmp_path, "paced", 2, speed=2400.0)
+    assert paced == text
+    for workers in (0, 2):
+        ward, _ = _layout(tmp_path, f"live{workers}", workers, speed=1.0, round_s=1.0)
+        assert not ward.pipeline
+        _room_reaches_its_beds_a_round_later(read_events(tmp_path / f"live{workers}.jsonl"))
+
+
+@pytest.mark.skipif(not LINUX, reason="fork")
+def test_the_opened_bed_comes_from_its_worker_whichever_it_is(tmp_path):
+    opts = WardOptions(n_beds=3, seed=1, duration_s=30.0, speed=1.0, tui=True, workers=2)
+    ward = build_ward(opts)
+    try:
+        for bed in ("bed01", "bed02", "bed03", None):  # workers 1, 2, 1
+            ward.focus = bed
+            ward.step(1.0)
+            assert (ward.snapshot or {}).get("t") == (ward.t if bed else None), bed
+    finally:
+        ward.finish("quit")
+
+
+@pytest.mark.skipif(not LINUX, reason="fork")
+@pytest.mark.parametrize("how", ["stop", "interrupt", "twice"])
+def test_a_stop_merges_the_rounds_in_flight(tmp_path, monkeypatch, rounds_ahead, how):
+    """A stop or Ctrl-C while a worker runs a round ahead: every round started is merged,
+    every bed ends at the same session time, every recording is closed there. A second
+    Ctrl-C while the rounds land still ends every bed and closes every recording."""
+    from multiprocessing import connection
+
+    from headset.replay import Replay
+
+    opts = WardOptions(n_beds=4, seed=2, duration_s=600.0, speed=None, tui=False, workers=2,
+                       events=str(tmp_path / "w.jsonl"), record=str(tmp_path / "rec"))  # fmt: skip
+    ward = build_ward(opts)
+    assert ward.pipeline
+    real_wait = connection.wait
+    calls = {"n": 0}
+
+    def wait(*args, **kw):  # after some rounds: a stop request, or Ctrl-C while waiting
+        calls["n"] += 1
+        if calls["n"] == 20 and how == "stop":
+            ward.stop_request = "terminated"
+        elif calls["n"] == 20 or (calls["n"] == 21 and how == "twice"):
+            raise KeyboardInterrupt
+        return real_wait(*args, **kw)
+
+    monkeypatch.setattr(connection, "wait", wait)
+    if how == "twice":  # the second one leaves the landing (and run_headless) at once
+        with pytest.raises(KeyboardInterrupt):
+            run_headless(ward, None)
+    else:
+        assert run_headless(ward, None) == ("terminated" if how == "stop" else "interrupt")
+    assert 1 in rounds_ahead and 30.0 < ward.t < 600.0
+    ev = read_events(tmp_path / "w.jsonl")
+    assert ev[-1]["type"] == "ward_end" and ev[-1]["duration_s"] == ward.t
+    ends = {e["bed"]: e["duration_s"] for e in ev if e["type"] == "session_end"}
+    assert len(ends) == 4 and not [e for e in ev if e["type"] == "bed_down"]
+    for f in sorted((tmp_path / "rec").glob("*.edf")):
+        r = Replay(f)
+        seconds = r.header.n_records * r.header.record_duration
+        assert seconds == pytest.approx(ends[f.stem], abs=1.0)
+    if how != "twice":
+        assert not ward._flight and set(ends.values()) == {ward.t}
+    else:  # the answers in flight were dropped: a bed may be a round further than the ward
+        assert {round(v - ward.t) for v in ends.values()} <= {0, 5, 10}
 
 
 def test_a_failing_bed_does_not_stop_the_others(tmp_path, monkeypatch):
