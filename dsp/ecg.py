@@ -20,6 +20,7 @@ interval across a reset of the detector.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import deque
 from statistics import median
 
@@ -203,7 +204,7 @@ class RPeakDetector:
             flags = np.asarray(flags)
             if flags.shape != x.shape:
                 raise ValueError(f"flags shape {flags.shape} differs from x shape {x.shape}.")
-            valid &= (flags.astype(np.uint8) & BAD_FLAGS) == 0
+            valid &= (np.asarray(flags, np.uint8) & BAD_FLAGS) == 0  # no copy of uint8 flags
         if not valid.all():
             x = np.where(valid, x, 0.0)
         if self._next is not None and first_sample > self._next:
@@ -242,7 +243,7 @@ class RPeakDetector:
             resets,
             mwi_out,
         )
-        self.restarts.extend(int(r) for r in resets[: self._ist[_k.I_N_RESETS]])
+        self.restarts.extend(resets[: self._ist[_k.I_N_RESETS]].tolist())
         self.n_invalid += int(n - np.count_nonzero(valid & (np.abs(x) < self._fpar[_k.Q_RAIL])))
         return out[:n_out].copy()
 
@@ -476,7 +477,9 @@ class HeartRateTracker:
         self.sfreq = self.detector.sfreq
         self.keep_s = check_positive("keep_s", keep_s)
         self._beats: deque[int] = deque()
-        self._rr: deque[tuple[int, float]] = deque()  # (closing beat, rr seconds) accepted
+        # accepted intervals, oldest first: closing beat (sample, increasing) and length (s)
+        self._rr_beat: list[int] = []
+        self._rr_s: list[float] = []
         self._filter = _RRFilter(0.3)
         self._n_restarts = 0
         self.n_beats = 0
@@ -495,30 +498,26 @@ class HeartRateTracker:
             if self._beats:
                 rr = (p - self._beats[-1]) / self.sfreq
                 if 0.3 <= rr <= 2.0 and self._filter.accept(rr):
-                    self._rr.append((p, rr))
+                    self._rr_beat.append(p)
+                    self._rr_s.append(rr)
             self._beats.append(p)
             self.n_beats += 1
         now = self.detector.next_sample or 0
         horizon = now - int(self.keep_s * self.sfreq)
         while self._beats and self._beats[0] < horizon:
             self._beats.popleft()
-        while self._rr and self._rr[0][0] < horizon:
-            self._rr.popleft()
+        old = bisect_left(self._rr_beat, horizon)
+        if old:
+            del self._rr_beat[:old], self._rr_s[:old]
         return peaks
 
-    def _window(self, window_s, now):
+    def _window(self, window_s, now) -> slice:
+        """Return the accepted intervals closing in ``[now - window_s, now]`` (a slice)."""
         if now is None:
             now = self.detector.next_sample or 0
-        lo = now - window_s * self.sfreq
-        # the intervals are in time order: the window is one run of them, near the newest end
-        rr = self._rr
-        stop = len(rr)
-        while stop and rr[stop - 1][0] > now:
-            stop -= 1
-        start = stop
-        while start and rr[start - 1][0] >= lo:
-            start -= 1
-        return [rr[i] for i in range(start, stop)]
+        # the closing beats increase: the window is one run of them
+        beats = self._rr_beat
+        return slice(bisect_left(beats, now - window_s * self.sfreq), bisect_right(beats, now))
 
     def rate_bpm(self, window_s: float = 10.0, now: int | None = None) -> float:
         """Mean heart rate over the last ``window_s`` seconds, bpm (NaN without 2 intervals).
@@ -535,10 +534,11 @@ class HeartRateTracker:
         float
             60 / mean accepted RR interval in the window, beats per minute.
         """
-        w = self._window(window_s, now)
+        w = self._rr_s[self._window(window_s, now)]
         if len(w) < 2:
             return float("nan")
-        return 60.0 / float(np.mean([rr for _, rr in w]))
+        # numpy's mean without its set-up: the same sum (add.reduce) over the same count
+        return 60.0 / float(np.add.reduce(w) / len(w))
 
     def rmssd_ms(self, window_s: float = 60.0, now: int | None = None) -> float:
         """RMSSD over the last ``window_s`` seconds in ms (NaN without 3 consecutive intervals).
@@ -555,13 +555,13 @@ class HeartRateTracker:
         float
             Root mean square of successive differences of consecutive accepted intervals, ms.
         """
-        w = np.array(self._window(window_s, now)).reshape(-1, 2)  # (beat, rr s) rows
-        p, r = w[:, 0], w[:, 1]
+        w = self._window(window_s, now)
+        p, r = np.array(self._rr_beat[w], np.int64), np.array(self._rr_s[w], np.float64)
         consecutive = np.abs((p[1:] - p[:-1]) / self.sfreq - r[1:]) < 1e-9
         if np.count_nonzero(consecutive) < 2:
             return float("nan")
         d = (r[1:] - r[:-1])[consecutive] * 1000.0
-        return float(np.sqrt(np.mean(d * d)))
+        return float(np.sqrt(np.add.reduce(d * d) / d.size))
 
     @property
     def last_beat(self) -> int | None:

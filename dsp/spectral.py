@@ -234,16 +234,25 @@ def welch_psd(data, sfreq, nperseg, *, noverlap=None, window="hann", detrend=Tru
     return freqs, out.reshape(lead + (freqs.size,))
 
 
-def _power(segs, win) -> np.ndarray:
-    """Squared magnitude of the rFFT of every windowed segment (last axis), unscaled."""
-    return np.abs(np.fft.rfft(segs * win, axis=-1)) ** 2
+def _power(segs, win, bins=slice(None)) -> np.ndarray:
+    """Squared magnitude of the rFFT of every windowed segment (last axis), unscaled.
+
+    ``bins`` (a slice of the frequency axis) keeps only those bins: the same bits, less work.
+    """
+    return np.abs(np.fft.rfft(segs * win, axis=-1)[..., bins]) ** 2
 
 
-def _one_sided(out, nperseg: int) -> None:
-    """Halve the DC bin and, for even ``nperseg``, the Nyquist bin (no mirror image)."""
-    out[..., 0] *= 0.5
-    if nperseg % 2 == 0:
-        out[..., -1] *= 0.5
+def _one_sided(out, nperseg: int, bins=slice(None)) -> None:
+    """Halve the DC bin and, for even ``nperseg``, the Nyquist bin (no mirror image).
+
+    ``out`` holds the bins ``bins`` (a slice with ``0 <= start <= stop``, or all of them).
+    """
+    lo, hi, _ = bins.indices(nperseg // 2 + 1)
+    if hi > lo:
+        if lo == 0:
+            out[..., 0] *= 0.5
+        if nperseg % 2 == 0 and hi == nperseg // 2 + 1:
+            out[..., -1] *= 0.5
 
 
 class Periodogram:
@@ -281,7 +290,11 @@ class Periodogram:
         self.bands = _check_bands(bands, self.sfreq)
         self._scale = 2.0 / (self.sfreq * np.sum(self.win**2))
         self._df = _bin_width(self.freqs)
-        self._slices = [band_slice(self.freqs, lo, hi) for _, lo, hi in self.bands]
+        slices = [band_slice(self.freqs, lo, hi) for _, lo, hi in self.bands]
+        # band_power needs the bins from the lowest band edge to the highest only
+        lo, hi = min(sl.start for sl in slices), max(sl.stop for sl in slices)
+        self._span = slice(lo, max(lo, hi))
+        self._span_slices = [slice(sl.start - lo, sl.stop - lo) for sl in slices]
 
     def psd(self, segs: np.ndarray) -> np.ndarray:
         """One-sided PSD of every segment, µV²/Hz.
@@ -314,7 +327,10 @@ class Periodogram:
         ndarray, shape (..., n_bands)
             Equal to ``band_power(self.psd(segs), self.freqs, self.bands)``.
         """
-        return _band_sums(self.psd(segs), self._slices, self._df)
+        # psd's steps on the bins of the bands only (the same bits, element by element)
+        p = _power(segs, self.win, self._span) * self._scale
+        _one_sided(p, self.nperseg, self._span)
+        return _band_sums(p, self._span_slices, self._df)
 
 
 def _band_sums(p, slices, df) -> np.ndarray:

@@ -60,7 +60,7 @@ from ..channels import pick_channels
 from ..errors import StagingError
 from ..events import ANNOTATIONS, arousal_record, to_event
 from . import _kernels
-from .stream import ChunkBatcher, EmgRms, Framer, StageInput, median, split_chunk
+from .stream import ChunkBatcher, EmgRms, Framer, StageInput, split_chunk
 
 #: The bands of :func:`~staging.closedloop._kernels.eeg_shifts`'s codes.
 _BANDS = {_kernels.ALPHA: "alpha", _kernels.BETA: "beta", _kernels.THETA: "theta"}
@@ -200,6 +200,10 @@ class ArousalDetector(StageInput):
         self.movement_mg = check_positive("movement_mg", movement_mg)
         self.movement_factor = check_positive("movement_factor", movement_factor)
         self.movement_history_s = check_positive("movement_history_s", movement_history_s)
+        if round(self.movement_history_s) < 1:
+            raise ValueError(
+                f"movement_history_s must round to at least 1 s, got {movement_history_s} s."
+            )
         self.emg_bin_s = check_positive("emg_bin_s", emg_bin_s)
         self.emg_gap_s = check_positive("emg_gap_s", emg_gap_s, allow_zero=True)
         if not self.emg_gap_s < float(stable_s):
@@ -256,11 +260,11 @@ class ArousalDetector(StageInput):
             self._emg_recent = np.full(self._burst_bg, np.nan)
             self._emg_run = 0  # consecutive bins above the background
         if self.acc:
-            n_sec = max(1, round(fs))  # whole seconds, back to back
-            self._acc_framer = Framer(len(self.acc), n_sec, n_sec, flags=False)
-            self._acc_ptp = np.zeros(0)  # 1-s peak-to-peak of the last minute, still seconds
-            self._acc_keep = int(round(self.movement_history_s))
-            self._acc_run = False
+            # the state of _kernels.movements: the second in progress (whole seconds, back to
+            # back), the 1-s peak-to-peaks of the still seconds of the last minute
+            self._acc_part = np.zeros((len(self.acc), max(1, round(fs))))
+            self._acc_hist = np.zeros(int(round(self.movement_history_s)))
+            self._acc_state = np.zeros(3, np.int64)
         # background: log band powers of the last n_bg frames and whether each is usable
         self._n_bg = int(round(self.stable_s / (self.hop / fs)))
         self._ring = np.zeros((self._n_bg, 4))
@@ -370,18 +374,11 @@ class ArousalDetector(StageInput):
 
     def _push_acc(self, chunk):
         """Movements: 1-s peak-to-peak of an accelerometer axis over its threshold."""
-        frames, _, starts = self._acc_framer.push(chunk.data[self.acc], None, chunk.first_sample)
-        if frames is None:
-            return
-        ptp = np.max(frames.max(axis=-1) - frames.min(axis=-1), axis=0)
-        hist = self._acc_ptp
-        med = median(hist) if hist.size >= 10 else np.inf  # once per block
-        moving = (ptp > self.movement_mg) & (ptp > self.movement_factor * med)
-        for m, s in zip(moving, starts):
-            if m and not self._acc_run:
-                self._signs.append(WakeSign(int(s) / self.sfreq, "movement"))
-            self._acc_run = bool(m)
-        self._acc_ptp = np.concatenate([hist, ptp[~moving]])[-self._acc_keep :]
+        for s in _kernels.movements(
+            chunk.data[self.acc], chunk.first_sample, self.movement_mg, self.movement_factor,
+            self._acc_part, self._acc_hist, self._acc_state,
+        ).tolist():  # fmt: skip
+            self._signs.append(WakeSign(s / self.sfreq, "movement"))
 
     def _frames(self, frames, fflags, starts):
         # one Hann-windowed periodogram per frame and channel (welch_psd with one segment),

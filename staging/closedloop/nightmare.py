@@ -52,14 +52,13 @@ from headset.stages import EPOCH_S, R
 from ..channels import pick_channels
 from ..events import ANNOTATIONS, nightmare_alert_record, to_event
 from ..stager.features import GrowingRows
+from . import _kernels
 from .stream import (
     ChunkBatcher,
     EmgRms,
     Framer,
-    RunningMedian,
     StageInput,
     percentile,
-    row_medians,
 )
 
 #: A step of :attr:`NightmareDetector.trace`: its end (s), stage code and risk (float32).
@@ -285,15 +284,20 @@ class _EyeMovements:
 
     def __init__(self, sfreq: float, cfg: DetectorSettings):
         self.sfreq, self.cfg = sfreq, cfg
+        if not int(cfg.eog_noise_s) >= 1:
+            raise ValueError(
+                f"eog_noise_s must be at least 1 (s of EOG background), got {cfg.eog_noise_s}."
+            )
         sos = butter(2, list(cfg.eog_band_hz), btype="bandpass", fs=sfreq, output="sos")
         self._filt = SOSFilter(sos, 1)
-        self._prev = 0.0  # last filtered sample (the slope crosses chunks)
-        self._last = -np.inf  # sample of the last counted movement
         self._events: deque = deque()  # samples of the movements in the window
-        self._noise = RunningMedian(cfg.eog_noise_s)  # of the median slope of each second
-        self._med = np.inf
-        sec = max(1, int(round(sfreq)))
-        self._seconds = Framer(1, sec, sec, flags=False)
+        # the state of _kernels.eye_movements: the second in progress, the running median of
+        # the seconds' median slopes (eog_noise_s of them), the last sample and movement
+        self._part = np.zeros(max(1, int(round(sfreq))))
+        self._ring = np.zeros(int(cfg.eog_noise_s))
+        self._srt = np.zeros(int(cfg.eog_noise_s))
+        self._ist = np.zeros(5, np.int64)
+        self._fst = np.array([0.0, np.inf, -np.inf])  # E_PREV, E_MED, E_LAST
 
     def push(self, x: np.ndarray, bad: np.ndarray, first: int) -> None:
         """Count the movements of the next samples.
@@ -310,24 +314,14 @@ class _EyeMovements:
         cfg = self.cfg
         d = x[1] - x[0] if x.shape[0] == 2 else x[0]
         y = self._filt(d[None, :])[0]
-        slope = np.abs(np.diff(np.concatenate(([self._prev], y)))) * self.sfreq  # µV/s
-        self._prev = y[-1]
-        slope[bad] = 0.0
-        secs, _, starts = self._seconds.push(slope[None], None, first)
-        if secs is None:
-            return
-        # each second's threshold comes from the seconds before it only: all of them first,
-        # then every sample over its second's threshold at once
-        thr = np.empty(starts.size)
-        for j, med in enumerate(row_medians(secs[0]).tolist()):
-            thr[j] = max(cfg.eog_min_slope, cfg.eog_slope_factor * self._med)
-            self._med = self._noise.push(med)
-        sec, i = np.nonzero(secs[0] > thr[:, None])
-        refr = cfg.eog_refractory_s * self.sfreq
-        for smp in (starts[sec] + i).tolist():
-            if smp - self._last >= refr:
-                self._events.append(smp)
-                self._last = smp
+        # second after second, each threshold from the seconds before it only
+        self._events.extend(
+            _kernels.eye_movements(
+                y, bad, first, self.sfreq, cfg.eog_min_slope, cfg.eog_slope_factor,
+                cfg.eog_refractory_s * self.sfreq, self._part, self._ring, self._srt, self._ist,
+                self._fst,
+            ).tolist()
+        )  # fmt: skip
 
     def per_minute(self, end: int) -> float:
         """Return the movements per minute over the ``eye_window_s`` before sample ``end``."""
@@ -456,6 +450,11 @@ class NightmareDetector(StageInput):
         if not any(self.cfg.weights.get(m, 0) > 0 and self.available[m] for m in MARKERS):
             raise ValueError("no nightmare marker can be measured with these channels.")
         self.missing.append("respiration: not measured (no respiration channel)")
+        # what every step weighs: the measurable markers with a weight, and their total
+        w = self.cfg.weights
+        self._weighted = [(m, w.get(m, 0.0)) for m in MARKERS if self.available[m]]
+        self._w_possible = sum(wm for _, wm in self._weighted)
+        self._weighted = [(m, wm) for m, wm in self._weighted if not wm <= 0]
 
     # ---- stage input: set_stage, set_hypnogram (StageInput) -------------------------------
     def _stage_at(self, t):
@@ -567,14 +566,19 @@ class NightmareDetector(StageInput):
         """Return the chin-EMG tone (µV) and twitches (per minute) at sample ``end``."""
         c, fs = self.cfg, self.sfreq
         s_, r_ = self._emg_s, self._emg_r
-        tone_bins = r_[(s_ >= end - c.tone_window_s * fs) & (s_ < end) & np.isfinite(r_)]
+        # the bin starts increase: each window is one run of bins, found by bisection
+        lo_tone, lo_twitch, hi = np.searchsorted(
+            s_, [end - c.tone_window_s * fs, end - c.twitch_window_s * fs, end]
+        ).tolist()
+        tone_bins = r_[lo_tone:hi]
+        tone_bins = tone_bins[np.isfinite(tone_bins)]
         tone = (
             percentile(tone_bins, c.tone_percentile)
             if tone_bins.size >= c.tone_min_bins
             else np.nan
         )
         base = self._baseline("emg_tone")
-        recent = r_[(s_ >= end - c.twitch_window_s * fs) & (s_ < end)]
+        recent = r_[lo_twitch:hi]
         if base is None or not isfinite(base) or recent.size < c.twitch_min_bins:
             return tone, np.nan
         above = np.isfinite(recent) & (recent > c.twitch_factor * base)
@@ -590,7 +594,8 @@ class NightmareDetector(StageInput):
             p = float(np.sum(self._spectrum.band_power(seg)))  # µV²
         self._eeg_hist.append(p)
         ps = [q for q in self._eeg_hist if isfinite(q)]
-        return 10 * np.log10(np.mean(ps)) if ps else np.nan
+        # numpy's mean without its set-up: the same sum (add.reduce) over the same count
+        return 10 * np.log10(np.add.reduce(ps) / len(ps)) if ps else np.nan
 
     def _baseline(self, m):
         cached = self._base_cache.get(m)
@@ -626,10 +631,7 @@ class NightmareDetector(StageInput):
         """Return the evidence of every marker with a value and a baseline (EMG capped)."""
         c = self.cfg
         evidence = {}
-        for m in MARKERS:
-            w = c.weights.get(m, 0.0)
-            if w <= 0 or not self.available[m]:
-                continue
+        for m, w in self._weighted:
             v = vals.get(m, np.nan)
             base = self._baseline(m)
             if base is None or not isfinite(v):
@@ -653,7 +655,7 @@ class NightmareDetector(StageInput):
         c = self.cfg
         score = 0.0
         w_avail = 0.0
-        w_possible = sum(c.weights.get(m, 0.0) for m in MARKERS if self.available[m])
+        w_possible = self._w_possible
         for v in evidence.values():
             score += v["weight"] * v["evidence"]
             w_avail += v["weight"]

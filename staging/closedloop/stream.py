@@ -3,11 +3,12 @@
 - :func:`split_chunk` and :class:`ChunkBatcher`: cut long chunks into pieces, gather short ones
   into blocks;
 - :class:`Framer`: overlapping frames of a multichannel stream (the one framer: spectral
-  frames, EMG bins, accelerometer seconds, evaluation steps);
+  frames, EMG bins, evaluation steps; the accelerometer's and the EOG's whole seconds are cut
+  inside their numba loops, :mod:`staging.closedloop._kernels`);
 - :class:`EmgRms`: the chin-EMG RMS (20-100 Hz) in fixed bins, the one both detectors use;
-- :func:`median`, :func:`percentile` and :class:`RunningMedian`: numpy's median and linear
-  percentile, bit for bit, at the cost of a sort (the inner loops take them of a few dozen
-  values, thousands of times a night, where numpy's set-up costs more than the work);
+- :func:`percentile`: numpy's linear percentile, bit for bit, at the cost of a sort (the
+  inner loop takes it of a few dozen values, thousands of times a night, where numpy's set-up
+  costs more than the work);
 - :class:`StageInput`: the stream contract (:class:`~headset.chunk.StreamInfo`, checked by
   :func:`staging.checks.check_stream`) and the stage input every streaming detector shares.
 
@@ -19,9 +20,6 @@ benchmarks) where there is no bank.
 """
 
 from __future__ import annotations
-
-from bisect import bisect_left, insort
-from collections import deque
 
 import numpy as np
 from scipy.signal import butter
@@ -116,89 +114,48 @@ class Framer:
 
         Returns the complete frames ``(n_ch, n_frames, win)``, their flags and their absolute
         start samples (``None, None, []`` when no frame is complete yet). The frames are
-        read-only views of the framer's buffer (no copy: the detectors only read them).
+        read-only views of the framer's buffer, or of ``x`` itself when nothing was left over
+        from the last push (no copy: the detectors only read them, before the next push).
         """
-        if self.buf.shape[1] == 0:
-            self.start = first
         if self.next_frame is None:
             self.next_frame = first
-        buf = np.concatenate([self.buf, x], axis=1)
-        fbuf = None if self.fbuf is None else np.concatenate([self.fbuf, flags], axis=1)
+        own = self.buf.shape[1] > 0  # buf: a fresh concatenation (else x itself)
+        if own:
+            buf = np.concatenate([self.buf, x], axis=1)
+            fbuf = None if self.fbuf is None else np.concatenate([self.fbuf, flags], axis=1)
+        else:  # nothing left over (frames back to back): frame x itself
+            self.start = first
+            buf = np.ascontiguousarray(x)
+            fbuf = None if self.fbuf is None else np.ascontiguousarray(flags)
         off = self.next_frame - self.start
         n_fr = (buf.shape[1] - off - self.win) // self.hop + 1
         if n_fr <= 0:
-            self.buf, self.fbuf = buf, fbuf
+            self._keep(buf, fbuf, 0, own)
             return None, None, np.zeros(0, np.int64)
         frames = _frames(buf, off, n_fr, self.win, self.hop)  # (n_ch, n_fr, win)
         fflags = None if fbuf is None else _frames(fbuf, off, n_fr, self.win, self.hop)
-        starts = self.next_frame + np.arange(n_fr) * self.hop
-        self.next_frame += n_fr * self.hop
-        keep = self.next_frame - self.start
-        self.buf = buf[:, keep:]
-        self.fbuf = None if fbuf is None else fbuf[:, keep:]
-        self.start += keep
+        stop = self.next_frame + n_fr * self.hop
+        starts = np.arange(self.next_frame, stop, self.hop)
+        self._keep(buf, fbuf, stop - self.start, own)
+        self.next_frame = self.start = stop
         return frames, fflags, starts
+
+    def _keep(self, buf, fbuf, cut, own):
+        """Keep ``buf[:, cut:]`` (and the flags) for the next push; a copy unless ``own``."""
+        self.buf = buf[:, cut:] if own else buf[:, cut:].copy()
+        if fbuf is not None:
+            self.fbuf = fbuf[:, cut:] if own else fbuf[:, cut:].copy()
 
 
 def _frames(buf, off, n_fr, win, hop):
     """Return the frames ``buf[:, off + k * hop :][:, :win]`` as one read-only view.
 
-    ``buf`` is C-contiguous (a fresh concatenation); the view has shape ``(n_ch, n_fr, win)``.
+    ``buf`` is C-contiguous; the view has shape ``(n_ch, n_fr, win)``.
     """
     s0, s1 = buf.strides
     view = np.ndarray((buf.shape[0], n_fr, win), buf.dtype, buf, off * s1, (s0, hop * s1, s1))
     view.flags.writeable = False
     return view
-
-
-def median(a: np.ndarray) -> float:
-    """Return the median of a 1-D array as :func:`numpy.median` does, bit for bit.
-
-    The inner loops call this on a few dozen values, where :func:`numpy.median` costs more in
-    its set-up than in the work: here one sort, the middle value or the mean of the two
-    middle values (``(a + b) / 2``, as numpy's), NaN if a value is NaN (NaN sorts last).
-
-    Parameters
-    ----------
-    a : ndarray of float64, shape (n,)
-        Values (n >= 1).
-
-    Returns
-    -------
-    float
-    """
-    s = np.sort(a)
-    k = s.size // 2
-    if np.isnan(s[-1]):
-        return float("nan")
-    return float(s[k]) if s.size % 2 else float((s[k - 1] + s[k]) / 2)
-
-
-def row_medians(a: np.ndarray) -> np.ndarray:
-    """Return ``numpy.median(a, axis=1)`` bit for bit, without the garbage numpy's call leaves.
-
-    :func:`numpy.median` (numpy 2.4) leaves reference cycles behind, tens of bytes a call, that
-    only a full garbage collection frees: a call a second grows a bed's memory through the
-    night. Here numpy's partition (the middle rank(s) and the last, so that equal values such
-    as -0.0 and 0.0 land where numpy's put them), the middle value or the mean of the two
-    middle values (``(0 + a + b) / 2``, as numpy's mean), NaN in a row holding a NaN.
-
-    Parameters
-    ----------
-    a : ndarray of float64, shape (n_rows, n)
-        Values (n >= 1).
-
-    Returns
-    -------
-    ndarray of float64, shape (n_rows,)
-    """
-    n = a.shape[1]
-    k = n // 2
-    p = np.partition(a, [k, -1] if n % 2 else [k - 1, k, -1], axis=1)
-    # numpy's mean sums from +0.0: a -0.0 median comes out +0.0 as numpy's does
-    med = 0.0 + p[:, k] if n % 2 else (0.0 + p[:, k - 1] + p[:, k]) / 2
-    med[np.isnan(a).any(axis=1)] = np.nan
-    return med
 
 
 def percentile(a: np.ndarray, q: float) -> float:
@@ -227,45 +184,6 @@ def percentile(a: np.ndarray, q: float) -> float:
     t = v - k
     lo, hi = float(s[k]), float(s[k + 1])
     return hi - (hi - lo) * (1 - t) if t >= 0.5 else lo + (hi - lo) * t
-
-
-class RunningMedian:
-    """Median of the last ``n`` values pushed, kept sorted (no re-sorting at every push).
-
-    Equal to ``np.median`` of the last ``n`` values, bit for bit: the middle value, or the
-    mean of the two middle values (``(a + b) / 2``, as numpy's); NaN while a NaN is among them.
-
-    Parameters
-    ----------
-    n : int
-        Values kept (at least 1).
-    """
-
-    def __init__(self, n: int):
-        if n < 1:
-            raise ValueError(f"a running median needs n >= 1 values, got {n}.")
-        self._last: deque[float] = deque(maxlen=int(n))
-        self._sorted: list[float] = []  # the finite ones among them
-        self._n_nan = 0
-
-    def push(self, value: float) -> float:
-        """Add a value (dropping the oldest beyond ``n``); return the median of those kept."""
-        if len(self._last) == self._last.maxlen:
-            old = self._last[0]
-            if old != old:  # NaN
-                self._n_nan -= 1
-            else:
-                del self._sorted[bisect_left(self._sorted, old)]
-        value = float(value)
-        self._last.append(value)
-        if value != value:
-            self._n_nan += 1
-        else:
-            insort(self._sorted, value)
-        if self._n_nan:
-            return float("nan")
-        s, k = self._sorted, len(self._sorted) // 2
-        return s[k] if len(s) % 2 else (s[k - 1] + s[k]) / 2
 
 
 class EmgRms:
@@ -311,10 +229,11 @@ class EmgRms:
             Absolute index of each bin's first sample.
         """
         y = self._filt(x[None, :])
-        bins, bflags, starts = self._framer.push(y, bad[None, :].astype(np.uint8), first)
+        bins, bflags, starts = self._framer.push(y, bad[None, :], first)
         if bins is None:
             return np.zeros(0), starts
-        rms = np.sqrt(np.mean(bins[0] ** 2, axis=1))
+        # numpy's mean without its set-up: the same sum (add.reduce) over the same count
+        rms = np.sqrt(np.add.reduce(bins[0] ** 2, axis=1) / self.bin)
         rms[bflags[0].any(axis=1)] = np.nan
         return rms, starts
 
@@ -394,7 +313,11 @@ class StageInput:
         validate_type("chunk", chunk, Chunk)
         if self.info is None:
             self._start(chunk.info)
-        else:
+        elif (chunk.sfreq, chunk.ch_names, chunk.ch_types) != (
+            self.sfreq,
+            self.ch_names,
+            self.ch_types,
+        ):  # the same stream passes without building its StreamInfo (every chunk)
             check_stream(self.consumer, chunk.info, self.info)
         if self._next is not None and chunk.first_sample != self._next:
             raise ValueError(

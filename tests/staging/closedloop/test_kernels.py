@@ -132,3 +132,155 @@ def test_eeg_shifts_finds_a_known_alpha_burst():
     assert (score[20:26] == 2.0).all() and (band[20:26] == _kernels.ALPHA).all()
     assert np.flatnonzero(closes).tolist() == [27]  # the second frame without the shift
     assert n_ok[20] == 20 and state[_kernels.S_IN_RUN] == 0
+
+
+def _running_median_state(n):
+    return np.zeros(n), np.zeros(n), np.zeros(5, np.int64)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(0.0, 50.0, allow_nan=False)
+        | st.just(float("nan"))
+        | st.integers(0, 3).map(float),
+        min_size=1,
+        max_size=120,
+    ),
+    n=st.integers(1, 25),
+)
+def test_running_median_is_numpy_median_of_the_last_n(values, n):
+    ring, srt, ist = _running_median_state(n)
+    for i, v in enumerate(values):
+        got = _kernels.running_median(ring, srt, ist, v)
+        want = np.median(values[max(0, i + 1 - n) : i + 1])
+        assert got == want or (np.isnan(got) and np.isnan(want))
+
+
+def _eye_movements_numpy(y, bad, first, fs, min_slope, factor, refr, n_noise):
+    # the original: slopes, whole seconds, numpy's median of each second, numpy's median of
+    # the last n_noise of those for the next second's threshold, then the refractory period
+    slope = np.abs(np.diff(np.concatenate(([0.0], y)))) * fs
+    slope[bad] = 0.0
+    sec = max(1, int(round(fs)))
+    meds, med, last, events = [], np.inf, -np.inf, []
+    for s in range(0, slope.size - sec + 1, sec):
+        row = slope[s : s + sec]
+        thr = max(min_slope, factor * med)
+        for i in np.flatnonzero(row > thr).tolist():
+            if first + s + i - last >= refr:
+                events.append(first + s + i)
+                last = first + s + i
+        meds.append(float(np.median(row)))
+        med = float(np.median(meds[-n_noise:]))
+    return events
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    fs=st.sampled_from([8.0, 100.0, 128.0, 256.0]),
+    n_sec=st.integers(0, 40),
+    extra=st.integers(0, 300),
+    n_noise=st.integers(1, 12),
+    cuts=st.lists(st.integers(1, 700), min_size=1, max_size=5),
+    nan_at=st.none() | st.integers(0, 10_000),
+    bad_frac=st.sampled_from([0.0, 0.05, 0.5]),
+    first=st.integers(0, 10**9),
+    seed=st.integers(0, 2**16),
+)
+def test_eye_movements_is_the_numpy_original_whatever_the_chunking(
+    fs, n_sec, extra, n_noise, cuts, nan_at, bad_frac, first, seed
+):
+    rng = np.random.default_rng(seed)
+    n = n_sec * int(round(fs)) + extra % int(round(fs))
+    # a random walk with jumps (eye movements), ties (rounded), flagged samples, a NaN
+    y = np.round(rng.normal(0.0, 1.0, n).cumsum() * 4.0)
+    y[rng.random(n) < 0.02] += rng.choice([-200.0, 200.0])
+    if nan_at is not None and n:
+        y[nan_at % n] = np.nan
+    bad = rng.random(n) < bad_frac
+    args = (fs, 300.0, 5.0, 0.3 * fs)
+    want = _eye_movements_numpy(y, bad, first, *args, n_noise)
+    part = np.zeros(max(1, int(round(fs))))
+    ring, srt, ist = _running_median_state(n_noise)
+    fst = np.array([0.0, np.inf, -np.inf])
+    got, i, j = [], 0, 0
+    while i < n:
+        k = cuts[j % len(cuts)]
+        got += _kernels.eye_movements(
+            y[i : i + k], bad[i : i + k], first + i, *args, part, ring, srt, ist, fst
+        ).tolist()
+        i, j = i + k, j + 1
+    assert got == want
+
+
+def _movements_numpy(x, first, mg, factor, state):
+    # the original, one call: 1-s frames, per-axis max - min, the median of the still seconds
+    # kept (numpy's, once per call), then the history of the still seconds
+    sec, keep = state["sec"], state["keep"]
+    buf = np.concatenate([state["buf"], x], axis=1)
+    start = first - state["buf"].shape[1]
+    n_fr = buf.shape[1] // sec
+    state["buf"] = buf[:, n_fr * sec :]
+    if not n_fr:
+        return []
+    frames = buf[:, : n_fr * sec].reshape(buf.shape[0], n_fr, sec)
+    ptp = np.max(frames.max(axis=-1) - frames.min(axis=-1), axis=0)
+    hist = state["hist"]
+    med = np.median(hist) if hist.size >= 10 else np.inf
+    moving = (ptp > mg) & (ptp > factor * med)
+    signs = []
+    for k, m in enumerate(moving):
+        if m and not state["run"]:
+            signs.append(start + k * sec)
+        state["run"] = bool(m)
+    state["hist"] = np.concatenate([hist, ptp[~moving]])[-keep:]
+    return signs
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n_ax=st.integers(1, 3),
+    sec=st.integers(1, 40),
+    n=st.integers(0, 1500),
+    keep=st.integers(1, 70),
+    cuts=st.lists(st.integers(1, 300), min_size=1, max_size=5),
+    nan_at=st.none() | st.integers(0, 10_000),
+    first=st.integers(0, 10**9),
+    seed=st.integers(0, 2**16),
+)
+def test_movements_is_the_numpy_original(n_ax, sec, n, keep, cuts, nan_at, first, seed):
+    rng = np.random.default_rng(seed)
+    # breathing sway of a few milli-g (rounded: ties), body movements of hundreds, a NaN
+    x = np.round(rng.normal(0.0, 3.0, (n_ax, n)))
+    for t in rng.integers(0, max(n, 1), 6):
+        x[rng.integers(n_ax), t : t + 2 * sec] += rng.uniform(-400.0, 400.0)
+    if nan_at is not None and n:
+        x.flat[nan_at % x.size] = np.nan
+    part, hist, ist = np.zeros((n_ax, sec)), np.zeros(keep), np.zeros(3, np.int64)
+    state = {"sec": sec, "keep": keep, "buf": np.zeros((n_ax, 0)), "hist": np.zeros(0),
+             "run": False}  # fmt: skip
+    got, want, i, j = [], [], 0, 0
+    while i < n:
+        k = cuts[j % len(cuts)]
+        got += _kernels.movements(x[:, i : i + k], first + i, 50.0, 5.0, part, hist, ist).tolist()
+        want += _movements_numpy(x[:, i : i + k], first + i, 50.0, 5.0, state)
+        i, j = i + k, j + 1
+    assert got == want
+    assert ist[2] == state["hist"].size
+    np.testing.assert_array_equal(hist[: ist[2]], state["hist"])
+
+
+def test_movements_finds_a_known_movement():
+    # 30 still seconds (±2 mg), then one second swinging 300 mg: one sign, at its first sample
+    sec = 10
+    x = np.tile(np.array([[-2.0, 2.0]]), (1, 150))
+    x = np.concatenate([x, np.full((1, sec), 300.0), np.zeros((1, sec))], axis=1)
+    x[0, 300 + sec - 1] = -10.0
+    part, hist, ist = np.zeros((1, sec)), np.zeros(60), np.zeros(3, np.int64)
+    # the median of the still seconds is taken once per call, from the seconds before it
+    assert _kernels.movements(x[:, :300], 1000, 50.0, 5.0, part, hist, ist).tolist() == []
+    assert ist[2] == 30 and ist[1] == 0
+    signs = _kernels.movements(x[:, 300:], 1300, 50.0, 5.0, part, hist, ist)
+    assert signs.tolist() == [1000 + 300]
+    assert ist[2] == 31  # the still second after it joins the history
