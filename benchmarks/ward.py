@@ -103,6 +103,11 @@ def ward_child(beds: int, hours: float, workers: int) -> None:
 
 
 def bench_headless(beds: int, hours: float, workers: int) -> dict:
+    # the first run after an install or a change compiles the numba kernels into their cache
+    # (in every worker, about 100 MiB of RSS each): a short ward first, so the measured one
+    # loads them as every later run does
+    warm = [sys.executable, __file__, "--ward-child", "1", "0.05", "1"]
+    subprocess.run(warm, capture_output=True, cwd=ROOT, check=True, **child_popen_kwargs())
     cmd = [sys.executable, __file__, "--ward-child", str(beds), str(hours), str(workers)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, **child_popen_kwargs())
