@@ -3,8 +3,9 @@
 1. **Headless ward**: N simulated beds (mixed profiles), H-hour nights, ``--speed max``, the
    beds spread over W worker processes: wall time, CPU of the ward and its workers, CPU per
    bed-hour, and memory: each worker's RSS after its beds are built, at the half-way mark and
-   at the end (growth per bed: what the monitoring keeps beyond the simulation). Target for
-   64 beds x 8 h on 2 cores: < 10 min wall, < 2 MiB per bed beyond the simulation.
+   at the end (growth per bed: the monitoring, the simulation and the allocator together; the
+   memory target's figure, beyond the simulation, is part 4's). Target for 64 beds x 8 h on 2
+   cores: < 10 min wall, < 2 MiB per bed beyond the simulation.
    The run is the command's own code (``build_ward`` + the headless loop) in a fresh process.
 2. **Live view at ``--speed 1``**: ``dreamnet ward --beds 16`` in a pseudo-terminal
    (160 x 48) for S seconds after a warm-up; CPU of the ward and its workers as a share of
@@ -148,10 +149,9 @@ def print_headless(r: dict) -> None:
     growth = [
         (e - s) / k for s, e, k in zip(r["rss"]["built"], r["rss"]["end"], n) if k
     ]  # fmt: skip
-    ok = "ok" if max(growth) < TARGET_MIB_PER_BED else "MISSED"
     print(
-        f"| memory per bed beyond the simulation (peak growth after opening) | "
-        f"{max(growth):.2f} MiB | < {TARGET_MIB_PER_BED:g} MiB ({ok}) |"
+        f"| worker RSS growth per bed after opening (the simulation and the allocator included; "
+        f"the target's figure is part 4's) | {max(growth):.2f} MiB | |"
     )
     built = [v / k for v, k in zip(r["rss"]["built"], n) if k]
     print(f"| worker RSS per bed once opened (incl. the simulation) | {max(built):.1f} MiB | |")
@@ -229,7 +229,11 @@ def print_memory(r: dict) -> None:
             continue
         rate = (b - a) / max(h - 1 / 60, 1e-9)
         print(f"| {name} | {a / 1024:.0f} KiB | {b / 1024:.0f} KiB | {rate / 1024:+.0f} KiB |")
-    print()
+    sim = MEM_PACKAGES[0][1]
+    beyond = sum(v for k, v in end.items() if k != sim) / 2**20
+    ok = "ok" if beyond < TARGET_MIB_PER_BED else "MISSED"
+    print(f"\nbeyond the simulation at the end of the {h:g}-h night: {beyond:.2f} MiB "
+          f"(target < {TARGET_MIB_PER_BED:g} MiB: {ok})\n")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
