@@ -44,6 +44,19 @@ from .protocol import (
 LEADOFF_PREFIX = "Lead off: "
 
 
+@njit(cache=True, inline="always")
+def _round_clip(x, lo, hi):  # pragma: no cover - numba
+    """``x`` rounded half to even, clipped to ``[lo, hi]`` (float); non-finite reads as ``hi``."""
+    if not np.isfinite(x):
+        return float(hi)
+    x = np.rint(x)
+    if x < lo:
+        return float(lo)
+    if x > hi:
+        return float(hi)
+    return x
+
+
 @njit(cache=True)
 def quantize_packets(data, rows, lsb, s, codes, flat):
     """Quantise the ExG rows of ``data`` into packets, and find the flat (channel, packet)s.
@@ -73,15 +86,7 @@ def quantize_packets(data, rows, lsb, s, codes, flat):
             first = 0
             same = s > 1
             for j in range(s):
-                x = data[r, k * s + j] / lsb
-                if not np.isfinite(x):
-                    x = CODE_MAX
-                x = np.rint(x)
-                if x < CODE_MIN:
-                    x = CODE_MIN
-                elif x > CODE_MAX:
-                    x = CODE_MAX
-                v = np.int32(x)
+                v = np.int32(_round_clip(data[r, k * s + j] / lsb, CODE_MIN, CODE_MAX))
                 codes[k, c, j] = v
                 if j == 0:
                     first = v
@@ -115,15 +120,7 @@ def quantize_aux(data, rows, s, div, out):
         r = rows[a]
         for k in range(out.shape[0]):
             for j in range(out.shape[2]):
-                x = data[r, k * s + j * div]
-                if not np.isfinite(x):
-                    x = AUX_MAX
-                x = np.rint(x)
-                if x < AUX_MIN:
-                    x = AUX_MIN
-                elif x > AUX_MAX:
-                    x = AUX_MAX
-                out[k, a, j] = np.int16(x)
+                out[k, a, j] = np.int16(_round_clip(data[r, k * s + j * div], AUX_MIN, AUX_MAX))
 
 
 class Firmware:
