@@ -86,7 +86,9 @@ def _serve(device, **kw):
 def test_tcp_loopback_with_disconnects_and_commands():
     src = IndexSource(int(300 * FS), FS)
     dev = Device(src, seed=3, faults=FaultConfig(loss=0.01, disconnect=2))
-    server = _serve(dev)
+    # paced (300 s in 5 s): at full speed a loaded machine let the device stream the whole
+    # night and end its session before the stimulus below was sent (flaky)
+    server = _serve(dev, speed=60)
     assert server.host == "127.0.0.1"
     hs = Headset.tcp(f"tcp://127.0.0.1:{server.port}", key=dev.key, backoff=0.02)
     with hs:
